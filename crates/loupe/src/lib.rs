@@ -1,0 +1,1 @@
+//! Loupe recording library (being built).
