@@ -1,0 +1,119 @@
+//! Readers for every trace format Loupe knows, and writers for canonical
+//! JSONL and OTLP.
+//!
+//! Data flows one way: a reader turns bytes into [`loupe_model::Event`]s and
+//! hands them, one at a time, to a [`Sink`]. Nothing here builds sessions or
+//! computes metrics; that is `loupe-analyze`'s job.
+//!
+//! Architecture Invariant: a reader never fails a whole file because of a bad
+//! line. Malformed records become [`Skipped`] entries (path, line, reason) and
+//! reading goes on; only an unreadable, binary or foreign file is a
+//! [`ReadError`]. Readers never panic on any input (each has a fuzz target).
+
+use std::path::{Path, PathBuf};
+
+use loupe_model::{Event, SourceFormat};
+
+/// The file an event came from and the format it was read as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// The file (for Agent Trace, the session's `events.jsonl`).
+    pub path: PathBuf,
+    /// The detected (or forced) format.
+    pub format: SourceFormat,
+}
+
+/// A record a reader could not use. Reading continued after it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    /// The file.
+    pub path: String,
+    /// 1-based line number, for line-oriented formats.
+    pub line: Option<u64>,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl Skipped {
+    /// A skipped record at `path:line`.
+    pub fn new(path: &Path, line: Option<u64>, reason: impl Into<String>) -> Self {
+        Skipped {
+            path: path.display().to_string(),
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path, l, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
+/// A whole file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not in any format Loupe knows (binary, foreign JSON...).
+    #[error("{path}: not a trace Loupe can read: {reason}")]
+    Unrecognized {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The file looked like a known format but its structure is broken as a whole
+    /// (for example a truncated whole-file JSON document).
+    #[error("{path}: invalid {format} file: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The format it was read as.
+        format: SourceFormat,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Receives what readers read, one record at a time, so memory does not grow
+/// with input size.
+pub trait Sink {
+    /// A file is about to be read as `source.format`.
+    fn begin(&mut self, _source: &Source) {}
+    /// One event, in file order.
+    fn event(&mut self, source: &Source, event: Event);
+    /// One skipped record.
+    fn skip(&mut self, skipped: Skipped);
+    /// The file is done.
+    fn end(&mut self, _source: &Source) {}
+}
+
+/// A [`Sink`] that keeps everything in memory (tests, small inputs).
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Events with their source, in the order read.
+    pub events: Vec<(Source, Event)>,
+    /// Skipped records.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Sink for Collected {
+    fn event(&mut self, source: &Source, event: Event) {
+        self.events.push((source.clone(), event));
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
+    }
+}
