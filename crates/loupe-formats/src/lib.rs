@@ -10,6 +10,10 @@
 //! reading goes on; only an unreadable, binary or foreign file is a
 //! [`ReadError`]. Readers never panic on any input (each has a fuzz target).
 
+pub mod myagent;
+pub mod otlp;
+pub mod victor;
+
 use std::path::{Path, PathBuf};
 
 use loupe_model::{Event, SourceFormat};

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README and CI run it. Installs what the tests
+# need (idempotently), then checks formatting and lints and runs every test,
+# including the ones against real external parts (Chromium, ClickHouse).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d ../shared/samples ]; then
+  echo "test.sh: ../shared/samples is missing; the golden tests read the seed samples from there" >&2
+  exit 2
+fi
+
+bash scripts/setup-test-deps.sh
+
+echo "== cargo fmt"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+
+for extra in scripts/test-clickhouse.sh; do
+  if [ -f "$extra" ]; then
+    echo "== $extra"
+    bash "$extra"
+  fi
+done
+echo "test.sh: all tests passed"
