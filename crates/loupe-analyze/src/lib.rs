@@ -3,9 +3,55 @@
 //! statistics.
 //!
 //! Architecture Invariant: pure functions of `loupe_model` events. No I/O
-//! besides loading optional TOML configuration (prices, thresholds) that the
-//! caller asks for; no knowledge of input formats or output rendering.
+//! besides parsing optional TOML configuration (prices, thresholds) that the
+//! caller reads; no knowledge of input formats or output rendering.
+//!
+//! Entry points: [`assemble`] / [`SessionAssembler`] build [`Session`]s,
+//! [`analyze()`] turns one into a [`SessionAnalysis`], [`compare_sessions`] and
+//! [`compare_groups`] diff runs, and [`StatsAccumulator`] folds many analyses
+//! into [`CrossStats`]. docs/analysis.md documents every formula and rule.
 
+#![warn(missing_docs)]
+
+mod analyze;
+mod cache_boundary;
+mod compare;
+mod detectors;
+mod facts;
+mod metrics;
+mod pricing;
+mod score;
+mod session;
+mod stats;
+#[cfg(test)]
+mod testing;
+mod timeline;
+mod token_flow;
+mod tools;
+mod tree;
 mod types;
 
+pub use analyze::{analyze, AnalysisConfig};
+pub use cache_boundary::{
+    cache_boundary, CacheBoundaryStats, CacheBoundaryTracker, DEFAULT_WINDOW,
+};
+pub use compare::{
+    compare_groups, compare_sessions, Assessment, CompareConfig, Comparison, Direction,
+    MetricDelta, Slowdown,
+};
+pub use detectors::{detect, rule_categories, Thresholds, ThresholdsError};
+pub use metrics::metrics;
+pub use pricing::{normalise_model, ModelPrice, PriceError, PriceTable};
+pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weight, ScoreModel};
+pub use session::{assemble, finish_session, has_explicit_iterations, SessionAssembler};
+pub use stats::{
+    AgentStats, CrossStats, NodeSlowness, SlowLlmCall, StatsAccumulator, ToolFailureRate,
+    UsageBucket,
+};
+pub use timeline::timeline;
+pub use tools::{
+    error_patterns, normalise_error, slowest_nodes, tools, ErrorPattern, ErrorPatternCounter,
+    NodeStats,
+};
+pub use tree::span_tree;
 pub use types::*;

@@ -6,6 +6,7 @@
 //! head`) exits 0.
 
 mod cmd;
+mod ingest_pipeline;
 
 use std::process::ExitCode;
 
@@ -23,12 +24,51 @@ struct Cli {
 enum Command {
     /// Record a simulated coding agent's sessions through the Loupe library.
     Demo(cmd::demo::Args),
+    /// Convert traces to canonical Loupe JSONL or OTLP JSON, one file per session.
+    Convert(cmd::convert::Args),
+    /// Show sessions: summary, timeline, span tree or token flow (text, JSON, CSV, Markdown, HTML).
+    View(cmd::view::Args),
+    /// Summary, detected issues and their fixes.
+    Analyze(cmd::analyze::Args),
+    /// Detected issues only, with fixes.
+    Issues(cmd::analyze::Args),
+    /// The fixes for detected issues only.
+    Fixes(cmd::analyze::Args),
+    /// Compare two runs or groups of runs; `--fail-on-regression` exits 1 on regressions.
+    Compare(cmd::compare::Args),
+    /// Statistics across many sessions.
+    Stats(cmd::stats::Args),
+    /// Export sessions (JSON, JSONL, CSV, Markdown, HTML, OTLP) or a compact summary for an LLM.
+    Export(cmd::export::Args),
+    /// Store traces in the embedded store (idempotent, incremental).
+    Ingest(cmd::ingest::Args),
+    /// List stored sessions or tool runs matching filters.
+    Query(cmd::query::Args),
+    /// Delete old sessions from the store (--max-age 30d, --max-count N).
+    Prune(cmd::prune::Args),
+    /// Interactive dashboard: browse, inspect and compare sessions, refreshed live.
+    Tui(cmd::tui::Args),
+    /// Print each event of a growing trace as it arrives, with running totals.
+    Tail(cmd::tail::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Convert(args) => cmd::convert::run(args),
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Query(args) => cmd::query::run(args),
+        Command::Prune(args) => cmd::prune::run(args),
+        Command::View(args) => cmd::view::run(args),
+        Command::Analyze(args) => cmd::analyze::run(args, cmd::analyze::Focus::All),
+        Command::Issues(args) => cmd::analyze::run(args, cmd::analyze::Focus::Issues),
+        Command::Fixes(args) => cmd::analyze::run(args, cmd::analyze::Focus::Fixes),
+        Command::Compare(args) => cmd::compare::run(args),
+        Command::Stats(args) => cmd::stats::run(args),
+        Command::Export(args) => cmd::export::run(args),
+        Command::Tui(args) => cmd::tui::run(args),
+        Command::Tail(args) => cmd::tail::run(args),
     };
     match result {
         Ok(code) => code,

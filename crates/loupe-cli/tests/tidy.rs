@@ -47,7 +47,10 @@ fn every_library_source_file_starts_with_a_module_doc() {
             missing.push(file.display().to_string());
         }
     }
-    assert!(missing.is_empty(), "files without a //! header: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a //! header: {missing:#?}"
+    );
 }
 
 #[test]

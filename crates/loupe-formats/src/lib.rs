@@ -18,6 +18,26 @@ use std::path::{Path, PathBuf};
 
 use loupe_model::{Event, SourceFormat};
 
+mod agent_trace;
+mod attocode_py;
+mod attocode_ts;
+mod attoswarm;
+mod canonical;
+mod common;
+mod convert;
+mod detect;
+mod read;
+
+pub use canonical::{write_canonical, CanonicalWriter};
+pub use convert::{
+    convert_paths, session_file_stem, ConvertError, ConvertReport, ConvertTarget, ConvertedSession,
+};
+pub use detect::detect;
+pub use read::{
+    is_line_oriented, read_bytes, read_bytes_from, read_file, read_paths, Ignored, ReadOptions,
+    ReadStats,
+};
+
 /// The file an event came from and the format it was read as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Source {

@@ -74,17 +74,18 @@ impl Timestamp {
 
     /// `self - ms`, for deriving a span start from its end and duration.
     pub fn minus_millis(self, ms: f64) -> Self {
-        Timestamp(self.0 - (ms * 1000.0).round() as i64)
+        // Saturating: a corrupt duration must not overflow (and panic in debug builds).
+        Timestamp(self.0.saturating_sub((ms * 1000.0).round() as i64))
     }
 
     /// `self + ms`.
     pub fn plus_millis(self, ms: f64) -> Self {
-        Timestamp(self.0 + (ms * 1000.0).round() as i64)
+        Timestamp(self.0.saturating_add((ms * 1000.0).round() as i64))
     }
 
     /// Milliseconds from `earlier` to `self` (negative if `earlier` is later).
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1000.0
+        self.0.saturating_sub(earlier.0) as f64 / 1000.0
     }
 
     /// Days since the epoch and the day's date, for grouping by day.

@@ -50,7 +50,11 @@ impl TokenUsage {
     ) -> Self {
         let input = match (uncached_input, cache_read, cache_write) {
             (None, None, None) => None,
-            (a, b, c) => Some(a.unwrap_or(0) + b.unwrap_or(0) + c.unwrap_or(0)),
+            (a, b, c) => Some(
+                a.unwrap_or(0)
+                    .saturating_add(b.unwrap_or(0))
+                    .saturating_add(c.unwrap_or(0)),
+            ),
         };
         TokenUsage {
             input_tokens: input,
@@ -118,7 +122,7 @@ impl TokenUsage {
 
     /// `input + output`.
     pub fn total(&self) -> u64 {
-        self.input() + self.output()
+        self.input().saturating_add(self.output())
     }
 
     /// `cache_read / input`, `None` when there is no input.
@@ -142,7 +146,7 @@ pub struct TokenTotals {
 impl TokenTotals {
     /// `input + output`.
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// Prompt tokens neither read from nor written to the cache.
@@ -164,21 +168,22 @@ impl TokenTotals {
 
 impl AddAssign<&TokenUsage> for TokenTotals {
     fn add_assign(&mut self, u: &TokenUsage) {
-        self.input_tokens += u.input();
-        self.output_tokens += u.output();
-        self.cache_read_tokens += u.cache_read();
-        self.cache_write_tokens += u.cache_write();
-        self.reasoning_tokens += u.reasoning();
+        // Saturating: corrupt counts must not overflow (and panic in debug builds).
+        self.input_tokens = self.input_tokens.saturating_add(u.input());
+        self.output_tokens = self.output_tokens.saturating_add(u.output());
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(u.cache_read());
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(u.cache_write());
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(u.reasoning());
     }
 }
 
 impl AddAssign<&TokenTotals> for TokenTotals {
     fn add_assign(&mut self, u: &TokenTotals) {
-        self.input_tokens += u.input_tokens;
-        self.output_tokens += u.output_tokens;
-        self.cache_read_tokens += u.cache_read_tokens;
-        self.cache_write_tokens += u.cache_write_tokens;
-        self.reasoning_tokens += u.reasoning_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(u.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(u.output_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.saturating_add(u.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.saturating_add(u.cache_write_tokens);
+        self.reasoning_tokens = self.reasoning_tokens.saturating_add(u.reasoning_tokens);
     }
 }
 

@@ -1,1 +1,129 @@
-//! Loupe recording library (being built).
+//! Record LLM agent traces from Rust: typed events, RAII guards and a
+//! non-blocking, crash-safe JSONL writer.
+//!
+//! One [`Session`] writes one file, `.loupe/traces/{session_id}.jsonl` by
+//! default, holding one `serde_json` serialisation of [`loupe_model::Event`]
+//! per line (the canonical Loupe format, `docs/loupe-event.schema.json`).
+//!
+//! ```
+//! use loupe::{LlmRequest, LlmResponse, Recorder};
+//! use loupe_model::{SessionStatus, TokenUsage};
+//! use serde_json::json;
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let session = Recorder::builder()
+//!     .dir(dir.path())          // default: .loupe/traces
+//!     .session_id("fix-login")
+//!     .task("Fix the login bug")
+//!     .model("claude-sonnet-4-5")
+//!     .start()?;
+//!
+//! {
+//!     let it = session.iteration();
+//!     let call = it.llm_call(&LlmRequest { model: Some("claude-sonnet-4-5"), ..Default::default() });
+//!     call.response(&LlmResponse {
+//!         usage: TokenUsage::otel(12_000, 300).with_cache(10_000, 0),
+//!         stop_reason: Some("tool_use"),
+//!         ..Default::default()
+//!     });
+//!     let read = it.in_tool("read_file", Some(&json!({"path": "src/login.rs"})), || {
+//!         std::fs::read_to_string("does/not/exist")
+//!     });
+//!     assert!(read.is_err()); // recorded as tool_error with the io error's text
+//! } // iteration_end recorded here
+//!
+//! assert_eq!(session.summary().cache_read_tokens, 10_000);
+//! let path = session.path().unwrap().to_owned();
+//! session.end(SessionStatus::Completed); // session_end with the summary, then flush
+//! assert_eq!(std::fs::read_to_string(path)?.lines().count(), 8);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Cost on the agent's thread
+//!
+//! A record call builds an [`loupe_model::Event`] (no timestamp formatting,
+//! no serialisation, no regex) and pushes it onto a bounded queue. A
+//! background thread per session redacts, truncates, serialises into a reused
+//! buffer and writes in batches. Disabled or unsampled sessions hold no
+//! state: each call is one branch. Sampling is deterministic: a hash of the
+//! session id compared with [`Config::sample_rate`].
+//!
+//! When the queue is full, [`QueueFullPolicy::Drop`] (default) drops the
+//! event, counts it ([`Summary::dropped`]) and the writer later writes a
+//! `loupe_dropped` event with `data.dropped`; [`QueueFullPolicy::Block`]
+//! waits for room instead and loses nothing.
+//!
+//! # Durability: what survives a crash
+//!
+//! | what happens | [`Durability::Buffered`] (default) | [`Durability::EveryEvent`] |
+//! |---|---|---|
+//! | `Session` ended or dropped | everything, `session_end` included | everything |
+//! | panic (unwinding or `panic = "abort"`) | everything recorded before the panic: a panic hook flushes all live sessions; unwinding then ends them as `failed` | everything |
+//! | `std::process::exit`, `main` returning with a session still open | everything; an `atexit` handler flushes (sessions stay open: no `session_end`) | everything |
+//! | `SIGKILL`, power loss | events recorded since the last write (at most `flush_interval`, 500 ms by default, or `buffer_size` bytes); the last line may be torn. Nothing recorded before a [`Recorder::flush`] that returned `true` is lost on `SIGKILL`. | nothing: each record call returns only after its line was written, flushed and `fsync`ed (a call costs one disk sync) |
+//!
+//! Readers skip a torn last line. Write errors never reach the agent; they are
+//! counted in [`Summary::write_errors`].
+//!
+//! # Configuration
+//!
+//! [`Builder`] methods, a TOML file ([`Builder::from_toml_file`], keys as in
+//! [`Config`] plus `flush_interval_ms`, `capture_messages`,
+//! `capture_thinking`, `capture_tool_args`, `capture_tool_results`) and
+//! environment variables ([`Builder::from_env`]): `LOUPE_ENABLED`,
+//! `LOUPE_DIR`, `LOUPE_FILE_PATTERN`, `LOUPE_QUEUE_CAPACITY`,
+//! `LOUPE_BUFFER_SIZE`, `LOUPE_FLUSH_INTERVAL_MS`, `LOUPE_DURABILITY`
+//! (`buffered`, `every_event`), `LOUPE_QUEUE_FULL` (`drop`, `block`),
+//! `LOUPE_SAMPLE_RATE`, `LOUPE_CAPTURE_MESSAGES`, `LOUPE_CAPTURE_THINKING`,
+//! `LOUPE_CAPTURE_TOOL_ARGS`, `LOUPE_CAPTURE_TOOL_RESULTS`,
+//! `LOUPE_MAX_CONTENT_CHARS`, `LOUPE_REDACT`, `LOUPE_REDACT_PATTERNS` (one
+//! regex, or a JSON array), `LOUPE_FLUSH_ON_PANIC`, `LOUPE_FLUSH_AT_EXIT`.
+//!
+//! # Redaction and truncation
+//!
+//! Every string in `data`, recursively, is checked against built-in patterns
+//! (Anthropic, OpenAI, AWS, GitHub, Google and Slack keys, `Bearer` tokens,
+//! `password=`/`api_key:`-style pairs, PEM private keys) and the user's
+//! regexes; matches become `[REDACTED]`. Values of keys named `password`,
+//! `secret`, `api_key`, `token`... are replaced whole. Strings longer than
+//! [`Config::max_content_chars`] characters are cut (never inside a UTF-8
+//! character) and end with `…[truncated N chars]`.
+//!
+//! # Tokens
+//!
+//! [`LlmResponse::usage`] is a [`loupe_model::TokenUsage`] in OpenTelemetry
+//! GenAI semantics: `input_tokens` includes cache reads and writes and
+//! `output_tokens` includes reasoning. Anthropic's API reports additive
+//! counts: convert them with [`loupe_model::TokenUsage::from_additive`].
+
+#![warn(missing_docs)]
+
+mod clock;
+mod config;
+pub mod demo;
+mod exit;
+mod guards;
+mod helpers;
+mod recorder;
+mod sanitize;
+mod summary;
+#[cfg(feature = "tracing")]
+pub mod tracing;
+mod writer;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    Capture, Config, ConfigError, Durability, QueueFullPolicy, DEFAULT_DIR, DEFAULT_FILE_PATTERN,
+    DEFAULT_MAX_CONTENT_CHARS,
+};
+pub use exit::shutdown;
+pub use guards::{
+    IterationGuard, LlmCallGuard, NodeGuard, SpanGuard, SubagentGuard, ToolGuard, TurnGuard,
+    WorkflowGuard,
+};
+pub use helpers::{
+    BudgetStatus, Compaction, LlmRequest, LlmResponse, SubagentEvent, SwarmTaskStatus, ToolCall,
+};
+pub use recorder::{is_sampled, sample_point, Builder, Recorder, RecorderError, Session};
+pub use sanitize::{truncate_in_place, REDACTED};
+pub use summary::Summary;

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 /// Arguments of `loupe demo`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -18,6 +20,24 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = (&args.out, args.sessions, args.seed);
-    anyhow::bail!("loupe demo is not wired yet")
+    if args.sessions == 0 {
+        anyhow::bail!("--sessions must be at least 1");
+    }
+    let report = loupe::demo::run_demo(&args.out, args.sessions, args.seed)
+        .with_context(|| format!("recording the demo into {}", args.out.display()))?;
+    println!(
+        "Recorded {} sessions ({} events) into {}",
+        report.files.len(),
+        report.events,
+        args.out.display()
+    );
+    for file in &report.files {
+        println!("  {}", file.display());
+    }
+    println!(
+        "Next: loupe view {}   (or: loupe analyze {})",
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

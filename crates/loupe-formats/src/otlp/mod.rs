@@ -1,1 +1,284 @@
-//! stub
+//! OpenTelemetry OTLP traces: reading (JSON and protobuf) and writing.
+//!
+//! - [`read_json`]: one OTLP/JSON `ExportTraceServiceRequest` document, or JSONL
+//!   with one request per line as the OTel Collector file exporter writes;
+//!   malformed lines are skipped with their line numbers.
+//! - [`read_proto`]: one binary `ExportTraceServiceRequest`, or a sequence of
+//!   them each prefixed by a 4-byte big-endian length (the Collector file
+//!   exporter's `proto` format).
+//! - [`decode_request_json`] / [`decode_request_proto`] + [`events_from_request`]:
+//!   the same steps, for the HTTP server, so ingestion and file reading share one
+//!   mapping. JSON decoding is lenient (hex or base64 ids, numbers as strings,
+//!   enum names), see `json.rs`.
+//! - [`events_to_request`] / [`events_to_otlp_json`]: the writer, see `export.rs`.
+//!
+//! The span → event mapping is documented in `ingest.rs`.
+
+mod attrs;
+mod export;
+mod ingest;
+mod json;
+
+use prost::Message;
+
+pub use export::{events_to_otlp_json, events_to_request, request_to_json};
+pub use ingest::{events_from_request, OtlpStats};
+pub use json::decode_request_json;
+/// The prost request type in this module's signatures, re-exported so callers
+/// (the server) need not pin `opentelemetry-proto` themselves.
+pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+use crate::{ReadError, Sink, Skipped, Source};
+
+/// Names of the `loupe.*` attributes the writer adds for an exact read-back.
+pub(crate) mod names {
+    /// Prefix of every Loupe attribute.
+    pub(crate) const PREFIX: &str = "loupe.";
+    /// Sub-prefix for the opening event of a start/end pair.
+    pub(crate) const START_PREFIX: &str = "start.";
+    /// `loupe.kind`: the closing (or only) event's kind; marks a Loupe-written span.
+    pub(crate) const KIND: &str = "loupe.kind";
+    /// `loupe.role`: `pair`, `start`, `end` or `point`.
+    pub(crate) const ROLE: &str = "loupe.role";
+    /// `loupe.session_id`: the session id verbatim.
+    pub(crate) const SESSION_ID: &str = "loupe.session_id";
+    /// `loupe.trace_id`: the trace id verbatim (absent when the event had none).
+    pub(crate) const TRACE_ID: &str = "loupe.trace_id";
+    /// `loupe.span_id`: the span id verbatim.
+    pub(crate) const SPAN_ID: &str = "loupe.span_id";
+    /// `loupe.parent_event_id`: the parent verbatim.
+    pub(crate) const PARENT_EVENT_ID: &str = "loupe.parent_event_id";
+}
+
+/// Decodes one binary OTLP `ExportTraceServiceRequest`.
+pub fn decode_request_proto(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
+    ExportTraceServiceRequest::decode(bytes).map_err(|e| e.to_string())
+}
+
+/// Whether `bytes` look like a binary OTLP traces request: the protobuf wire
+/// structure `resource_spans → scope_spans → spans` leads to a span whose first
+/// id field is a 16-byte trace id. Works on a prefix of the file (detection reads
+/// only the first kilobytes), whole or behind a 4-byte length frame, and costs
+/// no allocation.
+pub fn looks_like_proto(bytes: &[u8]) -> bool {
+    if wire::has_span_with_trace_id(bytes) {
+        return true;
+    }
+    match bytes.split_first_chunk::<4>() {
+        Some((len, rest)) => {
+            let len = u32::from_be_bytes(*len) as usize;
+            len > 0 && wire::has_span_with_trace_id(&rest[..len.min(rest.len())])
+        }
+        None => false,
+    }
+}
+
+/// A minimal protobuf wire walker for [`looks_like_proto`]; tolerant of
+/// truncation at the end of the input, strict about everything before it.
+mod wire {
+    /// Field numbers on the path to a trace id (all length-delimited).
+    const RESOURCE_SPANS: u64 = 1;
+    const SCOPE_SPANS: u64 = 2;
+    const SPANS: u64 = 2;
+    const TRACE_ID: u64 = 1;
+
+    fn varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+        let mut value: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(*pos)?;
+            *pos += 1;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// Calls `visit` with the (possibly truncated) payload of each
+    /// length-delimited field numbered `wanted`; stops at the first malformed
+    /// field or when `visit` returns true. Returns whether `visit` did.
+    fn any_field(bytes: &[u8], wanted: u64, visit: &mut dyn FnMut(&[u8], bool) -> bool) -> bool {
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let Some(key) = varint(bytes, &mut pos) else {
+                return false;
+            };
+            let (field, wire_type) = (key >> 3, key & 7);
+            if field == 0 {
+                return false;
+            }
+            match wire_type {
+                0 => {
+                    if varint(bytes, &mut pos).is_none() {
+                        return false;
+                    }
+                }
+                1 => pos += 8,
+                5 => pos += 4,
+                2 => {
+                    let Some(len) = varint(bytes, &mut pos) else {
+                        return false;
+                    };
+                    let len = usize::try_from(len).unwrap_or(usize::MAX);
+                    let end = pos.saturating_add(len);
+                    let complete = end <= bytes.len();
+                    let payload = &bytes[pos..end.min(bytes.len())];
+                    if field == wanted && visit(payload, complete) {
+                        return true;
+                    }
+                    pos = end;
+                }
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    pub(super) fn has_span_with_trace_id(bytes: &[u8]) -> bool {
+        any_field(bytes, RESOURCE_SPANS, &mut |resource, _| {
+            any_field(resource, SCOPE_SPANS, &mut |scope, _| {
+                any_field(scope, SPANS, &mut |span, _| {
+                    any_field(span, TRACE_ID, &mut |id, complete| {
+                        complete && id.len() == 16
+                    })
+                })
+            })
+        })
+    }
+}
+
+/// Splits a sequence of 4-byte big-endian length-prefixed frames; `None` unless
+/// the lengths tile the input exactly.
+fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut frames = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (len_bytes, tail) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len_bytes)).ok()?;
+        if len > tail.len() {
+            return None;
+        }
+        let (frame, after) = tail.split_at(len);
+        frames.push(frame);
+        rest = after;
+    }
+    (!frames.is_empty()).then_some(frames)
+}
+
+/// Reads a binary OTLP file. Rejected spans become [`Skipped`] entries.
+pub fn read_proto(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
+    let whole = decode_request_proto(bytes);
+    let requests: Vec<ExportTraceServiceRequest> = match framed(bytes) {
+        // Prefer the framed reading when every frame decodes and the whole does
+        // not, or decodes to nothing (a frame prefix can parse as junk fields).
+        Some(frames) if whole.as_ref().map_or(true, |r| r.resource_spans.is_empty()) => {
+            let decoded: Result<Vec<_>, _> =
+                frames.iter().map(|f| decode_request_proto(f)).collect();
+            match decoded {
+                Ok(list) => list,
+                Err(reason) => return Err(invalid(source, reason)),
+            }
+        }
+        _ => vec![whole.map_err(|reason| invalid(source, reason))?],
+    };
+    if requests.iter().all(|r| r.resource_spans.is_empty()) {
+        return Err(ReadError::Unrecognized {
+            path: source.path.clone(),
+            reason: "protobuf without any resource spans".to_owned(),
+        });
+    }
+    for request in &requests {
+        report(
+            events_from_request(request, source, sink),
+            source,
+            None,
+            sink,
+        );
+    }
+    Ok(())
+}
+
+/// Reads an OTLP/JSON file: one request document, or one request per line.
+pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
+    let whole_error = match decode_request_json(bytes) {
+        Ok(request) => {
+            report(
+                events_from_request(&request, source, sink),
+                source,
+                None,
+                sink,
+            );
+            return Ok(());
+        }
+        Err(reason) => reason,
+    };
+    let mut good_lines = 0u64;
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut requests = Vec::new();
+    for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = index as u64 + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match decode_request_json(line) {
+            Ok(request) => {
+                good_lines += 1;
+                requests.push((line_no, request));
+            }
+            Err(reason) => skipped.push(Skipped::new(&source.path, Some(line_no), reason)),
+        }
+    }
+    if good_lines == 0 {
+        // Valid JSON that is not a traces request (logs, metrics, anything else),
+        // whole or on its first line, is a foreign file; anything else is broken.
+        let not_traces = |reason: &str| {
+            reason.contains("not traces") || reason.contains("without a resourceSpans")
+        };
+        let first_line_reason = skipped.first().map(|s| s.reason.clone());
+        return Err(if not_traces(&whole_error) {
+            ReadError::Unrecognized {
+                path: source.path.clone(),
+                reason: whole_error,
+            }
+        } else if let Some(reason) = first_line_reason.filter(|r| not_traces(r)) {
+            ReadError::Unrecognized {
+                path: source.path.clone(),
+                reason,
+            }
+        } else {
+            invalid(source, whole_error)
+        });
+    }
+    // Skips are reported in line order with the events, as a line reader would.
+    let mut skipped = skipped.into_iter().peekable();
+    for (line_no, request) in requests {
+        while let Some(s) = skipped.next_if(|s| s.line.is_some_and(|l| l < line_no)) {
+            sink.skip(s);
+        }
+        report(
+            events_from_request(&request, source, sink),
+            source,
+            Some(line_no),
+            sink,
+        );
+    }
+    for s in skipped {
+        sink.skip(s);
+    }
+    Ok(())
+}
+
+fn report(stats: OtlpStats, source: &Source, line: Option<u64>, sink: &mut dyn Sink) {
+    for reason in stats.rejection_reasons {
+        sink.skip(Skipped::new(&source.path, line, reason));
+    }
+}
+
+fn invalid(source: &Source, reason: String) -> ReadError {
+    ReadError::Invalid {
+        path: source.path.clone(),
+        format: loupe_model::SourceFormat::Otlp,
+        reason,
+    }
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Reading throughput (issue 3): Loupe's `read_paths` vs `jq -c .` vs `cat` over
+# >= 1 GB each of generated canonical, attocode-py and attocode-ts JSONL.
+#
+#   bench/parse-throughput.sh            # 1 GiB per format, 8 files each, 3 runs
+#   BYTES=2147483648 RUNS=5 bench/parse-throughput.sh
+#   KEEP=1 bench/parse-throughput.sh     # keep bench/out/jsonl afterwards
+#
+# Prints, per format and tool, the median wall time of RUNS runs, MB/s and the
+# peak RSS (GNU time). Data goes to bench/out/ (gitignored) and is deleted at
+# the end unless KEEP=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BYTES=${BYTES:-1073741824}
+FILES=${FILES:-8}
+RUNS=${RUNS:-3}
+THREADS=${THREADS:-0}
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=bench/out/jsonl
+
+command -v jq >/dev/null || { echo "jq is required (apt-get install jq)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "GNU time is required (apt-get install time)" >&2; exit 2; }
+
+cargo build --release -p loupe-formats --example gen_jsonl --example parse_throughput >&2
+BIN="$TARGET/release/examples"
+if [ ! -d "$OUT/attocode-ts" ]; then
+  echo "generating $BYTES bytes per format into $OUT ..." >&2
+  "$BIN/gen_jsonl" "$OUT" "$BYTES" "$FILES" >&2
+fi
+
+# measure CMD... -> prints "median_secs peak_rss_kb"
+measure() {
+  local times=() rss=0
+  for _ in $(seq "$RUNS"); do
+    local line tf
+    tf=$(mktemp)
+    /usr/bin/time -o "$tf" -f "%e %M" "$@" >/dev/null 2>&1
+    line=$(tail -1 "$tf"); rm -f "$tf"
+    times+=("${line% *}")
+    local r=${line#* }
+    (( r > rss )) && rss=$r
+  done
+  local median
+  median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "$median $rss"
+}
+
+printf '%-12s %-8s %10s %10s %10s %12s\n' format tool MB median_s MB/s peak_RSS_MB
+for fmt in loupe attocode-py attocode-ts; do
+  files=("$OUT/$fmt"/*.jsonl)
+  mb=$(du -cb "${files[@]}" | tail -1 | awk '{printf "%.0f", $1/1e6}')
+  for tool in loupe jq cat; do
+    case $tool in
+      loupe) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" "$OUT/$fmt") ;;
+      jq)    res=$(measure sh -c 'jq -c . "$@" > /dev/null' jq "${files[@]}") ;;
+      cat)   res=$(measure sh -c 'cat "$@" > /dev/null' cat "${files[@]}") ;;
+    esac
+    secs=${res% *}; rss=${res#* }
+    printf '%-12s %-8s %10s %10s %10.1f %12.1f\n' "$fmt" "$tool" "$mb" "$secs" \
+      "$(awk -v m="$mb" -v s="$secs" 'BEGIN {print (s > 0 ? m / s : 0)}')" \
+      "$(awk -v r="$rss" 'BEGIN {print r / 1024}')"
+  done
+done
+echo "cores: $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "${KEEP:-0}" = 1 ] || rm -rf "$OUT"

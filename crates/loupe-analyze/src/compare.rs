@@ -1,0 +1,562 @@
+//! Comparing two sessions, or two groups of runs (baseline A vs candidate B).
+//!
+//! Each metric gets a [`MetricDelta`] (B − A) with a direction. A metric
+//! *regresses* when it moved the wrong way by more than its threshold
+//! (attocode-ts `compareSessions` thresholds, seed-formats.md §1.5, plus
+//! Loupe's): iterations more than +2, cost more than +$0.01, cache hit rate
+//! down more than 0.10, any increase in errors, total tokens / duration / tool
+//! calls up more than 20%, efficiency down more than 10 points. For groups the medians are compared and, when both groups have at
+//! least `min_group_runs` (3) runs, the shift must also be significant: a
+//! two-sided Mann–Whitney U test (normal approximation with tie and
+//! continuity correction) with p < `alpha` (0.05) — so one noisy run does not
+//! fail CI. Note that 3 vs 3 runs can never reach p < 0.05; use ≥ 4 each.
+//!
+//! Per-tool and per-workflow-node slowdowns: mean duration in B above A by
+//! more than `slowdown_threshold_ms` (500 ms, Victor's node-regression
+//! threshold) and by more than `slowdown_relative` (20%). Node durations come
+//! from the span tree, so analyses made with `summary_only` have none.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{SessionAnalysis, SpanKind, SpanNode};
+
+/// Thresholds for [`compare_sessions`] / [`compare_groups`].
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CompareConfig {
+    /// Iterations: absolute change.
+    pub iterations_abs: f64,
+    /// Cost: absolute change in USD.
+    pub cost_abs_usd: f64,
+    /// Cache hit rate: absolute change (0–1).
+    pub cache_hit_rate_abs: f64,
+    /// Errors: absolute change (strictly above).
+    pub errors_abs: f64,
+    /// Tokens, duration, tool calls: relative change.
+    pub relative: f64,
+    /// Efficiency score: absolute change in points.
+    pub efficiency_abs: f64,
+    /// Tool / node slowdown: minimum increase of the mean duration.
+    pub slowdown_threshold_ms: f64,
+    /// Tool / node slowdown: minimum relative increase.
+    pub slowdown_relative: f64,
+    /// Significance level of the Mann–Whitney test for groups.
+    pub alpha: f64,
+    /// Groups smaller than this are judged on medians alone.
+    pub min_group_runs: usize,
+}
+
+impl Default for CompareConfig {
+    fn default() -> Self {
+        CompareConfig {
+            iterations_abs: 2.0,
+            cost_abs_usd: 0.01,
+            cache_hit_rate_abs: 0.1,
+            errors_abs: 0.0,
+            relative: 0.2,
+            efficiency_abs: 10.0,
+            slowdown_threshold_ms: 500.0,
+            slowdown_relative: 0.2,
+            alpha: 0.05,
+            min_group_runs: 3,
+        }
+    }
+}
+
+/// Which way a metric moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Moved the good way.
+    Better,
+    /// Moved the bad way.
+    Worse,
+    /// Did not move.
+    Same,
+}
+
+/// One metric, A vs B.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MetricDelta {
+    /// Metric name (`iterations`, `total_tokens`, `cache_hit_rate`, `cost_usd`,
+    /// `errors`, `duration_ms`, `efficiency_score`, `tool_calls`).
+    pub name: String,
+    /// A's value (median for groups).
+    pub a: f64,
+    /// B's value (median for groups).
+    pub b: f64,
+    /// `b − a`.
+    pub delta: f64,
+    /// `delta / a × 100`; `None` when `a` is 0.
+    pub percent_change: Option<f64>,
+    /// Which way it moved.
+    pub direction: Direction,
+    /// Worse beyond its threshold (and significant, for groups).
+    pub regression: bool,
+    /// Two-sided Mann–Whitney p-value (groups only).
+    pub p_value: Option<f64>,
+}
+
+/// A tool or workflow node that got slower.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Slowdown {
+    /// Tool name or node id.
+    pub name: String,
+    /// Mean duration in A.
+    pub a_avg_ms: f64,
+    /// Mean duration in B.
+    pub b_avg_ms: f64,
+    /// `b − a`.
+    pub delta_ms: f64,
+    /// `delta / a × 100`.
+    pub percent_change: Option<f64>,
+}
+
+/// Overall verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assessment {
+    /// Only regressions.
+    Regressed,
+    /// Only improvements.
+    Improved,
+    /// Both.
+    Mixed,
+    /// Neither.
+    Similar,
+}
+
+/// The result of a comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Runs in A.
+    pub a_runs: usize,
+    /// Runs in B.
+    pub b_runs: usize,
+    /// Per-metric deltas.
+    pub metrics: Vec<MetricDelta>,
+    /// Tools whose mean duration grew beyond the thresholds.
+    pub tool_slowdowns: Vec<Slowdown>,
+    /// Workflow nodes whose mean duration grew beyond the thresholds.
+    pub node_slowdowns: Vec<Slowdown>,
+    /// One line per regression (`+6 iterations (6 → 12)`).
+    pub regressions: Vec<String>,
+    /// One line per improvement.
+    pub improvements: Vec<String>,
+    /// Verdict.
+    pub assessment: Assessment,
+    /// True when anything regressed: `--fail-on-regression` exits 1.
+    pub regressed: bool,
+}
+
+/// How a metric is judged.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// Absolute threshold; `higher_is_better`.
+    Abs(f64, bool),
+    /// Relative threshold on `a` (lower is better).
+    Rel(f64),
+}
+
+struct MetricDef {
+    name: &'static str,
+    get: fn(&SessionAnalysis) -> Option<f64>,
+    rule: fn(&CompareConfig) -> Rule,
+    /// Regression / improvement wording.
+    words: (&'static str, &'static str),
+}
+
+const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "iterations",
+        get: |s| Some(s.metrics.iterations as f64),
+        rule: |c| Rule::Abs(c.iterations_abs, false),
+        words: ("iterations", "iterations"),
+    },
+    MetricDef {
+        name: "total_tokens",
+        get: |s| Some(s.metrics.tokens.total() as f64),
+        rule: |c| Rule::Rel(c.relative),
+        words: ("More tokens", "Fewer tokens"),
+    },
+    MetricDef {
+        name: "cache_hit_rate",
+        get: |s| Some(s.metrics.cache_hit_rate),
+        rule: |c| Rule::Abs(c.cache_hit_rate_abs, true),
+        words: ("Lower cache hit rate", "Higher cache hit rate"),
+    },
+    MetricDef {
+        name: "cost_usd",
+        get: |s| Some(s.metrics.cost_usd),
+        rule: |c| Rule::Abs(c.cost_abs_usd, false),
+        words: ("Higher cost", "Lower cost"),
+    },
+    MetricDef {
+        name: "errors",
+        get: |s| Some(s.metrics.errors as f64),
+        rule: |c| Rule::Abs(c.errors_abs, false),
+        words: ("More errors", "Fewer errors"),
+    },
+    MetricDef {
+        name: "duration_ms",
+        get: |s| s.duration_ms,
+        rule: |c| Rule::Rel(c.relative),
+        words: ("Slower", "Faster"),
+    },
+    MetricDef {
+        name: "efficiency_score",
+        get: |s| Some(s.efficiency_score),
+        rule: |c| Rule::Abs(c.efficiency_abs, true),
+        words: ("Lower efficiency score", "Higher efficiency score"),
+    },
+    MetricDef {
+        name: "tool_calls",
+        get: |s| Some(s.metrics.tool_calls as f64),
+        rule: |c| Rule::Rel(c.relative),
+        words: ("More tool calls", "Fewer tool calls"),
+    },
+];
+
+fn fmt_value(name: &str, v: f64) -> String {
+    match name {
+        "cache_hit_rate" => format!("{:.1}%", v * 100.0),
+        "cost_usd" => format!("${v:.4}"),
+        "duration_ms" => crate::detectors::secs(v),
+        "efficiency_score" => format!("{v:.1}"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+/// Compares two sessions.
+pub fn compare_sessions(
+    a: &SessionAnalysis,
+    b: &SessionAnalysis,
+    cfg: &CompareConfig,
+) -> Comparison {
+    compare_groups(std::slice::from_ref(a), std::slice::from_ref(b), cfg)
+}
+
+/// Compares two groups of runs by their medians (with a significance test
+/// when both have at least `min_group_runs` runs).
+pub fn compare_groups(
+    a: &[SessionAnalysis],
+    b: &[SessionAnalysis],
+    cfg: &CompareConfig,
+) -> Comparison {
+    let mut metrics = Vec::new();
+    let mut regressions = Vec::new();
+    let mut improvements = Vec::new();
+    let grouped = a.len() >= cfg.min_group_runs && b.len() >= cfg.min_group_runs;
+    for def in METRICS {
+        let va: Vec<f64> = a
+            .iter()
+            .filter_map(def.get)
+            .filter(|v| v.is_finite())
+            .collect();
+        let vb: Vec<f64> = b
+            .iter()
+            .filter_map(def.get)
+            .filter(|v| v.is_finite())
+            .collect();
+        let (Some(ma), Some(mb)) = (median(&va), median(&vb)) else {
+            continue;
+        };
+        let delta = mb - ma;
+        let percent_change = (ma != 0.0).then(|| delta / ma.abs() * 100.0);
+        let (worse_beyond, better_beyond, higher_better) = match (def.rule)(cfg) {
+            Rule::Abs(th, hb) => {
+                let bad = if hb { -delta } else { delta };
+                (bad > th, -bad > th, hb)
+            }
+            Rule::Rel(r) => {
+                let rel = if ma != 0.0 {
+                    delta / ma.abs()
+                } else if delta > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                };
+                (rel > r, -rel > r, false)
+            }
+        };
+        let direction = if delta == 0.0 {
+            Direction::Same
+        } else if (delta > 0.0) == higher_better {
+            Direction::Better
+        } else {
+            Direction::Worse
+        };
+        let p_value = grouped.then(|| mann_whitney_p(&va, &vb));
+        let significant = p_value.is_none_or(|p| p < cfg.alpha);
+        let regression = worse_beyond && significant;
+        let improvement = better_beyond && significant;
+        let change = format!(
+            "({} → {})",
+            fmt_value(def.name, ma),
+            fmt_value(def.name, mb)
+        );
+        let p = p_value.map(|p| format!(", p = {p:.3}")).unwrap_or_default();
+        if regression {
+            regressions.push(match def.name {
+                "iterations" => format!("+{delta:.0} iterations {change}{p}"),
+                _ => format!("{} {change}{p}", def.words.0),
+            });
+        } else if improvement {
+            improvements.push(match def.name {
+                "iterations" => format!("{delta:.0} iterations {change}{p}"),
+                _ => format!("{} {change}{p}", def.words.1),
+            });
+        }
+        metrics.push(MetricDelta {
+            name: def.name.to_owned(),
+            a: ma,
+            b: mb,
+            delta,
+            percent_change,
+            direction,
+            regression,
+            p_value,
+        });
+    }
+    let tool_slowdowns = slowdowns(&tool_means(a), &tool_means(b), cfg);
+    let node_slowdowns = slowdowns(&node_means(a), &node_means(b), cfg);
+    for (kind, list) in [("Tool", &tool_slowdowns), ("Node", &node_slowdowns)] {
+        for s in list {
+            regressions.push(format!(
+                "{kind} {} slower: {} → {} (+{})",
+                s.name,
+                crate::detectors::secs(s.a_avg_ms),
+                crate::detectors::secs(s.b_avg_ms),
+                crate::detectors::secs(s.delta_ms)
+            ));
+        }
+    }
+    let assessment = match (regressions.is_empty(), improvements.is_empty()) {
+        (false, true) => Assessment::Regressed,
+        (true, false) => Assessment::Improved,
+        (false, false) => Assessment::Mixed,
+        (true, true) => Assessment::Similar,
+    };
+    Comparison {
+        a_runs: a.len(),
+        b_runs: b.len(),
+        metrics,
+        tool_slowdowns,
+        node_slowdowns,
+        regressed: !regressions.is_empty(),
+        regressions,
+        improvements,
+        assessment,
+    }
+}
+
+/// Median; `None` for an empty slice.
+pub(crate) fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable_by(f64::total_cmp);
+    let m = s.len() / 2;
+    Some(if s.len() % 2 == 1 {
+        s[m]
+    } else {
+        (s[m - 1] + s[m]) / 2.0
+    })
+}
+
+/// Two-sided p-value of the Mann–Whitney U test, normal approximation with
+/// tie correction and continuity correction. 1.0 when undefined.
+pub(crate) fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    if a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    let mut all: Vec<(f64, bool)> = a
+        .iter()
+        .map(|&x| (x, true))
+        .chain(b.iter().map(|&x| (x, false)))
+        .collect();
+    all.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let (mut r1, mut tie_term) = (0.0, 0.0);
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let t = (j - i) as f64;
+        let avg_rank = (i + 1 + j) as f64 / 2.0; // ranks i+1 ..= j
+        r1 += all[i..j].iter().filter(|x| x.1).count() as f64 * avg_rank;
+        tie_term += t * t * t - t;
+        i = j;
+    }
+    let u1 = r1 - n1 * (n1 + 1.0) / 2.0;
+    let mu = n1 * n2 / 2.0;
+    let nn = n1 + n2;
+    let var = n1 * n2 / 12.0 * ((nn + 1.0) - tie_term / (nn * (nn - 1.0)));
+    if var <= 0.0 {
+        return 1.0;
+    }
+    let z = ((u1 - mu).abs() - 0.5).max(0.0) / var.sqrt();
+    (2.0 * normal_sf(z)).min(1.0)
+}
+
+/// Upper tail of the standard normal, via erfc (Abramowitz & Stegun 7.1.26,
+/// absolute error < 1.5e-7 — plenty for a significance test).
+fn normal_sf(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+fn erfc(x: f64) -> f64 {
+    if x < 0.0 {
+        return 2.0 - erfc(-x);
+    }
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    poly * (-x * x).exp()
+}
+
+fn tool_means(runs: &[SessionAnalysis]) -> BTreeMap<String, (f64, u64)> {
+    let mut m: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    for r in runs {
+        for t in &r.tools {
+            if t.calls > 0 && t.avg_duration_ms > 0.0 {
+                let e = m.entry(t.name.clone()).or_default();
+                e.0 += t.avg_duration_ms * t.calls as f64;
+                e.1 += t.calls;
+            }
+        }
+    }
+    m
+}
+
+fn node_means(runs: &[SessionAnalysis]) -> BTreeMap<String, (f64, u64)> {
+    fn walk(n: &SpanNode, m: &mut BTreeMap<String, (f64, u64)>) {
+        if n.kind == SpanKind::Node {
+            if let Some(d) = n.duration_ms {
+                let e = m.entry(n.label.clone()).or_default();
+                e.0 += d;
+                e.1 += 1;
+            }
+        }
+        for c in &n.children {
+            walk(c, m);
+        }
+    }
+    let mut m = BTreeMap::new();
+    for r in runs {
+        walk(&r.tree, &mut m);
+    }
+    m
+}
+
+fn slowdowns(
+    a: &BTreeMap<String, (f64, u64)>,
+    b: &BTreeMap<String, (f64, u64)>,
+    cfg: &CompareConfig,
+) -> Vec<Slowdown> {
+    let mut out: Vec<Slowdown> = a
+        .iter()
+        .filter_map(|(name, &(sa, na))| {
+            let &(sb, nb) = b.get(name)?;
+            let (ma, mb) = (sa / na.max(1) as f64, sb / nb.max(1) as f64);
+            let delta = mb - ma;
+            let rel_ok = ma <= 0.0 || delta / ma > cfg.slowdown_relative;
+            (delta > cfg.slowdown_threshold_ms && rel_ok).then(|| Slowdown {
+                name: name.clone(),
+                a_avg_ms: ma,
+                b_avg_ms: mb,
+                delta_ms: delta,
+                percent_change: (ma > 0.0).then(|| delta / ma * 100.0),
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| y.delta_ms.total_cmp(&x.delta_ms));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::testing::Trace;
+    use crate::{analyze, AnalysisConfig};
+    use serde_json::json;
+
+    fn run(iterations: u32, cache_read: u64, bash_ms: f64) -> SessionAnalysis {
+        let mut t = Trace::new();
+        for i in 1..=iterations {
+            t.iter(i).llm(10_000, 100, cache_read, 0);
+            t.tool("bash", json!({"i": i}), bash_ms);
+        }
+        t.end("completed");
+        analyze(&t.session(), &AnalysisConfig::default())
+    }
+
+    #[test]
+    fn single_sessions_report_regressions_with_direction() {
+        let a = run(6, 7000, 8000.0);
+        let b = run(12, 2700, 19000.0);
+        let c = compare_sessions(&a, &b, &CompareConfig::default());
+        assert!(c.regressed);
+        assert_eq!(c.assessment, Assessment::Regressed);
+        let it = c.metrics.iter().find(|m| m.name == "iterations").unwrap();
+        assert_eq!(
+            (it.delta, it.direction, it.regression),
+            (6.0, Direction::Worse, true)
+        );
+        assert_eq!(it.percent_change, Some(100.0));
+        let cache = c
+            .metrics
+            .iter()
+            .find(|m| m.name == "cache_hit_rate")
+            .unwrap();
+        assert!(cache.regression && cache.direction == Direction::Worse);
+        assert!(c.regressions.iter().any(|r| r.starts_with("+6 iterations")));
+        assert!(c
+            .regressions
+            .iter()
+            .any(|r| r.starts_with("Lower cache hit rate")));
+        assert_eq!(c.tool_slowdowns[0].name, "bash");
+        // and the other way round it is an improvement, not a regression
+        let back = compare_sessions(&b, &a, &CompareConfig::default());
+        assert!(!back.regressed);
+        assert_eq!(back.assessment, Assessment::Improved);
+        let same = compare_sessions(&a, &a, &CompareConfig::default());
+        assert_eq!(same.assessment, Assessment::Similar);
+        assert!(same.metrics.iter().all(|m| m.direction == Direction::Same));
+    }
+
+    #[test]
+    fn one_noisy_run_does_not_fail_a_group() {
+        let a: Vec<SessionAnalysis> = (0..5).map(|_| run(6, 7000, 100.0)).collect();
+        let mut b: Vec<SessionAnalysis> = (0..4).map(|_| run(6, 7000, 100.0)).collect();
+        b.push(run(14, 1000, 100.0)); // one outlier
+        let c = compare_groups(&a, &b, &CompareConfig::default());
+        assert!(!c.regressed, "{:?}", c.regressions);
+        let all_bad: Vec<SessionAnalysis> = (0..5).map(|k| run(12 + k, 1000, 100.0)).collect();
+        let c = compare_groups(&a, &all_bad, &CompareConfig::default());
+        assert!(c.regressed);
+        let it = c.metrics.iter().find(|m| m.name == "iterations").unwrap();
+        assert!(it.p_value.unwrap() < 0.05);
+    }
+
+    #[test]
+    fn mann_whitney_matches_known_values() {
+        // Complete separation 5 vs 5: U = 0, z = (12.5 − 0.5) / 4.787 = 2.507, p ≈ 0.0122
+        let p = mann_whitney_p(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert!((p - 0.0122).abs() < 0.001, "{p}");
+        assert_eq!(mann_whitney_p(&[1.0, 1.0], &[1.0, 1.0]), 1.0);
+        assert!(mann_whitney_p(&[1.0, 2.0, 3.0], &[1.5, 2.5, 3.5]) > 0.5);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), Some(2.5));
+        assert!((erfc(0.0) - 1.0).abs() < 1e-6);
+        assert!((normal_sf(1.959_964) - 0.025).abs() < 1e-4);
+    }
+}

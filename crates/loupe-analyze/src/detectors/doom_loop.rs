@@ -1,0 +1,104 @@
+//! `doom_loop` (attocode-py): the same tool with the same arguments
+//! (fingerprint `tool:args`, object keys sorted) `doom_loop_repeats` (3) or
+//! more times **in a row** within one agent. attocode-py counts identical
+//! calls anywhere in the session; Loupe reports non-consecutive repeats as
+//! `redundant_tool_calls` instead, so each concept has one rule.
+
+use std::collections::HashMap;
+
+use crate::facts::{args_brief, iteration_range, ToolCall};
+use crate::{Issue, Severity};
+
+use super::{issue, Ctx};
+
+pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
+    // Per agent: the current run of identical calls.
+    let mut runs: HashMap<Option<&str>, Vec<&ToolCall<'_>>> = HashMap::new();
+    let mut finished: Vec<Vec<&ToolCall<'_>>> = Vec::new();
+    for call in &cx.facts.tools {
+        let run = runs.entry(call.agent).or_default();
+        if run
+            .last()
+            .is_some_and(|l| l.fingerprint != call.fingerprint)
+        {
+            finished.push(std::mem::take(run));
+        }
+        run.push(call);
+    }
+    finished.extend(runs.into_values());
+    finished.retain(|r| r.len() >= cx.t.doom_loop_repeats as usize);
+    finished.sort_by_key(|r| r[0].index);
+    for run in finished {
+        let first = run[0];
+        let n = run.len();
+        let failed = run.iter().filter(|c| c.failed).count();
+        let its: Vec<u32> = run.iter().filter_map(|c| c.iteration).collect();
+        let args = args_brief(first.event);
+        let call = if args.is_empty() {
+            first.name.to_owned()
+        } else {
+            format!("{}({args})", first.name)
+        };
+        let outcome = if failed == n {
+            " and it failed every time".to_owned()
+        } else if failed > 0 {
+            format!(" ({failed} failed)")
+        } else {
+            String::new()
+        };
+        out.push(issue(
+            "doom_loop",
+            Severity::High,
+            format!("Repeated tool call: {}", first.name),
+            format!("{call} was called {n} times in a row with identical arguments ({}){outcome}. This is a doom loop.", iteration_range(&its)),
+            first.iteration,
+            run.iter().map(|c| format!("event {}", c.event.event_id)).collect(),
+            if failed > 0 {
+                format!("Stop retrying {call} unchanged: feed the error back to the model with an instruction to change the command or arguments, and abort after 2 identical failing calls.")
+            } else {
+                format!("{call} returns the same result each time: keep its result in context instead of calling it again, and add a loop guard that blocks a 3rd identical call.")
+            },
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detectors::test_support::run;
+    use crate::testing::Trace;
+    use serde_json::json;
+
+    #[test]
+    fn trips_on_three_identical_calls_in_a_row() {
+        let mut t = Trace::new();
+        for i in 2..=4 {
+            t.iter(i).llm(1000, 10, 0, 0);
+            t.tool_err(
+                "bash",
+                json!({"command": "npm test", "cwd": "/r"}),
+                "exit 1",
+            );
+        }
+        let issues = run(check, &t);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].iteration, Some(2));
+        assert!(issues[0]
+            .description
+            .contains("bash(command=npm test, cwd=/r) was called 3 times"));
+        assert!(issues[0].description.contains("iterations 2–4"));
+        assert!(issues[0].suggestion.contains("Stop retrying"));
+    }
+
+    #[test]
+    fn does_not_trip_on_changed_args_or_interleaved_calls() {
+        let mut t = Trace::new();
+        t.iter(1);
+        t.tool("read_file", json!({"path": "a"}), 1.0);
+        t.tool("read_file", json!({"path": "b"}), 1.0);
+        t.tool("read_file", json!({"path": "a"}), 1.0);
+        t.tool("grep", json!({"pattern": "x"}), 1.0);
+        t.tool("read_file", json!({"path": "a"}), 1.0);
+        assert!(run(check, &t).is_empty());
+    }
+}

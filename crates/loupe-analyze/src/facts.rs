@@ -1,0 +1,440 @@
+//! One linear pass over a session that extracts what every analysis needs:
+//! LLM calls (with tokens and cost), tool calls (with a fingerprint of tool +
+//! arguments), iterations and session-level facts. Metrics, detectors, token
+//! flow, tool statistics and scores all read these instead of re-walking the
+//! events, which keeps analysis linear and allocation-light (payloads are
+//! borrowed, never cloned).
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use loupe_model::{keys, CostSource, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
+use serde_json::Value;
+
+use crate::pricing::PriceTable;
+use crate::session::is_duplicate;
+use crate::Session;
+
+/// One LLM call (an `llm_response`, `llm_error` or `think` event).
+#[derive(Debug)]
+pub(crate) struct LlmCall<'a> {
+    pub(crate) event: &'a Event,
+    pub(crate) usage: TokenUsage,
+    pub(crate) model: Option<&'a str>,
+    pub(crate) agent: Option<&'a str>,
+    pub(crate) iteration: Option<u32>,
+    pub(crate) cost_usd: f64,
+    pub(crate) cost_source: CostSource,
+    pub(crate) failed: bool,
+}
+
+/// One finished tool call (`tool_end` / `tool_error`).
+#[derive(Debug)]
+pub(crate) struct ToolCall<'a> {
+    pub(crate) index: usize,
+    pub(crate) event: &'a Event,
+    pub(crate) name: &'a str,
+    pub(crate) agent: Option<&'a str>,
+    pub(crate) iteration: Option<u32>,
+    pub(crate) duration_ms: Option<f64>,
+    pub(crate) failed: bool,
+    pub(crate) timed_out: bool,
+    /// Hash of `tool + ":" + args` with object keys sorted (attocode-py's doom-loop key).
+    pub(crate) fingerprint: u64,
+}
+
+/// Everything extracted from one session.
+#[derive(Debug)]
+pub(crate) struct Facts<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) llm: Vec<LlmCall<'a>>,
+    pub(crate) tools: Vec<ToolCall<'a>>,
+    /// Distinct main-agent iteration numbers, ascending.
+    pub(crate) iterations: Vec<u32>,
+    /// Count of main-agent `iteration_start` events (attocode-py's count).
+    pub(crate) iteration_starts: u64,
+    pub(crate) task: Option<&'a str>,
+    pub(crate) session_model: Option<&'a str>,
+    pub(crate) agent_name: Option<&'a str>,
+    pub(crate) status: SessionStatus,
+    pub(crate) started_at: Option<Timestamp>,
+    pub(crate) ended_at: Option<Timestamp>,
+    pub(crate) compactions: u64,
+    pub(crate) error_events: u64,
+    pub(crate) subagent_errors: u64,
+    pub(crate) failed_nodes: u64,
+    pub(crate) subagent_ids: BTreeSet<&'a str>,
+    pub(crate) unpriced_models: BTreeSet<String>,
+    /// Other reported costs (attoswarm `cost_delta`...).
+    pub(crate) extra_cost_usd: f64,
+}
+
+const FAIL_STATUSES: &[&str] = &[
+    "error",
+    "failed",
+    "failure",
+    "timeout",
+    "timed_out",
+    "blocked",
+    "denied",
+];
+
+/// Whether a `status` string reports a failure.
+pub(crate) fn is_fail_status(s: &str) -> bool {
+    FAIL_STATUSES.iter().any(|f| s.eq_ignore_ascii_case(f))
+}
+
+fn is_timeout(e: &Event) -> bool {
+    let status_timeout = e
+        .status()
+        .is_some_and(|s| s.eq_ignore_ascii_case("timeout") || s.eq_ignore_ascii_case("timed_out"));
+    status_timeout
+        || e.str(keys::ERROR_TYPE)
+            .is_some_and(|t| t.to_ascii_lowercase().contains("timeout"))
+}
+
+impl<'a> Facts<'a> {
+    pub(crate) fn build(session: &'a Session, prices: &PriceTable) -> Facts<'a> {
+        let mut f = Facts {
+            session,
+            llm: Vec::new(),
+            tools: Vec::new(),
+            iterations: Vec::new(),
+            iteration_starts: 0,
+            task: None,
+            session_model: None,
+            agent_name: None,
+            status: SessionStatus::Running,
+            started_at: None,
+            ended_at: None,
+            compactions: 0,
+            error_events: 0,
+            subagent_errors: 0,
+            failed_nodes: 0,
+            subagent_ids: BTreeSet::new(),
+            unpriced_models: BTreeSet::new(),
+            extra_cost_usd: 0.0,
+        };
+        let mut iteration_set: HashSet<u32> = HashSet::new();
+        let mut compaction_starts = 0u64;
+        let mut end_status: Option<SessionStatus> = None;
+        let mut workflow_status: Option<SessionStatus> = None;
+        let mut session_end_at: Option<Timestamp> = None;
+        let mut session_start_at: Option<Timestamp> = None;
+        let mut price_cache: HashMap<&str, Option<crate::pricing::ModelPrice>> = HashMap::new();
+
+        for (index, e) in session.events.iter().enumerate() {
+            if !e.is_subagent() {
+                if let Some(it) = e.iteration {
+                    iteration_set.insert(it);
+                }
+            }
+            if let Some(a) = &e.agent {
+                f.subagent_ids.insert(a.id.as_str());
+            }
+            match &e.kind {
+                EventKind::SessionStart if !is_duplicate(e) => {
+                    session_start_at.get_or_insert(e.timestamp);
+                    if f.task.is_none() {
+                        f.task = e
+                            .str(keys::TASK)
+                            .or_else(|| e.str("goal"))
+                            .filter(|t| !t.is_empty());
+                    }
+                    if f.session_model.is_none() {
+                        f.session_model = e.model().filter(|m| !m.is_empty());
+                    }
+                    if f.agent_name.is_none() {
+                        f.agent_name = e.str(keys::AGENT_NAME).filter(|m| !m.is_empty());
+                    }
+                }
+                EventKind::SessionEnd if !is_duplicate(e) => {
+                    session_end_at = Some(e.timestamp);
+                    end_status = Some(match e.status() {
+                        None => SessionStatus::Completed,
+                        Some(s) => match SessionStatus::from_lenient(s) {
+                            // An end with a status word Loupe does not know
+                            // (`budget_exhausted`...) is an unsuccessful end.
+                            SessionStatus::Running
+                                if !s.eq_ignore_ascii_case("running")
+                                    && !s.eq_ignore_ascii_case("pending") =>
+                            {
+                                SessionStatus::Failed
+                            }
+                            st => st,
+                        },
+                    });
+                }
+                EventKind::WorkflowEnd => {
+                    workflow_status = Some(
+                        e.status()
+                            .map(SessionStatus::from_lenient)
+                            .unwrap_or(SessionStatus::Completed),
+                    );
+                }
+                EventKind::IterationStart if !e.is_subagent() => f.iteration_starts += 1,
+                EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
+                    let usage = e.usage();
+                    let model = e.model().filter(|m| !m.is_empty()).or(if e.is_subagent() {
+                        None
+                    } else {
+                        f.session_model
+                    });
+                    let reported = e.reported_cost();
+                    let has_anything = reported.is_some() || !usage.is_empty();
+                    let (cost_usd, cost_source) =
+                        if let Some(c) = reported.filter(|c| c.is_finite() && *c >= 0.0) {
+                            (c, CostSource::Reported)
+                        } else if !has_anything {
+                            (0.0, CostSource::Reported)
+                        } else {
+                            let price = model.and_then(|m| {
+                                *price_cache
+                                    .entry(m)
+                                    .or_insert_with(|| prices.lookup(m).copied())
+                            });
+                            match price {
+                                Some(p) => (p.cost(&usage), CostSource::Priced),
+                                None => {
+                                    f.unpriced_models
+                                        .insert(model.unwrap_or("(unknown model)").to_owned());
+                                    (0.0, CostSource::Unpriced)
+                                }
+                            }
+                        };
+                    f.llm.push(LlmCall {
+                        event: e,
+                        usage,
+                        model,
+                        agent: e.agent.as_ref().map(|a| a.id.as_str()),
+                        iteration: e.iteration,
+                        cost_usd,
+                        cost_source,
+                        failed: e.kind == EventKind::LlmError,
+                    });
+                }
+                EventKind::ToolEnd | EventKind::ToolError => {
+                    let name = e.tool_name().unwrap_or("(unknown tool)");
+                    let failed =
+                        e.kind == EventKind::ToolError || e.status().is_some_and(is_fail_status);
+                    let duration_ms = e
+                        .duration_ms
+                        .or_else(|| e.f64("duration_ms"))
+                        .filter(|d| d.is_finite() && *d >= 0.0);
+                    f.tools.push(ToolCall {
+                        index,
+                        event: e,
+                        name,
+                        agent: e.agent.as_ref().map(|a| a.id.as_str()),
+                        iteration: e.iteration,
+                        duration_ms,
+                        failed,
+                        timed_out: failed && is_timeout(e),
+                        fingerprint: fingerprint(name, e.data.get(keys::ARGS)),
+                    });
+                }
+                EventKind::CompactionEnd => f.compactions += 1,
+                EventKind::CompactionStart => compaction_starts += 1,
+                EventKind::Error => f.error_events += 1,
+                EventKind::SubagentError | EventKind::SubagentTimeout => {
+                    f.subagent_errors += 1;
+                    if let Some(id) = e.str(keys::AGENT_ID) {
+                        f.subagent_ids.insert(id);
+                    }
+                }
+                EventKind::SubagentSpawn
+                | EventKind::SubagentLink
+                | EventKind::SubagentComplete => {
+                    if let Some(id) = e.str(keys::AGENT_ID) {
+                        f.subagent_ids.insert(id);
+                    }
+                }
+                EventKind::NodeEnd if e.status().is_some_and(is_fail_status) => f.failed_nodes += 1,
+                EventKind::CostDelta => {
+                    if let Some(c) = e.reported_cost().filter(|c| c.is_finite() && *c >= 0.0) {
+                        f.extra_cost_usd += c;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if f.compactions == 0 {
+            // Some formats only record the start of a compaction.
+            f.compactions = compaction_starts;
+        }
+        f.iterations = iteration_set.into_iter().collect();
+        f.iterations.sort_unstable();
+        f.status = end_status
+            .or(workflow_status)
+            .unwrap_or(SessionStatus::Running);
+        f.started_at = session_start_at.or_else(|| session.events.first().map(|e| e.timestamp));
+        f.ended_at = session_end_at.or_else(|| session.events.last().map(|e| e.timestamp));
+        f
+    }
+
+    /// Main-agent LLM calls.
+    pub(crate) fn main_llm(&self) -> impl Iterator<Item = &LlmCall<'a>> {
+        self.llm.iter().filter(|c| c.agent.is_none())
+    }
+
+    /// Wall-clock duration.
+    pub(crate) fn duration_ms(&self) -> Option<f64> {
+        match (self.started_at, self.ended_at) {
+            (Some(a), Some(b)) => Some(b.millis_since(a).max(0.0)),
+            _ => None,
+        }
+    }
+
+    /// The main model: most used by the main agent, else the session's.
+    pub(crate) fn main_model(&self) -> Option<&'a str> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut first: Vec<&str> = Vec::new();
+        for c in self.main_llm() {
+            if let Some(m) = c.model {
+                let n = counts.entry(m).or_insert(0);
+                if *n == 0 {
+                    first.push(m);
+                }
+                *n += 1;
+            }
+        }
+        // Ties go to the model seen first.
+        let best = first
+            .iter()
+            .copied()
+            .fold(None::<(&str, usize)>, |best, m| {
+                let n = counts.get(m).copied().unwrap_or(0);
+                match best {
+                    Some((_, bn)) if bn >= n => best,
+                    _ => Some((m, n)),
+                }
+            })
+            .map(|(m, _)| m);
+        best.or(self.session_model)
+    }
+}
+
+/// Hash of `tool:args` with object keys sorted (independent of how the JSON
+/// map orders keys).
+pub(crate) fn fingerprint(tool: &str, args: Option<&Value>) -> u64 {
+    let mut h = DefaultHasher::new();
+    tool.hash(&mut h);
+    ':'.hash(&mut h);
+    if let Some(v) = args {
+        hash_value(v, &mut h);
+    }
+    h.finish()
+}
+
+fn hash_value(v: &Value, h: &mut DefaultHasher) {
+    match v {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, *b).hash(h),
+        Value::Number(n) => (2u8, n.to_string()).hash(h),
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(a) => {
+            (4u8, a.len()).hash(h);
+            for x in a {
+                hash_value(x, h);
+            }
+        }
+        Value::Object(m) => {
+            (5u8, m.len()).hash(h);
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, x) in entries {
+                k.hash(h);
+                hash_value(x, h);
+            }
+        }
+    }
+}
+
+/// A short rendering of a tool call's arguments for evidence and suggestions
+/// (`path=src/a.rs`), at most ~80 characters.
+pub(crate) fn args_brief(e: &Event) -> String {
+    let Some(args) = e.data.get(keys::ARGS) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    match args {
+        Value::Object(m) => {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(k);
+                out.push('=');
+                match v {
+                    Value::String(s) => out.push_str(s),
+                    other => out.push_str(&other.to_string()),
+                }
+                if out.len() > 80 {
+                    break;
+                }
+            }
+        }
+        Value::String(s) => out.push_str(s),
+        other => out.push_str(&other.to_string()),
+    }
+    truncate_owned(out, 80)
+}
+
+/// [`truncate_chars`] reusing the string when it is short enough (no copy).
+pub(crate) fn truncate_owned(s: String, max: usize) -> String {
+    if s.len() <= max {
+        s
+    } else {
+        truncate_chars(&s, max)
+    }
+}
+
+/// At most `max` characters, with `…` when cut.
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `"3–7"` or `"3"` for a list of iterations.
+pub(crate) fn iteration_range(its: &[u32]) -> String {
+    match (its.iter().min(), its.iter().max()) {
+        (Some(a), Some(b)) if a == b => format!("iteration {a}"),
+        (Some(a), Some(b)) => format!("iterations {a}–{b}"),
+        _ => "no iteration".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fingerprint_ignores_key_order_but_not_values() {
+        let a = json!({"a": 1, "b": {"x": "y", "z": [1, 2]}});
+        let b: Value = serde_json::from_str(r#"{"b": {"z": [1, 2], "x": "y"}, "a": 1}"#).unwrap();
+        assert_eq!(fingerprint("t", Some(&a)), fingerprint("t", Some(&b)));
+        assert_ne!(fingerprint("t", Some(&a)), fingerprint("u", Some(&a)));
+        assert_ne!(
+            fingerprint("t", Some(&json!({"a": 2}))),
+            fingerprint("t", Some(&json!({"a": 1})))
+        );
+    }
+
+    #[test]
+    fn briefs_and_ranges() {
+        let e = Event::new("x", EventKind::ToolEnd, Timestamp(0), "s")
+            .with(keys::ARGS, json!({"path": "src/a.rs", "limit": 5}));
+        assert_eq!(args_brief(&e), "limit=5, path=src/a.rs");
+        assert_eq!(iteration_range(&[3, 7, 5]), "iterations 3–7");
+        assert_eq!(truncate_chars("abcdef", 4), "abc…");
+    }
+}

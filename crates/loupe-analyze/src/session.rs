@@ -1,0 +1,213 @@
+//! Building [`Session`]s from a stream of events.
+//!
+//! Events are grouped by `session_id` (an input may interleave several
+//! sessions), stably sorted by timestamp (ties keep read order) and, when the
+//! trace has no iteration numbers of its own, given inferred ones: every
+//! main-agent LLM call starts an iteration, like attocode-ts's viewer parser
+//! (seed-formats.md §1.5) except that subagent events (`agent` set) never start
+//! or join a parent iteration; they nest under their subagent instead.
+
+use std::collections::HashMap;
+
+use loupe_model::{Event, EventKind};
+
+use crate::{Session, SessionSource};
+
+/// Groups events into sessions, all at once.
+pub fn assemble(events: impl IntoIterator<Item = Event>, source: SessionSource) -> Vec<Session> {
+    let mut assembler = SessionAssembler::new();
+    for event in events {
+        assembler.push(&source, event);
+    }
+    assembler.finish()
+}
+
+/// Streaming session builder: push events as they are read, then
+/// [`SessionAssembler::finish`]. Sessions come out in order of first appearance.
+#[derive(Debug, Default)]
+pub struct SessionAssembler {
+    index: HashMap<String, usize>,
+    sessions: Vec<Session>,
+}
+
+impl SessionAssembler {
+    /// An empty assembler.
+    pub fn new() -> Self {
+        SessionAssembler::default()
+    }
+
+    /// Adds one event read from `source` (the first source seen for a session is kept).
+    pub fn push(&mut self, source: &SessionSource, event: Event) {
+        let slot = match self.index.get(&event.session_id) {
+            Some(&i) => i,
+            None => {
+                let i = self.sessions.len();
+                self.index.insert(event.session_id.clone(), i);
+                self.sessions.push(Session {
+                    session_id: event.session_id.clone(),
+                    source: source.clone(),
+                    events: Vec::new(),
+                });
+                i
+            }
+        };
+        self.sessions[slot].events.push(event);
+    }
+
+    /// Number of sessions seen so far.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True before the first event.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Sorts each session's events and infers iterations where needed.
+    pub fn finish(self) -> Vec<Session> {
+        let mut sessions = self.sessions;
+        for s in &mut sessions {
+            finish_session(s);
+        }
+        sessions
+    }
+}
+
+/// Sorts a session's events by time (stable) and infers iteration numbers when
+/// the trace has none. Idempotent.
+pub fn finish_session(session: &mut Session) {
+    session.events.sort_by_key(|e| e.timestamp);
+    if !has_explicit_iterations(&session.events) {
+        infer_iterations(&mut session.events);
+    }
+}
+
+/// Whether the main agent's iterations are recorded: an `iteration_start`
+/// marker, or an iteration number on a main-agent LLM or tool event.
+pub fn has_explicit_iterations(events: &[Event]) -> bool {
+    events.iter().any(|e| {
+        !e.is_subagent()
+            && (e.kind == EventKind::IterationStart
+                || (e.iteration.is_some() && (is_llm_call_kind(&e.kind) || is_tool_kind(&e.kind))))
+    })
+}
+
+fn is_llm_call_kind(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::LlmRequest | EventKind::LlmResponse | EventKind::LlmError | EventKind::Think
+    )
+}
+
+fn is_tool_kind(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::ToolStart | EventKind::ToolEnd | EventKind::ToolError
+    )
+}
+
+/// Each main-agent `llm_request` (or a response, think record or LLM error
+/// without a preceding request) opens a new iteration; following main-agent
+/// events without an iteration number get the current one.
+fn infer_iterations(events: &mut [Event]) {
+    let mut current: u32 = 0;
+    let mut awaiting_response = false;
+    for e in events.iter_mut() {
+        if e.is_subagent() {
+            continue;
+        }
+        match e.kind {
+            EventKind::LlmRequest => {
+                current += 1;
+                awaiting_response = true;
+            }
+            EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
+                if !awaiting_response {
+                    current += 1;
+                }
+                awaiting_response = false;
+            }
+            EventKind::SessionStart | EventKind::SessionEnd => continue,
+            _ => {}
+        }
+        if current > 0 && e.iteration.is_none() {
+            e.iteration = Some(current);
+        }
+    }
+}
+
+/// Whether readers flagged this event as a duplicate (`data.duplicate = true`).
+pub(crate) fn is_duplicate(e: &Event) -> bool {
+    e.bool("duplicate").unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::testing::{source, Trace};
+    use loupe_model::Timestamp;
+
+    #[test]
+    fn groups_interleaved_sessions_and_sorts_stably() {
+        let mut a = Event::new("a1", EventKind::Custom, Timestamp(30), "A");
+        a.data.insert("n".into(), 1.into());
+        let b = Event::new("b1", EventKind::Custom, Timestamp(10), "B");
+        let a2 = Event::new("a2", EventKind::Custom, Timestamp(10), "A");
+        let a3 = Event::new("a3", EventKind::Custom, Timestamp(10), "A");
+        let out = assemble(vec![a, b, a2, a3], source());
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].session_id, "A");
+        let ids: Vec<&str> = out[0].events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["a2", "a3", "a1"], "ties keep read order");
+        assert_eq!(out[1].events.len(), 1);
+    }
+
+    #[test]
+    fn infers_iterations_from_main_agent_llm_calls_only() {
+        let mut t = Trace::new();
+        t.no_iter();
+        t.llm(100, 10, 0, 0)
+            .tool("read_file", serde_json::json!({"path": "a"}), 5.0);
+        t.as_agent(Some("sub-1"))
+            .llm(50, 5, 0, 0)
+            .tool("grep", serde_json::json!({}), 5.0);
+        t.as_agent(None).llm(200, 10, 0, 0);
+        let s = t.session();
+        let iters: Vec<(String, Option<u32>)> = s
+            .events
+            .iter()
+            .map(|e| (e.kind.to_string(), e.iteration))
+            .collect();
+        assert_eq!(iters[0], ("session_start".into(), None));
+        assert_eq!(iters[1].1, Some(1));
+        assert_eq!(iters[3], ("tool_end".into(), Some(1)));
+        // subagent events keep no parent iteration
+        assert!(s.events[4..7].iter().all(|e| e.iteration.is_none()));
+        assert_eq!(s.events[7].iteration, Some(2));
+        assert_eq!(s.events[8].iteration, Some(2));
+    }
+
+    #[test]
+    fn explicit_iterations_are_left_alone() {
+        let mut t = Trace::new();
+        t.iter(1).llm(100, 10, 0, 0).llm(100, 10, 0, 0);
+        let s = t.session();
+        assert!(has_explicit_iterations(&s.events));
+        assert!(s.events[1..].iter().all(|e| e.iteration == Some(1)));
+    }
+
+    #[test]
+    fn streaming_and_batch_agree() {
+        let mut t = Trace::new();
+        t.no_iter().llm(1, 1, 0, 0);
+        let mut asm = SessionAssembler::new();
+        assert!(asm.is_empty());
+        for e in t.events() {
+            asm.push(&source(), e);
+        }
+        assert_eq!(asm.len(), 1);
+        assert_eq!(asm.finish(), assemble(t.events(), source()));
+    }
+}

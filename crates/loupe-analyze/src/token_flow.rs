@@ -1,0 +1,172 @@
+//! Token flow per iteration, cache rating, trend and peak.
+//!
+//! Subagent LLM calls are booked under the parent iteration that spawned them
+//! (`agent.spawned_at_iteration`), else under iteration 0 ("outside any
+//! iteration"). Hit rate is `cache_read / input` (OpenTelemetry semantics).
+//! Trend follows attocode-ts (seed-formats.md §1.5): with ≥ 3 rows, the mean
+//! input of the second half vs the first half, ±20%.
+
+use std::collections::BTreeMap;
+
+use loupe_model::TokenTotals;
+
+use crate::facts::Facts;
+use crate::{CacheRating, TokenFlow, TokenFlowRow, Trend};
+
+pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
+    let mut buckets: BTreeMap<u32, (TokenTotals, f64)> = BTreeMap::new();
+    let mut all = TokenTotals::default();
+    for c in &f.llm {
+        let it = match c.iteration {
+            Some(i) => i,
+            None => c
+                .event
+                .agent
+                .as_ref()
+                .and_then(|a| a.spawned_at_iteration)
+                .unwrap_or(0),
+        };
+        let b = buckets.entry(it).or_default();
+        b.0 += &c.usage;
+        b.1 += c.cost_usd;
+        all += &c.usage;
+    }
+    let mut rows = Vec::with_capacity(buckets.len());
+    let (mut cum_cost, mut cum_tokens) = (0.0, 0u64);
+    for (iteration, (tokens, cost)) in buckets {
+        cum_cost += cost;
+        cum_tokens = cum_tokens.saturating_add(tokens.total());
+        rows.push(TokenFlowRow {
+            iteration,
+            cache_hit_rate: tokens.cache_hit_rate(),
+            tokens,
+            cost_usd: cost,
+            cumulative_cost_usd: cum_cost,
+            cumulative_tokens: cum_tokens,
+        });
+    }
+    let (cache_rating, recommendation) = rate_cache(&all);
+    TokenFlow {
+        trend: trend(&rows),
+        peak_iteration: rows
+            .iter()
+            .fold(None::<&TokenFlowRow>, |best, r| match best {
+                Some(b) if b.tokens.total() >= r.tokens.total() => Some(b),
+                _ => Some(r),
+            })
+            .map(|r| r.iteration),
+        rows,
+        cache_rating,
+        recommendation,
+    }
+}
+
+/// Cache verdict and what to do about it.
+pub(crate) fn rate_cache(t: &TokenTotals) -> (CacheRating, String) {
+    if t.input_tokens == 0 {
+        return (
+            CacheRating::None,
+            "No LLM input was recorded, so there is nothing to cache.".to_owned(),
+        );
+    }
+    let hit = t.cache_hit_rate();
+    let pct = hit * 100.0;
+    if hit >= 0.7 {
+        (
+            CacheRating::Good,
+            format!("{pct:.0}% of prompt tokens came from the cache. Keep the system prompt, tool definitions and early messages stable to preserve it."),
+        )
+    } else if hit >= 0.4 {
+        (
+            CacheRating::Fair,
+            format!("{pct:.0}% of prompt tokens came from the cache. Move changing content (timestamps, tool results, summaries) after the stable prefix and avoid editing earlier messages."),
+        )
+    } else if t.cache_read_tokens == 0 && t.cache_write_tokens == 0 {
+        (
+            CacheRating::Poor,
+            "No prompt caching was reported. Enable prompt caching (Anthropic cache_control breakpoints, or a provider with automatic prefix caching) and keep the prompt prefix stable.".to_owned(),
+        )
+    } else {
+        (
+            CacheRating::Poor,
+            format!("Only {pct:.0}% of prompt tokens came from the cache. Something invalidates the prefix between calls: look for dynamic content in the system prompt, reordered tools, or compactions rewriting early messages."),
+        )
+    }
+}
+
+fn trend(rows: &[TokenFlowRow]) -> Trend {
+    if rows.len() < 3 {
+        return Trend::Stable;
+    }
+    let mid = rows.len() / 2;
+    let mean = |r: &[TokenFlowRow]| {
+        r.iter().map(|x| x.tokens.input_tokens as f64).sum::<f64>() / r.len() as f64
+    };
+    let (first, second) = (mean(&rows[..mid]), mean(&rows[mid..]));
+    if first <= 0.0 {
+        return if second > 0.0 {
+            Trend::Increasing
+        } else {
+            Trend::Stable
+        };
+    }
+    let change = (second - first) / first;
+    if change > 0.2 {
+        Trend::Increasing
+    } else if change < -0.2 {
+        Trend::Decreasing
+    } else {
+        Trend::Stable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::pricing::PriceTable;
+    use crate::testing::Trace;
+    use loupe_model::AgentRef;
+
+    #[test]
+    fn rows_cumulate_and_subagents_book_under_their_spawn_iteration() {
+        let mut t = Trace::new();
+        t.iter(1).llm(1000, 100, 0, 1000);
+        t.iter(2).llm(2000, 100, 1500, 0);
+        t.no_iter().as_agent(Some("sub")).llm(500, 50, 0, 0);
+        t.as_agent(None).iter(3).llm(4000, 200, 3800, 0);
+        let mut s = t.session();
+        for e in &mut s.events {
+            if let Some(a) = &mut e.agent {
+                *a = AgentRef {
+                    spawned_at_iteration: Some(2),
+                    ..a.clone()
+                };
+            }
+        }
+        let f = Facts::build(&s, &PriceTable::builtin());
+        let flow = compute(&f);
+        assert_eq!(flow.rows.len(), 3);
+        assert_eq!(flow.rows[1].tokens.input_tokens, 2500);
+        assert_eq!(flow.rows[2].cumulative_tokens, 1100 + 2650 + 4200);
+        assert!(flow.rows[2].cumulative_cost_usd > flow.rows[1].cumulative_cost_usd);
+        assert_eq!(flow.peak_iteration, Some(3));
+        assert_eq!(flow.trend, Trend::Increasing);
+        assert_eq!(flow.cache_rating, CacheRating::Good); // 5300 / 7500 = 0.71
+    }
+
+    #[test]
+    fn ratings() {
+        let t = |input, read| TokenTotals {
+            input_tokens: input,
+            cache_read_tokens: read,
+            ..Default::default()
+        };
+        assert_eq!(rate_cache(&t(0, 0)).0, CacheRating::None);
+        assert_eq!(rate_cache(&t(100, 70)).0, CacheRating::Good);
+        assert_eq!(rate_cache(&t(100, 40)).0, CacheRating::Fair);
+        let (r, rec) = rate_cache(&t(100, 0));
+        assert_eq!(r, CacheRating::Poor);
+        assert!(rec.contains("Enable prompt caching"));
+    }
+}

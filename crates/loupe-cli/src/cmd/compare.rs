@@ -1,0 +1,115 @@
+//! `loupe compare A B`: metric deltas with direction, tool and node
+//! slowdowns, and a verdict; `--fail-on-regression` exits 1 when B regressed.
+//!
+//! A and B are each a trace file, a directory (a group of runs), or a
+//! session id looked up in `--dir` (default `.loupe/traces`). One session on
+//! each side is compared directly; otherwise the groups are compared by their
+//! medians (with a significance test for larger groups).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use loupe_analyze::{CompareConfig, SessionAnalysis};
+use loupe_report::compare::Side;
+
+use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
+
+/// Output formats of `compare`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Aligned text.
+    Text,
+    /// One JSON document.
+    Json,
+}
+
+/// Arguments of `loupe compare`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Baseline: a trace file, a directory of runs, or a session id.
+    a: String,
+    /// Candidate: a trace file, a directory of runs, or a session id.
+    b: String,
+    /// Exit with status 1 if anything regressed.
+    #[arg(long)]
+    fail_on_regression: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// Where to look up session ids given as A or B.
+    #[arg(long, value_name = "DIR", default_value = input::DEFAULT_TRACE_DIR)]
+    dir: PathBuf,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    format: FormatArg,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = input::analysis_config(&args.analysis)?;
+    let (side_a, a) = resolve(&args.a, &args, &config)?;
+    let (side_b, b) = resolve(&args.b, &args, &config)?;
+    let cfg = CompareConfig::default();
+    let comparison = match (a.as_slice(), b.as_slice()) {
+        ([one_a], [one_b]) => loupe_analyze::compare_sessions(one_a, one_b, &cfg),
+        _ => loupe_analyze::compare_groups(&a, &b, &cfg),
+    };
+    let out = args.out.as_deref();
+    let text = match args.output {
+        Output::Text => {
+            loupe_report::compare::text(&side_a, &side_b, &comparison, input::use_color(out))
+        }
+        Output::Json => loupe_report::compare::json(&side_a, &side_b, &comparison),
+    };
+    input::write_output(out, &text)?;
+    if args.fail_on_regression && comparison.regressed {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads one side: a path, or a session id in `--dir`.
+fn resolve(
+    spec: &str,
+    args: &Args,
+    config: &loupe_analyze::AnalysisConfig,
+) -> anyhow::Result<(Side, Vec<SessionAnalysis>)> {
+    let path = Path::new(spec);
+    let input = if path.exists() {
+        InputArgs {
+            paths: vec![path.to_path_buf()],
+            session: None,
+            since: None,
+            until: None,
+        }
+    } else if args.dir.is_dir() {
+        InputArgs {
+            paths: vec![args.dir.clone()],
+            session: Some(spec.to_owned()),
+            since: None,
+            until: None,
+        }
+    } else {
+        bail!(
+            "{spec}: no such file or directory, and no {} to look it up as a session id",
+            args.dir.display()
+        );
+    };
+    let loaded = input::load(&input, args.format.format)?;
+    if loaded.sessions.is_empty() {
+        bail!("{spec}: no sessions found");
+    }
+    if args.output == Output::Text {
+        input::report_skipped(&loaded.skipped);
+    }
+    let analyses = input::analyze_all(&loaded.sessions, config);
+    let side = Side {
+        label: spec.to_owned(),
+        sessions: analyses.iter().map(|a| a.session_id.clone()).collect(),
+    };
+    Ok((side, analyses))
+}

@@ -1,0 +1,51 @@
+//! `loupe prune --max-age 30d | --max-count N [--db FILE]`: delete whole
+//! sessions (summary, events, tool runs, text no longer referenced) from the
+//! store. The server applies the same [`loupe_store::RetentionPolicy`] on a schedule.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use loupe_model::Timestamp;
+use loupe_store::{RetentionPolicy, SqliteStore, Store, DEFAULT_DB_PATH};
+
+use crate::cmd::query::parse_duration_ms;
+
+/// Arguments of `loupe prune`.
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("policy").required(true).multiple(true).args(["max_age", "max_count"]))]
+pub(crate) struct Args {
+    /// The store.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    db: PathBuf,
+    /// Delete sessions whose last activity is older than this (`30d`, `12h`, `90m`, or milliseconds).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "AGE")]
+    max_age: Option<f64>,
+    /// Keep only the newest N sessions (by last activity).
+    #[arg(long, value_name = "N")]
+    max_count: Option<usize>,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.db.exists() {
+        anyhow::bail!(
+            "{}: no such store (run `loupe ingest` first)",
+            args.db.display()
+        );
+    }
+    let store = SqliteStore::open(&args.db)?;
+    let outcome = store.prune(&RetentionPolicy {
+        max_age_ms: args.max_age,
+        max_count: args.max_count,
+        now: Timestamp::now(),
+    })?;
+    println!(
+        "pruned {} sessions ({} events) from {}",
+        outcome.sessions.len(),
+        outcome.events,
+        args.db.display()
+    );
+    for id in &outcome.sessions {
+        println!("  {id}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,428 @@
+//! `loupe query [--db FILE] [filters]`: list stored sessions (or, with
+//! `--tool-runs`, tool runs) matching filters, sorted and paged, as a text
+//! table, JSON or CSV. JSON session rows carry `session_id` and the design §4
+//! `metrics` object.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use loupe_model::{SessionStatus, Timestamp};
+use loupe_store::{
+    SessionFilter, SessionQuery, SessionRow, SessionSort, SqliteStore, Store, ToolRun,
+    ToolRunQuery, DEFAULT_DB_PATH,
+};
+
+use crate::cmd::input::parse_time;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum Output {
+    Text,
+    Json,
+    Csv,
+}
+
+/// Arguments of `loupe query`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The store.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    db: PathBuf,
+    /// List tool runs instead of sessions (filters: --tool, --min-duration, --success-only, --session).
+    #[arg(long)]
+    tool_runs: bool,
+    /// Exact agent name.
+    #[arg(long)]
+    agent: Option<String>,
+    /// Case-insensitive part of the agent name or task.
+    #[arg(long)]
+    name: Option<String>,
+    /// Session id (repeatable: any of them).
+    #[arg(long = "session", value_name = "ID")]
+    sessions: Vec<String>,
+    /// Exact model name.
+    #[arg(long)]
+    model: Option<String>,
+    /// Outcome: running, completed, failed or cancelled.
+    #[arg(long, value_parser = parse_status)]
+    status: Option<SessionStatus>,
+    /// Sessions started at or after (RFC 3339, YYYY-MM-DD, or relative: 2h, 7d).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<Timestamp>,
+    /// Sessions started before (same forms as --since).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<Timestamp>,
+    /// Only sessions with errors.
+    #[arg(long, conflicts_with = "no_errors")]
+    has_errors: bool,
+    /// Only sessions without errors.
+    #[arg(long)]
+    no_errors: bool,
+    /// Minimum duration (ms, or 2s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    min_duration: Option<f64>,
+    /// Maximum duration (ms, or 2s, 5m, 1h).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
+    max_duration: Option<f64>,
+    /// Minimum cost in USD.
+    #[arg(long, value_name = "USD")]
+    min_cost: Option<f64>,
+    /// Maximum cost in USD.
+    #[arg(long, value_name = "USD")]
+    max_cost: Option<f64>,
+    /// Minimum input + output tokens.
+    #[arg(long, value_name = "N")]
+    min_tokens: Option<u64>,
+    /// Maximum input + output tokens.
+    #[arg(long, value_name = "N")]
+    max_tokens: Option<u64>,
+    /// Tool used (repeatable: sessions must use all; tool runs: any of them).
+    #[arg(long = "tool", value_name = "NAME")]
+    tools: Vec<String>,
+    /// Tag (repeatable: all of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Metadata key=value (repeatable: all of them).
+    #[arg(long = "meta", value_parser = parse_meta, value_name = "KEY=VALUE")]
+    metadata: Vec<(String, String)>,
+    /// Full-text query over messages, tool arguments and results, errors and
+    /// thinking: every word must appear in one text; `word*` matches a prefix.
+    #[arg(long, value_name = "QUERY")]
+    text: Option<String>,
+    /// Tool runs: only successful ones.
+    #[arg(long)]
+    success_only: bool,
+    /// Sort key: started_at, duration, cost, tokens or name.
+    #[arg(long, default_value = "started_at", value_parser = parse_sort)]
+    sort: SessionSort,
+    /// Ascending order (default: descending, newest or largest first).
+    #[arg(long)]
+    asc: bool,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Skip this many rows first.
+    #[arg(long, default_value_t = 0)]
+    offset: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+fn parse_status(s: &str) -> Result<SessionStatus, String> {
+    match s {
+        "running" => Ok(SessionStatus::Running),
+        "completed" => Ok(SessionStatus::Completed),
+        "failed" => Ok(SessionStatus::Failed),
+        "cancelled" => Ok(SessionStatus::Cancelled),
+        _ => Err(format!(
+            "unknown status {s:?}: use running, completed, failed or cancelled"
+        )),
+    }
+}
+
+fn parse_sort(s: &str) -> Result<SessionSort, String> {
+    SessionSort::from_name(s).ok_or_else(|| {
+        format!("unknown sort key {s:?}: use started_at, duration, cost, tokens or name")
+    })
+}
+
+fn parse_meta(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+/// A duration in milliseconds: a bare number is milliseconds; `ms`, `s`,
+/// `m`, `h` and `d` suffixes scale it.
+pub(crate) fn parse_duration_ms(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: use e.g. 1500, 2s, 5m, 12h, 30d"))?;
+    let scale = match unit {
+        "" | "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        "w" => 604_800_000.0,
+        _ => {
+            return Err(format!(
+                "bad duration unit in {s:?}: use ms, s, m, h, d or w"
+            ))
+        }
+    };
+    Ok(n * scale)
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.db.exists() {
+        anyhow::bail!(
+            "{}: no such store (run `loupe ingest` first)",
+            args.db.display()
+        );
+    }
+    let store = SqliteStore::open(&args.db)?;
+    let mut out = std::io::stdout().lock();
+    if args.tool_runs {
+        let runs = store.tool_runs(&ToolRunQuery {
+            session_ids: args.sessions.clone(),
+            tools: args.tools.clone(),
+            min_duration_ms: args.min_duration,
+            success_only: args.success_only,
+            limit: Some(args.limit),
+            offset: args.offset,
+        })?;
+        write_runs(&mut out, &runs, args.output)?;
+    } else {
+        let rows = store.sessions(&SessionQuery {
+            filter: filter(&args),
+            sort: args.sort,
+            descending: !args.asc,
+            limit: Some(args.limit),
+            offset: args.offset,
+        })?;
+        write_sessions(&mut out, &rows, args.output)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn filter(args: &Args) -> SessionFilter {
+    SessionFilter {
+        session_ids: args.sessions.clone(),
+        agent: args.agent.clone(),
+        name_contains: args.name.clone(),
+        model: args.model.clone(),
+        status: args.status,
+        since: args.since,
+        until: args.until,
+        has_errors: if args.has_errors {
+            Some(true)
+        } else if args.no_errors {
+            Some(false)
+        } else {
+            None
+        },
+        min_duration_ms: args.min_duration,
+        max_duration_ms: args.max_duration,
+        min_cost_usd: args.min_cost,
+        max_cost_usd: args.max_cost,
+        min_tokens: args.min_tokens,
+        max_tokens: args.max_tokens,
+        tools: args.tools.clone(),
+        tags: args.tags.clone(),
+        metadata: args.metadata.clone(),
+        text: args.text.clone(),
+    }
+}
+
+const SESSION_COLUMNS: &[&str] = &[
+    "session_id",
+    "agent_name",
+    "task",
+    "model",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "iterations",
+    "llm_calls",
+    "tool_calls",
+    "tool_errors",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cache_hit_rate",
+    "cost_usd",
+    "compactions",
+    "subagents",
+    "efficiency_score",
+    "tags",
+    "tools",
+    "source_path",
+    "source_format",
+];
+
+fn session_record(r: &SessionRow) -> Vec<String> {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let m = &r.metrics;
+    vec![
+        r.session_id.clone(),
+        opt(r.agent_name.clone()),
+        opt(r.task.clone()),
+        opt(r.model.clone()),
+        r.status.as_str().to_owned(),
+        opt(r.started_at.map(|t| t.to_rfc3339())),
+        opt(r.ended_at.map(|t| t.to_rfc3339())),
+        opt(r.duration_ms.map(|d| d.to_string())),
+        m.iterations.to_string(),
+        m.llm_calls.to_string(),
+        m.tool_calls.to_string(),
+        m.tool_errors.to_string(),
+        m.errors.to_string(),
+        m.input_tokens.to_string(),
+        m.output_tokens.to_string(),
+        m.cache_read_tokens.to_string(),
+        m.cache_write_tokens.to_string(),
+        m.reasoning_tokens.to_string(),
+        m.cache_hit_rate.to_string(),
+        m.cost_usd.to_string(),
+        m.compactions.to_string(),
+        m.subagents.to_string(),
+        opt(r.efficiency_score.map(|s| s.to_string())),
+        r.tags.join(";"),
+        r.tools.join(";"),
+        opt(r.source.as_ref().map(|s| s.path.clone())),
+        opt(r.source.as_ref().map(|s| s.format.as_str().to_owned())),
+    ]
+}
+
+fn write_sessions(out: &mut dyn Write, rows: &[SessionRow], output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut *out, rows)?;
+            writeln!(out)?;
+        }
+        Output::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(SESSION_COLUMNS)?;
+            for r in rows {
+                w.write_record(session_record(r))?;
+            }
+            w.flush()?;
+        }
+        Output::Text => {
+            writeln!(
+                out,
+                "{:<27} {:<24} {:<14} {:<22} {:<9} {:>10} {:>10} {:>9} {:>6}",
+                "STARTED",
+                "SESSION",
+                "AGENT",
+                "MODEL",
+                "STATUS",
+                "DURATION",
+                "TOKENS",
+                "COST",
+                "ERRORS"
+            )?;
+            for r in rows {
+                writeln!(
+                    out,
+                    "{:<27} {:<24} {:<14} {:<22} {:<9} {:>10} {:>10} {:>9} {:>6}",
+                    r.started_at
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
+                    clip(&r.session_id, 24),
+                    clip(r.agent_name.as_deref().unwrap_or("-"), 14),
+                    clip(r.model.as_deref().unwrap_or("-"), 22),
+                    r.status.as_str(),
+                    r.duration_ms.map(format_ms).unwrap_or_else(|| "-".into()),
+                    r.metrics.total_tokens(),
+                    format!("${:.4}", r.metrics.cost_usd),
+                    r.metrics.errors + r.metrics.tool_errors,
+                )?;
+            }
+            writeln!(out, "{} sessions", rows.len())?;
+        }
+    }
+    Ok(())
+}
+
+fn write_runs(out: &mut dyn Write, runs: &[ToolRun], output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut *out, runs)?;
+            writeln!(out)?;
+        }
+        Output::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record([
+                "session_id",
+                "event_id",
+                "tool",
+                "timestamp",
+                "duration_ms",
+                "success",
+                "iteration",
+            ])?;
+            for r in runs {
+                w.write_record([
+                    r.session_id.clone(),
+                    r.event_id.clone(),
+                    r.tool.clone(),
+                    r.timestamp.to_rfc3339(),
+                    r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+                    r.success.to_string(),
+                    r.iteration.map(|i| i.to_string()).unwrap_or_default(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Output::Text => {
+            writeln!(
+                out,
+                "{:<27} {:<24} {:<20} {:>10} {:<7}",
+                "TIME", "SESSION", "TOOL", "DURATION", "RESULT"
+            )?;
+            for r in runs {
+                writeln!(
+                    out,
+                    "{:<27} {:<24} {:<20} {:>10} {:<7}",
+                    r.timestamp.to_rfc3339(),
+                    clip(&r.session_id, 24),
+                    clip(&r.tool, 20),
+                    r.duration_ms.map(format_ms).unwrap_or_else(|| "-".into()),
+                    if r.success { "ok" } else { "failed" }
+                )?;
+            }
+            writeln!(out, "{} tool runs", runs.len())?;
+        }
+    }
+    Ok(())
+}
+
+fn clip(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn format_ms(ms: f64) -> String {
+    if ms >= 60_000.0 {
+        format!("{:.1}m", ms / 60_000.0)
+    } else if ms >= 1_000.0 {
+        format!("{:.1}s", ms / 1_000.0)
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_plain_milliseconds() {
+        assert_eq!(parse_duration_ms("1500").unwrap(), 1500.0);
+        assert_eq!(parse_duration_ms("2s").unwrap(), 2_000.0);
+        assert_eq!(parse_duration_ms("5m").unwrap(), 300_000.0);
+        assert_eq!(parse_duration_ms("30d").unwrap(), 2_592_000_000.0);
+        assert!(parse_duration_ms("5 parsecs").is_err());
+        assert!(parse_duration_ms("").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! `loupe stats`: statistics across many sessions — slowest LLM calls, tool
+//! failure rates, tokens and cost by model / agent / day, common errors,
+//! consistently slow workflow nodes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use loupe_analyze::StatsAccumulator;
+
+use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
+
+/// Output formats of `stats`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Aligned tables.
+    Text,
+    /// One JSON document.
+    Json,
+    /// Long-form CSV (section, key, metric, value).
+    Csv,
+}
+
+/// Arguments of `loupe stats`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    format: FormatArg,
+    /// Length of ranked lists (slowest calls, common errors...).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = input::analysis_config(&args.analysis)?;
+    // Stats never show trees or timelines: skip building them.
+    config.summary_only = true;
+    let loaded = input::load(&args.input, args.format.format)?;
+    let mut acc = StatsAccumulator::new(config.prices.clone()).with_top_n(args.top.max(1));
+    for session in &loaded.sessions {
+        let analysis = loupe_analyze::analyze(session, &config);
+        acc.add(&analysis, session);
+    }
+    let stats = acc.finish(args.top.max(1));
+    let out = args.out.as_deref();
+    let text = match args.output {
+        Output::Text => {
+            input::report_skipped(&loaded.skipped);
+            loupe_report::stats::text(&stats, input::use_color(out))
+        }
+        Output::Json => loupe_report::stats::json(&stats),
+        Output::Csv => loupe_report::stats::csv(&stats),
+    };
+    input::write_output(out, &text)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,442 @@
+//! `loupe tail PATH`: prints each event of a growing trace as it arrives,
+//! one line per event, with running totals of tokens, cost, tool calls and
+//! errors on stderr.
+//!
+//! Behaviour (decided here, documented in `--help`):
+//! - PATH is a file, or a directory: then every line-oriented trace file in
+//!   it (recursively) is followed, including files created later; files are
+//!   visited oldest-modified first on each poll.
+//! - By default existing events are printed first, then new ones as they
+//!   arrive (like `tail -f -n +1`); `--new-only` starts at the current end.
+//! - Files are polled (every `--interval-ms`, 200 ms by default). Only
+//!   complete lines are read: a partial last line waits for its newline.
+//!   Each new chunk is parsed by the file's format reader with its starting
+//!   line number (`read_bytes_from`), so event ids match a full read.
+//!   A file that shrinks is read again from the start.
+//! - Colour only when stdout is a terminal and `NO_COLOR` is unset. The
+//!   totals line is kept up to date on a terminal stderr and always printed
+//!   once more at exit. Ctrl-C stops cleanly with exit code 0.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anstyle::{AnsiColor, Style};
+use anyhow::{bail, Context as _};
+use loupe_analyze::PriceTable;
+use loupe_formats::{Sink, Skipped, Source};
+use loupe_model::{Category, Event, EventKind, SourceFormat};
+use loupe_report::{human_duration_ms, human_tokens};
+
+use super::input;
+
+/// Arguments of `loupe tail`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Trace file to follow, or a directory: every line-oriented trace file
+    /// in it (recursively, new files included).
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+    /// Start at the current end: print only events appended from now on
+    /// (default: print existing events first, then follow).
+    #[arg(long)]
+    new_only: bool,
+    /// Append each event's id to its line.
+    #[arg(long)]
+    ids: bool,
+    /// How often to look for new data, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    interval_ms: u64,
+    /// Read every file as this format instead of detecting it.
+    #[arg(long, value_name = "NAME", value_parser = input::parse_format)]
+    format: Option<SourceFormat>,
+}
+
+/// How far one followed file has been read.
+struct Followed {
+    /// Bytes consumed (always just after a newline).
+    offset: u64,
+    /// 1-based number of the next unread line.
+    next_line: u64,
+    /// Detected (or forced) format; `None` until enough text arrived.
+    format: Option<SourceFormat>,
+    /// Session id of the last event, for formats naming it once.
+    session_hint: Option<String>,
+    /// Not a line-oriented trace: never read again.
+    ignored: bool,
+}
+
+/// Running totals of what was printed.
+#[derive(Default)]
+struct Totals {
+    events: u64,
+    input: u64,
+    output: u64,
+    cache_read: u64,
+    cost_usd: f64,
+    tool_calls: u64,
+    errors: u64,
+}
+
+impl Totals {
+    fn line(&self) -> String {
+        format!(
+            "{} events · tokens in {} out {} cache {} · ${:.4} · {} tool calls · {} errors",
+            self.events,
+            human_tokens(self.input),
+            human_tokens(self.output),
+            human_tokens(self.cache_read),
+            self.cost_usd,
+            self.tool_calls,
+            self.errors
+        )
+    }
+}
+
+/// Formats and counts events as readers deliver them.
+struct Printer {
+    color: bool,
+    ids: bool,
+    /// Count and print (false while skipping existing content with `--new-only`).
+    live: bool,
+    prices: PriceTable,
+    totals: Totals,
+    out: String,
+    last_session: Option<String>,
+    skipped: u64,
+}
+
+const FAIL_STATUSES: &[&str] = &[
+    "error",
+    "failed",
+    "failure",
+    "timeout",
+    "timed_out",
+    "blocked",
+    "denied",
+];
+
+fn failed(e: &Event) -> bool {
+    e.kind == EventKind::ToolError
+        || e.kind.category() == Category::Error
+        || matches!(e.kind, EventKind::LlmError | EventKind::SubagentError)
+        || e.status()
+            .is_some_and(|s| FAIL_STATUSES.iter().any(|f| s.eq_ignore_ascii_case(f)))
+}
+
+/// Control characters from trace content would move the cursor: make them spaces.
+fn clean(text: &str, max_chars: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(max_chars).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl Printer {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn count(&mut self, e: &Event) {
+        self.totals.events += 1;
+        if matches!(
+            e.kind,
+            EventKind::LlmResponse | EventKind::LlmError | EventKind::Think
+        ) {
+            let usage = e.usage();
+            self.totals.input += usage.input();
+            self.totals.output += usage.output();
+            self.totals.cache_read += usage.cache_read();
+            self.totals.cost_usd += self.prices.cost(e.model(), &usage, e.reported_cost()).usd;
+        }
+        if matches!(e.kind, EventKind::ToolEnd | EventKind::ToolError) {
+            self.totals.tool_calls += 1;
+        }
+        if failed(e) {
+            self.totals.errors += 1;
+        }
+    }
+
+    /// `12:00:02.450 s=demo-1 it=3 TOOL_END read_file 42ms ✓`
+    fn format(&self, e: &Event) -> String {
+        let stamp = e.timestamp.to_rfc3339();
+        let time = stamp.get(11..23).unwrap_or(&stamp);
+        let mut line = self.paint(Style::new().dimmed(), time);
+        line.push_str(&format!(" s={}", clean(&e.session_id, 40)));
+        if let Some(it) = e.iteration {
+            line.push_str(&format!(" it={it}"));
+        }
+        let is_failed = failed(e);
+        let kind_style = if is_failed {
+            Style::new().fg_color(Some(AnsiColor::Red.into())).bold()
+        } else {
+            match e.kind.category() {
+                Category::Llm => Style::new().fg_color(Some(AnsiColor::Blue.into())),
+                Category::Tool => Style::new().fg_color(Some(AnsiColor::Cyan.into())),
+                Category::Session => Style::new().bold(),
+                _ => Style::new(),
+            }
+        };
+        line.push(' ');
+        line.push_str(&self.paint(kind_style, &e.kind.as_str().to_uppercase()));
+        let detail = match e.kind.category() {
+            Category::Tool => e.tool_name().map(|t| clean(t, 40)),
+            Category::Llm if e.kind == EventKind::LlmResponse => {
+                let usage = e.usage();
+                let tokens = format!(
+                    "in={} out={}",
+                    human_tokens(usage.input()),
+                    human_tokens(usage.output())
+                );
+                Some(match e.model() {
+                    Some(model) => format!("{} {tokens}", clean(model, 40)),
+                    None => tokens,
+                })
+            }
+            Category::Llm => e.model().map(|m| clean(m, 40)),
+            Category::Session => e
+                .str(loupe_model::keys::TASK)
+                .or(e.status())
+                .map(|t| clean(t, 60)),
+            _ => e
+                .tool_name()
+                .or(e.str(loupe_model::keys::NAME))
+                .or(e.str(loupe_model::keys::MESSAGE))
+                .map(|t| clean(t, 60)),
+        };
+        if let Some(detail) = detail {
+            line.push(' ');
+            line.push_str(&detail);
+        }
+        if let Some(ms) = e.duration_ms {
+            line.push(' ');
+            line.push_str(&human_duration_ms(ms));
+        }
+        if is_failed {
+            line.push(' ');
+            line.push_str(&self.paint(Style::new().fg_color(Some(AnsiColor::Red.into())), "✗"));
+            if let Some(message) = e.error_message() {
+                line.push(' ');
+                line.push_str(&clean(&message, 80));
+            }
+        } else if e.kind == EventKind::ToolEnd {
+            line.push(' ');
+            line.push_str(&self.paint(Style::new().fg_color(Some(AnsiColor::Green.into())), "✓"));
+        }
+        if self.ids {
+            line.push_str(&format!(" #{}", e.event_id));
+        }
+        line
+    }
+}
+
+impl Sink for Printer {
+    fn event(&mut self, _source: &Source, event: Event) {
+        self.last_session = Some(event.session_id.clone());
+        if !self.live {
+            return;
+        }
+        self.count(&event);
+        let line = self.format(&event);
+        self.out.push_str(&line);
+        self.out.push('\n');
+    }
+
+    fn skip(&mut self, _skipped: Skipped) {
+        self.skipped += 1;
+    }
+}
+
+/// Runs `loupe tail` until Ctrl-C.
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let meta = std::fs::metadata(&args.path)
+        .with_context(|| format!("{}: cannot follow", args.path.display()))?;
+    let is_dir = meta.is_dir();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut printer = Printer {
+        color: input::use_color(None),
+        ids: args.ids,
+        live: !args.new_only,
+        prices: PriceTable::builtin(),
+        totals: Totals::default(),
+        out: String::new(),
+        last_session: None,
+        skipped: 0,
+    };
+    let status_on_tty = std::io::stderr().is_terminal();
+    let interval = Duration::from_millis(args.interval_ms.max(10));
+    let mut files: BTreeMap<PathBuf, Followed> = BTreeMap::new();
+    let mut first_pass = true;
+    while !stop.load(Ordering::SeqCst) {
+        let started = Instant::now();
+        let mut paths = Vec::new();
+        if is_dir {
+            list_files(&args.path, &mut paths);
+        } else {
+            paths.push((args.path.clone(), None));
+        }
+        paths.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        for (path, _) in paths {
+            let state = files.entry(path.clone()).or_insert_with(|| Followed {
+                offset: 0,
+                next_line: 1,
+                format: args.format,
+                session_hint: None,
+                ignored: false,
+            });
+            // Files present at start are skipped with --new-only; files created
+            // later are new content and printed whole.
+            printer.live = !(args.new_only && first_pass);
+            if let Err(err) = read_new(&path, state, &mut printer) {
+                if !is_dir {
+                    return Err(err);
+                }
+                state.ignored = true;
+            }
+        }
+        first_pass = false;
+        printer.live = true;
+        if !printer.out.is_empty() {
+            if status_on_tty {
+                eprint!("\r\x1b[K");
+            }
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(printer.out.as_bytes())?;
+            stdout.flush()?;
+            printer.out.clear();
+            if status_on_tty {
+                eprint!("{}", printer.totals.line());
+            }
+        }
+        let rest = interval.saturating_sub(started.elapsed());
+        sleep_unless_stopped(rest, &stop);
+    }
+    if status_on_tty {
+        eprint!("\r\x1b[K");
+    }
+    eprintln!("loupe tail: {}", printer.totals.line());
+    if printer.skipped > 0 {
+        eprintln!("loupe tail: {} malformed line(s) skipped", printer.skipped);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sleeps `total`, waking early when Ctrl-C was pressed.
+fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let deadline = Instant::now() + total;
+    while !stop.load(Ordering::SeqCst) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(25)));
+    }
+}
+
+/// Regular files under `dir` with their modification times.
+fn list_files(dir: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            list_files(&path, out);
+        } else if meta.is_file() {
+            out.push((path, meta.modified().ok()));
+        }
+    }
+}
+
+/// Reads the complete lines appended to `path` since the last call.
+fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow::Result<()> {
+    if state.ignored {
+        return Ok(());
+    }
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("{}: cannot stat", path.display()))?
+        .len();
+    if len < state.offset {
+        eprintln!(
+            "loupe tail: {}: file shrank, reading it again from the start",
+            path.display()
+        );
+        state.offset = 0;
+        state.next_line = 1;
+    }
+    if len == state.offset {
+        return Ok(());
+    }
+    file.seek(SeekFrom::Start(state.offset))
+        .with_context(|| format!("{}: cannot seek", path.display()))?;
+    let mut chunk = Vec::with_capacity(usize::try_from(len - state.offset).unwrap_or(0));
+    file.take(len - state.offset)
+        .read_to_end(&mut chunk)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    // Only complete lines: a partial last line waits for its newline.
+    let Some(last_newline) = memchr_last(b'\n', &chunk) else {
+        return Ok(());
+    };
+    let complete = &chunk[..=last_newline];
+    let format = match state.format {
+        Some(f) => f,
+        None => match loupe_formats::detect(complete) {
+            Some(f) => f,
+            None if state.offset == 0 => bail!(
+                "{}:1: not a trace Loupe can read (no known format detected)",
+                path.display()
+            ),
+            None => return Ok(()),
+        },
+    };
+    if !loupe_formats::is_line_oriented(format) {
+        bail!(
+            "{}: {} traces are whole JSON documents; tail follows line-oriented (JSONL) traces only",
+            path.display(),
+            format.as_str()
+        );
+    }
+    state.format = Some(format);
+    printer.last_session = state.session_hint.clone();
+    loupe_formats::read_bytes_from(
+        complete,
+        path,
+        format,
+        state.next_line,
+        state.session_hint.clone(),
+        printer,
+    )?;
+    state.session_hint = printer.last_session.take();
+    state.offset += complete.len() as u64;
+    state.next_line += complete.iter().filter(|&&b| b == b'\n').count() as u64;
+    Ok(())
+}
+
+/// Position of the last `needle` in `haystack`.
+fn memchr_last(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().rposition(|&b| b == needle)
+}

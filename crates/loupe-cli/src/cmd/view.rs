@@ -1,0 +1,98 @@
+//! `loupe view`: show sessions as a summary, timeline, span tree or token
+//! flow, in the terminal or as JSON, CSV, Markdown or HTML.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use loupe_report::terminal::View;
+
+use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
+
+/// Output formats of `view` and `analyze`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Aligned text for the terminal (coloured on a TTY unless NO_COLOR is set).
+    Text,
+    /// One JSON document (design §4 contract).
+    Json,
+    /// CSV rows: sessions (summary), spans (tree), events (timeline) or iterations (tokens).
+    Csv,
+    /// Markdown.
+    Md,
+    /// A self-contained HTML report.
+    Html,
+}
+
+/// Views of `loupe view --view`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ViewName {
+    /// Overview, metrics, issues and tools.
+    Summary,
+    /// Every event in order with offsets.
+    Timeline,
+    /// The span tree.
+    Tree,
+    /// Per-iteration token flow.
+    Tokens,
+    /// All four.
+    All,
+}
+
+impl ViewName {
+    fn view(self) -> View {
+        match self {
+            ViewName::Summary => View::Summary,
+            ViewName::Timeline => View::Timeline,
+            ViewName::Tree => View::Tree,
+            ViewName::Tokens => View::Tokens,
+            ViewName::All => View::All,
+        }
+    }
+}
+
+/// Arguments of `loupe view`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    format: FormatArg,
+    /// What to show.
+    #[arg(long, value_enum, default_value = "summary")]
+    view: ViewName,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = input::analysis_config(&args.analysis)?;
+    let loaded = input::load(&args.input, args.format.format)?;
+    let analyses = input::analyze_all(&loaded.sessions, &config);
+    let out = args.out.as_deref();
+    let text = match args.output {
+        Output::Text => {
+            input::report_skipped(&loaded.skipped);
+            loupe_report::terminal::render(&analyses, args.view.view(), input::use_color(out))
+        }
+        Output::Json => loupe_report::json::render(&analyses, &loaded.skipped),
+        Output::Csv => match args.view {
+            ViewName::Summary | ViewName::All => loupe_report::csv::sessions(&analyses),
+            ViewName::Tree => loupe_report::csv::nodes(&analyses),
+            ViewName::Timeline => loupe_report::csv::timeline(&analyses),
+            ViewName::Tokens => loupe_report::csv::token_flow(&analyses),
+        },
+        Output::Md => loupe_report::markdown::render(&analyses),
+        Output::Html => loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now())),
+    };
+    input::write_output(out, &text)?;
+    if let Some(path) = out {
+        eprintln!("loupe: wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,512 @@
+//! The ingest driver shared by `loupe ingest` (and, later, the server): read
+//! trace files with loupe-formats, append their events to a store in batches,
+//! then rebuild the summary rows of the sessions they touched with
+//! loupe-analyze. Kept free of terminal concerns (progress goes through a
+//! callback) so the server issue can lift it into a library.
+//!
+//! Incremental: the store remembers each file's size, mtime, a hash of its
+//! first 4 KiB and how many complete lines were consumed. An unchanged file
+//! is skipped; a line-oriented file that only grew is read from its last
+//! complete line; anything else is read whole (event ids deduplicate).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::Context;
+use loupe_analyze::{AnalysisConfig, SessionAnalysis, SessionSource};
+use loupe_formats::{ReadError, ReadOptions, Sink, Skipped, Source};
+use loupe_model::{keys, Event, SourceFormat};
+use loupe_store::{
+    AppendOutcome, EventQuery, IngestedFile, SessionMetrics, SessionRow, SourceRef, Store,
+    StoreError,
+};
+
+/// Events per store transaction.
+pub(crate) const BATCH_EVENTS: usize = 20_000;
+
+/// Bytes hashed to notice that a file was replaced rather than appended to.
+const HEAD_BYTES: usize = 4096;
+
+/// What an ingest run did.
+#[derive(Debug, Default)]
+pub(crate) struct IngestSummary {
+    /// Files read (wholly or their new tail).
+    pub(crate) files_read: u64,
+    /// Files skipped because they did not change since the last ingest.
+    pub(crate) files_unchanged: u64,
+    /// Files of a directory walk that are no trace.
+    pub(crate) files_ignored: u64,
+    /// Events stored for the first time / already present.
+    pub(crate) events: AppendOutcome,
+    /// Sessions whose summary was rebuilt.
+    pub(crate) sessions: u64,
+    /// Records the readers skipped.
+    pub(crate) skipped: Vec<Skipped>,
+    /// Files that could not be read (directory walks only; named files fail the run).
+    pub(crate) errors: Vec<String>,
+    /// Bytes of input read.
+    pub(crate) bytes: u64,
+    /// Wall time.
+    pub(crate) elapsed: Duration,
+}
+
+/// One input file and whether the user named it (its errors are fatal).
+pub(crate) struct InputFile {
+    pub(crate) path: PathBuf,
+    pub(crate) explicit: bool,
+    pub(crate) size: u64,
+}
+
+/// Expands paths: files as given, directories walked recursively in sorted
+/// order, hidden entries and symlinked directories skipped, an Agent Trace
+/// `metadata.json` left to the reader of its `events.jsonl`.
+pub(crate) fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
+    fn walk(dir: &Path, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("{}: cannot list directory", dir.display()))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        let has_events = entries.iter().any(|e| e.file_name() == "events.jsonl");
+        for entry in entries {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || (has_events && name == "metadata.json") {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                walk(&path, out)?;
+            } else if kind.is_file() {
+                let size = entry.metadata().map_or(0, |m| m.len());
+                out.push(InputFile {
+                    path,
+                    explicit: false,
+                    size,
+                });
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("{}: cannot read", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(InputFile {
+                path: p.clone(),
+                explicit: true,
+                size: meta.len(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Appends events in batches as the reader produces them. A store error
+/// stops further appends and is reported when the read returns.
+struct BatchingSink<'a> {
+    store: &'a dyn Store,
+    batch: Vec<Event>,
+    outcome: AppendOutcome,
+    touched: BTreeSet<String>,
+    sources: &'a mut BTreeMap<String, SourceRef>,
+    skipped: Vec<Skipped>,
+    last_session: Option<String>,
+    error: Option<StoreError>,
+}
+
+impl BatchingSink<'_> {
+    fn flush(&mut self) {
+        if self.batch.is_empty() || self.error.is_some() {
+            self.batch.clear();
+            return;
+        }
+        match self.store.append_events(&self.batch) {
+            Ok(o) => self.outcome += o,
+            Err(e) => self.error = Some(e),
+        }
+        self.batch.clear();
+    }
+}
+
+impl Sink for BatchingSink<'_> {
+    fn event(&mut self, source: &Source, event: Event) {
+        if !self.touched.contains(&event.session_id) {
+            self.touched.insert(event.session_id.clone());
+            self.sources
+                .entry(event.session_id.clone())
+                .or_insert_with(|| SourceRef {
+                    path: source.path.display().to_string(),
+                    format: source.format,
+                });
+        }
+        if self.last_session.as_deref() != Some(event.session_id.as_str()) {
+            self.last_session = Some(event.session_id.clone());
+        }
+        self.batch.push(event);
+        if self.batch.len() >= BATCH_EVENTS {
+            self.flush();
+        }
+    }
+
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
+    }
+}
+
+/// A file's size and modification time.
+struct FileState {
+    size: u64,
+    mtime_us: i64,
+}
+
+fn file_state(path: &Path) -> anyhow::Result<FileState> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mtime_us = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64);
+    Ok(FileState {
+        size: meta.len(),
+        mtime_us,
+    })
+}
+
+/// Hash of the file's first `len` bytes (at most [`HEAD_BYTES`]). The length
+/// is bounded by what was consumed, so appending never changes the hash but
+/// replacing the file does.
+fn head_hash(path: &Path, len: u64) -> anyhow::Result<String> {
+    let mut head = vec![0u8; len.min(HEAD_BYTES as u64) as usize];
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let n = read_up_to(&mut file, &mut head)?;
+    head.truncate(n);
+    Ok(blake3::hash(&head).to_hex()[..32].to_owned())
+}
+
+/// How many leading bytes the remembered head hash covers.
+fn head_len(file: &IngestedFile) -> u64 {
+    if file.offset > 0 {
+        file.offset
+    } else {
+        file.size
+    }
+}
+
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Ingests every file under `paths` into `store`; `progress(bytes)` is
+/// called after each file with the bytes it accounted for.
+pub(crate) fn ingest(
+    store: &dyn Store,
+    files: &[InputFile],
+    format: Option<SourceFormat>,
+    config: &AnalysisConfig,
+    progress: &mut dyn FnMut(u64),
+) -> anyhow::Result<IngestSummary> {
+    let started = Instant::now();
+    let mut summary = IngestSummary::default();
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    let mut sources: BTreeMap<String, SourceRef> = BTreeMap::new();
+    for file in files {
+        let outcome = ingest_file(store, file, format, &mut sources);
+        progress(file.size);
+        match outcome {
+            Ok(FileOutcome::Unchanged) => summary.files_unchanged += 1,
+            Ok(FileOutcome::Read {
+                outcome,
+                touched: t,
+                skipped,
+                bytes,
+            }) => {
+                summary.files_read += 1;
+                summary.events += outcome;
+                summary.skipped.extend(skipped);
+                summary.bytes += bytes;
+                touched.extend(t);
+            }
+            Err(IngestError::Store(e)) => return Err(e.into()),
+            Err(IngestError::Read(e)) if file.explicit => return Err(e.into()),
+            Err(IngestError::Read(ReadError::Unrecognized { .. })) => summary.files_ignored += 1,
+            Err(IngestError::Read(e)) => summary.errors.push(e.to_string()),
+            Err(IngestError::Other(e)) if file.explicit => return Err(e),
+            Err(IngestError::Other(e)) => summary.errors.push(format!("{e:#}")),
+        }
+    }
+    summary.sessions = summarise(store, &touched, &sources, config)?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+enum FileOutcome {
+    Unchanged,
+    Read {
+        outcome: AppendOutcome,
+        touched: BTreeSet<String>,
+        skipped: Vec<Skipped>,
+        bytes: u64,
+    },
+}
+
+enum IngestError {
+    Store(StoreError),
+    Read(ReadError),
+    Other(anyhow::Error),
+}
+
+impl From<StoreError> for IngestError {
+    fn from(e: StoreError) -> Self {
+        IngestError::Store(e)
+    }
+}
+
+fn ingest_file(
+    store: &dyn Store,
+    file: &InputFile,
+    forced: Option<SourceFormat>,
+    sources: &mut BTreeMap<String, SourceRef>,
+) -> Result<FileOutcome, IngestError> {
+    let key = std::fs::canonicalize(&file.path)
+        .unwrap_or_else(|_| file.path.clone())
+        .display()
+        .to_string();
+    let state = file_state(&file.path).map_err(IngestError::Other)?;
+    let previous = store.ingested_file(&key)?;
+    let same_head = match &previous {
+        Some(prev) => {
+            head_hash(&file.path, head_len(prev)).map_err(IngestError::Other)? == prev.head_hash
+        }
+        None => false,
+    };
+    if let Some(prev) = &previous {
+        if same_head && prev.size == state.size && prev.mtime_us == state.mtime_us {
+            return Ok(FileOutcome::Unchanged);
+        }
+    }
+    let mut sink = BatchingSink {
+        store,
+        batch: Vec::new(),
+        outcome: AppendOutcome::default(),
+        touched: BTreeSet::new(),
+        sources,
+        skipped: Vec::new(),
+        last_session: None,
+        error: None,
+    };
+    // A line-oriented plain-text file that grew from the same head: read its tail.
+    let tail_from = previous.as_ref().filter(|prev| {
+        same_head
+            && state.size >= prev.offset
+            && prev.offset > 0
+            && SourceFormat::from_name(&prev.format).is_some_and(loupe_formats::is_line_oriented)
+    });
+    let (format, lines, offset, bytes) = if let Some(prev) = tail_from {
+        let format = SourceFormat::from_name(&prev.format).unwrap_or(SourceFormat::Loupe);
+        let (tail, tail_lines) =
+            read_complete_lines(&file.path, prev.offset).map_err(IngestError::Other)?;
+        sink.last_session = prev.session_hint.clone();
+        loupe_formats::read_bytes_from(
+            &tail,
+            &file.path,
+            format,
+            prev.lines + 1,
+            prev.session_hint.clone(),
+            &mut sink,
+        )
+        .map_err(IngestError::Read)?;
+        (
+            format,
+            prev.lines + tail_lines,
+            prev.offset + tail.len() as u64,
+            tail.len() as u64,
+        )
+    } else {
+        let opts = ReadOptions {
+            format: forced,
+            threads: 1,
+        };
+        let stats =
+            loupe_formats::read_file(&file.path, &opts, &mut sink).map_err(IngestError::Read)?;
+        let format = stats
+            .files
+            .first()
+            .map(|(_, f)| *f)
+            .unwrap_or(SourceFormat::Loupe);
+        // Remember where the last complete line ends so a later tail read
+        // starts there (a partial last line is read again, whole, next time).
+        let (lines, offset) =
+            if loupe_formats::is_line_oriented(format) && !is_compressed(&file.path) {
+                count_complete_lines(&file.path).map_err(IngestError::Other)?
+            } else {
+                (0, 0)
+            };
+        (format, lines, offset, stats.bytes)
+    };
+    sink.flush();
+    if let Some(e) = sink.error.take() {
+        return Err(IngestError::Store(e));
+    }
+    let head_hash = head_hash(&file.path, if offset > 0 { offset } else { state.size })
+        .map_err(IngestError::Other)?;
+    store.record_ingested_file(&IngestedFile {
+        path: key,
+        size: state.size,
+        mtime_us: state.mtime_us,
+        head_hash,
+        lines,
+        offset,
+        format: format.as_str().to_owned(),
+        session_hint: sink.last_session.clone(),
+    })?;
+    Ok(FileOutcome::Read {
+        outcome: sink.outcome,
+        touched: std::mem::take(&mut sink.touched),
+        skipped: std::mem::take(&mut sink.skipped),
+        bytes,
+    })
+}
+
+fn is_compressed(path: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut magic))
+        .unwrap_or(0);
+    magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// The bytes from `offset` up to the last newline, and how many lines they hold.
+fn read_complete_lines(path: &Path, offset: u64) -> anyhow::Result<(Vec<u8>, u64)> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    file.seek(SeekFrom::Start(offset))
+        .with_context(|| format!("{}: cannot seek to byte {offset}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(end);
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    Ok((bytes, lines))
+}
+
+/// Complete lines in a file and the offset just after the last one.
+fn count_complete_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let (bytes, lines) = read_complete_lines(path, 0)?;
+    Ok((lines, bytes.len() as u64))
+}
+
+/// Rebuilds the summary rows of `sessions` from their stored events.
+fn summarise(
+    store: &dyn Store,
+    sessions: &BTreeSet<String>,
+    sources: &BTreeMap<String, SourceRef>,
+    config: &AnalysisConfig,
+) -> anyhow::Result<u64> {
+    let mut rows = Vec::new();
+    for id in sessions {
+        let events = store.events(id, &EventQuery::default())?;
+        if events.is_empty() {
+            continue;
+        }
+        let source = match sources.get(id) {
+            Some(s) => s.clone(),
+            None => match store.session(id)?.and_then(|r| r.source) {
+                Some(s) => s,
+                None => SourceRef {
+                    path: String::new(),
+                    format: SourceFormat::Loupe,
+                },
+            },
+        };
+        let session_source = SessionSource {
+            path: source.path.clone(),
+            format: source.format,
+        };
+        for session in loupe_analyze::assemble(events, session_source) {
+            let analysis = loupe_analyze::analyze(&session, config);
+            rows.push(session_row(&analysis, &session.events, source.clone()));
+        }
+        if rows.len() >= 500 {
+            store.upsert_sessions(&rows)?;
+            rows.clear();
+        }
+    }
+    store.upsert_sessions(&rows)?;
+    Ok(sessions.len() as u64)
+}
+
+/// Maps an analysis to the store's summary row. Agent name, tags and
+/// metadata come from `session_start`'s payload.
+pub(crate) fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> SessionRow {
+    let start = events
+        .iter()
+        .find(|e| e.kind == loupe_model::EventKind::SessionStart);
+    let agent_name = start
+        .and_then(|e| e.str(keys::AGENT_NAME))
+        .or_else(|| events.iter().find_map(|e| e.str(keys::AGENT_NAME)))
+        .map(str::to_owned);
+    let tags = start
+        .and_then(|e| e.data.get(keys::TAGS))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let metadata = start
+        .and_then(|e| e.data.get(keys::METADATA))
+        .and_then(|v| v.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let m = &a.metrics;
+    SessionRow {
+        session_id: a.session_id.clone(),
+        agent_name,
+        task: a.task.clone(),
+        model: a.model.clone(),
+        status: a.status,
+        started_at: a.started_at,
+        ended_at: a.ended_at,
+        duration_ms: a.duration_ms,
+        tags,
+        metadata,
+        source: Some(source),
+        tools: a.tools.iter().map(|t| t.name.clone()).collect(),
+        metrics: SessionMetrics {
+            iterations: m.iterations,
+            llm_calls: m.llm_calls,
+            tool_calls: m.tool_calls,
+            tool_errors: m.tool_errors,
+            errors: m.errors,
+            input_tokens: m.tokens.input_tokens,
+            output_tokens: m.tokens.output_tokens,
+            cache_read_tokens: m.tokens.cache_read_tokens,
+            cache_write_tokens: m.tokens.cache_write_tokens,
+            reasoning_tokens: m.tokens.reasoning_tokens,
+            cache_hit_rate: m.cache_hit_rate,
+            cost_usd: m.cost_usd,
+            compactions: m.compactions,
+            subagents: m.subagents,
+        },
+        efficiency_score: Some(a.efficiency_score),
+    }
+}

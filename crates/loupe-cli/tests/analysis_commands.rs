@@ -1,0 +1,435 @@
+//! The analysis commands (`view`, `analyze`, `issues`, `fixes`, `compare`,
+//! `export`) driven through the real `loupe` binary on the shared samples:
+//! exit codes, colour rules, error messages and the JSON contract end to end.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/samples");
+
+fn sample(rel: &str) -> PathBuf {
+    let dir = Path::new(SAMPLES);
+    assert!(
+        dir.is_dir(),
+        "{SAMPLES} is missing: clone the shared samples beside the repository (shared/ next to main/)"
+    );
+    dir.join(rel)
+}
+
+fn loupe(args: &[&str], cwd: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loupe"));
+    cmd.args(args).env_remove("NO_COLOR");
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Maps a regression line of attocode-ts's compareSessions() to a metric name.
+fn seed_regression_metric(line: &str) -> &'static str {
+    if line.ends_with("iterations") {
+        "iterations"
+    } else if line.contains("cache hit rate") {
+        "cache_hit_rate"
+    } else if line.contains("cost") {
+        "cost_usd"
+    } else if line.contains("error") {
+        "errors"
+    } else if line.contains("token") {
+        "total_tokens"
+    } else {
+        panic!("unmapped seed regression {line:?}")
+    }
+}
+
+#[test]
+fn compare_reports_the_seed_regressions_and_fails_the_gate() {
+    let healthy = sample("attocode-ts/single-task-healthy.jsonl");
+    let regressed = sample("attocode-ts/single-task-regressed.jsonl");
+    let o = loupe(
+        &[
+            "compare",
+            s(&healthy),
+            s(&regressed),
+            "--fail-on-regression",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    let ours: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(ours["regressed"], true);
+    assert_eq!(ours["assessment"], "regressed");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sample(
+            "attocode-ts/golden/compare-healthy-vs-regressed.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let seed = golden["regressions"].as_array().unwrap();
+    assert!(!seed.is_empty());
+    for line in seed {
+        let name = seed_regression_metric(line.as_str().unwrap());
+        let metric = ours["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no metric {name}"));
+        assert_eq!(
+            metric["regression"], true,
+            "seed reports {line}, Loupe does not: {metric}"
+        );
+    }
+
+    // Without the gate the same comparison succeeds, and text output names the verdict.
+    let o = loupe(&["compare", s(&healthy), s(&regressed)], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Assessment: REGRESSED"));
+    // Comparing a run with itself passes the gate.
+    let o = loupe(
+        &["compare", s(&healthy), s(&healthy), "--fail-on-regression"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn compare_accepts_session_ids_looked_up_in_a_directory() {
+    let dir = sample("attocode-ts");
+    let o = loupe(
+        &[
+            "compare",
+            "session-1772280000000-healthy",
+            "session-1772280030981-regressed",
+            "--dir",
+            s(&dir),
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["a"]["sessions"][0], "session-1772280000000-healthy");
+    assert_eq!(v["b"]["sessions"][0], "session-1772280030981-regressed");
+}
+
+#[test]
+fn compare_groups_of_runs_from_directories() {
+    let py = sample("attocode-py");
+    let ts = sample("attocode-ts");
+    let o = loupe(&["compare", s(&py), s(&ts), "--output", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["a_runs"], 6);
+    assert_eq!(v["b_runs"], 5);
+    assert_eq!(v["a"]["sessions"].as_array().unwrap().len(), 6);
+    assert!(v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "iterations"));
+}
+
+#[test]
+fn piped_or_no_color_output_has_no_escape_sequences() {
+    let healthy = sample("attocode-ts/single-task-healthy.jsonl");
+    // Test stdout is a pipe: no colour even without NO_COLOR.
+    let o = loupe(&["view", s(&healthy), "--view", "all"], None);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Token flow") && text.contains("├──"),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'));
+    let o = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["analyze", s(&healthy)])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains('\x1b'));
+    assert!(stdout(&o).contains("Issues"));
+}
+
+#[test]
+fn unreadable_input_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("package.json");
+    std::fs::write(&foreign, r#"{"name":"left-pad","version":"1.3.0"}"#).unwrap();
+    let o = loupe(&["view", s(&foreign)], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("package.json"), "{err}");
+    assert!(err.starts_with("loupe: "), "{err}");
+
+    let missing = dir.path().join("nope.jsonl");
+    let o = loupe(&["analyze", s(&missing)], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nope.jsonl"));
+
+    // No PATH and no .loupe/traces: say how to get traces.
+    let o = loupe(&["view"], Some(dir.path()));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("loupe demo"), "{}", stderr(&o));
+
+    let o = loupe(
+        &[
+            "view",
+            s(&sample("attocode-ts/swarm.jsonl")),
+            "--since",
+            "yesterday",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "bad --since is a usage error");
+}
+
+#[test]
+fn malformed_lines_are_skipped_reported_and_listed_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(sample("attocode-py/healthy.jsonl")).unwrap();
+    text.push_str("{this is not json\n");
+    let lines = text.lines().count();
+    let file = dir.path().join("damaged.jsonl");
+    std::fs::write(&file, text).unwrap();
+
+    let o = loupe(&["view", s(&file)], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("1 malformed line skipped"), "{err}");
+    assert!(err.contains(&format!("damaged.jsonl:{lines}:")), "{err}");
+
+    let o = loupe(&["view", s(&file), "--output", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["skipped"][0]["line"], lines as u64);
+    assert!(v["skipped"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("damaged.jsonl"));
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn view_json_follows_the_contract_on_a_directory() {
+    let o = loupe(
+        &["view", s(&sample("agent-trace/traces")), "--output", "json"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    for sess in sessions {
+        assert_eq!(sess["source"]["format"], "agent-trace");
+        for k in [
+            "session_id",
+            "task",
+            "model",
+            "status",
+            "started_at",
+            "ended_at",
+            "duration_ms",
+            "metrics",
+            "efficiency_score",
+            "issues",
+            "tools",
+        ] {
+            assert!(sess.get(k).is_some(), "missing {k}");
+        }
+    }
+}
+
+#[test]
+fn session_and_time_filters_select_sessions() {
+    let dir = sample("attocode-ts");
+    let o = loupe(
+        &[
+            "view",
+            s(&dir),
+            "--session",
+            "session-1772280030981",
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["sessions"][0]["session_id"],
+        "session-1772280030981-regressed"
+    );
+
+    let o = loupe(&["view", s(&dir), "--session", "no-such-session"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no-such-session"));
+
+    // The single-task samples were recorded on 2026-02-28 (lesson26's example at another date).
+    let count = |args: &[&str]| -> usize {
+        let mut all = vec!["view", s(&dir), "--output", "json"];
+        all.extend_from_slice(args);
+        let o = loupe(&all, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["sessions"].as_array().unwrap().len()
+    };
+    let all = count(&[]);
+    assert!(all >= 4);
+    assert_eq!(count(&["--since", "2026-03-01"]), 0);
+    assert_eq!(
+        count(&["--since", "2000-01-01", "--until", "2100-01-01T00:00:00Z"]),
+        all
+    );
+    // lesson26's example is from 2024; the other four ran on 2026-02-28.
+    assert_eq!(
+        count(&["--since", "2026-02-28", "--until", "2026-02-28T23:59:59Z"]),
+        all - 1
+    );
+    // Only the regressed run was active at 12:01.
+    assert_eq!(
+        count(&[
+            "--since",
+            "2026-02-28T12:01:00Z",
+            "--until",
+            "2026-02-28T12:01:01Z"
+        ]),
+        1
+    );
+    assert_eq!(count(&["--until", "2020-01-01"]), 0);
+}
+
+#[test]
+fn issues_and_fixes_focus_their_output() {
+    let regressed = sample("attocode-ts/single-task-regressed.jsonl");
+    let issues = stdout(&loupe(&["issues", s(&regressed)], None));
+    assert!(issues.contains("Issues ("), "{issues}");
+    assert!(!issues.contains("Tools\n"), "issues shows no tool table");
+    let fixes = stdout(&loupe(&["fixes", s(&regressed)], None));
+    assert!(fixes.starts_with("Fixes for"), "{fixes}");
+    assert!(fixes.contains("1. ["));
+    let analyze = stdout(&loupe(
+        &["analyze", s(&regressed), "--score", "attocode-ts"],
+        None,
+    ));
+    assert!(analyze.contains("Score") && analyze.contains("Issues") && analyze.contains("→ "));
+}
+
+#[test]
+fn export_writes_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = sample("attocode-py");
+
+    let o = loupe(&["export", s(&input), "--llm"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let llm = stdout(&o);
+    assert!(llm.chars().count() <= 16_000);
+    let v: serde_json::Value = serde_json::from_str(&llm).unwrap();
+    assert_eq!(v["totals"]["sessions_total"], 6);
+
+    let jsonl = dir.path().join("out/events.jsonl");
+    let o = loupe(
+        &["export", s(&input), "--format", "jsonl", "--out", s(&jsonl)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The canonical export reads back as the same sessions with the same totals.
+    let original = loupe(&["view", s(&input), "--output", "json"], None);
+    let reread = loupe(&["view", s(&jsonl), "--output", "json"], None);
+    let a: serde_json::Value = serde_json::from_str(&stdout(&original)).unwrap();
+    let b: serde_json::Value = serde_json::from_str(&stdout(&reread)).unwrap();
+    assert_eq!(b["sessions"][0]["source"]["format"], "loupe");
+    let totals = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        let mut t: Vec<_> = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["session_id"].as_str().unwrap().to_owned(),
+                    s["metrics"]["input_tokens"].clone(),
+                )
+            })
+            .collect();
+        t.sort_by(|x, y| x.0.cmp(&y.0));
+        t
+    };
+    assert_eq!(totals(&a), totals(&b));
+
+    let html = dir.path().join("report.html");
+    let o = loupe(
+        &["export", s(&input), "--format", "html", "--out", s(&html)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("Content-Security-Policy"));
+
+    for (format, marker) in [
+        ("csv", "session_id,source_path"),
+        ("md", "# Loupe report"),
+        ("json", "\"sessions\""),
+    ] {
+        let o = loupe(&["export", s(&input), "--format", format], None);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains(marker), "{format}");
+    }
+    let o = loupe(
+        &[
+            "export",
+            s(&sample("attocode-ts/single-task-healthy.jsonl")),
+            "--format",
+            "otlp",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["resourceSpans"].is_array());
+}
+
+#[test]
+fn price_and_threshold_files_change_the_analysis_or_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let regressed = sample("attocode-ts/single-task-regressed.jsonl");
+    let cost = |extra: &[&str]| -> f64 {
+        let mut args = vec!["view", s(&regressed), "--output", "json"];
+        args.extend_from_slice(extra);
+        let o = loupe(&args, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["sessions"][0]["metrics"]["cost_usd"].as_f64().unwrap()
+    };
+    let builtin = cost(&[]);
+    let prices = dir.path().join("prices.toml");
+    // 158,000 input tokens at $1,000 per million: at least $158.
+    std::fs::write(&prices, "[models.\"gpt-4o\"]\ninput = 1000.0\noutput = 0.0\ncache_read = 1000.0\ncache_write = 1000.0\n").unwrap();
+    let priced = cost(&["--prices", s(&prices)]);
+    assert!(
+        builtin < 10.0 && priced >= 158.0,
+        "builtin {builtin}, override {priced}"
+    );
+
+    let bad = dir.path().join("thresholds.toml");
+    std::fs::write(&bad, "this is = = not toml").unwrap();
+    let o = loupe(&["analyze", s(&regressed), "--thresholds", s(&bad)], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("thresholds.toml"), "{}", stderr(&o));
+}

@@ -1,0 +1,213 @@
+//! `loupe ingest`, `loupe query` and `loupe prune` end to end through the
+//! binary: idempotent and incremental ingest, filters, JSON rows, pruning,
+//! and a clear refusal of a file that is not a store.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use loupe_model::{keys, Event, EventKind, Timestamp};
+use serde_json::{json, Value};
+
+fn loupe(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LOUPE_DB")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "loupe failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+const T0: i64 = 1_767_225_600_000_000;
+
+fn line(e: &Event) -> String {
+    format!("{}\n", serde_json::to_string(e).unwrap())
+}
+
+fn session(id: &str, agent: &str, tool: &str, text: &str, minute: i64) -> String {
+    let ts = |s: i64| Timestamp(T0 + minute * 60_000_000 + s * 1_000_000);
+    let mut out = String::new();
+    out += &line(
+        &Event::new(format!("{id}-1"), EventKind::SessionStart, ts(0), id)
+            .with(keys::AGENT_NAME, agent)
+            .with(keys::TASK, format!("task of {agent}"))
+            .with(keys::TAGS, json!(["ci"]))
+            .with(keys::METADATA, json!({"team": agent})),
+    );
+    let mut tool_end = Event::new(format!("{id}-2"), EventKind::ToolEnd, ts(2), id)
+        .with(keys::TOOL, tool)
+        .with(keys::RESULT, text);
+    tool_end.duration_ms = Some(1500.0);
+    out += &line(&tool_end);
+    out
+}
+
+fn ids(json_rows: &str) -> Vec<String> {
+    let rows: Vec<Value> = serde_json::from_str(json_rows).unwrap();
+    rows.iter()
+        .map(|r| r["session_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn ingest_is_idempotent_and_incremental_and_query_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("traces")).unwrap();
+    let trace = root.join("traces/run.jsonl");
+    std::fs::write(
+        &trace,
+        session("s1", "coder", "bash", "linker error in main", 0)
+            + &session("s2", "reviewer", "grep", "all good", 10),
+    )
+    .unwrap();
+
+    let out = ok(&loupe(&["ingest", "traces"], root));
+    assert!(
+        out.contains("4 new events, 0 duplicates, 2 sessions updated"),
+        "{out}"
+    );
+    assert!(root.join(".loupe/loupe.db").exists(), "default store path");
+
+    let again = ok(&loupe(&["ingest", "traces"], root));
+    assert!(again.contains("(1 unchanged"), "{again}");
+    assert!(again.contains("0 new events, 0 duplicates"), "{again}");
+
+    // The file grows by one event and half of another: only the complete new
+    // line is read (no duplicates means the old lines were not re-read).
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&trace)
+        .unwrap();
+    let end = line(
+        &Event::new(
+            "s1-3",
+            EventKind::SessionEnd,
+            Timestamp(T0 + 5_000_000),
+            "s1",
+        )
+        .with(keys::STATUS, "completed"),
+    );
+    let more = line(
+        &Event::new(
+            "s2-3",
+            EventKind::Error,
+            Timestamp(T0 + 600_000_000 + 9_000_000),
+            "s2",
+        )
+        .with(keys::ERROR, "quota exceeded"),
+    );
+    f.write_all(end.as_bytes()).unwrap();
+    f.write_all(&more.as_bytes()[..20]).unwrap();
+    f.flush().unwrap();
+    let grown = ok(&loupe(&["ingest", "traces"], root));
+    assert!(
+        grown.contains("1 new events, 0 duplicates, 1 sessions updated"),
+        "{grown}"
+    );
+    f.write_all(&more.as_bytes()[20..]).unwrap();
+    f.flush().unwrap();
+    let finished = ok(&loupe(&["ingest", "traces"], root));
+    assert!(
+        finished.contains("1 new events, 0 duplicates"),
+        "{finished}"
+    );
+
+    let all = ok(&loupe(&["query", "--output", "json"], root));
+    assert_eq!(ids(&all), ["s2", "s1"], "newest first");
+    let rows: Vec<Value> = serde_json::from_str(&all).unwrap();
+    let s1 = &rows[1];
+    assert_eq!(s1["status"], "completed", "summary rebuilt after the tail");
+    assert_eq!(s1["metrics"]["tool_calls"], 1);
+    for key in [
+        "iterations",
+        "llm_calls",
+        "tool_errors",
+        "errors",
+        "input_tokens",
+        "cache_hit_rate",
+        "cost_usd",
+        "compactions",
+        "subagents",
+    ] {
+        assert!(s1["metrics"].get(key).is_some(), "metrics.{key} present");
+    }
+    let q = |args: &[&str]| {
+        let mut full = vec!["query", "--output", "json"];
+        full.extend_from_slice(args);
+        ids(&ok(&loupe(&full, root)))
+    };
+    assert_eq!(q(&["--agent", "coder"]), ["s1"]);
+    assert_eq!(q(&["--name", "REVIEW"]), ["s2"]);
+    assert_eq!(q(&["--tool", "grep"]), ["s2"]);
+    assert_eq!(q(&["--text", "linker"]), ["s1"]);
+    assert_eq!(q(&["--text", "quota"]), ["s2"]);
+    assert_eq!(q(&["--has-errors"]), ["s2"]);
+    assert_eq!(q(&["--status", "completed"]), ["s1"]);
+    assert_eq!(q(&["--meta", "team=reviewer"]), ["s2"]);
+    assert_eq!(q(&["--tag", "ci", "--sort", "name", "--asc"]), ["s1", "s2"]);
+    assert_eq!(q(&["--since", "2026-01-01T00:05:00Z"]), ["s2"]);
+    assert_eq!(q(&["--limit", "1", "--offset", "1"]), ["s1"]);
+    let runs: Vec<Value> = serde_json::from_str(&ok(&loupe(
+        &["query", "--tool-runs", "--tool", "bash", "--output", "json"],
+        root,
+    )))
+    .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["tool"], "bash");
+    assert_eq!(runs[0]["duration_ms"], 1500.0);
+    let csv = ok(&loupe(&["query", "--output", "csv"], root));
+    assert!(
+        csv.starts_with("session_id,agent_name,task,model,status"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+
+    let pruned = ok(&loupe(&["prune", "--max-count", "1"], root));
+    assert!(pruned.contains("pruned 1 sessions (3 events)"), "{pruned}");
+    assert!(pruned.contains("s1"), "{pruned}");
+    assert_eq!(q(&[]), ["s2"]);
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.db");
+    std::fs::write(&bad, "not a database at all\n".repeat(100)).unwrap();
+    for args in [
+        vec!["query", "--db", "notes.db"],
+        vec!["prune", "--db", "notes.db", "--max-age", "30d"],
+    ] {
+        let out = loupe(&args, dir.path());
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("notes.db") && err.contains("not a SQLite database"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "one clear error: {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bad).unwrap(),
+        "not a database at all\n".repeat(100)
+    );
+}
+
+#[test]
+fn prune_needs_a_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = loupe(&["prune"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,176 @@
+//! `loupe tail` against a trace that a writer thread grows while tail runs:
+//! every event is printed exactly once and in order, partial lines wait for
+//! their newline, totals are printed at exit, and Ctrl-C (SIGINT) exits 0.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use loupe_tui::testing::Synthetic;
+
+const LOUPE: &str = env!("CARGO_BIN_EXE_loupe");
+
+#[test]
+fn tail_prints_every_appended_event_once_in_order_and_stops_on_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.jsonl");
+    let mut synthetic = Synthetic::new("grow", 12);
+    synthetic.fail_every = 5;
+    let events = synthetic.events();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    // Some events exist before tail starts (printed first by default).
+    let (before, after) = lines.split_at(5);
+    std::fs::write(&path, before.concat()).unwrap();
+
+    let mut child = Command::new(LOUPE)
+        .args(["tail", "--ids", "--interval-ms", "20"])
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+
+    let writer_path = path.clone();
+    let to_write: Vec<String> = after.to_vec();
+    let writer = std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&writer_path)
+            .unwrap();
+        for (i, line) in to_write.iter().enumerate() {
+            if i % 3 == 0 {
+                // Split the line: tail must wait for the rest.
+                let (head, tail) = line.split_at(line.len() / 2);
+                file.write_all(head.as_bytes()).unwrap();
+                file.flush().unwrap();
+                std::thread::sleep(Duration::from_millis(45));
+                file.write_all(tail.as_bytes()).unwrap();
+            } else {
+                file.write_all(line.as_bytes()).unwrap();
+            }
+            file.flush().unwrap();
+            if i % 4 == 0 {
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        }
+    });
+
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < events.len() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    writer.join().unwrap();
+    // Give tail a moment to print anything extra (there must be nothing).
+    std::thread::sleep(Duration::from_millis(200));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "could not send SIGINT");
+    let output = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
+        .collect();
+    let expected: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        expected,
+        "every event once, in order; got:\n{}",
+        seen.join("\n")
+    );
+
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // 12 iterations × 2 tools; every 5th fails → 4 failures.
+    assert!(
+        stderr.contains(&format!("{} events", events.len())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("24 tool calls · 4 errors"), "{stderr}");
+    assert!(stderr.contains("tokens in 24.0K out 1.8K"), "{stderr}");
+
+    let tool_end = seen.iter().find(|l| l.contains("TOOL_END")).unwrap();
+    assert!(
+        tool_end.contains(" s=grow it=1 TOOL_END read_file 42ms ✓"),
+        "{tool_end}"
+    );
+    assert!(
+        !tool_end.contains('\x1b'),
+        "no colour when piped: {tool_end:?}"
+    );
+    assert!(seen.iter().any(|l| l.contains("✗ exit status 1")));
+}
+
+#[test]
+fn tail_new_only_skips_existing_events_and_a_missing_path_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let events = Synthetic::new("late", 1).events();
+    let line = |i: usize| serde_json::to_string(&events[i]).unwrap() + "\n";
+    std::fs::write(&path, line(0) + &line(1)).unwrap();
+    let child = Command::new(LOUPE)
+        .args(["tail", "--new-only", "--ids", "--interval-ms", "20"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(line(2).as_bytes()).unwrap();
+    // Files are visited oldest-modified first per poll; let this poll pass
+    // so the order below does not depend on mtime granularity.
+    std::thread::sleep(Duration::from_millis(300));
+    // A file created after start is printed whole.
+    std::fs::write(dir.path().join("new.jsonl"), line(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let ids: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
+        .collect();
+    assert_eq!(
+        ids,
+        [events[2].event_id.as_str(), events[3].event_id.as_str()],
+        "{stdout}"
+    );
+
+    let missing = Command::new(LOUPE)
+        .args(["tail", "/definitely/not/here.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/definitely/not/here.jsonl"));
+}

@@ -1,0 +1,198 @@
+//! End-to-end test of `loupe tui` in a real terminal: the binary runs inside
+//! a detached tmux session (private socket), keys are sent with `send-keys`
+//! and the screen is read with `capture-pane`. Needs tmux
+//! (scripts/setup-test-deps.sh installs it).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use loupe_model::Timestamp;
+use loupe_tui::testing::Synthetic;
+
+const LOUPE: &str = env!("CARGO_BIN_EXE_loupe");
+
+/// A tmux server on its own socket, killed on drop (also when a test fails).
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a 100×30 session; `tag` keeps the sockets of
+    /// tests running in parallel apart.
+    fn start(tag: &str, command: &str) -> Tmux {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|o| o.status.success()),
+            "tmux is required for this test: run scripts/setup-test-deps.sh"
+        );
+        let tmux = Tmux {
+            socket: format!("loupe-test-{}-{tag}", std::process::id()),
+        };
+        let out = tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            "main",
+            command,
+        ]);
+        assert!(out.status.success(), "tmux new-session failed: {out:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            let out = self.run(&["send-keys", "-t", "main", key]);
+            assert!(out.status.success(), "send-keys {key}: {out:?}");
+            // One key at a time, like a person: each is handled before the next.
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "main"]).stdout)
+            .into_owned()
+    }
+
+    /// Waits until the screen contains every one of `needles`.
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needles:?}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "main"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn write_session(dir: &Path, synthetic: &Synthetic) {
+    let text: String = synthetic
+        .events()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    std::fs::write(dir.join(format!("{}.jsonl", synthetic.session_id)), text).unwrap();
+}
+
+fn session(id: &str, iterations: u32, start_secs: i64) -> Synthetic {
+    let mut s = Synthetic::new(id, iterations);
+    s.start = Timestamp(1_790_000_000_000_000 + start_secs * 1_000_000);
+    s
+}
+
+#[test]
+fn browse_open_switch_tabs_compare_and_quit_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    write_session(dir.path(), &session("s-old", 2, 0));
+    let mut failing = session("s-newest", 5, 900);
+    failing.fail_every = 2;
+    write_session(dir.path(), &failing);
+    write_session(dir.path(), &session("s-middle", 3, 500));
+
+    let command = format!("'{LOUPE}' tui '{}'", dir.path().display());
+    let tmux = Tmux::start("paths", &command);
+    let screen = tmux.wait_for(&["Loupe sessions", "3 sessions", "s-old"]);
+    let newest = screen.find("s-newest").unwrap();
+    let middle = screen.find("s-middle").unwrap();
+    assert!(newest < middle, "newest first:\n{screen}");
+
+    // Move to the second session and open it.
+    tmux.keys(&["Down", "Enter"]);
+    tmux.wait_for(&["Session s-middle", "1 Summary", "Iterations   3"]);
+    // Switch tabs by number, Tab and arrows.
+    tmux.keys(&["2"]);
+    tmux.wait_for(&["session_start", "rows 1-"]);
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(&["read_file", "✓"]);
+    tmux.keys(&["Right"]);
+    tmux.wait_for(&["Cache:", "Trend:"]);
+    tmux.keys(&["5"]);
+    tmux.wait_for(&["5 Issues"]);
+    tmux.keys(&["?"]);
+    tmux.wait_for(&["mark for compare"]);
+    tmux.keys(&["Escape", "q"]);
+    tmux.wait_for(&["Loupe sessions"]);
+
+    // Live refresh: a new trace file shows up without a key press.
+    write_session(dir.path(), &session("s-later", 1, 1_000));
+    tmux.wait_for(&["4 sessions", "s-later"]);
+
+    // Mark two sessions from the top: s-later (now newest) and s-newest below it.
+    tmux.keys(&["Home", "c", "Down", "c"]);
+    let screen = tmux.wait_for(&["Compare", "A: s-later", "B: s-newest", "Avg Cost/Iter"]);
+    assert!(screen.contains("Errors"), "{screen}");
+    assert!(screen.contains("A better"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for(&["Loupe sessions"]);
+
+    // Quit: the program exits and tmux closes the session.
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "loupe tui did not exit on q");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn browse_a_store_with_db_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    std::fs::create_dir(&traces).unwrap();
+    write_session(&traces, &session("db-one", 2, 0));
+    write_session(&traces, &session("db-two", 4, 60));
+    let db = dir.path().join("loupe.db");
+    let ingest = Command::new(LOUPE)
+        .arg("ingest")
+        .arg("--db")
+        .arg(&db)
+        .arg(&traces)
+        .output()
+        .unwrap();
+    assert!(ingest.status.success(), "{ingest:?}");
+
+    let command = format!("'{LOUPE}' tui --db '{}'", db.display());
+    let tmux = Tmux::start("db", &command);
+    let screen = tmux.wait_for(&["Loupe sessions", "2 sessions", "db-one", "db-two"]);
+    assert!(screen.find("db-two") < screen.find("db-one"), "{screen}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["Session db-two", "Iterations   4", "loupe.db"]);
+    tmux.keys(&["q", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(
+            Instant::now() < deadline,
+            "loupe tui --db did not exit on q"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

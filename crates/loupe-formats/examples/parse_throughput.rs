@@ -1,0 +1,66 @@
+//! Reads trace files or directories with `read_paths` into a sink that only
+//! counts, and prints bytes, events, seconds and MB/s (bench/parse-throughput.sh).
+//!
+//! Usage: `parse_throughput PATH... [--threads N]`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use loupe_formats::{read_paths, ReadOptions, Sink, Skipped, Source};
+use loupe_model::Event;
+
+/// Counts events and keeps a checksum of their token totals, so the parse
+/// cannot be optimised away.
+#[derive(Default)]
+struct Counter {
+    events: u64,
+    skipped: u64,
+    tokens: u64,
+}
+
+impl Sink for Counter {
+    fn event(&mut self, _source: &Source, event: Event) {
+        self.events += 1;
+        self.tokens += event.usage().total();
+    }
+    fn skip(&mut self, _skipped: Skipped) {
+        self.skipped += 1;
+    }
+}
+
+fn main() {
+    let mut paths = Vec::new();
+    let mut threads = 0;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--threads" {
+            threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        } else {
+            paths.push(PathBuf::from(a));
+        }
+    }
+    let mut sink = Counter::default();
+    let started = Instant::now();
+    let opts = ReadOptions {
+        format: None,
+        threads,
+    };
+    let stats = match read_paths(&paths, &opts, &mut sink) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "files={} bytes={} events={} skipped={} tokens={} secs={:.3} MB/s={:.1}",
+        stats.files.len(),
+        stats.bytes,
+        sink.events,
+        sink.skipped,
+        sink.tokens,
+        secs,
+        stats.bytes as f64 / 1e6 / secs
+    );
+}

@@ -1,0 +1,389 @@
+//! attocode Python `TraceCollector` JSONL (`kind` lines) and its older
+//! `type`-line format (see seed-formats.md §2.2–§2.5).
+//!
+//! Normalisation:
+//! - `timestamp` (float epoch seconds) becomes a UTC [`Timestamp`](loupe_model::Timestamp).
+//! - Tokens are additive in attocode-py (`input_tokens` excludes cache reads
+//!   and writes); `data.usage` gets OpenTelemetry semantics through
+//!   [`TokenUsage::from_additive`]. The source keys `input_tokens`,
+//!   `output_tokens`, `cache_read_tokens`, `cache_write_tokens` move into
+//!   `usage`; the total `tokens` stays in `data`. Lines that only carry a
+//!   total (`tokens`, the real CLI's `TraceWriter`) get no `usage`: the split
+//!   between input and output is unknown.
+//! - `cost` becomes `cost_usd`, `goal` becomes `task`, `messages_count`
+//!   becomes `message_count`.
+//! - `"kind": "tool"` (TraceWriter bug, §2.5) becomes `tool_end` with
+//!   `source_kind: "tool"`. Other unknown kinds are kept by name.
+//! - A second `session_start` or `session_end` in a session (TraceWriter
+//!   writes both twice) is kept but flagged `data.duplicate = true`.
+//! - Legacy `type` lines map through the TraceWriter table
+//!   (`iteration`→`iteration_start`, `llm.complete`→`llm_response`, ...);
+//!   unmapped types become `custom` with `source_kind`.
+
+use std::collections::HashSet;
+
+use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
+use serde_json::{Map, Value};
+
+use crate::common::{
+    derived_event_id, get_u64, parse_object, rename, take_f64, take_string, take_timestamp,
+    take_u32, LineCtx, LineParser,
+};
+use crate::Sink;
+
+/// Reader state for one attocode-py file (current and legacy shapes).
+pub(crate) struct AttocodePyReader {
+    fallback_session: String,
+    legacy_session: Option<String>,
+    seen_start: HashSet<String>,
+    seen_end: HashSet<String>,
+}
+
+impl AttocodePyReader {
+    /// `fallback_session` is used for lines that name no session (legacy lines
+    /// before `trace.start`, tail reads).
+    pub(crate) fn new(fallback_session: String) -> Self {
+        AttocodePyReader {
+            fallback_session,
+            legacy_session: None,
+            seen_start: HashSet::new(),
+            seen_end: HashSet::new(),
+        }
+    }
+
+    fn flag_duplicate(&mut self, event: &mut Event) {
+        let seen = match event.kind {
+            EventKind::SessionStart => &mut self.seen_start,
+            EventKind::SessionEnd => &mut self.seen_end,
+            _ => return,
+        };
+        if !seen.insert(event.session_id.clone()) {
+            event.data.insert("duplicate".to_owned(), Value::Bool(true));
+        }
+    }
+
+    /// The fast path for well-formed lines exactly as `TraceEvent.to_dict`
+    /// writes them: a typed envelope with borrowed strings and no
+    /// intermediate map. Anything unusual (extra or odd-typed keys, bad
+    /// JSON) returns `None` and goes through the lenient path, which also
+    /// words the skip reasons.
+    fn fast_line(&mut self, line: &[u8]) -> Option<Event> {
+        let l: FastLine<'_> = serde_json::from_slice(line).ok()?;
+        let timestamp = Timestamp::from_epoch_secs_f64(l.timestamp)?;
+        let (kind, source_kind) = match &*l.kind {
+            "tool" => (EventKind::ToolEnd, Some("tool")),
+            name => (EventKind::from_name(name), None),
+        };
+        let mut event = Event::new(l.event_id, kind, timestamp, l.session_id);
+        event.iteration = l.iteration;
+        event.parent_event_id = l.parent_event_id;
+        event.duration_ms = l.duration_ms.filter(|d| d.is_finite());
+        let mut data = l.data.unwrap_or_default();
+        if let Some(sk) = source_kind {
+            data.insert(keys::SOURCE_KIND.to_owned(), Value::from(sk));
+        }
+        lift_tracewriter_metadata(&event.kind, &mut data, &mut event.duration_ms);
+        event.data = data;
+        normalise_payload(&mut event);
+        Some(event)
+    }
+
+    fn current_line(
+        &mut self,
+        ctx: &LineCtx<'_>,
+        line: &[u8],
+        mut map: Map<String, Value>,
+    ) -> Result<Event, String> {
+        let kind_name = take_string(&mut map, "kind").ok_or("`kind` is not a string")?;
+        let timestamp = take_timestamp(&mut map, "timestamp")?;
+        let session_id =
+            take_string(&mut map, "session_id").unwrap_or_else(|| self.fallback_session.clone());
+        let event_id = take_string(&mut map, "event_id")
+            .unwrap_or_else(|| derived_event_id(&session_id, ctx.line_no, line));
+        let (kind, source_kind) = match kind_name.as_str() {
+            "tool" => (EventKind::ToolEnd, Some(kind_name.clone())),
+            name => (EventKind::from_name(name), None),
+        };
+        let mut event = Event::new(event_id, kind, timestamp, session_id);
+        event.iteration = take_u32(&mut map, "iteration");
+        event.parent_event_id = take_string(&mut map, "parent_event_id");
+        event.duration_ms = take_f64(&mut map, "duration_ms");
+        let mut data = match map.remove("data") {
+            Some(Value::Object(d)) => d,
+            Some(Value::Null) | None => Map::new(),
+            Some(other) => {
+                let mut d = Map::new();
+                d.insert("data".to_owned(), other);
+                d
+            }
+        };
+        // Envelope keys attocode-py does not define are kept, not dropped.
+        for (k, v) in map {
+            data.entry(k).or_insert(v);
+        }
+        if let Some(sk) = source_kind {
+            data.insert(keys::SOURCE_KIND.to_owned(), Value::String(sk));
+        }
+        lift_tracewriter_metadata(&event.kind, &mut data, &mut event.duration_ms);
+        event.data = data;
+        normalise_payload(&mut event);
+        Ok(event)
+    }
+
+    fn legacy_line(
+        &mut self,
+        ctx: &LineCtx<'_>,
+        line: &[u8],
+        mut map: Map<String, Value>,
+    ) -> Result<Event, String> {
+        let type_name = take_string(&mut map, "type").ok_or("`type` is not a string")?;
+        let timestamp = take_timestamp(&mut map, "timestamp")?;
+        let named_session = take_string(&mut map, "session_id");
+        if type_name == "trace.start" {
+            if let Some(s) = &named_session {
+                self.legacy_session = Some(s.clone());
+            }
+        }
+        let session_id = named_session
+            .or_else(|| self.legacy_session.clone())
+            .unwrap_or_else(|| self.fallback_session.clone());
+        let kind = legacy_kind(&type_name);
+        let event_id = take_string(&mut map, "event_id")
+            .unwrap_or_else(|| derived_event_id(&session_id, ctx.line_no, line));
+        let mut event = Event::new(event_id, kind.clone(), timestamp, session_id);
+        event.iteration = take_u32(&mut map, "iteration");
+        event.parent_event_id = take_string(&mut map, "parent_event_id");
+        event.duration_ms = take_f64(&mut map, "duration_ms");
+        if let Some(Value::Object(inner)) = map.remove("data") {
+            for (k, v) in inner {
+                map.entry(k).or_insert(v);
+            }
+        }
+        if kind.as_str() != type_name {
+            map.insert(keys::SOURCE_KIND.to_owned(), Value::String(type_name));
+        }
+        event.data = map;
+        normalise_payload(&mut event);
+        Ok(event)
+    }
+}
+
+impl LineParser for AttocodePyReader {
+    fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
+        if let Some(mut event) = self.fast_line(line) {
+            self.flag_duplicate(&mut event);
+            sink.event(ctx.source, event);
+            return Ok(());
+        }
+        let map = parse_object(line)?;
+        let mut event = if map.contains_key("kind") {
+            self.current_line(ctx, line, map)?
+        } else if map.contains_key("type") {
+            self.legacy_line(ctx, line, map)?
+        } else {
+            return Err("neither `kind` nor `type`: not an attocode-py event".to_owned());
+        };
+        self.flag_duplicate(&mut event);
+        sink.event(ctx.source, event);
+        Ok(())
+    }
+}
+
+/// One attocode-py line in the exact shape the collector writes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FastLine<'a> {
+    event_id: String,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    timestamp: f64,
+    session_id: String,
+    #[serde(default)]
+    iteration: Option<u32>,
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+    #[serde(default)]
+    parent_event_id: Option<String>,
+    #[serde(default)]
+    duration_ms: Option<f64>,
+}
+
+/// attocode-py's `event_type_to_trace_kind` table, for legacy `type` lines and
+/// TraceWriter-style names.
+fn legacy_kind(type_name: &str) -> EventKind {
+    match type_name {
+        "trace.start" | "start" => EventKind::SessionStart,
+        "trace.end" | "complete" => EventKind::SessionEnd,
+        "iteration" => EventKind::IterationStart,
+        "llm.start" => EventKind::LlmRequest,
+        "llm.complete" | "response" | "llm.stream.chunk" => EventKind::LlmResponse,
+        "llm.error" => EventKind::LlmError,
+        "tool.start" => EventKind::ToolStart,
+        "tool.complete" => EventKind::ToolEnd,
+        "tool.error" => EventKind::ToolError,
+        "compaction.start" => EventKind::CompactionStart,
+        "compaction.complete" => EventKind::CompactionEnd,
+        "error" => EventKind::Error,
+        _ => EventKind::Custom,
+    }
+}
+
+/// The real CLI's `TraceWriter` nests what it knows under `data.metadata`
+/// (`duration_ms`, `model`, `agent_id`, `tokens_saved`...). Those keys are
+/// lifted to where every other attocode-py line has them (`duration_ms` onto
+/// the envelope, the rest flat into `data`, never overwriting a key that is
+/// already there); `session_start` keeps its metadata as written.
+fn lift_tracewriter_metadata(
+    kind: &EventKind,
+    data: &mut Map<String, Value>,
+    duration_ms: &mut Option<f64>,
+) {
+    if *kind == EventKind::SessionStart
+        || !matches!(data.get(keys::METADATA), Some(Value::Object(_)))
+    {
+        return;
+    }
+    let Some(Value::Object(mut meta)) = data.remove(keys::METADATA) else {
+        return;
+    };
+    if duration_ms.is_none() {
+        *duration_ms = take_f64(&mut meta, "duration_ms");
+    }
+    for (k, v) in meta {
+        data.entry(k).or_insert(v);
+    }
+}
+
+/// Renames attocode-py payload keys to the canonical ones and converts tokens.
+fn normalise_payload(event: &mut Event) {
+    let data = &mut event.data;
+    rename(data, "cost", keys::COST_USD);
+    match event.kind {
+        EventKind::SessionStart => rename(data, "goal", keys::TASK),
+        EventKind::LlmRequest => rename(data, "messages_count", keys::MESSAGE_COUNT),
+        _ => {}
+    }
+    let has_split = [
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+    ]
+    .iter()
+    .any(|k| data.contains_key(*k));
+    if has_split {
+        let usage = TokenUsage::from_additive(
+            get_u64(data, "input_tokens"),
+            get_u64(data, "output_tokens"),
+            get_u64(data, "cache_read_tokens"),
+            get_u64(data, "cache_write_tokens"),
+        );
+        for k in [
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+        ] {
+            data.remove(k);
+        }
+        if !usage.is_empty() {
+            event.set_usage(&usage);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{Collected, Source};
+    use loupe_model::SourceFormat;
+
+    fn read(text: &str) -> Collected {
+        let source = Source {
+            path: "t.jsonl".into(),
+            format: SourceFormat::AttocodePy,
+        };
+        let mut out = Collected::default();
+        let mut r = AttocodePyReader::new("t".into());
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn additive_tokens_become_otel_usage() {
+        let out = read(
+            r#"{"event_id": "a", "kind": "llm_response", "timestamp": 1.5, "session_id": "s", "data": {"tokens": 10710, "cost": 0.04, "input_tokens": 5200, "output_tokens": 310, "cache_read_tokens": 0, "cache_write_tokens": 5200}}"#,
+        );
+        let e = &out.events[0].1;
+        assert_eq!(e.usage().input(), 10400);
+        assert_eq!(e.usage().cache_write(), 5200);
+        assert_eq!(e.reported_cost(), Some(0.04));
+        assert_eq!(e.u64("tokens"), Some(10710));
+        assert!(!e.data.contains_key("input_tokens"));
+    }
+
+    #[test]
+    fn tracewriter_tool_kind_and_duplicates() {
+        let out = read(concat!(
+            r#"{"event_id": "a", "kind": "session_start", "timestamp": 1, "session_id": "s"}"#,
+            "\n",
+            r#"{"event_id": "b", "kind": "session_start", "timestamp": 2, "session_id": "s"}"#,
+            "\n",
+            r#"{"event_id": "c", "kind": "tool", "timestamp": 3, "session_id": "s", "data": {"tool": "bash"}}"#,
+            "\n",
+        ));
+        assert_eq!(out.events[0].1.bool("duplicate"), None);
+        assert_eq!(out.events[1].1.bool("duplicate"), Some(true));
+        assert_eq!(out.events[2].1.kind, EventKind::ToolEnd);
+        assert_eq!(out.events[2].1.str(keys::SOURCE_KIND), Some("tool"));
+    }
+
+    #[test]
+    fn legacy_lines_take_the_session_from_trace_start() {
+        let out = read(concat!(
+            r#"{"type": "trace.start", "timestamp": 1.0, "session_id": "legacy"}"#,
+            "\n",
+            r#"{"type": "tool.complete", "timestamp": 2.0, "tool": "read_file"}"#,
+            "\n",
+            r#"{"type": "mystery", "timestamp": 3.0}"#,
+            "\n",
+        ));
+        assert_eq!(out.events[1].1.session_id, "legacy");
+        assert_eq!(out.events[1].1.kind, EventKind::ToolEnd);
+        assert_eq!(out.events[2].1.kind, EventKind::Custom);
+        assert_eq!(out.events[2].1.str(keys::SOURCE_KIND), Some("mystery"));
+        // Derived ids are stable and distinct.
+        assert_ne!(out.events[1].1.event_id, out.events[2].1.event_id);
+        assert_eq!(
+            read(r#"{"type": "trace.start", "timestamp": 1.0, "session_id": "legacy"}"#).events[0]
+                .1
+                .event_id,
+            out.events[0].1.event_id
+        );
+    }
+
+    #[test]
+    fn the_fast_path_and_the_lenient_path_agree() {
+        let lines = [
+            r#"{"event_id": "a", "kind": "llm_response", "timestamp": 1772280002.45, "session_id": "s", "iteration": 1, "data": {"tokens": 10710, "cost": 0.03975, "input_tokens": 5200, "output_tokens": 310, "cache_read_tokens": 0, "cache_write_tokens": 5200}, "duration_ms": 2400.0}"#,
+            r#"{"event_id": "b", "kind": "tool", "timestamp": 1772294403.0, "session_id": "s", "iteration": 1, "data": {"tool": "glob", "metadata": {"duration_ms": 12.0}}}"#,
+            r#"{"event_id": "c", "kind": "session_start", "timestamp": 1.0, "session_id": "s", "data": {"goal": "g", "model": "m"}, "parent_event_id": "p"}"#,
+        ];
+        let source = Source {
+            path: "t".into(),
+            format: SourceFormat::AttocodePy,
+        };
+        for (n, line) in lines.iter().enumerate() {
+            let mut r = AttocodePyReader::new("t".into());
+            let fast = r.fast_line(line.as_bytes()).unwrap();
+            let map = crate::common::parse_object(line.as_bytes()).unwrap();
+            let ctx = LineCtx {
+                source: &source,
+                line_no: n as u64 + 1,
+            };
+            let slow = r.current_line(&ctx, line.as_bytes(), map).unwrap();
+            assert_eq!(fast, slow, "{line}");
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! attocode TypeScript `TraceCollector` JSONL (`_type` lines, see
+//! seed-formats.md §1.2–§1.4), including the older lesson shape
+//! (`tokens.cacheRead`/`tokens.cacheWrite`).
+//!
+//! Normalisation:
+//! - `_ts` (ISO 8601, ms) becomes a UTC timestamp; `traceId` becomes `trace_id`.
+//! - Lines tagged `subagentId` (written through a subagent view) keep the
+//!   *parent's* session id and get `agent = {id: subagentId, type:
+//!   subagentType, parent_session_id, spawned_at_iteration}`.
+//! - Tokens: `tokens.input` already counts cache reads **and** cache writes.
+//!   The data shows it: in every real `llm.response`, `cache.freshTokens =
+//!   input − cacheReadTokens` equals `cacheWriteTokens` (single-task-healthy:
+//!   6600 = 5200 read + 1400 written), and the lesson line has 5000 = 4200 +
+//!   800. So `usage = {input_tokens: tokens.input, cache_read_tokens,
+//!   cache_write_tokens}` is already OpenTelemetry-shaped; nothing is added.
+//! - `llm.request`/`llm.response` share `span_id = requestId`; the response
+//!   gets the request's `model` (the collector does not repeat it).
+//! - `tool.execution` becomes `tool_end` (status `success`) or `tool_error`
+//!   (`error`, `timeout`, `blocked`; `status` kept), with `duration_ms`.
+//! - Nested records (`decision`, `memory.retrieval`, `plan.evolution`,
+//!   `subagent.link`, `llm.thinking`) are flattened into `data`.
+//! - Every other field is kept in `data` under its original name; the
+//!   original `_type` is kept as `data.source_kind` when it differs from the
+//!   canonical name. Unknown `_type`s are kept as kinds of their own name.
+
+use std::collections::HashMap;
+
+use loupe_model::{keys, AgentRef, Event, EventKind, TokenUsage};
+use serde_json::{Map, Value};
+
+use crate::common::{
+    derived_event_id, get_u64, parse_object, rename, take_f64, take_string, take_timestamp,
+    take_u32, LineCtx, LineParser,
+};
+use crate::Sink;
+
+/// Pending `llm.request` models kept at most; a collector that never answers
+/// must not make memory grow without bound.
+const MAX_PENDING_REQUESTS: usize = 4096;
+
+/// Reader state for one attocode-ts file.
+pub(crate) struct AttocodeTsReader {
+    session: Option<String>,
+    fallback_session: String,
+    request_models: HashMap<String, Value>,
+}
+
+impl AttocodeTsReader {
+    /// `fallback_session` is used until a `session.start` names the session
+    /// (tail reads, files whose first lines were lost).
+    pub(crate) fn new(fallback_session: String) -> Self {
+        AttocodeTsReader {
+            session: None,
+            fallback_session,
+            request_models: HashMap::new(),
+        }
+    }
+}
+
+impl LineParser for AttocodeTsReader {
+    fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
+        let mut map = parse_object(line)?;
+        let type_name =
+            take_string(&mut map, "_type").ok_or("`_type` is missing or not a string")?;
+        let timestamp = take_timestamp(&mut map, "_ts")?;
+        let trace_id = take_string(&mut map, "traceId");
+        let agent = take_agent(&mut map);
+
+        // The session: `session.start` sets it; subagent lines stay in the parent's.
+        if type_name == "session.start" {
+            if let Some(Value::String(s)) = map.get("sessionId") {
+                self.session = Some(s.clone());
+            }
+        }
+        let session_id = match (&type_name[..], map.get("sessionId")) {
+            (t, Some(Value::String(s)))
+                if agent.is_none() && (t.starts_with("session.") || t.starts_with("task.")) =>
+            {
+                s.clone()
+            }
+            _ => self
+                .session
+                .clone()
+                .unwrap_or_else(|| self.fallback_session.clone()),
+        };
+        if map.get("sessionId").and_then(Value::as_str) == Some(session_id.as_str()) {
+            map.remove("sessionId");
+        }
+
+        let event_id = derived_event_id(&session_id, ctx.line_no, line);
+        let mut event = Event::new(event_id, EventKind::Custom, timestamp, session_id);
+        event.trace_id = trace_id;
+        event.agent = agent;
+        event.kind = self.map_kind(&type_name, &mut event, &mut map);
+        if event.kind.as_str() != type_name {
+            map.insert(keys::SOURCE_KIND.to_owned(), Value::String(type_name));
+        }
+        for (k, v) in std::mem::take(&mut event.data) {
+            map.insert(k, v);
+        }
+        event.data = map;
+        sink.event(ctx.source, event);
+        Ok(())
+    }
+}
+
+impl AttocodeTsReader {
+    /// Maps one line's `_type` and reshapes its fields. Fields moved onto the
+    /// envelope or renamed are removed from `map`; what remains is kept as data.
+    fn map_kind(
+        &mut self,
+        type_name: &str,
+        event: &mut Event,
+        map: &mut Map<String, Value>,
+    ) -> EventKind {
+        match type_name {
+            "session.start" => {
+                rename(map, "task", keys::TASK);
+                EventKind::SessionStart
+            }
+            "session.end" => {
+                event.duration_ms = take_f64(map, "durationMs");
+                EventKind::SessionEnd
+            }
+            "task.start" => {
+                event.span_id = take_string(map, "taskId");
+                EventKind::TaskStart
+            }
+            "task.end" => {
+                event.span_id = take_string(map, "taskId");
+                event.duration_ms = take_f64(map, "durationMs");
+                EventKind::TaskEnd
+            }
+            "llm.request" => {
+                event.span_id = take_string(map, "requestId");
+                rename(map, "messageCount", keys::MESSAGE_COUNT);
+                rename(map, "toolCount", keys::TOOL_COUNT);
+                if let (Some(id), Some(model)) = (&event.span_id, map.get(keys::MODEL)) {
+                    if self.request_models.len() >= MAX_PENDING_REQUESTS {
+                        self.request_models.clear();
+                    }
+                    self.request_models.insert(id.clone(), model.clone());
+                }
+                EventKind::LlmRequest
+            }
+            "llm.response" => {
+                event.span_id = take_string(map, "requestId");
+                event.duration_ms = take_f64(map, "durationMs");
+                if let Some(model) = event
+                    .span_id
+                    .as_ref()
+                    .and_then(|id| self.request_models.remove(id))
+                {
+                    map.entry(keys::MODEL.to_owned()).or_insert(model);
+                }
+                rename(map, "stopReason", keys::STOP_REASON);
+                rename(map, "toolCallCount", keys::TOOL_CALLS);
+                let usage = usage_of(map);
+                if !usage.is_empty() {
+                    event.set_usage(&usage);
+                }
+                EventKind::LlmResponse
+            }
+            "llm.thinking" => {
+                event.parent_event_id = take_string(map, "requestId");
+                flatten(map, "thinking");
+                rename(map, "content", keys::THINKING);
+                rename(map, "estimatedTokens", keys::TOKENS);
+                EventKind::Thinking
+            }
+            "tool.execution" => {
+                event.span_id = take_string(map, "executionId");
+                event.duration_ms = take_f64(map, "durationMs");
+                rename(map, "toolName", keys::TOOL);
+                rename(map, "input", keys::ARGS);
+                rename(map, "outputPreview", keys::RESULT);
+                rename(map, "errorMessage", keys::ERROR);
+                match map.get(keys::STATUS).and_then(Value::as_str) {
+                    Some("success") | None => EventKind::ToolEnd,
+                    Some(_) => EventKind::ToolError,
+                }
+            }
+            "error" => {
+                rename(map, "errorMessage", keys::ERROR);
+                rename(map, "errorCode", keys::ERROR_TYPE);
+                EventKind::Error
+            }
+            "decision" => {
+                flatten(map, "decision");
+                EventKind::Decision
+            }
+            "memory.retrieval" => {
+                flatten(map, "retrieval");
+                EventKind::MemoryRetrieval
+            }
+            "plan.evolution" => {
+                flatten(map, "evolution");
+                EventKind::PlanEvolution
+            }
+            "subagent.link" => {
+                flatten(map, "link");
+                EventKind::SubagentLink
+            }
+            "context.compacted" => {
+                rename(map, "tokensBefore", keys::TOKENS_BEFORE);
+                rename(map, "tokensAfter", keys::TOKENS_AFTER);
+                if let (Some(b), Some(a)) = (
+                    get_u64(map, keys::TOKENS_BEFORE),
+                    get_u64(map, keys::TOKENS_AFTER),
+                ) {
+                    map.insert(
+                        keys::TOKENS_SAVED.to_owned(),
+                        Value::from(b.saturating_sub(a)),
+                    );
+                }
+                EventKind::CompactionEnd
+            }
+            "swarm.start" => EventKind::SwarmStart,
+            "swarm.decomposition" => EventKind::SwarmDecomposition,
+            "swarm.wave" => match map.get("phase").and_then(Value::as_str) {
+                Some("complete") => EventKind::SwarmWaveComplete,
+                _ => EventKind::SwarmWaveStart,
+            },
+            "swarm.task" => {
+                rename(map, "costUsed", keys::COST_USD);
+                match map.get("phase").and_then(Value::as_str) {
+                    Some("completed") => EventKind::SwarmTaskComplete,
+                    Some("failed") => EventKind::SwarmTaskFailed,
+                    Some("skipped") => EventKind::SwarmTaskSkipped,
+                    _ => EventKind::SwarmTaskStart,
+                }
+            }
+            "swarm.quality" => EventKind::SwarmQuality,
+            "swarm.budget" => EventKind::SwarmBudget,
+            "swarm.verification" => EventKind::SwarmVerification,
+            "swarm.complete" => EventKind::SwarmComplete,
+            "codebase.map" => EventKind::CodebaseMap,
+            "blackboard.event" => EventKind::Blackboard,
+            "budget.pool" => EventKind::BudgetPool,
+            "budget.check" => {
+                if event.iteration.is_none() {
+                    event.iteration = take_u32(map, "iteration");
+                }
+                EventKind::BudgetCheck
+            }
+            "filecache.event" => EventKind::FileCache,
+            "context.injection" => EventKind::ContextInjection,
+            // Parsed by the viewer but never written by the collector (§1.3).
+            "iteration.wrapper" => match map.get("phase").and_then(Value::as_str) {
+                Some("end") => EventKind::IterationEnd,
+                _ => EventKind::IterationStart,
+            },
+            other => EventKind::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Removes the subagent tags and builds the agent identity.
+fn take_agent(map: &mut Map<String, Value>) -> Option<AgentRef> {
+    let id = take_string(map, "subagentId")?;
+    Some(AgentRef {
+        id,
+        name: None,
+        agent_type: take_string(map, "subagentType"),
+        parent_session_id: take_string(map, "parentSessionId"),
+        spawned_at_iteration: take_u32(map, "spawnedAtIteration"),
+    })
+}
+
+/// Moves the fields of the nested object `key` into `map` (existing keys win).
+fn flatten(map: &mut Map<String, Value>, key: &str) {
+    if !matches!(map.get(key), Some(Value::Object(_))) {
+        return;
+    }
+    if let Some(Value::Object(inner)) = map.remove(key) {
+        for (k, v) in inner {
+            map.entry(k).or_insert(v);
+        }
+    }
+}
+
+/// Builds OTel usage from `tokens` and `cache`; the counts used are removed
+/// from those objects, the rest of them (breakdown, hit rate...) is kept.
+fn usage_of(map: &mut Map<String, Value>) -> TokenUsage {
+    let mut usage = TokenUsage::default();
+    if let Some(Value::Object(tokens)) = map.get_mut("tokens") {
+        usage.input_tokens = get_u64(tokens, "input");
+        usage.output_tokens = get_u64(tokens, "output");
+        // Lesson shape: cache counts inside `tokens`.
+        usage.cache_read_tokens = get_u64(tokens, "cacheRead");
+        usage.cache_write_tokens = get_u64(tokens, "cacheWrite");
+        for k in ["input", "output", "cacheRead", "cacheWrite"] {
+            tokens.remove(k);
+        }
+        if tokens.is_empty() {
+            map.remove("tokens");
+        }
+    }
+    if let Some(Value::Object(cache)) = map.get_mut("cache") {
+        if let Some(n) = get_u64(cache, "cacheReadTokens") {
+            usage.cache_read_tokens = Some(n);
+        }
+        if let Some(n) = get_u64(cache, "cacheWriteTokens") {
+            usage.cache_write_tokens = Some(n);
+        }
+        cache.remove("cacheReadTokens");
+        cache.remove("cacheWriteTokens");
+    }
+    // Anything called `tokens` left in data would read as a count (keys::TOKENS).
+    if let Some(rest) = map.remove("tokens") {
+        map.insert("token_details".to_owned(), rest);
+    }
+    usage
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{Collected, Source};
+    use loupe_model::SourceFormat;
+
+    fn read(text: &str) -> Collected {
+        let source = Source {
+            path: "t.jsonl".into(),
+            format: SourceFormat::AttocodeTs,
+        };
+        let mut out = Collected::default();
+        let mut r = AttocodeTsReader::new("fallback".into());
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn subagent_lines_belong_to_the_parent_session_with_an_agent() {
+        let out = read(concat!(
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:00.000Z","sessionId":"s1","model":"m"}"#,
+            "\n",
+            r#"{"_type":"llm.request","_ts":"2026-02-28T12:00:01.000Z","requestId":"r1","model":"haiku","subagentId":"researcher-2-1","subagentType":"researcher","parentSessionId":"x","spawnedAtIteration":2}"#,
+            "\n",
+            r#"{"_type":"llm.response","_ts":"2026-02-28T12:00:02.000Z","requestId":"r1","durationMs":900,"tokens":{"input":6600,"output":520,"total":7120},"cache":{"cacheReadTokens":5200,"cacheWriteTokens":1400,"hitRate":0.78},"subagentId":"researcher-2-1","subagentType":"researcher","parentSessionId":"x","spawnedAtIteration":2}"#,
+            "\n",
+        ));
+        let resp = &out.events[2].1;
+        assert_eq!(resp.session_id, "s1");
+        let agent = resp.agent.as_ref().unwrap();
+        assert_eq!(agent.id, "researcher-2-1");
+        assert_eq!(agent.spawned_at_iteration, Some(2));
+        assert_eq!(resp.model(), Some("haiku"));
+        assert_eq!(resp.span_id.as_deref(), Some("r1"));
+        let u = resp.usage();
+        assert_eq!(
+            (u.input(), u.cache_read(), u.cache_write(), u.output()),
+            (6600, 5200, 1400, 520)
+        );
+        assert_eq!(resp.duration_ms, Some(900.0));
+    }
+
+    #[test]
+    fn tool_execution_status_picks_end_or_error() {
+        let out = read(concat!(
+            r#"{"_type":"tool.execution","_ts":"2026-02-28T12:00:00.000Z","toolName":"bash","durationMs":5,"status":"timeout"}"#,
+            "\n",
+            r#"{"_type":"tool.execution","_ts":"2026-02-28T12:00:00.000Z","toolName":"bash","durationMs":5,"status":"success"}"#,
+            "\n",
+        ));
+        assert_eq!(out.events[0].1.kind, EventKind::ToolError);
+        assert_eq!(out.events[0].1.status(), Some("timeout"));
+        assert_eq!(
+            out.events[0].1.str(keys::SOURCE_KIND),
+            Some("tool.execution")
+        );
+        assert_eq!(out.events[1].1.kind, EventKind::ToolEnd);
+        assert_eq!(out.events[1].1.tool_name(), Some("bash"));
+        assert_eq!(out.events[1].1.session_id, "fallback");
+    }
+}

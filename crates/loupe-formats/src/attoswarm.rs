@@ -1,0 +1,146 @@
+//! attoswarm (attocode's Python swarm runner) files: `swarm.events.jsonl`,
+//! `agents/*.trace.jsonl` and `control.jsonl` (samples/attoswarm-real/README.md).
+//!
+//! The swarm has no session id of its own, so the session is the swarm
+//! directory's name (the parent of `swarm.events.jsonl`, or of `agents/`):
+//! every file of one swarm lands in one session.
+//!
+//! Mapping of `swarm.events.jsonl` `event_type`: `spawn` → `subagent_spawn`,
+//! `complete` → `subagent_complete`, `fail` → `subagent_error`, `retry` →
+//! `retry_attempt`, `decision` → `swarm_decision`, `info` → `log`, anything
+//! else → `swarm_event`; the worker (`agent_id`) becomes `agent`. Agent trace
+//! lines (`entry_type`): `cost_delta` → `cost_delta` with `cost_usd`, `error` →
+//! `error`, others → `swarm_event`. Control lines (`action`) → `custom` named
+//! after the action. Nested `data` is flattened into `data`; the original
+//! type is kept as `source_kind`.
+
+use std::path::Path;
+
+use loupe_model::{keys, AgentRef, Event, EventKind};
+use serde_json::{Map, Value};
+
+use crate::common::{
+    derived_event_id, parse_object, take_string, take_timestamp, LineCtx, LineParser,
+};
+use crate::Sink;
+
+/// Reader state for one attoswarm file.
+pub(crate) struct AttoswarmReader {
+    session: String,
+}
+
+impl AttoswarmReader {
+    /// The session is the swarm directory's name, or `fallback` when the path
+    /// says nothing (bytes read from memory).
+    pub(crate) fn new(path: &Path, fallback: Option<String>) -> Self {
+        AttoswarmReader {
+            session: fallback.unwrap_or_else(|| swarm_session_of(path)),
+        }
+    }
+}
+
+/// The swarm directory name for a file of the swarm.
+pub(crate) fn swarm_session_of(path: &Path) -> String {
+    let mut dir = path.parent();
+    if dir.and_then(Path::file_name).is_some_and(|n| n == "agents") {
+        dir = dir.and_then(Path::parent);
+    }
+    dir.and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "attoswarm".to_owned())
+}
+
+impl LineParser for AttoswarmReader {
+    fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
+        let mut map = parse_object(line)?;
+        let timestamp = take_timestamp(&mut map, "timestamp")?;
+        let agent_id = take_string(&mut map, "agent_id").filter(|s| !s.is_empty());
+        let (source_kind, kind) = if let Some(t) = take_string(&mut map, "event_type") {
+            let kind = match t.as_str() {
+                "spawn" => EventKind::SubagentSpawn,
+                "complete" => EventKind::SubagentComplete,
+                "fail" => EventKind::SubagentError,
+                "retry" => EventKind::RetryAttempt,
+                "decision" => EventKind::SwarmDecision,
+                "info" => EventKind::Log,
+                _ => EventKind::SwarmEvent,
+            };
+            (t, kind)
+        } else if let Some(t) = take_string(&mut map, "entry_type") {
+            let kind = match t.as_str() {
+                "cost_delta" => EventKind::CostDelta,
+                "error" => EventKind::Error,
+                _ => EventKind::SwarmEvent,
+            };
+            (t, kind)
+        } else if let Some(action) = take_string(&mut map, "action") {
+            map.insert(keys::NAME.to_owned(), Value::String(action));
+            ("control".to_owned(), EventKind::Custom)
+        } else {
+            return Err(
+                "no `event_type`, `entry_type` or `action`: not an attoswarm line".to_owned(),
+            );
+        };
+        let mut data: Map<String, Value> = Map::new();
+        if let Some(Value::Object(inner)) = map.remove("data") {
+            data = inner;
+        }
+        for (k, v) in map {
+            data.entry(k).or_insert(v);
+        }
+        if data
+            .get(keys::ERROR)
+            .is_some_and(|e| e.as_str() == Some(""))
+        {
+            data.remove(keys::ERROR);
+        }
+        if let Some(id) = &agent_id {
+            data.insert(keys::AGENT_ID.to_owned(), Value::String(id.clone()));
+        }
+        if kind.as_str() != source_kind {
+            data.insert(keys::SOURCE_KIND.to_owned(), Value::String(source_kind));
+        }
+        let mut event = Event::new(
+            derived_event_id(&self.session, ctx.line_no, line),
+            kind,
+            timestamp,
+            self.session.clone(),
+        );
+        event.agent = agent_id.map(|id| AgentRef {
+            id,
+            ..AgentRef::default()
+        });
+        event.data = data;
+        sink.event(ctx.source, event);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{Collected, Source};
+    use loupe_model::SourceFormat;
+
+    #[test]
+    fn agent_files_belong_to_the_swarm_directory_session() {
+        let path = Path::new("/x/hybrid-swarm/agents/agent-task-1.trace.jsonl");
+        assert_eq!(swarm_session_of(path), "hybrid-swarm");
+        let source = Source {
+            path: path.into(),
+            format: SourceFormat::Attoswarm,
+        };
+        let mut out = Collected::default();
+        let mut r = AttoswarmReader::new(path, None);
+        let line = r#"{"timestamp": 1773601529.2, "agent_id": "agent-task-1", "task_id": "task-1", "entry_type": "cost_delta", "data": {"cost_usd": 0.25, "tokens_used": 0, "error": ""}}"#;
+        crate::common::drive_lines(line.as_bytes(), 1, &source, &mut r, &mut out).unwrap();
+        let e = &out.events[0].1;
+        assert_eq!(e.kind, EventKind::CostDelta);
+        assert_eq!(e.reported_cost(), Some(0.25));
+        assert_eq!(e.agent.as_ref().unwrap().id, "agent-task-1");
+        assert_eq!(e.session_id, "hybrid-swarm");
+        assert!(e.error_message().is_none());
+    }
+}

@@ -1,0 +1,271 @@
+//! `loupe convert`: read any traces and write one file per session.
+//!
+//! Canonical output is streamed: each event is appended to
+//! `{out_dir}/{session_id}.jsonl` as it is read, so memory stays flat. Several
+//! input files may feed one session (an attoswarm directory); their events
+//! land in the same output file, in read order.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use loupe_model::Event;
+
+use crate::canonical::CanonicalWriter;
+use crate::read::{read_paths, ReadOptions, ReadStats};
+use crate::{ReadError, Sink, Skipped, Source};
+
+/// Output files kept open at once; beyond that they are closed and reopened
+/// for appending, so a directory of 100,000 sessions does not exhaust file
+/// descriptors.
+const MAX_OPEN_OUTPUTS: usize = 128;
+
+/// What `convert` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvertTarget {
+    /// Canonical Loupe JSONL, `{session_id}.jsonl`.
+    Canonical,
+    /// OTLP JSON, `{session_id}.otlp.json` (one `ExportTraceServiceRequest`).
+    Otlp,
+}
+
+/// One output file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ConvertedSession {
+    /// The session id.
+    pub session_id: String,
+    /// The file written.
+    pub path: PathBuf,
+    /// Events written.
+    pub events: u64,
+}
+
+/// What `convert` did.
+#[derive(Debug, Default)]
+pub struct ConvertReport {
+    /// One entry per session, in the order sessions were first seen.
+    pub sessions: Vec<ConvertedSession>,
+    /// Records that could not be read.
+    pub skipped: Vec<Skipped>,
+    /// The read's statistics (files, ignored files, per-file errors).
+    pub read: ReadStats,
+}
+
+/// Why `convert` failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    /// The input could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// An output file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Reads `paths` and writes one output file per session into `out_dir`
+/// (created if missing).
+pub fn convert_paths(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    to: ConvertTarget,
+    out_dir: &Path,
+) -> Result<ConvertReport, ConvertError> {
+    std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
+        path: out_dir.to_path_buf(),
+        source: e,
+    })?;
+    let mut sink = SessionFiles {
+        out_dir: out_dir.to_path_buf(),
+        open: HashMap::new(),
+        sessions: Vec::new(),
+        index: HashMap::new(),
+        skipped: Vec::new(),
+        error: None,
+    };
+    if to == ConvertTarget::Otlp {
+        return convert_to_otlp(paths, opts, out_dir);
+    }
+    let read = read_paths(paths, opts, &mut sink)?;
+    sink.close_all();
+    if let Some(e) = sink.error {
+        return Err(e);
+    }
+    Ok(ConvertReport {
+        sessions: sink.sessions,
+        skipped: sink.skipped,
+        read,
+    })
+}
+
+/// OTLP output: one `{session}.otlp.json` request per session. The OTLP
+/// writer needs a session's events together, so this target holds all
+/// events in memory (canonical output streams).
+fn convert_to_otlp(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    out_dir: &Path,
+) -> Result<ConvertReport, ConvertError> {
+    let mut collected = crate::Collected::default();
+    let read = read_paths(paths, opts, &mut collected)?;
+    let mut order: Vec<String> = Vec::new();
+    let mut by_session: HashMap<String, Vec<Event>> = HashMap::new();
+    for (_, e) in collected.events {
+        if !by_session.contains_key(&e.session_id) {
+            order.push(e.session_id.clone());
+        }
+        by_session.entry(e.session_id.clone()).or_default().push(e);
+    }
+    let mut sessions = Vec::new();
+    for sid in order {
+        let events = by_session.remove(&sid).unwrap_or_default();
+        let path = out_dir.join(format!("{}.otlp.json", session_file_stem(&sid)));
+        std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)).map_err(|e| {
+            ConvertError::Write {
+                path: path.clone(),
+                source: e,
+            }
+        })?;
+        sessions.push(ConvertedSession {
+            session_id: sid,
+            path,
+            events: events.len() as u64,
+        });
+    }
+    Ok(ConvertReport {
+        sessions,
+        skipped: collected.skipped,
+        read,
+    })
+}
+
+/// A file name for a session id: letters, digits, `.`, `_` and `-` are kept,
+/// anything else becomes `_`; when that changed the id, a short hash of the
+/// original is appended so two ids never share a file.
+pub fn session_file_stem(session_id: &str) -> String {
+    let mut clean: String = session_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(150)
+        .collect();
+    if clean.starts_with('.') || clean.is_empty() {
+        clean.insert(0, '_');
+    }
+    if clean != session_id {
+        let h = xxhash_rust::xxh3::xxh3_64(session_id.as_bytes());
+        clean.push_str(&format!("-{:08x}", h as u32));
+    }
+    clean
+}
+
+struct SessionFiles {
+    out_dir: PathBuf,
+    open: HashMap<String, CanonicalWriter<BufWriter<File>>>,
+    sessions: Vec<ConvertedSession>,
+    index: HashMap<String, usize>,
+    skipped: Vec<Skipped>,
+    error: Option<ConvertError>,
+}
+
+impl SessionFiles {
+    fn close_all(&mut self) {
+        for (sid, w) in self.open.drain() {
+            if let Err(e) = w.into_inner() {
+                let path = self
+                    .index
+                    .get(&sid)
+                    .map(|&i| self.sessions[i].path.clone())
+                    .unwrap_or_default();
+                self.error
+                    .get_or_insert(ConvertError::Write { path, source: e });
+            }
+        }
+    }
+
+    fn write(&mut self, event: &Event) -> Result<(), ConvertError> {
+        let sid = &event.session_id;
+        if !self.open.contains_key(sid) {
+            if self.open.len() >= MAX_OPEN_OUTPUTS {
+                self.close_all();
+            }
+            let (path, append) = match self.index.get(sid) {
+                Some(&i) => (self.sessions[i].path.clone(), true),
+                None => {
+                    let path = self
+                        .out_dir
+                        .join(format!("{}.jsonl", session_file_stem(sid)));
+                    self.index.insert(sid.clone(), self.sessions.len());
+                    self.sessions.push(ConvertedSession {
+                        session_id: sid.clone(),
+                        path: path.clone(),
+                        events: 0,
+                    });
+                    (path, false)
+                }
+            };
+            let file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(append)
+                .truncate(!append)
+                .open(&path)
+                .map_err(|e| ConvertError::Write {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            self.open
+                .insert(sid.clone(), CanonicalWriter::new(BufWriter::new(file)));
+        }
+        let i = self.index.get(sid).copied().unwrap_or(0);
+        if let Some(w) = self.open.get_mut(sid) {
+            w.write(event).map_err(|e| ConvertError::Write {
+                path: self.sessions[i].path.clone(),
+                source: e,
+            })?;
+            self.sessions[i].events += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for SessionFiles {
+    fn event(&mut self, _source: &Source, event: Event) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.write(&event) {
+            self.error = Some(e);
+        }
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_file_names_are_safe_and_distinct() {
+        assert_eq!(session_file_stem("session-123"), "session-123");
+        let a = session_file_stem("a/b");
+        let b = session_file_stem("a_b");
+        assert_ne!(a, b);
+        assert!(a.starts_with("a_b-"));
+        assert!(session_file_stem("..").starts_with("_"));
+        assert!(!session_file_stem("").is_empty());
+    }
+}

@@ -1,0 +1,244 @@
+//! Format detection by content, never by file name (seed-formats.md §6).
+//!
+//! JSONL formats are recognised by the keys of the first lines that parse as
+//! JSON objects (up to [`LINES_TO_TRY`], so a few garbage lines at the top do
+//! not hide a good file). Whole-file JSON documents are recognised by their
+//! top-level keys, which are collected by a streaming scan that stops at the
+//! end of the prefix, so a 100 MB export is sniffed from its first bytes.
+
+use std::fmt;
+
+use loupe_model::SourceFormat;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// JSONL lines examined before giving up.
+const LINES_TO_TRY: usize = 16;
+
+/// What a prefix of a file is, when it is no known trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Sniff {
+    /// A known format.
+    Format(SourceFormat),
+    /// Binary data (NUL bytes or not UTF-8).
+    Binary,
+    /// Text that is not JSON.
+    NotJson,
+    /// JSON whose shape Loupe does not know; the text says what was found.
+    ForeignJson(String),
+}
+
+/// Detects the format of a file from its first bytes (the whole file or a
+/// prefix of it; 64 KiB is plenty). `None` when it is no trace Loupe knows.
+pub fn detect(prefix: &[u8]) -> Option<SourceFormat> {
+    match sniff(prefix) {
+        Sniff::Format(f) => Some(f),
+        _ => None,
+    }
+}
+
+/// Detection with the reason when nothing matches.
+pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
+    let text = strip_bom(prefix);
+    if looks_binary(text) {
+        return if crate::read::looks_like_otlp_proto(prefix) {
+            Sniff::Format(SourceFormat::Otlp)
+        } else {
+            Sniff::Binary
+        };
+    }
+    let trimmed = trim_start(text);
+    let starts_like_json = matches!(trimmed.first(), Some(b'{') | Some(b'['));
+    let mut first_keys: Option<Vec<String>> = None;
+    for line in trimmed.split(|&b| b == b'\n').take(LINES_TO_TRY) {
+        let line = trim_start(line);
+        if line.is_empty() {
+            continue;
+        }
+        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) {
+            if let Some(f) = line_format(&map).or_else(|| document_format(&keys_of(&map))) {
+                return Sniff::Format(f);
+            }
+            first_keys.get_or_insert_with(|| map.keys().cloned().collect());
+        }
+    }
+    if !starts_like_json && first_keys.is_none() {
+        return Sniff::NotJson;
+    }
+    // A pretty-printed or very long document: scan its top-level keys.
+    let keys = top_level_keys(trimmed);
+    if let Some(f) = document_format(&keys) {
+        return Sniff::Format(f);
+    }
+    let keys = first_keys.unwrap_or(keys);
+    if keys.is_empty() {
+        Sniff::ForeignJson("JSON without any key Loupe recognises".to_owned())
+    } else {
+        let mut shown: Vec<&str> = keys.iter().map(String::as_str).take(8).collect();
+        shown.sort_unstable();
+        Sniff::ForeignJson(format!("JSON with keys {}", shown.join(", ")))
+    }
+}
+
+fn keys_of(map: &Map<String, Value>) -> Vec<String> {
+    map.keys().cloned().collect()
+}
+
+/// The format of one JSONL line, from its keys.
+fn line_format(o: &Map<String, Value>) -> Option<SourceFormat> {
+    let has = |k: &str| o.contains_key(k);
+    if has("_type") {
+        return Some(SourceFormat::AttocodeTs);
+    }
+    if has("kind") && (has("event_id") || has("session_id")) {
+        return match o.get("timestamp") {
+            Some(Value::Number(_)) => Some(SourceFormat::AttocodePy),
+            Some(Value::String(_)) if has("event_id") && has("session_id") => {
+                Some(SourceFormat::Loupe)
+            }
+            _ => None,
+        };
+    }
+    if has("event_type") && has("session_id") && has("run_id") {
+        return Some(SourceFormat::AgentTrace);
+    }
+    if (has("event_type") && has("agent_id") && has("message"))
+        || (has("entry_type") && has("agent_id"))
+    {
+        return Some(SourceFormat::Attoswarm);
+    }
+    if has("action") && has("task_id") && has("timestamp") && o.len() <= 4 {
+        return Some(SourceFormat::Attoswarm);
+    }
+    if o.get("type").is_some_and(Value::is_string)
+        && o.get("timestamp").is_some_and(Value::is_number)
+    {
+        return Some(SourceFormat::AttocodePyLegacy);
+    }
+    None
+}
+
+/// The format of a whole JSON document (or a JSONL line of OTLP requests),
+/// from its top-level keys.
+fn document_format(keys: &[String]) -> Option<SourceFormat> {
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    if has("resourceSpans") || has("resource_spans") {
+        Some(SourceFormat::Otlp)
+    } else if (has("traces") && has("metadata")) || (has("runs") && (has("id") || has("metadata")))
+    {
+        Some(SourceFormat::MyAgent)
+    } else if has("nodes") && has("workflow_name") {
+        Some(SourceFormat::VictorWorkflow)
+    } else if (has("execution_id") && has("events")) || has("trace_summary") {
+        Some(SourceFormat::VictorExecution)
+    } else {
+        None
+    }
+}
+
+/// Collects the top-level keys of a JSON object, stopping quietly where the
+/// text ends or breaks (a prefix of a large file).
+fn top_level_keys(text: &[u8]) -> Vec<String> {
+    struct KeyCollector<'k>(&'k mut Vec<String>);
+    impl<'de> Visitor<'de> for KeyCollector<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(k) = map.next_key::<String>()? {
+                self.0.push(k);
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut keys = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let _ = de::Deserializer::deserialize_map(&mut de, KeyCollector(&mut keys));
+    keys
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    &b[n..]
+}
+
+/// Binary when the prefix holds a NUL byte or is not UTF-8 (allowing for a
+/// multi-byte character cut at the end of the prefix).
+pub(crate) fn looks_binary(prefix: &[u8]) -> bool {
+    if prefix.contains(&0) {
+        return true;
+    }
+    match std::str::from_utf8(prefix) {
+        Ok(_) => false,
+        Err(e) => e.error_len().is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_line_format_by_its_keys() {
+        let cases: &[(&str, SourceFormat)] = &[
+            (
+                r#"{"_type":"session.start","_ts":"2026-01-01T00:00:00Z"}"#,
+                SourceFormat::AttocodeTs,
+            ),
+            (
+                r#"{"event_id": "a", "kind": "session_start", "timestamp": 1.0, "session_id": "s"}"#,
+                SourceFormat::AttocodePy,
+            ),
+            (
+                r#"{"event_id":"a","kind":"session_start","timestamp":"2026-01-01T00:00:00Z","session_id":"s"}"#,
+                SourceFormat::Loupe,
+            ),
+            (
+                r#"{"type": "trace.start", "timestamp": 1.0, "session_id": "x"}"#,
+                SourceFormat::AttocodePyLegacy,
+            ),
+            (
+                r#"{"timestamp": "2026-02-06T22:10:01Z", "event_type": "turn.start", "session_id": "u", "run_id": null}"#,
+                SourceFormat::AgentTrace,
+            ),
+            (
+                r#"{"event_type": "info", "timestamp": 1.0, "task_id": "", "agent_id": "", "data": {}, "message": "m"}"#,
+                SourceFormat::Attoswarm,
+            ),
+            (
+                r#"{"timestamp": 1.0, "agent_id": "a", "task_id": "t", "entry_type": "cost_delta", "data": {}}"#,
+                SourceFormat::Attoswarm,
+            ),
+            (
+                "{\n  \"metadata\": {},\n  \"traces\": [",
+                SourceFormat::MyAgent,
+            ),
+            (
+                "{\n  \"execution_id\": \"x\",\n  \"start_time\": 1.0,\n  \"events\": [ {\"a\": ",
+                SourceFormat::VictorExecution,
+            ),
+            (r#"{"resourceSpans":[]}"#, SourceFormat::Otlp),
+        ];
+        for (text, want) in cases {
+            assert_eq!(detect(text.as_bytes()), Some(*want), "{text}");
+        }
+    }
+
+    #[test]
+    fn garbage_first_lines_do_not_hide_a_trace_and_foreign_files_are_named() {
+        let text = "not json\n{\"_type\":\"error\",\"_ts\":\"2026-01-01T00:00:00Z\"}\n";
+        assert_eq!(detect(text.as_bytes()), Some(SourceFormat::AttocodeTs));
+        assert_eq!(sniff(b"# README\n"), Sniff::NotJson);
+        assert_eq!(sniff(b"\x00\x01\x02"), Sniff::Binary);
+        assert!(matches!(
+            sniff(br#"{"session_id": "s", "created_at": "x"}"#),
+            Sniff::ForeignJson(_)
+        ));
+    }
+}

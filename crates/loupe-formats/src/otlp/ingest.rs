@@ -1,0 +1,881 @@
+//! Spans → Loupe events: the one mapping shared by file reading and the server.
+//!
+//! Each span is classified (priority after Langfuse's `ObservationTypeMapper`,
+//! anchors.md §2.3): `langfuse.observation.type`, `openinference.span.kind`,
+//! `gen_ai.operation.name`, `traceloop.span.kind`, `lmnr.span.type`, then the
+//! fallbacks (`gen_ai.request.model` and friends → LLM; pydantic-ai's
+//! `gen_ai.tool.call.arguments`/`.result` → tool). A span becomes a start event
+//! at its start time (`{span_id}:start`) and an end event at its end time
+//! (`{span_id}:end`, with `duration_ms`); an unended span (end time 0) yields only
+//! its start event. Span events become `log` events (`exception` → `error`).
+//!
+//! Every event carries `trace_id` (hex), `span_id` (hex span id, except span
+//! events which have none) and `parent_event_id` (hex parent span id). All span
+//! attributes are kept as `data.attributes` on the closing event (the start event
+//! when the span is unended). Resource attributes are written once per resource
+//! and session, as `data.resource` on the first event emitted for them.
+//!
+//! Events of spans nested (within the same request) under a non-root agent span
+//! carry that subagent as `agent`, so per-agent analysis sees subagent work.
+//!
+//! Spans written by Loupe's own OTLP writer carry `loupe.kind`; they are read
+//! back exactly from their `loupe.*` attributes instead (see `super::export`).
+
+use std::collections::HashMap;
+
+use loupe_model::{keys, AgentRef, Event, EventKind, Timestamp, TokenUsage};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use serde_json::Value;
+
+use super::attrs::{self, Attributes};
+use super::names;
+use crate::{Sink, Source};
+
+/// What [`events_from_request`] did with a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtlpStats {
+    /// Spans turned into events.
+    pub spans: u64,
+    /// Spans rejected (missing or invalid ids).
+    pub rejected_spans: u64,
+    /// Why spans were rejected, one entry per rejected span.
+    pub rejection_reasons: Vec<String>,
+}
+
+/// Attribute names that carry a session id, in priority order.
+const SESSION_KEYS: &[&str] = &[
+    "gen_ai.conversation.id",
+    "session.id",
+    "langfuse.session.id",
+    "lmnr.association.properties.session_id",
+    "traceloop.association.properties.session_id",
+];
+
+/// How a span is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SpanClass {
+    Llm,
+    Tool,
+    Agent,
+    Chain,
+    Other,
+}
+
+/// Maps every span of `request` to events and hands them to `sink`.
+///
+/// Spans with a missing or invalid trace or span id are rejected (counted, with a
+/// reason) and never panic; this is also what an OTLP *logs* payload posted as
+/// traces decodes to (anchors.md §5, "Validate IDs before anything else").
+pub fn events_from_request(
+    request: &ExportTraceServiceRequest,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> OtlpStats {
+    let mut stats = OtlpStats::default();
+    let trace_sessions = sessions_by_trace(request);
+    let ancestry = Ancestry::of(request);
+    for resource_spans in &request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| attrs::to_map(&r.attributes))
+            .unwrap_or_default();
+        let resource_session = attrs::first_text(&resource, SESSION_KEYS);
+        // Sessions that already received this resource's attributes.
+        let mut resource_written: Vec<String> = Vec::new();
+        for scope_spans in &resource_spans.scope_spans {
+            for span in &scope_spans.spans {
+                if let Err(reason) = validate_ids(span) {
+                    stats.rejected_spans += 1;
+                    stats.rejection_reasons.push(reason);
+                    continue;
+                }
+                stats.spans += 1;
+                let span_attrs = attrs::to_map(&span.attributes);
+                let trace_hex = const_hex::encode(&span.trace_id);
+                let session_id = attrs::first_text(&span_attrs, SESSION_KEYS)
+                    .or_else(|| resource_session.clone())
+                    .or_else(|| trace_sessions.get(&span.trace_id).cloned())
+                    .unwrap_or_else(|| trace_hex.clone());
+                // Spans Loupe wrote carry their events verbatim: no resource added.
+                let loupe_span = span_attrs.contains_key(names::KIND);
+                let mut events = if loupe_span {
+                    super::export::events_from_loupe_span(span, &span_attrs, &session_id)
+                } else {
+                    map_span(span, span_attrs, &session_id, &trace_hex)
+                };
+                if !loupe_span {
+                    if let Some(agent) = ancestry.agent_above(&span.span_id) {
+                        for e in events.iter_mut().filter(|e| e.agent.is_none()) {
+                            e.agent = Some(agent.clone());
+                        }
+                    }
+                }
+                if !loupe_span && !resource.is_empty() && !resource_written.contains(&session_id) {
+                    if let Some(first) = events.first_mut() {
+                        first
+                            .data
+                            .insert("resource".to_owned(), Value::Object(resource.clone()));
+                        resource_written.push(session_id.clone());
+                    }
+                }
+                for event in events {
+                    sink.event(source, event);
+                }
+            }
+        }
+    }
+    stats
+}
+
+/// The session of each trace: the first session attribute found on any of its
+/// spans, so child spans of a root that carries `session.id` join its session.
+fn sessions_by_trace(request: &ExportTraceServiceRequest) -> HashMap<Vec<u8>, String> {
+    let mut map = HashMap::new();
+    for rs in &request.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                if map.contains_key(&span.trace_id) {
+                    continue;
+                }
+                let found = span.attributes.iter().find_map(|kv| {
+                    if !SESSION_KEYS.contains(&kv.key.as_str()) {
+                        return None;
+                    }
+                    match kv.value.as_ref().map(attrs::any_to_json) {
+                        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    }
+                });
+                if let Some(session) = found {
+                    map.insert(span.trace_id.clone(), session);
+                }
+            }
+        }
+    }
+    map
+}
+
+fn validate_ids(span: &Span) -> Result<(), String> {
+    let name = if span.name.is_empty() {
+        "<unnamed>"
+    } else {
+        span.name.as_str()
+    };
+    if span.trace_id.len() != 16 {
+        return Err(format!(
+            "span '{name}': trace id has {} bytes, expected 16",
+            span.trace_id.len()
+        ));
+    }
+    if span.trace_id.iter().all(|b| *b == 0) {
+        return Err(format!("span '{name}': trace id is all zeros"));
+    }
+    if span.span_id.len() != 8 {
+        return Err(format!(
+            "span '{name}': span id has {} bytes, expected 8",
+            span.span_id.len()
+        ));
+    }
+    if span.span_id.iter().all(|b| *b == 0) {
+        return Err(format!("span '{name}': span id is all zeros"));
+    }
+    Ok(())
+}
+
+fn classify(span: &Span, a: &Attributes) -> SpanClass {
+    classify_by(&span.name, &|key| attrs::first_str(a, &[key]), &|key| {
+        a.contains_key(key)
+    })
+}
+
+/// The classification rules over any attribute lookup (`text` gives a
+/// non-empty string value, `has` says whether a key is present), so the
+/// subagent pre-pass can classify without building attribute maps.
+fn classify_by<'a>(
+    span_name: &str,
+    text: &dyn Fn(&str) -> Option<&'a str>,
+    has: &dyn Fn(&str) -> bool,
+) -> SpanClass {
+    if let Some(t) = text("langfuse.observation.type") {
+        match t.to_ascii_uppercase().as_str() {
+            "GENERATION" | "EMBEDDING" => return SpanClass::Llm,
+            "TOOL" => return SpanClass::Tool,
+            "AGENT" => return SpanClass::Agent,
+            "CHAIN" | "SPAN" => return SpanClass::Chain,
+            "" => {}
+            _ => return SpanClass::Other,
+        }
+    }
+    if let Some(k) = text("openinference.span.kind") {
+        match k.to_ascii_uppercase().as_str() {
+            "LLM" | "EMBEDDING" => return SpanClass::Llm,
+            "TOOL" => return SpanClass::Tool,
+            "AGENT" => return SpanClass::Agent,
+            "CHAIN" => return SpanClass::Chain,
+            _ => return SpanClass::Other,
+        }
+    }
+    if let Some(op) = text("gen_ai.operation.name") {
+        match op {
+            "chat" | "completion" | "text_completion" | "generate_content" | "generate"
+            | "embeddings" => return SpanClass::Llm,
+            "execute_tool" => return SpanClass::Tool,
+            "invoke_agent" => return SpanClass::Agent,
+            "invoke_workflow" => return SpanClass::Chain,
+            _ => {}
+        }
+    }
+    if let Some(k) = text("traceloop.span.kind") {
+        match k {
+            "tool" => return SpanClass::Tool,
+            "agent" => return SpanClass::Agent,
+            "workflow" | "task" => return SpanClass::Chain,
+            _ => {}
+        }
+    }
+    if let Some(t) = text("lmnr.span.type") {
+        match t.to_ascii_uppercase().as_str() {
+            "LLM" => return SpanClass::Llm,
+            "TOOL" => return SpanClass::Tool,
+            _ => {}
+        }
+    }
+    let llm_hint = [
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "llm.request.type",
+        "llm.model_name",
+        "aisdk.model.id",
+    ];
+    if llm_hint.iter().any(|k| has(k)) {
+        return SpanClass::Llm;
+    }
+    if has("gen_ai.tool.call.arguments") || has("gen_ai.tool.call.result") {
+        return SpanClass::Tool;
+    }
+    if span_name.starts_with("execute_tool") {
+        return SpanClass::Tool;
+    }
+    SpanClass::Other
+}
+
+/// Span times: (start, end or `None` when the span has not ended).
+fn span_times(span: &Span) -> (Timestamp, Option<Timestamp>) {
+    let end =
+        (span.end_time_unix_nano > 0).then(|| Timestamp::from_epoch_nanos(span.end_time_unix_nano));
+    let start = if span.start_time_unix_nano > 0 {
+        Timestamp::from_epoch_nanos(span.start_time_unix_nano)
+    } else {
+        end.unwrap_or_default()
+    };
+    (start, end)
+}
+
+fn status_error(span: &Span) -> Option<String> {
+    let status = span.status.as_ref()?;
+    (status.code == StatusCode::Error as i32).then(|| {
+        if status.message.is_empty() {
+            "error".to_owned()
+        } else {
+            status.message.clone()
+        }
+    })
+}
+
+fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Vec<Event> {
+    let span_hex = const_hex::encode(&span.span_id);
+    // Some SDKs write an all-zero parent id for roots.
+    let parent_hex = (span.parent_span_id.len() == 8
+        && span.parent_span_id.iter().any(|b| *b != 0))
+    .then(|| const_hex::encode(&span.parent_span_id));
+    let (start, end) = span_times(span);
+    let error = status_error(span);
+    let class = classify(span, &a);
+
+    let envelope = |id_suffix: &str, kind: EventKind, ts: Timestamp| {
+        let mut e = Event::new(format!("{span_hex}:{id_suffix}"), kind, ts, session_id);
+        e.trace_id = Some(trace_hex.to_owned());
+        e.span_id = Some(span_hex.clone());
+        e.parent_event_id = parent_hex.clone();
+        e
+    };
+
+    let (start_kind, end_kind) = match class {
+        SpanClass::Llm => (
+            EventKind::LlmRequest,
+            if error.is_some() {
+                EventKind::LlmError
+            } else {
+                EventKind::LlmResponse
+            },
+        ),
+        SpanClass::Tool => (
+            EventKind::ToolStart,
+            if error.is_some() {
+                EventKind::ToolError
+            } else {
+                EventKind::ToolEnd
+            },
+        ),
+        SpanClass::Agent if parent_hex.is_none() => {
+            (EventKind::SessionStart, EventKind::SessionEnd)
+        }
+        SpanClass::Agent => (
+            EventKind::SubagentSpawn,
+            if error.is_some() {
+                EventKind::SubagentError
+            } else {
+                EventKind::SubagentComplete
+            },
+        ),
+        SpanClass::Chain | SpanClass::Other => {
+            if a.contains_key("graph.node.id") {
+                (EventKind::NodeStart, EventKind::NodeEnd)
+            } else {
+                (EventKind::SpanStart, EventKind::SpanEnd)
+            }
+        }
+    };
+
+    let mut first = envelope("start", start_kind, start);
+    let mut last = end.map(|ts| {
+        let mut e = envelope("end", end_kind, ts);
+        e.duration_ms = Some(ts.millis_since(start).max(0.0));
+        e
+    });
+    if !span.name.is_empty() {
+        first
+            .data
+            .insert(keys::NAME.to_owned(), span.name.clone().into());
+    }
+
+    match class {
+        SpanClass::Llm => fill_llm(&a, &mut first, last.as_mut()),
+        SpanClass::Tool => fill_tool(span, &a, &mut first, last.as_mut()),
+        SpanClass::Agent => fill_agent(span, &a, &mut first, last.as_mut(), parent_hex.is_none()),
+        SpanClass::Chain | SpanClass::Other => {
+            if let Some(node) = attrs::first_text(&a, &["graph.node.id"]) {
+                first
+                    .data
+                    .insert(keys::NODE_ID.to_owned(), node.clone().into());
+                if let Some(l) = last.as_mut() {
+                    l.data.insert(keys::NODE_ID.to_owned(), node.into());
+                }
+            }
+            if let Some(l) = last.as_mut() {
+                if !span.name.is_empty() {
+                    l.data
+                        .insert(keys::NAME.to_owned(), span.name.clone().into());
+                }
+            }
+        }
+    }
+    // Which agent produced an LLM or tool span (agent spans record it themselves).
+    if class != SpanClass::Agent {
+        for (attribute, key) in [
+            ("gen_ai.agent.id", keys::AGENT_ID),
+            ("gen_ai.agent.name", keys::AGENT_NAME),
+        ] {
+            if let Some(v) = attrs::first_text(&a, &[attribute]) {
+                first.data.insert(key.to_owned(), v.into());
+            }
+        }
+    }
+    let source_kind = attrs::first_str(
+        &a,
+        &[
+            "langfuse.observation.type",
+            "openinference.span.kind",
+            "gen_ai.operation.name",
+            "traceloop.span.kind",
+            "lmnr.span.type",
+        ],
+    )
+    .map(str::to_owned);
+    if let Some(sk) = source_kind {
+        first.data.insert(keys::SOURCE_KIND.to_owned(), sk.into());
+    }
+
+    if let Some(l) = last.as_mut() {
+        match &error {
+            Some(msg) => {
+                l.data.insert(keys::STATUS.to_owned(), "error".into());
+                l.data.insert(keys::ERROR.to_owned(), msg.clone().into());
+                if let Some(t) = attrs::first_text(&a, &["error.type"]) {
+                    l.data.insert(keys::ERROR_TYPE.to_owned(), t.into());
+                }
+            }
+            None if class != SpanClass::Llm => {
+                let status = if class == SpanClass::Agent {
+                    "completed"
+                } else {
+                    "success"
+                };
+                l.data.insert(keys::STATUS.to_owned(), status.into());
+            }
+            None => {}
+        }
+    }
+
+    let mut out = Vec::with_capacity(2 + span.events.len());
+    let holder = last.as_mut().unwrap_or(&mut first);
+    holder
+        .data
+        .insert("attributes".to_owned(), Value::Object(a));
+    out.push(first);
+    for (i, ev) in span.events.iter().enumerate() {
+        out.push(span_event(ev, i, &span_hex, session_id, trace_hex, start));
+    }
+    if let Some(l) = last {
+        out.push(l);
+    }
+    out
+}
+
+fn span_event(
+    ev: &opentelemetry_proto::tonic::trace::v1::span::Event,
+    index: usize,
+    span_hex: &str,
+    session_id: &str,
+    trace_hex: &str,
+    span_start: Timestamp,
+) -> Event {
+    let ev_attrs = attrs::to_map(&ev.attributes);
+    let is_exception = ev.name == "exception" || ev.name == "gen_ai.client.operation.exception";
+    let kind = if is_exception {
+        EventKind::Error
+    } else {
+        EventKind::Log
+    };
+    let ts = if ev.time_unix_nano > 0 {
+        Timestamp::from_epoch_nanos(ev.time_unix_nano)
+    } else {
+        span_start
+    };
+    let mut e = Event::new(format!("{span_hex}:event:{index}"), kind, ts, session_id);
+    e.trace_id = Some(trace_hex.to_owned());
+    e.parent_event_id = Some(span_hex.to_owned());
+    e.data.insert(keys::NAME.to_owned(), ev.name.clone().into());
+    if is_exception {
+        if let Some(m) = attrs::first_text(&ev_attrs, &["exception.message"]) {
+            e.data.insert(keys::ERROR.to_owned(), m.into());
+        }
+        if let Some(t) = attrs::first_text(&ev_attrs, &["exception.type"]) {
+            e.data.insert(keys::ERROR_TYPE.to_owned(), t.into());
+        }
+    } else if let Some(m) = attrs::first_text(&ev_attrs, &["message", "log.message", "body"]) {
+        e.data.insert(keys::MESSAGE.to_owned(), m.into());
+    }
+    if !ev_attrs.is_empty() {
+        e.data
+            .insert("attributes".to_owned(), Value::Object(ev_attrs));
+    }
+    e
+}
+
+/// Token usage in OTel semantics from any of the known attribute families.
+pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
+    let details = attrs::structured(a, &["langfuse.observation.usage_details"])
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let detail = |keys: &[&str]| attrs::first_u64(&details, keys);
+    let mut usage = TokenUsage {
+        input_tokens: attrs::first_u64(
+            a,
+            &[
+                "gen_ai.usage.input_tokens",
+                "gen_ai.usage.prompt_tokens",
+                "llm.token_count.prompt",
+                "llm.usage.prompt_tokens",
+            ],
+        )
+        .or_else(|| detail(&["input", "input_tokens", "prompt_tokens"])),
+        output_tokens: attrs::first_u64(
+            a,
+            &[
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+                "llm.usage.completion_tokens",
+            ],
+        )
+        .or_else(|| detail(&["output", "output_tokens", "completion_tokens"])),
+        cache_read_tokens: attrs::first_u64(
+            a,
+            &[
+                "gen_ai.usage.cache_read.input_tokens",
+                "gen_ai.usage.cache_read_input_tokens",
+                "llm.token_count.prompt_details.cache_read",
+                "gen_ai.usage.details.cache_read_tokens",
+            ],
+        )
+        .or_else(|| detail(&["cache_read_input_tokens", "input_cache_read", "cache_read"])),
+        cache_write_tokens: attrs::first_u64(
+            a,
+            &[
+                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.cache_creation_input_tokens",
+                "llm.token_count.prompt_details.cache_write",
+                "gen_ai.usage.details.cache_write_tokens",
+            ],
+        )
+        .or_else(|| {
+            detail(&[
+                "cache_creation_input_tokens",
+                "input_cache_creation",
+                "cache_write",
+            ])
+        }),
+        reasoning_tokens: attrs::first_u64(
+            a,
+            &[
+                "gen_ai.usage.reasoning.output_tokens",
+                "gen_ai.usage.reasoning_tokens",
+                "llm.token_count.completion_details.reasoning",
+            ],
+        )
+        .or_else(|| detail(&["reasoning", "reasoning_tokens", "output_reasoning"])),
+    };
+    let total = attrs::first_u64(
+        a,
+        &[
+            "llm.usage.total_tokens",
+            "llm.token_count.total",
+            "gen_ai.usage.total_tokens",
+        ],
+    )
+    .or_else(|| detail(&["total", "total_tokens"]));
+    if usage.input_tokens.is_none() {
+        if let (Some(total), Some(out)) = (total, usage.output_tokens) {
+            usage.input_tokens = Some(total.saturating_sub(out));
+        }
+    }
+    // OTel says input includes the cache parts. If the parts exceed the input, the
+    // producer reported Anthropic-style additive counts: convert.
+    if let Some(input) = usage.input_tokens {
+        let parts = usage.cache_read() + usage.cache_write();
+        if parts > input {
+            usage.input_tokens = Some(input + parts);
+        }
+    }
+    usage
+}
+
+fn fill_llm(a: &Attributes, first: &mut Event, last: Option<&mut Event>) {
+    let request_model = attrs::first_str(
+        a,
+        &[
+            "gen_ai.request.model",
+            "llm.request.model",
+            "llm.model_name",
+            "langfuse.observation.model.name",
+            "aisdk.model.id",
+        ],
+    );
+    let response_model = attrs::first_str(
+        a,
+        &[
+            "gen_ai.response.model",
+            "llm.response.model",
+            "llm.response.model_name",
+        ],
+    )
+    .or(request_model);
+    let provider = attrs::first_str(
+        a,
+        &[
+            "gen_ai.provider.name",
+            "gen_ai.system",
+            "llm.provider",
+            "llm.system",
+        ],
+    );
+    if let Some(m) = request_model.or(response_model) {
+        first.data.insert(keys::MODEL.to_owned(), m.into());
+    }
+    if let Some(p) = provider {
+        first.data.insert(keys::PROVIDER.to_owned(), p.into());
+    }
+    let messages = attrs::structured(
+        a,
+        &[
+            "gen_ai.input.messages",
+            "langfuse.observation.input",
+            "traceloop.entity.input",
+            "lmnr.span.input",
+            "input.value",
+        ],
+    )
+    .or_else(|| attrs::indexed_messages(a, "gen_ai.prompt."))
+    .or_else(|| attrs::indexed_messages(a, "llm.input_messages."));
+    if let Some(m) = messages {
+        if let Value::Array(items) = &m {
+            first
+                .data
+                .insert(keys::MESSAGE_COUNT.to_owned(), items.len().into());
+        }
+        first.data.insert(keys::MESSAGES.to_owned(), m);
+    }
+    let Some(last) = last else {
+        return;
+    };
+    if let Some(m) = response_model {
+        last.data.insert(keys::MODEL.to_owned(), m.into());
+    }
+    if let Some(p) = provider {
+        last.data.insert(keys::PROVIDER.to_owned(), p.into());
+    }
+    let usage = usage_from_attributes(a);
+    if !usage.is_empty() {
+        last.set_usage(&usage);
+    }
+    let stop = match a.get("gen_ai.response.finish_reasons") {
+        Some(Value::Array(items)) => items.first().and_then(Value::as_str).map(str::to_owned),
+        Some(Value::String(s)) => match serde_json::from_str::<Vec<String>>(s) {
+            Ok(list) => list.into_iter().next(),
+            Err(_) => Some(s.clone()),
+        },
+        _ => None,
+    }
+    .or_else(|| attrs::first_text(a, &["llm.finish_reason"]));
+    if let Some(s) = stop {
+        last.data.insert(keys::STOP_REASON.to_owned(), s.into());
+    }
+    let cost = attrs::first_f64(a, &["llm.cost.total", "gen_ai.usage.cost"]).or_else(|| {
+        match attrs::structured(a, &["langfuse.observation.cost_details"])? {
+            Value::Object(m) => attrs::first_f64(&m, &["total"]).or_else(|| {
+                let sum: f64 = m.values().filter_map(Value::as_f64).sum();
+                (sum > 0.0).then_some(sum)
+            }),
+            _ => None,
+        }
+    });
+    if let Some(c) = cost {
+        last.data.insert(keys::COST_USD.to_owned(), c.into());
+    }
+    let content = attrs::structured(
+        a,
+        &[
+            "gen_ai.output.messages",
+            "langfuse.observation.output",
+            "traceloop.entity.output",
+            "lmnr.span.output",
+            "output.value",
+        ],
+    )
+    .or_else(|| attrs::indexed_messages(a, "gen_ai.completion."))
+    .or_else(|| attrs::indexed_messages(a, "llm.output_messages."));
+    if let Some(c) = content {
+        last.data.insert(keys::CONTENT.to_owned(), c);
+    }
+}
+
+fn tool_name(span: &Span, a: &Attributes) -> Option<String> {
+    attrs::first_text(
+        a,
+        &["gen_ai.tool.name", "tool.name", "traceloop.entity.name"],
+    )
+    .or_else(|| {
+        let name = span
+            .name
+            .strip_prefix("execute_tool")
+            .unwrap_or(&span.name)
+            .trim();
+        (!name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+fn fill_tool(span: &Span, a: &Attributes, first: &mut Event, last: Option<&mut Event>) {
+    let name = tool_name(span, a);
+    let call_id = attrs::first_text(a, &["gen_ai.tool.call.id", "tool.id", "tool_call.id"]);
+    let args = attrs::structured(
+        a,
+        &[
+            "gen_ai.tool.call.arguments",
+            "tool.parameters",
+            "input.value",
+            "traceloop.entity.input",
+            "langfuse.observation.input",
+            "lmnr.span.input",
+        ],
+    );
+    if let Some(n) = &name {
+        first.data.insert(keys::TOOL.to_owned(), n.clone().into());
+    }
+    if let Some(c) = &call_id {
+        first
+            .data
+            .insert(keys::CALL_ID.to_owned(), c.clone().into());
+    }
+    if let Some(args) = args {
+        first.data.insert(keys::ARGS.to_owned(), args);
+    }
+    let Some(last) = last else {
+        return;
+    };
+    if let Some(n) = name {
+        last.data.insert(keys::TOOL.to_owned(), n.into());
+    }
+    if let Some(c) = call_id {
+        last.data.insert(keys::CALL_ID.to_owned(), c.into());
+    }
+    let result = attrs::structured(
+        a,
+        &[
+            "gen_ai.tool.call.result",
+            "output.value",
+            "traceloop.entity.output",
+            "langfuse.observation.output",
+            "lmnr.span.output",
+        ],
+    );
+    if let Some(r) = result {
+        last.data.insert(keys::RESULT.to_owned(), r);
+    }
+}
+
+fn fill_agent(
+    span: &Span,
+    a: &Attributes,
+    first: &mut Event,
+    last: Option<&mut Event>,
+    is_root: bool,
+) {
+    let (id, name) = agent_identity(
+        span,
+        attrs::first_text(a, &["gen_ai.agent.id"]),
+        attrs::first_text(a, &["gen_ai.agent.name", "agent.name"]),
+    );
+    if is_root {
+        if let Some(n) = &name {
+            first
+                .data
+                .insert(keys::AGENT_NAME.to_owned(), n.clone().into());
+        }
+        if let Some(t) = attrs::structured(a, &["input.value", "langfuse.trace.input"]) {
+            first.data.insert(keys::TASK.to_owned(), t);
+        }
+        if let Some(m) = attrs::first_str(a, &["gen_ai.request.model"]) {
+            first.data.insert(keys::MODEL.to_owned(), m.into());
+        }
+        return;
+    }
+    let agent = agent_ref(span, id, name.clone());
+    first
+        .data
+        .insert(keys::AGENT_ID.to_owned(), agent.id.clone().into());
+    if let Some(n) = &name {
+        first
+            .data
+            .insert(keys::AGENT_NAME.to_owned(), n.clone().into());
+    }
+    first.agent = Some(agent.clone());
+    if let Some(l) = last {
+        l.data
+            .insert(keys::AGENT_ID.to_owned(), agent.id.clone().into());
+        l.agent = Some(agent);
+    }
+}
+
+/// An agent span's id and name attributes, the name falling back to the span
+/// name without its `invoke_agent` prefix.
+fn agent_identity(
+    span: &Span,
+    id: Option<String>,
+    name: Option<String>,
+) -> (Option<String>, Option<String>) {
+    let name = name.or_else(|| {
+        let n = span
+            .name
+            .strip_prefix("invoke_agent")
+            .unwrap_or(&span.name)
+            .trim();
+        (!n.is_empty()).then(|| n.to_owned())
+    });
+    (id, name)
+}
+
+/// The agent identity of a subagent span: `gen_ai.agent.id`, else its name,
+/// else its span id.
+fn agent_ref(span: &Span, id: Option<String>, name: Option<String>) -> AgentRef {
+    AgentRef {
+        id: id
+            .or_else(|| name.clone())
+            .unwrap_or_else(|| const_hex::encode(&span.span_id)),
+        name,
+        ..Default::default()
+    }
+}
+
+/// Per span id: its parent and, for subagent spans (non-root agent spans), the
+/// agent. Lets events of spans nested under a subagent carry that agent.
+struct Ancestry {
+    parents: HashMap<Vec<u8>, Vec<u8>>,
+    agents: HashMap<Vec<u8>, AgentRef>,
+}
+
+impl Ancestry {
+    fn of(request: &ExportTraceServiceRequest) -> Ancestry {
+        let mut parents = HashMap::new();
+        let mut agents = HashMap::new();
+        for span in request
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+        {
+            let is_root = span.parent_span_id.iter().all(|b| *b == 0);
+            if is_root {
+                continue;
+            }
+            parents.insert(span.span_id.clone(), span.parent_span_id.clone());
+            let text = |key: &str| -> Option<&str> {
+                span.attributes.iter().find_map(|kv| {
+                    if kv.key != key {
+                        return None;
+                    }
+                    match kv.value.as_ref()?.value.as_ref()? {
+                        any_value::Value::StringValue(v) if !v.trim().is_empty() => {
+                            Some(v.as_str())
+                        }
+                        _ => None,
+                    }
+                })
+            };
+            let has = |key: &str| span.attributes.iter().any(|kv| kv.key == key);
+            if classify_by(&span.name, &text, &has) == SpanClass::Agent
+                && !span.attributes.iter().any(|kv| kv.key == names::KIND)
+            {
+                let (id, name) = agent_identity(
+                    span,
+                    text("gen_ai.agent.id").map(str::to_owned),
+                    text("gen_ai.agent.name")
+                        .or_else(|| text("agent.name"))
+                        .map(str::to_owned),
+                );
+                agents.insert(span.span_id.clone(), agent_ref(span, id, name));
+            }
+        }
+        Ancestry { parents, agents }
+    }
+
+    /// The nearest subagent strictly above `span_id` (bounded walk: corrupt
+    /// input may contain parent cycles).
+    fn agent_above(&self, span_id: &[u8]) -> Option<&AgentRef> {
+        let mut current = self.parents.get(span_id)?;
+        for _ in 0..256 {
+            if let Some(agent) = self.agents.get(current) {
+                return Some(agent);
+            }
+            current = self.parents.get(current)?;
+        }
+        None
+    }
+}

@@ -1,0 +1,634 @@
+//! The reading framework: paths → files → detection → decompression →
+//! framing → per-format parsing → [`Sink`].
+//!
+//! - Directories are walked recursively in sorted (deterministic) order.
+//!   Hidden entries (name starting with `.`, e.g. `.git`) are skipped, symlinked
+//!   directories are not followed (no cycles). An Agent Trace `metadata.json`
+//!   beside an `events.jsonl` is not read on its own: the reader of
+//!   `events.jsonl` merges it into the session.
+//! - Formats are detected per file by content ([`detect`](crate::detect));
+//!   [`ReadOptions::format`] overrides detection.
+//! - `.gz` and `.zst` are recognised by their magic bytes and decompressed as
+//!   a stream.
+//! - Files are read in parallel (one file per worker, workers talk to the
+//!   caller's thread over bounded channels), but the sink sees each file's
+//!   records contiguously and files in walk order, from one thread at a time.
+//!   Memory is bounded by `threads × CHANNEL_BATCHES × BATCH_EVENTS` events plus
+//!   one read buffer per worker, whatever the input size (whole-file JSON
+//!   formats — MyAgent, Victor, OTLP — are necessarily held in memory one file
+//!   at a time).
+//! - In a directory walk, files that are no trace (binary, non-JSON text such
+//!   as `.md`/`.csv`/`.html`, JSON of an unknown shape) are listed in
+//!   [`ReadStats::ignored`]; files that look like a trace but are broken as a
+//!   whole, or cannot be opened, go to [`ReadStats::errors`]. Neither stops
+//!   the walk. A file named explicitly that cannot be read is an error
+//!   returned by [`read_paths`]/[`read_file`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use loupe_model::{Event, SourceFormat};
+use serde_json::{Map, Value};
+
+use crate::agent_trace::AgentTraceReader;
+use crate::attocode_py::AttocodePyReader;
+use crate::attocode_ts::AttocodeTsReader;
+use crate::attoswarm::AttoswarmReader;
+use crate::canonical::CanonicalReader;
+use crate::common::{drive_lines, file_stem_session, LineParser, READ_BUFFER_BYTES};
+use crate::detect::{sniff, Sniff};
+use crate::{ReadError, Sink, Skipped, Source};
+
+/// Bytes examined for format detection.
+const SNIFF_BYTES: u64 = 64 * 1024;
+/// Events per message from a worker to the caller's thread.
+const BATCH_EVENTS: usize = 512;
+/// Messages buffered per file in flight before its worker waits.
+const CHANNEL_BATCHES: usize = 8;
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+
+/// How to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read every file as this format instead of detecting it (`--format`).
+    pub format: Option<SourceFormat>,
+    /// Worker threads; 0 means one per available core.
+    pub threads: usize,
+}
+
+/// A file a directory walk passed over because it is no trace.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Ignored {
+    /// The file.
+    pub path: PathBuf,
+    /// Why (binary, not JSON, JSON of an unknown shape).
+    pub reason: String,
+}
+
+/// What a read did.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Files read, in order, with the format each was read as.
+    pub files: Vec<(PathBuf, SourceFormat)>,
+    /// Events delivered to the sink.
+    pub events: u64,
+    /// Records skipped (also delivered to the sink).
+    pub skipped: u64,
+    /// Bytes of input read (on disk, before decompression).
+    pub bytes: u64,
+    /// Files of a directory walk that are not traces.
+    pub ignored: Vec<Ignored>,
+    /// Files of a directory walk that could not be read.
+    pub errors: Vec<ReadError>,
+}
+
+/// Whether `format` is read line by line (JSONL). Only those formats support
+/// [`read_bytes_from`] (incremental tails).
+pub fn is_line_oriented(format: SourceFormat) -> bool {
+    match format {
+        SourceFormat::Loupe
+        | SourceFormat::AttocodeTs
+        | SourceFormat::AttocodePy
+        | SourceFormat::AttocodePyLegacy
+        | SourceFormat::AgentTrace
+        | SourceFormat::Attoswarm => true,
+        SourceFormat::MyAgent
+        | SourceFormat::VictorWorkflow
+        | SourceFormat::VictorExecution
+        | SourceFormat::Otlp => false,
+    }
+}
+
+/// Whether binary bytes are an OTLP protobuf `ExportTraceServiceRequest`
+/// (asks the OTLP module; only the sniffed prefix is examined, so a single
+/// unframed request larger than the prefix needs `--format otlp`).
+pub(crate) fn looks_like_otlp_proto(bytes: &[u8]) -> bool {
+    crate::otlp::looks_like_proto(bytes)
+}
+
+/// Reads whole-file formats by handing the bytes to their modules.
+fn read_whole(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
+    match source.format {
+        SourceFormat::MyAgent => crate::myagent::read(bytes, source, sink),
+        SourceFormat::VictorWorkflow | SourceFormat::VictorExecution => {
+            crate::victor::read(bytes, source, sink)
+        }
+        SourceFormat::Otlp if crate::detect::looks_binary(&bytes[..bytes.len().min(64 * 1024)]) => {
+            crate::otlp::read_proto(bytes, source, sink)
+        }
+        SourceFormat::Otlp => crate::otlp::read_json(bytes, source, sink),
+        // Line-oriented formats never get here.
+        other => Err(ReadError::Invalid {
+            path: source.path.clone(),
+            format: other,
+            reason: "internal: a line-oriented format was read as a whole file".to_owned(),
+        }),
+    }
+}
+
+/// Reads every path (files, or directories walked recursively) into `sink`.
+pub fn read_paths(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    sink: &mut (dyn Sink + Send),
+) -> Result<ReadStats, ReadError> {
+    let mut stats = ReadStats::default();
+    let mut items = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut items)?;
+        } else {
+            items.push(Item {
+                path: p.clone(),
+                explicit: true,
+            });
+        }
+    }
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(items.len().max(1));
+    let mut fatal = None;
+    let mut record = |item: &Item, outcome: Outcome, stats: &mut ReadStats| match outcome {
+        Outcome::Read { format, bytes } => {
+            stats.files.push((item.path.clone(), format));
+            stats.bytes += bytes;
+        }
+        Outcome::Failed(failure) => {
+            if item.explicit {
+                fatal.get_or_insert(failure.into_error(&item.path));
+            } else {
+                match failure {
+                    Failure::NotTrace(reason) => stats.ignored.push(Ignored {
+                        path: item.path.clone(),
+                        reason,
+                    }),
+                    Failure::Error(e) => stats.errors.push(e),
+                }
+            }
+        }
+    };
+    if threads <= 1 {
+        for item in &items {
+            let mut counting = Counting {
+                inner: &mut *sink,
+                events: 0,
+                skipped: 0,
+            };
+            let outcome = read_one(&item.path, opts.format, &mut counting);
+            stats.events += counting.events;
+            stats.skipped += counting.skipped;
+            record(item, outcome, &mut stats);
+        }
+    } else {
+        read_parallel(&items, opts.format, threads, sink, &mut stats, &mut record);
+    }
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// Reads one file (format detected unless forced). A file that is no trace
+/// is an error here.
+pub fn read_file(
+    path: &Path,
+    opts: &ReadOptions,
+    sink: &mut (dyn Sink + Send),
+) -> Result<ReadStats, ReadError> {
+    read_paths(&[path.to_path_buf()], opts, sink)
+}
+
+/// Reads a file's bytes (plain, gzip or zstd). `path_for_messages` names the
+/// input in skipped records and errors; nothing is read from disk (an Agent
+/// Trace `metadata.json` is not merged). Returns the format read.
+pub fn read_bytes(
+    bytes: &[u8],
+    path_for_messages: &Path,
+    format: Option<SourceFormat>,
+    sink: &mut dyn Sink,
+) -> Result<SourceFormat, ReadError> {
+    let ctx = FileCtx {
+        path: path_for_messages,
+        forced: format,
+        load_sidecars: false,
+        session_hint: None,
+        first_line: 1,
+    };
+    read_stream(Box::new(bytes), &ctx, sink).map_err(|f| f.into_error(path_for_messages))
+}
+
+/// Reads the tail of a line-oriented file: `bytes` start at line `first_line`
+/// (1-based) of the file, so reported line numbers and derived event ids are
+/// the same as in a full read. `session_hint` is the session id to use until a
+/// line names one (attocode-ts names its session only in `session.start`;
+/// without a hint the file stem of `path_for_messages` is used, as a full
+/// read of a file without `session.start` would). Bytes must be plain text.
+pub fn read_bytes_from(
+    bytes: &[u8],
+    path_for_messages: &Path,
+    format: SourceFormat,
+    first_line: u64,
+    session_hint: Option<String>,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    if !is_line_oriented(format) {
+        return Err(ReadError::Invalid {
+            path: path_for_messages.to_path_buf(),
+            format,
+            reason: "not a line-oriented format: it can only be read whole".to_owned(),
+        });
+    }
+    let source = Source {
+        path: path_for_messages.to_path_buf(),
+        format,
+    };
+    let ctx = FileCtx {
+        path: path_for_messages,
+        forced: Some(format),
+        load_sidecars: false,
+        session_hint,
+        first_line,
+    };
+    let mut parser = line_parser(&ctx, format);
+    sink.begin(&source);
+    let result = drive_lines(bytes, first_line, &source, parser.as_mut(), sink);
+    sink.end(&source);
+    result
+}
+
+/// One file to read.
+struct Item {
+    path: PathBuf,
+    /// Named by the user (errors are fatal) rather than found by a walk.
+    explicit: bool,
+}
+
+/// Why a file was not read.
+enum Failure {
+    /// Not a trace (binary, not JSON, unknown JSON).
+    NotTrace(String),
+    /// Unreadable or broken.
+    Error(ReadError),
+}
+
+impl Failure {
+    fn into_error(self, path: &Path) -> ReadError {
+        match self {
+            Failure::NotTrace(reason) => ReadError::Unrecognized {
+                path: path.to_path_buf(),
+                reason,
+            },
+            Failure::Error(e) => e,
+        }
+    }
+}
+
+enum Outcome {
+    Read { format: SourceFormat, bytes: u64 },
+    Failed(Failure),
+}
+
+/// Everything a reader of one file needs besides the bytes.
+struct FileCtx<'a> {
+    path: &'a Path,
+    forced: Option<SourceFormat>,
+    /// Read sibling files (Agent Trace `metadata.json`) from disk.
+    load_sidecars: bool,
+    session_hint: Option<String>,
+    first_line: u64,
+}
+
+fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
+    let io_err = |e| ReadError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    let has_events_jsonl = entries.iter().any(|e| e.file_name() == "events.jsonl");
+    for entry in entries {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&path, items)?;
+        } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
+            if has_events_jsonl && name == "metadata.json" {
+                continue; // merged into the session by the events.jsonl reader
+            }
+            items.push(Item {
+                path,
+                explicit: false,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read_one(path: &Path, forced: Option<SourceFormat>, sink: &mut dyn Sink) -> Outcome {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::Failed(Failure::Error(ReadError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }))
+        }
+    };
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let ctx = FileCtx {
+        path,
+        forced,
+        load_sidecars: true,
+        session_hint: None,
+        first_line: 1,
+    };
+    let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
+    match read_stream(Box::new(reader), &ctx, sink) {
+        Ok(format) => Outcome::Read { format, bytes },
+        Err(f) => Outcome::Failed(f),
+    }
+}
+
+/// Decompresses if needed, detects, then reads line by line or whole.
+fn read_stream(
+    input: Box<dyn BufRead + '_>,
+    ctx: &FileCtx<'_>,
+    sink: &mut dyn Sink,
+) -> Result<SourceFormat, Failure> {
+    let io_failure = |e: io::Error| {
+        Failure::Error(ReadError::Io {
+            path: ctx.path.to_path_buf(),
+            source: e,
+        })
+    };
+    let mut input = input;
+    let head = input.fill_buf().map_err(io_failure)?;
+    let mut stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_failure)?)
+    } else {
+        Box::new(input)
+    };
+    let mut prefix = Vec::new();
+    stream
+        .by_ref()
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut prefix)
+        .map_err(io_failure)?;
+    let format = match ctx.forced {
+        Some(f) => f,
+        None => match sniff(&prefix) {
+            Sniff::Format(f) => f,
+            Sniff::Binary => return Err(Failure::NotTrace("binary data, not a trace".to_owned())),
+            Sniff::NotJson if prefix.iter().all(u8::is_ascii_whitespace) => {
+                return Err(Failure::NotTrace("empty file".to_owned()))
+            }
+            Sniff::NotJson => return Err(Failure::NotTrace("text that is not JSON".to_owned())),
+            Sniff::ForeignJson(what) => return Err(Failure::NotTrace(what)),
+        },
+    };
+    let source = Source {
+        path: ctx.path.to_path_buf(),
+        format,
+    };
+    let whole = Cursor::new(prefix).chain(stream);
+    if is_line_oriented(format) {
+        let mut parser = line_parser(ctx, format);
+        sink.begin(&source);
+        let lines = BufReader::with_capacity(READ_BUFFER_BYTES, whole);
+        let result = drive_lines(lines, ctx.first_line, &source, parser.as_mut(), sink);
+        sink.end(&source);
+        result.map_err(Failure::Error)?;
+    } else {
+        let mut bytes = Vec::new();
+        let mut whole = whole;
+        whole.read_to_end(&mut bytes).map_err(io_failure)?;
+        sink.begin(&source);
+        let result = read_whole(&bytes, &source, sink);
+        sink.end(&source);
+        result.map_err(Failure::Error)?;
+    }
+    Ok(format)
+}
+
+/// The parser for a line-oriented format.
+fn line_parser(ctx: &FileCtx<'_>, format: SourceFormat) -> Box<dyn LineParser> {
+    let fallback = || {
+        ctx.session_hint
+            .clone()
+            .unwrap_or_else(|| file_stem_session(ctx.path))
+    };
+    match format {
+        SourceFormat::AttocodeTs => Box::new(AttocodeTsReader::new(fallback())),
+        SourceFormat::AttocodePy | SourceFormat::AttocodePyLegacy => {
+            Box::new(AttocodePyReader::new(fallback()))
+        }
+        SourceFormat::AgentTrace => {
+            let metadata = if ctx.load_sidecars {
+                agent_trace_metadata(ctx.path)
+            } else {
+                None
+            };
+            let fallback = ctx
+                .session_hint
+                .clone()
+                .unwrap_or_else(|| agent_trace_dir_session(ctx.path));
+            Box::new(AgentTraceReader::new(fallback, metadata))
+        }
+        SourceFormat::Attoswarm => {
+            Box::new(AttoswarmReader::new(ctx.path, ctx.session_hint.clone()))
+        }
+        // Canonical lines name their session; whole-file formats never get here.
+        _ => Box::new(CanonicalReader),
+    }
+}
+
+/// The `metadata.json` beside an Agent Trace `events.jsonl`, when readable.
+fn agent_trace_metadata(events_path: &Path) -> Option<Map<String, Value>> {
+    let meta_path = events_path.parent()?.join("metadata.json");
+    let bytes = std::fs::read(meta_path).ok()?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// `session-{id}` directory → `{id}`.
+fn agent_trace_dir_session(events_path: &Path) -> String {
+    events_path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| n.strip_prefix("session-").map(str::to_owned).unwrap_or(n))
+        .unwrap_or_else(|| file_stem_session(events_path))
+}
+
+/// Counts what passes through to the caller's sink.
+struct Counting<'s> {
+    inner: &'s mut (dyn Sink + Send),
+    events: u64,
+    skipped: u64,
+}
+
+impl Sink for Counting<'_> {
+    fn begin(&mut self, source: &Source) {
+        self.inner.begin(source);
+    }
+    fn event(&mut self, source: &Source, event: Event) {
+        self.events += 1;
+        self.inner.event(source, event);
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped += 1;
+        self.inner.skip(skipped);
+    }
+    fn end(&mut self, source: &Source) {
+        self.inner.end(source);
+    }
+}
+
+/// A message from a worker about the file it reads.
+enum Msg {
+    Begin(Source),
+    Events(Vec<Event>),
+    Skip(Skipped),
+    End(Source),
+    Done(Outcome),
+}
+
+/// A [`Sink`] that batches records and sends them to the caller's thread.
+struct ChannelSink {
+    tx: Sender<Msg>,
+    batch: Vec<Event>,
+}
+
+impl ChannelSink {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_EVENTS));
+            // A closed channel means the caller stopped listening; drop quietly.
+            let _ = self.tx.send(Msg::Events(batch));
+        }
+    }
+}
+
+impl Sink for ChannelSink {
+    fn begin(&mut self, source: &Source) {
+        let _ = self.tx.send(Msg::Begin(source.clone()));
+    }
+    fn event(&mut self, _source: &Source, event: Event) {
+        self.batch.push(event);
+        if self.batch.len() >= BATCH_EVENTS {
+            self.flush();
+        }
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.flush();
+        let _ = self.tx.send(Msg::Skip(skipped));
+    }
+    fn end(&mut self, source: &Source) {
+        self.flush();
+        let _ = self.tx.send(Msg::End(source.clone()));
+    }
+}
+
+/// Workers read files in parallel; this thread delivers their records to
+/// `sink` file by file, in order. Each worker holds one file at a time and
+/// announces its channel when it starts, so the file the caller waits for is
+/// always being read and nothing can deadlock.
+fn read_parallel(
+    items: &[Item],
+    forced: Option<SourceFormat>,
+    threads: usize,
+    sink: &mut (dyn Sink + Send),
+    stats: &mut ReadStats,
+    record: &mut dyn FnMut(&Item, Outcome, &mut ReadStats),
+) {
+    let next = AtomicUsize::new(0);
+    let (announce_tx, announce_rx) = unbounded::<(usize, Receiver<Msg>)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let announce_tx = announce_tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let (tx, rx) = bounded(CHANNEL_BATCHES);
+                if announce_tx.send((i, rx)).is_err() {
+                    break;
+                }
+                let mut channel_sink = ChannelSink {
+                    tx,
+                    batch: Vec::with_capacity(BATCH_EVENTS),
+                };
+                let outcome = read_one(&item.path, forced, &mut channel_sink);
+                channel_sink.flush();
+                let _ = channel_sink.tx.send(Msg::Done(outcome));
+            });
+        }
+        drop(announce_tx);
+        let mut pending: HashMap<usize, Receiver<Msg>> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let rx = loop {
+                if let Some(rx) = pending.remove(&i) {
+                    break Some(rx);
+                }
+                match announce_rx.recv() {
+                    Ok((j, rx)) => {
+                        pending.insert(j, rx);
+                    }
+                    Err(_) => break None,
+                }
+            };
+            let Some(rx) = rx else { break };
+            let mut current: Option<Source> = None;
+            while let Ok(msg) = rx.recv() {
+                match msg {
+                    Msg::Begin(s) => {
+                        sink.begin(&s);
+                        current = Some(s);
+                    }
+                    Msg::Events(batch) => {
+                        stats.events += batch.len() as u64;
+                        let source = current.get_or_insert_with(|| Source {
+                            path: item.path.clone(),
+                            format: SourceFormat::Loupe,
+                        });
+                        for e in batch {
+                            sink.event(source, e);
+                        }
+                    }
+                    Msg::Skip(s) => {
+                        stats.skipped += 1;
+                        sink.skip(s);
+                    }
+                    Msg::End(s) => sink.end(&s),
+                    Msg::Done(outcome) => {
+                        record(item, outcome, stats);
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}

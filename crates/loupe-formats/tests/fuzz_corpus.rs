@@ -1,0 +1,87 @@
+//! Replays the fuzz seeds (`fuzz/corpus-seed/<target>/`) and every seed
+//! sample file through every reader with every forced format, on stable Rust
+//! in CI: no input may panic, and every failure must be a clean error. The
+//! cargo-fuzz targets in `fuzz/` explore further on nightly.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use loupe_formats::{detect, is_line_oriented, read_bytes, read_bytes_from, Collected};
+use loupe_model::SourceFormat;
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn replay(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let detected = detect(&bytes);
+    let mut formats: Vec<Option<SourceFormat>> = vec![None];
+    formats.extend(SourceFormat::ALL.iter().copied().map(Some));
+    for format in formats {
+        let mut c = Collected::default();
+        let result = read_bytes(&bytes, path, format, &mut c);
+        if let Err(e) = &result {
+            assert!(
+                e.to_string().contains(&path.display().to_string()),
+                "error names the file: {e}"
+            );
+        }
+        if format.is_none() {
+            if let (Some(d), Ok(r)) = (detected, &result) {
+                assert_eq!(d, *r, "{}: detect and read agree", path.display());
+            }
+        }
+        if let Some(f) = format.filter(|f| is_line_oriented(*f)) {
+            let _ = read_bytes_from(
+                &bytes,
+                path,
+                f,
+                5,
+                Some("hint".into()),
+                &mut Collected::default(),
+            );
+        }
+    }
+}
+
+#[test]
+fn every_fuzz_seed_and_sample_goes_through_every_reader_without_panicking() {
+    let seeds = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus-seed"
+    ));
+    let mut files = Vec::new();
+    files_under(seeds, &mut files);
+    let targets = [
+        "read_canonical",
+        "read_attocode_ts",
+        "read_attocode_py",
+        "read_agent_trace",
+        "read_attoswarm",
+        "detect",
+    ];
+    for t in targets {
+        assert!(seeds.join(t).is_dir(), "seed directory for fuzz target {t}");
+    }
+    let seed_count = files.len();
+    assert!(seed_count >= targets.len());
+    files_under(&support::samples_dir(), &mut files);
+    assert!(files.len() > seed_count + 30, "samples found");
+    for f in &files {
+        replay(f);
+    }
+}

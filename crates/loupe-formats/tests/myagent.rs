@@ -1,0 +1,432 @@
+//! Golden tests for the MyAgent reader over every real export in
+//! `shared/samples/myagent/`, checked against values computed independently
+//! from the seed's own CSV, tree and statistics exports.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use loupe_formats::{Collected, ReadError, Source};
+use loupe_model::{Event, EventKind, SourceFormat, TokenTotals};
+use serde_json::Value;
+
+fn samples() -> PathBuf {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/samples/myagent"
+    ));
+    assert!(
+        dir.is_dir(),
+        "sample directory {} is missing: clone `shared/` beside the repository",
+        dir.display()
+    );
+    dir.to_path_buf()
+}
+
+fn read(name: &str) -> Collected {
+    let path = samples().join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    let source = Source {
+        path,
+        format: SourceFormat::MyAgent,
+    };
+    let mut sink = Collected::default();
+    loupe_formats::myagent::read(&bytes, &source, &mut sink).unwrap();
+    sink
+}
+
+/// Per-session figures the acceptance criteria name.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SessionFigures {
+    events: u64,
+    llm_calls: u64,
+    tool_calls: u64,
+    tool_errors: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+fn figures(events: &[&Event]) -> BTreeMap<String, SessionFigures> {
+    let mut map: BTreeMap<String, SessionFigures> = BTreeMap::new();
+    for e in events {
+        let f = map.entry(e.session_id.clone()).or_default();
+        f.events += 1;
+        match e.kind {
+            EventKind::LlmResponse | EventKind::LlmError => f.llm_calls += 1,
+            EventKind::ToolEnd => f.tool_calls += 1,
+            EventKind::ToolError => {
+                f.tool_calls += 1;
+                f.tool_errors += 1;
+            }
+            _ => {}
+        }
+        let mut t = TokenTotals::default();
+        t += &e.usage();
+        f.input_tokens += t.input_tokens;
+        f.output_tokens += t.output_tokens;
+    }
+    map
+}
+
+/// The same figures from `runs.csv` (export_runs_to_csv): one row per run.
+fn figures_from_runs_csv() -> BTreeMap<String, SessionFigures> {
+    let mut reader = csv::Reader::from_path(samples().join("runs.csv")).unwrap();
+    let mut map: BTreeMap<String, SessionFigures> = BTreeMap::new();
+    for row in reader.deserialize::<BTreeMap<String, String>>() {
+        let row = row.unwrap();
+        let f = map.entry(row["trace_id"].clone()).or_default();
+        // Every run is ended: a start and an end event; the session adds two.
+        f.events += 2;
+        match row["run_type"].as_str() {
+            "think" | "llm" => f.llm_calls += 1,
+            "tool" => {
+                f.tool_calls += 1;
+                if row["status"] == "error" {
+                    f.tool_errors += 1;
+                }
+            }
+            _ => {}
+        }
+        if let Ok(Value::Object(usage)) = serde_json::from_str::<Value>(&row["token_usage"]) {
+            f.input_tokens += usage
+                .get("prompt_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            f.output_tokens += usage
+                .get("completion_tokens")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+        }
+    }
+    for f in map.values_mut() {
+        f.events += 2;
+    }
+    map
+}
+
+/// Per trace (by id prefix): LLM-call runs, tool runs and failed tool runs from
+/// `trace_trees.txt` (export_trace_tree).
+fn counts_from_tree() -> BTreeMap<String, (u64, u64, u64)> {
+    let text = std::fs::read_to_string(samples().join("trace_trees.txt")).unwrap();
+    let mut map = BTreeMap::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Trace: ") {
+            let open = rest.rfind('(').unwrap();
+            current = rest[open + 1..].trim_end_matches("...)").to_owned();
+            map.insert(current.clone(), (0, 0, 0));
+            continue;
+        }
+        let Some(entry) = map.get_mut(&current) else {
+            continue;
+        };
+        if line.contains("(think)") || line.contains("(llm)") {
+            entry.0 += 1;
+        }
+        if line.contains("(tool)") {
+            entry.1 += 1;
+            if line.contains('✗') {
+                entry.2 += 1;
+            }
+        }
+    }
+    map
+}
+
+fn events_of(c: &Collected) -> Vec<&Event> {
+    c.events.iter().map(|(_, e)| e).collect()
+}
+
+#[test]
+fn traces_export_matches_the_runs_csv_tree_and_statistics() {
+    let c = read("traces_export.json");
+    assert!(c.skipped.is_empty(), "{:?}", c.skipped);
+    assert!(c
+        .events
+        .iter()
+        .all(|(s, _)| s.format == SourceFormat::MyAgent));
+    let ours = figures(&events_of(&c));
+    assert_eq!(ours, figures_from_runs_csv());
+
+    let tree = counts_from_tree();
+    assert_eq!(tree.len(), ours.len());
+    for (session, f) in &ours {
+        let (llm, tools, tool_errors) = tree[&session[..8]];
+        assert_eq!(
+            (f.llm_calls, f.tool_calls, f.tool_errors),
+            (llm, tools, tool_errors),
+            "{session}"
+        );
+    }
+
+    let stats: Value =
+        serde_json::from_slice(&std::fs::read(samples().join("statistics.json")).unwrap()).unwrap();
+    let trace_stats = &stats["trace_statistics"];
+    let run_stats = &stats["run_statistics"];
+    assert_eq!(
+        ours.len() as u64,
+        trace_stats["total_traces"].as_u64().unwrap()
+    );
+    let types = &run_stats["type_distribution"];
+    let total = |pick: fn(&SessionFigures) -> u64| ours.values().map(pick).sum::<u64>();
+    assert_eq!(
+        total(|f| f.llm_calls),
+        types["think"].as_u64().unwrap() + types["llm"].as_u64().unwrap()
+    );
+    assert_eq!(total(|f| f.tool_calls), types["tool"].as_u64().unwrap());
+    assert_eq!(
+        total(|f| f.tool_errors),
+        run_stats["status_distribution"]["error"].as_u64().unwrap()
+    );
+    // MyAgent's total_tokens adds prompt + completion + total: exactly twice ours.
+    let tokens = total(|f| f.input_tokens) + total(|f| f.output_tokens);
+    assert_eq!(tokens * 2, trace_stats["total_tokens"].as_u64().unwrap());
+    assert_eq!(
+        (total(|f| f.input_tokens), total(|f| f.output_tokens)),
+        (812, 64)
+    );
+}
+
+#[test]
+fn the_tree_is_rebuilt_from_parent_ids_despite_completion_order() {
+    let c = read("traces_export.json");
+    let mut opened = BTreeSet::new();
+    for e in events_of(&c) {
+        if let Some(parent) = &e.parent_event_id {
+            assert!(
+                opened.contains(parent),
+                "{} appears before its parent {parent}",
+                e.event_id
+            );
+        }
+        if e.kind.is_span_start() {
+            opened.insert(e.span_id.clone().unwrap());
+        }
+        // think_step_N and everything under step_N carry iteration N.
+        if let Some(n) = e.str("name").and_then(|n| n.strip_prefix("think_step_")) {
+            assert_eq!(e.iteration, Some(n.parse().unwrap()), "{}", e.event_id);
+        }
+    }
+    let c_kinds: Vec<&str> = events_of(&c)
+        .iter()
+        .filter(|e| e.session_id.starts_with("73c62e22"))
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        &c_kinds[..6],
+        [
+            "session_start",
+            "iteration_start",
+            "llm_request",
+            "llm_response",
+            "tool_start",
+            "tool_end"
+        ]
+    );
+    assert_eq!(c_kinds.last(), Some(&"session_end"));
+}
+
+#[test]
+fn sessions_carry_task_status_and_untrusted_trace_totals() {
+    let c = read("traces_export.json");
+    let ends: Vec<&Event> = events_of(&c)
+        .into_iter()
+        .filter(|e| e.kind == EventKind::SessionEnd)
+        .collect();
+    let status: BTreeMap<&str, &str> = ends
+        .iter()
+        .map(|e| (&e.session_id[..8], e.status().unwrap()))
+        .collect();
+    assert_eq!(status["9adfcf92"], "failed");
+    assert_eq!(status["c02125d4"], "completed");
+    let start = events_of(&c)
+        .into_iter()
+        .find(|e| e.kind == EventKind::SessionStart && e.session_id.starts_with("c02125d4"))
+        .unwrap();
+    assert_eq!(
+        start.str("task"),
+        Some("What's the weather in NYC and Boston?")
+    );
+    assert_eq!(start.str("agent_name"), Some("weather-agent"));
+    assert_eq!(start.data["metadata"]["session_id"], "ws-session-1");
+    let llm = events_of(&c)
+        .into_iter()
+        .find(|e| e.kind == EventKind::LlmResponse && e.reported_cost().is_some())
+        .unwrap();
+    assert_eq!(llm.reported_cost(), Some(0.00016));
+    assert_eq!(llm.usage().total(), 876);
+}
+
+#[test]
+fn single_trace_and_runs_export_agree_with_the_traces_export() {
+    let all = figures(&events_of(&read("traces_export.json")));
+    let single = figures(&events_of(&read("single_trace.json")));
+    assert_eq!(single.len(), 1);
+    let (id, f) = single.iter().next().unwrap();
+    assert_eq!(&all[id], f);
+
+    let runs = figures(&events_of(&read("runs_export.json")));
+    assert_eq!(runs, all, "runs export: same sessions, events and counts");
+}
+
+#[test]
+fn snapshots() {
+    for name in [
+        "traces_export.json",
+        "single_trace.json",
+        "runs_export.json",
+    ] {
+        let events: Vec<Event> = read(name).events.into_iter().map(|(_, e)| e).collect();
+        // Sorted keys: the snapshot must not depend on serde_json's `preserve_order`
+        // feature, which another crate in a workspace build may switch on.
+        insta::with_settings!({sort_maps => true}, {
+            insta::assert_json_snapshot!(format!("myagent__{name}"), events);
+        });
+    }
+}
+
+#[test]
+fn detection_names_the_format() {
+    for name in [
+        "traces_export.json",
+        "single_trace.json",
+        "runs_export.json",
+    ] {
+        let bytes = std::fs::read(samples().join(name)).unwrap();
+        assert_eq!(
+            loupe_formats::detect(&bytes),
+            Some(SourceFormat::MyAgent),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn broken_inputs_give_clean_errors_or_skips() {
+    let source = Source {
+        path: "bad.json".into(),
+        format: SourceFormat::MyAgent,
+    };
+    let bytes = std::fs::read(samples().join("traces_export.json")).unwrap();
+    let mut sink = Collected::default();
+    let err =
+        loupe_formats::myagent::read(&bytes[..bytes.len() / 2], &source, &mut sink).unwrap_err();
+    assert!(matches!(err, ReadError::Invalid { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("bad.json: invalid myagent file: line "),
+        "{err}"
+    );
+
+    let err = loupe_formats::myagent::read(br#"{"hello": 1}"#, &source, &mut sink).unwrap_err();
+    assert!(matches!(err, ReadError::Unrecognized { .. }), "{err}");
+    let err = loupe_formats::myagent::read(&[0xff, 0x00, 0x13], &source, &mut sink).unwrap_err();
+    assert!(err.to_string().contains("bad.json"), "{err}");
+
+    // Wrong types inside: the bad trace and the bad run are skipped, the rest read.
+    let doc = br#"{"metadata":{},"traces":[7,{"id":"t1","start_time":"2026-02-28 12:00:00+00:00",
+        "end_time":"2026-02-28 12:00:01+00:00","status":"success","runs":[
+        {"id":"r1","parent_run_id":null,"name":"bash","run_type":"tool","status":"success",
+         "start_time":"2026-02-28 12:00:00.5+00:00","end_time":"2026-02-28 12:00:00.75+00:00"},
+        {"id":"r2","start_time":"yesterday"},
+        {"id":"r3","parent_run_id":"r3","name":"loop","run_type":"tool","status":"success",
+         "start_time":"2026-02-28 12:00:00.6+00:00","end_time":null}]}]}"#;
+    let mut sink = Collected::default();
+    loupe_formats::myagent::read(doc, &source, &mut sink).unwrap();
+    let reasons: Vec<String> = sink.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("traces[0]: not an object"));
+    assert!(reasons[1].contains("runs[1]") && reasons[1].contains("start_time"));
+    let kinds: Vec<&str> = sink.events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "session_start",
+            "tool_start",
+            "tool_end",
+            "tool_start",
+            "session_end"
+        ]
+    );
+    let tool_end = &sink.events[2].1;
+    assert_eq!(tool_end.duration_ms, Some(250.0));
+}
+
+/// Truncations and byte flips of `bytes`, deterministic, a few hundred at most.
+fn mutations(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![bytes.to_vec()];
+    let step = (bytes.len() / 40).max(1);
+    for cut in (0..bytes.len()).step_by(step) {
+        out.push(bytes[..cut].to_vec());
+        for replacement in [b'"', b'{', b']', 0xff, b'0', b'\n'] {
+            let mut m = bytes.to_vec();
+            m[cut] = replacement;
+            out.push(m);
+        }
+    }
+    out
+}
+
+fn seed_files(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus-seed"
+    ))
+    .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fuzz seeds {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files
+}
+
+#[test]
+fn fuzz_seeds_samples_and_their_mutations_never_panic() {
+    let mut files = seed_files("read_myagent");
+    for name in [
+        "traces_export.json",
+        "single_trace.json",
+        "runs_export.json",
+    ] {
+        files.push(samples().join(name));
+    }
+    let source = Source {
+        path: "m.json".into(),
+        format: SourceFormat::MyAgent,
+    };
+    let mut inputs = 0;
+    for file in files {
+        for input in mutations(&std::fs::read(&file).unwrap()) {
+            inputs += 1;
+            if let Err(e) = loupe_formats::myagent::read(&input, &source, &mut Collected::default())
+            {
+                assert!(e.to_string().starts_with("m.json: "), "{e}");
+            }
+        }
+    }
+    assert!(inputs > 500);
+}
+
+#[test]
+fn absurd_times_do_not_overflow() {
+    let source = Source {
+        path: "m.json".into(),
+        format: SourceFormat::MyAgent,
+    };
+    let doc = br#"{"id":"t","start_time":-1e13,"end_time":1e13,"status":"success","runs":[
+        {"id":"r","name":"x","run_type":"tool","start_time":-1e13,"end_time":1e13,"latency_ms":1e400}]}"#;
+    let mut sink = Collected::default();
+    // 1e400 is not a JSON number serde can hold: the file is invalid, cleanly.
+    assert!(loupe_formats::myagent::read(doc, &source, &mut sink).is_err());
+    let doc = br#"{"id":"t","start_time":-1e13,"end_time":1e13,"status":"success","runs":[
+        {"id":"r","name":"x","run_type":"tool","start_time":-1e13,"end_time":1e13,"latency_ms":-3}]}"#;
+    let mut sink = Collected::default();
+    loupe_formats::myagent::read(doc, &source, &mut sink).unwrap();
+    assert_eq!(sink.events.len(), 4);
+    assert!(sink
+        .events
+        .iter()
+        .all(|(_, e)| e.duration_ms.unwrap_or(0.0).is_finite()));
+}

@@ -1,0 +1,182 @@
+//! Property: arbitrary canonical events → OTLP JSON → events are equal on every
+//! field (the writer stores what OTLP cannot hold in `loupe.*` attributes).
+//! Only event order may change: events come back in span order.
+#![allow(clippy::unwrap_used)]
+
+use loupe_formats::otlp::{events_to_otlp_json, read_json};
+use loupe_formats::{Collected, Source};
+use loupe_model::{AgentRef, Event, EventKind, SourceFormat, Timestamp};
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+
+fn kind() -> impl Strategy<Value = EventKind> {
+    prop_oneof![
+        proptest::sample::select(EventKind::ALL.to_vec()),
+        "[a-z_]{1,12}".prop_map(|s| EventKind::from_name(&s)),
+    ]
+}
+
+fn id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9a-f]{16}",
+        "[0-9a-f]{32}",
+        "[a-zA-Z0-9:_-]{0,20}",
+        "\\PC{0,8}",
+    ]
+}
+
+fn json_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        // Milli-precision values: exact through any decimal JSON parser.
+        (-1_000_000_000_000i64..1_000_000_000_000).prop_map(|i| Value::from(i as f64 / 1000.0)),
+        "\\PC{0,12}".prop_map(Value::from),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    json_leaf().prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z_.]{1,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn data() -> impl Strategy<Value = Map<String, Value>> {
+    let known = proptest::sample::select(vec![
+        "model",
+        "provider",
+        "tool",
+        "call_id",
+        "status",
+        "error",
+        "name",
+        "stop_reason",
+        "agent_name",
+    ]);
+    (
+        proptest::collection::btree_map("[a-z_]{1,10}", json_value(), 0..4),
+        proptest::collection::btree_map(known, "\\PC{0,10}", 0..3),
+        proptest::option::of((0u64..100_000, 0u64..5_000)),
+        proptest::option::of((0u32..10_000_000).prop_map(|i| f64::from(i) / 1_000_000.0)),
+    )
+        .prop_map(|(free, known, usage, cost)| {
+            let mut m: Map<String, Value> = free.into_iter().collect();
+            for (k, v) in known {
+                m.insert(k.to_owned(), v.into());
+            }
+            if let Some((i, o)) = usage {
+                m.insert(
+                    "usage".into(),
+                    serde_json::json!({ "input_tokens": i, "output_tokens": o }),
+                );
+            }
+            if let Some(c) = cost {
+                m.insert("cost_usd".into(), c.into());
+            }
+            m
+        })
+}
+
+fn agent() -> impl Strategy<Value = AgentRef> {
+    (
+        id(),
+        proptest::option::of("\\PC{0,8}"),
+        proptest::option::of(0u32..50),
+    )
+        .prop_map(|(id, name, it)| AgentRef {
+            id,
+            name,
+            spawned_at_iteration: it,
+            ..Default::default()
+        })
+}
+
+prop_compose! {
+    fn event()(
+        event_id in id(),
+        kind in kind(),
+        micros in 0i64..4_000_000_000_000_000,
+        session_id in prop_oneof![Just("s1".to_owned()), Just("s2".to_owned()), id()],
+        trace_id in proptest::option::of(id()),
+        span_id in proptest::option::of(prop_oneof![Just("span-a".to_owned()), Just("0011223344556677".to_owned()), id()]),
+        parent in proptest::option::of(id()),
+        iteration in proptest::option::of(any::<u32>()),
+        turn in proptest::option::of(any::<u32>()),
+        duration in proptest::option::of((0u64..10_000_000_000).prop_map(|i| i as f64 / 1000.0)),
+        agent in proptest::option::of(agent()),
+        data in data(),
+    ) -> Event {
+        let mut e = Event::new(event_id, kind, Timestamp(micros), session_id);
+        e.trace_id = trace_id;
+        e.span_id = span_id;
+        e.parent_event_id = parent;
+        e.iteration = iteration;
+        e.turn = turn;
+        e.duration_ms = duration;
+        e.agent = agent;
+        e.data = data;
+        e
+    }
+}
+
+fn sorted(mut events: Vec<Event>) -> Vec<Event> {
+    events.sort_by(|a, b| {
+        serde_json::to_string(a)
+            .unwrap()
+            .cmp(&serde_json::to_string(b).unwrap())
+    });
+    events
+}
+
+fn round_trip(events: &[Event]) -> Vec<Event> {
+    let json = events_to_otlp_json(events);
+    let mut sink = Collected::default();
+    let source = Source {
+        path: "x.otlp.json".into(),
+        format: SourceFormat::Otlp,
+    };
+    read_json(json.as_bytes(), &source, &mut sink).unwrap();
+    assert!(sink.skipped.is_empty(), "{:?}", sink.skipped);
+    sink.events.into_iter().map(|(_, e)| e).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 64 } else { 512 }))]
+
+    #[test]
+    fn canonical_to_otlp_to_canonical_keeps_every_field(events in proptest::collection::vec(event(), 0..12)) {
+        let back = round_trip(&events);
+        prop_assert_eq!(sorted(back), sorted(events));
+    }
+}
+
+#[test]
+fn start_and_end_events_share_one_span() {
+    let mut start = Event::new("a", EventKind::ToolStart, Timestamp(1_000_000), "s");
+    start.span_id = Some("t1".into());
+    let mut end =
+        Event::new("b", EventKind::ToolEnd, Timestamp(3_000_000), "s").with("tool", "bash");
+    end.span_id = Some("t1".into());
+    end.duration_ms = Some(2000.0);
+    let log = Event::new("c", EventKind::Log, Timestamp(2_000_000), "s");
+    let json = events_to_otlp_json(&[start.clone(), log.clone(), end.clone()]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap();
+    assert_eq!(spans.len(), 2, "tool pair + point event");
+    assert_eq!(spans[0]["name"], "execute_tool bash");
+    assert_eq!(spans[0]["startTimeUnixNano"], "1000000000");
+    assert_eq!(spans[0]["endTimeUnixNano"], "3000000000");
+    assert_eq!(spans[1]["startTimeUnixNano"], spans[1]["endTimeUnixNano"]);
+    assert_eq!(
+        round_trip(&[start.clone(), log.clone(), end.clone()]),
+        vec![start, end, log]
+    );
+}

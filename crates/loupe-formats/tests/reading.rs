@@ -1,0 +1,414 @@
+//! Behaviour of the reading framework: mixed and corrupt directories,
+//! compression, torn last lines, tail reads, `--format`, parallel order,
+//! and conversion to canonical JSONL.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use loupe_formats::{
+    convert_paths, read_bytes, read_bytes_from, read_file, read_paths, Collected, ConvertTarget,
+    ReadError, ReadOptions,
+};
+use loupe_model::{Event, SourceFormat};
+use support::{samples_dir, Summaries};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn events_of(paths: &[PathBuf], opts: &ReadOptions) -> Vec<Event> {
+    let mut c = Collected::default();
+    read_paths(paths, opts, &mut c).unwrap();
+    c.events.into_iter().map(|(_, e)| e).collect()
+}
+
+#[test]
+fn a_mixed_directory_with_corrupt_files_reads_everything_else_intact() {
+    let samples = samples_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let mixed = tmp.path().join("mixed");
+    for name in [
+        "attocode-py",
+        "attocode-ts",
+        "agent-trace",
+        "attoswarm-real",
+        "myagent",
+        "victor",
+    ] {
+        copy_dir(&samples.join(name), &mixed.join(name));
+    }
+    // Garbage lines inside an otherwise good attocode-py file (line 2 and 4).
+    let good = std::fs::read_to_string(samples.join("attocode-py/crashed.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(1, "{this is not json");
+    lines.insert(3, "[1, 2, 3]");
+    std::fs::write(mixed.join("corrupt.jsonl"), lines.join("\n") + "\n").unwrap();
+    // A whole-file MyAgent export cut in half.
+    let export = std::fs::read(samples.join("myagent/traces_export.json")).unwrap();
+    std::fs::write(mixed.join("truncated.json"), &export[..export.len() / 2]).unwrap();
+    // A binary file.
+    std::fs::write(mixed.join("blob.bin"), [0u8, 159, 146, 150, 1, 2, 3, 255]).unwrap();
+
+    let mut sink = Summaries::new(&mixed);
+    let stats = read_paths(
+        std::slice::from_ref(&mixed),
+        &ReadOptions::default(),
+        &mut sink,
+    )
+    .unwrap();
+
+    // The corrupt lines are listed with file, line and reason.
+    let corrupt: Vec<_> = sink
+        .skipped
+        .iter()
+        .filter(|s| s.path.ends_with("corrupt.jsonl"))
+        .collect();
+    assert_eq!(
+        corrupt.iter().map(|s| s.line).collect::<Vec<_>>(),
+        vec![Some(2), Some(4)]
+    );
+    assert!(
+        corrupt[0].reason.contains("invalid JSON"),
+        "{}",
+        corrupt[0].reason
+    );
+    assert!(
+        corrupt[1].reason.contains("expected a JSON object"),
+        "{}",
+        corrupt[1].reason
+    );
+    // The rest of that file is intact.
+    assert_eq!(
+        sink.files["corrupt.jsonl"].events,
+        good.lines().count() as u64
+    );
+    // The truncated document is an error naming it; the binary file is ignored.
+    assert_eq!(stats.errors.len(), 1, "{:?}", stats.errors);
+    assert!(
+        stats.errors[0].to_string().contains("truncated.json"),
+        "{}",
+        stats.errors[0]
+    );
+    let blob = stats
+        .ignored
+        .iter()
+        .find(|i| i.path.ends_with("blob.bin"))
+        .unwrap();
+    assert!(blob.reason.contains("binary"), "{}", blob.reason);
+
+    // Everything else matches reading each sample folder on its own.
+    for name in [
+        "attocode-py",
+        "attocode-ts",
+        "agent-trace",
+        "attoswarm-real",
+    ] {
+        let mut alone = Summaries::new(&samples);
+        read_paths(&[samples.join(name)], &ReadOptions::default(), &mut alone).unwrap();
+        for (file, summary) in &alone.files {
+            assert_eq!(&sink.files[file], summary, "{file}");
+        }
+    }
+    let formats: std::collections::BTreeSet<SourceFormat> =
+        stats.files.iter().map(|(_, f)| *f).collect();
+    for f in [
+        SourceFormat::AttocodePy,
+        SourceFormat::AttocodePyLegacy,
+        SourceFormat::AttocodeTs,
+        SourceFormat::AgentTrace,
+        SourceFormat::Attoswarm,
+    ] {
+        assert!(formats.contains(&f), "{f} read from the mixed directory");
+    }
+}
+
+#[test]
+fn an_explicit_foreign_or_missing_file_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let readme = tmp.path().join("README.md");
+    std::fs::write(&readme, "# not a trace\n").unwrap();
+    let err = read_file(&readme, &ReadOptions::default(), &mut Collected::default()).unwrap_err();
+    assert!(matches!(err, ReadError::Unrecognized { .. }), "{err}");
+    assert!(err.to_string().contains("README.md"));
+    let missing = tmp.path().join("nope.jsonl");
+    let err = read_file(&missing, &ReadOptions::default(), &mut Collected::default()).unwrap_err();
+    assert!(matches!(err, ReadError::Io { .. }), "{err}");
+    let err = read_bytes(
+        b"\x00\x01binary",
+        Path::new("x.bin"),
+        None,
+        &mut Collected::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("x.bin") && err.to_string().contains("binary"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gzip_and_zstd_files_read_like_the_plain_file() {
+    let samples = samples_dir();
+    let plain_path = samples.join("attocode-ts/single-task-healthy.jsonl");
+    let plain = std::fs::read(&plain_path).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let gz = tmp.path().join("t.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&plain).unwrap();
+    enc.finish().unwrap();
+    let zst = tmp.path().join("t.jsonl.zst");
+    std::fs::write(&zst, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+
+    let want = events_of(&[plain_path], &ReadOptions::default());
+    assert!(!want.is_empty());
+    for compressed in [gz, zst] {
+        let got = events_of(std::slice::from_ref(&compressed), &ReadOptions::default());
+        assert_eq!(got, want, "{}", compressed.display());
+        let bytes = std::fs::read(&compressed).unwrap();
+        let mut c = Collected::default();
+        assert_eq!(
+            read_bytes(&bytes, &compressed, None, &mut c).unwrap(),
+            SourceFormat::AttocodeTs
+        );
+        assert_eq!(c.events.len(), want.len());
+    }
+}
+
+#[test]
+fn a_torn_last_line_is_skipped_not_fatal() {
+    let good = std::fs::read_to_string(samples_dir().join("attocode-py/healthy.jsonl")).unwrap();
+    let torn = format!("{good}{{\"event_id\": \"x\", \"kind\": \"llm_resp");
+    let mut c = Collected::default();
+    let format = read_bytes(torn.as_bytes(), Path::new("torn.jsonl"), None, &mut c).unwrap();
+    assert_eq!(format, SourceFormat::AttocodePy);
+    assert_eq!(c.events.len(), good.lines().count());
+    assert_eq!(c.skipped.len(), 1);
+    let last_line = good.lines().count() as u64 + 1;
+    assert_eq!(c.skipped[0].line, Some(last_line));
+    assert!(
+        c.skipped[0].reason.starts_with("torn last line"),
+        "{}",
+        c.skipped[0].reason
+    );
+    // CRLF and blank lines are fine.
+    let crlf = good.replace('\n', "\r\n\r\n");
+    let mut c2 = Collected::default();
+    read_bytes(crlf.as_bytes(), Path::new("crlf.jsonl"), None, &mut c2).unwrap();
+    assert_eq!(c2.events.len(), good.lines().count());
+    assert!(c2.skipped.is_empty());
+}
+
+#[test]
+fn a_tail_read_gives_the_same_ids_and_line_numbers_as_a_full_read() {
+    let samples = samples_dir();
+    for (file, format) in [
+        (
+            "attocode-ts/single-task-healthy.jsonl",
+            SourceFormat::AttocodeTs,
+        ),
+        (
+            "attocode-py/legacy-format.jsonl",
+            SourceFormat::AttocodePyLegacy,
+        ),
+        (
+            "agent-trace/traces/session-user-123/events.jsonl",
+            SourceFormat::AgentTrace,
+        ),
+        ("attoswarm-real/swarm.events.jsonl", SourceFormat::Attoswarm),
+    ] {
+        let path = samples.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut full = Collected::default();
+        read_bytes(text.as_bytes(), &path, Some(format), &mut full).unwrap();
+        let split_at = 3usize;
+        let tail: String = text
+            .lines()
+            .skip(split_at)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let session = full.events[0].1.session_id.clone();
+        let mut part = Collected::default();
+        read_bytes_from(
+            tail.as_bytes(),
+            &path,
+            format,
+            split_at as u64 + 1,
+            Some(session),
+            &mut part,
+        )
+        .unwrap();
+        let full_tail: Vec<&Event> = full.events.iter().skip(split_at).map(|(_, e)| e).collect();
+        let part_events: Vec<&Event> = part.events.iter().map(|(_, e)| e).collect();
+        let ids = |v: &[&Event]| v.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&part_events), ids(&full_tail), "{file}");
+    }
+    // Line numbers of skipped lines count from `first_line`.
+    let mut c = Collected::default();
+    read_bytes_from(
+        b"{}\nnot json\n",
+        Path::new("t"),
+        SourceFormat::AttocodePy,
+        40,
+        None,
+        &mut c,
+    )
+    .unwrap();
+    assert_eq!(
+        c.skipped.iter().map(|s| s.line).collect::<Vec<_>>(),
+        vec![Some(40), Some(41)]
+    );
+    assert!(read_bytes_from(
+        b"{}",
+        Path::new("t"),
+        SourceFormat::MyAgent,
+        1,
+        None,
+        &mut c
+    )
+    .is_err());
+}
+
+#[test]
+fn reading_twice_gives_identical_ids_and_parallel_order_is_the_walk_order() {
+    let samples = samples_dir();
+    let paths = [
+        samples.join("attocode-py"),
+        samples.join("attocode-ts"),
+        samples.join("agent-trace"),
+        samples.join("attoswarm-real"),
+    ];
+    let one = events_of(
+        &paths,
+        &ReadOptions {
+            format: None,
+            threads: 1,
+        },
+    );
+    let four = events_of(
+        &paths,
+        &ReadOptions {
+            format: None,
+            threads: 4,
+        },
+    );
+    assert_eq!(one, four);
+    let mut ids = std::collections::HashSet::new();
+    for e in &one {
+        assert!(
+            ids.insert((e.session_id.clone(), e.event_id.clone())),
+            "duplicate id {} in {}",
+            e.event_id,
+            e.session_id
+        );
+    }
+}
+
+#[test]
+fn format_override_reads_as_the_named_format() {
+    let bytes = std::fs::read(samples_dir().join("attocode-py/healthy.jsonl")).unwrap();
+    let mut c = Collected::default();
+    // Forced to attocode-ts: every line is skipped (no `_type`), nothing panics.
+    assert_eq!(
+        read_bytes(
+            &bytes,
+            Path::new("h"),
+            Some(SourceFormat::AttocodeTs),
+            &mut c
+        )
+        .unwrap(),
+        SourceFormat::AttocodeTs
+    );
+    assert!(c.events.is_empty());
+    assert!(c.skipped.iter().all(|s| s.reason.contains("_type")));
+}
+
+#[test]
+fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_event() {
+    let src = samples_dir().join("attocode-py");
+    let out = tempfile::tempdir().unwrap();
+    let report = convert_paths(
+        std::slice::from_ref(&src),
+        &ReadOptions::default(),
+        ConvertTarget::Canonical,
+        out.path(),
+    )
+    .unwrap();
+    assert!(report.skipped.is_empty());
+    assert_eq!(report.sessions.len(), 6);
+    for session in &report.sessions {
+        let source_file = report
+            .read
+            .files
+            .iter()
+            .find(|(p, _)| {
+                support::json_lines(p)
+                    .iter()
+                    .any(|l| l["session_id"] == session.session_id.as_str())
+            })
+            .map(|(p, _)| p.clone())
+            .unwrap();
+        let source_lines = support::json_lines(&source_file);
+        let written = std::fs::read(&session.path).unwrap();
+        let mut back = Collected::default();
+        assert_eq!(
+            read_bytes(&written, &session.path, None, &mut back).unwrap(),
+            SourceFormat::Loupe
+        );
+        assert_eq!(
+            back.events.len(),
+            source_lines.len(),
+            "{}",
+            session.session_id
+        );
+        assert_eq!(session.events, source_lines.len() as u64);
+        // Source event ids are kept one to one.
+        for (line, (_, e)) in source_lines.iter().zip(&back.events) {
+            if let Some(id) = line["event_id"].as_str() {
+                assert_eq!(e.event_id, id);
+            }
+        }
+        // Reading the canonical output gives exactly what reading the source gave.
+        let mut direct = Collected::default();
+        read_bytes(
+            &std::fs::read(&source_file).unwrap(),
+            &source_file,
+            None,
+            &mut direct,
+        )
+        .unwrap();
+        let direct: Vec<Event> = direct.events.into_iter().map(|(_, e)| e).collect();
+        let back: Vec<Event> = back.events.into_iter().map(|(_, e)| e).collect();
+        assert_eq!(back, direct);
+    }
+}
+
+#[test]
+fn converting_to_otlp_writes_one_request_per_session() {
+    let src = samples_dir().join("attocode-ts/single-task-healthy.jsonl");
+    let out = tempfile::tempdir().unwrap();
+    let report = convert_paths(
+        &[src],
+        &ReadOptions::default(),
+        ConvertTarget::Otlp,
+        out.path(),
+    )
+    .unwrap();
+    assert_eq!(report.sessions.len(), 1);
+    let written = std::fs::read(&report.sessions[0].path).unwrap();
+    assert_eq!(loupe_formats::detect(&written), Some(SourceFormat::Otlp));
+}

@@ -1,0 +1,187 @@
+//! `loupe compare` output: a metric table with direction and regression
+//! markers, tool and node slowdowns, regressions/improvements and the
+//! verdict — as text or JSON.
+//!
+//! JSON: the analysis crate's `Comparison` (keys `a_runs`, `b_runs`,
+//! `metrics[] {name,a,b,delta,percent_change,direction,regression,p_value}`,
+//! `tool_slowdowns[]`, `node_slowdowns[]`, `regressions[]`, `improvements[]`,
+//! `assessment`, `regressed`) plus `a` and `b`: `{ "label", "sessions": [id] }`.
+
+use std::fmt::Write as _;
+
+use loupe_analyze::{Assessment, Comparison, Direction, Slowdown};
+use serde::Serialize;
+
+use crate::terminal::{Align, Painter, Table};
+use crate::text::{human_duration_ms, one_line, thousands};
+
+/// One side of a comparison as the user named it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Side {
+    /// What the user passed (path or session id).
+    pub label: String,
+    /// The session ids it resolved to.
+    pub sessions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CompareJson<'a> {
+    a: &'a Side,
+    b: &'a Side,
+    #[serde(flatten)]
+    comparison: &'a Comparison,
+}
+
+/// The comparison as one pretty JSON document with a trailing newline.
+pub fn json(a: &Side, b: &Side, c: &Comparison) -> String {
+    let mut s = serde_json::to_string_pretty(&CompareJson {
+        a,
+        b,
+        comparison: c,
+    })
+    .unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn value(name: &str, v: f64) -> String {
+    if !v.is_finite() {
+        return "-".to_owned();
+    }
+    match name {
+        "cache_hit_rate" => format!("{:.1}%", v * 100.0),
+        "cost_usd" => format!("${v:.4}"),
+        "duration_ms" => human_duration_ms(v),
+        "efficiency_score" => format!("{v:.1}"),
+        _ if v.fract() == 0.0 && v.abs() < 1e15 => {
+            let n = v.abs() as u64;
+            if v < 0.0 {
+                format!("-{}", thousands(n))
+            } else {
+                thousands(n)
+            }
+        }
+        _ => format!("{v:.2}"),
+    }
+}
+
+fn signed(name: &str, delta: f64) -> String {
+    let s = value(name, delta.abs());
+    if delta > 0.0 {
+        format!("+{s}")
+    } else if delta < 0.0 {
+        format!("-{s}")
+    } else {
+        s
+    }
+}
+
+/// The comparison as text.
+pub fn text(a: &Side, b: &Side, c: &Comparison, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = String::new();
+    let runs = |n: usize| {
+        if n == 1 {
+            "1 run".to_owned()
+        } else {
+            format!("{n} runs")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "{} A: {} ({})",
+        p.bold("Compare"),
+        one_line(&a.label, 120),
+        runs(c.a_runs)
+    );
+    let _ = writeln!(
+        out,
+        "        B: {} ({})\n",
+        one_line(&b.label, 120),
+        runs(c.b_runs)
+    );
+    let groups = c.metrics.iter().any(|m| m.p_value.is_some());
+    let mut cols = vec![
+        ("Metric", Align::Left),
+        ("A", Align::Right),
+        ("B", Align::Right),
+        ("Δ", Align::Right),
+        ("%", Align::Right),
+        ("", Align::Left),
+    ];
+    if groups {
+        cols.push(("p", Align::Right));
+    }
+    let mut table = Table::new(&cols);
+    for m in &c.metrics {
+        let mark = match (m.regression, m.direction) {
+            (true, _) => p.bad("✗ regression"),
+            (false, Direction::Worse) => p.fg(anstyle::AnsiColor::Yellow, "worse"),
+            (false, Direction::Better) => p.ok("better"),
+            (false, Direction::Same) => p.dim("same"),
+        };
+        let mut row = vec![
+            m.name.clone(),
+            value(&m.name, m.a),
+            value(&m.name, m.b),
+            signed(&m.name, m.delta),
+            m.percent_change
+                .map(|v| format!("{v:+.1}%"))
+                .unwrap_or_else(|| "-".into()),
+            mark,
+        ];
+        if groups {
+            row.push(m.p_value.map(|v| format!("{v:.3}")).unwrap_or_default());
+        }
+        table.row(row);
+    }
+    out.push_str(&table.render(2, p));
+    slowdowns(&mut out, "Tool slowdowns", &c.tool_slowdowns, p);
+    slowdowns(&mut out, "Node slowdowns", &c.node_slowdowns, p);
+    if !c.regressions.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("Regressions"));
+        for r in &c.regressions {
+            let _ = writeln!(out, "  {} {}", p.bad("✗"), one_line(r, 200));
+        }
+    }
+    if !c.improvements.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("Improvements"));
+        for r in &c.improvements {
+            let _ = writeln!(out, "  {} {}", p.ok("✓"), one_line(r, 200));
+        }
+    }
+    let verdict = match c.assessment {
+        Assessment::Regressed => p.bad("REGRESSED"),
+        Assessment::Improved => p.ok("IMPROVED"),
+        Assessment::Mixed => p.fg(anstyle::AnsiColor::Yellow, "MIXED"),
+        Assessment::Similar => p.dim("SIMILAR"),
+    };
+    let _ = writeln!(out, "\nAssessment: {verdict}");
+    out
+}
+
+fn slowdowns(out: &mut String, title: &str, list: &[Slowdown], p: Painter) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", p.bold(title));
+    let mut table = Table::new(&[
+        ("Name", Align::Left),
+        ("A avg", Align::Right),
+        ("B avg", Align::Right),
+        ("Δ", Align::Right),
+        ("%", Align::Right),
+    ]);
+    for s in list {
+        table.row(vec![
+            one_line(&s.name, 60),
+            human_duration_ms(s.a_avg_ms),
+            human_duration_ms(s.b_avg_ms),
+            format!("+{}", human_duration_ms(s.delta_ms.max(0.0))),
+            s.percent_change
+                .map(|v| format!("{v:+.1}%"))
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    out.push_str(&table.render(2, p));
+}

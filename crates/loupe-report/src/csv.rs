@@ -1,0 +1,201 @@
+//! CSV output: one row per session (`--view summary`), per span-tree node
+//! (`--view tree`; workflow nodes are rows with `kind = node`), per timeline
+//! event (`--view timeline`) or per iteration of the token flow
+//! (`--view tokens`). Each starts with a header row; quoting is the `csv`
+//! crate's (RFC 4180).
+
+use loupe_analyze::{SessionAnalysis, SpanNode};
+
+/// Header of [`sessions`].
+pub const SESSION_COLUMNS: &[&str] = &[
+    "session_id",
+    "source_path",
+    "source_format",
+    "task",
+    "model",
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "iterations",
+    "llm_calls",
+    "tool_calls",
+    "tool_errors",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cache_hit_rate",
+    "cost_usd",
+    "compactions",
+    "subagents",
+    "efficiency_score",
+    "issues",
+];
+
+fn finish(w: csv::Writer<Vec<u8>>) -> String {
+    // Writing to a Vec cannot fail, and every field comes from a Rust `String`.
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// One row per session.
+pub fn sessions(analyses: &[SessionAnalysis]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(SESSION_COLUMNS);
+    for a in analyses {
+        let m = &a.metrics;
+        let t = &m.tokens;
+        let _ = w.write_record([
+            a.session_id.clone(),
+            a.source.path.clone(),
+            a.source.format.as_str().to_owned(),
+            a.task.clone().unwrap_or_default(),
+            a.model.clone().unwrap_or_default(),
+            a.status.as_str().to_owned(),
+            opt(a.started_at.map(|t| t.to_rfc3339())),
+            opt(a.ended_at.map(|t| t.to_rfc3339())),
+            opt(a.duration_ms),
+            m.iterations.to_string(),
+            m.llm_calls.to_string(),
+            m.tool_calls.to_string(),
+            m.tool_errors.to_string(),
+            m.errors.to_string(),
+            t.input_tokens.to_string(),
+            t.output_tokens.to_string(),
+            t.cache_read_tokens.to_string(),
+            t.cache_write_tokens.to_string(),
+            t.reasoning_tokens.to_string(),
+            format!("{:.4}", m.cache_hit_rate),
+            format!("{:.6}", m.cost_usd),
+            m.compactions.to_string(),
+            m.subagents.to_string(),
+            format!("{:.1}", a.efficiency_score),
+            a.issues.len().to_string(),
+        ]);
+    }
+    finish(w)
+}
+
+/// One row per span-tree node (depth-first), including workflow nodes.
+pub fn nodes(analyses: &[SessionAnalysis]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "session_id",
+        "depth",
+        "kind",
+        "label",
+        "status",
+        "iteration",
+        "agent",
+        "start",
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+    ]);
+    fn walk(w: &mut csv::Writer<Vec<u8>>, session: &str, n: &SpanNode, depth: usize) {
+        let kind = serde_json::to_value(n.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let status = serde_json::to_value(n.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = w.write_record([
+            session.to_owned(),
+            depth.to_string(),
+            kind,
+            n.label.clone(),
+            status,
+            opt(n.iteration),
+            n.agent.as_ref().map(|a| a.id.clone()).unwrap_or_default(),
+            n.start.to_rfc3339(),
+            opt(n.duration_ms),
+            opt(n.tokens.map(|t| t.input_tokens)),
+            opt(n.tokens.map(|t| t.output_tokens)),
+            opt(n.tokens.map(|t| t.cache_read_tokens)),
+        ]);
+        for c in &n.children {
+            walk(w, session, c, depth + 1);
+        }
+    }
+    for a in analyses {
+        walk(&mut w, &a.session_id, &a.tree, 0);
+    }
+    finish(w)
+}
+
+/// One row per timeline event.
+pub fn timeline(analyses: &[SessionAnalysis]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "session_id",
+        "offset_ms",
+        "kind",
+        "label",
+        "duration_ms",
+        "iteration",
+        "agent",
+        "important",
+    ]);
+    for a in analyses {
+        for e in &a.timeline {
+            let _ = w.write_record([
+                a.session_id.clone(),
+                format!("{:.3}", e.offset_ms),
+                e.kind.as_str().to_owned(),
+                e.label.clone(),
+                opt(e.duration_ms),
+                opt(e.iteration),
+                e.agent.clone().unwrap_or_default(),
+                e.important.to_string(),
+            ]);
+        }
+    }
+    finish(w)
+}
+
+/// One row per iteration of the token flow.
+pub fn token_flow(analyses: &[SessionAnalysis]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "session_id",
+        "iteration",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "cache_hit_rate",
+        "cost_usd",
+        "cumulative_cost_usd",
+        "cumulative_tokens",
+    ]);
+    for a in analyses {
+        for r in &a.token_flow.rows {
+            let t = &r.tokens;
+            let _ = w.write_record([
+                a.session_id.clone(),
+                r.iteration.to_string(),
+                t.input_tokens.to_string(),
+                t.output_tokens.to_string(),
+                t.cache_read_tokens.to_string(),
+                t.cache_write_tokens.to_string(),
+                t.reasoning_tokens.to_string(),
+                format!("{:.4}", r.cache_hit_rate),
+                format!("{:.6}", r.cost_usd),
+                format!("{:.6}", r.cumulative_cost_usd),
+                r.cumulative_tokens.to_string(),
+            ]);
+        }
+    }
+    finish(w)
+}

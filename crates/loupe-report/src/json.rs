@@ -1,0 +1,254 @@
+//! The JSON output of `loupe view` / `loupe analyze` (`--output json`), design §4.
+//!
+//! # Wire format
+//!
+//! One JSON object (pretty-printed, UTF-8, trailing newline):
+//!
+//! ```text
+//! {
+//!   "sessions": [ {
+//!     "session_id": string,
+//!     "source": { "path": string, "format": string },   // format: loupe, attocode-ts, attocode-py,
+//!                                                       // attocode-py-legacy, agent-trace, myagent,
+//!                                                       // victor-workflow, victor-execution, attoswarm, otlp
+//!     "task": string | null,
+//!     "model": string | null,
+//!     "status": "running" | "completed" | "failed" | "cancelled",
+//!     "started_at": RFC 3339 string | null,            // UTC, microseconds, `Z`
+//!     "ended_at": RFC 3339 string | null,
+//!     "duration_ms": number | null,
+//!     "metrics": {
+//!       "iterations", "llm_calls", "tool_calls", "tool_errors", "errors": integer,
+//!       "input_tokens", "output_tokens", "cache_read_tokens",
+//!       "cache_write_tokens", "reasoning_tokens": integer,   // OpenTelemetry GenAI semantics:
+//!                                                           // input includes cache read + write,
+//!                                                           // output includes reasoning
+//!       "cache_hit_rate": number,                           // cache_read / input, 0 without input
+//!       "cost_usd": number,                                 // reported cost wins, else priced
+//!       "compactions", "subagents": integer,
+//!       "unpriced_models": [string]                         // addition: models with no price
+//!     },
+//!     "efficiency_score": number,                           // 0–100
+//!     "issues": [ {
+//!       "category": string,                                 // stable rule name (doom_loop, cache_drop…)
+//!       "severity": "low" | "medium" | "high" | "critical",
+//!       "title": string, "description": string,
+//!       "iteration": integer | null,
+//!       "suggestion": string,
+//!       "evidence": [string]                                // addition
+//!     } ],
+//!     "tools": [ { "name": string, "calls": integer, "errors": integer,
+//!                  "avg_duration_ms": number, "p95_duration_ms": number } ]
+//!   } ],
+//!   "skipped": [ { "path": string, "line": integer | null, "reason": string } ]
+//! }
+//! ```
+//!
+//! Every key above is always present (absent values are `null`, never a
+//! missing key), so scripts can index without guards. Keys may be added in
+//! later versions; none of the keys above will be renamed or removed.
+//! `tests/json_contract.rs` decodes this output with its own, independent
+//! types.
+
+use loupe_analyze::{Issue, SessionAnalysis, ToolStats};
+use serde::Serialize;
+
+/// A record a reader skipped, as reported in `skipped`. The CLI converts the
+/// readers' own type into this one so this crate does not depend on them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedRecord {
+    /// The file.
+    pub path: String,
+    /// 1-based line, for line-oriented formats.
+    pub line: Option<u64>,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.path, l, self.reason),
+            None => write!(f, "{}: {}", self.path, self.reason),
+        }
+    }
+}
+
+/// The whole `--output json` document.
+#[derive(Debug, Serialize)]
+pub struct ReportJson<'a> {
+    /// One entry per session.
+    pub sessions: Vec<SessionJson<'a>>,
+    /// Records the readers skipped.
+    pub skipped: &'a [SkippedRecord],
+}
+
+/// One session of the JSON document.
+#[derive(Debug, Serialize)]
+pub struct SessionJson<'a> {
+    /// Session id.
+    pub session_id: &'a str,
+    /// Where it was read from.
+    pub source: SourceJson<'a>,
+    /// Task, when recorded.
+    pub task: Option<&'a str>,
+    /// Main model.
+    pub model: Option<&'a str>,
+    /// Outcome.
+    pub status: &'static str,
+    /// First event (RFC 3339).
+    pub started_at: Option<String>,
+    /// Last event (RFC 3339).
+    pub ended_at: Option<String>,
+    /// Wall-clock duration.
+    pub duration_ms: Option<f64>,
+    /// Metrics.
+    pub metrics: MetricsJson<'a>,
+    /// Efficiency score 0–100.
+    pub efficiency_score: f64,
+    /// Issues, most severe first.
+    pub issues: Vec<IssueJson<'a>>,
+    /// Per-tool statistics.
+    pub tools: Vec<ToolJson<'a>>,
+}
+
+/// `source` of a session.
+#[derive(Debug, Serialize)]
+pub struct SourceJson<'a> {
+    /// File or directory.
+    pub path: &'a str,
+    /// Format name.
+    pub format: &'static str,
+}
+
+/// `metrics` of a session.
+#[allow(missing_docs)] // the keys are documented in the module's wire format
+#[derive(Debug, Serialize)]
+pub struct MetricsJson<'a> {
+    pub iterations: u64,
+    pub llm_calls: u64,
+    pub tool_calls: u64,
+    pub tool_errors: u64,
+    pub errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub cache_hit_rate: f64,
+    pub cost_usd: f64,
+    pub compactions: u64,
+    pub subagents: u64,
+    pub unpriced_models: &'a [String],
+}
+
+/// One issue.
+#[allow(missing_docs)] // the keys are documented in the module's wire format
+#[derive(Debug, Serialize)]
+pub struct IssueJson<'a> {
+    pub category: &'a str,
+    pub severity: loupe_analyze::Severity,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub iteration: Option<u32>,
+    pub suggestion: &'a str,
+    pub evidence: &'a [String],
+}
+
+/// One tool's statistics.
+#[allow(missing_docs)] // the keys are documented in the module's wire format
+#[derive(Debug, Serialize)]
+pub struct ToolJson<'a> {
+    pub name: &'a str,
+    pub calls: u64,
+    pub errors: u64,
+    pub avg_duration_ms: f64,
+    pub p95_duration_ms: f64,
+}
+
+impl<'a> SessionJson<'a> {
+    /// The JSON view of one analysis.
+    pub fn new(a: &'a SessionAnalysis) -> Self {
+        let m = &a.metrics;
+        SessionJson {
+            session_id: &a.session_id,
+            source: SourceJson {
+                path: &a.source.path,
+                format: a.source.format.as_str(),
+            },
+            task: a.task.as_deref(),
+            model: a.model.as_deref(),
+            status: a.status.as_str(),
+            started_at: a.started_at.map(|t| t.to_rfc3339()),
+            ended_at: a.ended_at.map(|t| t.to_rfc3339()),
+            duration_ms: a.duration_ms.filter(|d| d.is_finite()),
+            metrics: MetricsJson {
+                iterations: m.iterations,
+                llm_calls: m.llm_calls,
+                tool_calls: m.tool_calls,
+                tool_errors: m.tool_errors,
+                errors: m.errors,
+                input_tokens: m.tokens.input_tokens,
+                output_tokens: m.tokens.output_tokens,
+                cache_read_tokens: m.tokens.cache_read_tokens,
+                cache_write_tokens: m.tokens.cache_write_tokens,
+                reasoning_tokens: m.tokens.reasoning_tokens,
+                cache_hit_rate: finite(m.cache_hit_rate),
+                cost_usd: finite(m.cost_usd),
+                compactions: m.compactions,
+                subagents: m.subagents,
+                unpriced_models: &m.unpriced_models,
+            },
+            efficiency_score: finite(a.efficiency_score),
+            issues: a.issues.iter().map(IssueJson::new).collect(),
+            tools: a.tools.iter().map(ToolJson::new).collect(),
+        }
+    }
+}
+
+impl<'a> IssueJson<'a> {
+    fn new(i: &'a Issue) -> Self {
+        IssueJson {
+            category: &i.category,
+            severity: i.severity,
+            title: &i.title,
+            description: &i.description,
+            iteration: i.iteration,
+            suggestion: &i.suggestion,
+            evidence: &i.evidence,
+        }
+    }
+}
+
+impl<'a> ToolJson<'a> {
+    fn new(t: &'a ToolStats) -> Self {
+        ToolJson {
+            name: &t.name,
+            calls: t.calls,
+            errors: t.errors,
+            avg_duration_ms: finite(t.avg_duration_ms),
+            p95_duration_ms: finite(t.p95_duration_ms),
+        }
+    }
+}
+
+/// serde_json writes non-finite floats as `null`; the contract promises numbers.
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// The `--output json` document for `analyses`, pretty-printed with a trailing newline.
+pub fn render(analyses: &[SessionAnalysis], skipped: &[SkippedRecord]) -> String {
+    let doc = ReportJson {
+        sessions: analyses.iter().map(SessionJson::new).collect(),
+        skipped,
+    };
+    // Serialising plain structs of strings and numbers cannot fail.
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
+}

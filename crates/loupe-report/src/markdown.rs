@@ -1,0 +1,171 @@
+//! Markdown output (GitHub-flavoured): a section per session with overview,
+//! metrics table, issues with fixes, tools and token flow. Trace text is
+//! escaped so it cannot break tables or inject HTML/links.
+
+use std::fmt::Write as _;
+
+use loupe_analyze::SessionAnalysis;
+
+use crate::terminal::summary::severity_name;
+use crate::text::{human_duration_ms, one_line, percent, thousands, usd};
+
+/// Escapes trace text for Markdown: one line, Markdown punctuation and `|`
+/// backslash-escaped, `<`/`>`/`&` as entities (GitHub renders inline HTML).
+pub fn escape(s: &str) -> String {
+    let line = one_line(s, 300);
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders every session as Markdown.
+pub fn render(analyses: &[SessionAnalysis]) -> String {
+    let mut out = String::from("# Loupe report\n");
+    if analyses.is_empty() {
+        out.push_str("\nNo sessions found.\n");
+    }
+    for a in analyses {
+        out.push_str(&session(a));
+    }
+    out
+}
+
+fn session(a: &SessionAnalysis) -> String {
+    let mut out = String::new();
+    let m = &a.metrics;
+    let t = &m.tokens;
+    let _ = writeln!(out, "\n## Session {}\n", escape(&a.session_id));
+    let _ = writeln!(
+        out,
+        "- **Source:** {} ({})",
+        escape(&a.source.path),
+        a.source.format
+    );
+    if let Some(task) = &a.task {
+        let _ = writeln!(out, "- **Task:** {}", escape(task));
+    }
+    if let Some(model) = &a.model {
+        let _ = writeln!(out, "- **Model:** {}", escape(model));
+    }
+    let _ = writeln!(out, "- **Status:** {}", a.status);
+    if let Some(d) = a.duration_ms {
+        let _ = writeln!(out, "- **Duration:** {}", human_duration_ms(d));
+    }
+    let _ = writeln!(out, "- **Efficiency score:** {:.0}/100", a.efficiency_score);
+
+    let _ = writeln!(out, "\n### Metrics\n");
+    let _ = writeln!(out, "| Metric | Value |\n|---|---:|");
+    let rows: [(&str, String); 14] = [
+        ("Iterations", m.iterations.to_string()),
+        ("LLM calls", m.llm_calls.to_string()),
+        ("Tool calls", m.tool_calls.to_string()),
+        ("Tool errors", m.tool_errors.to_string()),
+        ("Errors", m.errors.to_string()),
+        ("Input tokens", thousands(t.input_tokens)),
+        ("Output tokens", thousands(t.output_tokens)),
+        ("Cache read tokens", thousands(t.cache_read_tokens)),
+        ("Cache write tokens", thousands(t.cache_write_tokens)),
+        ("Reasoning tokens", thousands(t.reasoning_tokens)),
+        ("Cache hit rate", percent(m.cache_hit_rate)),
+        ("Cost", usd(m.cost_usd)),
+        ("Compactions", m.compactions.to_string()),
+        ("Subagents", m.subagents.to_string()),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    if !m.unpriced_models.is_empty() {
+        let names: Vec<String> = m.unpriced_models.iter().map(|s| escape(s)).collect();
+        let _ = writeln!(
+            out,
+            "\nUnpriced models (cost excludes them): {}",
+            names.join(", ")
+        );
+    }
+
+    let _ = writeln!(out, "\n### Issues\n");
+    if a.issues.is_empty() {
+        let _ = writeln!(out, "No issues found.");
+    }
+    for issue in &a.issues {
+        let at = issue
+            .iteration
+            .map(|i| format!(" (iteration {i})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- **{}** {}{} — {}  \n  Fix: {}",
+            severity_name(issue.severity),
+            escape(&issue.title),
+            at,
+            escape(&issue.description),
+            escape(&issue.suggestion)
+        );
+    }
+
+    if !a.tools.is_empty() {
+        let _ = writeln!(out, "\n### Tools\n");
+        let _ = writeln!(
+            out,
+            "| Tool | Calls | Errors | Avg | p95 |\n|---|---:|---:|---:|---:|"
+        );
+        for tool in &a.tools {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                escape(&tool.name),
+                tool.calls,
+                tool.errors,
+                human_duration_ms(tool.avg_duration_ms),
+                human_duration_ms(tool.p95_duration_ms)
+            );
+        }
+    }
+
+    if !a.token_flow.rows.is_empty() {
+        let _ = writeln!(out, "\n### Token flow\n");
+        let _ = writeln!(
+            out,
+            "| Iteration | In | Out | Cache read | Cache write | Hit% | Cost |\n|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &a.token_flow.rows {
+            let t = &r.tokens;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.iteration,
+                thousands(t.input_tokens),
+                thousands(t.output_tokens),
+                thousands(t.cache_read_tokens),
+                thousands(t.cache_write_tokens),
+                percent(r.cache_hit_rate),
+                usd(r.cost_usd)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn trace_text_cannot_break_tables_or_inject_html() {
+        assert_eq!(escape("a|b"), "a\\|b");
+        assert_eq!(escape("<script>"), "&lt;script&gt;");
+        assert_eq!(escape("[x](javascript:y)"), "\\[x\\](javascript:y)");
+        assert_eq!(escape("two\nlines"), "two lines");
+    }
+}

@@ -1,0 +1,191 @@
+//! The summary view: header, metrics, tokens and cost, issues with fixes, tools.
+
+use std::fmt::Write as _;
+
+use loupe_analyze::{SessionAnalysis, Severity};
+use loupe_model::SessionStatus;
+
+use super::{Align, Painter, Table};
+use crate::text::{human_duration_ms, one_line, percent, thousands, usd};
+
+/// Renders the summary of one session.
+pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold("Session"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    let _ = writeln!(
+        out,
+        "  Source    {} ({})",
+        one_line(&a.source.path, 160),
+        a.source.format
+    );
+    if let Some(task) = &a.task {
+        let _ = writeln!(out, "  Task      {}", one_line(task, 160));
+    }
+    if let Some(model) = &a.model {
+        let _ = writeln!(out, "  Model     {}", one_line(model, 80));
+    }
+    let status = match a.status {
+        SessionStatus::Completed => p.ok(a.status.as_str()),
+        SessionStatus::Failed => p.bad(a.status.as_str()),
+        _ => p.fg(anstyle::AnsiColor::Yellow, a.status.as_str()),
+    };
+    let _ = writeln!(out, "  Status    {status}");
+    if let Some(start) = a.started_at {
+        let _ = writeln!(out, "  Started   {}", start.to_rfc3339());
+    }
+    if let Some(d) = a.duration_ms {
+        let _ = writeln!(out, "  Duration  {}", human_duration_ms(d));
+    }
+    let score = format!("{:.0}/100", a.efficiency_score);
+    let score = if a.efficiency_score >= 80.0 {
+        p.ok(&score)
+    } else if a.efficiency_score >= 50.0 {
+        p.fg(anstyle::AnsiColor::Yellow, &score)
+    } else {
+        p.bad(&score)
+    };
+    let _ = writeln!(out, "  Score     {score}");
+
+    let m = &a.metrics;
+    let t = &m.tokens;
+    let _ = writeln!(out, "\n{}", p.bold("Metrics"));
+    let _ = writeln!(
+        out,
+        "  Iterations {}   LLM calls {}   Tool calls {}   Tool errors {}   Errors {}   Compactions {}   Subagents {}",
+        m.iterations, m.llm_calls, m.tool_calls, m.tool_errors, m.errors, m.compactions, m.subagents
+    );
+    let _ = writeln!(
+        out,
+        "  Input {} tokens (cache read {}, cache write {})   Output {} tokens (reasoning {})",
+        thousands(t.input_tokens),
+        thousands(t.cache_read_tokens),
+        thousands(t.cache_write_tokens),
+        thousands(t.output_tokens),
+        thousands(t.reasoning_tokens)
+    );
+    let _ = write!(
+        out,
+        "  Cache hit rate {}   Cost {}",
+        percent(m.cache_hit_rate),
+        usd(m.cost_usd)
+    );
+    if !m.unpriced_models.is_empty() {
+        let names: Vec<String> = m.unpriced_models.iter().map(|s| one_line(s, 60)).collect();
+        let _ = write!(out, " (unpriced: {})", names.join(", "));
+    }
+    out.push('\n');
+
+    out.push_str(&render_issues(a, p, true));
+
+    if !a.tools.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("Tools"));
+        let mut table = Table::new(&[
+            ("Tool", Align::Left),
+            ("Calls", Align::Right),
+            ("Errors", Align::Right),
+            ("Avg", Align::Right),
+            ("p95", Align::Right),
+        ]);
+        for tool in &a.tools {
+            table.row(vec![
+                one_line(&tool.name, 40),
+                tool.calls.to_string(),
+                tool.errors.to_string(),
+                human_duration_ms(tool.avg_duration_ms),
+                human_duration_ms(tool.p95_duration_ms),
+            ]);
+        }
+        out.push_str(&table.render(2, p));
+    }
+    out
+}
+
+/// The issues section; `with_fixes` adds each suggestion under its issue.
+pub(crate) fn render_issues(a: &SessionAnalysis, p: Painter, with_fixes: bool) -> String {
+    let mut out = String::new();
+    if a.issues.is_empty() {
+        let _ = writeln!(out, "\n{} {}", p.bold("Issues"), p.ok("none found"));
+        return out;
+    }
+    let _ = writeln!(out, "\n{} ({})", p.bold("Issues"), a.issues.len());
+    for issue in &a.issues {
+        let tag = format!("[{}]", severity_name(issue.severity));
+        let at = issue
+            .iteration
+            .map(|i| format!(" (iteration {i})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {}{}  {}",
+            p.severity(issue.severity, &tag),
+            one_line(&issue.title, 120),
+            at,
+            p.dim(&one_line(&issue.category, 40))
+        );
+        let _ = writeln!(out, "      {}", one_line(&issue.description, 200));
+        if with_fixes && !issue.suggestion.is_empty() {
+            let _ = writeln!(out, "      → {}", one_line(&issue.suggestion, 200));
+        }
+    }
+    out
+}
+
+/// Only the fixes: one numbered suggestion per issue, most severe first.
+pub fn render_fixes(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold("Fixes for"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    if a.issues.is_empty() {
+        let _ = writeln!(out, "  Nothing to fix: no issues found.");
+        return out;
+    }
+    for (n, issue) in a.issues.iter().enumerate() {
+        let tag = format!("[{}]", severity_name(issue.severity));
+        let _ = writeln!(
+            out,
+            "  {}. {} {}",
+            n + 1,
+            p.severity(issue.severity, &tag),
+            one_line(&issue.suggestion, 200)
+        );
+        let _ = writeln!(
+            out,
+            "     {}",
+            p.dim(&format!("because: {}", one_line(&issue.title, 160)))
+        );
+    }
+    out
+}
+
+/// Issues only (no metrics), with fixes.
+pub fn render_issues_only(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = format!(
+        "{} {}\n",
+        p.bold("Session"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    let issues = render_issues(a, p, true);
+    out.push_str(issues.strip_prefix('\n').unwrap_or(&issues));
+    out
+}
+
+pub(crate) fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Low => "LOW",
+        Severity::Medium => "MEDIUM",
+        Severity::High => "HIGH",
+        Severity::Critical => "CRITICAL",
+    }
+}

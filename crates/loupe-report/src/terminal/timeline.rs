@@ -1,0 +1,116 @@
+//! The timeline view: one line per event, offset from the session start,
+//! e.g. `00:02.400  TOOL      read_file src/main.rs  ✓ 45ms`.
+
+use std::fmt::Write as _;
+
+use loupe_analyze::{SessionAnalysis, TimelineEntry};
+use loupe_model::Category;
+
+use super::Painter;
+use crate::text::{human_duration_ms, one_line};
+
+/// Renders the timeline of one session.
+pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold("Timeline"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    if a.timeline.is_empty() {
+        let _ = writeln!(out, "  (no events)");
+    }
+    for e in &a.timeline {
+        out.push_str(&line(e, p));
+        out.push('\n');
+    }
+    out
+}
+
+fn line(e: &TimelineEntry, p: Painter) -> String {
+    let tag = format!("{:<9}", kind_tag(e));
+    let tag = if e.kind.is_error() {
+        p.bad(&tag)
+    } else {
+        p.dim(&tag)
+    };
+    let mut s = format!("{}  {}", offset(e.offset_ms), tag);
+    if let Some(agent) = &e.agent {
+        let _ = write!(s, "[{}] ", one_line(agent, 30));
+    }
+    let label = one_line(&e.label, 100);
+    s.push_str(&if e.important { p.bold(&label) } else { label });
+    if e.kind.is_error() {
+        s.push_str("  ");
+        s.push_str(&p.bad("✗"));
+    } else if e.kind.is_span_end() && e.duration_ms.is_some() {
+        s.push_str("  ");
+        s.push_str(&p.ok("✓"));
+    }
+    if let Some(d) = e.duration_ms {
+        let _ = write!(s, " {}", human_duration_ms(d));
+    }
+    s
+}
+
+/// `MM:SS.mmm`, or `H:MM:SS.mmm` past an hour.
+fn offset(ms: f64) -> String {
+    let total = if ms.is_finite() {
+        ms.max(0.0).round() as u64
+    } else {
+        0
+    };
+    let (h, rest) = (total / 3_600_000, total % 3_600_000);
+    let (m, rest) = (rest / 60_000, rest % 60_000);
+    let (s, milli) = (rest / 1_000, rest % 1_000);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}.{milli:03}")
+    } else {
+        format!("{m:02}:{s:02}.{milli:03}")
+    }
+}
+
+fn kind_tag(e: &TimelineEntry) -> &'static str {
+    if e.kind.is_error() {
+        return "ERROR";
+    }
+    match e.kind.category() {
+        Category::Session => "SESSION",
+        Category::Iteration => "ITER",
+        Category::Llm => "LLM",
+        Category::Tool => "TOOL",
+        Category::Budget => "BUDGET",
+        Category::Compaction => "COMPACT",
+        Category::Subagent => "SUBAGENT",
+        Category::Swarm | Category::Coordination => "SWARM",
+        Category::Plan => "PLAN",
+        Category::Quality => "QUALITY",
+        Category::Error => "ERROR",
+        Category::Mode => "MODE",
+        Category::Mcp => "MCP",
+        Category::File => "FILE",
+        Category::Checkpoint => "CHECKPT",
+        Category::Task => "TASK",
+        Category::Decision => "DECISION",
+        Category::Memory => "MEMORY",
+        Category::Workflow => "WORKFLOW",
+        Category::Span => "SPAN",
+        Category::Meta => "LOUPE",
+        Category::Custom => "CUSTOM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offset;
+
+    #[test]
+    fn offsets_read_as_clock_times() {
+        assert_eq!(offset(2_400.0), "00:02.400");
+        assert_eq!(offset(61_005.0), "01:01.005");
+        assert_eq!(offset(3_723_004.0), "1:02:03.004");
+        assert_eq!(offset(-5.0), "00:00.000");
+    }
+}

@@ -1,0 +1,151 @@
+//! The token-flow view: per-iteration In / Out / Cache read / Cache write /
+//! Hit% / Cost with `█▓░` bars, totals, cache-efficiency rating,
+//! recommendation, trend and peak. (The attocode README promised this table;
+//! its renderer drew only bars — see seed-formats.md, "Seed timeline format …
+//! do not exist".)
+
+use std::fmt::Write as _;
+
+use loupe_analyze::{CacheRating, SessionAnalysis, Trend};
+
+use super::{Align, Painter, Table};
+use crate::text::{human_tokens, one_line, percent, thousands, usd};
+
+/// Width of the longest bar, in characters.
+const BAR_WIDTH: usize = 30;
+
+/// Renders the token flow of one session.
+pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let flow = &a.token_flow;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold("Token flow"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    let max = flow
+        .rows
+        .iter()
+        .map(|r| r.tokens.total())
+        .max()
+        .unwrap_or(0);
+    let mut table = Table::new(&[
+        ("Iter", Align::Right),
+        ("In", Align::Right),
+        ("Out", Align::Right),
+        ("Cache read", Align::Right),
+        ("Cache write", Align::Right),
+        ("Hit%", Align::Right),
+        ("Cost", Align::Right),
+        ("", Align::Left),
+    ]);
+    for r in &flow.rows {
+        let t = &r.tokens;
+        table.row(vec![
+            r.iteration.to_string(),
+            thousands(t.input_tokens),
+            thousands(t.output_tokens),
+            thousands(t.cache_read_tokens),
+            thousands(t.cache_write_tokens),
+            percent(r.cache_hit_rate),
+            usd(r.cost_usd),
+            bar(
+                t.cache_read_tokens,
+                t.input_tokens.saturating_sub(t.cache_read_tokens),
+                t.output_tokens,
+                max,
+            ),
+        ]);
+    }
+    let tot = &a.metrics.tokens;
+    table.row(vec![
+        "Total".to_owned(),
+        thousands(tot.input_tokens),
+        thousands(tot.output_tokens),
+        thousands(tot.cache_read_tokens),
+        thousands(tot.cache_write_tokens),
+        percent(a.metrics.cache_hit_rate),
+        usd(a.metrics.cost_usd),
+        String::new(),
+    ]);
+    out.push_str(&table.render(2, p));
+    let _ = writeln!(out, "  Legend: █ cache read  ▓ fresh input  ░ output");
+    out.push('\n');
+    let rating = match flow.cache_rating {
+        CacheRating::Good => p.ok("GOOD"),
+        CacheRating::Fair => p.fg(anstyle::AnsiColor::Yellow, "FAIR"),
+        CacheRating::Poor => p.bad("POOR"),
+        CacheRating::None => p.dim("NONE"),
+    };
+    let _ = writeln!(
+        out,
+        "  Cache efficiency: {rating} ({} hit rate)",
+        percent(a.metrics.cache_hit_rate)
+    );
+    if !flow.recommendation.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Recommendation: {}",
+            one_line(&flow.recommendation, 200)
+        );
+    }
+    let trend = match flow.trend {
+        Trend::Increasing => "↑ increasing",
+        Trend::Decreasing => "↓ decreasing",
+        Trend::Stable => "→ stable",
+    };
+    let _ = writeln!(out, "  Trend: {trend}");
+    if let Some(peak) = flow.peak_iteration {
+        let tokens = flow
+            .rows
+            .iter()
+            .find(|r| r.iteration == peak)
+            .map(|r| r.tokens.total())
+            .unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  Peak: iteration {peak} ({} tokens)",
+            human_tokens(tokens)
+        );
+    }
+    out
+}
+
+/// A bar of at most [`BAR_WIDTH`] characters scaled to `max`: `█` cached
+/// input, `▓` fresh input, `░` output. A non-zero part gets at least one cell
+/// so small but present parts stay visible.
+pub(crate) fn bar(cached: u64, fresh: u64, output: u64, max: u64) -> String {
+    if max == 0 {
+        return String::new();
+    }
+    let cells = |n: u64| -> usize {
+        if n == 0 {
+            0
+        } else {
+            (((n as f64 / max as f64) * BAR_WIDTH as f64).round() as usize).max(1)
+        }
+    };
+    let mut s = String::new();
+    s.push_str(&"█".repeat(cells(cached)));
+    s.push_str(&"▓".repeat(cells(fresh)));
+    s.push_str(&"░".repeat(cells(output)));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_largest_iteration() {
+        assert_eq!(bar(0, 0, 0, 0), "");
+        let full = bar(20, 5, 5, 30);
+        assert_eq!(full.chars().filter(|c| *c == '█').count(), 20);
+        assert_eq!(full.chars().filter(|c| *c == '▓').count(), 5);
+        assert_eq!(full.chars().filter(|c| *c == '░').count(), 5);
+        let tiny = bar(0, 1, 1, 1_000_000);
+        assert_eq!(tiny, "▓░");
+    }
+}

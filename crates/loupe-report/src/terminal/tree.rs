@@ -1,0 +1,91 @@
+//! The span-tree view: session → iterations → LLM calls, tools, subagents,
+//! drawn with `├──`, `└──` and `│`.
+
+use std::fmt::Write as _;
+
+use loupe_analyze::{NodeStatus, SessionAnalysis, SpanKind, SpanNode};
+
+use super::Painter;
+use crate::text::{human_duration_ms, human_tokens, one_line, percent};
+
+/// Renders the span tree of one session.
+pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    let p = Painter::new(color);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}",
+        p.bold("Tree"),
+        p.bold(&one_line(&a.session_id, 120))
+    );
+    let _ = writeln!(out, "{}", node_line(&a.tree, p));
+    let count = a.tree.children.len();
+    for (i, child) in a.tree.children.iter().enumerate() {
+        walk(child, "", i + 1 == count, p, &mut out);
+    }
+    out
+}
+
+fn walk(node: &SpanNode, prefix: &str, last: bool, p: Painter, out: &mut String) {
+    let branch = if last { "└── " } else { "├── " };
+    let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), node_line(node, p));
+    let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
+    let count = node.children.len();
+    for (i, child) in node.children.iter().enumerate() {
+        walk(child, &child_prefix, i + 1 == count, p, out);
+    }
+}
+
+fn node_line(node: &SpanNode, p: Painter) -> String {
+    let mut s = String::new();
+    let tag = kind_tag(node.kind);
+    if !tag.is_empty() {
+        s.push_str(&p.dim(tag));
+        s.push(' ');
+    }
+    if let Some(agent) = &node.agent {
+        let _ = write!(
+            s,
+            "[{}] ",
+            one_line(agent.name.as_deref().unwrap_or(&agent.id), 30)
+        );
+    }
+    s.push_str(&one_line(&node.label, 90));
+    s.push_str("  ");
+    s.push_str(&match node.status {
+        NodeStatus::Ok => p.ok("✓"),
+        NodeStatus::Error => p.bad("✗"),
+        NodeStatus::Running => p.fg(anstyle::AnsiColor::Yellow, "…"),
+        NodeStatus::Skipped => p.dim("⊘"),
+    });
+    if let Some(d) = node.duration_ms {
+        let _ = write!(s, " {}", human_duration_ms(d));
+    }
+    if let Some(t) = &node.tokens {
+        let _ = write!(
+            s,
+            "  {}",
+            p.dim(&format!(
+                "[in {} out {} hit {}]",
+                human_tokens(t.input_tokens),
+                human_tokens(t.output_tokens),
+                percent(t.cache_hit_rate())
+            ))
+        );
+    }
+    s
+}
+
+fn kind_tag(kind: SpanKind) -> &'static str {
+    match kind {
+        SpanKind::Session => "session",
+        SpanKind::Iteration | SpanKind::Turn | SpanKind::Task => "",
+        SpanKind::Llm => "llm",
+        SpanKind::Tool => "tool",
+        SpanKind::Subagent => "subagent",
+        SpanKind::Workflow => "workflow",
+        SpanKind::Node => "node",
+        SpanKind::Span => "span",
+        SpanKind::Event => "event",
+    }
+}

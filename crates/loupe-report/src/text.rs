@@ -1,0 +1,134 @@
+//! Small text helpers shared by the renderers: number formatting, truncation,
+//! and scrubbing of control characters from trace content.
+
+/// Tokens as `950`, `9.6K`, `1.2M`.
+pub fn human_tokens(n: u64) -> String {
+    if n < 1_000 {
+        n.to_string()
+    } else if n < 1_000_000 {
+        format!("{:.1}K", n as f64 / 1_000.0)
+    } else {
+        format!("{:.1}M", n as f64 / 1_000_000.0)
+    }
+}
+
+/// Durations as `45ms`, `2.4s`, `3m05s`, `1h02m`.
+pub fn human_duration_ms(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "-".to_owned();
+    }
+    if ms < 1_000.0 {
+        format!("{}ms", ms.round() as u64)
+    } else if ms < 60_000.0 {
+        format!("{:.1}s", ms / 1_000.0)
+    } else if ms < 3_600_000.0 {
+        let s = (ms / 1_000.0).round() as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let m = (ms / 60_000.0).round() as u64;
+        format!("{}h{:02}m", m / 60, m % 60)
+    }
+}
+
+/// Integer with thousands separators: `39,100`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// US dollars with 4 decimals below $1 (agent calls are cheap), 2 above.
+pub(crate) fn usd(v: f64) -> String {
+    if !v.is_finite() {
+        "-".to_owned()
+    } else if v.abs() < 1.0 {
+        format!("${v:.4}")
+    } else {
+        format!("${v:.2}")
+    }
+}
+
+/// A fraction as a percentage with one decimal.
+pub(crate) fn percent(fraction: f64) -> String {
+    if fraction.is_finite() {
+        format!("{:.1}%", fraction * 100.0)
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// Trace text made safe for a terminal: control characters (including ESC, so
+/// a trace cannot inject terminal escape sequences) become `\u{..}` escapes,
+/// newlines and tabs become spaces, and the result is cut to `max_chars`
+/// characters with an ellipsis.
+pub(crate) fn one_line(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars * 4));
+    for (count, c) in s.chars().enumerate() {
+        if count >= max_chars {
+            out.push('…');
+            return out;
+        }
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Cuts `s` to at most `max_chars` characters, marking the cut with `…`.
+pub(crate) fn truncate_chars(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => {
+            let mut t = s[..i].to_owned();
+            t.push('…');
+            t
+        }
+        None => s.to_owned(),
+    }
+}
+
+/// Display width in terminal columns, counting each char as one column
+/// (trace text is overwhelmingly ASCII; the tables stay readable otherwise).
+pub(crate) fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_for_people() {
+        assert_eq!(human_tokens(950), "950");
+        assert_eq!(human_tokens(9_550), "9.6K");
+        assert_eq!(human_tokens(1_250_000), "1.2M");
+        assert_eq!(human_duration_ms(45.4), "45ms");
+        assert_eq!(human_duration_ms(30_981.0), "31.0s");
+        assert_eq!(human_duration_ms(185_000.0), "3m05s");
+        assert_eq!(human_duration_ms(f64::NAN), "-");
+        assert_eq!(thousands(39_100), "39,100");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(usd(0.08279), "$0.0828");
+        assert_eq!(usd(12.5), "$12.50");
+    }
+
+    #[test]
+    fn one_line_removes_escape_sequences_and_newlines() {
+        let s = one_line("a\x1b[31mred\nnext", 100);
+        assert!(!s.contains('\x1b'));
+        assert!(!s.contains('\n'));
+        assert!(s.contains("\\u{1b}"));
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(truncate_chars("héllo", 2), "hé…");
+        assert_eq!(truncate_chars("hé", 2), "hé");
+    }
+}

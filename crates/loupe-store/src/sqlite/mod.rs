@@ -1,0 +1,860 @@
+//! The SQLite backend, Loupe's default store: one file in WAL mode.
+//!
+//! Durability: `synchronous = NORMAL` in WAL mode means a committed batch
+//! survives the process being killed (the WAL is in the OS page cache); only
+//! a power loss or OS crash can lose the last commits, never corrupt the file.
+//! Each [`Store::append_events`] call is one `BEGIN IMMEDIATE` transaction, so
+//! a killed ingest loses at most the batch it was writing, and a second
+//! writer waits (up to the busy timeout) instead of failing.
+
+mod codec;
+mod filter;
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use loupe_model::{Event, Timestamp};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+
+pub use schema::SCHEMA_VERSION;
+
+use crate::derive::tool_run;
+use crate::memory::{add_metrics, finish_totals};
+use crate::query::sessions_to_prune;
+use crate::{
+    AppendOutcome, EventQuery, IngestedFile, ModelStats, PruneOutcome, RetentionPolicy, SearchHit,
+    SessionFilter, SessionQuery, SessionRow, Store, StoreError, StoreErrorKind, StoreResult,
+    StoreStats, ToolAggregate, ToolRun, ToolRunQuery,
+};
+use codec::{content_hash, decode_event, encode_body, Columns, Text};
+
+/// Where `loupe ingest`, `query` and `serve` keep their store by default.
+pub const DEFAULT_DB_PATH: &str = ".loupe/loupe.db";
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Page cache of the writer connection (negative: KiB), 256 MiB.
+const WRITER_CACHE_KIB: i64 = -262_144;
+
+/// Read connections kept open between queries.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Maps a SQLite error to a [`StoreError`] naming the file and the operation.
+pub(crate) fn map_err(err: rusqlite::Error, path: &str, doing: &str) -> StoreError {
+    let kind = match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreErrorKind::NotADatabase,
+        Some(ErrorCode::DatabaseCorrupt) => StoreErrorKind::Corrupt,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreErrorKind::Busy,
+        Some(
+            ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::ReadOnly
+            | ErrorCode::PermissionDenied,
+        ) => StoreErrorKind::Io,
+        _ => StoreErrorKind::Backend,
+    };
+    let reason = match kind {
+        StoreErrorKind::NotADatabase => {
+            format!("{doing}: the file is not a SQLite database (is it a Loupe store?): {err}")
+        }
+        StoreErrorKind::Corrupt => format!("{doing}: the database is corrupt: {err}"),
+        _ => format!("{doing}: {err}"),
+    };
+    StoreError::new(kind, path, reason)
+}
+
+/// The writer's per-connection state.
+struct Writer {
+    conn: Connection,
+    body: Vec<u8>,
+    /// Content hash → id, kept across batches (repeated text is the common
+    /// case); dropped when a prune (any process) bumps the generation, when
+    /// a batch fails, or when it grows past [`MAX_CACHED_CONTENTS`].
+    contents: HashMap<[u8; 16], i64>,
+    generation: i64,
+}
+
+/// Bound on the writer's content-id cache.
+const MAX_CACHED_CONTENTS: usize = 1 << 20;
+
+/// A store in one SQLite file. Cheap to share across threads (`&self` methods):
+/// one writer connection, a small pool of read connections.
+pub struct SqliteStore {
+    path: PathBuf,
+    label: String,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) a store. A file that is not a database, a
+    /// SQLite database of another application, or one from a newer Loupe is
+    /// refused with one clear error and left untouched.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let label = path.display().to_string();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::new(
+                    StoreErrorKind::Io,
+                    parent.display().to_string(),
+                    format!("creating the store's directory: {e}"),
+                )
+            })?;
+        }
+        let mut conn = open_connection(&path, &label)?;
+        schema::check_identity(&conn, &label)?;
+        // Only now, with the file known to be ours (or new), change anything.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| map_err(e, &label, "switching to WAL mode"))?;
+        // The writer touches random pages of the content-hash and dedup
+        // indexes; a larger cache keeps big ingests off the disk.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(|e| map_err(e, &label, "sizing the page cache"))?;
+        schema::migrate(&mut conn, &label)?;
+        Ok(SqliteStore {
+            path,
+            label,
+            writer: Mutex::new(Writer {
+                conn,
+                body: Vec::with_capacity(4096),
+                contents: HashMap::new(),
+                generation: -1,
+            }),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `PRAGMA integrity_check` (reads the whole file: slow on big
+    /// stores) and returns its messages; `["ok"]` when healthy.
+    pub fn integrity_check(&self) -> StoreResult<Vec<String>> {
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect()
+            },
+            "checking integrity",
+        )
+    }
+
+    /// Number of stored events (all sessions).
+    pub fn event_count(&self) -> StoreResult<u64> {
+        self.read(
+            |conn| conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)),
+            "counting events",
+        )
+        .map(|n| n.max(0) as u64)
+    }
+
+    /// Writes the WAL back into the main file (`PRAGMA wal_checkpoint(TRUNCATE)`),
+    /// e.g. before measuring the file size.
+    pub fn checkpoint(&self) -> StoreResult<()> {
+        let writer = self.lock_writer()?;
+        writer
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| map_err(e, &self.label, "checkpointing the WAL"))
+    }
+
+    fn lock_writer(&self) -> StoreResult<MutexGuard<'_, Writer>> {
+        self.writer.lock().map_err(|_| poisoned(&self.label))
+    }
+
+    /// Runs a read on a pooled connection.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        doing: &str,
+    ) -> StoreResult<T> {
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| poisoned(&self.label))?
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.path, &self.label)?,
+        };
+        let result = f(&conn).map_err(|e| map_err(e, &self.label, doing));
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn poisoned(label: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Backend,
+        label,
+        "a thread panicked while holding the store lock",
+    )
+}
+
+fn open_connection(path: &Path, label: &str) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| map_err(e, label, "opening"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| map_err(e, label, "setting the busy timeout"))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;",
+    )
+    .map_err(|e| map_err(e, label, "setting pragmas"))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Interns a text in `contents` (and the FTS index when searchable) and
+/// returns its id; `cache` avoids lookups for texts seen in this batch.
+fn intern(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut HashMap<[u8; 16], i64>,
+    text: Text<'_>,
+) -> rusqlite::Result<i64> {
+    let hash = content_hash(text.text);
+    if let Some(&id) = cache.get(&hash) {
+        return Ok(id);
+    }
+    let existing: Option<(i64, bool)> = tx
+        .prepare_cached("SELECT id, searchable FROM contents WHERE hash = ?1")?
+        .query_row([&hash[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let id = match existing {
+        Some((id, searchable)) => {
+            if text.searchable && !searchable {
+                tx.prepare_cached("UPDATE contents SET searchable = 1 WHERE id = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("INSERT INTO contents_fts(rowid, text) VALUES (?1, ?2)")?
+                    .execute(params![id, text.text])?;
+            }
+            id
+        }
+        None => {
+            tx.prepare_cached("INSERT INTO contents(hash, searchable, text) VALUES (?1, ?2, ?3)")?
+                .execute(params![&hash[..], text.searchable, text.text])?;
+            let id = tx.last_insert_rowid();
+            if text.searchable {
+                tx.prepare_cached("INSERT INTO contents_fts(rowid, text) VALUES (?1, ?2)")?
+                    .execute(params![id, text.text])?;
+            }
+            id
+        }
+    };
+    cache.insert(hash, id);
+    Ok(id)
+}
+
+fn append_in(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[Event],
+    body: &mut Vec<u8>,
+    cache: &mut HashMap<[u8; 16], i64>,
+    generation: &mut i64,
+) -> rusqlite::Result<AppendOutcome> {
+    let current: i64 = tx
+        .prepare_cached("SELECT value FROM store_meta WHERE key = 'prune_generation'")?
+        .query_row([], |r| r.get(0))?;
+    if current != *generation || cache.len() > MAX_CACHED_CONTENTS {
+        cache.clear();
+        *generation = current;
+    }
+    // One session-key upsert per session per batch, widening its time range.
+    let mut ranges: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for e in events {
+        let ts = e.timestamp.as_micros();
+        let r = ranges.entry(e.session_id.as_str()).or_insert((ts, ts));
+        r.0 = r.0.min(ts);
+        r.1 = r.1.max(ts);
+    }
+    let mut sids: HashMap<&str, i64> = HashMap::with_capacity(ranges.len());
+    for (session_id, (first, last)) in ranges {
+        let sid = upsert_session_key(tx, session_id, Some(first), Some(last))?;
+        sids.insert(session_id, sid);
+    }
+    let mut outcome = AppendOutcome::default();
+    let mut content_ids: Vec<i64> = Vec::new();
+    for e in events {
+        let Some(&sid) = sids.get(e.session_id.as_str()) else {
+            continue; // every session got a key above
+        };
+        content_ids.clear();
+        encode_body(e, body, &mut |text| {
+            let id = intern(tx, cache, text)?;
+            content_ids.push(id);
+            Ok::<i64, rusqlite::Error>(id)
+        })?;
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO events(sid, event_id, ts_us, kind, iteration, duration_ms, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sid, event_id) DO NOTHING",
+            )?
+            .execute(params![
+                sid,
+                e.event_id,
+                e.timestamp.as_micros(),
+                e.kind.as_str(),
+                e.iteration,
+                e.duration_ms.filter(|d| d.is_finite()),
+                &body[..]
+            ])?;
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.inserted += 1;
+        let row = tx.last_insert_rowid();
+        content_ids.sort_unstable();
+        content_ids.dedup();
+        for &cid in &content_ids {
+            tx.prepare_cached("INSERT INTO event_texts(content_id, event_row) VALUES (?1, ?2)")?
+                .execute(params![cid, row])?;
+        }
+        if let Some(run) = tool_run(e) {
+            tx.prepare_cached(
+                "INSERT INTO tool_runs(event_row, sid, tool, ts_us, duration_ms, success, iteration) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                row,
+                sid,
+                run.tool,
+                run.timestamp.as_micros(),
+                run.duration_ms,
+                run.success,
+                run.iteration
+            ])?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn upsert_session_key(
+    tx: &rusqlite::Transaction<'_>,
+    session_id: &str,
+    first: Option<i64>,
+    last: Option<i64>,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO session_keys(session_id, first_ts, last_ts) VALUES (?1, ?2, ?3) \
+         ON CONFLICT(session_id) DO UPDATE SET \
+           first_ts = CASE WHEN first_ts IS NULL OR excluded.first_ts < first_ts THEN coalesce(excluded.first_ts, first_ts) ELSE first_ts END, \
+           last_ts = CASE WHEN last_ts IS NULL OR excluded.last_ts > last_ts THEN coalesce(excluded.last_ts, last_ts) ELSE last_ts END \
+         RETURNING sid",
+    )?
+    .query_row(params![session_id, first, last], |r| r.get(0))
+}
+
+fn upsert_row(tx: &rusqlite::Transaction<'_>, row: &SessionRow) -> rusqlite::Result<()> {
+    let activity = row.ended_at.or(row.started_at).map(Timestamp::as_micros);
+    let sid = upsert_session_key(
+        tx,
+        &row.session_id,
+        row.started_at.map(Timestamp::as_micros),
+        activity,
+    )?;
+    let json = serde_json::to_string(row)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sessions(sid, agent_name, task, model, status, started_at, ended_at, \
+         duration_ms, cost_usd, total_tokens, has_errors, row_json) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        sid,
+        row.agent_name,
+        row.task,
+        row.model,
+        row.status.as_str(),
+        row.started_at.map(Timestamp::as_micros),
+        row.ended_at.map(Timestamp::as_micros),
+        row.duration_ms,
+        row.metrics.cost_usd,
+        i64::try_from(row.metrics.total_tokens()).unwrap_or(i64::MAX),
+        row.metrics.has_errors(),
+        json
+    ])?;
+    for table in ["session_tags", "session_tools", "session_meta"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE sid = ?1"))?
+            .execute([sid])?;
+    }
+    for tag in &row.tags {
+        tx.prepare_cached("INSERT OR IGNORE INTO session_tags(tag, sid) VALUES (?1, ?2)")?
+            .execute(params![tag, sid])?;
+    }
+    for tool in &row.tools {
+        tx.prepare_cached("INSERT OR IGNORE INTO session_tools(tool, sid) VALUES (?1, ?2)")?
+            .execute(params![tool, sid])?;
+    }
+    for (key, value) in &row.metadata {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO session_meta(key, value, sid) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![key, crate::metadata_value_text(value), sid])?;
+    }
+    Ok(())
+}
+
+fn parse_row(json: &str) -> rusqlite::Result<SessionRow> {
+    serde_json::from_str(json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn limit_sql(limit: Option<usize>, offset: usize) -> String {
+    let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    format!(" LIMIT {limit} OFFSET {offset}")
+}
+
+/// Deletes one session's data; returns how many events it had.
+fn delete_session(tx: &rusqlite::Transaction<'_>, sid: i64) -> rusqlite::Result<u64> {
+    // Texts referenced by this session's events (their bodies hold the
+    // references): unlink them, then drop those no other event uses.
+    let mut links: Vec<(i64, i64)> = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached("SELECT id, body FROM events WHERE sid = ?1")?;
+        let mut rows = stmt.query([sid])?;
+        while let Some(r) = rows.next()? {
+            let row: i64 = r.get(0)?;
+            let body: Vec<u8> = r.get(1)?;
+            for cid in codec::referenced_contents(&body) {
+                links.push((cid, row));
+            }
+        }
+    }
+    let mut candidates: Vec<i64> = links.iter().map(|(c, _)| *c).collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    for (cid, row) in &links {
+        tx.prepare_cached("DELETE FROM event_texts WHERE content_id = ?1 AND event_row = ?2")?
+            .execute(params![cid, row])?;
+    }
+    let events = tx
+        .prepare_cached("DELETE FROM events WHERE sid = ?1")?
+        .execute([sid])?;
+    for sql in [
+        "DELETE FROM tool_runs WHERE sid = ?1",
+        "DELETE FROM sessions WHERE sid = ?1",
+        "DELETE FROM session_tags WHERE sid = ?1",
+        "DELETE FROM session_tools WHERE sid = ?1",
+        "DELETE FROM session_meta WHERE sid = ?1",
+        "DELETE FROM session_keys WHERE sid = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute([sid])?;
+    }
+    for cid in candidates {
+        let still_used: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_texts WHERE content_id = ?1)")?
+            .query_row([cid], |r| r.get(0))?;
+        if still_used {
+            continue;
+        }
+        let content: Option<(bool, String)> = tx
+            .prepare_cached("SELECT searchable, text FROM contents WHERE id = ?1")?
+            .query_row([cid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((searchable, text)) = content {
+            if searchable {
+                tx.prepare_cached(
+                    "INSERT INTO contents_fts(contents_fts, rowid, text) VALUES ('delete', ?1, ?2)",
+                )?
+                .execute(params![cid, text])?;
+            }
+            tx.prepare_cached("DELETE FROM contents WHERE id = ?1")?
+                .execute([cid])?;
+        }
+    }
+    Ok(events as u64)
+}
+
+impl Store for SqliteStore {
+    fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
+        if events.is_empty() {
+            return Ok(AppendOutcome::default());
+        }
+        let mut guard = self.lock_writer()?;
+        let Writer {
+            conn,
+            body,
+            contents,
+            generation,
+        } = &mut *guard;
+        let result = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map_err(e, &self.label, "starting a write"))
+            .and_then(|tx| {
+                let outcome = append_in(&tx, events, body, contents, generation)
+                    .map_err(|e| map_err(e, &self.label, "appending events"))?;
+                tx.commit()
+                    .map_err(|e| map_err(e, &self.label, "committing events"))?;
+                Ok(outcome)
+            });
+        if result.is_err() {
+            // Ids interned by the rolled-back batch do not exist.
+            contents.clear();
+        }
+        result
+    }
+
+    fn upsert_sessions(&self, rows: &[SessionRow]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock_writer()?;
+        let tx = guard
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map_err(e, &self.label, "starting a write"))?;
+        for row in rows {
+            upsert_row(&tx, row).map_err(|e| {
+                map_err(
+                    e,
+                    &self.label,
+                    &format!("upserting session {}", row.session_id),
+                )
+            })?;
+        }
+        tx.commit()
+            .map_err(|e| map_err(e, &self.label, "committing sessions"))
+    }
+
+    fn sessions(&self, query: &SessionQuery) -> StoreResult<Vec<SessionRow>> {
+        let w = filter::session_where(&query.filter);
+        let sql = format!(
+            "SELECT s.row_json FROM sessions s JOIN session_keys k ON k.sid = s.sid WHERE {} ORDER BY {}{}",
+            w.sql,
+            filter::order_by(query.sort, query.descending),
+            limit_sql(query.limit, query.offset)
+        );
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows =
+                    stmt.query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(0))?;
+                rows.map(|json| parse_row(&json?)).collect()
+            },
+            "listing sessions",
+        )
+    }
+
+    fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>> {
+        self.read(
+            |conn| {
+                let json: Option<String> = conn
+                    .prepare_cached(
+                        "SELECT s.row_json FROM sessions s JOIN session_keys k ON k.sid = s.sid WHERE k.session_id = ?1",
+                    )?
+                    .query_row([session_id], |r| r.get(0))
+                    .optional()?;
+                json.map(|j| parse_row(&j)).transpose()
+            },
+            "reading a session",
+        )
+    }
+
+    fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
+        let mut sql = String::from(
+            "SELECT e.event_id, e.ts_us, e.kind, e.iteration, e.duration_ms, e.body FROM events e \
+             WHERE e.sid = (SELECT sid FROM session_keys WHERE session_id = ?1)",
+        );
+        let mut params: Vec<SqlValue> = vec![SqlValue::Text(session_id.to_owned())];
+        if let Some(t) = query.since {
+            params.push(SqlValue::Integer(t.as_micros()));
+            sql.push_str(&format!(" AND e.ts_us >= ?{}", params.len()));
+        }
+        if let Some(t) = query.until {
+            params.push(SqlValue::Integer(t.as_micros()));
+            sql.push_str(&format!(" AND e.ts_us < ?{}", params.len()));
+        }
+        sql.push_str(" ORDER BY e.ts_us, e.id");
+        sql.push_str(&limit_sql(query.limit, query.offset));
+        let label = self.label.clone();
+        self.read(
+            |conn| {
+                let mut texts: HashMap<i64, String> = HashMap::new();
+                let mut text_stmt =
+                    conn.prepare_cached("SELECT text FROM contents WHERE id = ?1")?;
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let columns = Columns {
+                        event_id: r.get(0)?,
+                        session_id: session_id.to_owned(),
+                        ts_us: r.get(1)?,
+                        kind: r.get(2)?,
+                        iteration: r.get(3)?,
+                        duration_ms: r.get(4)?,
+                    };
+                    let body: Vec<u8> = r.get(5)?;
+                    let event = decode_event(
+                        columns,
+                        &body,
+                        &mut |id| {
+                            if let Some(t) = texts.get(&id) {
+                                return Ok(t.clone());
+                            }
+                            let t: String = text_stmt.query_row([id], |r| r.get(0))?;
+                            texts.insert(id, t.clone());
+                            Ok(t)
+                        },
+                        |reason| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                5,
+                                rusqlite::types::Type::Blob,
+                                format!("{label}: stored event body unreadable: {reason}").into(),
+                            )
+                        },
+                    )?;
+                    out.push(event);
+                }
+                Ok(out)
+            },
+            "reading events",
+        )
+    }
+
+    fn tool_runs(&self, query: &ToolRunQuery) -> StoreResult<Vec<ToolRun>> {
+        let mut clauses: Vec<String> = Vec::new();
+        let mut params: Vec<SqlValue> = Vec::new();
+        let mut list = |col: &str, values: &[String], params: &mut Vec<SqlValue>| {
+            if !values.is_empty() {
+                let marks: Vec<String> = values
+                    .iter()
+                    .map(|v| {
+                        params.push(SqlValue::Text(v.clone()));
+                        format!("?{}", params.len())
+                    })
+                    .collect();
+                clauses.push(format!("{col} IN ({})", marks.join(",")));
+            }
+        };
+        list("k.session_id", &query.session_ids, &mut params);
+        list("t.tool", &query.tools, &mut params);
+        if let Some(min) = query.min_duration_ms {
+            params.push(SqlValue::Real(min));
+            clauses.push(format!("t.duration_ms >= ?{}", params.len()));
+        }
+        if query.success_only {
+            clauses.push("t.success = 1".to_owned());
+        }
+        let where_sql = if clauses.is_empty() {
+            "1".to_owned()
+        } else {
+            clauses.join(" AND ")
+        };
+        let sql = format!(
+            "SELECT k.session_id, e.event_id, t.tool, t.ts_us, t.duration_ms, t.success, t.iteration \
+             FROM tool_runs t JOIN events e ON e.id = t.event_row JOIN session_keys k ON k.sid = t.sid \
+             WHERE {where_sql} ORDER BY t.ts_us DESC, k.session_id, e.event_id{}",
+            limit_sql(query.limit, query.offset)
+        );
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
+                    Ok(ToolRun {
+                        session_id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        tool: r.get(2)?,
+                        timestamp: Timestamp(r.get(3)?),
+                        duration_ms: r.get(4)?,
+                        success: r.get(5)?,
+                        iteration: r.get(6)?,
+                    })
+                })?;
+                rows.collect()
+            },
+            "listing tool runs",
+        )
+    }
+
+    fn search(&self, text: &str, limit: usize) -> StoreResult<Vec<SearchHit>> {
+        let Some(expr) = filter::fts_match(text) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(
+            |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT DISTINCT k.session_id, e.event_id, e.kind, e.ts_us FROM contents_fts f \
+                     JOIN event_texts x ON x.content_id = f.rowid \
+                     JOIN events e ON e.id = x.event_row \
+                     JOIN session_keys k ON k.sid = e.sid \
+                     WHERE contents_fts MATCH ?1 \
+                     ORDER BY e.ts_us DESC, k.session_id, e.event_id LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(params![expr, limit], |r| {
+                    Ok(SearchHit {
+                        session_id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        timestamp: Timestamp(r.get(3)?),
+                    })
+                })?;
+                rows.collect()
+            },
+            "searching",
+        )
+    }
+
+    fn stats(&self, filter: &SessionFilter) -> StoreResult<StoreStats> {
+        let w = filter::session_where(filter);
+        let matching = format!(
+            "SELECT s.sid FROM sessions s JOIN session_keys k ON k.sid = s.sid WHERE {}",
+            w.sql
+        );
+        self.read(
+            |conn| {
+                let mut stats = StoreStats::default();
+                let mut by_model: BTreeMap<String, ModelStats> = BTreeMap::new();
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT s.row_json FROM sessions s JOIN session_keys k ON k.sid = s.sid WHERE {}",
+                    w.sql
+                ))?;
+                let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| {
+                    r.get::<_, String>(0)
+                })?;
+                for json in rows {
+                    let row = parse_row(&json?)?;
+                    stats.sessions += 1;
+                    add_metrics(&mut stats.totals, &row.metrics);
+                    let model = row.model.clone().unwrap_or_default();
+                    let m = by_model.entry(model.clone()).or_default();
+                    m.model = model;
+                    m.sessions += 1;
+                    m.input_tokens += row.metrics.input_tokens;
+                    m.output_tokens += row.metrics.output_tokens;
+                    m.cost_usd += row.metrics.cost_usd;
+                }
+                finish_totals(&mut stats.totals);
+                stats.by_model = by_model.into_values().collect();
+                stats.events = conn
+                    .prepare(&format!(
+                        "SELECT count(*) FROM events WHERE sid IN ({matching})"
+                    ))?
+                    .query_row(params_from_iter(w.params.iter()), |r| r.get::<_, i64>(0))?
+                    .max(0) as u64;
+                let mut stmt = conn.prepare(&format!(
+                    "SELECT tool, count(*), sum(1 - success), coalesce(avg(duration_ms), 0.0) \
+                     FROM tool_runs WHERE sid IN ({matching}) GROUP BY tool ORDER BY tool"
+                ))?;
+                let tools = stmt.query_map(params_from_iter(w.params.iter()), |r| {
+                    Ok(ToolAggregate {
+                        tool: r.get(0)?,
+                        runs: r.get::<_, i64>(1)?.max(0) as u64,
+                        failures: r.get::<_, i64>(2)?.max(0) as u64,
+                        avg_duration_ms: r.get(3)?,
+                    })
+                })?;
+                stats.by_tool = tools.collect::<rusqlite::Result<_>>()?;
+                Ok(stats)
+            },
+            "aggregating statistics",
+        )
+    }
+
+    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
+        let mut guard = self.lock_writer()?;
+        let tx = guard
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map_err(e, &self.label, "starting a prune"))?;
+        let run = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<PruneOutcome> {
+            let mut sessions: Vec<(Option<Timestamp>, String)> = tx
+                .prepare("SELECT last_ts, session_id FROM session_keys")?
+                .query_map([], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?.map(Timestamp), r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let doomed = sessions_to_prune(&mut sessions, policy);
+            let mut outcome = PruneOutcome::default();
+            if !doomed.is_empty() {
+                tx.execute(
+                    "UPDATE store_meta SET value = value + 1 WHERE key = 'prune_generation'",
+                    [],
+                )?;
+            }
+            for id in doomed {
+                let sid: Option<i64> = tx
+                    .prepare_cached("SELECT sid FROM session_keys WHERE session_id = ?1")?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()?;
+                if let Some(sid) = sid {
+                    outcome.events += delete_session(tx, sid)?;
+                    outcome.sessions.push(id);
+                }
+            }
+            Ok(outcome)
+        };
+        let outcome = run(&tx).map_err(|e| map_err(e, &self.label, "pruning"))?;
+        tx.commit()
+            .map_err(|e| map_err(e, &self.label, "committing the prune"))?;
+        Ok(outcome)
+    }
+
+    fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
+        self.read(
+            |conn| {
+                conn.prepare_cached(
+                    "SELECT size, mtime_us, head_hash, lines, byte_offset, format, session_hint FROM ingested_files WHERE path = ?1",
+                )?
+                .query_row([path], |r| {
+                    Ok(IngestedFile {
+                        path: path.to_owned(),
+                        size: r.get::<_, i64>(0)?.max(0) as u64,
+                        mtime_us: r.get(1)?,
+                        head_hash: r.get(2)?,
+                        lines: r.get::<_, i64>(3)?.max(0) as u64,
+                        offset: r.get::<_, i64>(4)?.max(0) as u64,
+                        format: r.get(5)?,
+                        session_hint: r.get(6)?,
+                    })
+                })
+                .optional()
+            },
+            "reading ingest state",
+        )
+    }
+
+    fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()> {
+        let guard = self.lock_writer()?;
+        guard
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO ingested_files(path, size, mtime_us, head_hash, lines, byte_offset, format, session_hint) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    file.path,
+                    i64::try_from(file.size).unwrap_or(i64::MAX),
+                    file.mtime_us,
+                    file.head_hash,
+                    i64::try_from(file.lines).unwrap_or(i64::MAX),
+                    i64::try_from(file.offset).unwrap_or(i64::MAX),
+                    file.format,
+                    file.session_hint
+                ])
+            })
+            .map(|_| ())
+            .map_err(|e| map_err(e, &self.label, "recording ingest state"))
+    }
+}

@@ -1,0 +1,593 @@
+//! Drawing: renders an [`App`] into a ratatui frame. Stateless; every list
+//! renders only the rows that fit, so a frame costs the same for 10 or
+//! 200,000 events.
+
+use loupe_analyze::{NodeStatus, SessionAnalysis, Severity, SpanKind};
+use loupe_model::{SessionStatus, Timestamp};
+use loupe_report::{human_duration_ms, human_tokens};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Tabs, Wrap};
+use ratatui::Frame;
+
+use crate::app::{App, Screen, SessionView, Tab};
+use crate::compare::{compare_rows, Verdict};
+
+const HEADER: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
+const DIM: Style = Style::new().fg(Color::DarkGray);
+const SELECTED: Style = Style::new().add_modifier(Modifier::REVERSED);
+const ERROR: Style = Style::new().fg(Color::Red);
+
+/// Draws the whole dashboard.
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let [title, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    match app.screen() {
+        Screen::Browser => draw_browser(frame, app, title, body),
+        Screen::Detail => draw_detail(frame, app, title, body),
+        Screen::Compare => draw_compare(frame, app, title, body),
+    }
+    draw_footer(frame, app, footer);
+    if app.help_visible() {
+        draw_help(frame, frame.area());
+    }
+}
+
+/// Rows of content the body shows on a terminal of `height` rows (the
+/// browser's table and the detail tabs lose a few rows to headers).
+pub fn page_height(height: u16) -> usize {
+    usize::from(height.saturating_sub(5)).max(1)
+}
+
+/// Efficiency colour: ≥70 green, ≥40 yellow, else red (attocode's bands).
+fn efficiency_style(score: f64) -> Style {
+    let color = if score >= 70.0 {
+        Color::Green
+    } else if score >= 40.0 {
+        Color::Yellow
+    } else {
+        Color::Red
+    };
+    Style::new().fg(color)
+}
+
+fn status_style(status: SessionStatus) -> Style {
+    match status {
+        SessionStatus::Completed => Style::new().fg(Color::Green),
+        SessionStatus::Failed => ERROR,
+        SessionStatus::Cancelled => Style::new().fg(Color::Yellow),
+        SessionStatus::Running => Style::new().fg(Color::Blue),
+    }
+}
+
+/// `MM-DD HH:MM:SS` in UTC.
+fn short_time(t: Option<Timestamp>) -> String {
+    let Some(t) = t else {
+        return "-".to_owned();
+    };
+    let text = t.to_rfc3339();
+    match (text.get(5..10), text.get(11..19)) {
+        (Some(date), Some(time)) => format!("{date} {time}"),
+        _ => text,
+    }
+}
+
+/// The first `offset` that keeps `cursor` inside a window of `height` rows.
+fn window_start(cursor: usize, height: usize) -> usize {
+    (cursor + 1).saturating_sub(height.max(1))
+}
+
+fn draw_browser(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
+    let shown = app.visible_sessions().len();
+    let total = app.sessions().len();
+    let count = if shown == total {
+        format!("{total} sessions")
+    } else {
+        format!("{shown}/{total} sessions")
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("Loupe sessions", HEADER),
+            Span::raw(format!("  {count}  sort: {}", app.sort().label())),
+        ])),
+        title,
+    );
+    if shown == 0 {
+        let text = if total == 0 {
+            "No sessions yet (waiting for trace files...)"
+        } else {
+            "No session matches the filter (Esc clears it)"
+        };
+        frame.render_widget(Paragraph::new(text).style(DIM), body);
+        return;
+    }
+    let height = usize::from(body.height.saturating_sub(1));
+    let start = window_start(app.selected_index(), height);
+    let rows = app
+        .visible_sessions()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(i, view)| browser_row(app, view, i == app.selected_index()));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(18),
+        Constraint::Length(14),
+        Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(3),
+        Constraint::Min(4),
+    ];
+    let header = Row::new(vec![
+        "", "Session", "Started", "Status", "Iter", "Tokens", "Cost", "Eff", "Task",
+    ])
+    .style(HEADER);
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        body,
+    );
+}
+
+fn browser_row<'a>(app: &App, view: &'a SessionView, selected: bool) -> Row<'a> {
+    let a = &view.analysis;
+    let mark = if app.is_marked(&a.session_id) {
+        "*"
+    } else {
+        " "
+    };
+    let row = Row::new(vec![
+        Line::raw(mark),
+        Line::raw(a.session_id.as_str()),
+        Line::raw(short_time(a.started_at)),
+        Line::styled(a.status.as_str(), status_style(a.status)),
+        Line::raw(a.metrics.iterations.to_string()),
+        Line::raw(human_tokens(a.metrics.tokens.total())),
+        Line::raw(format!("${:.3}", a.metrics.cost_usd)),
+        Line::styled(
+            format!("{:.0}", a.efficiency_score),
+            efficiency_style(a.efficiency_score),
+        ),
+        Line::raw(a.task.as_deref().unwrap_or("")),
+    ]);
+    if selected {
+        row.style(SELECTED)
+    } else {
+        row
+    }
+}
+
+fn draw_detail(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
+    let Some(view) = app.open_session() else {
+        return;
+    };
+    let a = &view.analysis;
+    let marked = if app.is_marked(&a.session_id) {
+        " (marked)"
+    } else {
+        ""
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("Session {}", a.session_id), HEADER),
+            Span::raw(marked),
+        ])),
+        title,
+    );
+    let [tabs_area, content] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+    let titles = Tab::ALL
+        .iter()
+        .map(|t| format!("{} {}", t.index() + 1, t.title()));
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(app.tab().index())
+            .highlight_style(SELECTED)
+            .divider("|"),
+        tabs_area,
+    );
+    let scroll = app.scroll(app.tab());
+    match app.tab() {
+        Tab::Summary => draw_summary(frame, a, content),
+        Tab::Timeline => draw_timeline(frame, a, scroll, content),
+        Tab::Tree => draw_tree(frame, view, scroll, content),
+        Tab::Tokens => draw_tokens(frame, a, scroll, content),
+        Tab::Issues => draw_issues(frame, a, scroll, content),
+    }
+}
+
+fn kv(key: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{key:<13}"), DIM),
+        Span::raw(value.into()),
+    ])
+}
+
+fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
+    let m = &a.metrics;
+    let t = &m.tokens;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{:<13}", "Status"), DIM),
+            Span::styled(a.status.as_str(), status_style(a.status)),
+            Span::raw("   "),
+            Span::styled("Efficiency ", DIM),
+            Span::styled(
+                format!("{:.0}/100", a.efficiency_score),
+                efficiency_style(a.efficiency_score),
+            ),
+        ]),
+        kv("Task", a.task.clone().unwrap_or_else(|| "-".to_owned())),
+        kv("Model", a.model.clone().unwrap_or_else(|| "-".to_owned())),
+        kv(
+            "Source",
+            format!("{} ({})", a.source.path, a.source.format.as_str()),
+        ),
+        kv(
+            "Started",
+            a.started_at
+                .map_or_else(|| "-".to_owned(), |s| s.to_rfc3339()),
+        ),
+        kv(
+            "Duration",
+            a.duration_ms
+                .map_or_else(|| "-".to_owned(), human_duration_ms),
+        ),
+        kv(
+            "Iterations",
+            format!(
+                "{}   LLM calls {}   Tool calls {}",
+                m.iterations, m.llm_calls, m.tool_calls
+            ),
+        ),
+        kv(
+            "Errors",
+            format!("{}   (tool errors {})", m.errors, m.tool_errors),
+        ),
+        kv(
+            "Tokens",
+            format!(
+                "in {}  out {}  cache read {}  write {}",
+                human_tokens(t.input_tokens),
+                human_tokens(t.output_tokens),
+                human_tokens(t.cache_read_tokens),
+                human_tokens(t.cache_write_tokens)
+            ),
+        ),
+        kv("Cache hit", format!("{:.1}%", m.cache_hit_rate * 100.0)),
+        kv("Cost", format!("${:.4}", m.cost_usd)),
+        kv(
+            "Compactions",
+            format!("{}   Subagents {}", m.compactions, m.subagents),
+        ),
+        kv("Issues", a.issues.len().to_string()),
+    ];
+    if !m.unpriced_models.is_empty() {
+        lines.push(kv("Unpriced", m.unpriced_models.join(", ")));
+    }
+    let tools: Vec<String> = a
+        .tools
+        .iter()
+        .take(5)
+        .map(|t| format!("{} ×{}", t.name, t.calls))
+        .collect();
+    if !tools.is_empty() {
+        lines.push(kv("Top tools", tools.join("  ")));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// Clamps a scroll offset so the last page stays full.
+fn clamp_scroll(scroll: usize, len: usize, height: usize) -> usize {
+    scroll.min(len.saturating_sub(height))
+}
+
+/// `(n/len)` position marker for scrolled lists.
+fn position_line(first: usize, shown: usize, len: usize) -> Line<'static> {
+    let last = (first + shown).min(len);
+    Line::styled(
+        format!("rows {}-{} of {len}", first.min(last) + 1, last),
+        DIM,
+    )
+}
+
+fn draw_timeline(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: Rect) {
+    let [list, pos] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let height = usize::from(list.height);
+    let len = a.timeline.len();
+    let start = clamp_scroll(scroll, len, height);
+    let lines: Vec<Line<'_>> = a.timeline[start..(start + height).min(len)]
+        .iter()
+        .map(|e| {
+            let style = if e.important { ERROR } else { Style::new() };
+            let iteration = e.iteration.map_or_else(String::new, |i| format!("it={i}"));
+            let duration = e.duration_ms.map_or_else(String::new, human_duration_ms);
+            let agent = e
+                .agent
+                .as_deref()
+                .map_or_else(String::new, |a| format!("[{a}] "));
+            Line::from(vec![
+                Span::styled(format!("{:>9} ", offset_text(e.offset_ms)), DIM),
+                Span::raw(format!("{iteration:<6}")),
+                Span::styled(format!("{:<16} ", e.kind.as_str()), style),
+                Span::raw(format!("{agent}{} ", e.label)),
+                Span::styled(duration, DIM),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), list);
+    frame.render_widget(Paragraph::new(position_line(start, height, len)), pos);
+}
+
+/// `+12.345s` / `+3m05s` offsets.
+fn offset_text(ms: f64) -> String {
+    if ms < 60_000.0 {
+        format!("+{:.3}s", ms / 1_000.0)
+    } else {
+        format!("+{}", human_duration_ms(ms))
+    }
+}
+
+fn draw_tree(frame: &mut Frame<'_>, view: &SessionView, scroll: usize, area: Rect) {
+    let [list, pos] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let height = usize::from(list.height);
+    let len = view.tree_rows.len();
+    let start = clamp_scroll(scroll, len, height);
+    let lines: Vec<Line<'_>> = view.tree_rows[start..(start + height).min(len)]
+        .iter()
+        .map(|row| {
+            let (mark, style) = match row.status {
+                NodeStatus::Ok => ("✓", Style::new().fg(Color::Green)),
+                NodeStatus::Error => ("✗", ERROR),
+                NodeStatus::Running => ("…", Style::new().fg(Color::Blue)),
+                NodeStatus::Skipped => ("-", DIM),
+            };
+            let kind = match row.kind {
+                SpanKind::Llm => "llm ",
+                SpanKind::Tool => "tool ",
+                SpanKind::Subagent => "agent ",
+                _ => "",
+            };
+            let mut extra = row.duration_ms.map_or_else(String::new, human_duration_ms);
+            if let Some(tokens) = row.tokens {
+                extra.push_str(&format!(" {} tok", human_tokens(tokens)));
+            }
+            // Deep trees would push labels off screen: cap the indentation.
+            let indent = "  ".repeat(usize::from(row.depth).min(20));
+            Line::from(vec![
+                Span::raw(indent),
+                Span::styled(format!("{mark} "), style),
+                Span::styled(kind, DIM),
+                Span::raw(format!("{} ", row.label)),
+                Span::styled(extra, DIM),
+            ])
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), list);
+    frame.render_widget(Paragraph::new(position_line(start, height, len)), pos);
+}
+
+fn draw_tokens(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: Rect) {
+    let flow = &a.token_flow;
+    let [head, table_area] =
+        Layout::vertical([Constraint::Length(2), Constraint::Min(1)]).areas(area);
+    let peak = flow
+        .peak_iteration
+        .map_or_else(|| "-".to_owned(), |p| p.to_string());
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::raw(format!(
+                "Cache: {:?}  Trend: {:?}  Peak iteration: {peak}",
+                flow.cache_rating, flow.trend
+            )),
+            Line::styled(flow.recommendation.clone(), DIM),
+        ]),
+        head,
+    );
+    let height = usize::from(table_area.height.saturating_sub(1));
+    let len = flow.rows.len();
+    let start = clamp_scroll(scroll, len, height);
+    let rows = flow.rows[start..(start + height).min(len)].iter().map(|r| {
+        Row::new(vec![
+            r.iteration.to_string(),
+            human_tokens(r.tokens.input_tokens),
+            human_tokens(r.tokens.output_tokens),
+            human_tokens(r.tokens.cache_read_tokens),
+            format!("{:.0}%", r.cache_hit_rate * 100.0),
+            format!("${:.4}", r.cost_usd),
+            format!("${:.4}", r.cumulative_cost_usd),
+        ])
+    });
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(10),
+        Constraint::Length(10),
+    ];
+    let header = Row::new(vec![
+        "Iter", "Input", "Output", "Cache", "Hit", "Cost", "Total",
+    ])
+    .style(HEADER);
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+}
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Critical | Severity::High => ERROR,
+        Severity::Medium => Style::new().fg(Color::Yellow),
+        Severity::Low => DIM,
+    }
+}
+
+fn draw_issues(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: Rect) {
+    if a.issues.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No issues detected.").style(Style::new().fg(Color::Green)),
+            area,
+        );
+        return;
+    }
+    // Issues are few (one per rule hit); scrolling is by issue.
+    let start = scroll.min(a.issues.len().saturating_sub(1));
+    let mut lines = vec![Line::styled(
+        format!("{} issues (issue {} first)", a.issues.len(), start + 1),
+        DIM,
+    )];
+    for issue in &a.issues[start..] {
+        let severity = format!("{:?}", issue.severity).to_uppercase();
+        let at = issue
+            .iteration
+            .map_or_else(String::new, |i| format!(" (iteration {i})"));
+        lines.push(Line::from(vec![
+            Span::styled(format!("[{severity}] "), severity_style(issue.severity)),
+            Span::styled(
+                issue.title.clone(),
+                Style::new().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(at),
+        ]));
+        lines.push(Line::raw(format!("  {}", issue.description)));
+        lines.push(Line::styled(
+            format!("  Fix: {}", issue.suggestion),
+            Style::new().fg(Color::Green),
+        ));
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+fn draw_compare(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
+    let Some((a, b)) = app.compared() else {
+        return;
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![Span::styled("Compare", HEADER)])),
+        title,
+    );
+    let [names, table_area, verdict] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(body);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::raw(format!("A: {}", a.analysis.session_id)),
+            Line::raw(format!("B: {}", b.analysis.session_id)),
+        ]),
+        names,
+    );
+    let compare = compare_rows(&a.analysis, &b.analysis);
+    let (mut a_wins, mut b_wins) = (0, 0);
+    let rows: Vec<Row<'_>> = compare
+        .iter()
+        .map(|r| {
+            let style = match r.verdict {
+                Verdict::ABetter => {
+                    a_wins += 1;
+                    Style::new().fg(Color::Red)
+                }
+                Verdict::BBetter => {
+                    b_wins += 1;
+                    Style::new().fg(Color::Green)
+                }
+                Verdict::Same => DIM,
+            };
+            Row::new(vec![
+                Line::raw(r.label),
+                Line::raw(r.a_text()),
+                Line::raw(r.b_text()),
+                Line::raw(r.delta_text()),
+                Line::styled(r.verdict.label(), style),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(14),
+        Constraint::Length(11),
+        Constraint::Length(11),
+        Constraint::Length(18),
+        Constraint::Length(9),
+    ];
+    let header = Row::new(vec!["Metric", "A", "B", "Delta (B-A)", "Verdict"]).style(HEADER);
+    frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    frame.render_widget(
+        Paragraph::new(format!(
+            "A better on {a_wins}, B better on {b_wins} of {} metrics",
+            compare.len()
+        )),
+        verdict,
+    );
+}
+
+fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let line = if app.editing_filter() {
+        Line::from(vec![
+            Span::styled("Filter: ", HEADER),
+            Span::raw(format!("{}▏", app.filter())),
+            Span::styled("  Enter keep · Esc clear", DIM),
+        ])
+    } else if let Some(status) = app.status() {
+        Line::styled(status.to_owned(), Style::new().fg(Color::Yellow))
+    } else {
+        let hints = match app.screen() {
+            Screen::Browser => "↑↓ move  Enter open  / filter  s sort  c mark  ? help  q quit",
+            Screen::Detail => "1-5/Tab tabs  ↑↓ PgUp PgDn scroll  c mark  ? help  q back",
+            Screen::Compare => "q back  ? help",
+        };
+        let mut spans = vec![Span::styled(hints, DIM)];
+        if !app.filter().is_empty() && app.screen() == Screen::Browser {
+            spans.push(Span::raw(format!("  filter: {}", app.filter())));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("↑ ↓ / j k", "move / scroll"),
+    ("PgUp PgDn", "page up / down"),
+    ("Home End", "first / last"),
+    ("Enter", "open session"),
+    ("Tab ← →", "switch tab"),
+    ("1-5", "Summary Timeline Tree Tokens Issues"),
+    ("/", "filter sessions"),
+    ("s", "cycle sort"),
+    ("c", "mark for compare (two)"),
+    ("?", "this help"),
+    ("q / Esc", "back / quit"),
+];
+
+fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+    let width = area.width.min(52);
+    let height = area.height.min(HELP.len() as u16 + 3);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines: Vec<Line<'_>> = HELP
+        .iter()
+        .map(|(keys, what)| {
+            Line::from(vec![
+                Span::styled(format!("{keys:<11}"), HEADER),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled("any key closes", DIM));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys ")),
+        popup,
+    );
+}

@@ -1,0 +1,70 @@
+//! Crash safety: a registry of live recorders flushed from a panic hook
+//! (chained to the previous hook) and from an `atexit` handler, so a panic,
+//! `std::process::exit` or returning from `main` with a session still open
+//! (leaked, stored in a static) loses nothing. Sessions are not ended there:
+//! the trace honestly shows no `session_end`.
+//!
+//! Rust runs no destructors for statics and `process::exit` skips those of
+//! locals, hence the C `atexit` hook; it is the one `unsafe` call of the crate.
+
+use std::sync::{Arc, Mutex, Once, Weak};
+
+use crate::recorder::Core;
+
+static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
+static PANIC_HOOK: Once = Once::new();
+static AT_EXIT: Once = Once::new();
+
+/// Adds a recorder to the registry and installs the hooks it asks for.
+pub(crate) fn register(core: &Arc<Core>) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(core));
+    }
+    if core.config.flush_on_panic {
+        PANIC_HOOK.call_once(install_panic_hook);
+    }
+    if core.config.flush_at_exit {
+        AT_EXIT.call_once(install_at_exit);
+    }
+}
+
+/// Flushes every live recorder and waits for each (at most 5 s apiece).
+/// Call it before `std::process::exit` on platforms without `atexit`, or to
+/// be explicit; sessions stay open. Returns how many recorders confirmed.
+pub fn shutdown() -> usize {
+    flush_all_live(|_| true)
+}
+
+fn flush_all_live(select: impl Fn(&Core) -> bool) -> usize {
+    // `try_lock`: a panic while the registry is locked must not deadlock.
+    let live: Vec<Arc<Core>> = match LIVE.try_lock() {
+        Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return 0,
+    };
+    live.iter()
+        .filter(|c| select(c))
+        .filter(|c| c.flush())
+        .count()
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        flush_all_live(|c| c.config.flush_on_panic);
+        previous(info);
+    }));
+}
+
+extern "C" fn flush_at_exit() {
+    // Unwinding out of an `extern "C"` function aborts; never let it.
+    let _ = std::panic::catch_unwind(|| flush_all_live(|c| c.config.flush_at_exit));
+}
+
+#[allow(unsafe_code)]
+fn install_at_exit() {
+    // SAFETY: `flush_at_exit` is a plain `extern "C" fn()` without captured
+    // state that never unwinds; `atexit` only stores the pointer and calls it
+    // once during `exit`, while the writer threads still run.
+    let _ = unsafe { libc::atexit(flush_at_exit) };
+}

@@ -1,0 +1,814 @@
+//! The recorder: configuration builder, the shared per-session core, the
+//! cheap cloneable [`Recorder`] handle and the [`Session`] guard.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use loupe_model::{
+    keys, AgentRef, Event, EventKind, SessionStatus, Timestamp, FORMAT_NAME, FORMAT_VERSION,
+};
+use serde_json::{Map, Value};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError, Durability, QueueFullPolicy};
+use crate::exit;
+use crate::sanitize::Sanitizer;
+use crate::summary::{Counters, Summary};
+use crate::writer::{Msg, Writer, ON_WRITER_THREAD};
+
+/// How long `flush()` and exit-time flushes wait for the writer at most.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a recorder could not start. Recording itself never returns errors.
+#[derive(Debug)]
+pub enum RecorderError {
+    /// A bad setting (environment variable, TOML file, regex).
+    Config(ConfigError),
+    /// The trace directory or file could not be created or opened.
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for RecorderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecorderError::Config(e) => write!(f, "loupe configuration: {e}"),
+            RecorderError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for RecorderError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecorderError::Config(e) => Some(e),
+            RecorderError::Io { source, .. } => Some(source),
+        }
+    }
+}
+
+impl From<ConfigError> for RecorderError {
+    fn from(e: ConfigError) -> Self {
+        RecorderError::Config(e)
+    }
+}
+
+/// Cheap unique ids: a random 48-bit prefix per recorder and a counter, as
+/// 20 hex digits. No allocation beyond the returned `String`.
+pub(crate) struct IdGen {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl IdGen {
+    pub(crate) fn new(prefix: u64) -> Self {
+        IdGen {
+            prefix: prefix & 0xffff_ffff_ffff,
+            next: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn next(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let n = self.next.fetch_add(1, Relaxed) & 0xffff_ffff;
+        let mut out = [0u8; 20];
+        for (i, slot) in out.iter_mut().enumerate().take(12) {
+            *slot = HEX[((self.prefix >> (44 - 4 * i)) & 0xf) as usize];
+        }
+        for (i, slot) in out.iter_mut().skip(12).enumerate() {
+            *slot = HEX[((n >> (28 - 4 * i)) & 0xf) as usize];
+        }
+        out.iter().map(|&b| b as char).collect()
+    }
+}
+
+/// 64 random bits from the standard library's per-process random keys.
+pub(crate) fn random_u64() -> u64 {
+    static SALT: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(SALT.fetch_add(1, Relaxed));
+    h.write_u32(std::process::id());
+    h.write_i64(Timestamp::now().as_micros());
+    h.finish()
+}
+
+/// FNV-1a over the id, then a splitmix64 finaliser so that ids differing in
+/// their last character spread over the whole range. Maps to `[0, 1)`.
+pub fn sample_point(session_id: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in session_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Whether a session with this id is recorded at `rate`.
+pub fn is_sampled(session_id: &str, rate: f64) -> bool {
+    rate >= 1.0 || sample_point(session_id) < rate
+}
+
+/// State shared by every handle of one recording session and its writer.
+pub(crate) struct Core {
+    pub(crate) session_id: String,
+    pub(crate) path: PathBuf,
+    pub(crate) config: Config,
+    tx: Sender<Msg>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: IdGen,
+    pub(crate) counters: Counters,
+    pub(crate) pending_drops: AtomicU64,
+    pub(crate) iteration_seq: AtomicU32,
+    pub(crate) turn_seq: AtomicU32,
+    pub(crate) ended: AtomicBool,
+    pub(crate) started_at: Timestamp,
+}
+
+impl Core {
+    /// Hands an event to the writer according to the durability and
+    /// queue-full policies. Never fails; losses are counted.
+    fn submit(&self, ev: Event) {
+        self.submit_with(ev, self.config.queue_full);
+    }
+
+    /// Session boundaries always wait for room: a trace without its
+    /// `session_start` or `session_end` would misreport the whole session.
+    fn submit_lifecycle(&self, ev: Event) {
+        self.submit_with(ev, QueueFullPolicy::Block);
+    }
+
+    fn submit_with(&self, ev: Event, policy: QueueFullPolicy) {
+        if self.config.durability == Durability::EveryEvent && !ON_WRITER_THREAD.with(|w| w.get()) {
+            let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+            if self.tx.send(Msg::Durable(Box::new(ev), ack_tx)).is_ok() {
+                Counters::bump(&self.counters.events);
+                let _ = ack_rx.recv_timeout(FLUSH_TIMEOUT);
+            }
+            return;
+        }
+        let msg = Msg::Event(Box::new(ev));
+        let sent = match policy {
+            QueueFullPolicy::Block => self.tx.send(msg).is_ok(),
+            QueueFullPolicy::Drop => match self.tx.try_send(msg) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    self.pending_drops.fetch_add(1, Relaxed);
+                    Counters::bump(&self.counters.dropped);
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+        };
+        if sent {
+            Counters::bump(&self.counters.events);
+        } else {
+            Counters::bump(&self.counters.write_errors);
+        }
+    }
+
+    /// Asks the writer to write and flush everything queued so far, and waits
+    /// (at most [`FLUSH_TIMEOUT`]). Returns whether the writer confirmed.
+    pub(crate) fn flush(&self) -> bool {
+        if ON_WRITER_THREAD.with(|w| w.get()) {
+            return false;
+        }
+        let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
+        if self
+            .tx
+            .send_timeout(Msg::Flush(ack_tx), FLUSH_TIMEOUT)
+            .is_err()
+        {
+            return false;
+        }
+        ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok()
+    }
+}
+
+/// Owns the writer thread: the last handle to go stops and joins it.
+struct Shared {
+    core: Arc<Core>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let _ = self.core.tx.send_timeout(Msg::Shutdown, FLUSH_TIMEOUT);
+        let handle = match self.writer.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(h) = handle {
+            if !ON_WRITER_THREAD.with(|w| w.get()) {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Where new events hang in the span tree: parent span, iteration, turn and
+/// producing agent. Cloned into every guard; cheap (`Arc`s).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Scope {
+    pub(crate) parent: Option<Arc<str>>,
+    pub(crate) iteration: Option<u32>,
+    pub(crate) turn: Option<u32>,
+    pub(crate) agent: Option<Arc<AgentRef>>,
+}
+
+/// A handle for recording into one session. Cheap to clone (`Arc`), `Send`
+/// and `Sync`; every clone writes to the same file. A handle also carries a
+/// scope (parent span, iteration, turn, agent) which guards narrow: record
+/// through a guard and the event lands under it.
+///
+/// A recorder for an unsampled or disabled session holds nothing: every
+/// call is one branch.
+#[derive(Clone)]
+pub struct Recorder {
+    shared: Option<Arc<Shared>>,
+    pub(crate) scope: Scope,
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("session_id", &self.session_id())
+            .field("path", &self.path())
+            .finish()
+    }
+}
+
+impl Recorder {
+    /// A builder with default settings ([`Config::default`]).
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A recorder that records nothing.
+    pub fn disabled() -> Recorder {
+        Recorder {
+            shared: None,
+            scope: Scope::default(),
+        }
+    }
+
+    pub(crate) fn core(&self) -> Option<&Core> {
+        self.shared.as_deref().map(|s| &*s.core)
+    }
+
+    /// Whether this recorder writes anything (enabled and sampled).
+    pub fn is_recording(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// The session id (`None` when not recording).
+    pub fn session_id(&self) -> Option<&str> {
+        self.core().map(|c| c.session_id.as_str())
+    }
+
+    /// The trace file (`None` when not recording).
+    pub fn path(&self) -> Option<&Path> {
+        self.core().map(|c| c.path.as_path())
+    }
+
+    /// The session's running counters, O(1).
+    pub fn summary(&self) -> Summary {
+        self.core()
+            .map(|c| c.counters.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// Writes everything recorded so far to the file (write + flush, no
+    /// fsync) and waits for it, at most 5 s. Returns whether it was confirmed.
+    /// After it returns true, a `SIGKILL` cannot lose those events.
+    pub fn flush(&self) -> bool {
+        self.core().is_some_and(Core::flush)
+    }
+
+    /// The current time on this recorder's clock.
+    pub fn now(&self) -> Timestamp {
+        self.core()
+            .map(|c| c.clock.now())
+            .unwrap_or_else(Timestamp::now)
+    }
+
+    /// Capture settings; `None` when not recording.
+    pub(crate) fn capture(&self) -> Option<crate::config::Capture> {
+        self.core().map(|c| c.config.capture)
+    }
+
+    /// A fresh event of `kind` in this handle's scope, or `None` when not
+    /// recording (so callers build no payload at all).
+    pub(crate) fn event(&self, kind: EventKind) -> Option<Event> {
+        let core = self.core()?;
+        let mut ev = Event::new(
+            core.ids.next(),
+            kind,
+            core.clock.now(),
+            core.session_id.clone(),
+        );
+        ev.parent_event_id = self.scope.parent.as_deref().map(str::to_owned);
+        ev.iteration = self.scope.iteration;
+        ev.turn = self.scope.turn;
+        ev.agent = self.scope.agent.as_deref().cloned();
+        Some(ev)
+    }
+
+    /// Records a prepared event (counters already handled by the caller).
+    pub(crate) fn submit(&self, ev: Event) {
+        if let Some(core) = self.core() {
+            core.submit(ev);
+        }
+    }
+
+    /// A handle whose events hang under `parent`.
+    pub(crate) fn child(&self, parent: &str) -> Recorder {
+        let mut r = self.clone();
+        r.scope.parent = Some(Arc::from(parent));
+        r
+    }
+
+    /// Records an event of any kind with a free-form payload (attocode-py's
+    /// `record(kind, **data)`). Updates no counters.
+    pub fn record(&self, kind: EventKind, data: Map<String, Value>) {
+        if let Some(mut ev) = self.event(kind) {
+            ev.data = data;
+            self.submit(ev);
+        }
+    }
+
+    /// Records a fully built event as is, only filling `session_id` (and
+    /// `event_id` when empty). For bridges from other instrumentation.
+    pub fn record_event(&self, mut ev: Event) {
+        if let Some(core) = self.core() {
+            ev.session_id.clone_from(&core.session_id);
+            if ev.event_id.is_empty() {
+                ev.event_id = core.ids.next();
+            }
+            core.submit(ev);
+        }
+    }
+
+    pub(crate) fn counters(&self) -> Option<&Counters> {
+        self.core().map(|c| &c.counters)
+    }
+}
+
+/// Configures and starts a recording session. Obtain one with
+/// [`Recorder::builder`].
+pub struct Builder {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    id_seed: Option<u64>,
+    session_id: Option<String>,
+    start_data: Map<String, Value>,
+    metadata: Map<String, Value>,
+    tags: Vec<String>,
+    error: Option<ConfigError>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config::default(),
+            clock: Arc::new(SystemClock),
+            id_seed: None,
+            session_id: None,
+            start_data: Map::new(),
+            metadata: Map::new(),
+            tags: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $ty:ty => $($field:ident).+) => {
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.config.$($field).+ = value;
+            self
+        }
+    };
+}
+
+impl Builder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration as set so far.
+    pub fn current_config(&self) -> &Config {
+        &self.config
+    }
+
+    setter!(/// Turns recording on or off.
+        enabled: bool => enabled);
+    setter!(/// Queue capacity in events.
+        queue_capacity: usize => queue_capacity);
+    setter!(/// Writer buffer size in bytes.
+        buffer_size: usize => buffer_size);
+    setter!(/// Longest time an event waits in the writer's buffer.
+        flush_interval: Duration => flush_interval);
+    setter!(/// See [`Durability`].
+        durability: Durability => durability);
+    setter!(/// See [`QueueFullPolicy`].
+        queue_full: QueueFullPolicy => queue_full);
+    setter!(/// Keep LLM messages and response text.
+        capture_messages: bool => capture.messages);
+    setter!(/// Keep thinking text.
+        capture_thinking: bool => capture.thinking);
+    setter!(/// Keep tool arguments.
+        capture_tool_args: bool => capture.tool_args);
+    setter!(/// Keep tool results.
+        capture_tool_results: bool => capture.tool_results);
+    setter!(/// Strings longer than this many characters are truncated with a marker.
+        max_content_chars: usize => max_content_chars);
+    setter!(/// Apply the built-in secret patterns.
+        redact: bool => redact);
+    setter!(/// Flush from a panic hook.
+        flush_on_panic: bool => flush_on_panic);
+    setter!(/// Flush at process exit.
+        flush_at_exit: bool => flush_at_exit);
+
+    /// Directory for trace files (default `.loupe/traces`).
+    pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.dir = dir.into();
+        self
+    }
+
+    /// File name pattern (default `{session_id}.jsonl`; `{timestamp}` is the
+    /// session's start as `YYYYMMDDTHHMMSSZ`).
+    pub fn file_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.config.file_pattern = pattern.into();
+        self
+    }
+
+    /// Fraction of sessions to record, decided by hashing the session id.
+    /// Values outside `0..=1` are clamped.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.config.sample_rate = if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// An extra redaction regex; an invalid one makes [`Builder::start`] fail.
+    pub fn redact_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.config.redact_patterns.push(pattern.into());
+        self
+    }
+
+    /// Applies `LOUPE_*` environment variables (see the crate docs).
+    pub fn from_env(mut self) -> Self {
+        if let Err(e) = self.config.apply_env() {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Applies a TOML configuration file.
+    pub fn from_toml_file(mut self, path: impl AsRef<Path>) -> Self {
+        if let Err(e) = self.config.apply_toml_file(path.as_ref()) {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// The clock for timestamps and durations (tests, the demo).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Fixes the event-id prefix, making ids reproducible (tests, the demo).
+    pub fn id_seed(mut self, seed: u64) -> Self {
+        self.id_seed = Some(seed);
+        self
+    }
+
+    /// The session id; generated (`{UTC time}-{random}`) when not given.
+    pub fn session_id(mut self, id: impl Into<String>) -> Self {
+        self.session_id = Some(id.into());
+        self
+    }
+
+    /// What the agent was asked to do (`data.task` of `session_start`).
+    pub fn task(mut self, task: impl Into<String>) -> Self {
+        self.start_data
+            .insert(keys::TASK.into(), Value::String(task.into()));
+        self
+    }
+
+    /// The main model (`data.model` of `session_start`).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.start_data
+            .insert(keys::MODEL.into(), Value::String(model.into()));
+        self
+    }
+
+    /// The agent's name (`data.agent_name` of `session_start`).
+    pub fn agent_name(mut self, name: impl Into<String>) -> Self {
+        self.start_data
+            .insert(keys::AGENT_NAME.into(), Value::String(name.into()));
+        self
+    }
+
+    /// A metadata entry (`data.metadata.{key}` of `session_start`).
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// A tag (`data.tags` of `session_start`).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Opens the trace file, starts the writer and records `session_start`.
+    /// Disabled or unsampled sessions start nothing and return a session whose
+    /// calls are no-ops.
+    pub fn start(self) -> Result<Session, RecorderError> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let started_at = self.clock.now();
+        let session_id = match self.session_id {
+            Some(id) => id,
+            None => format!(
+                "{}-{:06x}",
+                compact_time(started_at),
+                random_u64() & 0xff_ffff
+            ),
+        };
+        if !self.config.enabled || !is_sampled(&session_id, self.config.sample_rate) {
+            return Ok(Session {
+                recorder: Recorder::disabled(),
+                span_id: None,
+                ended: false,
+            });
+        }
+        let sanitizer = Sanitizer::new(
+            self.config.redact,
+            &self.config.redact_patterns,
+            self.config.max_content_chars,
+        )?;
+        let file_name = self
+            .config
+            .file_pattern
+            .replace("{session_id}", &file_safe(&session_id))
+            .replace("{timestamp}", &compact_time(started_at));
+        let path = self.config.dir.join(file_name);
+        let file = open_trace_file(&path)?;
+        let (tx, rx) = crossbeam_channel::bounded(self.config.queue_capacity.max(1));
+        let prefix = self.id_seed.unwrap_or_else(random_u64);
+        let core = Arc::new(Core {
+            session_id,
+            path,
+            tx,
+            clock: self.clock,
+            ids: IdGen::new(prefix),
+            counters: Counters::default(),
+            pending_drops: AtomicU64::new(0),
+            iteration_seq: AtomicU32::new(0),
+            turn_seq: AtomicU32::new(0),
+            ended: AtomicBool::new(false),
+            started_at,
+            config: self.config,
+        });
+        let writer = Writer {
+            core: Arc::clone(&core),
+            rx,
+            file,
+            sanitizer,
+            buffer_size: core.config.buffer_size.max(1),
+            flush_interval: core.config.flush_interval.max(Duration::from_millis(1)),
+            durable: core.config.durability == Durability::EveryEvent,
+        };
+        let handle = std::thread::Builder::new()
+            .name("loupe-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|source| RecorderError::Io {
+                path: core.path.clone(),
+                source,
+            })?;
+        exit::register(&core);
+        let recorder = Recorder {
+            shared: Some(Arc::new(Shared {
+                core: Arc::clone(&core),
+                writer: Mutex::new(Some(handle)),
+            })),
+            scope: Scope::default(),
+        };
+        let mut data = self.start_data;
+        data.insert(keys::FORMAT.into(), FORMAT_NAME.into());
+        data.insert(keys::FORMAT_VERSION.into(), FORMAT_VERSION.into());
+        if !self.metadata.is_empty() {
+            data.insert(keys::METADATA.into(), Value::Object(self.metadata));
+        }
+        if !self.tags.is_empty() {
+            data.insert(keys::TAGS.into(), self.tags.into());
+        }
+        let span_id = core.ids.next();
+        let mut start = Event::new(
+            span_id.clone(),
+            EventKind::SessionStart,
+            started_at,
+            core.session_id.clone(),
+        );
+        start.span_id = Some(span_id.clone());
+        start.data = data;
+        core.submit_lifecycle(start);
+        let recorder = recorder.child(&span_id);
+        Ok(Session {
+            recorder,
+            span_id: Some(span_id),
+            ended: false,
+        })
+    }
+}
+
+fn open_trace_file(path: &Path) -> Result<File, RecorderError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| RecorderError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| RecorderError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// `2026-03-01T12:00:00.000000Z` → `20260301T120000Z`.
+fn compact_time(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    let mut out: String = s
+        .chars()
+        .take(19)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    out.push('Z');
+    out
+}
+
+/// Keeps a session id usable as a file name: no separators, no `..`.
+fn file_safe(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() || c == ':' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        "session".into()
+    } else {
+        s
+    }
+}
+
+/// The session guard: records `session_end` (with the summary) when ended or
+/// dropped, then flushes. Dropped during a panic it records status `failed`.
+/// Dereferences to its [`Recorder`].
+pub struct Session {
+    recorder: Recorder,
+    span_id: Option<String>,
+    ended: bool,
+}
+
+impl Deref for Session {
+    type Target = Recorder;
+    fn deref(&self) -> &Recorder {
+        &self.recorder
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("recorder", &self.recorder)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A handle to record from other threads or store in the agent.
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
+    /// Ends the session with `status` and flushes.
+    pub fn end(mut self, status: SessionStatus) {
+        self.finish(status, None);
+    }
+
+    /// Ends the session with `status` and an error message.
+    pub fn fail(mut self, error: impl fmt::Display) {
+        self.finish(SessionStatus::Failed, Some(error.to_string()));
+    }
+
+    fn finish(&mut self, status: SessionStatus, error: Option<String>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        let Some(core) = self.recorder.core() else {
+            return;
+        };
+        if core.ended.swap(true, Relaxed) {
+            return;
+        }
+        let now = core.clock.now();
+        let summary = core.counters.snapshot();
+        let mut ev = Event::new(
+            core.ids.next(),
+            EventKind::SessionEnd,
+            now,
+            core.session_id.clone(),
+        );
+        ev.span_id.clone_from(&self.span_id);
+        ev.duration_ms = Some(now.millis_since(core.started_at).max(0.0));
+        ev.data.insert(keys::STATUS.into(), status.as_str().into());
+        if let Some(e) = error {
+            ev.data.insert(keys::ERROR.into(), e.into());
+        }
+        if let Ok(v) = serde_json::to_value(summary) {
+            ev.data.insert("summary".into(), v);
+        }
+        core.submit_lifecycle(ev);
+        core.flush();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.finish(SessionStatus::Failed, Some("panicked".into()));
+        } else {
+            self.finish(SessionStatus::Completed, None);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ids_are_twenty_hex_digits_and_distinct() {
+        let g = IdGen::new(0xabc);
+        let a = g.next();
+        let b = g.next();
+        assert_eq!(a, "000000000abc00000001");
+        assert_eq!(b.len(), 20);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sampling_is_deterministic_and_bounded() {
+        assert_eq!(sample_point("abc"), sample_point("abc"));
+        assert!((0.0..1.0).contains(&sample_point("")));
+        assert!(is_sampled("x", 1.0));
+        assert!(!is_sampled("x", 0.0));
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_safe("../a/b"), ".._a_b");
+        assert_eq!(file_safe(".."), "session");
+        assert_eq!(compact_time(Timestamp(0)), "19700101T000000Z");
+    }
+}

@@ -1,0 +1,384 @@
+//! A `tracing` [`Layer`] that records spans and events into a Loupe session
+//! (cargo feature `tracing`):
+//!
+//! ```text
+//! use tracing_subscriber::prelude::*;
+//! tracing_subscriber::registry().with(loupe::tracing::layer(session.recorder())).init();
+//! ```
+//!
+//! Spans carrying OpenTelemetry GenAI fields become typed events
+//! (anchors.md, "Operations and span names"):
+//! * `gen_ai.operation.name` = `chat` / `text_completion` / `generate_content`
+//!   → `llm_request` on open, `llm_response` (or `llm_error` when the span has
+//!   an `error` field) on close, with `gen_ai.request.model` /
+//!   `gen_ai.response.model`, `gen_ai.provider.name` (or `gen_ai.system`),
+//!   `gen_ai.usage.input_tokens`, `output_tokens`, `cache_read.input_tokens`,
+//!   `cache_creation.input_tokens`, `reasoning.output_tokens` (OpenTelemetry
+//!   semantics: input includes the cache parts), `gen_ai.response.finish_reasons`;
+//! * `execute_tool` → `tool_start` / `tool_end` or `tool_error`
+//!   (`gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.tool.call.arguments`,
+//!   `gen_ai.tool.call.result`);
+//! * `invoke_agent` / `create_agent` → `subagent_spawn` / `subagent_complete`
+//!   or `subagent_error` (`gen_ai.agent.id`, `gen_ai.agent.name`), and events
+//!   inside carry the agent in `agent`;
+//! * other spans → `span_start` / `span_end` with their fields in `data`;
+//! * events → `log` with `level`, `target`, `message` and their fields.
+//!
+//! `gen_ai.conversation.id` is kept as `data.conversation_id`. Parent links
+//! follow the span tree. Values may be recorded after the span opened
+//! (`Span::record`); they are read when it closes.
+
+use std::sync::Arc;
+
+use loupe_model::{keys, AgentRef, EventKind, Timestamp, TokenUsage};
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::Subscriber;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::helpers::{put, put_opt};
+use crate::recorder::Recorder;
+
+/// The layer; build it with [`layer`].
+#[derive(Debug, Clone)]
+pub struct LoupeLayer {
+    recorder: Recorder,
+}
+
+/// A layer recording into `recorder`'s session.
+pub fn layer(recorder: Recorder) -> LoupeLayer {
+    LoupeLayer { recorder }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SpanKind {
+    Llm,
+    Tool,
+    Agent,
+    Plain,
+}
+
+/// Per-span state, kept in the registry's extensions.
+struct LoupeSpan {
+    kind: SpanKind,
+    span_id: Option<String>,
+    started: Timestamp,
+    fields: Map<String, Value>,
+    /// Handle for events inside this span (parent and agent set).
+    inner: Recorder,
+    /// Handle the span's own start/end events are recorded with.
+    outer: Recorder,
+}
+
+struct FieldVisitor<'a>(&'a mut Map<String, Value>);
+
+impl Visit for FieldVisitor<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0
+            .insert(field.name().to_owned(), value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
+    }
+}
+
+fn field_str<'a>(fields: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| fields.get(*n).and_then(Value::as_str))
+}
+
+fn field_u64(fields: &Map<String, Value>, names: &[&str]) -> Option<u64> {
+    names
+        .iter()
+        .find_map(|n| fields.get(*n).and_then(loupe_model::value_u64))
+}
+
+/// A string field that holds JSON (arguments, results) is kept as JSON.
+fn field_json(fields: &Map<String, Value>, name: &str) -> Option<Value> {
+    let v = fields.get(name)?;
+    match v {
+        Value::String(s) => Some(serde_json::from_str(s).unwrap_or_else(|_| v.clone())),
+        other => Some(other.clone()),
+    }
+}
+
+fn usage_of(f: &Map<String, Value>) -> TokenUsage {
+    TokenUsage {
+        input_tokens: field_u64(
+            f,
+            &["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"],
+        ),
+        output_tokens: field_u64(
+            f,
+            &[
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+            ],
+        ),
+        cache_read_tokens: field_u64(
+            f,
+            &[
+                "gen_ai.usage.cache_read.input_tokens",
+                "gen_ai.usage.cache_read_input_tokens",
+            ],
+        ),
+        cache_write_tokens: field_u64(
+            f,
+            &[
+                "gen_ai.usage.cache_creation.input_tokens",
+                "gen_ai.usage.cache_creation_input_tokens",
+            ],
+        ),
+        reasoning_tokens: field_u64(
+            f,
+            &[
+                "gen_ai.usage.reasoning.output_tokens",
+                "gen_ai.usage.reasoning_tokens",
+            ],
+        ),
+    }
+}
+
+const ERROR_FIELDS: &[&str] = &["error", "error.message", "exception.message"];
+
+fn error_of(f: &Map<String, Value>) -> Option<String> {
+    if let Some(e) = field_str(f, ERROR_FIELDS) {
+        return Some(e.to_owned());
+    }
+    let status = field_str(f, &["otel.status_code"])?;
+    status.eq_ignore_ascii_case("error").then(|| {
+        field_str(f, &["otel.status_description"])
+            .unwrap_or("error")
+            .to_owned()
+    })
+}
+
+/// Fields not consumed by the typed mapping, copied into plain spans and logs.
+fn copy_fields(ev: &mut loupe_model::Event, fields: &Map<String, Value>) {
+    for (k, v) in fields {
+        if k == "gen_ai.conversation.id" {
+            ev.data.insert("conversation_id".into(), v.clone());
+        } else if k != "message" {
+            ev.data.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+impl<S> Layer<S> for LoupeLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.recorder.is_recording() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = Map::new();
+        attrs.record(&mut FieldVisitor(&mut fields));
+        let outer = span
+            .parent()
+            .and_then(|p| p.extensions().get::<LoupeSpan>().map(|s| s.inner.clone()))
+            .unwrap_or_else(|| self.recorder.clone());
+        let kind = match field_str(&fields, &["gen_ai.operation.name"]) {
+            Some("chat" | "text_completion" | "generate_content" | "completion") => SpanKind::Llm,
+            Some("execute_tool") => SpanKind::Tool,
+            Some("invoke_agent" | "create_agent") => SpanKind::Agent,
+            _ => SpanKind::Plain,
+        };
+        let start_kind = match kind {
+            SpanKind::Llm => EventKind::LlmRequest,
+            SpanKind::Tool => EventKind::ToolStart,
+            SpanKind::Agent => EventKind::SubagentSpawn,
+            SpanKind::Plain => EventKind::SpanStart,
+        };
+        let Some(mut ev) = outer.event(start_kind) else {
+            return;
+        };
+        let started = ev.timestamp;
+        ev.span_id = Some(ev.event_id.clone());
+        match kind {
+            SpanKind::Llm => {
+                put_opt(
+                    &mut ev,
+                    keys::MODEL,
+                    field_str(&fields, &["gen_ai.request.model"]),
+                );
+                put_opt(
+                    &mut ev,
+                    keys::PROVIDER,
+                    field_str(&fields, &["gen_ai.provider.name", "gen_ai.system"]),
+                );
+            }
+            SpanKind::Tool => {
+                put_opt(
+                    &mut ev,
+                    keys::TOOL,
+                    field_str(&fields, &["gen_ai.tool.name"]),
+                );
+                put_opt(
+                    &mut ev,
+                    keys::CALL_ID,
+                    field_str(&fields, &["gen_ai.tool.call.id"]),
+                );
+                outer.fill_tool_args(
+                    &mut ev,
+                    field_json(&fields, "gen_ai.tool.call.arguments").as_ref(),
+                );
+            }
+            SpanKind::Agent => {
+                put_opt(&mut ev, keys::AGENT_ID, agent_id(&fields));
+                put_opt(
+                    &mut ev,
+                    keys::NAME,
+                    field_str(&fields, &["gen_ai.agent.name"]),
+                );
+            }
+            SpanKind::Plain => {
+                put(&mut ev, keys::NAME, span.name());
+                copy_fields(&mut ev, &fields);
+            }
+        }
+        if let Some(conv) = field_str(&fields, &["gen_ai.conversation.id"]) {
+            put(&mut ev, "conversation_id", conv);
+        }
+        let span_id = ev.event_id.clone();
+        outer.emit(ev);
+        let mut inner = outer.child(&span_id);
+        if kind == SpanKind::Agent {
+            inner.scope.agent = Some(Arc::new(AgentRef {
+                id: agent_id(&fields).unwrap_or("agent").to_owned(),
+                name: field_str(&fields, &["gen_ai.agent.name"]).map(str::to_owned),
+                agent_type: None,
+                parent_session_id: outer.session_id().map(str::to_owned),
+                spawned_at_iteration: outer.scope.iteration,
+            }));
+        }
+        span.extensions_mut().insert(LoupeSpan {
+            kind,
+            span_id: Some(span_id),
+            started,
+            fields,
+            inner,
+            outer,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(state) = span.extensions_mut().get_mut::<LoupeSpan>() {
+                values.record(&mut FieldVisitor(&mut state.fields));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        if !self.recorder.is_recording() {
+            return;
+        }
+        let rec = ctx
+            .event_span(event)
+            .and_then(|s| s.extensions().get::<LoupeSpan>().map(|st| st.inner.clone()))
+            .unwrap_or_else(|| self.recorder.clone());
+        let mut fields = Map::new();
+        event.record(&mut FieldVisitor(&mut fields));
+        let meta = event.metadata();
+        rec.emit_with(EventKind::Log, |ev| {
+            put(ev, "level", meta.level().as_str());
+            put(ev, "target", meta.target());
+            put_opt(ev, keys::MESSAGE, fields.get("message").cloned());
+            copy_fields(ev, &fields);
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(state) = span.extensions_mut().remove::<LoupeSpan>() else {
+            return;
+        };
+        let f = &state.fields;
+        let error = error_of(f);
+        let end_kind = match (state.kind, &error) {
+            (SpanKind::Llm, None) => EventKind::LlmResponse,
+            (SpanKind::Llm, Some(_)) => EventKind::LlmError,
+            (SpanKind::Tool, None) => EventKind::ToolEnd,
+            (SpanKind::Tool, Some(_)) => EventKind::ToolError,
+            (SpanKind::Agent, None) => EventKind::SubagentComplete,
+            (SpanKind::Agent, Some(_)) => EventKind::SubagentError,
+            (SpanKind::Plain, _) => EventKind::SpanEnd,
+        };
+        let outer = &state.outer;
+        let Some(mut ev) = outer.event(end_kind) else {
+            return;
+        };
+        ev.span_id.clone_from(&state.span_id);
+        ev.duration_ms = Some(ev.timestamp.millis_since(state.started).max(0.0));
+        match state.kind {
+            SpanKind::Llm => {
+                let usage = usage_of(f);
+                let finish = f.get("gen_ai.response.finish_reasons").map(|v| match v {
+                    Value::String(s) => s.trim_matches(|c| "[]\"' ".contains(c)).to_owned(),
+                    other => other.to_string(),
+                });
+                let resp = crate::LlmResponse {
+                    model: field_str(f, &["gen_ai.response.model", "gen_ai.request.model"]),
+                    provider: field_str(f, &["gen_ai.provider.name", "gen_ai.system"]),
+                    usage,
+                    stop_reason: finish.as_deref(),
+                    cost_usd: f.get("gen_ai.usage.cost").and_then(Value::as_f64),
+                    ..Default::default()
+                };
+                if error.is_none() {
+                    outer.fill_llm_response(&mut ev, &resp);
+                } else {
+                    put_opt(&mut ev, keys::MODEL, resp.model);
+                }
+            }
+            SpanKind::Tool => {
+                put_opt(&mut ev, keys::TOOL, field_str(f, &["gen_ai.tool.name"]));
+                put_opt(
+                    &mut ev,
+                    keys::CALL_ID,
+                    field_str(f, &["gen_ai.tool.call.id"]),
+                );
+                outer.fill_tool_result(&mut ev, field_json(f, "gen_ai.tool.call.result").as_ref());
+            }
+            SpanKind::Agent => {
+                put_opt(&mut ev, keys::AGENT_ID, agent_id(f));
+            }
+            SpanKind::Plain => {
+                put(&mut ev, keys::NAME, span.name());
+            }
+        }
+        match error {
+            Some(e) => {
+                put(&mut ev, keys::STATUS, "error");
+                put(&mut ev, keys::ERROR, e);
+            }
+            None => put(&mut ev, keys::STATUS, "success"),
+        }
+        outer.emit(ev);
+    }
+}
+
+fn agent_id(f: &Map<String, Value>) -> Option<&str> {
+    field_str(f, &["gen_ai.agent.id", "gen_ai.agent.name"])
+}

@@ -1,0 +1,166 @@
+//! The `tracing` layer: `gen_ai.*` spans become LLM, tool and agent events
+//! with usage in OpenTelemetry semantics; plain spans become `span_start` /
+//! `span_end`; events become `log`; parent links follow the span tree.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use loupe::{ManualClock, QueueFullPolicy, Recorder};
+use loupe_model::Timestamp;
+use std::sync::Arc;
+use tracing_subscriber::prelude::*;
+
+#[test]
+fn gen_ai_spans_plain_spans_and_events_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+    let session = Recorder::builder()
+        .dir(dir.path())
+        .session_id("traced")
+        .clock(clock.clone())
+        .queue_full(QueueFullPolicy::Block)
+        .start()
+        .unwrap();
+    let path = session.path().unwrap().to_owned();
+    let subscriber = tracing_subscriber::registry().with(loupe::tracing::layer(session.recorder()));
+    tracing::subscriber::with_default(subscriber, || {
+        let turn = tracing::info_span!("handle_request", user = "ana");
+        let _t = turn.enter();
+        tracing::info!(attempt = 1, "starting");
+        {
+            let chat = tracing::info_span!(
+                "chat claude-sonnet-4-5",
+                gen_ai.operation.name = "chat",
+                gen_ai.provider.name = "anthropic",
+                gen_ai.request.model = "claude-sonnet-4-5",
+                gen_ai.conversation.id = "conv-7",
+                gen_ai.usage.input_tokens = tracing::field::Empty,
+                gen_ai.usage.output_tokens = tracing::field::Empty,
+                gen_ai.usage.cache_read.input_tokens = tracing::field::Empty,
+                gen_ai.usage.cache_creation.input_tokens = tracing::field::Empty,
+                gen_ai.usage.reasoning.output_tokens = tracing::field::Empty,
+                gen_ai.response.model = tracing::field::Empty,
+            );
+            let _c = chat.enter();
+            clock.advance_ms(1200.0);
+            chat.record("gen_ai.usage.input_tokens", 5_000u64);
+            chat.record("gen_ai.usage.output_tokens", 250u64);
+            chat.record("gen_ai.usage.cache_read.input_tokens", 4_000u64);
+            chat.record("gen_ai.usage.cache_creation.input_tokens", 500u64);
+            chat.record("gen_ai.usage.reasoning.output_tokens", 40u64);
+            chat.record("gen_ai.response.model", "claude-sonnet-4-5-20250929");
+        }
+        {
+            let tool = tracing::info_span!(
+                "execute_tool read_file",
+                gen_ai.operation.name = "execute_tool",
+                gen_ai.tool.name = "read_file",
+                gen_ai.tool.call.id = "call_1",
+                gen_ai.tool.call.arguments = r#"{"path":"a.rs"}"#,
+                error = tracing::field::Empty,
+            );
+            let _g = tool.enter();
+            clock.advance_ms(30.0);
+            tool.record("error", "not found");
+            tracing::warn!("file missing");
+        }
+        {
+            let agent = tracing::info_span!(
+                "invoke_agent researcher",
+                gen_ai.operation.name = "invoke_agent",
+                gen_ai.agent.name = "researcher",
+                gen_ai.agent.id = "agent-1",
+            );
+            let _a = agent.enter();
+            let inner = tracing::info_span!(
+                "chat",
+                gen_ai.operation.name = "chat",
+                gen_ai.request.model = "claude-haiku-4-5",
+                gen_ai.usage.input_tokens = 10u64,
+                gen_ai.usage.output_tokens = 2u64
+            );
+            let _i = inner.enter();
+        }
+    });
+    let summary = session.summary();
+    drop(session);
+    let events = common::read_events(&path);
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "session_start",
+            "span_start",
+            "log",
+            "llm_request",
+            "llm_response",
+            "tool_start",
+            "log",
+            "tool_error",
+            "subagent_spawn",
+            "llm_request",
+            "llm_response",
+            "subagent_complete",
+            "span_end",
+            "session_end"
+        ]
+    );
+    let by = |k: &str| common::of_kind(&events, k);
+    let plain = by("span_start")[0];
+    assert_eq!(plain["data"]["name"], "handle_request");
+    assert_eq!(plain["data"]["user"], "ana");
+    let plain_id = plain["span_id"].as_str().unwrap();
+    let log = by("log")[0];
+    assert_eq!(log["data"]["message"], "starting");
+    assert_eq!(log["data"]["level"], "INFO");
+    assert_eq!(log["data"]["attempt"], 1);
+    assert_eq!(log["parent_event_id"], plain_id);
+
+    let req = by("llm_request")[0];
+    assert_eq!(req["data"]["model"], "claude-sonnet-4-5");
+    assert_eq!(req["data"]["provider"], "anthropic");
+    assert_eq!(req["data"]["conversation_id"], "conv-7");
+    assert_eq!(req["parent_event_id"], plain_id);
+    let resp = by("llm_response")[0];
+    assert_eq!(resp["span_id"], req["span_id"]);
+    assert_eq!(resp["duration_ms"], 1200.0);
+    assert_eq!(resp["data"]["model"], "claude-sonnet-4-5-20250929");
+    assert_eq!(
+        resp["data"]["usage"],
+        serde_json::json!({"input_tokens": 5000, "output_tokens": 250, "cache_read_tokens": 4000, "cache_write_tokens": 500, "reasoning_tokens": 40})
+    );
+
+    let tool_start = by("tool_start")[0];
+    assert_eq!(
+        tool_start["data"]["args"],
+        serde_json::json!({"path": "a.rs"})
+    );
+    let tool_err = by("tool_error")[0];
+    assert_eq!(tool_err["data"]["tool"], "read_file");
+    assert_eq!(tool_err["data"]["error"], "not found");
+    assert_eq!(tool_err["duration_ms"], 30.0);
+    assert_eq!(by("log")[1]["parent_event_id"], tool_start["span_id"]);
+
+    let inner_req = by("llm_request")[1];
+    assert_eq!(inner_req["agent"]["id"], "agent-1");
+    assert_eq!(
+        inner_req["parent_event_id"],
+        by("subagent_spawn")[0]["span_id"]
+    );
+    assert_eq!(summary.llm_calls, 2);
+    assert_eq!(summary.cache_read_tokens, 4000);
+    assert_eq!(summary.tool_errors, 1);
+}
+
+#[test]
+fn an_unrecorded_session_makes_the_layer_inert() {
+    let session = Recorder::builder().enabled(false).start().unwrap();
+    let subscriber = tracing_subscriber::registry().with(loupe::tracing::layer(session.recorder()));
+    tracing::subscriber::with_default(subscriber, || {
+        let s = tracing::info_span!("x", gen_ai.operation.name = "chat");
+        let _e = s.enter();
+        tracing::info!("nothing");
+    });
+    assert_eq!(session.summary(), loupe::Summary::default());
+    assert!(session.path().is_none());
+}
