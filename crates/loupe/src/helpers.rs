@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::recorder::Recorder;
 use crate::summary::Counters;
+use crate::writer::{DeferredLlmResponse, Pending};
 
 /// An LLM request about to be sent.
 #[derive(Clone, Copy, Debug, Default)]
@@ -131,6 +132,33 @@ pub(crate) fn put_opt<V: Into<Value>>(ev: &mut Event, key: &str, v: Option<V>) {
     }
 }
 
+/// Writes an `llm_response` payload (the one shape shared by the helper,
+/// the LLM guard, the tracing layer and the writer's deferred records).
+pub(crate) fn llm_response_payload(ev: &mut Event, resp: &LlmResponse<'_>, capture_messages: bool) {
+    put_opt(ev, keys::MODEL, resp.model);
+    put_opt(ev, keys::PROVIDER, resp.provider);
+    if !resp.usage.is_empty() {
+        ev.set_usage(&resp.usage);
+    }
+    put_opt(ev, keys::STOP_REASON, resp.stop_reason);
+    put_opt(ev, keys::COST_USD, resp.cost_usd.filter(|c| c.is_finite()));
+    put_opt(ev, keys::TOOL_CALLS, resp.tool_calls);
+    if capture_messages {
+        put_opt(ev, keys::CONTENT, resp.content);
+    }
+    if resp.duration_ms.is_some() {
+        ev.duration_ms = resp.duration_ms;
+    }
+}
+
+/// Adds a response's tokens and reported cost to the summary.
+fn count_llm_response(counters: &Counters, resp: &LlmResponse<'_>) {
+    counters.add_usage(&resp.usage);
+    if let Some(cost) = resp.cost_usd {
+        counters.add_cost(cost);
+    }
+}
+
 /// The counters an event kind feeds; shared by helpers, guards and bridges.
 pub(crate) fn count(counters: &Counters, kind: &EventKind) {
     match kind {
@@ -185,25 +213,10 @@ impl Recorder {
     }
 
     pub(crate) fn fill_llm_response(&self, ev: &mut Event, resp: &LlmResponse<'_>) {
-        put_opt(ev, keys::MODEL, resp.model);
-        put_opt(ev, keys::PROVIDER, resp.provider);
-        if !resp.usage.is_empty() {
-            ev.set_usage(&resp.usage);
-        }
-        put_opt(ev, keys::STOP_REASON, resp.stop_reason);
-        put_opt(ev, keys::COST_USD, resp.cost_usd.filter(|c| c.is_finite()));
-        put_opt(ev, keys::TOOL_CALLS, resp.tool_calls);
-        if self.capture().is_some_and(|c| c.messages) {
-            put_opt(ev, keys::CONTENT, resp.content);
-        }
-        if resp.duration_ms.is_some() {
-            ev.duration_ms = resp.duration_ms;
-        }
+        let capture_messages = self.capture().is_some_and(|c| c.messages);
+        llm_response_payload(ev, resp, capture_messages);
         if let Some(c) = self.counters() {
-            c.add_usage(&resp.usage);
-            if let Some(cost) = resp.cost_usd {
-                c.add_cost(cost);
-            }
+            count_llm_response(c, resp);
         }
     }
 
@@ -228,10 +241,19 @@ impl Recorder {
 
     /// `llm_response`: tokens (cache read/write, reasoning), model, provider,
     /// stop reason, reported cost. Adds to the summary's tokens and cost.
+    ///
+    /// The hot path: the caller only copies the response into one compact
+    /// record; the writer thread builds the event from it (see
+    /// [`crate::writer::DeferredLlmResponse`]), so the caller neither
+    /// allocates the payload map nor frees it on another thread.
     pub fn record_llm_response(&self, resp: &LlmResponse<'_>) {
-        self.emit_with(EventKind::LlmResponse, |ev| {
-            self.fill_llm_response(ev, resp)
-        });
+        if let Some(core) = self.core() {
+            count(&core.counters, &EventKind::LlmResponse);
+            count_llm_response(&core.counters, resp);
+            let header = self.header(core, EventKind::LlmResponse);
+            let record = DeferredLlmResponse::new(header, resp, core.config.capture.messages);
+            core.submit_pending(Pending::LlmResponse(Box::new(record)));
+        }
     }
 
     /// `llm_error`.

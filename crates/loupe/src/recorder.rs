@@ -8,11 +8,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use loupe_model::{
     keys, AgentRef, Event, EventKind, SessionStatus, Timestamp, FORMAT_NAME, FORMAT_VERSION,
 };
@@ -23,10 +23,19 @@ use crate::config::{Config, ConfigError, Durability, QueueFullPolicy};
 use crate::exit;
 use crate::sanitize::Sanitizer;
 use crate::summary::{Counters, Summary};
-use crate::writer::{Msg, Writer, ON_WRITER_THREAD};
+use crate::writer::{Header, Msg, Pending, Writer, ON_WRITER_THREAD};
 
 /// How long `flush()` and exit-time flushes wait for the writer at most.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a caller blocked on a full queue (`QueueFullPolicy::Block`) waits
+/// before waking the writer again. Only a safety net: the writer is woken
+/// before the caller starts waiting.
+const BLOCKED_REWAKE: Duration = Duration::from_millis(10);
+
+/// The writer is woken once the queue holds this fraction (1/N) of its
+/// capacity, so a flood is drained long before the queue is full.
+const WAKE_FRACTION: usize = 4;
 
 /// Why a recorder could not start. Recording itself never returns errors.
 #[derive(Debug)]
@@ -82,16 +91,34 @@ impl IdGen {
     }
 
     pub(crate) fn next(&self) -> String {
+        self.format(self.next_number())
+    }
+
+    /// Reserves the next id without formatting it (the writer formats
+    /// deferred events' ids with [`IdGen::format`]).
+    pub(crate) fn next_number(&self) -> u64 {
+        self.next.fetch_add(1, Relaxed)
+    }
+
+    /// The id of a number from [`IdGen::next_number`].
+    pub(crate) fn format(&self, number: u64) -> String {
+        let mut out = String::with_capacity(20);
+        self.write(number, &mut out);
+        out
+    }
+
+    /// Appends the id of `number` (20 lowercase hex digits) to `out`.
+    pub(crate) fn write(&self, number: u64, out: &mut String) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = self.next.fetch_add(1, Relaxed) & 0xffff_ffff;
-        let mut out = [0u8; 20];
-        for (i, slot) in out.iter_mut().enumerate().take(12) {
-            *slot = HEX[((self.prefix >> (44 - 4 * i)) & 0xf) as usize];
+        let n = number & 0xffff_ffff;
+        for i in 0..12 {
+            out.push(char::from(
+                HEX[((self.prefix >> (44 - 4 * i)) & 0xf) as usize],
+            ));
         }
-        for (i, slot) in out.iter_mut().skip(12).enumerate() {
-            *slot = HEX[((n >> (28 - 4 * i)) & 0xf) as usize];
+        for i in 0..8 {
+            out.push(char::from(HEX[((n >> (28 - 4 * i)) & 0xf) as usize]));
         }
-        out.iter().map(|&b| b as char).collect()
     }
 }
 
@@ -132,6 +159,12 @@ pub(crate) struct Core {
     pub(crate) path: PathBuf,
     pub(crate) config: Config,
     tx: Sender<Msg>,
+    /// The writer thread, to unpark it. The writer sleeps between batches and
+    /// record calls do not wake it per event: a wake-up is a futex syscall
+    /// on the caller's thread, which used to dominate the cost of recording.
+    writer_thread: OnceLock<Thread>,
+    /// Queue length at which a record call wakes the writer.
+    wake_at: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: IdGen,
     pub(crate) counters: Counters,
@@ -146,41 +179,84 @@ impl Core {
     /// Hands an event to the writer according to the durability and
     /// queue-full policies. Never fails; losses are counted.
     fn submit(&self, ev: Event) {
-        self.submit_with(ev, self.config.queue_full);
+        self.submit_with(Pending::Built(Box::new(ev)), self.config.queue_full);
+    }
+
+    /// Hands a built or deferred event to the writer (queue-full policy as
+    /// configured).
+    pub(crate) fn submit_pending(&self, pending: Pending) {
+        self.submit_with(pending, self.config.queue_full);
     }
 
     /// Session boundaries always wait for room: a trace without its
     /// `session_start` or `session_end` would misreport the whole session.
     fn submit_lifecycle(&self, ev: Event) {
-        self.submit_with(ev, QueueFullPolicy::Block);
+        self.submit_with(Pending::Built(Box::new(ev)), QueueFullPolicy::Block);
     }
 
-    fn submit_with(&self, ev: Event, policy: QueueFullPolicy) {
+    fn submit_with(&self, ev: Pending, policy: QueueFullPolicy) {
         if self.config.durability == Durability::EveryEvent && !ON_WRITER_THREAD.with(|w| w.get()) {
             let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-            if self.tx.send(Msg::Durable(Box::new(ev), ack_tx)).is_ok() {
+            let msg = Msg::Durable(ev, ack_tx);
+            if self.send_blocking(msg, FLUSH_TIMEOUT) {
                 Counters::bump(&self.counters.events);
+                self.wake_writer();
                 let _ = ack_rx.recv_timeout(FLUSH_TIMEOUT);
             }
             return;
         }
-        let msg = Msg::Event(Box::new(ev));
-        let sent = match policy {
-            QueueFullPolicy::Block => self.tx.send(msg).is_ok(),
-            QueueFullPolicy::Drop => match self.tx.try_send(msg) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    self.pending_drops.fetch_add(1, Relaxed);
-                    Counters::bump(&self.counters.dropped);
-                    return;
+        let sent = match self.tx.try_send(Msg::Event(ev)) {
+            Ok(()) => {
+                if self.tx.len() >= self.wake_at {
+                    self.wake_writer();
                 }
-                Err(TrySendError::Disconnected(_)) => false,
-            },
+                true
+            }
+            Err(TrySendError::Full(msg)) => {
+                self.wake_writer();
+                match policy {
+                    QueueFullPolicy::Block => self.send_blocking(msg, Duration::MAX),
+                    QueueFullPolicy::Drop => {
+                        self.pending_drops.fetch_add(1, Relaxed);
+                        Counters::bump(&self.counters.dropped);
+                        return;
+                    }
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => false,
         };
         if sent {
             Counters::bump(&self.counters.events);
         } else {
             Counters::bump(&self.counters.write_errors);
+        }
+    }
+
+    /// Sends `msg`, waiting for room at most `limit` and waking the writer
+    /// while waiting (it may be asleep between batches). Returns whether the
+    /// message was queued.
+    fn send_blocking(&self, mut msg: Msg, limit: Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return false;
+            }
+            match self.tx.send_timeout(msg, left.min(BLOCKED_REWAKE)) {
+                Ok(()) => return true,
+                Err(SendTimeoutError::Timeout(back)) => {
+                    self.wake_writer();
+                    msg = back;
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return false,
+            }
+        }
+    }
+
+    /// Wakes the writer thread if it sleeps (an atomic swap when it does not).
+    pub(crate) fn wake_writer(&self) {
+        if let Some(t) = self.writer_thread.get() {
+            t.unpark();
         }
     }
 
@@ -191,14 +267,19 @@ impl Core {
             return false;
         }
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-        if self
-            .tx
-            .send_timeout(Msg::Flush(ack_tx), FLUSH_TIMEOUT)
-            .is_err()
-        {
+        self.wake_writer();
+        if !self.send_blocking(Msg::Flush(ack_tx), FLUSH_TIMEOUT) {
             return false;
         }
+        self.wake_writer();
         ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok()
+    }
+
+    /// Asks the writer to write everything and stop.
+    fn shut_down_writer(&self) {
+        self.wake_writer();
+        let _ = self.send_blocking(Msg::Shutdown, FLUSH_TIMEOUT);
+        self.wake_writer();
     }
 }
 
@@ -210,7 +291,7 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        let _ = self.core.tx.send_timeout(Msg::Shutdown, FLUSH_TIMEOUT);
+        self.core.shut_down_writer();
         let handle = match self.writer.lock() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -318,17 +399,18 @@ impl Recorder {
     /// recording (so callers build no payload at all).
     pub(crate) fn event(&self, kind: EventKind) -> Option<Event> {
         let core = self.core()?;
-        let mut ev = Event::new(
-            core.ids.next(),
+        Some(self.header(core, kind).into_event(core))
+    }
+
+    /// What an event of `kind` recorded now in this scope needs besides its
+    /// payload: id number, time, scope. Costs no allocation.
+    pub(crate) fn header(&self, core: &Core, kind: EventKind) -> Header {
+        Header {
+            number: core.ids.next_number(),
             kind,
-            core.clock.now(),
-            core.session_id.clone(),
-        );
-        ev.parent_event_id = self.scope.parent.as_deref().map(str::to_owned);
-        ev.iteration = self.scope.iteration;
-        ev.turn = self.scope.turn;
-        ev.agent = self.scope.agent.as_deref().cloned();
-        Some(ev)
+            timestamp: core.clock.now(),
+            scope: self.scope.clone(),
+        }
     }
 
     /// Records a prepared event (counters already handled by the caller).
@@ -582,12 +664,15 @@ impl Builder {
             .replace("{timestamp}", &compact_time(started_at));
         let path = self.config.dir.join(file_name);
         let file = open_trace_file(&path)?;
-        let (tx, rx) = crossbeam_channel::bounded(self.config.queue_capacity.max(1));
+        let capacity = self.config.queue_capacity.max(1);
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
         let prefix = self.id_seed.unwrap_or_else(random_u64);
         let core = Arc::new(Core {
             session_id,
             path,
             tx,
+            writer_thread: OnceLock::new(),
+            wake_at: (capacity / WAKE_FRACTION).max(1),
             clock: self.clock,
             ids: IdGen::new(prefix),
             counters: Counters::default(),
@@ -614,6 +699,7 @@ impl Builder {
                 path: core.path.clone(),
                 source,
             })?;
+        let _ = core.writer_thread.set(handle.thread().clone());
         exit::register(&core);
         let recorder = Recorder {
             shared: Some(Arc::new(Shared {

@@ -215,6 +215,24 @@ impl Sanitizer {
         }
     }
 
+    /// `s` as it will be written: borrowed when sanitising cannot change it
+    /// (short enough, and the literal pre-check rules out every built-in
+    /// pattern), else a sanitised copy. The writer's fast path for strings.
+    pub(crate) fn sanitized<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
+        let surely_clean = s.len() <= self.max_chars
+            && self.user.is_none()
+            && self
+                .builtin
+                .is_none_or(|p| p.triggers.as_ref().is_some_and(|t| !t.is_match(s)));
+        if surely_clean {
+            std::borrow::Cow::Borrowed(s)
+        } else {
+            let mut owned = s.to_owned();
+            self.sanitize_string(&mut owned);
+            std::borrow::Cow::Owned(owned)
+        }
+    }
+
     /// Redacts, then truncates one string. A huge string is first cut a
     /// margin past the limit so redaction never scans megabytes it will drop.
     pub(crate) fn sanitize_string(&self, s: &mut String) {

@@ -145,15 +145,7 @@ impl Sink for AssemblingSink {
 
 /// Reads `args.paths` (or the default trace directory) into filtered sessions.
 pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Result<Loaded> {
-    let paths = if args.paths.is_empty() {
-        let default = PathBuf::from(DEFAULT_TRACE_DIR);
-        if !default.exists() {
-            bail!("no PATH given and {DEFAULT_TRACE_DIR} does not exist (run `loupe demo` first, or pass trace files or directories)");
-        }
-        vec![default]
-    } else {
-        args.paths.clone()
-    };
+    let paths = input_paths(args)?;
     let mut sink = AssemblingSink {
         assembler: SessionAssembler::new(),
         skipped: Vec::new(),
@@ -179,6 +171,116 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         sessions,
         skipped: sink.skipped,
     })
+}
+
+/// Streams sessions file by file: each file's events are assembled, filtered
+/// and handed to `each` when the file ends, then dropped, so memory is bounded
+/// by the largest file rather than by the whole input (`loupe stats` over
+/// gigabytes). A session whose events are split across several files reaches
+/// `each` once per file; the count of such sessions is returned so the caller
+/// can say so.
+pub(crate) fn stream(
+    args: &InputArgs,
+    format: Option<SourceFormat>,
+    each: &mut (dyn FnMut(&Session) + Send),
+) -> anyhow::Result<Streamed> {
+    let paths = input_paths(args)?;
+    let mut sink = StreamingSink {
+        inner: AssemblingSink {
+            assembler: SessionAssembler::new(),
+            skipped: Vec::new(),
+            current: None,
+        },
+        args,
+        each,
+        seen: std::collections::HashSet::new(),
+        split: 0,
+        sessions: 0,
+    };
+    let opts = ReadOptions { format, threads: 0 };
+    let stats = loupe_formats::read_paths(&paths, &opts, &mut sink)?;
+    sink.flush();
+    for err in &stats.errors {
+        eprintln!("loupe: warning: {err}");
+    }
+    if sink.sessions == 0 && stats.files.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        bail!("{}: no trace files found", shown.join(", "));
+    }
+    Ok(Streamed {
+        skipped: std::mem::take(&mut sink.inner.skipped),
+        split_sessions: sink.split,
+    })
+}
+
+/// What [`stream`] leaves once every session has been handed over.
+pub(crate) struct Streamed {
+    pub(crate) skipped: Vec<SkippedRecord>,
+    /// Sessions that appeared in more than one file.
+    pub(crate) split_sessions: usize,
+}
+
+struct StreamingSink<'a> {
+    inner: AssemblingSink,
+    args: &'a InputArgs,
+    each: &'a mut (dyn FnMut(&Session) + Send),
+    /// Session ids already handed over (ids only: small).
+    seen: std::collections::HashSet<String>,
+    split: usize,
+    sessions: usize,
+}
+
+impl StreamingSink<'_> {
+    fn flush(&mut self) {
+        let assembler = std::mem::take(&mut self.inner.assembler);
+        for session in assembler.finish() {
+            if let Some(id) = &self.args.session {
+                if !session.session_id.starts_with(id.as_str()) {
+                    continue;
+                }
+            }
+            if (self.args.since.is_some() || self.args.until.is_some())
+                && !in_window(&session, self.args.since, self.args.until)
+            {
+                continue;
+            }
+            if !self.seen.insert(session.session_id.clone()) {
+                self.split += 1;
+            }
+            self.sessions += 1;
+            (self.each)(&session);
+        }
+    }
+}
+
+impl Sink for StreamingSink<'_> {
+    fn begin(&mut self, source: &Source) {
+        self.inner.begin(source);
+    }
+
+    fn event(&mut self, source: &Source, event: loupe_model::Event) {
+        self.inner.event(source, event);
+    }
+
+    fn skip(&mut self, skipped: Skipped) {
+        self.inner.skip(skipped);
+    }
+
+    fn end(&mut self, _source: &Source) {
+        self.flush();
+    }
+}
+
+/// The paths to read: the arguments, else the default trace directory.
+fn input_paths(args: &InputArgs) -> anyhow::Result<Vec<PathBuf>> {
+    if !args.paths.is_empty() {
+        return Ok(args.paths.clone());
+    }
+    let default = PathBuf::from(DEFAULT_TRACE_DIR);
+    if !default.exists() {
+        bail!("no PATH given and {DEFAULT_TRACE_DIR} does not exist (run `loupe demo` first, or pass trace files or directories)");
+    }
+    Ok(vec![default])
 }
 
 /// The session whose id is `id`, else the one whose id starts with `id`.

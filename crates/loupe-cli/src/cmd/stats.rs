@@ -44,17 +44,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = input::analysis_config(&args.analysis)?;
     // Stats never show trees or timelines: skip building them.
     config.summary_only = true;
-    let loaded = input::load(&args.input, args.format.format)?;
     let mut acc = StatsAccumulator::new(config.prices.clone()).with_top_n(args.top.max(1));
-    for session in &loaded.sessions {
+    // Streamed file by file so memory does not grow with the input.
+    let streamed = input::stream(&args.input, args.format.format, &mut |session| {
         let analysis = loupe_analyze::analyze(session, &config);
         acc.add(&analysis, session);
+    })?;
+    if streamed.split_sessions > 0 {
+        eprintln!(
+            "loupe: warning: {} sessions are split across several files; each file's part is counted separately",
+            streamed.split_sessions
+        );
     }
     let stats = acc.finish(args.top.max(1));
     let out = args.out.as_deref();
     let text = match args.output {
         Output::Text => {
-            input::report_skipped(&loaded.skipped);
+            input::report_skipped(&streamed.skipped);
             loupe_report::stats::text(&stats, input::use_color(out))
         }
         Output::Json => loupe_report::stats::json(&stats),
