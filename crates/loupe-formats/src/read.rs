@@ -13,8 +13,9 @@
 //! - Files are read in parallel (one file per worker, workers talk to the
 //!   caller's thread over bounded channels), but the sink sees each file's
 //!   records contiguously and files in walk order, from one thread at a time.
-//!   Memory is bounded by `threads × CHANNEL_BATCHES × BATCH_EVENTS` events plus
-//!   one read buffer per worker, whatever the input size (whole-file JSON
+//!   Workers may run at most `8 × threads` files ahead of the sink, and each
+//!   file's channel holds at most `CHANNEL_BATCHES × BATCH_EVENTS` events, so
+//!   memory is bounded whatever the input size (whole-file JSON
 //!   formats — MyAgent, Victor, OTLP — are necessarily held in memory one file
 //!   at a time).
 //! - In a directory walk, files that are no trace (binary, non-JSON text such
@@ -566,11 +567,24 @@ fn read_parallel(
 ) {
     let next = AtomicUsize::new(0);
     let (announce_tx, announce_rx) = unbounded::<(usize, Receiver<Msg>)>();
+    // Read-ahead window: a worker takes a token before starting a file and the
+    // delivering thread returns it once that file is delivered. Without it,
+    // small files (which fit in their channel) are read far ahead of a slow
+    // sink and memory grows with the number of files.
+    let window = threads * 8;
+    let (token_tx, token_rx) = bounded::<()>(window);
+    for _ in 0..window {
+        let _ = token_tx.send(());
+    }
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let announce_tx = announce_tx.clone();
+            let token_rx = token_rx.clone();
             let next = &next;
             scope.spawn(move || loop {
+                if token_rx.recv().is_err() {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
                 let (tx, rx) = bounded(CHANNEL_BATCHES);
@@ -629,6 +643,9 @@ fn read_parallel(
                     }
                 }
             }
+            let _ = token_tx.send(());
         }
+        // Wakes workers still waiting for a token so the scope can end.
+        drop(token_tx);
     });
 }
