@@ -2,12 +2,12 @@
 //! Collector file exporter writes them, and clean failures on bad input.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine;
 use loupe_formats::otlp::{decode_request_json, read_json};
 use loupe_formats::{Collected, ReadError, Source};
 use loupe_model::{EventKind, SourceFormat, TokenUsage};
+
+mod support;
 
 const TRACE_HEX: &str = "5b8efff798038103d269b633813fc60c";
 const SPAN_HEX: &str = "eee19b7ec3c1b174";
@@ -153,41 +153,11 @@ fn decode_request_json_is_usable_on_its_own() {
     assert!(decode_request_json(b"").is_err());
 }
 
-/// Truncations and byte flips of `bytes`, deterministic, a few hundred at most.
-fn mutations(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = vec![bytes.to_vec()];
-    let step = (bytes.len() / 40).max(1);
-    for cut in (0..bytes.len()).step_by(step) {
-        out.push(bytes[..cut].to_vec());
-        for replacement in [b'"', b'{', b']', 0xff, b'0', b'\n'] {
-            let mut m = bytes.to_vec();
-            m[cut] = replacement;
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn seed_files(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus-seed"
-    ))
-    .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz seeds {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no seeds in {}", dir.display());
-    files
-}
-
 #[test]
 fn fuzz_seeds_and_their_mutations_never_panic() {
     let mut inputs = 0;
-    for file in seed_files("read_otlp_json") {
-        for input in mutations(&std::fs::read(&file).unwrap()) {
+    for file in support::seed_files("read_otlp_json") {
+        for input in support::mutations(&std::fs::read(&file).unwrap()) {
             inputs += 1;
             if let Err(e) = read(&input) {
                 assert!(e.to_string().starts_with("traces.json: "), "{e}");

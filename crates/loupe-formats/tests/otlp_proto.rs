@@ -2,12 +2,12 @@
 //! length-prefixed files and corrupt input.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-
 use loupe_formats::otlp::{decode_request_proto, events_to_request, looks_like_proto, read_proto};
 use loupe_formats::{Collected, ReadError, Source};
 use loupe_model::{Event, EventKind, SourceFormat, Timestamp, TokenUsage};
 use prost::Message;
+
+mod support;
 
 fn source() -> Source {
     Source {
@@ -114,40 +114,10 @@ fn spans_without_ids_are_skipped_with_reasons() {
     );
 }
 
-/// Truncations and byte flips of `bytes`, deterministic, a few hundred at most.
-fn mutations(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = vec![bytes.to_vec()];
-    let step = (bytes.len() / 40).max(1);
-    for cut in (0..bytes.len()).step_by(step) {
-        out.push(bytes[..cut].to_vec());
-        for replacement in [b'"', b'{', b']', 0xff, b'0', b'\n'] {
-            let mut m = bytes.to_vec();
-            m[cut] = replacement;
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn seed_files(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus-seed"
-    ))
-    .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz seeds {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no seeds in {}", dir.display());
-    files
-}
-
 #[test]
 fn fuzz_seeds_and_their_mutations_never_panic() {
     let mut inputs = 0;
-    for file in seed_files("read_otlp_proto") {
+    for file in support::seed_files("read_otlp_proto") {
         let bytes = std::fs::read(&file).unwrap();
         assert!(looks_like_proto(&bytes), "{}", file.display());
         assert!(
@@ -155,7 +125,7 @@ fn fuzz_seeds_and_their_mutations_never_panic() {
             "{}",
             file.display()
         );
-        for input in mutations(&bytes) {
+        for input in support::mutations(&bytes) {
             inputs += 1;
             let _ = looks_like_proto(&input);
             if let Err(e) = read(&input) {

@@ -10,6 +10,8 @@ use loupe_formats::{Collected, ReadError, Source};
 use loupe_model::{Event, EventKind, SourceFormat};
 use serde_json::Value;
 
+mod support;
+
 fn samples() -> PathBuf {
     let dir = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -309,39 +311,9 @@ fn broken_inputs_give_clean_errors_or_skips() {
     assert_eq!(sink.events[3].1.str("name"), Some("breakpoint_hit"));
 }
 
-/// Truncations and byte flips of `bytes`, deterministic, a few hundred at most.
-fn mutations(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = vec![bytes.to_vec()];
-    let step = (bytes.len() / 40).max(1);
-    for cut in (0..bytes.len()).step_by(step) {
-        out.push(bytes[..cut].to_vec());
-        for replacement in [b'"', b'{', b']', 0xff, b'0', b'\n'] {
-            let mut m = bytes.to_vec();
-            m[cut] = replacement;
-            out.push(m);
-        }
-    }
-    out
-}
-
-fn seed_files(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus-seed"
-    ))
-    .join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fuzz seeds {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no seeds in {}", dir.display());
-    files
-}
-
 #[test]
 fn fuzz_seeds_samples_and_their_mutations_never_panic() {
-    let mut files = seed_files("read_victor");
+    let mut files = support::seed_files("read_victor");
     for entry in std::fs::read_dir(samples()).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "json") {
@@ -355,7 +327,7 @@ fn fuzz_seeds_samples_and_their_mutations_never_panic() {
     };
     let mut inputs = 0;
     for file in files {
-        for input in mutations(&std::fs::read(&file).unwrap()) {
+        for input in support::mutations(&std::fs::read(&file).unwrap()) {
             inputs += 1;
             if let Err(e) = loupe_formats::victor::read(&input, &source, &mut Collected::default())
             {

@@ -149,3 +149,34 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Truncations and byte flips of `bytes`, deterministic, a few hundred at most.
+pub fn mutations(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![bytes.to_vec()];
+    let step = (bytes.len() / 40).max(1);
+    for cut in (0..bytes.len()).step_by(step) {
+        out.push(bytes[..cut].to_vec());
+        for replacement in [b'"', b'{', b']', 0xff, b'0', b'\n'] {
+            let mut m = bytes.to_vec();
+            m[cut] = replacement;
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// The committed fuzz seeds of `target` (`fuzz/corpus-seed/<target>/`), sorted.
+pub fn seed_files(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus-seed"
+    ))
+    .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fuzz seeds {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no seeds in {}", dir.display());
+    files
+}
