@@ -184,17 +184,7 @@ fn read_trace(trace: &Map<String, Value>, at: &str, source: &Source, sink: &mut 
     };
     let end = time(trace, "end_time").ok().flatten();
 
-    let mut first = Event::new(
-        format!("{trace_id}:start"),
-        EventKind::SessionStart,
-        start,
-        &trace_id,
-    );
-    first.trace_id = Some(trace_id.clone());
-    first.span_id = Some(trace_id.clone());
-    first
-        .data
-        .insert(keys::SOURCE_KIND.to_owned(), "trace".into());
+    let mut first = session_start(&trace_id, start, "trace");
     if let Some(name) = text(trace, "name") {
         first.data.insert(keys::NAME.to_owned(), name.into());
     }
@@ -293,18 +283,7 @@ fn read_runs_export(runs_value: &[Value], source: &Source, sink: &mut dyn Sink) 
             continue;
         };
         let end = runs.iter().filter_map(|r| r.end).max();
-        let mut first = Event::new(
-            format!("{trace_id}:start"),
-            EventKind::SessionStart,
-            start,
-            &trace_id,
-        );
-        first.trace_id = Some(trace_id.clone());
-        first.span_id = Some(trace_id.clone());
-        first
-            .data
-            .insert(keys::SOURCE_KIND.to_owned(), "runs_export".into());
-        sink.event(source, first);
+        sink.event(source, session_start(&trace_id, start, "runs_export"));
         emit_runs(&runs, &trace_id, source, sink);
         if let Some(end) = end {
             let failed = runs.iter().any(|r| r.status == "error");
@@ -330,6 +309,22 @@ fn read_runs_export(runs_value: &[Value], source: &Source, sink: &mut dyn Sink) 
 }
 
 /// Emits the runs depth-first from the roots, siblings by start time.
+/// The `session_start` of trace `trace_id`, read from a MyAgent `source_kind`
+/// shape (`trace` or `runs_export`).
+fn session_start(trace_id: &str, start: Timestamp, source_kind: &str) -> Event {
+    let mut e = Event::new(
+        format!("{trace_id}:start"),
+        EventKind::SessionStart,
+        start,
+        trace_id,
+    );
+    e.trace_id = Some(trace_id.to_owned());
+    e.span_id = Some(trace_id.to_owned());
+    e.data
+        .insert(keys::SOURCE_KIND.to_owned(), source_kind.into());
+    e
+}
+
 fn emit_runs(runs: &[Run<'_>], trace_id: &str, source: &Source, sink: &mut dyn Sink) {
     let index: HashMap<&str, usize> = runs
         .iter()

@@ -90,6 +90,30 @@ fn secs(map: &Map<String, Value>, key: &str) -> Option<f64> {
 }
 
 /// A float-seconds timestamp, or an ISO string (Victor CSV-style), as UTC.
+/// `list[i]` as an object with a valid `timestamp`; otherwise the element is
+/// reported as skipped (naming `list[i]` and why) and `None` returned.
+fn timed_object<'a>(
+    value: &'a Value,
+    list: &str,
+    i: usize,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Option<(&'a Map<String, Value>, Timestamp)> {
+    let reason = match value.as_object() {
+        None => "not an object",
+        Some(map) => match time(map, "timestamp") {
+            Some(ts) => return Some((map, ts)),
+            None => "missing or invalid `timestamp`",
+        },
+    };
+    sink.skip(Skipped::new(
+        &source.path,
+        None,
+        format!("{list}[{i}]: {reason}"),
+    ));
+    None
+}
+
 fn time(map: &Map<String, Value>, key: &str) -> Option<Timestamp> {
     match map.get(key)? {
         Value::String(s) => Timestamp::parse(s).ok().or_else(|| {
@@ -168,20 +192,7 @@ fn read_workflow_tracer(
 
     let mut failed_nodes = 0u64;
     for (i, node) in nodes.iter().enumerate() {
-        let Some(node) = node.as_object() else {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!("nodes[{i}]: not an object"),
-            ));
-            continue;
-        };
-        let Some(node_start) = time(node, "timestamp") else {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!("nodes[{i}]: missing or invalid `timestamp`"),
-            ));
+        let Some((node, node_start)) = timed_object(node, "nodes", i, source, sink) else {
             continue;
         };
         let node_id = text(node, "node_id").unwrap_or_else(|| format!("node_{i}"));
@@ -324,20 +335,7 @@ fn read_execution_trace(
     let mut open: HashMap<String, (String, Timestamp)> = HashMap::new();
     let mut workflow_start: Option<Timestamp> = None;
     for (i, raw) in events.iter().enumerate() {
-        let Some(ev) = raw.as_object() else {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!("events[{i}]: not an object"),
-            ));
-            continue;
-        };
-        let Some(ts) = time(ev, "timestamp") else {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!("events[{i}]: missing or invalid `timestamp`"),
-            ));
+        let Some((ev, ts)) = timed_object(raw, "events", i, source, sink) else {
             continue;
         };
         let event_type = text(ev, "event_type").unwrap_or_default();

@@ -101,14 +101,8 @@ pub fn nodes(analyses: &[SessionAnalysis]) -> String {
         "cache_read_tokens",
     ]);
     fn walk(w: &mut csv::Writer<Vec<u8>>, session: &str, n: &SpanNode, depth: usize) {
-        let kind = serde_json::to_value(n.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let status = serde_json::to_value(n.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = crate::text::serde_name(n.kind);
+        let status = crate::text::serde_name(n.status);
         let _ = w.write_record([
             session.to_owned(),
             depth.to_string(),

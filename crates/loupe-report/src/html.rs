@@ -255,14 +255,8 @@ fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
     }
     out.push_str("</svg>\n<p class=\"legend muted\"><span class=\"cached\">cache read</span><span class=\"fresh\">fresh input</span><span class=\"output\">output</span></p>\n");
     let flow = &a.token_flow;
-    let rating = serde_json::to_value(flow.cache_rating)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let trend = serde_json::to_value(flow.trend)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let rating = crate::text::serde_name(flow.cache_rating);
+    let trend = crate::text::serde_name(flow.trend);
     let _ = writeln!(
         out,
         "<p>Cache efficiency: <strong>{}</strong> · trend: {} {}</p>",

@@ -101,6 +101,15 @@ pub(crate) fn width(s: &str) -> usize {
     s.chars().count()
 }
 
+/// The serialised name of a unit enum variant (`"node"`, `"fair"`...), as it
+/// appears in JSON output, so every format spells it the same way.
+pub(crate) fn serde_name<T: serde::Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
