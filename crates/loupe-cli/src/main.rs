@@ -6,7 +6,6 @@
 //! head`) exits 0.
 
 mod cmd;
-mod ingest_pipeline;
 
 use std::process::ExitCode;
 
@@ -46,6 +45,8 @@ enum Command {
     Query(cmd::query::Args),
     /// Delete old sessions from the store (--max-age 30d, --max-count N).
     Prune(cmd::prune::Args),
+    /// Run the ingestion server (OTLP/HTTP and native), REST API, live stream and web viewer.
+    Serve(cmd::serve::Args),
     /// Interactive dashboard: browse, inspect and compare sessions, refreshed live.
     Tui(cmd::tui::Args),
     /// Print each event of a growing trace as it arrives, with running totals.
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => cmd::compare::run(args),
         Command::Stats(args) => cmd::stats::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Tui(args) => cmd::tui::run(args),
         Command::Tail(args) => cmd::tail::run(args),
     };

@@ -16,6 +16,7 @@
 mod event;
 mod kind;
 mod source;
+mod spec;
 mod status;
 mod timestamp;
 mod tokens;
@@ -23,6 +24,7 @@ mod tokens;
 pub use event::{value_u64, AgentRef, Event};
 pub use kind::{Category, EventKind};
 pub use source::SourceFormat;
+pub use spec::{parse_duration_ms, parse_time, parse_time_at};
 pub use status::SessionStatus;
 pub use timestamp::{Timestamp, TimestampError};
 pub use tokens::{Cost, CostSource, TokenTotals, TokenUsage};

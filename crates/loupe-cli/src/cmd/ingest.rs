@@ -1,6 +1,6 @@
 //! `loupe ingest PATH... [--db FILE]`: store traces (any supported format)
 //! in the embedded store. Idempotent and incremental; see
-//! `crate::ingest_pipeline`.
+//! `loupe_ingest`.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use loupe_model::SourceFormat;
 use loupe_store::{SqliteStore, DEFAULT_DB_PATH};
 
 use crate::cmd::input::parse_format;
-use crate::ingest_pipeline::{expand_paths, ingest};
+use loupe_ingest::{expand_paths, ingest};
 
 /// Arguments of `loupe ingest`.
 #[derive(clap::Args)]

@@ -65,31 +65,7 @@ pub(crate) fn parse_format(s: &str) -> Result<SourceFormat, String> {
     })
 }
 
-/// RFC 3339 / date via [`Timestamp::parse`], or `N` + `s|m|h|d|w` before now.
-pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
-    parse_time_at(s, Timestamp::now())
-}
-
-fn parse_time_at(s: &str, now: Timestamp) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let number = &s[..s.len() - 1];
-        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-            let n: f64 = number.parse().map_err(|_| format!("bad number in {s:?}"))?;
-            let secs = match unit {
-                's' => 1.0,
-                'm' => 60.0,
-                'h' => 3_600.0,
-                'd' => 86_400.0,
-                'w' => 604_800.0,
-                _ => return Err(format!("unknown unit in {s:?}: use s, m, h, d or w")),
-            };
-            return Ok(now.minus_millis(n * secs * 1_000.0));
-        }
-    }
-    Timestamp::parse(s)
-        .map_err(|e| format!("{e} in {s:?} (expected RFC 3339, YYYY-MM-DD, or 30m/2h/7d)"))
-}
+pub(crate) use loupe_model::parse_time;
 
 /// Sessions read from the input, with what the readers skipped.
 pub(crate) struct Loaded {
@@ -410,34 +386,5 @@ pub(crate) fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()>
             stdout.flush()?;
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn times_are_absolute_or_relative_to_now() {
-        let now = Timestamp::parse("2026-03-01T12:00:00Z").unwrap();
-        assert_eq!(
-            parse_time_at("2h", now).unwrap(),
-            Timestamp::parse("2026-03-01T10:00:00Z").unwrap()
-        );
-        assert_eq!(
-            parse_time_at("30m", now).unwrap(),
-            Timestamp::parse("2026-03-01T11:30:00Z").unwrap()
-        );
-        assert_eq!(
-            parse_time_at("7d", now).unwrap(),
-            Timestamp::parse("2026-02-22T12:00:00Z").unwrap()
-        );
-        assert_eq!(
-            parse_time_at("2026-02-28", now).unwrap(),
-            Timestamp::parse("2026-02-28T00:00:00Z").unwrap()
-        );
-        assert!(parse_time_at("2x", now).is_err());
-        assert!(parse_time_at("yesterday", now).is_err());
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod ingest;
 pub(crate) mod input;
 pub(crate) mod prune;
 pub(crate) mod query;
+pub(crate) mod serve;
 pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod tui;

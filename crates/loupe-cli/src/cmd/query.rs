@@ -14,6 +14,7 @@ use loupe_store::{
 };
 
 use crate::cmd::input::parse_time;
+pub(crate) use loupe_model::parse_duration_ms;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -132,33 +133,6 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
-}
-
-/// A duration in milliseconds: a bare number is milliseconds; `ms`, `s`,
-/// `m`, `h` and `d` suffixes scale it.
-pub(crate) fn parse_duration_ms(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: use e.g. 1500, 2s, 5m, 12h, 30d"))?;
-    let scale = match unit {
-        "" | "ms" => 1.0,
-        "s" => 1_000.0,
-        "m" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        "w" => 604_800_000.0,
-        _ => {
-            return Err(format!(
-                "bad duration unit in {s:?}: use ms, s, m, h, d or w"
-            ))
-        }
-    };
-    Ok(n * scale)
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -408,21 +382,5 @@ fn format_ms(ms: f64) -> String {
         format!("{:.1}s", ms / 1_000.0)
     } else {
         format!("{ms:.0}ms")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn durations_accept_units_and_plain_milliseconds() {
-        assert_eq!(parse_duration_ms("1500").unwrap(), 1500.0);
-        assert_eq!(parse_duration_ms("2s").unwrap(), 2_000.0);
-        assert_eq!(parse_duration_ms("5m").unwrap(), 300_000.0);
-        assert_eq!(parse_duration_ms("30d").unwrap(), 2_592_000_000.0);
-        assert!(parse_duration_ms("5 parsecs").is_err());
-        assert!(parse_duration_ms("").is_err());
     }
 }

@@ -1,8 +1,7 @@
-//! The ingest driver shared by `loupe ingest` (and, later, the server): read
-//! trace files with loupe-formats, append their events to a store in batches,
-//! then rebuild the summary rows of the sessions they touched with
-//! loupe-analyze. Kept free of terminal concerns (progress goes through a
-//! callback) so the server issue can lift it into a library.
+//! File ingest (`loupe ingest`): read trace files with loupe-formats,
+//! append their events to a store in batches, then rebuild the summary rows
+//! of the sessions they touched. Free of terminal concerns: progress goes
+//! through a callback.
 //!
 //! Incremental: the store remembers each file's size, mtime, a hash of its
 //! first 4 KiB and how many complete lines were consumed. An unchanged file
@@ -15,54 +14,53 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use anyhow::Context;
-use loupe_analyze::{AnalysisConfig, SessionAnalysis, SessionSource};
+use loupe_analyze::AnalysisConfig;
 use loupe_formats::{ReadError, ReadOptions, Sink, Skipped, Source};
-use loupe_model::{keys, Event, SourceFormat};
-use loupe_store::{
-    AppendOutcome, EventQuery, IngestedFile, SessionMetrics, SessionRow, SourceRef, Store,
-    StoreError,
-};
+use loupe_model::{Event, SourceFormat};
+
+use crate::summary::summarise;
+use loupe_store::{AppendOutcome, IngestedFile, SourceRef, Store, StoreError};
 
 /// Events per store transaction.
-pub(crate) const BATCH_EVENTS: usize = 20_000;
+pub const BATCH_EVENTS: usize = 20_000;
 
 /// Bytes hashed to notice that a file was replaced rather than appended to.
 const HEAD_BYTES: usize = 4096;
 
 /// What an ingest run did.
 #[derive(Debug, Default)]
-pub(crate) struct IngestSummary {
+pub struct IngestSummary {
     /// Files read (wholly or their new tail).
-    pub(crate) files_read: u64,
+    pub files_read: u64,
     /// Files skipped because they did not change since the last ingest.
-    pub(crate) files_unchanged: u64,
+    pub files_unchanged: u64,
     /// Files of a directory walk that are no trace.
-    pub(crate) files_ignored: u64,
+    pub files_ignored: u64,
     /// Events stored for the first time / already present.
-    pub(crate) events: AppendOutcome,
+    pub events: AppendOutcome,
     /// Sessions whose summary was rebuilt.
-    pub(crate) sessions: u64,
+    pub sessions: u64,
     /// Records the readers skipped.
-    pub(crate) skipped: Vec<Skipped>,
+    pub skipped: Vec<Skipped>,
     /// Files that could not be read (directory walks only; named files fail the run).
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
     /// Bytes of input read.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Wall time.
-    pub(crate) elapsed: Duration,
+    pub elapsed: Duration,
 }
 
 /// One input file and whether the user named it (its errors are fatal).
-pub(crate) struct InputFile {
-    pub(crate) path: PathBuf,
-    pub(crate) explicit: bool,
-    pub(crate) size: u64,
+pub struct InputFile {
+    pub path: PathBuf,
+    pub explicit: bool,
+    pub size: u64,
 }
 
 /// Expands paths: files as given, directories walked recursively in sorted
 /// order, hidden entries and symlinked directories skipped, an Agent Trace
 /// `metadata.json` left to the reader of its `events.jsonl`.
-pub(crate) fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
+pub fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
     fn walk(dir: &Path, out: &mut Vec<InputFile>) -> anyhow::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .with_context(|| format!("{}: cannot list directory", dir.display()))?
@@ -215,7 +213,7 @@ fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize
 
 /// Ingests every file under `paths` into `store`; `progress(bytes)` is
 /// called after each file with the bytes it accounted for.
-pub(crate) fn ingest(
+pub fn ingest(
     store: &dyn Store,
     files: &[InputFile],
     format: Option<SourceFormat>,
@@ -411,102 +409,4 @@ fn read_complete_lines(path: &Path, offset: u64) -> anyhow::Result<(Vec<u8>, u64
 fn count_complete_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
     let (bytes, lines) = read_complete_lines(path, 0)?;
     Ok((lines, bytes.len() as u64))
-}
-
-/// Rebuilds the summary rows of `sessions` from their stored events.
-fn summarise(
-    store: &dyn Store,
-    sessions: &BTreeSet<String>,
-    sources: &BTreeMap<String, SourceRef>,
-    config: &AnalysisConfig,
-) -> anyhow::Result<u64> {
-    let mut rows = Vec::new();
-    for id in sessions {
-        let events = store.events(id, &EventQuery::default())?;
-        if events.is_empty() {
-            continue;
-        }
-        let source = match sources.get(id) {
-            Some(s) => s.clone(),
-            None => match store.session(id)?.and_then(|r| r.source) {
-                Some(s) => s,
-                None => SourceRef {
-                    path: String::new(),
-                    format: SourceFormat::Loupe,
-                },
-            },
-        };
-        let session_source = SessionSource {
-            path: source.path.clone(),
-            format: source.format,
-        };
-        for session in loupe_analyze::assemble(events, session_source) {
-            let analysis = loupe_analyze::analyze(&session, config);
-            rows.push(session_row(&analysis, &session.events, source.clone()));
-        }
-        if rows.len() >= 500 {
-            store.upsert_sessions(&rows)?;
-            rows.clear();
-        }
-    }
-    store.upsert_sessions(&rows)?;
-    Ok(sessions.len() as u64)
-}
-
-/// Maps an analysis to the store's summary row. Agent name, tags and
-/// metadata come from `session_start`'s payload.
-pub(crate) fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> SessionRow {
-    let start = events
-        .iter()
-        .find(|e| e.kind == loupe_model::EventKind::SessionStart);
-    let agent_name = start
-        .and_then(|e| e.str(keys::AGENT_NAME))
-        .or_else(|| events.iter().find_map(|e| e.str(keys::AGENT_NAME)))
-        .map(str::to_owned);
-    let tags = start
-        .and_then(|e| e.data.get(keys::TAGS))
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let metadata = start
-        .and_then(|e| e.data.get(keys::METADATA))
-        .and_then(|v| v.as_object())
-        .cloned()
-        .unwrap_or_default();
-    let m = &a.metrics;
-    SessionRow {
-        session_id: a.session_id.clone(),
-        agent_name,
-        task: a.task.clone(),
-        model: a.model.clone(),
-        status: a.status,
-        started_at: a.started_at,
-        ended_at: a.ended_at,
-        duration_ms: a.duration_ms,
-        tags,
-        metadata,
-        source: Some(source),
-        tools: a.tools.iter().map(|t| t.name.clone()).collect(),
-        metrics: SessionMetrics {
-            iterations: m.iterations,
-            llm_calls: m.llm_calls,
-            tool_calls: m.tool_calls,
-            tool_errors: m.tool_errors,
-            errors: m.errors,
-            input_tokens: m.tokens.input_tokens,
-            output_tokens: m.tokens.output_tokens,
-            cache_read_tokens: m.tokens.cache_read_tokens,
-            cache_write_tokens: m.tokens.cache_write_tokens,
-            reasoning_tokens: m.tokens.reasoning_tokens,
-            cache_hit_rate: m.cache_hit_rate,
-            cost_usd: m.cost_usd,
-            compactions: m.compactions,
-            subagents: m.subagents,
-        },
-        efficiency_score: Some(a.efficiency_score),
-    }
 }

@@ -1,0 +1,91 @@
+//! `loupe serve [--db FILE] [--bind 127.0.0.1:4318]`: run the ingestion
+//! server, REST API, live stream and web viewer (loupe-server) over the
+//! embedded store until Ctrl-C, then stop gracefully (everything
+//! acknowledged is stored, pending summaries are refreshed).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loupe_model::parse_duration_ms;
+use loupe_server::config::{Retention, DEFAULT_BIND};
+use loupe_server::{ServerConfig, ServerHandle};
+use loupe_store::{SqliteStore, DEFAULT_DB_PATH};
+
+/// Arguments of `loupe serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The store (created if missing).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    db: PathBuf,
+    /// Address to listen on. Off loopback, API keys are required.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_BIND)]
+    bind: SocketAddr,
+    /// A key accepted for ingest and read (repeatable; also LOUPE_API_KEY, comma-separated).
+    #[arg(long = "api-key", value_name = "KEY")]
+    api_keys: Vec<String>,
+    /// A key accepted for ingest only (repeatable; also LOUPE_INGEST_KEY).
+    #[arg(long = "ingest-key", value_name = "KEY")]
+    ingest_keys: Vec<String>,
+    /// A key accepted for reading only (repeatable; also LOUPE_READ_KEY).
+    #[arg(long = "read-key", value_name = "KEY")]
+    read_keys: Vec<String>,
+    /// Events accepted but not yet stored, at most; beyond it ingest answers 429.
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().queue_events)]
+    queue_events: usize,
+    /// Largest request body in MiB (as sent, possibly gzip-compressed).
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    max_body_mib: usize,
+    /// Scheduled retention: delete sessions older than this (e.g. 30d).
+    #[arg(long, value_parser = parse_duration_ms, value_name = "AGE")]
+    max_age: Option<f64>,
+    /// Scheduled retention: keep at most this many sessions.
+    #[arg(long, value_name = "N")]
+    max_count: Option<usize>,
+    /// How often scheduled retention runs.
+    #[arg(long, value_parser = parse_duration_ms, value_name = "INTERVAL", default_value = "1h")]
+    prune_every: f64,
+    /// HTTP worker threads.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    workers: usize,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let store = SqliteStore::open(&args.db)?;
+    let mut config = ServerConfig {
+        bind: args.bind,
+        queue_events: args.queue_events,
+        max_body_bytes: args.max_body_mib.saturating_mul(1 << 20),
+        worker_threads: args.workers,
+        retention: (args.max_age.is_some() || args.max_count.is_some()).then(|| Retention {
+            max_age_ms: args.max_age,
+            max_count: args.max_count,
+            every: Duration::from_millis(args.prune_every.max(1_000.0) as u64),
+        }),
+        ..ServerConfig::default()
+    }
+    .with_env_keys();
+    config.ingest_keys.extend(args.api_keys.iter().cloned());
+    config.read_keys.extend(args.api_keys);
+    config.ingest_keys.extend(args.ingest_keys);
+    config.read_keys.extend(args.read_keys);
+    let server = ServerHandle::start(config, Arc::new(store))?;
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })?;
+    eprintln!(
+        "loupe: serving {} on {} (OTLP/HTTP at /v1/traces, web viewer at /); Ctrl-C to stop",
+        args.db.display(),
+        server.url()
+    );
+    let _ = stop_rx.recv();
+    eprintln!("loupe: stopping: storing what was acknowledged...");
+    server.shutdown()?;
+    Ok(ExitCode::SUCCESS)
+}

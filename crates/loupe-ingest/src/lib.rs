@@ -1,0 +1,12 @@
+//! Getting traces into a store: the glue of loupe-formats (read),
+//! loupe-store (append) and loupe-analyze (summarise) that both
+//! `loupe ingest` and `loupe serve` run.
+//!
+//! - [`files`]: ingest trace files, idempotently and incrementally.
+//! - [`summary`]: rebuild the summary rows of sessions from their stored events.
+
+pub mod files;
+pub mod summary;
+
+pub use files::{expand_paths, ingest, IngestSummary, InputFile, BATCH_EVENTS};
+pub use summary::{session_row, summarise};

@@ -1,0 +1,107 @@
+//! Session summaries: rebuild a session's [`SessionRow`] from its stored
+//! events with loupe-analyze. Shared by file ingest and the server, which
+//! re-summarises the sessions a batch touched.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use loupe_analyze::{AnalysisConfig, SessionAnalysis, SessionSource};
+use loupe_model::{keys, Event, SourceFormat};
+use loupe_store::{EventQuery, SessionMetrics, SessionRow, SourceRef, Store};
+
+/// Rebuilds the summary rows of `sessions` from their stored events.
+pub fn summarise(
+    store: &dyn Store,
+    sessions: &BTreeSet<String>,
+    sources: &BTreeMap<String, SourceRef>,
+    config: &AnalysisConfig,
+) -> anyhow::Result<u64> {
+    let mut rows = Vec::new();
+    for id in sessions {
+        let events = store.events(id, &EventQuery::default())?;
+        if events.is_empty() {
+            continue;
+        }
+        let source = match sources.get(id) {
+            Some(s) => s.clone(),
+            None => match store.session(id)?.and_then(|r| r.source) {
+                Some(s) => s,
+                None => SourceRef {
+                    path: String::new(),
+                    format: SourceFormat::Loupe,
+                },
+            },
+        };
+        let session_source = SessionSource {
+            path: source.path.clone(),
+            format: source.format,
+        };
+        for session in loupe_analyze::assemble(events, session_source) {
+            let analysis = loupe_analyze::analyze(&session, config);
+            rows.push(session_row(&analysis, &session.events, source.clone()));
+        }
+        if rows.len() >= 500 {
+            store.upsert_sessions(&rows)?;
+            rows.clear();
+        }
+    }
+    store.upsert_sessions(&rows)?;
+    Ok(sessions.len() as u64)
+}
+
+/// Maps an analysis to the store's summary row. Agent name, tags and
+/// metadata come from `session_start`'s payload.
+pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> SessionRow {
+    let start = events
+        .iter()
+        .find(|e| e.kind == loupe_model::EventKind::SessionStart);
+    let agent_name = start
+        .and_then(|e| e.str(keys::AGENT_NAME))
+        .or_else(|| events.iter().find_map(|e| e.str(keys::AGENT_NAME)))
+        .map(str::to_owned);
+    let tags = start
+        .and_then(|e| e.data.get(keys::TAGS))
+        .and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let metadata = start
+        .and_then(|e| e.data.get(keys::METADATA))
+        .and_then(|v| v.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let m = &a.metrics;
+    SessionRow {
+        session_id: a.session_id.clone(),
+        agent_name,
+        task: a.task.clone(),
+        model: a.model.clone(),
+        status: a.status,
+        started_at: a.started_at,
+        ended_at: a.ended_at,
+        duration_ms: a.duration_ms,
+        tags,
+        metadata,
+        source: Some(source),
+        tools: a.tools.iter().map(|t| t.name.clone()).collect(),
+        metrics: SessionMetrics {
+            iterations: m.iterations,
+            llm_calls: m.llm_calls,
+            tool_calls: m.tool_calls,
+            tool_errors: m.tool_errors,
+            errors: m.errors,
+            input_tokens: m.tokens.input_tokens,
+            output_tokens: m.tokens.output_tokens,
+            cache_read_tokens: m.tokens.cache_read_tokens,
+            cache_write_tokens: m.tokens.cache_write_tokens,
+            reasoning_tokens: m.tokens.reasoning_tokens,
+            cache_hit_rate: m.cache_hit_rate,
+            cost_usd: m.cost_usd,
+            compactions: m.compactions,
+            subagents: m.subagents,
+        },
+        efficiency_score: Some(a.efficiency_score),
+    }
+}

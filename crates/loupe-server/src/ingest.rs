@@ -1,0 +1,211 @@
+//! The write path's queue: handlers submit decoded events and wait; one
+//! writer thread appends them to the store in group commits and then
+//! acknowledges every request of the group. "Acknowledged means stored":
+//! a request is answered 200 only after the transaction holding its events
+//! committed.
+//!
+//! Memory stays bounded: the queue admits at most `queue_events` events
+//! (a semaphore, acquired without waiting); a request that does not fit is
+//! refused at once with 429 and `Retry-After`, so a client backs off instead
+//! of the server buffering without limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use loupe_model::Event;
+use loupe_store::{SourceRef, Store};
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::config::ServerConfig;
+use crate::live::LiveUpdate;
+use crate::metrics::Metrics;
+use crate::summarise::Summariser;
+
+/// Why a submission was not stored.
+#[derive(Debug)]
+pub(crate) enum SubmitError {
+    /// The queue is full: retry later.
+    QueueFull,
+    /// More events in one request than the queue holds at all.
+    TooLarge { events: usize, capacity: usize },
+    /// The server is shutting down.
+    Stopped,
+    /// The store refused the batch (disk full, locked...): retry later.
+    Store(String),
+}
+
+struct Job {
+    events: Vec<Event>,
+    source: SourceRef,
+    ack: oneshot::Sender<Result<(), String>>,
+    /// Released when the job's events are committed (or failed).
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The handlers' side of the queue.
+pub(crate) struct Ingestor {
+    jobs: mpsc::UnboundedSender<Job>,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl Ingestor {
+    /// Starts the writer thread.
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        config: &ServerConfig,
+        summariser: Arc<Summariser>,
+        live: broadcast::Sender<LiveUpdate>,
+        metrics: Arc<Metrics>,
+    ) -> (Ingestor, JoinHandle<()>) {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let max_commit = config.max_commit_events;
+        let writer_metrics = metrics.clone();
+        let writer = std::thread::Builder::new()
+            .name("loupe-writer".to_owned())
+            .spawn(move || write_loop(rx, store, max_commit, summariser, live, writer_metrics))
+            .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+        let capacity = config.queue_events.min(Semaphore::MAX_PERMITS);
+        (
+            Ingestor {
+                jobs,
+                permits: Arc::new(Semaphore::new(capacity)),
+                capacity,
+                metrics,
+            },
+            writer,
+        )
+    }
+
+    /// Events accepted and not yet committed.
+    pub(crate) fn queued(&self) -> usize {
+        self.capacity - self.permits.available_permits()
+    }
+
+    /// Queues `events` and waits until they are stored.
+    pub(crate) async fn submit(
+        &self,
+        events: Vec<Event>,
+        source: SourceRef,
+    ) -> Result<(), SubmitError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let n = events.len();
+        if n > self.capacity {
+            return Err(SubmitError::TooLarge {
+                events: n,
+                capacity: self.capacity,
+            });
+        }
+        let permit = u32::try_from(n)
+            .ok()
+            .and_then(|n| self.permits.clone().try_acquire_many_owned(n).ok())
+            .ok_or(SubmitError::QueueFull)?;
+        let (ack, acked) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                events,
+                source,
+                ack,
+                _permit: permit,
+            })
+            .map_err(|_| SubmitError::Stopped)?;
+        self.metrics.queue_events.set(self.queued() as i64);
+        match acked.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SubmitError::Store(e)),
+            Err(_) => Err(SubmitError::Stopped),
+        }
+    }
+}
+
+/// Takes every queued job (up to `max_commit` events), appends them in one
+/// transaction, acknowledges them, then tells the summariser and the live
+/// channel. Ends when every sender is gone and the queue is empty.
+fn write_loop(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    store: Arc<dyn Store>,
+    max_commit: usize,
+    summariser: Arc<Summariser>,
+    live: broadcast::Sender<LiveUpdate>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut count = first.events.len();
+        let mut jobs = vec![first];
+        while count < max_commit {
+            match rx.try_recv() {
+                Ok(job) => {
+                    count += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut events = Vec::with_capacity(count);
+        let mut touched: HashMap<String, SourceRef> = HashMap::new();
+        let mut acks = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            for e in &job.events {
+                if !touched.contains_key(&e.session_id) {
+                    touched.insert(e.session_id.clone(), job.source.clone());
+                }
+            }
+            events.extend(job.events);
+            acks.push((job.ack, job._permit));
+        }
+        let started = Instant::now();
+        let result = store.append_events(&events);
+        metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                metrics.commits.inc();
+                metrics.stored_events.inc_by(outcome.inserted);
+                metrics.duplicate_events.inc_by(outcome.duplicates);
+                for (ack, permit) in acks {
+                    let _ = ack.send(Ok(()));
+                    drop(permit);
+                }
+                summariser.mark(touched);
+                announce(&live, events);
+            }
+            Err(e) => {
+                metrics.store_errors.inc();
+                let message = e.to_string();
+                for (ack, permit) in acks {
+                    let _ = ack.send(Err(message.clone()));
+                    drop(permit);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the stored events, grouped by session, to live subscribers (if any:
+/// grouping is skipped when nobody listens).
+fn announce(live: &broadcast::Sender<LiveUpdate>, events: Vec<Event>) {
+    if live.receiver_count() == 0 {
+        return;
+    }
+    let mut by_session: HashMap<String, Vec<Event>> = HashMap::new();
+    for e in events {
+        match by_session.get_mut(&e.session_id) {
+            Some(v) => v.push(e),
+            None => {
+                by_session.insert(e.session_id.clone(), vec![e]);
+            }
+        }
+    }
+    for (session_id, events) in by_session {
+        let _ = live.send(LiveUpdate::Events {
+            session_id: session_id.into(),
+            events: events.into(),
+        });
+    }
+}

@@ -1,0 +1,115 @@
+//! `POST /api/v1/events`: batches of canonical JSONL (docs/format.md), the
+//! `loupe` recording library's HTTP sink and anything that writes Loupe's
+//! own format. A batch is all or nothing: if any line is malformed the
+//! answer is 400 naming each bad line and why, and nothing is stored.
+//! Success: `{"accepted": N}` once the events are committed.
+
+use std::path::Path;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use loupe_formats::{read_bytes_from, Collected};
+use loupe_model::SourceFormat;
+use loupe_store::SourceRef;
+
+use crate::body::{self, Problem};
+use crate::otlp::submit_problem;
+use crate::state::AppState;
+
+/// Where natively sent sessions say they came from.
+pub(crate) const NATIVE_SOURCE_PATH: &str = "POST /api/v1/events";
+
+/// Bad lines quoted in a 400 answer, at most.
+const MAX_QUOTED: usize = 20;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/events", post(post_events))
+}
+
+async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let received = Instant::now();
+    match ingest(&state, headers, body).await {
+        Ok(accepted) => {
+            state
+                .metrics
+                .ingest_seconds
+                .observe(received.elapsed().as_secs_f64());
+            Json(serde_json::json!({ "accepted": accepted })).into_response()
+        }
+        Err(problem) => problem.into_response(),
+    }
+}
+
+async fn ingest(state: &AppState, headers: HeaderMap, body: Bytes) -> Result<usize, Problem> {
+    let Ok(_admitted) = state.inflight.clone().try_acquire_owned() else {
+        state.metrics.refused("too_many_requests");
+        return Err(Problem::retry(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many ingest requests in flight; retry later",
+            1,
+        ));
+    };
+    let max_decoded = state.config.max_decoded_bytes;
+    let parsed = tokio::task::spawn_blocking(move || parse(&headers, body, max_decoded))
+        .await
+        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let events = match parsed {
+        Ok(events) => events,
+        Err(p) => {
+            state.metrics.refused("bad_request");
+            return Err(p);
+        }
+    };
+    let n = events.len();
+    state.metrics.received("native", n);
+    let source = SourceRef {
+        path: NATIVE_SOURCE_PATH.to_owned(),
+        format: SourceFormat::Loupe,
+    };
+    state
+        .ingest
+        .submit(events, source)
+        .await
+        .map_err(|e| submit_problem(state, e))?;
+    Ok(n)
+}
+
+fn parse(
+    headers: &HeaderMap,
+    body: Bytes,
+    max_decoded: usize,
+) -> Result<Vec<loupe_model::Event>, Problem> {
+    let bytes = body::decode(headers, body, max_decoded)?;
+    let mut sink = Collected::default();
+    read_bytes_from(
+        &bytes,
+        Path::new(NATIVE_SOURCE_PATH),
+        SourceFormat::Loupe,
+        1,
+        None,
+        &mut sink,
+    )
+    .map_err(|e| Problem::bad_request(e.to_string()))?;
+    if !sink.skipped.is_empty() {
+        let quoted: Vec<String> = sink
+            .skipped
+            .iter()
+            .take(MAX_QUOTED)
+            .map(|s| match s.line {
+                Some(line) => format!("line {line}: {}", s.reason),
+                None => s.reason.clone(),
+            })
+            .collect();
+        return Err(Problem::bad_request(format!(
+            "{} malformed line(s); nothing was stored: {}",
+            sink.skipped.len(),
+            quoted.join("; ")
+        )));
+    }
+    Ok(sink.events.into_iter().map(|(_, e)| e).collect())
+}

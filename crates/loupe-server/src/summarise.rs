@@ -1,0 +1,197 @@
+//! Keeps session summaries fresh while traces stream in, and applies the
+//! retention policy on its schedule.
+//!
+//! The writer marks the sessions each commit touched; this thread rebuilds
+//! their summary rows from the stored events (loupe-analyze) and announces
+//! them on the live channel. A session is summarised again at most every
+//! `max(summary_interval, 4 × its last summary time)`, so a huge session
+//! streaming in costs at most a fifth of a core however fast it grows.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use loupe_analyze::{AnalysisConfig, SessionSource};
+use loupe_ingest::session_row;
+use loupe_model::Timestamp;
+use loupe_store::{EventQuery, RetentionPolicy, SessionRow, SourceRef, Store, StoreResult};
+use tokio::sync::broadcast;
+
+use crate::config::ServerConfig;
+use crate::live::LiveUpdate;
+use crate::metrics::Metrics;
+
+/// How long the thread sleeps when nothing is ready.
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Default)]
+struct Pending {
+    dirty: HashMap<String, SourceRef>,
+    stop: bool,
+}
+
+/// The summariser's inbox.
+pub(crate) struct Summariser {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+}
+
+impl Summariser {
+    pub(crate) fn new() -> Summariser {
+        Summariser {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Marks sessions as changed (with where their events came from).
+    pub(crate) fn mark(&self, sessions: HashMap<String, SourceRef>) {
+        if sessions.is_empty() {
+            return;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (id, source) in sessions {
+            pending.dirty.entry(id).or_insert(source);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Asks the thread to summarise everything still pending and stop.
+    pub(crate) fn stop(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.stop = true;
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn spawn(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        live: broadcast::Sender<LiveUpdate>,
+        config: ServerConfig,
+        metrics: Arc<Metrics>,
+    ) -> JoinHandle<()> {
+        std::thread::Builder::new()
+            .name("loupe-summariser".to_owned())
+            .spawn(move || self.run(&*store, &live, &config, &metrics))
+            .unwrap_or_else(|e| panic!("cannot start the summariser thread: {e}"))
+    }
+
+    fn run(
+        &self,
+        store: &dyn Store,
+        live: &broadcast::Sender<LiveUpdate>,
+        config: &ServerConfig,
+        metrics: &Metrics,
+    ) {
+        let mut not_before: HashMap<String, Instant> = HashMap::new();
+        let mut last_retention = Instant::now();
+        loop {
+            let (ready, stopping) = self.take_ready(&not_before);
+            for (id, source) in ready {
+                let started = Instant::now();
+                match summarise_session(store, &id, source, &config.analysis) {
+                    Ok(rows) => {
+                        metrics.summaries.inc();
+                        for row in rows {
+                            let _ = live.send(LiveUpdate::Session(Arc::new(row)));
+                        }
+                    }
+                    Err(_) => {
+                        metrics.summary_errors.inc();
+                    }
+                }
+                let cost = started.elapsed();
+                not_before.insert(id, Instant::now() + config.summary_interval.max(cost * 4));
+            }
+            let now = Instant::now();
+            if not_before.len() > 10_000 {
+                not_before.retain(|_, t| *t > now);
+            }
+            if let Some(retention) = &config.retention {
+                if now.duration_since(last_retention) >= retention.every {
+                    last_retention = now;
+                    let policy = RetentionPolicy {
+                        max_age_ms: retention.max_age_ms,
+                        max_count: retention.max_count,
+                        now: Timestamp::now(),
+                    };
+                    if let Ok(outcome) = store.prune(&policy) {
+                        metrics
+                            .pruned_sessions
+                            .inc_by(outcome.sessions.len() as u64);
+                    }
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Waits for work and takes the sessions whose turn has come (all of
+    /// them when stopping). Returns whether the thread should stop after them.
+    fn take_ready(
+        &self,
+        not_before: &HashMap<String, Instant>,
+    ) -> (Vec<(String, SourceRef)>, bool) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.dirty.is_empty() && !pending.stop {
+            pending = match self.wake.wait_timeout(pending, TICK) {
+                Ok((guard, _)) => guard,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        if pending.stop {
+            let all = pending.dirty.drain().collect();
+            return (all, true);
+        }
+        let now = Instant::now();
+        let ready_ids: Vec<String> = pending
+            .dirty
+            .keys()
+            .filter(|id| not_before.get(*id).is_none_or(|t| *t <= now))
+            .cloned()
+            .collect();
+        let ready = ready_ids
+            .into_iter()
+            .filter_map(|id| pending.dirty.remove_entry(&id))
+            .collect::<Vec<_>>();
+        if ready.is_empty() && !pending.dirty.is_empty() {
+            // Everything pending waits for its interval: don't spin.
+            drop(pending);
+            std::thread::sleep(TICK);
+        }
+        (ready, false)
+    }
+}
+
+/// Rebuilds (and stores) the summary rows of one session from its events.
+pub(crate) fn summarise_session(
+    store: &dyn Store,
+    session_id: &str,
+    source: SourceRef,
+    analysis: &AnalysisConfig,
+) -> StoreResult<Vec<SessionRow>> {
+    let events = store.events(session_id, &EventQuery::default())?;
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let source = store
+        .session(session_id)?
+        .and_then(|r| r.source)
+        .unwrap_or(source);
+    let session_source = SessionSource {
+        path: source.path.clone(),
+        format: source.format,
+    };
+    let rows: Vec<SessionRow> = loupe_analyze::assemble(events, session_source)
+        .iter()
+        .map(|session| {
+            let a = loupe_analyze::analyze(session, analysis);
+            session_row(&a, &session.events, source.clone())
+        })
+        .collect();
+    store.upsert_sessions(&rows)?;
+    Ok(rows)
+}
