@@ -19,3 +19,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 echo "setup-test-deps: chromium=$(command -v chromium) jq=$(command -v jq) tmux=$(command -v tmux)"
+# The OpenTelemetry Python SDK for loupe-server's real-client test.
+bash "$(dirname "${BASH_SOURCE[0]}")/setup-otel-venv.sh"

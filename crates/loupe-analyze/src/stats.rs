@@ -361,6 +361,7 @@ impl StatsAccumulator {
                 .then(b.calls.cmp(&a.calls))
                 .then_with(|| a.tool.cmp(&b.tool))
         });
+        tool_failure_rates.truncate(top_n);
 
         let by_cost = |m: HashMap<String, UsageBucket>| {
             let mut v: Vec<UsageBucket> = m.into_values().collect();
@@ -397,6 +398,7 @@ impl StatsAccumulator {
                 .total_cmp(&a.avg_duration_ms)
                 .then_with(|| a.node_id.cmp(&b.node_id))
         });
+        slow_nodes.truncate(top_n);
 
         let mut agents: Vec<AgentStats> = self
             .agents

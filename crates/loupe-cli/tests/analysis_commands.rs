@@ -433,3 +433,31 @@ fn price_and_threshold_files_change_the_analysis_or_fail_clearly() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("thresholds.toml"), "{}", stderr(&o));
 }
+
+#[test]
+fn stats_top_cuts_every_ranked_list() {
+    let out = loupe(
+        &["stats", s(&sample("")), "--top", "2", "--output", "json"],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for list in [
+        "slowest_llm_calls",
+        "tool_failure_rates",
+        "common_errors",
+        "slow_nodes",
+    ] {
+        let n = doc[list].as_array().unwrap().len();
+        assert!(n <= 2, "{list} has {n} entries with --top 2");
+    }
+    assert_eq!(doc["tool_failure_rates"].as_array().unwrap().len(), 2);
+    // The most failing tool comes first.
+    let rates: Vec<f64> = doc["tool_failure_rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["failure_rate"].as_f64().unwrap())
+        .collect();
+    assert!(rates[0] >= rates[1], "{rates:?}");
+}

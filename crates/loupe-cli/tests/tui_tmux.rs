@@ -196,3 +196,83 @@ fn browse_a_store_with_db_in_tmux() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `loupe serve` on a free loopback port, stopped with Ctrl-C (SIGINT) on drop.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Serve {
+    fn start(db: &Path) -> Serve {
+        use std::io::BufRead;
+        let mut child = Command::new(LOUPE)
+            .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stderr)
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Serve { child, url }
+    }
+
+    fn post(&self, synthetic: &Synthetic) {
+        let dir = tempfile::tempdir().unwrap();
+        write_session(dir.path(), synthetic);
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let body = std::fs::read(file.path()).unwrap();
+        let response = ureq::post(&format!("{}/api/v1/events", self.url))
+            .set("content-type", "application/x-ndjson")
+            .send_bytes(&body)
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn browse_a_live_server_with_server_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&dir.path().join("loupe.db"));
+    serve.post(&session("srv-one", 2, 0));
+    let command = format!("'{LOUPE}' tui --server '{}'", serve.url);
+    let tmux = Tmux::start("server", &command);
+    tmux.wait_for(&["Loupe sessions", "srv-one"]);
+    // A session sent while the dashboard is open shows up without a restart.
+    serve.post(&session("srv-two", 3, 60));
+    let screen = tmux.wait_for(&["2 sessions", "srv-one", "srv-two"]);
+    assert!(screen.find("srv-two") < screen.find("srv-one"), "{screen}");
+    // The selection stayed on srv-one, now second; the new session is above it.
+    tmux.keys(&["Up", "Enter"]);
+    tmux.wait_for(&["Session srv-two", "Iterations   3"]);
+    tmux.keys(&["q", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(
+            Instant::now() < deadline,
+            "loupe tui --server did not exit on q"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

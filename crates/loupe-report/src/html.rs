@@ -21,7 +21,8 @@ use loupe_model::Timestamp;
 use crate::terminal::summary::severity_name;
 use crate::text::{human_duration_ms, human_tokens, percent, thousands, usd};
 
-const CSS: &str = include_str!("../assets/report.css");
+/// The report's stylesheet (the server's web viewer serves it too).
+pub const CSS: &str = include_str!("../assets/report.css");
 const SCRIPT: &str = include_str!("../assets/report.js");
 /// `sha256-` + base64 of [`SCRIPT`]; a unit test recomputes it.
 const SCRIPT_HASH: &str = "sha256-WjbxGhXn7i4E5TOVDCtkUr8wp0UFRpg418p0ksRLAwU=";
@@ -180,7 +181,8 @@ fn session(out: &mut String, i: usize, a: &SessionAnalysis) {
     out.push_str("</section>\n");
 }
 
-fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
+/// Appends the token-flow section (heading, inline SVG, cache verdict).
+pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
     let rows = &a.token_flow.rows;
     out.push_str("<h3>Token flow</h3>\n");
     if rows.is_empty() {
@@ -348,7 +350,8 @@ fn collect_spans<'a>(n: &'a SpanNode, out: &mut Vec<&'a SpanNode>) {
     }
 }
 
-fn issues(out: &mut String, i: usize, a: &SessionAnalysis) {
+/// Appends the issues section; iteration links point at `#s{i}-it{N}`.
+pub fn issues(out: &mut String, i: usize, a: &SessionAnalysis) {
     let _ = writeln!(out, "<h3>Issues ({})</h3>", a.issues.len());
     if a.issues.is_empty() {
         out.push_str("<p class=\"muted\">No issues found.</p>\n");
@@ -373,7 +376,8 @@ fn issues(out: &mut String, i: usize, a: &SessionAnalysis) {
     out.push_str("</ul>\n");
 }
 
-fn iterations(out: &mut String, i: usize, a: &SessionAnalysis) {
+/// Appends the span tree as collapsible iterations with ids `s{i}-it{N}`.
+pub fn iterations(out: &mut String, i: usize, a: &SessionAnalysis) {
     out.push_str("<h3>Iterations</h3>\n");
     if a.tree.children.is_empty() {
         out.push_str("<p class=\"muted\">No spans recorded.</p>\n");
@@ -458,7 +462,8 @@ fn node_text(out: &mut String, n: &SpanNode) {
     }
 }
 
-fn tools(out: &mut String, a: &SessionAnalysis) {
+/// Appends the per-tool table.
+pub fn tools(out: &mut String, a: &SessionAnalysis) {
     out.push_str("<h3>Tools</h3>\n");
     if a.tools.is_empty() {
         out.push_str("<p class=\"muted\">No tool calls.</p>\n");
@@ -479,7 +484,8 @@ fn tools(out: &mut String, a: &SessionAnalysis) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn kind_name(k: SpanKind) -> &'static str {
+/// The lower-case name of a span kind.
+pub fn kind_name(k: SpanKind) -> &'static str {
     match k {
         SpanKind::Session => "session",
         SpanKind::Iteration => "iteration",

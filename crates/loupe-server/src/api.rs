@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use loupe_analyze::SessionSource;
 use loupe_model::{parse_duration_ms, parse_time, SessionStatus, Timestamp};
 use loupe_store::{EventQuery, SessionFilter, SessionQuery, SessionSort, ToolRunQuery};
 use serde_json::{json, Value};
@@ -218,28 +217,16 @@ async fn session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let store = state.store.clone();
-    let config = state.config.analysis.clone();
+    let shared = state.clone();
     blocking(move || {
-        let row = store
-            .session(&id)?
+        let (row, analysis) = shared
+            .analyses
+            .get(&*shared.store, &id, &shared.config.analysis)?
             .ok_or_else(|| Problem::not_found(format!("no session {id:?}")))?;
-        let events = store.events(&id, &EventQuery::default())?;
-        let source = row.source.clone();
-        let session_source = SessionSource {
-            path: source.as_ref().map(|s| s.path.clone()).unwrap_or_default(),
-            format: source.map_or(loupe_model::SourceFormat::Loupe, |s| s.format),
-        };
-        let analyses: Vec<_> = loupe_analyze::assemble(events, session_source)
-            .iter()
-            .map(|s| loupe_analyze::analyze(s, &config))
-            .collect();
-        let analysis = analyses
-            .iter()
-            .find(|a| a.session_id == id)
-            .or(analyses.first())
-            .map(loupe_report::json::SessionJson::new);
-        Ok(Json(json!({ "session": row, "analysis": analysis })))
+        Ok(Json(json!({
+            "session": row,
+            "analysis": loupe_report::json::SessionJson::new(&analysis),
+        })))
     })
     .await
 }

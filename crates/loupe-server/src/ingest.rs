@@ -14,14 +14,47 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use axum::http::StatusCode;
 use loupe_model::Event;
 use loupe_store::{SourceRef, Store};
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use crate::body::Problem;
 use crate::config::ServerConfig;
 use crate::live::LiveUpdate;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::summarise::Summariser;
+
+impl AppState {
+    /// Admits one more ingest request (held until it is answered), or
+    /// refuses with 503 and `Retry-After` when too many are in flight.
+    pub(crate) fn admit_ingest(&self) -> Result<OwnedSemaphorePermit, Problem> {
+        self.inflight.clone().try_acquire_owned().map_err(|_| {
+            self.metrics.refused("too_many_requests");
+            Problem::retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many ingest requests in flight; retry later",
+                1,
+            )
+        })
+    }
+
+    /// Runs a body decoder on a blocking thread (decoding is CPU work that
+    /// would stall the async workers), counting bad bodies.
+    pub(crate) async fn decode_blocking<T: Send + 'static>(
+        &self,
+        decode: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+    ) -> Result<T, Problem> {
+        let decoded = tokio::task::spawn_blocking(decode)
+            .await
+            .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        if decoded.is_err() {
+            self.metrics.refused("bad_request");
+        }
+        decoded
+    }
+}
 
 /// Why a submission was not stored.
 #[derive(Debug)]
@@ -60,16 +93,15 @@ impl Ingestor {
         summariser: Arc<Summariser>,
         live: broadcast::Sender<LiveUpdate>,
         metrics: Arc<Metrics>,
-    ) -> (Ingestor, JoinHandle<()>) {
+    ) -> std::io::Result<(Ingestor, JoinHandle<()>)> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let max_commit = config.max_commit_events;
         let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name("loupe-writer".to_owned())
-            .spawn(move || write_loop(rx, store, max_commit, summariser, live, writer_metrics))
-            .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
+            .spawn(move || write_loop(rx, store, max_commit, summariser, live, writer_metrics))?;
         let capacity = config.queue_events.min(Semaphore::MAX_PERMITS);
-        (
+        Ok((
             Ingestor {
                 jobs,
                 permits: Arc::new(Semaphore::new(capacity)),
@@ -77,7 +109,7 @@ impl Ingestor {
                 metrics,
             },
             writer,
-        )
+        ))
     }
 
     /// Events accepted and not yet committed.
@@ -172,8 +204,9 @@ fn write_loop(
                     let _ = ack.send(Ok(()));
                     drop(permit);
                 }
-                summariser.mark(touched);
+                // Events first: a live client sees them before the summary they change.
                 announce(&live, events);
+                summariser.mark(touched);
             }
             Err(e) => {
                 metrics.store_errors.inc();

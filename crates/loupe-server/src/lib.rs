@@ -17,11 +17,12 @@
 //! - `state`: what every handler shares.
 //! - `ingest` / `otlp` / `native`: the write path.
 //! - `summarise`: session summaries and scheduled retention.
-//! - `api` / `live` / `web`: the read path.
+//! - `api` / `live` / `web`: the read path; `analysis`: full analyses, cached.
 //! - `auth` / `metrics`: API keys off loopback, Prometheus `/metrics`.
 
 pub mod config;
 
+mod analysis;
 mod api;
 mod auth;
 mod body;
@@ -95,7 +96,11 @@ pub async fn serve(
     })?;
     config.check(addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (state, background) = AppState::start(config, store, stop_rx);
+    let (state, background) =
+        AppState::start(config, store, stop_rx).map_err(|source| ServerError::Io {
+            doing: "starting the writer and summariser threads".to_owned(),
+            source,
+        })?;
     let app = router(state);
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

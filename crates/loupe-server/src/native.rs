@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -46,25 +46,11 @@ async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: By
 }
 
 async fn ingest(state: &AppState, headers: HeaderMap, body: Bytes) -> Result<usize, Problem> {
-    let Ok(_admitted) = state.inflight.clone().try_acquire_owned() else {
-        state.metrics.refused("too_many_requests");
-        return Err(Problem::retry(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many ingest requests in flight; retry later",
-            1,
-        ));
-    };
+    let _admitted = state.admit_ingest()?;
     let max_decoded = state.config.max_decoded_bytes;
-    let parsed = tokio::task::spawn_blocking(move || parse(&headers, body, max_decoded))
-        .await
-        .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let events = match parsed {
-        Ok(events) => events,
-        Err(p) => {
-            state.metrics.refused("bad_request");
-            return Err(p);
-        }
-    };
+    let events = state
+        .decode_blocking(move || parse(&headers, body, max_decoded))
+        .await?;
     let n = events.len();
     state.metrics.received("native", n);
     let source = SourceRef {

@@ -15,7 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use loupe_formats::otlp::{decode_request_json, decode_request_proto, events_from_request};
+use loupe_formats::otlp::{
+    decode_request_json, decode_request_proto, events_from_request_remembering, TraceSessions,
+};
 use loupe_formats::{Collected, Source};
 use loupe_model::{Event, SourceFormat};
 use loupe_store::SourceRef;
@@ -91,26 +93,12 @@ async fn ingest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(u64, Vec<String>), Problem> {
-    let Ok(_admitted) = state.inflight.clone().try_acquire_owned() else {
-        state.metrics.refused("too_many_requests");
-        return Err(Problem::retry(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many ingest requests in flight; retry later",
-            1,
-        ));
-    };
+    let _admitted = state.admit_ingest()?;
     let max_decoded = state.config.max_decoded_bytes;
-    let decoded =
-        tokio::task::spawn_blocking(move || decode(encoding, &headers, body, max_decoded))
-            .await
-            .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let (events, spans, rejected, reasons) = match decoded {
-        Ok(d) => d,
-        Err(p) => {
-            state.metrics.refused("bad_request");
-            return Err(p);
-        }
-    };
+    let memory = state.trace_sessions.clone();
+    let (events, spans, rejected, reasons) = state
+        .decode_blocking(move || decode(encoding, &headers, body, max_decoded, &memory))
+        .await?;
     state.metrics.received_spans.inc_by(spans);
     state.metrics.rejected_spans.inc_by(rejected);
     state.metrics.received("otlp", events.len());
@@ -133,6 +121,7 @@ fn decode(
     headers: &HeaderMap,
     body: Bytes,
     max_decoded: usize,
+    memory: &TraceSessions,
 ) -> Result<Decoded, Problem> {
     let bytes = body::decode(headers, body, max_decoded)?;
     let request = match encoding {
@@ -153,7 +142,7 @@ fn decode(
         format: SourceFormat::Otlp,
     };
     let mut sink = Collected::default();
-    let stats = events_from_request(&request, &source, &mut sink);
+    let stats = events_from_request_remembering(&request, &source, &mut sink, memory);
     let events = sink.events.into_iter().map(|(_, e)| e).collect();
     let mut reasons = stats.rejection_reasons;
     reasons.truncate(MAX_REASONS);

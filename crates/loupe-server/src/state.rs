@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use loupe_formats::otlp::TraceSessions;
 use loupe_store::Store;
 use tokio::sync::{broadcast, watch, Semaphore};
 
+use crate::analysis::AnalysisCache;
 use crate::config::ServerConfig;
 use crate::ingest::Ingestor;
 use crate::live::LiveUpdate;
@@ -20,6 +22,9 @@ const LIVE_BUFFER: usize = 4096;
 /// Ingest requests being decoded or waiting for their commit, at most
 /// (beyond it: 503). Bounds the memory held by request bodies.
 const MAX_INFLIGHT_INGEST: usize = 64;
+
+/// OTLP traces whose session is remembered across requests.
+const REMEMBERED_TRACES: usize = 100_000;
 
 /// Shared state; cheap to clone.
 #[derive(Clone)]
@@ -35,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) stop: watch::Receiver<bool>,
     /// Admission for ingest requests (see [`MAX_INFLIGHT_INGEST`]).
     pub(crate) inflight: Arc<Semaphore>,
+    /// Full analyses recently shown.
+    pub(crate) analyses: AnalysisCache,
+    /// OTLP trace → session learned from earlier requests.
+    pub(crate) trace_sessions: Arc<TraceSessions>,
     pub(crate) started: Instant,
 }
 
@@ -67,21 +76,23 @@ impl AppState {
         config: ServerConfig,
         store: Arc<dyn Store>,
         stop: watch::Receiver<bool>,
-    ) -> (AppState, Background) {
+    ) -> std::io::Result<(AppState, Background)> {
         let metrics = Arc::new(Metrics::new());
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let summariser = Arc::new(Summariser::new());
-        let summariser_thread =
-            summariser
-                .clone()
-                .spawn(store.clone(), live.clone(), config.clone(), metrics.clone());
+        let summariser_thread = summariser.clone().spawn(
+            store.clone(),
+            live.clone(),
+            config.clone(),
+            metrics.clone(),
+        )?;
         let (ingest, writer) = Ingestor::start(
             store.clone(),
             &config,
             summariser.clone(),
             live.clone(),
             metrics.clone(),
-        );
+        )?;
         let state = AppState(Arc::new(Shared {
             store,
             config,
@@ -90,15 +101,17 @@ impl AppState {
             metrics,
             stop,
             inflight: Arc::new(Semaphore::new(MAX_INFLIGHT_INGEST)),
+            analyses: AnalysisCache::default(),
+            trace_sessions: Arc::new(TraceSessions::new(REMEMBERED_TRACES)),
             started: Instant::now(),
         }));
-        (
+        Ok((
             state,
             Background {
                 writer,
                 summariser,
                 summariser_thread,
             },
-        )
+        ))
     }
 }

@@ -5,7 +5,10 @@
 //! their summary rows from the stored events (loupe-analyze) and announces
 //! them on the live channel. A session is summarised again at most every
 //! `max(summary_interval, 4 × its last summary time)`, so a huge session
-//! streaming in costs at most a fifth of a core however fast it grows.
+//! streaming in costs at most a fifth of a core however fast it grows; and
+//! after each busy round the thread rests three times as long as the round
+//! took, so many small live sessions cannot take more than a quarter of a
+//! core from ingest either.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -21,6 +24,9 @@ use tokio::sync::broadcast;
 use crate::config::ServerConfig;
 use crate::live::LiveUpdate;
 use crate::metrics::Metrics;
+
+/// Longest rest after a busy round of summaries.
+const MAX_REST: Duration = Duration::from_secs(2);
 
 /// How long the thread sleeps when nothing is ready.
 const TICK: Duration = Duration::from_millis(50);
@@ -70,11 +76,10 @@ impl Summariser {
         live: broadcast::Sender<LiveUpdate>,
         config: ServerConfig,
         metrics: Arc<Metrics>,
-    ) -> JoinHandle<()> {
+    ) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name("loupe-summariser".to_owned())
             .spawn(move || self.run(&*store, &live, &config, &metrics))
-            .unwrap_or_else(|e| panic!("cannot start the summariser thread: {e}"))
     }
 
     fn run(
@@ -88,6 +93,7 @@ impl Summariser {
         let mut last_retention = Instant::now();
         loop {
             let (ready, stopping) = self.take_ready(&not_before);
+            let round = Instant::now();
             for (id, source) in ready {
                 let started = Instant::now();
                 match summarise_session(store, &id, source, &config.analysis) {
@@ -103,6 +109,13 @@ impl Summariser {
                 }
                 let cost = started.elapsed();
                 not_before.insert(id, Instant::now() + config.summary_interval.max(cost * 4));
+            }
+            // Under heavy ingest, summaries give way: rest three times as long
+            // as the round took, so they use at most a quarter of a core and
+            // the writer keeps the rest.
+            let spent = round.elapsed();
+            if !stopping && spent > Duration::from_millis(5) {
+                std::thread::sleep((spent * 3).min(MAX_REST));
             }
             let now = Instant::now();
             if not_before.len() > 10_000 {
@@ -185,10 +198,15 @@ pub(crate) fn summarise_session(
         path: source.path.clone(),
         format: source.format,
     };
+    // A row needs metrics, issues and tools, not the tree or the timeline.
+    let analysis = AnalysisConfig {
+        summary_only: true,
+        ..analysis.clone()
+    };
     let rows: Vec<SessionRow> = loupe_analyze::assemble(events, session_source)
         .iter()
         .map(|session| {
-            let a = loupe_analyze::analyze(session, analysis);
+            let a = loupe_analyze::analyze(session, &analysis);
             session_row(&a, &session.events, source.clone())
         })
         .collect();

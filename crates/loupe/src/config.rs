@@ -17,6 +17,8 @@ pub const DEFAULT_DIR: &str = ".loupe/traces";
 pub const DEFAULT_FILE_PATTERN: &str = "{session_id}.jsonl";
 /// Default maximum length of a string in `data`, in characters.
 pub const DEFAULT_MAX_CONTENT_CHARS: usize = 16_384;
+/// Path the HTTP sink posts to, appended to [`Config::endpoint`].
+pub const EVENTS_PATH: &str = "/api/v1/events";
 
 /// What a record call does once it returns, and so what a `SIGKILL` can lose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,6 +105,26 @@ pub struct Config {
     pub flush_on_panic: bool,
     /// Flush live recorders when the process exits (`atexit`), without ending sessions.
     pub flush_at_exit: bool,
+    /// A `loupe serve` (or compatible) base URL, e.g. `http://127.0.0.1:4318`:
+    /// when set, a background thread also sends every line to
+    /// `{endpoint}/api/v1/events`. Plain `http://` only.
+    pub endpoint: Option<String>,
+    /// Sent as `Authorization: Bearer {api_key}` with every batch.
+    pub api_key: Option<String>,
+    /// Write the local JSONL file (default). With an endpoint it stays the
+    /// crash-safe record; turn it off to only send.
+    pub write_file: bool,
+    /// Lines per HTTP batch at most.
+    pub http_batch_size: usize,
+    /// Longest time a line waits in the HTTP sink before its batch is sent
+    /// (on top of the writer's `flush_interval`).
+    pub http_max_delay: Duration,
+    /// Bytes of lines the HTTP sink holds while the server is slow or down;
+    /// beyond it lines are dropped per [`Config::queue_full`] and counted.
+    pub http_buffer_bytes: usize,
+    /// How long ending a session (or process exit) waits for the HTTP sink to
+    /// deliver what is pending.
+    pub http_shutdown_timeout: Duration,
 }
 
 impl Default for Config {
@@ -123,6 +145,13 @@ impl Default for Config {
             redact_patterns: Vec::new(),
             flush_on_panic: true,
             flush_at_exit: true,
+            endpoint: None,
+            api_key: None,
+            write_file: true,
+            http_batch_size: 1_000,
+            http_max_delay: Duration::from_millis(200),
+            http_buffer_bytes: 16 << 20,
+            http_shutdown_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -167,6 +196,13 @@ struct FileConfig {
     redact_patterns: Option<Vec<String>>,
     flush_on_panic: Option<bool>,
     flush_at_exit: Option<bool>,
+    endpoint: Option<String>,
+    api_key: Option<String>,
+    write_file: Option<bool>,
+    http_batch_size: Option<usize>,
+    http_max_delay_ms: Option<u64>,
+    http_buffer_bytes: Option<usize>,
+    http_shutdown_timeout_ms: Option<u64>,
 }
 
 impl Config {
@@ -207,8 +243,26 @@ impl Config {
         set!(redact_patterns => self.redact_patterns);
         set!(flush_on_panic => self.flush_on_panic);
         set!(flush_at_exit => self.flush_at_exit);
+        set!(write_file => self.write_file);
+        set!(http_batch_size => self.http_batch_size);
+        set!(http_buffer_bytes => self.http_buffer_bytes);
         if let Some(ms) = file.flush_interval_ms {
             self.flush_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.http_max_delay_ms {
+            self.http_max_delay = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.http_shutdown_timeout_ms {
+            self.http_shutdown_timeout = Duration::from_millis(ms);
+        }
+        if let Some(key) = file.api_key {
+            self.api_key = Some(key).filter(|k| !k.is_empty());
+        }
+        if let Some(url) = file.endpoint {
+            self.endpoint = check_endpoint(&url).map_err(|reason| ConfigError {
+                origin: at("endpoint"),
+                reason,
+            })?;
         }
         if let Some(d) = file.durability {
             self.durability = parse_durability(&d).map_err(|reason| ConfigError {
@@ -332,6 +386,27 @@ impl Config {
         if let Some(b) = boolean("LOUPE_FLUSH_AT_EXIT")? {
             self.flush_at_exit = b;
         }
+        if let Some(v) = get("LOUPE_ENDPOINT") {
+            self.endpoint = check_endpoint(&v).map_err(|r| err("LOUPE_ENDPOINT", &v, r))?;
+        }
+        if let Some(v) = get("LOUPE_API_KEY") {
+            self.api_key = Some(v.trim().to_owned()).filter(|k| !k.is_empty());
+        }
+        if let Some(b) = boolean("LOUPE_WRITE_FILE")? {
+            self.write_file = b;
+        }
+        if let Some(n) = number("LOUPE_HTTP_BATCH_SIZE")? {
+            self.http_batch_size = n as usize;
+        }
+        if let Some(n) = number("LOUPE_HTTP_MAX_DELAY_MS")? {
+            self.http_max_delay = Duration::from_millis(n);
+        }
+        if let Some(n) = number("LOUPE_HTTP_BUFFER_BYTES")? {
+            self.http_buffer_bytes = n as usize;
+        }
+        if let Some(n) = number("LOUPE_HTTP_SHUTDOWN_TIMEOUT_MS")? {
+            self.http_shutdown_timeout = Duration::from_millis(n);
+        }
         Ok(())
     }
 
@@ -367,6 +442,24 @@ fn parse_queue_full(v: &str) -> Result<QueueFullPolicy, String> {
     }
 }
 
+/// An endpoint as configured: empty means none; otherwise an `http://` URL
+/// (the sink has no TLS: put a TLS proxy or `loupe serve` on the host).
+pub(crate) fn check_endpoint(url: &str) -> Result<Option<String>, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!(
+            "endpoint {url:?} must start with http:// (https is not supported by the recorder)"
+        ));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("endpoint {url:?} has no host"));
+    }
+    Ok(Some(url.to_owned()))
+}
+
 fn check_rate(r: f64) -> Result<f64, String> {
     if (0.0..=1.0).contains(&r) {
         Ok(r)
@@ -389,6 +482,10 @@ mod tests {
             ("LOUPE_QUEUE_FULL", "block"),
             ("LOUPE_CAPTURE_THINKING", "off"),
             ("LOUPE_REDACT_PATTERNS", r#"["acme-[0-9]+", "x"]"#),
+            ("LOUPE_ENDPOINT", "http://127.0.0.1:4318/"),
+            ("LOUPE_API_KEY", "k1"),
+            ("LOUPE_WRITE_FILE", "no"),
+            ("LOUPE_HTTP_MAX_DELAY_MS", "50"),
         ];
         let get = |k: &str| {
             vars.iter()
@@ -403,6 +500,14 @@ mod tests {
         assert_eq!(c.queue_full, QueueFullPolicy::Block);
         assert!(!c.capture.thinking && c.capture.messages);
         assert_eq!(c.redact_patterns, vec!["acme-[0-9]+", "x"]);
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:4318/"));
+        assert_eq!(c.api_key.as_deref(), Some("k1"));
+        assert!(!c.write_file);
+        assert_eq!(c.http_max_delay, Duration::from_millis(50));
+        let e = Config::default()
+            .apply_env_with(|k| (k == "LOUPE_ENDPOINT").then(|| "https://x".to_owned()))
+            .unwrap_err();
+        assert!(e.reason.contains("http://"), "{e}");
 
         let e = Config::default()
             .apply_env_with(|k| (k == "LOUPE_SAMPLE_RATE").then(|| "2".to_owned()))
@@ -422,6 +527,14 @@ mod tests {
         assert_eq!(c.flush_interval, Duration::from_millis(20));
         assert!(!c.capture.tool_results);
         assert_eq!(c.queue_full, QueueFullPolicy::Block);
+        c.apply_toml(
+            "endpoint = \"http://collector:4318\"\nhttp_batch_size = 10\nhttp_shutdown_timeout_ms = 500\n",
+            "loupe.toml",
+        )
+        .unwrap();
+        assert_eq!(c.endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(c.http_batch_size, 10);
+        assert_eq!(c.http_shutdown_timeout, Duration::from_millis(500));
 
         let e = Config::default()
             .apply_toml("enabled = true\nbuffer_size = \"big\"\n", "loupe.toml")

@@ -4,10 +4,14 @@
 //! (leaked, stored in a static) loses nothing. Sessions are not ended there:
 //! the trace honestly shows no `session_end`.
 //!
+//! At exit, recorders with an HTTP endpoint also get up to their
+//! `http_shutdown_timeout` (one shared deadline) to deliver what is pending.
+//!
 //! Rust runs no destructors for statics and `process::exit` skips those of
 //! locals, hence the C `atexit` hook; it is the one `unsafe` call of the crate.
 
 use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Instant;
 
 use crate::recorder::Core;
 
@@ -56,9 +60,32 @@ fn install_panic_hook() {
     }));
 }
 
+/// Gives every live recorder's HTTP sink until one shared deadline (the
+/// longest `http_shutdown_timeout` among them) to deliver what is pending.
+fn drain_http_senders(select: impl Fn(&Core) -> bool) {
+    let live: Vec<Arc<Core>> = match LIVE.try_lock() {
+        Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    let senders: Vec<&Arc<Core>> = live
+        .iter()
+        .filter(|c| c.http.is_some() && select(c))
+        .collect();
+    let Some(longest) = senders.iter().map(|c| c.config.http_shutdown_timeout).max() else {
+        return;
+    };
+    let deadline = Instant::now() + longest;
+    for core in senders {
+        core.wait_http_idle(deadline);
+    }
+}
+
 extern "C" fn flush_at_exit() {
     // Unwinding out of an `extern "C"` function aborts; never let it.
-    let _ = std::panic::catch_unwind(|| flush_all_live(|c| c.config.flush_at_exit));
+    let _ = std::panic::catch_unwind(|| {
+        flush_all_live(|c| c.config.flush_at_exit);
+        drain_http_senders(|c| c.config.flush_at_exit);
+    });
 }
 
 #[allow(unsafe_code)]

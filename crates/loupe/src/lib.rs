@@ -77,7 +77,33 @@
 //! `LOUPE_SAMPLE_RATE`, `LOUPE_CAPTURE_MESSAGES`, `LOUPE_CAPTURE_THINKING`,
 //! `LOUPE_CAPTURE_TOOL_ARGS`, `LOUPE_CAPTURE_TOOL_RESULTS`,
 //! `LOUPE_MAX_CONTENT_CHARS`, `LOUPE_REDACT`, `LOUPE_REDACT_PATTERNS` (one
-//! regex, or a JSON array), `LOUPE_FLUSH_ON_PANIC`, `LOUPE_FLUSH_AT_EXIT`.
+//! regex, or a JSON array), `LOUPE_FLUSH_ON_PANIC`, `LOUPE_FLUSH_AT_EXIT`,
+//! and for the HTTP sink `LOUPE_ENDPOINT`, `LOUPE_API_KEY`,
+//! `LOUPE_WRITE_FILE`, `LOUPE_HTTP_BATCH_SIZE`, `LOUPE_HTTP_MAX_DELAY_MS`,
+//! `LOUPE_HTTP_BUFFER_BYTES`, `LOUPE_HTTP_SHUTDOWN_TIMEOUT_MS` (TOML: the
+//! same names in lower case without the prefix).
+//!
+//! # Sending to a server
+//!
+//! With [`Builder::endpoint`] (`LOUPE_ENDPOINT=http://127.0.0.1:4318`) a
+//! second background thread sends the lines the writer writes, byte for
+//! byte, to `loupe serve`'s `POST /api/v1/events`: gzip-compressed batches of
+//! at most [`Config::http_batch_size`] lines, sent when full, after
+//! [`Config::http_max_delay`] or on [`Recorder::flush`]; `Authorization:
+//! Bearer` when [`Builder::api_key`] is set. The local file is still written
+//! (it stays the crash-safe record) unless [`Config::write_file`] is off.
+//! Record calls never wait for the network: the sink hangs off the writer
+//! thread. Connection errors, 408, 429, 502, 503 and 504 are retried with
+//! exponential backoff and jitter (100 ms doubling up to 5 s), honouring
+//! `Retry-After`; a 413 halves the batch; other refusals drop the batch
+//! (logged once to stderr). While the server is slow or down, lines wait in
+//! a buffer of [`Config::http_buffer_bytes`]; beyond it they are dropped
+//! (newest first; with [`QueueFullPolicy::Block`] the writer first waits
+//! while the server is reachable). Dropped lines are counted in
+//! [`Summary::undelivered`] and reported to the server in a `loupe_dropped`
+//! event. When the recorder ends (last handle dropped) or the process exits,
+//! delivery of what is pending gets at most [`Config::http_shutdown_timeout`]
+//! (2 s).
 //!
 //! # Redaction and truncation
 //!
@@ -104,6 +130,7 @@ pub mod demo;
 mod exit;
 mod guards;
 mod helpers;
+mod http;
 mod recorder;
 mod sanitize;
 mod summary;
@@ -114,7 +141,7 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Capture, Config, ConfigError, Durability, QueueFullPolicy, DEFAULT_DIR, DEFAULT_FILE_PATTERN,
-    DEFAULT_MAX_CONTENT_CHARS,
+    DEFAULT_MAX_CONTENT_CHARS, EVENTS_PATH,
 };
 pub use exit::shutdown;
 pub use guards::{

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use loupe_model::{
@@ -21,9 +21,10 @@ use serde_json::{Map, Value};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Durability, QueueFullPolicy};
 use crate::exit;
+use crate::http::Sink;
 use crate::sanitize::Sanitizer;
 use crate::summary::{Counters, Summary};
-use crate::writer::{Header, Msg, Pending, Writer, ON_WRITER_THREAD};
+use crate::writer::{Header, LineCache, Msg, Pending, Writer, ON_WRITER_THREAD};
 
 /// How long `flush()` and exit-time flushes wait for the writer at most.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -173,6 +174,8 @@ pub(crate) struct Core {
     pub(crate) turn_seq: AtomicU32,
     pub(crate) ended: AtomicBool,
     pub(crate) started_at: Timestamp,
+    /// The HTTP sink, when an endpoint is configured.
+    pub(crate) http: Option<Arc<Sink>>,
 }
 
 impl Core {
@@ -275,6 +278,14 @@ impl Core {
         ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok()
     }
 
+    /// Waits until the HTTP sink has delivered what the writer handed it, at
+    /// most until `deadline`. True without a sink.
+    pub(crate) fn wait_http_idle(&self, deadline: Instant) -> bool {
+        self.http
+            .as_ref()
+            .is_none_or(|sink| sink.wait_idle(deadline))
+    }
+
     /// Asks the writer to write everything and stop.
     fn shut_down_writer(&self) {
         self.wake_writer();
@@ -283,22 +294,39 @@ impl Core {
     }
 }
 
-/// Owns the writer thread: the last handle to go stops and joins it.
+/// Owns the writer thread (and the HTTP sender): the last handle to go
+/// stops and joins them.
 struct Shared {
     core: Arc<Core>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    sender: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
+        if let Some(sink) = &self.core.http {
+            // A writer waiting for room in the sink must not hold up the stop.
+            sink.close();
+        }
         self.core.shut_down_writer();
-        let handle = match self.writer.lock() {
+        let take = |m: &Mutex<Option<JoinHandle<()>>>| match m.lock() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(h) = handle {
-            if !ON_WRITER_THREAD.with(|w| w.get()) {
+        let on_writer = ON_WRITER_THREAD.with(|w| w.get());
+        if let Some(h) = take(&self.writer) {
+            if !on_writer {
                 let _ = h.join();
+            }
+        }
+        if let Some(sink) = &self.core.http {
+            let deadline = Instant::now() + self.core.config.http_shutdown_timeout;
+            // Past the deadline the sender is left behind (detached) rather
+            // than holding up the agent's exit.
+            if sink.finish(deadline) {
+                if let Some(h) = take(&self.sender) {
+                    let _ = h.join();
+                }
             }
         }
     }
@@ -364,9 +392,12 @@ impl Recorder {
         self.core().map(|c| c.session_id.as_str())
     }
 
-    /// The trace file (`None` when not recording).
+    /// The trace file (`None` when not recording or not writing a file,
+    /// [`Config::write_file`]).
     pub fn path(&self) -> Option<&Path> {
-        self.core().map(|c| c.path.as_path())
+        self.core()
+            .filter(|c| c.config.write_file)
+            .map(|c| c.path.as_path())
     }
 
     /// The session's running counters, O(1).
@@ -531,6 +562,38 @@ impl Builder {
         flush_on_panic: bool => flush_on_panic);
     setter!(/// Flush at process exit.
         flush_at_exit: bool => flush_at_exit);
+    setter!(/// Also write the local JSONL file (default true).
+        write_file: bool => write_file);
+    setter!(/// Lines per HTTP batch at most.
+        http_batch_size: usize => http_batch_size);
+    setter!(/// Longest time a line waits in the HTTP sink before it is sent.
+        http_max_delay: Duration => http_max_delay);
+    setter!(/// Bytes the HTTP sink buffers while the server is slow or down.
+        http_buffer_bytes: usize => http_buffer_bytes);
+    setter!(/// How long ending the recorder waits for the HTTP sink to deliver.
+        http_shutdown_timeout: Duration => http_shutdown_timeout);
+
+    /// Also sends every event to a `loupe serve` at `url` (e.g.
+    /// `http://127.0.0.1:4318`); a URL that is not `http://` makes
+    /// [`Builder::start`] fail.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        match crate::config::check_endpoint(&url.into()) {
+            Ok(endpoint) => self.config.endpoint = endpoint,
+            Err(reason) => {
+                self.error.get_or_insert(ConfigError {
+                    origin: "endpoint".into(),
+                    reason,
+                });
+            }
+        }
+        self
+    }
+
+    /// The API key sent as `Authorization: Bearer` to the endpoint.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = Some(key.into());
+        self
+    }
 
     /// Directory for trace files (default `.loupe/traces`).
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -663,7 +726,12 @@ impl Builder {
             .replace("{session_id}", &file_safe(&session_id))
             .replace("{timestamp}", &compact_time(started_at));
         let path = self.config.dir.join(file_name);
-        let file = open_trace_file(&path)?;
+        let file = if self.config.write_file {
+            Some(open_trace_file(&path)?)
+        } else {
+            None
+        };
+        let http = Sink::new(&self.config).map(Arc::new);
         let capacity = self.config.queue_capacity.max(1);
         let (tx, rx) = crossbeam_channel::bounded(capacity);
         let prefix = self.id_seed.unwrap_or_else(random_u64);
@@ -681,6 +749,7 @@ impl Builder {
             turn_seq: AtomicU32::new(0),
             ended: AtomicBool::new(false),
             started_at,
+            http,
             config: self.config,
         });
         let writer = Writer {
@@ -691,13 +760,37 @@ impl Builder {
             buffer_size: core.config.buffer_size.max(1),
             flush_interval: core.config.flush_interval.max(Duration::from_millis(1)),
             durable: core.config.durability == Durability::EveryEvent,
+            sink: core.http.clone(),
+            cache: LineCache::default(),
+        };
+        // The sender first: if the writer cannot start, the sender is
+        // stopped again and nothing is left running.
+        let sender = match &core.http {
+            Some(sink) => {
+                let (sink, for_thread) = (Arc::clone(sink), Arc::clone(&core));
+                Some(
+                    std::thread::Builder::new()
+                        .name("loupe-http".into())
+                        .spawn(move || sink.run(for_thread))
+                        .map_err(|source| RecorderError::Io {
+                            path: core.path.clone(),
+                            source,
+                        })?,
+                )
+            }
+            None => None,
         };
         let handle = std::thread::Builder::new()
             .name("loupe-writer".into())
             .spawn(move || writer.run())
-            .map_err(|source| RecorderError::Io {
-                path: core.path.clone(),
-                source,
+            .map_err(|source| {
+                if let Some(sink) = &core.http {
+                    sink.finish(Instant::now());
+                }
+                RecorderError::Io {
+                    path: core.path.clone(),
+                    source,
+                }
             })?;
         let _ = core.writer_thread.set(handle.thread().clone());
         exit::register(&core);
@@ -705,6 +798,7 @@ impl Builder {
             shared: Some(Arc::new(Shared {
                 core: Arc::clone(&core),
                 writer: Mutex::new(Some(handle)),
+                sender: Mutex::new(sender),
             })),
             scope: Scope::default(),
         };

@@ -30,6 +30,8 @@ pub(crate) struct Counters {
     cost_usd_bits: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) undelivered: AtomicU64,
 }
 
 impl Counters {
@@ -81,6 +83,8 @@ impl Counters {
             cost_usd: f64::from_bits(self.cost_usd_bits.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             write_errors: self.write_errors.load(Relaxed),
+            sent: self.sent.load(Relaxed),
+            undelivered: self.undelivered.load(Relaxed),
         }
     }
 }
@@ -128,6 +132,13 @@ pub struct Summary {
     pub dropped: u64,
     /// Failed writes to the trace file (the agent never sees them).
     pub write_errors: u64,
+    /// Events the HTTP sink delivered to the server so far
+    /// ([`crate::Config::endpoint`]).
+    pub sent: u64,
+    /// Events the HTTP sink could not deliver: its buffer was full, the
+    /// server refused them, or the shutdown timeout passed. The server is
+    /// told in a `loupe_dropped` event when it can be.
+    pub undelivered: u64,
 }
 
 #[cfg(test)]

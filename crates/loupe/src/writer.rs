@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
 
 use crate::helpers::{llm_response_payload, LlmResponse};
+use crate::http::Sink;
 use crate::recorder::{Core, Scope};
 use crate::sanitize::Sanitizer;
 
@@ -181,6 +182,13 @@ impl<'b> ObjectWriter<'b> {
         serde_json::to_writer(&mut *self.buf, value)
     }
 
+    /// A value already encoded as JSON.
+    fn raw(&mut self, key: &str, json: &[u8]) -> serde_json::Result<()> {
+        self.key(key)?;
+        self.buf.extend_from_slice(json);
+        Ok(())
+    }
+
     fn opt<T: serde::Serialize>(&mut self, key: &str, value: Option<T>) -> serde_json::Result<()> {
         match value {
             Some(v) => self.field(key, &v),
@@ -190,6 +198,84 @@ impl<'b> ObjectWriter<'b> {
 
     fn close(self) {
         self.buf.push(b'}');
+    }
+}
+
+/// Pieces of `llm_response` lines that repeat from event to event, kept by
+/// the writer so that each is escaped, redaction-checked or formatted once:
+/// the session id, the kind, the timestamp up to its second, and the last
+/// value of `model`, `provider` and `stop_reason`. Valid for one writer (one
+/// session, one sanitiser).
+#[derive(Default)]
+pub(crate) struct LineCache {
+    scratch: String,
+    session_json: Vec<u8>,
+    kind: Option<(EventKind, Vec<u8>)>,
+    /// A second since the epoch and its `YYYY-MM-DDTHH:MM:SS.` text.
+    second: Option<(i64, String)>,
+    /// Per short part: the raw value last seen and its sanitised JSON.
+    parts: [Option<(String, Vec<u8>)>; 3],
+}
+
+/// Microseconds per second, for splitting timestamps.
+const MICROS: i64 = 1_000_000;
+
+impl LineCache {
+    fn session_json(&mut self, session_id: &str) -> serde_json::Result<&[u8]> {
+        if self.session_json.is_empty() {
+            serde_json::to_writer(&mut self.session_json, session_id)?;
+        }
+        Ok(&self.session_json)
+    }
+
+    fn kind_json(&mut self, kind: &EventKind) -> serde_json::Result<&[u8]> {
+        if self.kind.as_ref().is_none_or(|(k, _)| k != kind) {
+            self.kind = Some((kind.clone(), serde_json::to_vec(kind)?));
+        }
+        Ok(self
+            .kind
+            .as_ref()
+            .map_or(&[][..], |(_, json)| json.as_slice()))
+    }
+
+    /// Appends the timestamp as a JSON string (the canonical RFC 3339 form).
+    fn write_timestamp(&mut self, t: Timestamp, buf: &mut Vec<u8>) {
+        let second = t.0.div_euclid(MICROS);
+        if self.second.as_ref().is_none_or(|(s, _)| *s != second) {
+            self.scratch.clear();
+            t.write_rfc3339(&mut self.scratch);
+            // `YYYY-MM-DDTHH:MM:SS.` is the first 20 bytes (ASCII).
+            let head = self.scratch.get(..20).unwrap_or_default().to_owned();
+            self.second = Some((second, head));
+        }
+        let head = self.second.as_ref().map_or("", |(_, h)| h.as_str());
+        buf.push(b'"');
+        buf.extend_from_slice(head.as_bytes());
+        let mut micros = t.0.rem_euclid(MICROS);
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        buf.extend_from_slice(&digits);
+        buf.extend_from_slice(b"Z\"");
+    }
+
+    /// The sanitised JSON string for short part `slot` whose raw value is `raw`.
+    fn part_json(
+        &mut self,
+        slot: usize,
+        raw: &str,
+        sanitizer: &Sanitizer,
+    ) -> serde_json::Result<&[u8]> {
+        let Some(entry) = self.parts.get_mut(slot) else {
+            return Ok(&[]);
+        };
+        if entry.as_ref().is_none_or(|(prev, _)| prev != raw) {
+            let json = serde_json::to_vec(&*sanitizer.sanitized(raw))?;
+            *entry = Some((raw.to_owned(), json));
+        }
+        Ok(entry.as_ref().map_or(&[][..], |(_, json)| json.as_slice()))
     }
 }
 
@@ -203,25 +289,22 @@ impl DeferredLlmResponse {
         &self,
         core: &Core,
         sanitizer: &Sanitizer,
-        scratch: &mut String,
+        cache: &mut LineCache,
         buf: &mut Vec<u8>,
     ) -> serde_json::Result<()> {
-        let part = |i: usize| {
+        let raw = |i: usize| {
             let (a, b) = self.ranges.get(i).copied().flatten()?;
-            self.text
-                .get(a as usize..b as usize)
-                .map(|s| sanitizer.sanitized(s))
+            self.text.get(a as usize..b as usize)
         };
         let header = &self.header;
         let mut ev = ObjectWriter::open(buf);
-        scratch.clear();
-        core.ids.write(header.number, scratch);
-        ev.plain_str("event_id", scratch)?;
-        ev.field("kind", &header.kind)?;
-        scratch.clear();
-        header.timestamp.write_rfc3339(scratch);
-        ev.plain_str("timestamp", scratch)?;
-        ev.field("session_id", core.session_id.as_str())?;
+        cache.scratch.clear();
+        core.ids.write(header.number, &mut cache.scratch);
+        ev.plain_str("event_id", &cache.scratch)?;
+        ev.raw("kind", cache.kind_json(&header.kind)?)?;
+        ev.key("timestamp")?;
+        cache.write_timestamp(header.timestamp, ev.buf);
+        ev.raw("session_id", cache.session_json(&core.session_id)?)?;
         ev.opt("parent_event_id", header.scope.parent.as_deref())?;
         ev.opt("iteration", header.scope.iteration)?;
         ev.opt("turn", header.scope.turn)?;
@@ -236,11 +319,16 @@ impl DeferredLlmResponse {
         if has_data {
             ev.key("data")?;
             let mut data = ObjectWriter::open(&mut *ev.buf);
-            data.opt(keys::CONTENT, part(3))?;
+            data.opt(keys::CONTENT, raw(3).map(|s| sanitizer.sanitized(s)))?;
             data.opt(keys::COST_USD, cost)?;
-            data.opt(keys::MODEL, part(0))?;
-            data.opt(keys::PROVIDER, part(1))?;
-            data.opt(keys::STOP_REASON, part(2))?;
+            for (slot, key) in [keys::MODEL, keys::PROVIDER, keys::STOP_REASON]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(value) = raw(slot) {
+                    data.raw(key, cache.part_json(slot, value, sanitizer)?)?;
+                }
+            }
             data.opt(keys::TOOL_CALLS, self.tool_calls)?;
             if !usage.is_empty() {
                 data.key(keys::USAGE)?;
@@ -289,12 +377,16 @@ thread_local! {
 pub(crate) struct Writer {
     pub(crate) core: Arc<Core>,
     pub(crate) rx: Receiver<Msg>,
-    pub(crate) file: File,
+    /// `None` when only sending ([`crate::Config::write_file`] off).
+    pub(crate) file: Option<File>,
     pub(crate) sanitizer: Sanitizer,
     pub(crate) buffer_size: usize,
     pub(crate) flush_interval: Duration,
     /// `Durability::EveryEvent`: also fsync when stopping.
     pub(crate) durable: bool,
+    /// Receives a copy of every batch of lines written.
+    pub(crate) sink: Option<Arc<Sink>>,
+    pub(crate) cache: LineCache,
 }
 
 impl Writer {
@@ -384,6 +476,7 @@ impl Writer {
                 self.encode(ev, buf);
                 self.write_out(buf);
                 self.sync();
+                self.nudge_sink();
                 let _ = ack.send(());
                 true
             }
@@ -391,6 +484,7 @@ impl Writer {
                 self.report_drops(buf);
                 self.write_out(buf);
                 self.flush_file();
+                self.nudge_sink();
                 let _ = ack.send(());
                 true
             }
@@ -415,10 +509,9 @@ impl Writer {
 
     /// Appends one deferred `llm_response` line to `buf` without building
     /// the event.
-    fn encode_llm_response(&self, rec: &DeferredLlmResponse, buf: &mut Vec<u8>) {
+    fn encode_llm_response(&mut self, rec: &DeferredLlmResponse, buf: &mut Vec<u8>) {
         let mark = buf.len();
-        let mut scratch = String::with_capacity(32);
-        match rec.write_json(&self.core, &self.sanitizer, &mut scratch, buf) {
+        match rec.write_json(&self.core, &self.sanitizer, &mut self.cache, buf) {
             Ok(()) => buf.push(b'\n'),
             Err(_) => {
                 buf.truncate(mark);
@@ -447,26 +540,42 @@ impl Writer {
         self.encode(ev, buf);
     }
 
+    /// Writes `buf` (whole lines) to the file and hands it to the HTTP sink.
     fn write_out(&mut self, buf: &mut Vec<u8>) {
         if buf.is_empty() {
             return;
         }
-        if self.file.write_all(buf).is_err() {
-            self.core.counters.write_errors.fetch_add(1, Relaxed);
+        if let Some(file) = &mut self.file {
+            if file.write_all(buf).is_err() {
+                self.core.counters.write_errors.fetch_add(1, Relaxed);
+            }
+        }
+        if let Some(sink) = &self.sink {
+            sink.push(&self.core, buf);
         }
         buf.clear();
     }
 
+    fn nudge_sink(&self) {
+        if let Some(sink) = &self.sink {
+            sink.nudge();
+        }
+    }
+
     fn flush_file(&mut self) {
-        if self.file.flush().is_err() {
-            self.core.counters.write_errors.fetch_add(1, Relaxed);
+        if let Some(file) = &mut self.file {
+            if file.flush().is_err() {
+                self.core.counters.write_errors.fetch_add(1, Relaxed);
+            }
         }
     }
 
     fn sync(&mut self) {
         self.flush_file();
-        if self.file.sync_data().is_err() {
-            self.core.counters.write_errors.fetch_add(1, Relaxed);
+        if let Some(file) = &self.file {
+            if file.sync_data().is_err() {
+                self.core.counters.write_errors.fetch_add(1, Relaxed);
+            }
         }
     }
 }
@@ -533,20 +642,33 @@ mod tests {
                 },
             ),
         ];
-        for (scope, resp) in cases {
+        let mut cache = LineCache::default();
+        // Same second, then the next one with leading zeros in the micros.
+        let times = [
+            1_700_000_000_123_456,
+            1_700_000_000_999_999,
+            1_700_000_001_000_005,
+        ];
+        for ((scope, resp), time) in cases.into_iter().zip(times) {
             let record = || {
                 let header = Header {
                     number: 7,
                     kind: EventKind::LlmResponse,
-                    timestamp: Timestamp(1_700_000_000_123_456),
+                    timestamp: Timestamp(time),
                     scope: scope.clone(),
                 };
                 DeferredLlmResponse::new(header, &resp, true)
             };
+            // Twice with one cache: the second line comes from its memo.
             let mut fast = Vec::new();
             record()
-                .write_json(core, &sanitizer, &mut String::new(), &mut fast)
+                .write_json(core, &sanitizer, &mut cache, &mut fast)
                 .unwrap();
+            let mut again = Vec::new();
+            record()
+                .write_json(core, &sanitizer, &mut cache, &mut again)
+                .unwrap();
+            assert_eq!(fast, again);
             let mut ev = record().into_event(core);
             sanitizer.sanitize_map(&mut ev.data);
             let slow = serde_json::to_vec(&ev).unwrap();

@@ -14,4 +14,5 @@ pub(crate) mod serve;
 pub(crate) mod stats;
 pub(crate) mod tail;
 pub(crate) mod tui;
+pub(crate) mod tui_server;
 pub(crate) mod view;

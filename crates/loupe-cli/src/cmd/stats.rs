@@ -27,7 +27,8 @@ pub(crate) struct Args {
     input: InputArgs,
     #[command(flatten)]
     format: FormatArg,
-    /// Length of ranked lists (slowest calls, common errors...).
+    /// Length of ranked lists: slowest LLM calls, tools by failure rate,
+    /// most common errors, consistently slow nodes.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
     /// Output format.

@@ -5,7 +5,8 @@
 //! and re-reads everything when one changed (a whole re-read keeps session
 //! assembly exact across files; incremental reading is left for later).
 //! `--db` opens the SQLite store and re-reads it when the database or its
-//! WAL changes. `--server` is accepted but not available yet.
+//! WAL changes. `--server` follows a Loupe server's REST API (see
+//! [`super::tui_server`]).
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -32,9 +33,12 @@ pub(crate) struct Args {
     /// Browse a Loupe store (SQLite file written by `loupe ingest`), read-only.
     #[arg(long, value_name = "FILE", conflicts_with = "server")]
     db: Option<PathBuf>,
-    /// Browse a Loupe server (not available yet).
+    /// Browse a Loupe server (`loupe serve`), e.g. http://127.0.0.1:4318.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// Read key for `--server` (also LOUPE_READ_KEY or LOUPE_API_KEY).
+    #[arg(long, value_name = "KEY", requires = "server")]
+    api_key: Option<String>,
     #[command(flatten)]
     format: input::FormatArg,
     #[command(flatten)]
@@ -43,17 +47,20 @@ pub(crate) struct Args {
 
 /// Runs the dashboard until the user quits.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(url) = &args.server {
-        eprintln!(
-            "loupe: tui --server {url}: not available yet (there is no Loupe server to talk to); \
-             use `loupe tui PATH` or `loupe tui --db FILE`"
-        );
-        return Ok(ExitCode::from(2));
-    }
     let config = input::analysis_config(&args.analysis)?;
-    let mut feed: Box<dyn loupe_tui::Feed> = match &args.db {
-        Some(db) => Box::new(DbFeed::new(db, config)?),
-        None => {
+    let mut feed: Box<dyn loupe_tui::Feed> = match (&args.server, &args.db) {
+        (Some(url), _) => {
+            let key = args
+                .api_key
+                .clone()
+                .or_else(|| std::env::var("LOUPE_READ_KEY").ok())
+                .or_else(|| std::env::var("LOUPE_API_KEY").ok())
+                .and_then(|k| k.split(',').next().map(|k| k.trim().to_owned()))
+                .filter(|k| !k.is_empty());
+            Box::new(super::tui_server::ServerFeed::new(url, key, config))
+        }
+        (None, Some(db)) => Box::new(DbFeed::new(db, config)?),
+        (None, None) => {
             let path = args
                 .path
                 .clone()

@@ -73,8 +73,106 @@ pub fn events_from_request(
     source: &Source,
     sink: &mut dyn Sink,
 ) -> OtlpStats {
+    events_from_request_remembering(request, source, sink, &TraceSessions::new(0))
+}
+
+/// Which session each recent trace belongs to, remembered across requests.
+///
+/// An SDK exports a trace's spans in several batches, and often only some
+/// spans (the agent's root, say) carry `gen_ai.conversation.id`; a receiver
+/// that keeps this map puts the later batches' spans of that trace into the
+/// same session. Bounded: the oldest traces are forgotten first. Shared by
+/// concurrent requests (locked briefly per request, not while mapping).
+#[derive(Debug, Default)]
+pub struct TraceSessions {
+    inner: std::sync::Mutex<TraceSessionsInner>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct TraceSessionsInner {
+    sessions: HashMap<Vec<u8>, String>,
+    order: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl TraceSessions {
+    /// Remembers at most `capacity` traces (0: remembers nothing).
+    pub fn new(capacity: usize) -> TraceSessions {
+        TraceSessions {
+            capacity,
+            ..TraceSessions::default()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TraceSessionsInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session of a trace, if one of its spans named it.
+    pub fn get(&self, trace_id: &[u8]) -> Option<String> {
+        self.lock().sessions.get(trace_id).cloned()
+    }
+
+    /// Traces remembered.
+    pub fn len(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Whether no trace is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds what `found` learned and fills in, for traces it does not name,
+    /// what earlier requests learned.
+    fn exchange(&self, found: &mut HashMap<Vec<u8>, String>, traces: &[&Vec<u8>]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut inner = self.lock();
+        for (trace, session) in found.iter() {
+            if inner.sessions.contains_key(trace) {
+                continue;
+            }
+            if inner.sessions.len() >= self.capacity {
+                if let Some(oldest) = inner.order.pop_front() {
+                    inner.sessions.remove(&oldest);
+                }
+            }
+            inner.order.push_back(trace.clone());
+            inner.sessions.insert(trace.clone(), session.clone());
+        }
+        for trace in traces {
+            if !found.contains_key(*trace) {
+                if let Some(known) = inner.sessions.get(*trace) {
+                    found.insert((*trace).clone(), known.clone());
+                }
+            }
+        }
+    }
+}
+
+/// [`events_from_request`] for a receiver of many requests: spans without a
+/// session attribute join the session that an earlier request's span of the
+/// same trace named (see [`TraceSessions`]).
+pub fn events_from_request_remembering(
+    request: &ExportTraceServiceRequest,
+    source: &Source,
+    sink: &mut dyn Sink,
+    memory: &TraceSessions,
+) -> OtlpStats {
     let mut stats = OtlpStats::default();
-    let trace_sessions = sessions_by_trace(request);
+    let mut trace_sessions = sessions_by_trace(request);
+    let mut traces: Vec<&Vec<u8>> = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|span| &span.trace_id)
+        .collect();
+    traces.sort_unstable();
+    traces.dedup();
+    memory.exchange(&mut trace_sessions, &traces);
     let ancestry = Ancestry::of(request);
     for resource_spans in &request.resource_spans {
         let resource = resource_spans

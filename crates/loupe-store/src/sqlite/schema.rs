@@ -115,6 +115,21 @@ const MIGRATIONS: &[&str] = &[
         session_hint TEXT
     );
     "#,
+    // 2: faster ingest. Event bodies are binary from now on (schema-1 JSON
+    // bodies stay readable). The full-text index keeps no positions or
+    // lengths (queries are AND of single tokens and prefixes, never phrases
+    // or ranking), so it is rebuilt smaller. `events_time` goes: a session's
+    // events are found through `events_dedup` (sid first) and sorted, which
+    // costs a read less than the index cost every insert.
+    r#"
+    DROP INDEX events_time;
+    DROP TABLE contents_fts;
+    CREATE VIRTUAL TABLE contents_fts USING fts5(
+        text, content = 'contents', content_rowid = 'id', tokenize = 'unicode61',
+        detail = 'none', columnsize = 0
+    );
+    INSERT INTO contents_fts(rowid, text) SELECT id, text FROM contents WHERE searchable = 1;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -177,4 +192,13 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
     .map_err(|e| map_err(e, path, "recording the schema version"))?;
     tx.commit()
         .map_err(|e| map_err(e, path, "committing the migration"))
+}
+
+/// Creates a store at schema version 1 (tests of the migration to 2).
+#[cfg(test)]
+pub(crate) fn create_version_1(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(MIGRATIONS[0])?;
+    conn.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
+    ))
 }
