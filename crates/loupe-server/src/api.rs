@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use loupe_model::{parse_duration_ms, parse_time, SessionStatus, Timestamp};
-use loupe_store::{EventQuery, SessionFilter, SessionQuery, SessionSort, ToolRunQuery};
+use loupe_store::{EventQuery, SessionFilter, SessionQuery, SessionRow, SessionSort, ToolRunQuery};
 use serde_json::{json, Value};
 
 use crate::body::Problem;
@@ -192,11 +192,20 @@ pub(crate) fn session_query(params: &HashMap<String, String>) -> Result<SessionQ
     })
 }
 
-async fn sessions(
-    State(state): State<AppState>,
-    Query(params): Params,
-) -> Result<Json<Value>, Problem> {
-    let mut query = session_query(&params)?;
+/// One page of the sessions a query string asks for (shared with the web
+/// viewer's list).
+pub(crate) struct SessionPage {
+    pub(crate) rows: Vec<SessionRow>,
+    pub(crate) offset: usize,
+    pub(crate) limit: usize,
+    pub(crate) has_more: bool,
+}
+
+pub(crate) async fn session_page(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<SessionPage, Problem> {
+    let mut query = session_query(params)?;
     let limit = query.limit.unwrap_or(DEFAULT_SESSIONS);
     let offset = query.offset;
     // One more than asked tells whether another page exists.
@@ -205,11 +214,24 @@ async fn sessions(
     let mut rows = blocking(move || Ok(store.sessions(&query)?)).await?;
     let has_more = rows.len() > limit;
     rows.truncate(limit);
+    Ok(SessionPage {
+        rows,
+        offset,
+        limit,
+        has_more,
+    })
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<Value>, Problem> {
+    let page = session_page(&state, &params).await?;
     Ok(Json(json!({
-        "sessions": rows,
-        "offset": offset,
-        "limit": limit,
-        "has_more": has_more,
+        "sessions": page.rows,
+        "offset": page.offset,
+        "limit": page.limit,
+        "has_more": page.has_more,
     })))
 }
 

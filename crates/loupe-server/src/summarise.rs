@@ -25,6 +25,9 @@ use crate::config::ServerConfig;
 use crate::live::LiveUpdate;
 use crate::metrics::Metrics;
 
+/// Sessions whose rows are upserted in one transaction.
+const UPSERT_CHUNK: usize = 256;
+
 /// Longest rest after a busy round of summaries.
 const MAX_REST: Duration = Duration::from_secs(2);
 
@@ -94,11 +97,27 @@ impl Summariser {
         loop {
             let (ready, stopping) = self.take_ready(&not_before);
             let round = Instant::now();
-            for (id, source) in ready {
-                let started = Instant::now();
-                match summarise_session(store, &id, source, &config.analysis) {
-                    Ok(rows) => {
-                        metrics.summaries.inc();
+            // Rows are upserted in chunks: one write transaction per chunk
+            // rather than per session keeps the writer's lock free.
+            for chunk in ready.chunks(UPSERT_CHUNK) {
+                let mut rows = Vec::with_capacity(chunk.len());
+                for (id, source) in chunk {
+                    let started = Instant::now();
+                    match summary_rows(store, id, source.clone(), &config.analysis) {
+                        Ok(r) => rows.extend(r),
+                        Err(_) => {
+                            metrics.summary_errors.inc();
+                        }
+                    }
+                    let cost = started.elapsed();
+                    not_before.insert(
+                        id.clone(),
+                        Instant::now() + config.summary_interval.max(cost * 4),
+                    );
+                }
+                match store.upsert_sessions(&rows) {
+                    Ok(()) => {
+                        metrics.summaries.inc_by(rows.len() as u64);
                         for row in rows {
                             let _ = live.send(LiveUpdate::Session(Arc::new(row)));
                         }
@@ -107,8 +126,6 @@ impl Summariser {
                         metrics.summary_errors.inc();
                     }
                 }
-                let cost = started.elapsed();
-                not_before.insert(id, Instant::now() + config.summary_interval.max(cost * 4));
             }
             // Under heavy ingest, summaries give way: rest three times as long
             // as the round took, so they use at most a quarter of a core and
@@ -179,8 +196,9 @@ impl Summariser {
     }
 }
 
-/// Rebuilds (and stores) the summary rows of one session from its events.
-pub(crate) fn summarise_session(
+/// Rebuilds the summary rows of one session from its stored events (the
+/// caller upserts them).
+pub(crate) fn summary_rows(
     store: &dyn Store,
     session_id: &str,
     source: SourceRef,
@@ -210,6 +228,5 @@ pub(crate) fn summarise_session(
             session_row(&a, &session.events, source.clone())
         })
         .collect();
-    store.upsert_sessions(&rows)?;
     Ok(rows)
 }

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use loupe_model::{keys, Event, EventKind};
 
 use crate::config::{Config, QueueFullPolicy, EVENTS_PATH};
 use crate::recorder::{random_u64, Core};
@@ -434,14 +433,7 @@ impl Sender<'_> {
         } else {
             "the recorder could not send these events to the server (buffer full or server refused them)"
         };
-        let ev = Event::new(
-            self.core.ids.next(),
-            EventKind::Dropped,
-            self.core.clock.now(),
-            self.core.session_id.clone(),
-        )
-        .with(keys::DROPPED, dropped)
-        .with(keys::MESSAGE, message);
+        let ev = self.core.dropped_event(dropped, message);
         if serde_json::to_writer(&mut *body, &ev).is_ok() {
             body.push(b'\n');
         }

@@ -179,6 +179,18 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// A `loupe_dropped` event reporting `dropped` lost events and why.
+    pub(crate) fn dropped_event(&self, dropped: u64, message: &str) -> Event {
+        Event::new(
+            self.ids.next(),
+            EventKind::Dropped,
+            self.clock.now(),
+            self.session_id.clone(),
+        )
+        .with(keys::DROPPED, dropped)
+        .with(keys::MESSAGE, message)
+    }
+
     /// Hands an event to the writer according to the durability and
     /// queue-full policies. Never fails; losses are counted.
     fn submit(&self, ev: Event) {

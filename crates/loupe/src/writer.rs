@@ -526,15 +526,8 @@ impl Writer {
         if dropped == 0 {
             return;
         }
-        let ev = Event::new(
-            self.core.ids.next(),
-            EventKind::Dropped,
-            self.core.clock.now(),
-            self.core.session_id.clone(),
-        )
-        .with(keys::DROPPED, dropped)
-        .with(
-            keys::MESSAGE,
+        let ev = self.core.dropped_event(
+            dropped,
             "the recorder's queue was full; events were dropped",
         );
         self.encode(ev, buf);

@@ -13,7 +13,7 @@ use loupe_report::html::escape;
 use loupe_report::{human_duration_ms, human_tokens};
 use loupe_store::SessionRow;
 
-use super::page::{blocking, percent, query_string, usd, Ctx, PageError};
+use super::page::{percent, query_string, usd, Ctx, PageError};
 use crate::state::AppState;
 
 /// The filter fields shown in the form, in order: (parameter, label, placeholder).
@@ -55,14 +55,12 @@ pub(super) async fn page(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, PageError> {
     let ctx = Ctx::new(&params);
-    let mut query = crate::api::session_query(&params)?;
-    let limit = query.limit.unwrap_or(50);
-    let offset = query.offset;
-    query.limit = Some(limit + 1);
-    let store = state.store.clone();
-    let mut rows = blocking(move || Ok(store.sessions(&query)?)).await?;
-    let has_more = rows.len() > limit;
-    rows.truncate(limit);
+    let crate::api::SessionPage {
+        rows,
+        offset,
+        limit,
+        has_more,
+    } = crate::api::session_page(&state, &params).await?;
 
     let filtered = KEPT
         .iter()
