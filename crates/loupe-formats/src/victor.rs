@@ -73,6 +73,19 @@ fn invalid(source: &Source, format: SourceFormat, reason: String) -> ReadError {
     }
 }
 
+/// The array under `key` of a trace's root object, or why the trace is invalid.
+fn array_field<'a>(
+    root: &'a Map<String, Value>,
+    key: &str,
+    source: &Source,
+    format: SourceFormat,
+) -> Result<&'a [Value], ReadError> {
+    match root.get(key) {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(invalid(source, format, format!("`{key}` is not an array"))),
+    }
+}
+
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
     match map.get(key)? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -138,16 +151,7 @@ fn read_workflow_tracer(
     let format = SourceFormat::VictorWorkflow;
     let trace_id = text(root, "trace_id")
         .ok_or_else(|| invalid(source, format, "missing `trace_id`".to_owned()))?;
-    let nodes: &[Value] = match root.get("nodes") {
-        Some(Value::Array(n)) => n,
-        _ => {
-            return Err(invalid(
-                source,
-                format,
-                "`nodes` is not an array".to_owned(),
-            ))
-        }
-    };
+    let nodes: &[Value] = array_field(root, "nodes", source, format)?;
     let first_node_time = nodes
         .iter()
         .filter_map(|n| n.as_object().and_then(|m| time(m, "timestamp")))
@@ -321,16 +325,7 @@ fn read_execution_trace(
     let format = SourceFormat::VictorExecution;
     let exec_id = text(root, "execution_id")
         .ok_or_else(|| invalid(source, format, "`execution_id` is not a string".to_owned()))?;
-    let events: &[Value] = match root.get("events") {
-        Some(Value::Array(e)) => e,
-        _ => {
-            return Err(invalid(
-                source,
-                format,
-                "`events` is not an array".to_owned(),
-            ))
-        }
-    };
+    let events: &[Value] = array_field(root, "events", source, format)?;
     // Open node spans by node id → (span id, start time).
     let mut open: HashMap<String, (String, Timestamp)> = HashMap::new();
     let mut workflow_start: Option<Timestamp> = None;
