@@ -6,11 +6,13 @@
 # same generated attocode-py JSONL, one session per file, side by side in one
 # run, with `cat FILES > /dev/null` as the read limit. Prints one table: wall
 # time (median of RUNS for loupe and cat; one run for jq and Python, which
-# take minutes), MB/s, peak RSS (largest single process of the command, from
+# take minutes), MB/s, CPU time (user + system, median; for a pipeline, of
+# all its processes), peak RSS (largest single process of the command, from
 # GNU time's %M) and ratios.
 #
 #   bench/compare-baselines.sh [SIZE_MB]      # default 1024
 #   RUNS=3 KEEP_DATA=1 CARGO_TARGET_DIR=... bench/compare-baselines.sh 256
+#   LOUPE_BIN=/path/to/loupe bench/compare-baselines.sh 400   # no build
 #
 # Installs what it needs idempotently: jq and GNU time (apt), the Python 3.12
 # venv .venv-attocode with attocode==0.2.30 (pip). Data goes to
@@ -42,8 +44,13 @@ if [ ! -x .venv-attocode/bin/python ] || ! .venv-attocode/bin/python -c 'import 
   PYENV_VERSION="${PYENV_VERSION:-3.12.1}" python3.12 -m venv .venv-attocode >&2
   .venv-attocode/bin/pip install -q attocode==0.2.30 >&2
 fi
-cargo build --release -p loupe-cli >&2
-LOUPE="$TARGET/release/loupe"
+# LOUPE_BIN=path/to/loupe measures that binary instead of building one.
+if [ -n "${LOUPE_BIN:-}" ]; then
+  LOUPE="$LOUPE_BIN"
+else
+  cargo build --release -p loupe-cli >&2
+  LOUPE="$TARGET/release/loupe"
+fi
 
 # --- data ------------------------------------------------------------------
 if [ ! -f "$DATA/.complete" ]; then
@@ -59,19 +66,22 @@ echo "data: $FILES session files, $MB MiB; load before: $(uptime)" >&2
 
 # --- measuring -------------------------------------------------------------
 # timed NAME RUNS CMD...: runs CMD (a bash -c string) RUNS times under GNU
-# time; records the median wall time and the largest peak RSS (KB).
-declare -A WALL RSS
+# time; records the median wall and CPU times and the largest peak RSS (KB).
+declare -A WALL CPU RSS
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 timed() {
-  local name="$1" runs="$2" cmd="$3" i walls=() peak=0 w m
+  local name="$1" runs="$2" cmd="$3" i walls=() cpus=() peak=0 w m u s
   for ((i = 0; i < runs; i++)); do
-    /usr/bin/time -f "%e %M" -o "$TMP/t" bash -c "$cmd" || { echo "$name failed" >&2; return 1; }
-    read -r w m <"$TMP/t"
+    /usr/bin/time -f "%e %M %U %S" -o "$TMP/t" bash -c "$cmd" || { echo "$name failed" >&2; return 1; }
+    read -r w m u s <"$TMP/t"
     walls+=("$w")
+    cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { print u + s }')")
     [ "$m" -gt "$peak" ] && peak="$m"
   done
-  WALL[$name]="$(printf '%s\n' "${walls[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
+  WALL[$name]="$(printf '%s\n' "${walls[@]}" | median)"
+  CPU[$name]="$(printf '%s\n' "${cpus[@]}" | median)"
   RSS[$name]="$peak"
-  echo "$name: runs ${walls[*]} s, peak ${peak} KB" >&2
+  echo "$name: runs ${walls[*]} s wall, ${cpus[*]} s CPU, peak ${peak} KB" >&2
 }
 
 ALL_FILES="find '$DATA' -name '*.jsonl' -print0 | xargs -0 cat"
@@ -93,6 +103,7 @@ timed "jq slowest LLM calls" 1 "$ALL_FILES | jq 'select(.kind==\"llm_response\")
 timed "jq tool failure rate" 1 "$ALL_FILES | jq 'select(.kind==\"tool_end\" or .kind==\"tool_error\") | {success: (.kind==\"tool_end\")}' | jq -s 'group_by(.success) | map({success: .[0].success, count: length})' > /dev/null"
 timed "jq tokens by model" 1 "$ALL_FILES | jq 'select(.kind==\"llm_response\" and .data.input_tokens) | {model: .data.model, tokens: (.data.input_tokens + .data.output_tokens)}' | jq -s 'group_by(.model) | map({model: .[0].model, total: (map(.tokens) | add)})' > /dev/null"
 WALL[jq]="$(awk -v a="${WALL[jq slowest LLM calls]}" -v b="${WALL[jq tool failure rate]}" -v c="${WALL[jq tokens by model]}" 'BEGIN { print a + b + c }')"
+CPU[jq]="$(awk -v a="${CPU[jq slowest LLM calls]}" -v b="${CPU[jq tool failure rate]}" -v c="${CPU[jq tokens by model]}" 'BEGIN { print a + b + c }')"
 RSS[jq]="$(printf '%s\n' "${RSS[jq slowest LLM calls]}" "${RSS[jq tool failure rate]}" "${RSS[jq tokens by model]}" | sort -g | tail -1)"
 
 timed "attocode-py analysers" 1 ".venv-attocode/bin/python bench/attocode_analyze.py '$DATA' > '$TMP/py.out'"
@@ -101,16 +112,16 @@ echo "attocode-py: $(cat "$TMP/py.out")" >&2
 # --- table -----------------------------------------------------------------
 row() {
   local name="$1" label="$2"
-  awk -v label="$label" -v w="${WALL[$name]}" -v m="${RSS[$name]}" -v mb="$MB" \
+  awk -v label="$label" -v w="${WALL[$name]}" -v c="${CPU[$name]:-0}" -v m="${RSS[$name]}" -v mb="$MB" \
     -v jq="${WALL[jq]}" -v py="${WALL[attocode-py analysers]}" -v cat="${WALL[cat]}" 'BEGIN {
       ws = (w > 0) ? w : 0.01
-      printf "| %-30s | %8.2f | %8.1f | %8.1f | %7.1fx | %7.1fx | %6.2fx |\n",
-        label, w, mb / ws, m / 1024, jq / ws, py / ws, ws / cat
+      printf "| %-30s | %8.2f | %8.1f | %8.2f | %8.1f | %7.1fx | %7.1fx | %6.2fx |\n",
+        label, w, mb / ws, c, m / 1024, jq / ws, py / ws, ws / cat
     }'
 }
 echo
-echo "| tool | wall s | MB/s | peak RSS MB | vs jq | vs attocode | of cat |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| tool | wall s | MB/s | CPU s | peak RSS MB | vs jq | vs attocode | of cat |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 row cat "cat FILES > /dev/null"
 row "loupe stats" "loupe stats --output json"
 row "loupe analyze" "loupe analyze --output json"

@@ -6,9 +6,10 @@
 #   BYTES=2147483648 RUNS=5 bench/parse-throughput.sh
 #   KEEP=1 bench/parse-throughput.sh     # keep bench/out/jsonl afterwards
 #
-# Prints, per format and tool, the median wall time of RUNS runs, MB/s and the
-# peak RSS (GNU time). Data goes to bench/out/ (gitignored) and is deleted at
-# the end unless KEEP=1.
+# Prints, per format and tool, the median wall time of RUNS runs, MB/s, the
+# median CPU time (user + system, all threads), MB per CPU second (steadier
+# than wall time on a shared machine) and the peak RSS (GNU time). Data goes
+# to bench/out/ (gitignored) and is deleted at the end unless KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BYTES=${BYTES:-1073741824}
@@ -28,24 +29,24 @@ if [ ! -d "$OUT/attocode-ts" ]; then
   "$BIN/gen_jsonl" "$OUT" "$BYTES" "$FILES" >&2
 fi
 
-# measure CMD... -> prints "median_secs peak_rss_kb"
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# measure CMD... -> prints "median_wall_secs median_cpu_secs peak_rss_kb"
 measure() {
-  local times=() rss=0
+  local times=() cpus=() rss=0
   for _ in $(seq "$RUNS"); do
-    local line tf
+    local tf e u s r
     tf=$(mktemp)
-    /usr/bin/time -o "$tf" -f "%e %M" "$@" >/dev/null 2>&1
-    line=$(tail -1 "$tf"); rm -f "$tf"
-    times+=("${line% *}")
-    local r=${line#* }
+    /usr/bin/time -o "$tf" -f "%e %U %S %M" "$@" >/dev/null 2>&1
+    read -r e u s r < <(tail -1 "$tf"); rm -f "$tf"
+    times+=("$e")
+    cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN {print u + s}')")
     (( r > rss )) && rss=$r
   done
-  local median
-  median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  echo "$median $rss"
+  echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median) $rss"
 }
 
-printf '%-12s %-8s %10s %10s %10s %12s\n' format tool MB median_s MB/s peak_RSS_MB
+printf '%-12s %-8s %8s %9s %8s %8s %10s %12s\n' format tool MB median_s MB/s cpu_s MB/cpu_s peak_RSS_MB
 for fmt in loupe attocode-py attocode-ts; do
   files=("$OUT/$fmt"/*.jsonl)
   mb=$(du -cb "${files[@]}" | tail -1 | awk '{printf "%.0f", $1/1e6}')
@@ -55,9 +56,10 @@ for fmt in loupe attocode-py attocode-ts; do
       jq)    res=$(measure sh -c 'jq -c . "$@" > /dev/null' jq "${files[@]}") ;;
       cat)   res=$(measure sh -c 'cat "$@" > /dev/null' cat "${files[@]}") ;;
     esac
-    secs=${res% *}; rss=${res#* }
-    printf '%-12s %-8s %10s %10s %10.1f %12.1f\n' "$fmt" "$tool" "$mb" "$secs" \
-      "$(awk -v m="$mb" -v s="$secs" 'BEGIN {print (s > 0 ? m / s : 0)}')" \
+    read -r secs cpu rss <<<"$res"
+    printf '%-12s %-8s %8s %9s %8.1f %8s %10.1f %12.1f\n' "$fmt" "$tool" "$mb" "$secs" \
+      "$(awk -v m="$mb" -v s="$secs" 'BEGIN {print (s > 0 ? m / s : 0)}')" "$cpu" \
+      "$(awk -v m="$mb" -v c="$cpu" 'BEGIN {print (c > 0 ? m / c : 0)}')" \
       "$(awk -v r="$rss" 'BEGIN {print r / 1024}')"
   done
 done

@@ -35,4 +35,10 @@ while read -r line; do
     "$(field "$line" median_ns)" "$(field "$line" p99_ns)" "$(field "$line" p999_ns)" "$(field "$line" events_per_s)"
 done <<<"$rust
 $py"
+# CPU time per event of loupe's two threads (Linux: /proc schedstat), steadier
+# than wall time when other processes share the cores.
+loupe_line="$(grep '^RESULT loupe' <<<"$rust" || true)"
+if grep -q writer_cpu_ns_per_event <<<"$loupe_line"; then
+  echo "loupe CPU per event: caller $(field "$loupe_line" caller_cpu_ns_per_event)ns, writer $(field "$loupe_line" writer_cpu_ns_per_event)ns"
+fi
 echo "rust events: $RUST_EVENTS, python events: $PY_EVENTS, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"

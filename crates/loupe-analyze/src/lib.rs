@@ -45,8 +45,8 @@ pub use pricing::{normalise_model, ModelPrice, PriceError, PriceTable};
 pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weight, ScoreModel};
 pub use session::{assemble, finish_session, has_explicit_iterations, SessionAssembler};
 pub use stats::{
-    AgentStats, CrossStats, NodeSlowness, SlowLlmCall, StatsAccumulator, ToolFailureRate,
-    UsageBucket,
+    AgentStats, CrossStats, NodeSlowness, SessionStats, SlowLlmCall, StatsAccumulator,
+    ToolFailureRate, UsageBucket,
 };
 pub use timeline::timeline;
 pub use tools::{

@@ -38,6 +38,14 @@ impl SessionAssembler {
 
     /// Adds one event read from `source` (the first source seen for a session is kept).
     pub fn push(&mut self, source: &SessionSource, event: Event) {
+        // Files usually hold one session, or long runs of one: checking the
+        // newest session first saves hashing the id of most events.
+        if let Some(newest) = self.sessions.last_mut() {
+            if newest.session_id == event.session_id {
+                newest.events.push(event);
+                return;
+            }
+        }
         let slot = match self.index.get(&event.session_id) {
             Some(&i) => i,
             None => {

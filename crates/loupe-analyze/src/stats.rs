@@ -1,5 +1,7 @@
 //! Cross-session statistics, computed incrementally: [`StatsAccumulator::add`]
-//! one session at a time, then [`StatsAccumulator::finish`]. Only small
+//! one session at a time, then [`StatsAccumulator::finish`]. For parallel
+//! callers, [`SessionStats::compute`] extracts a session's share on any thread
+//! and [`StatsAccumulator::add_session_stats`] folds the shares in order. Only small
 //! per-key aggregates and a bounded heap of the slowest LLM calls are kept,
 //! never events, so memory does not grow with the number of sessions (only
 //! with the number of distinct models, agents, days, tools, nodes and error
@@ -181,6 +183,107 @@ impl Ord for HeapCall {
     }
 }
 
+/// What one session adds to [`CrossStats`]: computed from the session alone
+/// by [`SessionStats::compute`] (so sessions can be worked on in parallel),
+/// then folded by [`StatsAccumulator::add_session_stats`]. Holds a few values
+/// per LLM call, tool call, error and node, never events.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionStats {
+    session_id: String,
+    main_agent: String,
+    calls: Vec<CallStats>,
+    tools: Vec<ToolCallStats>,
+    /// (normalised pattern, example) per error message, in event order.
+    errors: Vec<(String, String)>,
+    nodes: Vec<crate::NodeStats>,
+    completed: bool,
+    duration_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct CallStats {
+    model_key: String,
+    /// Subagent type, name or id; `None` for the main agent.
+    agent_key: Option<String>,
+    day: String,
+    usage: loupe_model::TokenUsage,
+    cost_usd: f64,
+    unpriced: bool,
+    /// Finite, non-negative duration.
+    duration_ms: Option<f64>,
+    model: Option<String>,
+    agent: Option<String>,
+    timestamp: loupe_model::Timestamp,
+    iteration: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct ToolCallStats {
+    name: String,
+    failed: bool,
+    duration_ms: Option<f64>,
+}
+
+impl SessionStats {
+    /// Extracts what `session` adds to the statistics, pricing calls with
+    /// `prices` (give the accumulator's prices). One pass over the events; no
+    /// detectors, tree or timeline.
+    pub fn compute(session: &Session, prices: &PriceTable) -> SessionStats {
+        let facts = Facts::build(session, prices);
+        let main_agent = facts
+            .agent_name
+            .map(str::to_owned)
+            .unwrap_or_else(|| session.source.format.as_str().to_owned());
+        let calls = facts
+            .llm
+            .iter()
+            .map(|c| CallStats {
+                model_key: c.model.unwrap_or("(unknown model)").to_owned(),
+                agent_key: c.event.agent.as_ref().map(|a| {
+                    a.agent_type
+                        .clone()
+                        .or_else(|| a.name.clone())
+                        .unwrap_or_else(|| a.id.clone())
+                }),
+                day: c.event.timestamp.date_string(),
+                usage: c.usage,
+                cost_usd: c.cost_usd,
+                unpriced: c.cost_source == loupe_model::CostSource::Unpriced,
+                duration_ms: c.event.duration_ms.filter(|d| d.is_finite() && *d >= 0.0),
+                model: c.model.map(str::to_owned),
+                agent: c.agent.map(str::to_owned),
+                timestamp: c.event.timestamp,
+                iteration: c.iteration,
+            })
+            .collect();
+        let tools = facts
+            .tools
+            .iter()
+            .map(|t| ToolCallStats {
+                name: t.name.to_owned(),
+                failed: t.failed,
+                duration_ms: t.duration_ms,
+            })
+            .collect();
+        let errors = session
+            .events
+            .iter()
+            .filter_map(error_text)
+            .map(|msg| ErrorPatternCounter::pattern_and_example(&msg))
+            .collect();
+        SessionStats {
+            session_id: session.session_id.clone(),
+            main_agent,
+            calls,
+            tools,
+            errors,
+            nodes: crate::tools::slowest_nodes(session),
+            completed: facts.status == SessionStatus::Completed,
+            duration_ms: facts.duration_ms(),
+        }
+    }
+}
+
 /// Folds sessions into [`CrossStats`].
 pub struct StatsAccumulator {
     prices: PriceTable,
@@ -237,57 +340,64 @@ impl StatsAccumulator {
 
     /// Adds one session and its analysis.
     pub fn add(&mut self, analysis: &SessionAnalysis, session: &Session) {
-        self.sessions += 1;
-        let facts = Facts::build(session, &self.prices);
-        let main_agent = facts
-            .agent_name
-            .map(str::to_owned)
-            .unwrap_or_else(|| session.source.format.as_str().to_owned());
+        let mut part = SessionStats::compute(session, &self.prices);
+        // The caller's analysis is authoritative for outcome and duration.
+        part.completed = analysis.status == SessionStatus::Completed;
+        part.duration_ms = analysis.duration_ms;
+        self.add_session_stats(part);
+    }
 
+    /// Adds what one session contributes, computed beforehand (possibly on
+    /// another thread) by [`SessionStats::compute`] with the same prices.
+    /// Folding contributions in input order gives exactly the statistics
+    /// [`StatsAccumulator::add`] gives, floating-point sums included.
+    pub fn add_session_stats(&mut self, part: SessionStats) {
+        self.sessions += 1;
+        let SessionStats {
+            session_id,
+            main_agent,
+            calls,
+            tools,
+            errors,
+            nodes,
+            completed,
+            duration_ms,
+        } = part;
         let mut llm_ms = 0.0;
         let mut llm_n = 0u64;
-        for c in &facts.llm {
-            let unpriced = u64::from(c.cost_source == loupe_model::CostSource::Unpriced);
-            let model = c.model.unwrap_or("(unknown model)");
-            let agent_key = match &c.event.agent {
-                Some(a) => a
-                    .agent_type
-                    .clone()
-                    .or_else(|| a.name.clone())
-                    .unwrap_or_else(|| a.id.clone()),
-                None => main_agent.clone(),
-            };
-            let day = c.event.timestamp.date_string();
+        for c in calls {
+            let unpriced = u64::from(c.unpriced);
+            let agent_key = c.agent_key.as_deref().unwrap_or(&main_agent);
             for bucket in [
                 &mut self.total,
-                bucket(&mut self.by_model, model),
-                bucket(&mut self.by_agent, &agent_key),
-                bucket(&mut self.by_day, &day),
+                bucket(&mut self.by_model, &c.model_key),
+                bucket(&mut self.by_agent, agent_key),
+                bucket(&mut self.by_day, &c.day),
             ] {
                 bucket.llm_calls += 1;
                 bucket.tokens += &c.usage;
                 bucket.cost_usd += c.cost_usd;
                 bucket.unpriced_calls += unpriced;
             }
-            if let Some(d) = c.event.duration_ms.filter(|d| d.is_finite() && *d >= 0.0) {
+            if let Some(d) = c.duration_ms {
                 if c.agent.is_none() {
                     llm_ms += d;
                     llm_n += 1;
                 }
                 self.offer(d, || SlowLlmCall {
-                    session_id: session.session_id.clone(),
-                    model: c.model.map(str::to_owned),
-                    agent: c.agent.map(str::to_owned),
+                    session_id: session_id.clone(),
+                    model: c.model,
+                    agent: c.agent,
                     duration_ms: d,
                     input_tokens: c.usage.input(),
                     output_tokens: c.usage.output(),
-                    timestamp: c.event.timestamp,
+                    timestamp: c.timestamp,
                     iteration: c.iteration,
                 });
             }
         }
-        for t in &facts.tools {
-            let agg = self.tools.entry(t.name.to_owned()).or_default();
+        for t in tools {
+            let agg = self.tools.entry(t.name).or_default();
             agg.calls += 1;
             agg.errors += u64::from(t.failed);
             if let Some(d) = t.duration_ms {
@@ -295,12 +405,10 @@ impl StatsAccumulator {
                 agg.dur_n += 1;
             }
         }
-        for e in &session.events {
-            if let Some(msg) = error_text(e) {
-                self.errors.add(&msg);
-            }
+        for (pattern, example) in errors {
+            self.errors.add_normalised(pattern, example);
         }
-        for n in crate::tools::slowest_nodes(session) {
+        for n in nodes {
             let agg = self.nodes.entry(n.node_id).or_default();
             agg.sessions += 1;
             agg.runs += n.runs;
@@ -309,10 +417,10 @@ impl StatsAccumulator {
         }
         let agent = self.agents.entry(main_agent).or_default();
         agent.sessions += 1;
-        agent.completed += u64::from(analysis.status == SessionStatus::Completed);
+        agent.completed += u64::from(completed);
         agent.llm_ms += llm_ms;
         agent.llm_n += llm_n;
-        if let Some(d) = analysis.duration_ms {
+        if let Some(d) = duration_ms {
             agent.session_ms += d;
             agent.session_n += 1;
         }
@@ -522,6 +630,49 @@ mod tests {
         assert_eq!(st.agents[0].sessions, 2);
         assert_eq!(st.agents[0].success_rate, 0.5);
         assert_eq!(st.agents[0].mean_llm_duration_ms, 1000.0);
+    }
+
+    #[test]
+    fn contributions_computed_apart_fold_exactly_like_add() {
+        let cfg = AnalysisConfig {
+            summary_only: true,
+            ..Default::default()
+        };
+        let sessions: Vec<Session> = [
+            (&[10.0, 20.0][..], "completed", "gpt-4o", 3000.0),
+            (
+                &[30.0, 0.5, 7.25][..],
+                "failed",
+                "claude-sonnet-4-5",
+                1000.0,
+            ),
+            (&[1.0][..], "completed", "gpt-4o", 2500.0),
+        ]
+        .iter()
+        .map(|(ms, status, model, node)| session(ms, status, model, *node))
+        .collect();
+        let mut by_add = StatsAccumulator::new(PriceTable::builtin()).with_top_n(4);
+        for s in &sessions {
+            by_add.add(&analyze(s, &cfg), s);
+        }
+        // Computed on other threads, folded in input order.
+        let parts: Vec<SessionStats> = std::thread::scope(|scope| {
+            let handles: Vec<_> = sessions
+                .iter()
+                .map(|s| scope.spawn(|| SessionStats::compute(s, &PriceTable::builtin())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut by_parts = StatsAccumulator::new(PriceTable::builtin()).with_top_n(4);
+        for p in parts {
+            by_parts.add_session_stats(p);
+        }
+        let (a, b) = (by_add.finish(4), by_parts.finish(4));
+        assert_eq!(a, b);
+        assert_eq!(b.sessions, 3);
+        assert_eq!(b.agents[0].completed, 2);
+        assert_eq!(b.slowest_llm_calls.len(), 4);
+        assert!(b.total.cost_usd > 0.0);
     }
 
     #[test]

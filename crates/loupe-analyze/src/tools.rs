@@ -172,6 +172,21 @@ impl ErrorPatternCounter {
         e.0 += 1;
     }
 
+    /// The pattern of `message` and the example kept for it: the parts of
+    /// [`ErrorPatternCounter::add`] that need no counter, so they can run
+    /// elsewhere and be counted later with `add_normalised`.
+    pub(crate) fn pattern_and_example(message: &str) -> (String, String) {
+        (
+            normalise_error(message),
+            crate::facts::truncate_chars(message, 200),
+        )
+    }
+
+    /// Counts a message already split by `pattern_and_example`.
+    pub(crate) fn add_normalised(&mut self, pattern: String, example: String) {
+        self.counts.entry(pattern).or_insert((0, example)).0 += 1;
+    }
+
     /// Adds a counted pattern (merging counters).
     pub fn merge(&mut self, other: ErrorPatternCounter) {
         for (p, (n, ex)) in other.counts {

@@ -461,3 +461,106 @@ fn stats_top_cuts_every_ranked_list() {
         .collect();
     assert!(rates[0] >= rates[1], "{rates:?}");
 }
+
+/// A directory of several trace files (one damaged line), for comparing the
+/// streamed `analyze` with the read-everything paths.
+fn several_files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["healthy", "spinning", "crashed", "pathological"] {
+        let from = sample(&format!("attocode-py/{name}.jsonl"));
+        std::fs::copy(&from, dir.path().join(format!("{name}.jsonl"))).unwrap();
+    }
+    let mut damaged = std::fs::read_to_string(sample("attocode-ts/swarm.jsonl")).unwrap();
+    damaged.push_str("{this is not json\n");
+    std::fs::write(dir.path().join("swarm.jsonl"), damaged).unwrap();
+    dir
+}
+
+#[test]
+fn streamed_analyze_prints_what_reading_everything_first_prints() {
+    let dir = several_files();
+    // `view` reads every session before rendering; `analyze` streams them.
+    let view = loupe(&["view", s(dir.path()), "--output", "json"], None);
+    let analyze = loupe(&["analyze", s(dir.path()), "--output", "json"], None);
+    assert_eq!(analyze.status.code(), Some(0), "{}", stderr(&analyze));
+    assert_eq!(stdout(&analyze), stdout(&view));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&analyze)).unwrap();
+    let ids: Vec<&str> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.len() >= 5, "{ids:?}");
+    assert_eq!(doc["skipped"].as_array().unwrap().len(), 1);
+
+    // Text: `--session` takes the read-everything path; one session at a
+    // time, joined, must equal the streamed whole.
+    for focus in ["analyze", "issues", "fixes"] {
+        let whole = loupe(&[focus, s(dir.path())], None);
+        assert_eq!(whole.status.code(), Some(0), "{}", stderr(&whole));
+        assert!(stderr(&whole).contains("1 malformed line skipped"));
+        let pieces: Vec<String> = ids
+            .iter()
+            .map(|id| stdout(&loupe(&[focus, s(dir.path()), "--session", id], None)))
+            .collect();
+        assert_eq!(stdout(&whole), pieces.join("\n"), "{focus}");
+    }
+
+    // Written to a file, the same bytes.
+    let out = dir.path().join("out/report.json");
+    let o = loupe(
+        &["analyze", s(dir.path()), "-o", "json", "--out", s(&out)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout(&view));
+}
+
+#[test]
+fn analyze_merges_a_session_split_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sample("attocode-py/healthy.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::fs::write(dir.path().join("a.jsonl"), first.join("\n") + "\n").unwrap();
+    std::fs::write(dir.path().join("b.jsonl"), second.join("\n") + "\n").unwrap();
+    let o = loupe(&["analyze", s(dir.path()), "--output", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let sessions = doc["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "one session, not one per file");
+    let whole = loupe(
+        &[
+            "analyze",
+            s(&sample("attocode-py/healthy.jsonl")),
+            "--output",
+            "json",
+        ],
+        None,
+    );
+    let whole: serde_json::Value = serde_json::from_str(&stdout(&whole)).unwrap();
+    assert_eq!(sessions[0]["metrics"], whole["sessions"][0]["metrics"]);
+}
+
+#[test]
+fn stats_counts_every_session_once_across_many_files() {
+    let dir = several_files();
+    let o = loupe(&["stats", s(dir.path()), "--output", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let view = loupe(&["view", s(dir.path()), "--output", "json"], None);
+    let view: serde_json::Value = serde_json::from_str(&stdout(&view)).unwrap();
+    let sessions = view["sessions"].as_array().unwrap();
+    assert_eq!(doc["sessions"].as_u64().unwrap(), sessions.len() as u64);
+    let calls: u64 = sessions
+        .iter()
+        .map(|s| s["metrics"]["llm_calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(doc["total"]["llm_calls"].as_u64().unwrap(), calls);
+    // The same input gives the same bytes, whatever the threads' timing.
+    for _ in 0..3 {
+        let again = loupe(&["stats", s(dir.path()), "--output", "json"], None);
+        assert_eq!(stdout(&again), stdout(&o));
+    }
+}

@@ -9,6 +9,10 @@ use std::time::Instant;
 use loupe_formats::{read_paths, ReadOptions, Sink, Skipped, Source};
 use loupe_model::Event;
 
+// The `loupe` binary uses mimalloc; measure what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Counts events and keeps a checksum of their token totals, so the parse
 /// cannot be optimised away.
 #[derive(Default)]

@@ -26,9 +26,10 @@ use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
 use serde_json::{Map, Value};
 
 use crate::common::{
-    derived_event_id, get_u64, parse_object, rename, take_f64, take_string, take_timestamp,
-    take_u32, LineCtx, LineParser,
+    derived_event_id, from_line, parse_object, take_f64, take_string, take_timestamp, take_u32,
+    LineCtx, LineParser,
 };
+use crate::fields::Fields;
 use crate::Sink;
 
 /// Reader state for one attocode-py file (current and legacy shapes).
@@ -68,7 +69,7 @@ impl AttocodePyReader {
     /// JSON) returns `None` and goes through the lenient path, which also
     /// words the skip reasons.
     fn fast_line(&mut self, line: &[u8]) -> Option<Event> {
-        let l: FastLine<'_> = serde_json::from_slice(line).ok()?;
+        let l: FastLine<'_> = from_line(line).ok()?;
         let timestamp = Timestamp::from_epoch_secs_f64(l.timestamp)?;
         let (kind, source_kind) = match &*l.kind {
             "tool" => (EventKind::ToolEnd, Some("tool")),
@@ -80,11 +81,9 @@ impl AttocodePyReader {
         event.duration_ms = l.duration_ms.filter(|d| d.is_finite());
         let mut data = l.data.unwrap_or_default();
         if let Some(sk) = source_kind {
-            data.insert(keys::SOURCE_KIND.to_owned(), Value::from(sk));
+            data.insert(keys::SOURCE_KIND, Value::from(sk));
         }
-        lift_tracewriter_metadata(&event.kind, &mut data, &mut event.duration_ms);
-        event.data = data;
-        normalise_payload(&mut event);
+        finish(&mut event, data);
         Some(event)
     }
 
@@ -124,9 +123,7 @@ impl AttocodePyReader {
         if let Some(sk) = source_kind {
             data.insert(keys::SOURCE_KIND.to_owned(), Value::String(sk));
         }
-        lift_tracewriter_metadata(&event.kind, &mut data, &mut event.duration_ms);
-        event.data = data;
-        normalise_payload(&mut event);
+        finish(&mut event, Fields::from_map(data));
         Ok(event)
     }
 
@@ -162,8 +159,13 @@ impl AttocodePyReader {
         if kind.as_str() != type_name {
             map.insert(keys::SOURCE_KIND.to_owned(), Value::String(type_name));
         }
-        event.data = map;
-        normalise_payload(&mut event);
+        // Legacy lines have no TraceWriter metadata to lift.
+        let mut data = Fields::from_map(map);
+        let usage = normalise_payload(&event.kind, &mut data);
+        event.data = data.into_map();
+        if let Some(usage) = usage {
+            event.set_usage(&usage);
+        }
         Ok(event)
     }
 }
@@ -200,8 +202,8 @@ struct FastLine<'a> {
     session_id: String,
     #[serde(default)]
     iteration: Option<u32>,
-    #[serde(default)]
-    data: Option<Map<String, Value>>,
+    #[serde(default, borrow)]
+    data: Option<Fields<'a>>,
     #[serde(default)]
     parent_event_id: Option<String>,
     #[serde(default)]
@@ -228,6 +230,17 @@ fn legacy_kind(type_name: &str) -> EventKind {
     }
 }
 
+/// Lifts TraceWriter metadata, normalises the payload and stores it (with
+/// its usage) as the event's data.
+fn finish(event: &mut Event, mut data: Fields<'_>) {
+    lift_tracewriter_metadata(&event.kind, &mut data, &mut event.duration_ms);
+    let usage = normalise_payload(&event.kind, &mut data);
+    event.data = data.into_map();
+    if let Some(usage) = usage {
+        event.set_usage(&usage);
+    }
+}
+
 /// The real CLI's `TraceWriter` nests what it knows under `data.metadata`
 /// (`duration_ms`, `model`, `agent_id`, `tokens_saved`...). Those keys are
 /// lifted to where every other attocode-py line has them (`duration_ms` onto
@@ -235,7 +248,7 @@ fn legacy_kind(type_name: &str) -> EventKind {
 /// already there); `session_start` keeps its metadata as written.
 fn lift_tracewriter_metadata(
     kind: &EventKind,
-    data: &mut Map<String, Value>,
+    data: &mut Fields<'_>,
     duration_ms: &mut Option<f64>,
 ) {
     if *kind == EventKind::SessionStart
@@ -250,46 +263,37 @@ fn lift_tracewriter_metadata(
         *duration_ms = take_f64(&mut meta, "duration_ms");
     }
     for (k, v) in meta {
-        data.entry(k).or_insert(v);
+        data.insert_if_absent(k, v);
     }
 }
 
-/// Renames attocode-py payload keys to the canonical ones and converts tokens.
-fn normalise_payload(event: &mut Event) {
-    let data = &mut event.data;
-    rename(data, "cost", keys::COST_USD);
-    match event.kind {
-        EventKind::SessionStart => rename(data, "goal", keys::TASK),
-        EventKind::LlmRequest => rename(data, "messages_count", keys::MESSAGE_COUNT),
+/// The additive token counts attocode-py writes into `data`.
+const SPLIT_TOKEN_KEYS: [&str; 4] = [
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+];
+
+/// Renames attocode-py payload keys to the canonical ones and takes the
+/// additive token counts out; returns the OTel usage they make, if any.
+fn normalise_payload(kind: &EventKind, data: &mut Fields<'_>) -> Option<TokenUsage> {
+    data.rename("cost", keys::COST_USD);
+    match kind {
+        EventKind::SessionStart => data.rename("goal", keys::TASK),
+        EventKind::LlmRequest => data.rename("messages_count", keys::MESSAGE_COUNT),
         _ => {}
     }
-    let has_split = [
-        "input_tokens",
-        "output_tokens",
-        "cache_read_tokens",
-        "cache_write_tokens",
-    ]
-    .iter()
-    .any(|k| data.contains_key(*k));
-    if has_split {
-        let usage = TokenUsage::from_additive(
-            get_u64(data, "input_tokens"),
-            get_u64(data, "output_tokens"),
-            get_u64(data, "cache_read_tokens"),
-            get_u64(data, "cache_write_tokens"),
-        );
-        for k in [
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-        ] {
-            data.remove(k);
-        }
-        if !usage.is_empty() {
-            event.set_usage(&usage);
-        }
+    if !SPLIT_TOKEN_KEYS.iter().any(|k| data.contains_key(k)) {
+        return None;
     }
+    let [input, output, cache_read, cache_write] = SPLIT_TOKEN_KEYS.map(|k| {
+        let n = data.get_u64(k);
+        data.remove(k);
+        n
+    });
+    let usage = TokenUsage::from_additive(input, output, cache_read, cache_write);
+    (!usage.is_empty()).then_some(usage)
 }
 
 #[cfg(test)]

@@ -26,12 +26,10 @@
 use std::collections::HashMap;
 
 use loupe_model::{keys, AgentRef, Event, EventKind, TokenUsage};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::common::{
-    derived_event_id, get_u64, parse_object, rename, take_f64, take_string, take_timestamp,
-    take_u32, LineCtx, LineParser,
-};
+use crate::common::{derived_event_id, get_u64, LineCtx, LineParser};
+use crate::fields::Fields;
 use crate::Sink;
 
 /// Pending `llm.request` models kept at most; a collector that never answers
@@ -59,31 +57,35 @@ impl AttocodeTsReader {
 
 impl LineParser for AttocodeTsReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
-        let mut map = parse_object(line)?;
-        let type_name =
-            take_string(&mut map, "_type").ok_or("`_type` is missing or not a string")?;
-        let timestamp = take_timestamp(&mut map, "_ts")?;
-        let trace_id = take_string(&mut map, "traceId");
+        let mut map = Fields::parse_line(line)?;
+        let type_name = map
+            .take_string("_type")
+            .ok_or("`_type` is missing or not a string")?;
+        let timestamp = map.take_timestamp("_ts")?;
+        let trace_id = map.take_string("traceId");
         let agent = take_agent(&mut map);
 
         // The session: `session.start` sets it; subagent lines stay in the parent's.
         if type_name == "session.start" {
-            if let Some(Value::String(s)) = map.get("sessionId") {
-                self.session = Some(s.clone());
+            if let Some(s) = map.get_str("sessionId") {
+                if self.session.as_deref() != Some(s) {
+                    self.session = Some(s.to_owned());
+                }
             }
         }
-        let session_id = match (&type_name[..], map.get("sessionId")) {
-            (t, Some(Value::String(s)))
+        let named = map.get_str("sessionId");
+        let session_id = match (&type_name[..], named) {
+            (t, Some(s))
                 if agent.is_none() && (t.starts_with("session.") || t.starts_with("task.")) =>
             {
-                s.clone()
+                s.to_owned()
             }
             _ => self
                 .session
                 .clone()
                 .unwrap_or_else(|| self.fallback_session.clone()),
         };
-        if map.get("sessionId").and_then(Value::as_str) == Some(session_id.as_str()) {
+        if named == Some(session_id.as_str()) {
             map.remove("sessionId");
         }
 
@@ -91,14 +93,15 @@ impl LineParser for AttocodeTsReader {
         let mut event = Event::new(event_id, EventKind::Custom, timestamp, session_id);
         event.trace_id = trace_id;
         event.agent = agent;
-        event.kind = self.map_kind(&type_name, &mut event, &mut map);
+        let (kind, usage) = self.map_kind(&type_name, &mut event, &mut map);
+        event.kind = kind;
         if event.kind.as_str() != type_name {
-            map.insert(keys::SOURCE_KIND.to_owned(), Value::String(type_name));
+            map.insert(keys::SOURCE_KIND, Value::String(type_name));
         }
-        for (k, v) in std::mem::take(&mut event.data) {
-            map.insert(k, v);
+        event.data = map.into_map();
+        if let Some(usage) = usage {
+            event.set_usage(&usage);
         }
-        event.data = map;
         sink.event(ctx.source, event);
         Ok(())
     }
@@ -106,35 +109,37 @@ impl LineParser for AttocodeTsReader {
 
 impl AttocodeTsReader {
     /// Maps one line's `_type` and reshapes its fields. Fields moved onto the
-    /// envelope or renamed are removed from `map`; what remains is kept as data.
+    /// envelope or renamed are removed from `map`; what remains is kept as
+    /// data. Also returns the LLM usage to store in `data.usage`.
     fn map_kind(
         &mut self,
         type_name: &str,
         event: &mut Event,
-        map: &mut Map<String, Value>,
-    ) -> EventKind {
-        match type_name {
+        map: &mut Fields<'_>,
+    ) -> (EventKind, Option<TokenUsage>) {
+        let mut usage = None;
+        let kind = match type_name {
             "session.start" => {
-                rename(map, "task", keys::TASK);
+                map.rename("task", keys::TASK);
                 EventKind::SessionStart
             }
             "session.end" => {
-                event.duration_ms = take_f64(map, "durationMs");
+                event.duration_ms = map.take_f64("durationMs");
                 EventKind::SessionEnd
             }
             "task.start" => {
-                event.span_id = take_string(map, "taskId");
+                event.span_id = map.take_string("taskId");
                 EventKind::TaskStart
             }
             "task.end" => {
-                event.span_id = take_string(map, "taskId");
-                event.duration_ms = take_f64(map, "durationMs");
+                event.span_id = map.take_string("taskId");
+                event.duration_ms = map.take_f64("durationMs");
                 EventKind::TaskEnd
             }
             "llm.request" => {
-                event.span_id = take_string(map, "requestId");
-                rename(map, "messageCount", keys::MESSAGE_COUNT);
-                rename(map, "toolCount", keys::TOOL_COUNT);
+                event.span_id = map.take_string("requestId");
+                map.rename("messageCount", keys::MESSAGE_COUNT);
+                map.rename("toolCount", keys::TOOL_COUNT);
                 if let (Some(id), Some(model)) = (&event.span_id, map.get(keys::MODEL)) {
                     if self.request_models.len() >= MAX_PENDING_REQUESTS {
                         self.request_models.clear();
@@ -144,86 +149,80 @@ impl AttocodeTsReader {
                 EventKind::LlmRequest
             }
             "llm.response" => {
-                event.span_id = take_string(map, "requestId");
-                event.duration_ms = take_f64(map, "durationMs");
+                event.span_id = map.take_string("requestId");
+                event.duration_ms = map.take_f64("durationMs");
                 if let Some(model) = event
                     .span_id
                     .as_ref()
                     .and_then(|id| self.request_models.remove(id))
                 {
-                    map.entry(keys::MODEL.to_owned()).or_insert(model);
+                    map.insert_if_absent(keys::MODEL, model);
                 }
-                rename(map, "stopReason", keys::STOP_REASON);
-                rename(map, "toolCallCount", keys::TOOL_CALLS);
-                let usage = usage_of(map);
-                if !usage.is_empty() {
-                    event.set_usage(&usage);
-                }
+                map.rename("stopReason", keys::STOP_REASON);
+                map.rename("toolCallCount", keys::TOOL_CALLS);
+                usage = Some(usage_of(map)).filter(|u| !u.is_empty());
                 EventKind::LlmResponse
             }
             "llm.thinking" => {
-                event.parent_event_id = take_string(map, "requestId");
-                flatten(map, "thinking");
-                rename(map, "content", keys::THINKING);
-                rename(map, "estimatedTokens", keys::TOKENS);
+                event.parent_event_id = map.take_string("requestId");
+                map.flatten("thinking");
+                map.rename("content", keys::THINKING);
+                map.rename("estimatedTokens", keys::TOKENS);
                 EventKind::Thinking
             }
             "tool.execution" => {
-                event.span_id = take_string(map, "executionId");
-                event.duration_ms = take_f64(map, "durationMs");
-                rename(map, "toolName", keys::TOOL);
-                rename(map, "input", keys::ARGS);
-                rename(map, "outputPreview", keys::RESULT);
-                rename(map, "errorMessage", keys::ERROR);
-                match map.get(keys::STATUS).and_then(Value::as_str) {
+                event.span_id = map.take_string("executionId");
+                event.duration_ms = map.take_f64("durationMs");
+                map.rename("toolName", keys::TOOL);
+                map.rename("input", keys::ARGS);
+                map.rename("outputPreview", keys::RESULT);
+                map.rename("errorMessage", keys::ERROR);
+                match map.get_str(keys::STATUS) {
                     Some("success") | None => EventKind::ToolEnd,
                     Some(_) => EventKind::ToolError,
                 }
             }
             "error" => {
-                rename(map, "errorMessage", keys::ERROR);
-                rename(map, "errorCode", keys::ERROR_TYPE);
+                map.rename("errorMessage", keys::ERROR);
+                map.rename("errorCode", keys::ERROR_TYPE);
                 EventKind::Error
             }
             "decision" => {
-                flatten(map, "decision");
+                map.flatten("decision");
                 EventKind::Decision
             }
             "memory.retrieval" => {
-                flatten(map, "retrieval");
+                map.flatten("retrieval");
                 EventKind::MemoryRetrieval
             }
             "plan.evolution" => {
-                flatten(map, "evolution");
+                map.flatten("evolution");
                 EventKind::PlanEvolution
             }
             "subagent.link" => {
-                flatten(map, "link");
+                map.flatten("link");
                 EventKind::SubagentLink
             }
             "context.compacted" => {
-                rename(map, "tokensBefore", keys::TOKENS_BEFORE);
-                rename(map, "tokensAfter", keys::TOKENS_AFTER);
+                map.rename("tokensBefore", keys::TOKENS_BEFORE);
+                map.rename("tokensAfter", keys::TOKENS_AFTER);
                 if let (Some(b), Some(a)) = (
-                    get_u64(map, keys::TOKENS_BEFORE),
-                    get_u64(map, keys::TOKENS_AFTER),
+                    map.get_u64(keys::TOKENS_BEFORE),
+                    map.get_u64(keys::TOKENS_AFTER),
                 ) {
-                    map.insert(
-                        keys::TOKENS_SAVED.to_owned(),
-                        Value::from(b.saturating_sub(a)),
-                    );
+                    map.insert(keys::TOKENS_SAVED, Value::from(b.saturating_sub(a)));
                 }
                 EventKind::CompactionEnd
             }
             "swarm.start" => EventKind::SwarmStart,
             "swarm.decomposition" => EventKind::SwarmDecomposition,
-            "swarm.wave" => match map.get("phase").and_then(Value::as_str) {
+            "swarm.wave" => match map.get_str("phase") {
                 Some("complete") => EventKind::SwarmWaveComplete,
                 _ => EventKind::SwarmWaveStart,
             },
             "swarm.task" => {
-                rename(map, "costUsed", keys::COST_USD);
-                match map.get("phase").and_then(Value::as_str) {
+                map.rename("costUsed", keys::COST_USD);
+                match map.get_str("phase") {
                     Some("completed") => EventKind::SwarmTaskComplete,
                     Some("failed") => EventKind::SwarmTaskFailed,
                     Some("skipped") => EventKind::SwarmTaskSkipped,
@@ -239,49 +238,38 @@ impl AttocodeTsReader {
             "budget.pool" => EventKind::BudgetPool,
             "budget.check" => {
                 if event.iteration.is_none() {
-                    event.iteration = take_u32(map, "iteration");
+                    event.iteration = map.take_u32("iteration");
                 }
                 EventKind::BudgetCheck
             }
             "filecache.event" => EventKind::FileCache,
             "context.injection" => EventKind::ContextInjection,
             // Parsed by the viewer but never written by the collector (§1.3).
-            "iteration.wrapper" => match map.get("phase").and_then(Value::as_str) {
+            "iteration.wrapper" => match map.get_str("phase") {
                 Some("end") => EventKind::IterationEnd,
                 _ => EventKind::IterationStart,
             },
             other => EventKind::Other(other.to_owned()),
-        }
+        };
+        (kind, usage)
     }
 }
 
 /// Removes the subagent tags and builds the agent identity.
-fn take_agent(map: &mut Map<String, Value>) -> Option<AgentRef> {
-    let id = take_string(map, "subagentId")?;
+fn take_agent(map: &mut Fields<'_>) -> Option<AgentRef> {
+    let id = map.take_string("subagentId")?;
     Some(AgentRef {
         id,
         name: None,
-        agent_type: take_string(map, "subagentType"),
-        parent_session_id: take_string(map, "parentSessionId"),
-        spawned_at_iteration: take_u32(map, "spawnedAtIteration"),
+        agent_type: map.take_string("subagentType"),
+        parent_session_id: map.take_string("parentSessionId"),
+        spawned_at_iteration: map.take_u32("spawnedAtIteration"),
     })
-}
-
-/// Moves the fields of the nested object `key` into `map` (existing keys win).
-fn flatten(map: &mut Map<String, Value>, key: &str) {
-    if !matches!(map.get(key), Some(Value::Object(_))) {
-        return;
-    }
-    if let Some(Value::Object(inner)) = map.remove(key) {
-        for (k, v) in inner {
-            map.entry(k).or_insert(v);
-        }
-    }
 }
 
 /// Builds OTel usage from `tokens` and `cache`; the counts used are removed
 /// from those objects, the rest of them (breakdown, hit rate...) is kept.
-fn usage_of(map: &mut Map<String, Value>) -> TokenUsage {
+fn usage_of(map: &mut Fields<'_>) -> TokenUsage {
     let mut usage = TokenUsage::default();
     if let Some(Value::Object(tokens)) = map.get_mut("tokens") {
         usage.input_tokens = get_u64(tokens, "input");
@@ -308,7 +296,7 @@ fn usage_of(map: &mut Map<String, Value>) -> TokenUsage {
     }
     // Anything called `tokens` left in data would read as a count (keys::TOKENS).
     if let Some(rest) = map.remove("tokens") {
-        map.insert("token_details".to_owned(), rest);
+        map.insert("token_details", rest);
     }
     usage
 }

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use loupe_model::Event;
 
-use crate::common::{LineCtx, LineParser};
+use crate::common::{from_line, LineCtx, LineParser};
 use crate::Sink;
 
 /// Reader for canonical lines (stateless).
@@ -14,8 +14,7 @@ pub(crate) struct CanonicalReader;
 
 impl LineParser for CanonicalReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
-        let event: Event =
-            serde_json::from_slice(line).map_err(|e| format!("invalid canonical event: {e}"))?;
+        let event: Event = from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?;
         sink.event(ctx.source, event);
         Ok(())
     }

@@ -26,6 +26,7 @@ mod canonical;
 mod common;
 mod convert;
 mod detect;
+mod fields;
 mod read;
 
 pub use canonical::{write_canonical, CanonicalWriter};

@@ -15,6 +15,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use loupe_model::{keys, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
@@ -319,6 +322,16 @@ fn main() {
     let cpu_ms = (cpu_secs() - c) * 100.0; // 10 runs, in ms per run
     let ((p50, p95), (free_p50, _)) = (percentiles(calls), percentiles(frees));
     println!("one session's events: p50 {p50:.1} ms, p95 {p95:.1} ms wall to return them, then {free_p50:.1} ms to free them; {cpu_ms:.0} ms CPU per run with the freeing ({found} events)");
+    // What the web viewer's virtualised event list asks for while scrolling.
+    for offset in [0, 50_000, 99_800] {
+        let page = EventQuery {
+            limit: Some(200),
+            offset,
+            ..EventQuery::default()
+        };
+        let (p50, p95, found) = time(runs, || store.events("sess-0", &page).unwrap().len());
+        println!("a 200-event page of that session at offset {offset}: p50 {p50:.2} ms, p95 {p95:.2} ms ({found} events)");
+    }
     let (p50, p95, found) = time(runs, || store.search("answer 4242", 50).unwrap().len());
     println!("full-text search \"answer 4242\", limit 50: p50 {p50:.2} ms, p95 {p95:.2} ms ({found} hits)");
     let (p50, p95, found) = time(runs, || store.search("result 77777", 50).unwrap().len());

@@ -2,8 +2,12 @@
 //! response, 1,000,000 times, each call timed with `Instant`; then the same
 //! with the naive baseline (serialise + write inline per event).
 //!
-//! `cargo run --release -p loupe --example record_latency [-- EVENTS]`
-//! prints one table and a machine-readable `RESULT` line per variant.
+//! `cargo run --release -p loupe --example record_latency [-- EVENTS [loupe]]`
+//! prints one table and a machine-readable `RESULT` line per variant (with
+//! `loupe`, only the loupe variant runs: for profiling). On Linux the loupe
+//! line also carries the CPU time per event of the caller's thread and of
+//! the writer thread (`/proc/self/task/*/schedstat`), steadier than wall
+//! time on a shared machine.
 #![allow(clippy::unwrap_used)]
 
 use std::fs::File;
@@ -20,6 +24,9 @@ fn usage(i: u64) -> TokenUsage {
 }
 
 struct Stats {
+    /// CPU ns per event of the calling thread and of the writer thread, when
+    /// the platform reports per-thread CPU time.
+    cpu_per_event: Option<(f64, f64)>,
     median_ns: f64,
     p99_ns: f64,
     p999_ns: f64,
@@ -33,6 +40,7 @@ fn stats(mut samples: Vec<u64>, total: Duration) -> Stats {
     samples.sort_unstable();
     let q = |p: f64| samples[((n as f64 * p) as usize).min(n - 1)] as f64;
     Stats {
+        cpu_per_event: None,
         median_ns: q(0.5),
         p99_ns: q(0.99),
         p999_ns: q(0.999),
@@ -41,8 +49,33 @@ fn stats(mut samples: Vec<u64>, total: Duration) -> Stats {
     }
 }
 
+/// Nanoseconds on CPU of one thread of this process (`/proc/.../schedstat`).
+fn thread_cpu_ns(task_dir: &std::path::Path) -> Option<u64> {
+    let stat = std::fs::read_to_string(task_dir.join("schedstat")).ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// The CPU time of this process's `loupe-writer` thread (there is one while
+/// exactly one session runs).
+fn writer_cpu_ns() -> Option<u64> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "loupe-writer")
+        })
+        .and_then(|t| thread_cpu_ns(&t.path()))
+}
+
+fn caller_cpu_ns() -> Option<u64> {
+    thread_cpu_ns(std::path::Path::new("/proc/thread-self"))
+}
+
 fn loupe_run(dir: &std::path::Path, events: u64) -> Stats {
+    // `LOUPE_*` variables (e.g. LOUPE_BUFFER_SIZE, LOUPE_QUEUE_CAPACITY)
+    // tune the run; the directory, id and queue policy stay the benchmark's.
     let session = Recorder::builder()
+        .from_env()
         .dir(dir)
         .session_id("latency-loupe")
         .queue_full(QueueFullPolicy::Block)
@@ -50,6 +83,9 @@ fn loupe_run(dir: &std::path::Path, events: u64) -> Stats {
         .unwrap();
     let rec = session.recorder();
     let mut samples = Vec::with_capacity(events as usize);
+    // The writer has named itself once it answered a flush.
+    assert!(rec.flush());
+    let (caller0, writer0) = (caller_cpu_ns(), writer_cpu_ns());
     let start = Instant::now();
     for i in 0..events {
         let t = Instant::now();
@@ -67,8 +103,14 @@ fn loupe_run(dir: &std::path::Path, events: u64) -> Stats {
     }
     assert!(rec.flush());
     let total = start.elapsed();
+    let (caller1, writer1) = (caller_cpu_ns(), writer_cpu_ns());
     assert_eq!(rec.summary().dropped, 0);
-    stats(samples, total)
+    let mut s = stats(samples, total);
+    if let (Some(c0), Some(w0), Some(c1), Some(w1)) = (caller0, writer0, caller1, writer1) {
+        let per = |a: u64, b: u64| b.saturating_sub(a) as f64 / events as f64;
+        s.cpu_per_event = Some((per(c0, c1), per(w0, w1)));
+    }
+    s
 }
 
 fn naive_run(dir: &std::path::Path, events: u64) -> Stats {
@@ -104,28 +146,37 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
+    let loupe_only = std::env::args().nth(2).as_deref() == Some("loupe");
     let dir = tempfile::tempdir().unwrap();
     // Warm up page cache, allocator and the writer thread.
     loupe_run(dir.path(), events / 10);
     let l = loupe_run(dir.path(), events);
-    let n = naive_run(dir.path(), events);
+    let n = if loupe_only {
+        None
+    } else {
+        Some(naive_run(dir.path(), events))
+    };
     println!("{events} llm_response events, each call timed with Instant");
     println!(
         "{:<28} {:>10} {:>10} {:>10} {:>10} {:>14}",
         "variant", "median", "p99", "p99.9", "mean", "events/s"
     );
-    for (name, s) in [
-        ("loupe (queue + writer)", &l),
-        ("naive inline serde+write", &n),
-    ] {
+    let variants = [
+        Some(("loupe (queue + writer)", "loupe", &l)),
+        n.as_ref().map(|n| ("naive inline serde+write", "naive", n)),
+    ];
+    for (name, _, s) in variants.iter().flatten() {
         println!(
             "{:<28} {:>8.0}ns {:>8.0}ns {:>8.0}ns {:>8.0}ns {:>14.0}",
             name, s.median_ns, s.p99_ns, s.p999_ns, s.mean_ns, s.events_per_s
         );
     }
-    for (name, s) in [("loupe", &l), ("naive", &n)] {
+    for (_, name, s) in variants.iter().flatten() {
+        let cpu = s.cpu_per_event.map_or(String::new(), |(caller, writer)| {
+            format!(" caller_cpu_ns_per_event={caller:.0} writer_cpu_ns_per_event={writer:.0}")
+        });
         println!(
-            "RESULT {name} median_ns={:.0} p99_ns={:.0} p999_ns={:.0} events_per_s={:.0}",
+            "RESULT {name} median_ns={:.0} p99_ns={:.0} p999_ns={:.0} events_per_s={:.0}{cpu}",
             s.median_ns, s.p99_ns, s.p999_ns, s.events_per_s
         );
     }

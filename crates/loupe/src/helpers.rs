@@ -243,16 +243,21 @@ impl Recorder {
     /// stop reason, reported cost. Adds to the summary's tokens and cost.
     ///
     /// The hot path: the caller only copies the response into one compact
-    /// record; the writer thread builds the event from it (see
-    /// [`crate::writer::DeferredLlmResponse`]), so the caller neither
-    /// allocates the payload map nor frees it on another thread.
+    /// record that travels inline in the queue; the writer thread serialises
+    /// it (see [`crate::writer::DeferredLlmResponse`]). With short strings
+    /// (no message content) the call allocates nothing.
     pub fn record_llm_response(&self, resp: &LlmResponse<'_>) {
         if let Some(core) = self.core() {
             count(&core.counters, &EventKind::LlmResponse);
             count_llm_response(&core.counters, resp);
-            let header = self.header(core, EventKind::LlmResponse);
-            let record = DeferredLlmResponse::new(header, resp, core.config.capture.messages);
-            core.submit_pending(Pending::LlmResponse(Box::new(record)));
+            let record = DeferredLlmResponse::new(
+                core.ids.next_number(),
+                core.clock.now(),
+                &self.scope,
+                resp,
+                core.config.capture.messages,
+            );
+            core.submit_pending(Pending::LlmResponse(record));
         }
     }
 

@@ -131,6 +131,7 @@ mod exit;
 mod guards;
 mod helpers;
 mod http;
+mod queue;
 mod recorder;
 mod sanitize;
 mod summary;

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use loupe_model::{
     keys, AgentRef, Event, EventKind, SessionStatus, Timestamp, FORMAT_NAME, FORMAT_VERSION,
 };
@@ -22,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, Durability, QueueFullPolicy};
 use crate::exit;
 use crate::http::Sink;
+use crate::queue::{Queue, Refused};
 use crate::sanitize::Sanitizer;
 use crate::summary::{Counters, Summary};
 use crate::writer::{Header, LineCache, Msg, Pending, Writer, ON_WRITER_THREAD};
@@ -110,16 +110,19 @@ impl IdGen {
 
     /// Appends the id of `number` (20 lowercase hex digits) to `out`.
     pub(crate) fn write(&self, number: u64, out: &mut String) {
+        out.extend(self.hex(number).map(char::from));
+    }
+
+    /// The id of `number` as ASCII bytes: the recorder's 48-bit prefix, then
+    /// the number's low 32 bits.
+    pub(crate) fn hex(&self, number: u64) -> [u8; 20] {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let n = number & 0xffff_ffff;
-        for i in 0..12 {
-            out.push(char::from(
-                HEX[((self.prefix >> (44 - 4 * i)) & 0xf) as usize],
-            ));
+        let digits = (u128::from(self.prefix) << 32) | u128::from(number & 0xffff_ffff);
+        let mut out = [0u8; 20];
+        for (i, d) in out.iter_mut().enumerate() {
+            *d = HEX[((digits >> (76 - 4 * i)) & 0xf) as usize];
         }
-        for i in 0..8 {
-            out.push(char::from(HEX[((n >> (28 - 4 * i)) & 0xf) as usize]));
-        }
+        out
     }
 }
 
@@ -159,7 +162,8 @@ pub(crate) struct Core {
     pub(crate) session_id: String,
     pub(crate) path: PathBuf,
     pub(crate) config: Config,
-    tx: Sender<Msg>,
+    /// Record calls' messages to the writer, in order.
+    pub(crate) queue: Queue<Msg>,
     /// The writer thread, to unpark it. The writer sleeps between batches and
     /// record calls do not wake it per event: a wake-up is a futex syscall
     /// on the caller's thread, which used to dominate the cost of recording.
@@ -194,7 +198,7 @@ impl Core {
     /// Hands an event to the writer according to the durability and
     /// queue-full policies. Never fails; losses are counted.
     fn submit(&self, ev: Event) {
-        self.submit_with(Pending::Built(Box::new(ev)), self.config.queue_full);
+        self.submit_with(Pending::built(ev), self.config.queue_full);
     }
 
     /// Hands a built or deferred event to the writer (queue-full policy as
@@ -206,13 +210,13 @@ impl Core {
     /// Session boundaries always wait for room: a trace without its
     /// `session_start` or `session_end` would misreport the whole session.
     fn submit_lifecycle(&self, ev: Event) {
-        self.submit_with(Pending::Built(Box::new(ev)), QueueFullPolicy::Block);
+        self.submit_with(Pending::built(ev), QueueFullPolicy::Block);
     }
 
     fn submit_with(&self, ev: Pending, policy: QueueFullPolicy) {
         if self.config.durability == Durability::EveryEvent && !ON_WRITER_THREAD.with(|w| w.get()) {
             let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
-            let msg = Msg::Durable(ev, ack_tx);
+            let msg = Msg::Durable(Box::new((ev, ack_tx)));
             if self.send_blocking(msg, FLUSH_TIMEOUT) {
                 Counters::bump(&self.counters.events);
                 self.wake_writer();
@@ -220,14 +224,14 @@ impl Core {
             }
             return;
         }
-        let sent = match self.tx.try_send(Msg::Event(ev)) {
-            Ok(()) => {
-                if self.tx.len() >= self.wake_at {
+        let sent = match self.queue.try_push(Msg::Event(ev)) {
+            Ok(queued) => {
+                if queued >= self.wake_at {
                     self.wake_writer();
                 }
                 true
             }
-            Err(TrySendError::Full(msg)) => {
+            Err(Refused::Full(msg)) => {
                 self.wake_writer();
                 match policy {
                     QueueFullPolicy::Block => self.send_blocking(msg, Duration::MAX),
@@ -238,7 +242,7 @@ impl Core {
                     }
                 }
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(Refused::Closed(_)) => false,
         };
         if sent {
             Counters::bump(&self.counters.events);
@@ -257,13 +261,13 @@ impl Core {
             if left.is_zero() {
                 return false;
             }
-            match self.tx.send_timeout(msg, left.min(BLOCKED_REWAKE)) {
+            match self.queue.push_timeout(msg, left.min(BLOCKED_REWAKE)) {
                 Ok(()) => return true,
-                Err(SendTimeoutError::Timeout(back)) => {
+                Err(Refused::Full(back)) => {
                     self.wake_writer();
                     msg = back;
                 }
-                Err(SendTimeoutError::Disconnected(_)) => return false,
+                Err(Refused::Closed(_)) => return false,
             }
         }
     }
@@ -745,12 +749,11 @@ impl Builder {
         };
         let http = Sink::new(&self.config).map(Arc::new);
         let capacity = self.config.queue_capacity.max(1);
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
         let prefix = self.id_seed.unwrap_or_else(random_u64);
         let core = Arc::new(Core {
             session_id,
             path,
-            tx,
+            queue: Queue::new(capacity),
             writer_thread: OnceLock::new(),
             wake_at: (capacity / WAKE_FRACTION).max(1),
             clock: self.clock,
@@ -766,7 +769,6 @@ impl Builder {
         });
         let writer = Writer {
             core: Arc::clone(&core),
-            rx,
             file,
             sanitizer,
             buffer_size: core.config.buffer_size.max(1),

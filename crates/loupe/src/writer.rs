@@ -2,8 +2,9 @@
 //! sanitises, serialises into a reused buffer and writes in batches.
 //!
 //! Architecture Invariant: only this thread touches the trace file; record
-//! calls only build an event and push it onto a bounded queue (tracing-appender's
-//! `non_blocking` design, style.md §2).
+//! calls only build an event (or a compact record of one) and push it onto a
+//! bounded queue ([`crate::queue`]; tracing-appender's `non_blocking` design,
+//! style.md §2).
 
 use std::fs::File;
 use std::io::Write;
@@ -11,8 +12,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
+use crossbeam_channel::Sender;
+use loupe_model::{keys, AgentRef, Event, EventKind, Timestamp, TokenUsage};
+use serde_json::ser::{CompactFormatter, Formatter};
 
 use crate::helpers::{llm_response_payload, LlmResponse};
 use crate::http::Sink;
@@ -20,12 +22,22 @@ use crate::recorder::{Core, Scope};
 use crate::sanitize::Sanitizer;
 
 /// An event on its way to the writer: built by the caller, or a compact
-/// record the writer turns into the event (boxed: keeps queue slots small).
+/// record the writer turns into the event. The record sits inline in the
+/// queue (no allocation per call, nothing for the writer to free); a built
+/// event is boxed, it is large and rare on hot paths.
+// Inline on purpose: the size is the point (see `crate::queue`).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Pending {
     /// A fully built event.
     Built(Box<Event>),
     /// An `llm_response` from [`crate::Recorder::record_llm_response`].
-    LlmResponse(Box<DeferredLlmResponse>),
+    LlmResponse(DeferredLlmResponse),
+}
+
+impl Pending {
+    pub(crate) fn built(ev: Event) -> Self {
+        Pending::Built(Box::new(ev))
+    }
 }
 
 /// Everything an event needs besides its payload, captured on the caller's
@@ -55,76 +67,276 @@ impl Header {
     }
 }
 
-/// An [`LlmResponse`] copied into one allocation: its strings live back to
-/// back in `text`, located by byte ranges. The writer rebuilds the event with
-/// the same payload code as every other `llm_response` path.
-pub(crate) struct DeferredLlmResponse {
-    header: Header,
-    text: String,
-    /// `model`, `provider`, `stop_reason`, `content` as ranges of `text`.
-    ranges: [Option<(u32, u32)>; 4],
-    usage: TokenUsage,
-    cost_usd: Option<f64>,
-    tool_calls: Option<u32>,
-    duration_ms: Option<f64>,
+/// Where a record's strings are in its [`RecordText`]: they are back to back
+/// in order, so part `i` ends at `ends[i]` and starts where part `i - 1`
+/// ended; bit `i` of `present` says whether it was given at all.
+#[derive(Clone, Copy)]
+struct Parts<const N: usize> {
+    ends: [u32; N],
+    present: u8,
 }
 
-impl DeferredLlmResponse {
-    /// Copies `resp` (its content only when `capture_messages`).
-    pub(crate) fn new(header: Header, resp: &LlmResponse<'_>, capture_messages: bool) -> Self {
-        let content = resp.content.filter(|_| capture_messages);
-        let parts = [resp.model, resp.provider, resp.stop_reason, content];
+impl<const N: usize> Parts<N> {
+    /// The byte range of part `i`, if present.
+    fn range(&self, i: usize) -> Option<(u32, u32)> {
+        if self.present & (1 << i) == 0 {
+            return None;
+        }
+        let start = match i.checked_sub(1) {
+            Some(prev) => *self.ends.get(prev)?,
+            None => 0,
+        };
+        Some((start, *self.ends.get(i)?))
+    }
+}
+
+/// Bytes of strings a record keeps inside itself: enough for a model,
+/// provider, stop reason and parent id; message content usually goes to the
+/// heap.
+const INLINE_TEXT: usize = 80;
+
+/// A record's strings back to back: inside the record when they are short,
+/// so the common call allocates nothing; on the heap otherwise.
+enum RecordText {
+    Inline { len: u8, bytes: [u8; INLINE_TEXT] },
+    Heap(String),
+}
+
+impl RecordText {
+    /// `parts` back to back, and where they are ([`Parts`]). Parts beyond
+    /// 4 GiB (not LLM responses) are left out rather than mislocated.
+    fn join<const N: usize>(parts: [Option<&str>; N]) -> (Self, Parts<N>) {
+        const { assert!(N <= 8, "Parts::present has one bit per part") };
         let total: usize = parts.iter().flatten().map(|p| p.len()).sum();
-        let mut text = String::with_capacity(total);
-        let mut ranges = [None; 4];
-        for (part, range) in parts.iter().zip(ranges.iter_mut()) {
+        let mut located = Parts {
+            ends: [0; N],
+            present: 0,
+        };
+        let mut end = 0u32;
+        let mut text = if total <= INLINE_TEXT {
+            RecordText::Inline {
+                len: 0,
+                bytes: [0; INLINE_TEXT],
+            }
+        } else {
+            RecordText::Heap(String::with_capacity(total))
+        };
+        for (i, (part, slot_end)) in parts.iter().zip(located.ends.iter_mut()).enumerate() {
             if let Some(p) = part {
-                let start = text.len();
-                text.push_str(p);
-                // Strings over 4 GiB are not LLM responses; such a part is
-                // left out rather than mislocated.
-                if let (Ok(a), Ok(b)) = (u32::try_from(start), u32::try_from(text.len())) {
-                    *range = Some((a, b));
+                let fits = u32::try_from(p.len()).ok().and_then(|n| end.checked_add(n));
+                if let Some(new_end) = fits {
+                    if text.push(p) {
+                        end = new_end;
+                        located.present |= 1 << i;
+                    }
                 }
             }
+            *slot_end = end;
         }
-        DeferredLlmResponse {
-            header,
-            text,
-            ranges,
-            usage: resp.usage,
-            cost_usd: resp.cost_usd,
-            tool_calls: resp.tool_calls,
-            duration_ms: resp.duration_ms,
+        (text, located)
+    }
+
+    /// Appends `part`; false if it does not fit (inline text is sized for
+    /// the parts by [`RecordText::join`], so that does not happen).
+    fn push(&mut self, part: &str) -> bool {
+        match self {
+            RecordText::Inline { len, bytes } => {
+                let start = usize::from(*len);
+                let end = start + part.len();
+                match (bytes.get_mut(start..end), u8::try_from(end)) {
+                    (Some(slot), Ok(new_len)) => {
+                        slot.copy_from_slice(part.as_bytes());
+                        *len = new_len;
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            RecordText::Heap(text) => {
+                text.push_str(part);
+                true
+            }
         }
     }
 
-    /// The event [`crate::Recorder::record_llm_response`] stands for.
-    pub(crate) fn into_event(self, core: &Core) -> Event {
-        let DeferredLlmResponse {
-            header,
+    /// The part at byte range `a..b` (as returned by [`RecordText::join`]).
+    fn get(&self, range: (u32, u32)) -> Option<&str> {
+        match self {
+            // Whole parts copied from `&str`s: the check cannot fail, and on
+            // short ASCII it costs a few nanoseconds.
+            RecordText::Inline { .. } => std::str::from_utf8(self.bytes(range)?).ok(),
+            RecordText::Heap(text) => text.get(range.0 as usize..range.1 as usize),
+        }
+    }
+
+    /// The part at byte range `a..b`, unchecked: for comparing with a memo.
+    fn bytes(&self, (a, b): (u32, u32)) -> Option<&[u8]> {
+        let range = a as usize..b as usize;
+        match self {
+            RecordText::Inline { len, bytes } => bytes.get(..usize::from(*len))?.get(range),
+            RecordText::Heap(text) => text.as_bytes().get(range),
+        }
+    }
+}
+
+/// The strings of a [`DeferredLlmResponse`], in their order in its text.
+const MODEL: usize = 0;
+const PROVIDER: usize = 1;
+const STOP_REASON: usize = 2;
+const CONTENT: usize = 3;
+const PARENT: usize = 4;
+
+/// An [`LlmResponse`] and its envelope copied into one record: its strings
+/// (and the parent span id) live back to back in `text`, located by byte
+/// ranges. The writer serialises it directly, or rebuilds the event with the
+/// same payload code as every other `llm_response` path.
+///
+/// The parent id is copied rather than kept as the scope's `Arc`: counting
+/// references to one `Arc` from the caller (clone) and the writer (drop)
+/// bounced its cache line between the two threads on every event.
+pub(crate) struct DeferredLlmResponse {
+    /// From [`crate::recorder::IdGen::next_number`].
+    number: u64,
+    timestamp: Timestamp,
+    /// Only subagents' recorders have one.
+    agent: Option<Arc<AgentRef>>,
+    text: RecordText,
+    /// Where [`MODEL`], [`PROVIDER`], [`STOP_REASON`], [`CONTENT`],
+    /// [`PARENT`] are in `text`.
+    parts: Parts<5>,
+    numbers: Numbers,
+}
+
+/// The optional numbers of a record without `Option`'s padding (an
+/// `Option<u64>` takes 16 bytes): each value as 64 bits, and a bit each
+/// saying whether it is there. The writer reads every record from memory the
+/// caller wrote, so its size is time; this cuts the numbers' share by a third.
+#[derive(Clone, Copy, Default)]
+struct Numbers {
+    values: [u64; NUMBERS],
+    present: u16,
+}
+
+/// Slots of [`Numbers`].
+const INPUT_TOKENS: usize = 0;
+const OUTPUT_TOKENS: usize = 1;
+const CACHE_READ_TOKENS: usize = 2;
+const CACHE_WRITE_TOKENS: usize = 3;
+const REASONING_TOKENS: usize = 4;
+const COST_USD: usize = 5;
+const DURATION_MS: usize = 6;
+const TOOL_CALLS: usize = 7;
+const ITERATION: usize = 8;
+const TURN: usize = 9;
+const NUMBERS: usize = 10;
+
+impl Numbers {
+    fn set(&mut self, slot: usize, value: Option<u64>) {
+        if let (Some(v), Some(cell)) = (value, self.values.get_mut(slot)) {
+            *cell = v;
+            self.present |= 1 << slot;
+        }
+    }
+
+    fn get(&self, slot: usize) -> Option<u64> {
+        if self.present & (1 << slot) == 0 {
+            return None;
+        }
+        self.values.get(slot).copied()
+    }
+
+    fn float(&self, slot: usize) -> Option<f64> {
+        self.get(slot).map(f64::from_bits)
+    }
+
+    /// A slot set from a `u32`.
+    fn small(&self, slot: usize) -> Option<u32> {
+        self.get(slot).and_then(|v| u32::try_from(v).ok())
+    }
+
+    fn usage(&self) -> TokenUsage {
+        TokenUsage {
+            input_tokens: self.get(INPUT_TOKENS),
+            output_tokens: self.get(OUTPUT_TOKENS),
+            cache_read_tokens: self.get(CACHE_READ_TOKENS),
+            cache_write_tokens: self.get(CACHE_WRITE_TOKENS),
+            reasoning_tokens: self.get(REASONING_TOKENS),
+        }
+    }
+}
+
+impl DeferredLlmResponse {
+    /// Copies `resp` (its content only when `capture_messages`) recorded as
+    /// event `number` at `timestamp` in `scope`.
+    pub(crate) fn new(
+        number: u64,
+        timestamp: Timestamp,
+        scope: &Scope,
+        resp: &LlmResponse<'_>,
+        capture_messages: bool,
+    ) -> Self {
+        let content = resp.content.filter(|_| capture_messages);
+        let (text, parts) = RecordText::join([
+            resp.model,
+            resp.provider,
+            resp.stop_reason,
+            content,
+            scope.parent.as_deref(),
+        ]);
+        let mut numbers = Numbers::default();
+        let usage = &resp.usage;
+        numbers.set(INPUT_TOKENS, usage.input_tokens);
+        numbers.set(OUTPUT_TOKENS, usage.output_tokens);
+        numbers.set(CACHE_READ_TOKENS, usage.cache_read_tokens);
+        numbers.set(CACHE_WRITE_TOKENS, usage.cache_write_tokens);
+        numbers.set(REASONING_TOKENS, usage.reasoning_tokens);
+        numbers.set(COST_USD, resp.cost_usd.map(f64::to_bits));
+        numbers.set(DURATION_MS, resp.duration_ms.map(f64::to_bits));
+        numbers.set(TOOL_CALLS, resp.tool_calls.map(u64::from));
+        numbers.set(ITERATION, scope.iteration.map(u64::from));
+        numbers.set(TURN, scope.turn.map(u64::from));
+        DeferredLlmResponse {
+            number,
+            timestamp,
+            agent: scope.agent.clone(),
             text,
-            ranges,
-            usage,
-            cost_usd,
-            tool_calls,
-            duration_ms,
-        } = self;
-        let part = |i: usize| {
-            let (a, b) = ranges.get(i).copied().flatten()?;
-            text.get(a as usize..b as usize)
-        };
+            parts,
+            numbers,
+        }
+    }
+
+    /// Part `i` ([`MODEL`] …).
+    fn part(&self, i: usize) -> Option<&str> {
+        self.text.get(self.parts.range(i)?)
+    }
+
+    /// Part `i` as bytes, unchecked (see [`RecordText::bytes`]).
+    fn part_bytes(&self, i: usize) -> Option<&[u8]> {
+        self.text.bytes(self.parts.range(i)?)
+    }
+
+    /// The event [`crate::Recorder::record_llm_response`] stands for.
+    pub(crate) fn to_event(&self, core: &Core) -> Event {
         let resp = LlmResponse {
-            model: part(0),
-            provider: part(1),
-            usage,
-            stop_reason: part(2),
-            cost_usd,
-            tool_calls,
-            content: part(3),
-            duration_ms,
+            model: self.part(MODEL),
+            provider: self.part(PROVIDER),
+            usage: self.numbers.usage(),
+            stop_reason: self.part(STOP_REASON),
+            cost_usd: self.numbers.float(COST_USD),
+            tool_calls: self.numbers.small(TOOL_CALLS),
+            content: self.part(CONTENT),
+            duration_ms: self.numbers.float(DURATION_MS),
         };
-        let mut ev = header.into_event(core);
+        let mut ev = Event::new(
+            core.ids.format(self.number),
+            EventKind::LlmResponse,
+            self.timestamp,
+            core.session_id.clone(),
+        );
+        ev.parent_event_id = self.part(PARENT).map(str::to_owned);
+        ev.iteration = self.numbers.small(ITERATION);
+        ev.turn = self.numbers.small(TURN);
+        ev.agent = self.agent.as_deref().cloned();
         // Content was only copied when message capture was on.
         llm_response_payload(&mut ev, &resp, true);
         ev
@@ -132,8 +344,9 @@ impl DeferredLlmResponse {
 }
 
 /// Whether `s` can be put between JSON quotes as it is.
-fn needs_no_escaping(s: &str) -> bool {
-    s.bytes()
+fn needs_no_escaping(s: &[u8]) -> bool {
+    s.iter()
+        .copied()
         .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
 }
 
@@ -150,9 +363,11 @@ impl<'b> ObjectWriter<'b> {
     }
 
     /// Keys are this crate's constants: plain ASCII that JSON needs not
-    /// escape, so they are copied as they are.
+    /// escape, so they are copied as they are. Inlined, so that each copy has
+    /// a constant length (a few moves rather than a call to `memcpy`).
+    #[inline(always)]
     fn key(&mut self, key: &str) -> serde_json::Result<()> {
-        debug_assert!(needs_no_escaping(key), "{key}");
+        debug_assert!(needs_no_escaping(key.as_bytes()), "{key}");
         if !self.empty {
             self.buf.push(b',');
         }
@@ -164,11 +379,12 @@ impl<'b> ObjectWriter<'b> {
     }
 
     /// A string value known to need no escaping (hex ids, RFC 3339 times).
-    fn plain_str(&mut self, key: &str, value: &str) -> serde_json::Result<()> {
-        debug_assert!(needs_no_escaping(value), "{value}");
+    #[inline(always)]
+    fn plain_str(&mut self, key: &str, value: &[u8]) -> serde_json::Result<()> {
+        debug_assert!(needs_no_escaping(value), "{value:?}");
         self.key(key)?;
         self.buf.push(b'"');
-        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.extend_from_slice(value);
         self.buf.push(b'"');
         Ok(())
     }
@@ -183,17 +399,50 @@ impl<'b> ObjectWriter<'b> {
     }
 
     /// A value already encoded as JSON.
+    #[inline(always)]
     fn raw(&mut self, key: &str, json: &[u8]) -> serde_json::Result<()> {
         self.key(key)?;
         self.buf.extend_from_slice(json);
         Ok(())
     }
 
+    #[inline(always)]
     fn opt<T: serde::Serialize>(&mut self, key: &str, value: Option<T>) -> serde_json::Result<()> {
         match value {
             Some(v) => self.field(key, &v),
             None => Ok(()),
         }
+    }
+
+    /// An integer, through `serde_json`'s own formatter (the bytes its
+    /// serialiser writes) without a serialiser around it per value.
+    #[inline(always)]
+    fn uint(&mut self, key: &str, value: Option<u64>) -> serde_json::Result<()> {
+        if let Some(v) = value {
+            self.key(key)?;
+            CompactFormatter
+                .write_u64(&mut *self.buf, v)
+                .map_err(serde_json::Error::io)?;
+        }
+        Ok(())
+    }
+
+    /// A float as `serde_json` serialises it: `null` unless finite.
+    #[inline(always)]
+    fn float(&mut self, key: &str, value: Option<f64>) -> serde_json::Result<()> {
+        if let Some(v) = value {
+            self.key(key)?;
+            if v.is_finite() {
+                CompactFormatter
+                    .write_f64(&mut *self.buf, v)
+                    .map_err(serde_json::Error::io)?;
+            } else {
+                CompactFormatter
+                    .write_null(&mut *self.buf)
+                    .map_err(serde_json::Error::io)?;
+            }
+        }
+        Ok(())
     }
 
     fn close(self) {
@@ -204,8 +453,8 @@ impl<'b> ObjectWriter<'b> {
 /// Pieces of `llm_response` lines that repeat from event to event, kept by
 /// the writer so that each is escaped, redaction-checked or formatted once:
 /// the session id, the kind, the timestamp up to its second, and the last
-/// value of `model`, `provider` and `stop_reason`. Valid for one writer (one
-/// session, one sanitiser).
+/// value of `model`, `provider`, `stop_reason` and the parent id. Valid for
+/// one writer (one session, one sanitiser).
 #[derive(Default)]
 pub(crate) struct LineCache {
     scratch: String,
@@ -213,9 +462,14 @@ pub(crate) struct LineCache {
     kind: Option<(EventKind, Vec<u8>)>,
     /// A second since the epoch and its `YYYY-MM-DDTHH:MM:SS.` text.
     second: Option<(i64, String)>,
-    /// Per short part: the raw value last seen and its sanitised JSON.
-    parts: [Option<(String, Vec<u8>)>; 3],
+    /// Per memoised part ([`MEMO_PARTS`]): the raw value last seen and its
+    /// JSON (sanitised, except the parent id, which no event sanitises).
+    parts: [Option<(Vec<u8>, Vec<u8>)>; 4],
 }
+
+/// The parts of a record [`LineCache`] memoises, in its slot order: short
+/// values that repeat from line to line.
+const MEMO_PARTS: [usize; 4] = [MODEL, PROVIDER, STOP_REASON, PARENT];
 
 /// Microseconds per second, for splitting timestamps.
 const MICROS: i64 = 1_000_000;
@@ -261,27 +515,46 @@ impl LineCache {
         buf.extend_from_slice(b"Z\"");
     }
 
-    /// The sanitised JSON string for short part `slot` whose raw value is `raw`.
-    fn part_json(
-        &mut self,
-        slot: usize,
-        raw: &str,
+    /// The JSON string of part `part` of `rec` (`None` when absent), from
+    /// the memo while the raw bytes repeat: one comparison instead of a
+    /// redaction scan plus escaping.
+    fn part_json<'c>(
+        &'c mut self,
+        rec: &DeferredLlmResponse,
+        part: usize,
         sanitizer: &Sanitizer,
-    ) -> serde_json::Result<&[u8]> {
-        let Some(entry) = self.parts.get_mut(slot) else {
-            return Ok(&[]);
+    ) -> serde_json::Result<Option<&'c [u8]>> {
+        let Some(raw) = rec.part_bytes(part) else {
+            return Ok(None);
         };
-        if entry.as_ref().is_none_or(|(prev, _)| prev != raw) {
-            let json = serde_json::to_vec(&*sanitizer.sanitized(raw))?;
-            *entry = Some((raw.to_owned(), json));
+        let Some(entry) = MEMO_PARTS
+            .iter()
+            .position(|&p| p == part)
+            .and_then(|slot| self.parts.get_mut(slot))
+        else {
+            return Ok(None);
+        };
+        if entry
+            .as_ref()
+            .is_none_or(|(prev, _)| prev.as_slice() != raw)
+        {
+            let Some(value) = rec.part(part) else {
+                return Ok(None);
+            };
+            let json = if part == PARENT {
+                serde_json::to_vec(value)?
+            } else {
+                serde_json::to_vec(&*sanitizer.sanitized(value))?
+            };
+            *entry = Some((raw.to_vec(), json));
         }
-        Ok(entry.as_ref().map_or(&[][..], |(_, json)| json.as_slice()))
+        Ok(entry.as_ref().map(|(_, json)| json.as_slice()))
     }
 }
 
 impl DeferredLlmResponse {
     /// Serialises the event straight from the record, with no payload map:
-    /// the same JSON value as building the [`Event`] ([`Self::into_event`])
+    /// the same JSON value as building the [`Event`] ([`Self::to_event`])
     /// and serialising it (object keys in the same order too, `data` and
     /// `usage` keys sorted as `serde_json::Map` sorts them), sanitised like
     /// every other event. A test checks the two agree.
@@ -292,52 +565,55 @@ impl DeferredLlmResponse {
         cache: &mut LineCache,
         buf: &mut Vec<u8>,
     ) -> serde_json::Result<()> {
-        let raw = |i: usize| {
-            let (a, b) = self.ranges.get(i).copied().flatten()?;
-            self.text.get(a as usize..b as usize)
-        };
-        let header = &self.header;
         let mut ev = ObjectWriter::open(buf);
-        cache.scratch.clear();
-        core.ids.write(header.number, &mut cache.scratch);
-        ev.plain_str("event_id", &cache.scratch)?;
-        ev.raw("kind", cache.kind_json(&header.kind)?)?;
+        ev.plain_str("event_id", &core.ids.hex(self.number))?;
+        ev.raw("kind", cache.kind_json(&EventKind::LlmResponse)?)?;
         ev.key("timestamp")?;
-        cache.write_timestamp(header.timestamp, ev.buf);
+        cache.write_timestamp(self.timestamp, ev.buf);
         ev.raw("session_id", cache.session_json(&core.session_id)?)?;
-        ev.opt("parent_event_id", header.scope.parent.as_deref())?;
-        ev.opt("iteration", header.scope.iteration)?;
-        ev.opt("turn", header.scope.turn)?;
-        ev.opt("duration_ms", self.duration_ms)?;
-        ev.opt("agent", header.scope.agent.as_deref())?;
-        let usage = &self.usage;
-        let cost = self.cost_usd.filter(|c| c.is_finite());
-        let has_data = self.ranges.iter().any(Option::is_some)
+        if let Some(json) = cache.part_json(self, PARENT, sanitizer)? {
+            ev.raw("parent_event_id", json)?;
+        }
+        let numbers = &self.numbers;
+        ev.uint("iteration", numbers.get(ITERATION))?;
+        ev.uint("turn", numbers.get(TURN))?;
+        ev.float("duration_ms", numbers.float(DURATION_MS))?;
+        ev.opt("agent", self.agent.as_deref())?;
+        let usage = numbers.usage();
+        let cost = numbers.float(COST_USD).filter(|c| c.is_finite());
+        let tool_calls = numbers.small(TOOL_CALLS);
+        let has_data = [MODEL, PROVIDER, STOP_REASON, CONTENT]
+            .iter()
+            .any(|&i| self.parts.range(i).is_some())
             || !usage.is_empty()
             || cost.is_some()
-            || self.tool_calls.is_some();
+            || tool_calls.is_some();
         if has_data {
             ev.key("data")?;
             let mut data = ObjectWriter::open(&mut *ev.buf);
-            data.opt(keys::CONTENT, raw(3).map(|s| sanitizer.sanitized(s)))?;
-            data.opt(keys::COST_USD, cost)?;
-            for (slot, key) in [keys::MODEL, keys::PROVIDER, keys::STOP_REASON]
-                .into_iter()
-                .enumerate()
-            {
-                if let Some(value) = raw(slot) {
-                    data.raw(key, cache.part_json(slot, value, sanitizer)?)?;
+            data.opt(
+                keys::CONTENT,
+                self.part(CONTENT).map(|s| sanitizer.sanitized(s)),
+            )?;
+            data.float(keys::COST_USD, cost)?;
+            for (part, key) in [
+                (MODEL, keys::MODEL),
+                (PROVIDER, keys::PROVIDER),
+                (STOP_REASON, keys::STOP_REASON),
+            ] {
+                if let Some(json) = cache.part_json(self, part, sanitizer)? {
+                    data.raw(key, json)?;
                 }
             }
-            data.opt(keys::TOOL_CALLS, self.tool_calls)?;
+            data.uint(keys::TOOL_CALLS, tool_calls.map(u64::from))?;
             if !usage.is_empty() {
                 data.key(keys::USAGE)?;
                 let mut u = ObjectWriter::open(&mut *data.buf);
-                u.opt("cache_read_tokens", usage.cache_read_tokens)?;
-                u.opt("cache_write_tokens", usage.cache_write_tokens)?;
-                u.opt("input_tokens", usage.input_tokens)?;
-                u.opt("output_tokens", usage.output_tokens)?;
-                u.opt("reasoning_tokens", usage.reasoning_tokens)?;
+                u.uint("cache_read_tokens", usage.cache_read_tokens)?;
+                u.uint("cache_write_tokens", usage.cache_write_tokens)?;
+                u.uint("input_tokens", usage.input_tokens)?;
+                u.uint("output_tokens", usage.output_tokens)?;
+                u.uint("reasoning_tokens", usage.reasoning_tokens)?;
                 u.close();
             }
             data.close();
@@ -347,21 +623,16 @@ impl DeferredLlmResponse {
     }
 }
 
-impl Pending {
-    fn into_event(self, core: &Core) -> Event {
-        match self {
-            Pending::Built(ev) => *ev,
-            Pending::LlmResponse(rec) => rec.into_event(core),
-        }
-    }
-}
-
 /// What travels from record calls to the writer.
+// Slots are record-sized on purpose: records travel inline.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Msg {
     /// An event to write when convenient.
     Event(Pending),
     /// An event to write, flush and fsync before answering on the channel.
-    Durable(Pending, Sender<()>),
+    /// Boxed: keeps every queue slot at the size of a record (durable
+    /// events wait for an fsync anyway).
+    Durable(Box<(Pending, Sender<()>)>),
     /// Write everything buffered, flush the file, then answer.
     Flush(Sender<()>),
     /// Write everything and stop.
@@ -374,9 +645,18 @@ thread_local! {
     pub(crate) static ON_WRITER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Closes the queue when the writer thread ends, however it ends: callers
+/// blocked on a full queue then give up instead of waiting forever.
+struct CloseOnExit(Arc<Core>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        drop(self.0.queue.close());
+    }
+}
+
 pub(crate) struct Writer {
     pub(crate) core: Arc<Core>,
-    pub(crate) rx: Receiver<Msg>,
     /// `None` when only sending ([`crate::Config::write_file`] off).
     pub(crate) file: Option<File>,
     pub(crate) sanitizer: Sanitizer,
@@ -390,41 +670,43 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// The thread's body: runs until `Shutdown` or until every sender is gone.
+    /// The thread's body: runs until `Shutdown`.
     ///
-    /// Drains the queue in batches without blocking, then sleeps
-    /// (`park_timeout`) until the flush interval is due or a record call wakes
-    /// it (queue filling up, flush, durable event, shutdown). Record calls
-    /// therefore never pay for a wake-up syscall per event.
+    /// Takes the whole queue at once and handles it in order, then sleeps
+    /// (`park_timeout`) when it was empty, until the flush interval is due or
+    /// a record call wakes it (queue filling up, flush, durable event,
+    /// shutdown). Record calls therefore never pay for a wake-up syscall per
+    /// event.
     pub(crate) fn run(mut self) {
         ON_WRITER_THREAD.with(|w| w.set(true));
+        // Even if this thread panics, record calls must stop waiting for it.
+        let _close = CloseOnExit(Arc::clone(&self.core));
         let mut buf: Vec<u8> = Vec::with_capacity(self.buffer_size + 4096);
+        let mut batch: Vec<Msg> = Vec::new();
+        // How many messages the last batch (`batch`'s allocation) held.
+        let mut taken = 0;
         let mut last_write = Instant::now();
-        loop {
-            let mut stop = false;
-            loop {
-                match self.rx.try_recv() {
-                    Ok(Msg::Shutdown) => {
-                        stop = true;
-                        break;
-                    }
-                    Ok(msg) => {
-                        if self.handle(msg, &mut buf) {
-                            last_write = Instant::now();
-                        }
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
-                        stop = true;
-                        break;
-                    }
+        let mut stop = false;
+        while !stop {
+            self.core.queue.take_all(&mut batch, taken);
+            taken = batch.len();
+            let idle = batch.is_empty();
+            // Messages queued after a `Shutdown` (a flush from another
+            // thread) are handled too, as they were taken. Each message is
+            // moved out and dropped as it is handled: one pass over a batch
+            // that may be larger than the CPU caches.
+            for mut msg in batch.drain(..) {
+                if matches!(msg, Msg::Shutdown) {
+                    stop = true;
+                } else if self.handle(&mut msg, &mut buf) {
+                    last_write = Instant::now();
                 }
             }
             if self.core.pending_drops.load(Relaxed) > 0 {
                 self.report_drops(&mut buf);
             }
-            if stop {
-                break;
+            if stop || !idle {
+                continue;
             }
             if last_write.elapsed() >= self.flush_interval {
                 self.write_out(&mut buf);
@@ -436,11 +718,11 @@ impl Writer {
                 .max(Duration::from_millis(1));
             std::thread::park_timeout(wait);
         }
-        // Anything still queued (events sent before Shutdown are ahead of it,
-        // but a Flush from another thread may follow) is written too.
-        while let Ok(msg) = self.rx.try_recv() {
+        // Refuse later messages (their callers count a write error) and
+        // write what is still queued.
+        for mut msg in self.core.queue.close() {
             if !matches!(msg, Msg::Shutdown) {
-                self.handle(msg, &mut buf);
+                self.handle(&mut msg, &mut buf);
             }
         }
         self.report_drops(&mut buf);
@@ -452,10 +734,13 @@ impl Writer {
 
     /// Handles one message other than `Shutdown`. Returns whether the buffer
     /// was written to the file.
-    fn handle(&mut self, msg: Msg, buf: &mut Vec<u8>) -> bool {
+    ///
+    /// Takes the message by reference: a record is serialised (or turned
+    /// into an event) where it lies, with no further copy.
+    fn handle(&mut self, msg: &mut Msg, buf: &mut Vec<u8>) -> bool {
         match msg {
             Msg::Event(Pending::LlmResponse(rec)) => {
-                self.encode_llm_response(&rec, buf);
+                self.encode_llm_response(rec, buf);
                 if buf.len() >= self.buffer_size {
                     self.write_out(buf);
                     return true;
@@ -463,17 +748,16 @@ impl Writer {
                 false
             }
             Msg::Event(ev) => {
-                let ev = ev.into_event(&self.core);
-                self.encode(ev, buf);
+                self.encode_pending(ev, buf);
                 if buf.len() >= self.buffer_size {
                     self.write_out(buf);
                     return true;
                 }
                 false
             }
-            Msg::Durable(ev, ack) => {
-                let ev = ev.into_event(&self.core);
-                self.encode(ev, buf);
+            Msg::Durable(durable) => {
+                let (ev, ack) = &mut **durable;
+                self.encode_pending(ev, buf);
                 self.write_out(buf);
                 self.sync();
                 self.nudge_sink();
@@ -492,13 +776,23 @@ impl Writer {
         }
     }
 
-    /// Sanitises and appends one line to `buf`.
-    fn encode(&self, mut ev: Event, buf: &mut Vec<u8>) {
+    /// Appends the line of a built event, or of a record through the
+    /// [`Event`] it stands for (the slow path: durable events).
+    fn encode_pending(&self, pending: &mut Pending, buf: &mut Vec<u8>) {
+        match pending {
+            Pending::Built(ev) => self.encode(ev, buf),
+            Pending::LlmResponse(rec) => self.encode(&mut rec.to_event(&self.core), buf),
+        }
+    }
+
+    /// Sanitises (in place: the event is written once) and appends one line
+    /// to `buf`.
+    fn encode(&self, ev: &mut Event, buf: &mut Vec<u8>) {
         if !ev.data.is_empty() {
             self.sanitizer.sanitize_map(&mut ev.data);
         }
         let mark = buf.len();
-        match serde_json::to_writer(&mut *buf, &ev) {
+        match serde_json::to_writer(&mut *buf, &*ev) {
             Ok(()) => buf.push(b'\n'),
             Err(_) => {
                 buf.truncate(mark);
@@ -526,11 +820,11 @@ impl Writer {
         if dropped == 0 {
             return;
         }
-        let ev = self.core.dropped_event(
+        let mut ev = self.core.dropped_event(
             dropped,
             "the recorder's queue was full; events were dropped",
         );
-        self.encode(ev, buf);
+        self.encode(&mut ev, buf);
     }
 
     /// Writes `buf` (whole lines) to the file and hands it to the HTTP sink.
@@ -624,6 +918,24 @@ mod tests {
                 },
             ),
             (
+                // A parent id that needs escaping (ids from other
+                // instrumentation), kept inline with the short strings.
+                Scope {
+                    parent: Some(Arc::from("span \"7\"")),
+                    ..scoped.clone()
+                },
+                LlmResponse {
+                    model: Some("claude-sonnet-4-5"),
+                    provider: Some("anthropic"),
+                    usage: TokenUsage::otel(7, 8),
+                    stop_reason: Some("end_turn"),
+                    cost_usd: Some(1e-7),
+                    tool_calls: Some(0),
+                    duration_ms: Some(0.25),
+                    ..LlmResponse::default()
+                },
+            ),
+            (
                 scoped,
                 LlmResponse {
                     model: Some("m"),
@@ -641,17 +953,11 @@ mod tests {
             1_700_000_000_123_456,
             1_700_000_000_999_999,
             1_700_000_001_000_005,
+            1_700_000_001_000_006,
         ];
+        assert_eq!(cases.len(), times.len());
         for ((scope, resp), time) in cases.into_iter().zip(times) {
-            let record = || {
-                let header = Header {
-                    number: 7,
-                    kind: EventKind::LlmResponse,
-                    timestamp: Timestamp(time),
-                    scope: scope.clone(),
-                };
-                DeferredLlmResponse::new(header, &resp, true)
-            };
+            let record = || DeferredLlmResponse::new(7, Timestamp(time), &scope, &resp, true);
             // Twice with one cache: the second line comes from its memo.
             let mut fast = Vec::new();
             record()
@@ -662,7 +968,17 @@ mod tests {
                 .write_json(core, &sanitizer, &mut cache, &mut again)
                 .unwrap();
             assert_eq!(fast, again);
-            let mut ev = record().into_event(core);
+            // The event as every other helper builds it.
+            let header = Header {
+                number: 7,
+                kind: EventKind::LlmResponse,
+                timestamp: Timestamp(time),
+                scope: scope.clone(),
+            };
+            let mut ev = header.into_event(core);
+            llm_response_payload(&mut ev, &resp, true);
+            // Durable events take the record through `to_event`.
+            assert_eq!(record().to_event(core), ev);
             sanitizer.sanitize_map(&mut ev.data);
             let slow = serde_json::to_vec(&ev).unwrap();
             // Byte for byte too, unless some crate in the build turned on
@@ -687,19 +1003,56 @@ mod tests {
 
     #[test]
     fn content_is_not_copied_when_message_capture_is_off() {
-        let header = Header {
-            number: 1,
-            kind: EventKind::LlmResponse,
-            timestamp: Timestamp(0),
-            scope: Scope::default(),
-        };
         let resp = LlmResponse {
             model: Some("m"),
             content: Some("private text"),
             ..LlmResponse::default()
         };
-        let rec = DeferredLlmResponse::new(header, &resp, false);
-        assert_eq!(rec.text, "m");
-        assert_eq!(rec.ranges[3], None);
+        let rec = DeferredLlmResponse::new(1, Timestamp(0), &Scope::default(), &resp, false);
+        assert_eq!(rec.part(0), Some("m"));
+        assert_eq!(rec.part(3), None);
+        assert_eq!(rec.parts.range(CONTENT), None);
+    }
+
+    #[test]
+    fn short_strings_stay_in_the_record_and_long_ones_go_to_the_heap() {
+        let given = [Some("claude-sonnet-4-5"), None, Some(""), Some("end_turn")];
+        let (short, parts) = RecordText::join(given);
+        assert!(matches!(short, RecordText::Inline { .. }));
+        let back: Vec<_> = (0..4)
+            .map(|i| parts.range(i).and_then(|r| short.get(r)))
+            .collect();
+        assert_eq!(back, given);
+
+        let exact = "é".repeat(INLINE_TEXT / 2);
+        let (text, parts) = RecordText::join([Some(exact.as_str())]);
+        assert!(matches!(text, RecordText::Inline { .. }));
+        assert_eq!(
+            parts.range(0).and_then(|r| text.get(r)),
+            Some(exact.as_str())
+        );
+
+        let long = "x".repeat(INLINE_TEXT + 1);
+        let (text, parts) = RecordText::join([Some("m"), None, Some(long.as_str())]);
+        assert!(matches!(text, RecordText::Heap(_)));
+        assert_eq!(parts.range(0).and_then(|r| text.get(r)), Some("m"));
+        assert_eq!(parts.range(1), None);
+        assert_eq!(
+            parts.range(2).and_then(|r| text.get(r)),
+            Some(long.as_str())
+        );
+    }
+
+    #[test]
+    fn a_queued_record_stays_small() {
+        // Guards the packing: the writer reads each record from memory.
+        let sizes = (
+            std::mem::size_of::<Msg>(),
+            std::mem::size_of::<DeferredLlmResponse>(),
+            std::mem::size_of::<RecordText>(),
+            std::mem::size_of::<Parts<5>>(),
+            std::mem::size_of::<Numbers>(),
+        );
+        assert!(sizes.0 <= 224, "{sizes:?}");
     }
 }

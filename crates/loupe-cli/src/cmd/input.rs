@@ -3,8 +3,10 @@
 //! them (`--session`, `--since`, `--until`), analyse them with the user's
 //! prices/thresholds/score model, and write the result to stdout or `--out`.
 
+use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
 
 use anyhow::{bail, Context as _};
 use loupe_analyze::{Session, SessionAnalysis, SessionAssembler, SessionSource};
@@ -79,13 +81,17 @@ struct AssemblingSink {
     skipped: Vec<SkippedRecord>,
     /// The source of the file being read, built once per file rather than per event.
     current: Option<(PathBuf, SessionSource)>,
+    /// `--session`: only sessions whose id starts with it are assembled.
+    keep_prefix: Option<String>,
+    /// Ids of the sessions not assembled.
+    others: HashSet<String>,
 }
 
 impl AssemblingSink {
     /// Makes `current` describe `source`.
     fn refresh(&mut self, source: &Source) {
-        let fresh =
-            matches!(&self.current, Some((p, s)) if *p == source.path && s.format == source.format);
+        let fresh = matches!(&self.current, Some((p, s))
+            if p.as_os_str() == source.path.as_os_str() && s.format == source.format);
         if !fresh {
             self.current = Some((
                 source.path.clone(),
@@ -104,6 +110,15 @@ impl Sink for AssemblingSink {
     }
 
     fn event(&mut self, source: &Source, event: loupe_model::Event) {
+        if let Some(prefix) = &self.keep_prefix {
+            if !event.session_id.starts_with(prefix.as_str()) {
+                // Only its id is kept, to count the sessions read.
+                if !self.others.contains(&event.session_id) {
+                    self.others.insert(event.session_id);
+                }
+                return;
+            }
+        }
         self.refresh(source);
         if let Some((_, session_source)) = &self.current {
             self.assembler.push(session_source, event);
@@ -122,10 +137,13 @@ impl Sink for AssemblingSink {
 /// Reads `args.paths` (or the default trace directory) into filtered sessions.
 pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Result<Loaded> {
     let paths = input_paths(args)?;
+    // With `--session`, only the sessions it can select are kept in memory.
     let mut sink = AssemblingSink {
         assembler: SessionAssembler::new(),
         skipped: Vec::new(),
         current: None,
+        keep_prefix: args.session.clone(),
+        others: HashSet::new(),
     };
     let opts = ReadOptions { format, threads: 0 };
     let stats = loupe_formats::read_paths(&paths, &opts, &mut sink)?;
@@ -133,12 +151,13 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         eprintln!("loupe: warning: {err}");
     }
     let mut sessions = sink.assembler.finish();
-    if sessions.is_empty() && stats.files.is_empty() {
+    let total = sessions.len() + sink.others.len();
+    if total == 0 && stats.files.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         bail!("{}: no trace files found", shown.join(", "));
     }
     if let Some(id) = &args.session {
-        sessions = select_session(sessions, id)?;
+        sessions = select_session(sessions, id, total)?;
     }
     if args.since.is_some() || args.until.is_some() {
         sessions.retain(|s| in_window(s, args.since, args.until));
@@ -149,101 +168,304 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     })
 }
 
-/// Streams sessions file by file: each file's events are assembled, filtered
-/// and handed to `each` when the file ends, then dropped, so memory is bounded
-/// by the largest file rather than by the whole input (`loupe stats` over
-/// gigabytes). A session whose events are split across several files reaches
-/// `each` once per file; the count of such sessions is returned so the caller
-/// can say so.
-pub(crate) fn stream(
+/// Streams sessions file by file and works on them in parallel, with memory
+/// bounded by the files in flight rather than by the whole input (`loupe
+/// stats` and `loupe analyze` over gigabytes).
+///
+/// The readers' delivering thread only collects each file's events; when the
+/// file ends they go to a pool of worker threads (one per core) that assemble
+/// the file's sessions, filter them (`--session` prefix, `--since`,
+/// `--until`) and run `work` on each. Results come back to `each` on the
+/// calling thread in input order (files in walk order, sessions in order of
+/// first appearance), so output does not depend on scheduling. At most
+/// [`FILES_IN_FLIGHT_PER_THREAD`] × threads files are between the reader and
+/// `each` at once.
+///
+/// A session whose events are split across several files is worked on once
+/// per file; [`Streamed::split_sessions`] counts those so the caller can say
+/// so, or fall back to [`load`] when [`Streamed::repeated_sessions`] is not 0.
+pub(crate) fn stream<R: Send>(
     args: &InputArgs,
     format: Option<SourceFormat>,
-    each: &mut (dyn FnMut(&Session) + Send),
+    work: &(dyn Fn(Session) -> R + Sync),
+    each: &mut (dyn FnMut(R) + Send),
 ) -> anyhow::Result<Streamed> {
     let paths = input_paths(args)?;
-    let mut sink = StreamingSink {
-        inner: AssemblingSink {
-            assembler: SessionAssembler::new(),
-            skipped: Vec::new(),
-            current: None,
-        },
-        args,
-        each,
-        seen: std::collections::HashSet::new(),
-        split: 0,
-        sessions: 0,
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let filter = SessionFilter {
+        session: args.session.as_deref(),
+        since: args.since,
+        until: args.until,
     };
-    let opts = ReadOptions { format, threads: 0 };
-    let stats = loupe_formats::read_paths(&paths, &opts, &mut sink)?;
-    sink.flush();
-    for err in &stats.errors {
-        eprintln!("loupe: warning: {err}");
-    }
-    if sink.sessions == 0 && stats.files.is_empty() {
+    let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(threads * 2);
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Done<R>>();
+    let (read, summary) = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let (job_rx, filter) = (&job_rx, &filter);
+            scope.spawn(move || loop {
+                // Holding the lock while waiting is fine: the other workers
+                // would only wait for the same channel.
+                let job = match job_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                let Ok(job) = job else { break };
+                let ordinal = job.ordinal;
+                let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    work_on_file(job, filter, work)
+                }));
+                if done_tx.send((ordinal, parts)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut sink = PipelineSink {
+            current: None,
+            events: Vec::new(),
+            skipped: Vec::new(),
+            jobs: Some(job_tx),
+            results: done_rx,
+            pending: BTreeMap::new(),
+            next_job: 0,
+            next_emit: 0,
+            window: (threads * FILES_IN_FLIGHT_PER_THREAD) as u64,
+            seen: HashSet::new(),
+            split_parts: 0,
+            repeated_parts: 0,
+            sessions: 0,
+            each,
+        };
+        let opts = ReadOptions { format, threads: 0 };
+        let read = loupe_formats::read_paths(&paths, &opts, &mut sink);
+        // Even after a failed read: stops the workers and drains their results.
+        sink.finish();
+        (
+            read,
+            Streamed {
+                read_errors: Vec::new(),
+                skipped: sink.skipped,
+                split_sessions: sink.split_parts,
+                repeated_sessions: sink.repeated_parts,
+                sessions: sink.sessions,
+            },
+        )
+    });
+    let stats = read?;
+    if summary.sessions == 0 && stats.files.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         bail!("{}: no trace files found", shown.join(", "));
     }
     Ok(Streamed {
-        skipped: std::mem::take(&mut sink.inner.skipped),
-        split_sessions: sink.split,
+        read_errors: stats.errors.iter().map(ToString::to_string).collect(),
+        ..summary
     })
 }
+
+/// Files a [`stream`] may have between the reader and the caller, per worker thread.
+const FILES_IN_FLIGHT_PER_THREAD: usize = 8;
 
 /// What [`stream`] leaves once every session has been handed over.
 pub(crate) struct Streamed {
     pub(crate) skipped: Vec<SkippedRecord>,
-    /// Sessions that appeared in more than one file.
+    /// Parts of sessions that had already appeared in an earlier file (0 when
+    /// no session is split across files).
     pub(crate) split_sessions: usize,
+    /// Like `split_sessions`, filtered out or not: non-zero when a session
+    /// filtered out in one file but kept in another could have been kept as a whole.
+    pub(crate) repeated_sessions: usize,
+    /// Sessions (per file) read, before filtering.
+    pub(crate) sessions: usize,
+    /// Files of a directory walk that could not be read (see [`Streamed::warn`]).
+    pub(crate) read_errors: Vec<String>,
 }
 
-struct StreamingSink<'a> {
-    inner: AssemblingSink,
-    args: &'a InputArgs,
-    each: &'a mut (dyn FnMut(&Session) + Send),
-    /// Session ids already handed over (ids only: small).
-    seen: std::collections::HashSet<String>,
-    split: usize,
-    sessions: usize,
-}
-
-impl StreamingSink<'_> {
-    fn flush(&mut self) {
-        let assembler = std::mem::take(&mut self.inner.assembler);
-        for session in assembler.finish() {
-            if let Some(id) = &self.args.session {
-                if !session.session_id.starts_with(id.as_str()) {
-                    continue;
-                }
-            }
-            if (self.args.since.is_some() || self.args.until.is_some())
-                && !in_window(&session, self.args.since, self.args.until)
-            {
-                continue;
-            }
-            if !self.seen.insert(session.session_id.clone()) {
-                self.split += 1;
-            }
-            self.sessions += 1;
-            (self.each)(&session);
+impl Streamed {
+    /// Prints the files that could not be read on stderr, as [`load`] does.
+    pub(crate) fn warn(&self) {
+        for err in &self.read_errors {
+            eprintln!("loupe: warning: {err}");
         }
     }
 }
 
-impl Sink for StreamingSink<'_> {
+/// `--session`, `--since` and `--until` as a test on one session.
+struct SessionFilter<'a> {
+    session: Option<&'a str>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+}
+
+impl SessionFilter<'_> {
+    fn keeps(&self, session: &Session) -> bool {
+        self.session
+            .is_none_or(|id| session.session_id.starts_with(id))
+            && ((self.since.is_none() && self.until.is_none())
+                || in_window(session, self.since, self.until))
+    }
+}
+
+/// One file's events, on their way to a worker.
+struct FileJob {
+    ordinal: u64,
+    source: SessionSource,
+    events: Vec<loupe_model::Event>,
+}
+
+/// One session of a file as a worker leaves it: `None` when filtered out.
+struct Part<R> {
+    session_id: String,
+    result: Option<R>,
+}
+
+/// A worker's answer for one file (the panic, if `work` panicked).
+type Done<R> = (u64, std::thread::Result<Vec<Part<R>>>);
+
+fn work_on_file<R>(
+    job: FileJob,
+    filter: &SessionFilter<'_>,
+    work: &(dyn Fn(Session) -> R + Sync),
+) -> Vec<Part<R>> {
+    let mut assembler = SessionAssembler::new();
+    for event in job.events {
+        assembler.push(&job.source, event);
+    }
+    assembler
+        .finish()
+        .into_iter()
+        .map(|session| Part {
+            session_id: session.session_id.clone(),
+            result: filter.keeps(&session).then(|| work(session)),
+        })
+        .collect()
+}
+
+/// The sink of [`stream`]: collects each file's events for a worker, and
+/// hands the workers' results to `each` in file order.
+struct PipelineSink<'a, R> {
+    /// The source of the file being read, with the path it was built from.
+    current: Option<(PathBuf, SessionSource)>,
+    events: Vec<loupe_model::Event>,
+    skipped: Vec<SkippedRecord>,
+    /// `None` once every file has been sent.
+    jobs: Option<mpsc::SyncSender<FileJob>>,
+    results: mpsc::Receiver<Done<R>>,
+    /// Results that arrived before an earlier file's.
+    pending: BTreeMap<u64, Vec<Part<R>>>,
+    next_job: u64,
+    next_emit: u64,
+    window: u64,
+    /// Session ids handed over so far (ids only: small).
+    seen: HashSet<String>,
+    split_parts: usize,
+    repeated_parts: usize,
+    sessions: usize,
+    each: &'a mut (dyn FnMut(R) + Send),
+}
+
+impl<R> PipelineSink<'_, R> {
+    /// Sends the collected events to a worker, first waiting while the
+    /// window of files in flight is full.
+    fn dispatch(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let Some((_, source)) = &self.current else {
+            return;
+        };
+        let job = FileJob {
+            ordinal: self.next_job,
+            source: source.clone(),
+            events: std::mem::take(&mut self.events),
+        };
+        self.next_job += 1;
+        while self.next_job - self.next_emit > self.window {
+            if !self.receive(true) {
+                break;
+            }
+        }
+        while self.receive(false) {}
+        if let Some(jobs) = &self.jobs {
+            // Fails only if every worker is gone, i.e. one panicked: its
+            // result re-raises the panic in `receive`.
+            let _ = jobs.send(job);
+        }
+    }
+
+    /// Takes one result (waiting for it when `wait`) and hands over whatever
+    /// is next in order. False when nothing was taken.
+    fn receive(&mut self, wait: bool) -> bool {
+        let got = if wait {
+            self.results.recv().ok()
+        } else {
+            self.results.try_recv().ok()
+        };
+        let Some((ordinal, parts)) = got else {
+            return false;
+        };
+        match parts {
+            Ok(parts) => {
+                self.pending.insert(ordinal, parts);
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        while let Some(parts) = self.pending.remove(&self.next_emit) {
+            self.next_emit += 1;
+            for part in parts {
+                self.sessions += 1;
+                let first = self.seen.insert(part.session_id);
+                self.repeated_parts += usize::from(!first);
+                if let Some(result) = part.result {
+                    self.split_parts += usize::from(!first);
+                    (self.each)(result);
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends the last file and waits for every result.
+    fn finish(&mut self) {
+        self.dispatch();
+        self.jobs = None;
+        while self.receive(true) {}
+    }
+}
+
+impl<R> Sink for PipelineSink<'_, R> {
     fn begin(&mut self, source: &Source) {
-        self.inner.begin(source);
+        let fresh = matches!(&self.current, Some((p, s))
+            if p.as_os_str() == source.path.as_os_str() && s.format == source.format);
+        if !fresh {
+            // A new source: what was collected belongs to the previous one.
+            self.dispatch();
+            self.current = Some((
+                source.path.clone(),
+                SessionSource {
+                    path: source.path.display().to_string(),
+                    format: source.format,
+                },
+            ));
+        }
     }
 
     fn event(&mut self, source: &Source, event: loupe_model::Event) {
-        self.inner.event(source, event);
+        self.begin(source);
+        self.events.push(event);
     }
 
     fn skip(&mut self, skipped: Skipped) {
-        self.inner.skip(skipped);
+        self.skipped.push(SkippedRecord {
+            path: skipped.path,
+            line: skipped.line,
+            reason: skipped.reason,
+        });
     }
 
     fn end(&mut self, _source: &Source) {
-        self.flush();
+        self.dispatch();
     }
 }
 
@@ -259,9 +481,9 @@ fn input_paths(args: &InputArgs) -> anyhow::Result<Vec<PathBuf>> {
     Ok(vec![default])
 }
 
-/// The session whose id is `id`, else the one whose id starts with `id`.
-fn select_session(sessions: Vec<Session>, id: &str) -> anyhow::Result<Vec<Session>> {
-    let total = sessions.len();
+/// The session whose id is `id`, else the one whose id starts with `id`
+/// (`total`: sessions read, for the message when none matches).
+fn select_session(sessions: Vec<Session>, id: &str, total: usize) -> anyhow::Result<Vec<Session>> {
     if sessions.iter().any(|s| s.session_id == id) {
         return Ok(sessions
             .into_iter()
@@ -352,15 +574,46 @@ fn read_config(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// Analyses every session.
+/// Analyses every session, on one thread per core; results in input order.
 pub(crate) fn analyze_all(
     sessions: &[Session],
     config: &loupe_analyze::AnalysisConfig,
 ) -> Vec<SessionAnalysis> {
-    sessions
-        .iter()
-        .map(|s| loupe_analyze::analyze(s, config))
-        .collect()
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sessions.len());
+    if threads <= 1 {
+        return sessions
+            .iter()
+            .map(|s| loupe_analyze::analyze(s, config))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut indexed: Vec<(usize, SessionAnalysis)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(session) = sessions.get(i) else {
+                            break done;
+                        };
+                        done.push((i, loupe_analyze::analyze(session, config)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    indexed.sort_unstable_by_key(|(i, _)| *i);
+    indexed.into_iter().map(|(_, a)| a).collect()
 }
 
 /// Whether to colour output going to stdout: a terminal, and `NO_COLOR` unset or empty.
@@ -372,19 +625,30 @@ pub(crate) fn use_color(out: Option<&Path>) -> bool {
 
 /// Writes `text` to `out`, or to stdout when `out` is `None`.
 pub(crate) fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    write_output_bytes(out, text.as_bytes())
+}
+
+/// Writes `bytes` to `out`, or to stdout when `out` is `None`.
+pub(crate) fn write_output_bytes(out: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match out {
         Some(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("{}: cannot create directory", dir.display()))?;
-            }
-            std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+            create_parent_dir(path)?;
+            std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
         }
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
+            stdout.write_all(bytes)?;
             stdout.flush()?;
             Ok(())
         }
     }
+}
+
+/// Creates the directory `path` goes in, if missing.
+pub(crate) fn create_parent_dir(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+    }
+    Ok(())
 }

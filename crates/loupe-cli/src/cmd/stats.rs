@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use loupe_analyze::StatsAccumulator;
+use loupe_analyze::{SessionStats, StatsAccumulator};
 
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
 
@@ -42,15 +42,19 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut config = input::analysis_config(&args.analysis)?;
-    // Stats never show trees or timelines: skip building them.
-    config.summary_only = true;
+    let config = input::analysis_config(&args.analysis)?;
     let mut acc = StatsAccumulator::new(config.prices.clone()).with_top_n(args.top.max(1));
-    // Streamed file by file so memory does not grow with the input.
-    let streamed = input::stream(&args.input, args.format.format, &mut |session| {
-        let analysis = loupe_analyze::analyze(session, &config);
-        acc.add(&analysis, session);
-    })?;
+    // Streamed file by file so memory does not grow with the input; each
+    // session's contribution is computed on a worker thread and folded here
+    // in input order, so the result is the same as a sequential pass.
+    let prices = &config.prices;
+    let streamed = input::stream(
+        &args.input,
+        args.format.format,
+        &|session| SessionStats::compute(&session, prices),
+        &mut |part| acc.add_session_stats(part),
+    )?;
+    streamed.warn();
     if streamed.split_sessions > 0 {
         eprintln!(
             "loupe: warning: {} sessions are split across several files; each file's part is counted separately",

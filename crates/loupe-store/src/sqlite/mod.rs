@@ -841,42 +841,62 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
-        let mut sql = String::from(
-            "SELECT e.event_id, e.ts_us, e.kind, e.iteration, e.duration_ms, e.body, e.id FROM events e \
-             WHERE e.sid = (SELECT sid FROM session_keys WHERE session_id = ?1)",
-        );
+        const COLUMNS: &str =
+            "SELECT e.event_id, e.ts_us, e.kind, e.iteration, e.duration_ms, e.body, e.id FROM events e";
+        let mut filter =
+            String::from(" WHERE e.sid = (SELECT sid FROM session_keys WHERE session_id = ?1)");
         let mut params: Vec<SqlValue> = vec![SqlValue::Text(session_id.to_owned())];
         if let Some(t) = query.since {
             params.push(SqlValue::Integer(t.as_micros()));
-            sql.push_str(&format!(" AND e.ts_us >= ?{}", params.len()));
+            filter.push_str(&format!(" AND e.ts_us >= ?{}", params.len()));
         }
         if let Some(t) = query.until {
             params.push(SqlValue::Integer(t.as_micros()));
-            sql.push_str(&format!(" AND e.ts_us < ?{}", params.len()));
+            filter.push_str(&format!(" AND e.ts_us < ?{}", params.len()));
         }
         // A whole session is read in index order and sorted here on (time,
-        // row) alone: SQLite's sorter would copy every body. A page of it is
-        // sorted by SQLite, which then decodes only that page.
-        let sort_here = query.limit.is_none() && query.offset == 0;
-        if !sort_here {
-            sql.push_str(" ORDER BY e.ts_us, e.id");
-            sql.push_str(&limit_sql(query.limit, query.offset));
-        }
+        // row): SQLite's sorter would copy every body. A page is found by
+        // sorting only the (time, row) keys of the session, then reading just
+        // that page's rows, so a page deep into a 200k-event session costs
+        // one pass over small keys, not a sort of every body.
+        let whole = query.limit.is_none() && query.offset == 0;
         let label = self.label.clone();
         let mut rows = self.read(
             |conn| {
                 let mut rows = RawRows::default();
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let mut cursor = stmt.query(params_from_iter(params.iter()))?;
-                while let Some(r) = cursor.next()? {
-                    rows.push(r)?;
+                if whole {
+                    let mut stmt = conn.prepare_cached(&format!("{COLUMNS}{filter}"))?;
+                    let mut cursor = stmt.query(params_from_iter(params.iter()))?;
+                    while let Some(r) = cursor.next()? {
+                        rows.push(r)?;
+                    }
+                } else {
+                    let mut keys: Vec<(i64, i64)> = conn
+                        .prepare_cached(&format!("SELECT e.ts_us, e.id FROM events e{filter}"))?
+                        .query_map(params_from_iter(params.iter()), |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    keys.sort_unstable();
+                    let end = query
+                        .limit
+                        .map_or(keys.len(), |l| query.offset.saturating_add(l))
+                        .min(keys.len());
+                    let page = keys.get(query.offset..end).unwrap_or(&[]);
+                    let mut stmt = conn.prepare_cached(&format!("{COLUMNS} WHERE e.id = ?1"))?;
+                    for &(_, id) in page {
+                        let mut cursor = stmt.query([id])?;
+                        if let Some(r) = cursor.next()? {
+                            rows.push(r)?;
+                        }
+                    }
                 }
                 rows.fetch_texts(conn)?;
                 Ok(rows)
             },
             "reading events",
         )?;
-        if sort_here {
+        if whole {
             rows.rows.sort_unstable_by_key(|r| (r.ts_us, r.row));
         }
         rows.decode(session_id).map_err(|reason| {

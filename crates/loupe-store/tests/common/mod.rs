@@ -781,6 +781,63 @@ impl AsStore for loupe_store::MemoryStore {
     }
 }
 
+/// Pages of a session's events, walked with every page size, give back the
+/// whole session in order (ties kept in insertion order); past the end is empty.
+pub fn event_pages_cover_the_session_in_order(store: &dyn Store) {
+    load(store);
+    let whole = store.events("s-alpha", &EventQuery::default()).unwrap();
+    assert!(whole.len() >= 5, "the fixture has a session worth paging");
+    for size in 1..=whole.len() {
+        let mut walked = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = store
+                .events(
+                    "s-alpha",
+                    &EventQuery {
+                        offset,
+                        limit: Some(size),
+                        ..EventQuery::default()
+                    },
+                )
+                .unwrap();
+            assert!(page.len() <= size, "a page never exceeds its limit");
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len();
+            walked.extend(page);
+        }
+        assert_eq!(walked, whole, "pages of {size} rebuild the session");
+    }
+    let tail = store
+        .events(
+            "s-alpha",
+            &EventQuery {
+                offset: whole.len() - 2,
+                limit: None,
+                ..EventQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        tail,
+        whole[whole.len() - 2..].to_vec(),
+        "an offset without a limit reads to the end"
+    );
+    let past = store
+        .events(
+            "s-alpha",
+            &EventQuery {
+                offset: whole.len() + 10,
+                limit: Some(5),
+                ..EventQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(past.is_empty(), "a page past the end is empty");
+}
+
 /// Instantiates every behaviour test for a backend: `$make` builds a fresh store.
 #[macro_export]
 macro_rules! behaviour_tests {
@@ -794,6 +851,11 @@ macro_rules! behaviour_tests {
         fn events_round_trip_in_time_order() {
             let store = $make;
             common::events_round_trip_in_time_order(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn event_pages_cover_the_session_in_order() {
+            let store = $make;
+            common::event_pages_cover_the_session_in_order(common::AsStore::as_store(&store));
         }
         #[test]
         fn session_rows_round_trip() {
