@@ -165,12 +165,7 @@ fn session(out: &mut String, i: usize, a: &SessionAnalysis) {
         ("Cost", usd(m.cost_usd), false),
     ];
     for (label, value, bad) in cards {
-        let _ = writeln!(
-            out,
-            "<div class=\"card{}\"><div class=\"label\">{label}</div><div class=\"value\">{}</div></div>",
-            if bad { " bad" } else { "" },
-            escape(&value)
-        );
+        metric_card(out, label, &value, bad, None);
     }
     out.push_str("</div>\n");
     token_flow_chart(out, a);
@@ -179,6 +174,21 @@ fn session(out: &mut String, i: usize, a: &SessionAnalysis) {
     iterations(out, i, a);
     tools(out, a);
     out.push_str("</section>\n");
+}
+
+/// One metric card; `value` is escaped. `metric` names the metric for
+/// scripts that update the card in place (the web viewer's live sessions).
+pub fn metric_card(out: &mut String, label: &str, value: &str, bad: bool, metric: Option<&str>) {
+    let _ = write!(out, "<div class=\"card{}\">", if bad { " bad" } else { "" });
+    let _ = write!(
+        out,
+        "<div class=\"label\">{}</div><div class=\"value\"",
+        escape(label)
+    );
+    if let Some(metric) = metric {
+        let _ = write!(out, " data-metric=\"{}\"", escape(metric));
+    }
+    let _ = writeln!(out, ">{}</div></div>", escape(value));
 }
 
 /// Appends the token-flow section (heading, inline SVG, cache verdict).

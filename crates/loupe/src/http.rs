@@ -257,18 +257,7 @@ impl Sink {
         st.deadline = Some(deadline);
         self.work.notify_one();
         self.progress.notify_all();
-        while !st.stopped {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            st = self
-                .progress
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        true
+        self.wait_progress(st, deadline, |st| !st.stopped).stopped
     }
 
     /// Sends what is pending now and waits until the sink holds nothing or
@@ -277,10 +266,24 @@ impl Sink {
         let mut st = self.lock();
         st.send_now = true;
         self.work.notify_one();
-        while (st.lines > 0 || st.in_flight) && !st.stopped {
+        let st = self.wait_progress(st, deadline, |st| {
+            (st.lines > 0 || st.in_flight) && !st.stopped
+        });
+        st.lines == 0 && !st.in_flight
+    }
+
+    /// Waits on `progress` while `busy` holds, at most until `deadline`;
+    /// returns the lock either way, for the caller to read the outcome.
+    fn wait_progress<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        busy: impl Fn(&State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        while busy(&st) {
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                break;
             }
             st = self
                 .progress
@@ -288,7 +291,7 @@ impl Sink {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        st.lines == 0 && !st.in_flight
+        st
     }
 
     /// The sender thread's body: runs until [`Sink::finish`]'s deadline or

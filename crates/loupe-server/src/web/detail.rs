@@ -106,12 +106,7 @@ fn header(out: &mut String, row: &SessionRow) {
     out.push_str("</dl>\n");
     out.push_str("<div class=\"cards\" id=\"cards\">\n");
     for (metric, label, value, bad) in cards(row) {
-        let _ = writeln!(
-            out,
-            "<div class=\"card{}\"><div class=\"label\">{label}</div><div class=\"value\" data-metric=\"{metric}\">{}</div></div>",
-            if bad { " bad" } else { "" },
-            escape(&value)
-        );
+        loupe_report::html::metric_card(out, label, &value, bad, Some(metric));
     }
     out.push_str("</div>\n");
 }
