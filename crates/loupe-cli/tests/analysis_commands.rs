@@ -564,3 +564,44 @@ fn stats_counts_every_session_once_across_many_files() {
         assert_eq!(stdout(&again), stdout(&o));
     }
 }
+
+#[test]
+fn a_corrupt_trace_in_a_directory_is_named_and_other_files_skip_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        sample("attocode-ts/single-task-healthy.jsonl"),
+        dir.path().join("healthy.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("README.md"), "# my traces\n").unwrap();
+    let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 37 % 251) as u8).collect();
+    std::fs::write(dir.path().join("broken.jsonl"), bytes).unwrap();
+    for command in ["stats", "analyze", "view"] {
+        let o = loupe(&[command, s(dir.path())], None);
+        assert_eq!(o.status.code(), Some(0), "{command}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("broken.jsonl") && err.contains("not a trace"),
+            "{command} names the corrupt trace: {err}"
+        );
+        assert!(!err.contains("README.md"), "{command}: {err}");
+        assert!(
+            !stdout(&o).is_empty(),
+            "{command} still shows the good file"
+        );
+    }
+    let out = dir.path().join("out");
+    let o = loupe(
+        &[
+            "convert",
+            s(dir.path()),
+            "--to",
+            "canonical",
+            "--out",
+            s(&out),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.jsonl"), "{}", stderr(&o));
+}

@@ -61,8 +61,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for s in &report.sessions {
         println!("  {}  {} events", s.path.display(), s.events);
     }
-    for e in &report.read.errors {
-        eprintln!("loupe: {e}");
+    for problem in super::input::read_problems(&report.read) {
+        eprintln!("loupe: {problem}");
     }
     if !report.skipped.is_empty() {
         eprintln!("{} malformed records skipped:", report.skipped.len());

@@ -147,8 +147,8 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     };
     let opts = ReadOptions { format, threads: 0 };
     let stats = loupe_formats::read_paths(&paths, &opts, &mut sink)?;
-    for err in &stats.errors {
-        eprintln!("loupe: warning: {err}");
+    for problem in read_problems(&stats) {
+        eprintln!("loupe: warning: {problem}");
     }
     let mut sessions = sink.assembler.finish();
     let total = sessions.len() + sink.others.len();
@@ -259,9 +259,43 @@ pub(crate) fn stream<R: Send>(
         bail!("{}: no trace files found", shown.join(", "));
     }
     Ok(Streamed {
-        read_errors: stats.errors.iter().map(ToString::to_string).collect(),
+        read_errors: read_problems(&stats),
         ..summary
     })
+}
+
+/// What to warn about after a read: files of a directory walk that could not
+/// be read, and ignored files whose name says they are traces (`.jsonl`,
+/// `.ndjson`, possibly compressed) but whose content is not (a corrupt or
+/// truncated trace). Other non-trace files (READMEs, unrelated JSON) are
+/// skipped quietly, as `rg` skips binary files.
+pub(crate) fn read_problems(stats: &loupe_formats::ReadStats) -> Vec<String> {
+    let looks_like_trace = |path: &Path| {
+        let name = path.to_string_lossy();
+        let name = name
+            .strip_suffix(".gz")
+            .or_else(|| name.strip_suffix(".zst"))
+            .unwrap_or(&name);
+        name.ends_with(".jsonl") || name.ends_with(".ndjson")
+    };
+    stats
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .chain(
+            stats
+                .ignored
+                .iter()
+                .filter(|i| looks_like_trace(&i.path))
+                .map(|i| {
+                    format!(
+                        "{}: not a trace Loupe can read ({}); skipped",
+                        i.path.display(),
+                        i.reason
+                    )
+                }),
+        )
+        .collect()
 }
 
 /// Files a [`stream`] may have between the reader and the caller, per worker thread.
