@@ -586,6 +586,10 @@ fn a_corrupt_trace_in_a_directory_is_named_and_other_files_skip_quietly() {
         );
         assert!(!err.contains("README.md"), "{command}: {err}");
         assert!(
+            !err.contains("reading traces"),
+            "{command}: no progress spinner when stderr is not a terminal: {err}"
+        );
+        assert!(
             !stdout(&o).is_empty(),
             "{command} still shows the good file"
         );

@@ -85,6 +85,7 @@ struct AssemblingSink {
     keep_prefix: Option<String>,
     /// Ids of the sessions not assembled.
     others: HashSet<String>,
+    progress: ReadProgress,
 }
 
 impl AssemblingSink {
@@ -132,6 +133,66 @@ impl Sink for AssemblingSink {
             reason: skipped.reason,
         });
     }
+
+    fn end(&mut self, source: &Source) {
+        self.progress.file_done(&source.path);
+    }
+}
+
+/// A spinner on stderr while traces are read (files and bytes so far), so a
+/// gigabyte of input does not look like a hang. Drawn only on a terminal.
+struct ReadProgress {
+    bar: indicatif::ProgressBar,
+    bytes: std::cell::Cell<u64>,
+}
+
+impl ReadProgress {
+    fn start() -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{spinner} reading traces: {pos} files, {msg} [{elapsed}]",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_message(indicatif::HumanBytes(0).to_string());
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        ReadProgress {
+            bar,
+            bytes: std::cell::Cell::new(0),
+        }
+    }
+
+    fn file_done(&self, path: &Path) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        self.bytes.set(self.bytes.get() + size);
+        self.bar.inc(1);
+        self.bar
+            .set_message(indicatif::HumanBytes(self.bytes.get()).to_string());
+    }
+}
+
+impl ReadProgress {
+    /// Clears the spinner before anything else is printed.
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for ReadProgress {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
 
 /// Reads `args.paths` (or the default trace directory) into filtered sessions.
@@ -144,9 +205,12 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         current: None,
         keep_prefix: args.session.clone(),
         others: HashSet::new(),
+        progress: ReadProgress::start(),
     };
     let opts = ReadOptions { format, threads: 0 };
-    let stats = loupe_formats::read_paths(&paths, &opts, &mut sink)?;
+    let stats = loupe_formats::read_paths(&paths, &opts, &mut sink);
+    sink.progress.finish();
+    let stats = stats?;
     for problem in read_problems(&stats) {
         eprintln!("loupe: warning: {problem}");
     }
@@ -237,11 +301,13 @@ pub(crate) fn stream<R: Send>(
             repeated_parts: 0,
             sessions: 0,
             each,
+            progress: ReadProgress::start(),
         };
         let opts = ReadOptions { format, threads: 0 };
         let read = loupe_formats::read_paths(&paths, &opts, &mut sink);
         // Even after a failed read: stops the workers and drains their results.
         sink.finish();
+        sink.progress.finish();
         (
             read,
             Streamed {
@@ -397,6 +463,7 @@ struct PipelineSink<'a, R> {
     repeated_parts: usize,
     sessions: usize,
     each: &'a mut (dyn FnMut(R) + Send),
+    progress: ReadProgress,
 }
 
 impl<R> PipelineSink<'_, R> {
@@ -498,7 +565,8 @@ impl<R> Sink for PipelineSink<'_, R> {
         });
     }
 
-    fn end(&mut self, _source: &Source) {
+    fn end(&mut self, source: &Source) {
+        self.progress.file_done(&source.path);
         self.dispatch();
     }
 }
