@@ -1000,6 +1000,55 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_thread_that_died_never_blocks_recording() {
+        use crate::{LlmResponse, QueueFullPolicy};
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let session = Recorder::builder()
+            .dir(dir.path())
+            .session_id("dead-writer")
+            .queue_capacity(4)
+            .queue_full(QueueFullPolicy::Block)
+            .start()
+            .unwrap();
+        let core = Arc::clone(&session.shared.as_ref().unwrap().core);
+        assert!(core.queue.try_push(Msg::PanicForTest).is_ok());
+        core.wake_writer();
+        // A full queue with `Block` would wait on the writer forever if
+        // nothing closed the queue when its thread ended.
+        // Recorded on another thread so that a hang fails the test instead
+        // of stalling the suite.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let recording = session.clone();
+        std::thread::spawn(move || {
+            for _ in 0..1_000 {
+                recording.record_llm_response(&LlmResponse::default());
+            }
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "recording waited on a dead writer"
+        );
+        let summary = session.summary();
+        assert!(
+            summary.write_errors > 0,
+            "events after the writer died are counted as lost: {summary:?}"
+        );
+        assert!(
+            !session.flush(),
+            "a flush cannot be confirmed by a dead writer"
+        );
+        let ended = Instant::now();
+        drop(session);
+        assert!(
+            ended.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            ended.elapsed()
+        );
+    }
+
+    #[test]
     fn file_names_are_safe() {
         assert_eq!(file_safe("../a/b"), ".._a_b");
         assert_eq!(file_safe(".."), "session");

@@ -637,6 +637,9 @@ pub(crate) enum Msg {
     Flush(Sender<()>),
     /// Write everything and stop.
     Shutdown,
+    /// Makes the writer thread panic: tests of what callers see when it dies.
+    #[cfg(test)]
+    PanicForTest,
 }
 
 thread_local! {
@@ -696,6 +699,10 @@ impl Writer {
             // moved out and dropped as it is handled: one pass over a batch
             // that may be larger than the CPU caches.
             for mut msg in batch.drain(..) {
+                #[cfg(test)]
+                if matches!(msg, Msg::PanicForTest) {
+                    panic!("writer thread panic injected by a test");
+                }
                 if matches!(msg, Msg::Shutdown) {
                     stop = true;
                 } else if self.handle(&mut msg, &mut buf) {
@@ -773,6 +780,8 @@ impl Writer {
                 true
             }
             Msg::Shutdown => false,
+            #[cfg(test)]
+            Msg::PanicForTest => false,
         }
     }
 
