@@ -127,15 +127,20 @@ impl Sink for AssemblingSink {
     }
 
     fn skip(&mut self, skipped: Skipped) {
-        self.skipped.push(SkippedRecord {
-            path: skipped.path,
-            line: skipped.line,
-            reason: skipped.reason,
-        });
+        self.skipped.push(skipped_record(skipped));
     }
 
     fn end(&mut self, source: &Source) {
         self.progress.file_done(&source.path);
+    }
+}
+
+/// A reader's skipped record as the reports show it.
+fn skipped_record(skipped: Skipped) -> SkippedRecord {
+    SkippedRecord {
+        path: skipped.path,
+        line: skipped.line,
+        reason: skipped.reason,
     }
 }
 
@@ -558,11 +563,7 @@ impl<R> Sink for PipelineSink<'_, R> {
     }
 
     fn skip(&mut self, skipped: Skipped) {
-        self.skipped.push(SkippedRecord {
-            path: skipped.path,
-            line: skipped.line,
-            reason: skipped.reason,
-        });
+        self.skipped.push(skipped_record(skipped));
     }
 
     fn end(&mut self, source: &Source) {
