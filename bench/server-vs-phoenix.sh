@@ -98,6 +98,28 @@ record() { # TOOL RUN SPANS LOAD_JSON QUERYABLE_AT PEAK_RSS_MIB COUNT
          server_peak_rss_mib: $rss, loadavg: $load}' <<<"$json" | tee -a "$out/results.jsonl"
 }
 
+# poll_until NAME WANT TIMEOUT_S INTERVAL_S COUNT_CMD ARGS...: runs COUNT_CMD
+# until it prints at least WANT or the timeout passes. Sets polled_count (the
+# last count) and polled_at (when WANT was reached; empty on timeout).
+poll_until() {
+  local name="$1" want="$2" deadline=$(( $(date +%s) + $3 )) interval="$4"
+  shift 4
+  polled_at=""
+  while :; do
+    polled_count="$("$@")"
+    if [ "$polled_count" -ge "$want" ]; then polled_at="$(now)"; return; fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "$name: only $polled_count of $want queryable" >&2
+      return
+    fi
+    sleep "$interval"
+  done
+}
+
+loupe_event_count() { # PORT
+  curl -fsS "http://127.0.0.1:$1/api/v1/stats" | jq '.events'
+}
+
 run_loupe() { # RUN
   local run="$1" port=14318 dir="$work/loupe-$1"
   mkdir -p "$dir"
@@ -106,13 +128,8 @@ run_loupe() { # RUN
   wait_http "http://127.0.0.1:$port/healthz" 60
   local json events=0 want=$((loupe_spans * 2)) queryable_at
   json="$("$load" --url "http://127.0.0.1:$port" --spans "$loupe_spans" --connections "$connections" --run "$run")"
-  local deadline=$(( $(date +%s) + 600 ))
-  while :; do
-    events="$(curl -fsS "http://127.0.0.1:$port/api/v1/stats" | jq '.events')"
-    if [ "$events" -ge "$want" ]; then queryable_at="$(now)"; break; fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo "loupe: only $events of $want events queryable" >&2; break; fi
-    sleep 0.1
-  done
+  poll_until loupe "$want" 600 0.1 loupe_event_count "$port"
+  events=$polled_count queryable_at=$polled_at
   local rss; rss="$(peak_rss_mib "$server_pid")"
   stop_server
   record loupe "$run" "$loupe_spans" "$json" "${queryable_at:-0}" "$rss" "$((events / 2))"
@@ -136,13 +153,8 @@ run_phoenix() { # RUN
   wait_http "http://127.0.0.1:$port/healthz" 600
   local json count=0 queryable_at
   json="$("$load" --url "http://127.0.0.1:$port" --spans "$phoenix_spans" --connections "$connections" --run "$run")"
-  local deadline=$(( $(date +%s) + 900 ))
-  while :; do
-    count="$(phoenix_span_count "$port")"
-    if [ "$count" -ge "$phoenix_spans" ]; then queryable_at="$(now)"; break; fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then echo "phoenix: only $count of $phoenix_spans spans queryable" >&2; break; fi
-    sleep 0.2
-  done
+  poll_until phoenix "$phoenix_spans" 900 0.2 phoenix_span_count "$port"
+  count=$polled_count queryable_at=$polled_at
   local rss; rss="$(peak_rss_mib "$server_pid")"
   stop_server
   record phoenix "$run" "$phoenix_spans" "$json" "${queryable_at:-0}" "$rss" "$count"

@@ -176,6 +176,13 @@ fn session(out: &mut String, i: usize, a: &SessionAnalysis) {
     out.push_str("</section>\n");
 }
 
+/// The note under a waterfall cut at its row limit (nothing when `hidden` is 0).
+pub fn spans_not_shown(out: &mut String, hidden: usize) {
+    if hidden > 0 {
+        let _ = writeln!(out, "<p class=\"muted\">{hidden} more spans not shown.</p>");
+    }
+}
+
 /// One metric card; `value` is escaped. `metric` names the metric for
 /// scripts that update the card in place (the web viewer's live sessions).
 pub fn metric_card(out: &mut String, label: &str, value: &str, bad: bool, metric: Option<&str>) {
@@ -336,13 +343,7 @@ fn waterfall(out: &mut String, a: &SessionAnalysis) {
         "<div class=\"wf-row wf-axis\"><span></span><span class=\"wf-scale\"><span>0</span><span>{}</span></span></div>",
         human_duration_ms(total)
     );
-    if spans.len() > MAX_WATERFALL_ROWS {
-        let _ = writeln!(
-            out,
-            "<p class=\"muted\">{} more spans not shown.</p>",
-            spans.len() - MAX_WATERFALL_ROWS
-        );
-    }
+    spans_not_shown(out, spans.len().saturating_sub(MAX_WATERFALL_ROWS));
     out.push_str("</div>\n");
 }
 

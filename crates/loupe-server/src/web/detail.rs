@@ -314,11 +314,5 @@ fn waterfall(out: &mut String, a: &SessionAnalysis, now: Timestamp) {
         label_w + track_w,
         human_duration_ms(total)
     );
-    if spans.len() > MAX_WATERFALL_ROWS {
-        let _ = writeln!(
-            out,
-            "<p class=\"muted\">{} more spans not shown.</p>",
-            spans.len() - MAX_WATERFALL_ROWS
-        );
-    }
+    loupe_report::html::spans_not_shown(out, spans.len().saturating_sub(MAX_WATERFALL_ROWS));
 }
