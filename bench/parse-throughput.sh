@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Reading throughput (issue 3): Loupe's `read_paths` vs `jq -c .` vs `cat` over
-# >= 1 GB each of generated canonical, attocode-py and attocode-ts JSONL.
+# Reading throughput (issue 3): Loupe vs `jq -c .` vs `cat` over >= 1 GB each
+# of generated canonical, attocode-py and attocode-ts JSONL. Two Loupe rows:
+# `loupe` counts each file's events on the worker that parsed it
+# (`read_paths_per_file`, how `loupe stats` and `loupe analyze` read);
+# `loupe-1sink` hands every event to one sink on the calling thread
+# (`read_paths`, how `loupe view` and `loupe ingest` read).
 #
 #   bench/parse-throughput.sh            # 1 GiB per format, 8 files each, 3 runs
 #   BYTES=2147483648 RUNS=5 bench/parse-throughput.sh
@@ -46,18 +50,19 @@ measure() {
   echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median) $rss"
 }
 
-printf '%-12s %-8s %8s %9s %8s %8s %10s %12s\n' format tool MB median_s MB/s cpu_s MB/cpu_s peak_RSS_MB
+printf '%-12s %-11s %8s %9s %8s %8s %10s %12s\n' format tool MB median_s MB/s cpu_s MB/cpu_s peak_RSS_MB
 for fmt in loupe attocode-py attocode-ts; do
   files=("$OUT/$fmt"/*.jsonl)
   mb=$(du -cb "${files[@]}" | tail -1 | awk '{printf "%.0f", $1/1e6}')
-  for tool in loupe jq cat; do
+  for tool in loupe loupe-1sink jq cat; do
     case $tool in
       loupe) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" "$OUT/$fmt") ;;
+      loupe-1sink) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" --shared-sink "$OUT/$fmt") ;;
       jq)    res=$(measure sh -c 'jq -c . "$@" > /dev/null' jq "${files[@]}") ;;
       cat)   res=$(measure sh -c 'cat "$@" > /dev/null' cat "${files[@]}") ;;
     esac
     read -r secs cpu rss <<<"$res"
-    printf '%-12s %-8s %8s %9s %8.1f %8s %10.1f %12.1f\n' "$fmt" "$tool" "$mb" "$secs" \
+    printf '%-12s %-11s %8s %9s %8.1f %8s %10.1f %12.1f\n' "$fmt" "$tool" "$mb" "$secs" \
       "$(awk -v m="$mb" -v s="$secs" 'BEGIN {print (s > 0 ? m / s : 0)}')" "$cpu" \
       "$(awk -v m="$mb" -v c="$cpu" 'BEGIN {print (c > 0 ? m / c : 0)}')" \
       "$(awk -v r="$rss" 'BEGIN {print r / 1024}')"

@@ -1,12 +1,17 @@
-//! Reads trace files or directories with `read_paths` into a sink that only
-//! counts, and prints bytes, events, seconds and MB/s (bench/parse-throughput.sh).
+//! Reads trace files or directories into sinks that only count, and prints
+//! bytes, events, seconds and MB/s (bench/parse-throughput.sh).
 //!
-//! Usage: `parse_throughput PATH... [--threads N]`
+//! By default each file is counted on the worker that parses it
+//! (`read_paths_per_file`, as `loupe stats` and `loupe analyze` read); with
+//! `--shared-sink` every event goes to one sink on the calling thread
+//! (`read_paths`, as `loupe view` and `loupe ingest` read).
+//!
+//! Usage: `parse_throughput PATH... [--threads N] [--shared-sink]`
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use loupe_formats::{read_paths, ReadOptions, Sink, Skipped, Source};
+use loupe_formats::{read_paths, read_paths_per_file, ReadOptions, Sink, Skipped, Source};
 use loupe_model::Event;
 
 // The `loupe` binary uses mimalloc; measure what users run.
@@ -35,9 +40,12 @@ impl Sink for Counter {
 fn main() {
     let mut paths = Vec::new();
     let mut threads = 0;
+    let mut shared = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--threads" {
+        if a == "--shared-sink" {
+            shared = true;
+        } else if a == "--threads" {
             threads = args.next().and_then(|n| n.parse().ok()).unwrap_or(0);
         } else {
             paths.push(PathBuf::from(a));
@@ -49,7 +57,16 @@ fn main() {
         format: None,
         threads,
     };
-    let stats = match read_paths(&paths, &opts, &mut sink) {
+    let read = if shared {
+        read_paths(&paths, &opts, &mut sink)
+    } else {
+        read_paths_per_file(&paths, &opts, &Counter::default, &|c| c, &mut |_, c| {
+            sink.events += c.events;
+            sink.skipped += c.skipped;
+            sink.tokens += c.tokens;
+        })
+    };
+    let stats = match read {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

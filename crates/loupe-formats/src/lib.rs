@@ -35,8 +35,8 @@ pub use convert::{
 };
 pub use detect::detect;
 pub use read::{
-    is_line_oriented, read_bytes, read_bytes_from, read_file, read_paths, Ignored, ReadOptions,
-    ReadStats,
+    is_line_oriented, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
+    Ignored, ReadOptions, ReadStats,
 };
 
 /// The file an event came from and the format it was read as.

@@ -144,45 +144,11 @@ pub fn read_paths(
     sink: &mut (dyn Sink + Send),
 ) -> Result<ReadStats, ReadError> {
     let mut stats = ReadStats::default();
-    let mut items = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
-            path: p.clone(),
-            source: e,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut items)?;
-        } else {
-            items.push(Item {
-                path: p.clone(),
-                explicit: true,
-            });
-        }
-    }
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .min(items.len().max(1));
+    let items = list_items(paths)?;
+    let threads = worker_threads(opts, items.len());
     let mut fatal = None;
-    let mut record = |item: &Item, outcome: Outcome, stats: &mut ReadStats| match outcome {
-        Outcome::Read { format, bytes } => {
-            stats.files.push((item.path.clone(), format));
-            stats.bytes += bytes;
-        }
-        Outcome::Failed(failure) => {
-            if item.explicit {
-                fatal.get_or_insert(failure.into_error(&item.path));
-            } else {
-                match failure {
-                    Failure::NotTrace(reason) => stats.ignored.push(Ignored {
-                        path: item.path.clone(),
-                        reason,
-                    }),
-                    Failure::Error(e) => stats.errors.push(e),
-                }
-            }
-        }
+    let mut record = |item: &Item, outcome: Outcome, stats: &mut ReadStats| {
+        record_outcome(item, outcome, stats, &mut fatal);
     };
     if threads <= 1 {
         for item in &items {
@@ -202,6 +168,177 @@ pub fn read_paths(
     match fatal {
         Some(e) => Err(e),
         None => Ok(stats),
+    }
+}
+
+/// Reads every path like [`read_paths`], but each file into its own sink on
+/// the worker thread that parses it: `open` makes the sink, `close` turns it
+/// into a result there, and `each` gets the results on the calling thread in
+/// walk order, with the file's path.
+///
+/// Use it when the work on a file's events can be done on its own (counting,
+/// assembling and analysing its sessions): events are then made, used and
+/// freed on one thread. Handing them to another thread, as [`read_paths`]
+/// must, costs more than the parse on two cores — a cross-thread free per
+/// allocation — so reading with two workers took more wall time than with one
+/// (docs/benchmarks.md, "Reading").
+///
+/// Memory is bounded by `8 × threads` files in flight: a worker waits while
+/// that many results are ahead of the one `each` waits for. A panic in `open`,
+/// `close` or a reader is re-raised on the calling thread.
+pub fn read_paths_per_file<S, R>(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    open: &(dyn Fn() -> S + Sync),
+    close: &(dyn Fn(S) -> R + Sync),
+    each: &mut dyn FnMut(&Path, R),
+) -> Result<ReadStats, ReadError>
+where
+    S: Sink,
+    R: Send,
+{
+    let items = list_items(paths)?;
+    let threads = worker_threads(opts, items.len());
+    let mut stats = ReadStats::default();
+    let mut fatal = None;
+    let forced = opts.format;
+    let work = |item: &Item| {
+        let mut counting = CountingOwned {
+            inner: open(),
+            events: 0,
+            skipped: 0,
+        };
+        let outcome = read_one(&item.path, forced, &mut counting);
+        let (events, skipped) = (counting.events, counting.skipped);
+        (outcome, events, skipped, close(counting.inner))
+    };
+    let mut deliver = |item: &Item, (outcome, events, skipped, result): FileDone<R>| {
+        stats.events += events;
+        stats.skipped += skipped;
+        record_outcome(item, outcome, &mut stats, &mut fatal);
+        each(&item.path, result);
+    };
+    if threads <= 1 {
+        for item in &items {
+            deliver(item, work(item));
+        }
+    } else {
+        let next = AtomicUsize::new(0);
+        let window = threads * 8;
+        let (token_tx, token_rx) = bounded::<()>(window);
+        for _ in 0..window {
+            let _ = token_tx.send(());
+        }
+        let (done_tx, done_rx) = unbounded::<(usize, std::thread::Result<FileDone<R>>)>();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (done_tx, token_rx, next, items, work) =
+                    (done_tx.clone(), token_rx.clone(), &next, &items, &work);
+                scope.spawn(move || loop {
+                    if token_rx.recv().is_err() {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let done =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(item)));
+                    let panicked = done.is_err();
+                    if done_tx.send((i, done)).is_err() || panicked {
+                        break;
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut pending: HashMap<usize, FileDone<R>> = HashMap::new();
+            let mut next_emit = 0;
+            while next_emit < items.len() {
+                let Ok((i, done)) = done_rx.recv() else { break };
+                match done {
+                    Ok(done) => {
+                        pending.insert(i, done);
+                    }
+                    Err(panic) => {
+                        // Wake and stop the other workers, then re-raise.
+                        drop(token_rx);
+                        drop(token_tx);
+                        std::panic::resume_unwind(panic);
+                    }
+                }
+                while let Some(done) = pending.remove(&next_emit) {
+                    deliver(&items[next_emit], done);
+                    next_emit += 1;
+                    let _ = token_tx.send(());
+                }
+            }
+            drop(token_tx);
+        });
+    }
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(stats),
+    }
+}
+
+/// What a worker of [`read_paths_per_file`] returns for one file: how it went,
+/// events and skipped records read, and the closed sink's result.
+type FileDone<R> = (Outcome, u64, u64, R);
+
+/// Workers for `files` files: [`ReadOptions::threads`] (0: one per core), at
+/// most one per file.
+fn worker_threads(opts: &ReadOptions, files: usize) -> usize {
+    match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+    .min(files.max(1))
+}
+
+/// Files named explicitly, then the files of each directory walked.
+fn list_items(paths: &[PathBuf]) -> Result<Vec<Item>, ReadError> {
+    let mut items = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut items)?;
+        } else {
+            items.push(Item {
+                path: p.clone(),
+                explicit: true,
+            });
+        }
+    }
+    Ok(items)
+}
+
+/// Adds a file's outcome to `stats`; an explicitly named file that could not
+/// be read becomes the read's error (the first one wins).
+fn record_outcome(
+    item: &Item,
+    outcome: Outcome,
+    stats: &mut ReadStats,
+    fatal: &mut Option<ReadError>,
+) {
+    match outcome {
+        Outcome::Read { format, bytes } => {
+            stats.files.push((item.path.clone(), format));
+            stats.bytes += bytes;
+        }
+        Outcome::Failed(failure) => {
+            if item.explicit {
+                fatal.get_or_insert(failure.into_error(&item.path));
+            } else {
+                match failure {
+                    Failure::NotTrace(reason) => stats.ignored.push(Ignored {
+                        path: item.path.clone(),
+                        reason,
+                    }),
+                    Failure::Error(e) => stats.errors.push(e),
+                }
+            }
+        }
     }
 }
 
@@ -496,6 +633,30 @@ struct Counting<'s> {
 }
 
 impl Sink for Counting<'_> {
+    fn begin(&mut self, source: &Source) {
+        self.inner.begin(source);
+    }
+    fn event(&mut self, source: &Source, event: Event) {
+        self.events += 1;
+        self.inner.event(source, event);
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped += 1;
+        self.inner.skip(skipped);
+    }
+    fn end(&mut self, source: &Source) {
+        self.inner.end(source);
+    }
+}
+
+/// Counts what passes through to a sink it owns.
+struct CountingOwned<S> {
+    inner: S,
+    events: u64,
+    skipped: u64,
+}
+
+impl<S: Sink> Sink for CountingOwned<S> {
     fn begin(&mut self, source: &Source) {
         self.inner.begin(source);
     }

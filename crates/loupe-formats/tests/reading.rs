@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use loupe_formats::{
-    convert_paths, read_bytes, read_bytes_from, read_file, read_paths, Collected, ConvertTarget,
-    ReadError, ReadOptions,
+    convert_paths, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
+    Collected, ConvertTarget, ReadError, ReadOptions,
 };
 use loupe_model::{Event, SourceFormat};
 use support::{samples_dir, Summaries};
@@ -316,6 +316,119 @@ fn reading_twice_gives_identical_ids_and_parallel_order_is_the_walk_order() {
             e.session_id
         );
     }
+}
+
+/// `read_paths_per_file` with `threads`: every file's events (collected on
+/// its worker) in delivery order, with the paths `each` was given.
+fn per_file(
+    paths: &[PathBuf],
+    threads: usize,
+) -> (Vec<PathBuf>, Vec<Event>, loupe_formats::ReadStats) {
+    let opts = ReadOptions {
+        format: None,
+        threads,
+    };
+    let (mut files, mut events) = (Vec::new(), Vec::new());
+    let stats = read_paths_per_file(
+        paths,
+        &opts,
+        &Collected::default,
+        &|c: Collected| c.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>(),
+        &mut |path, file_events: Vec<Event>| {
+            files.push(path.to_path_buf());
+            events.extend(file_events);
+        },
+    )
+    .unwrap();
+    (files, events, stats)
+}
+
+#[test]
+fn per_file_reading_delivers_the_same_events_in_walk_order_whatever_the_threads() {
+    let samples = samples_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    // Many files, so workers finish out of order, plus two that are no trace.
+    copy_dir(&samples.join("attocode-py"), &tmp.path().join("py"));
+    copy_dir(&samples.join("attocode-ts"), &tmp.path().join("ts"));
+    copy_dir(&samples.join("agent-trace"), &tmp.path().join("at"));
+    std::fs::write(tmp.path().join("notes.md"), "# not a trace\n").unwrap();
+    std::fs::write(tmp.path().join("broken.jsonl"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let paths = [tmp.path().to_path_buf()];
+    let shared = events_of(
+        &paths,
+        &ReadOptions {
+            format: None,
+            threads: 1,
+        },
+    );
+    let (files_1, events_1, stats_1) = per_file(&paths, 1);
+    let (files_3, events_3, stats_3) = per_file(&paths, 3);
+    assert!(shared.len() > 100);
+    assert_eq!(events_1, shared);
+    assert_eq!(events_3, shared);
+    // `each` sees every walked file once, in walk (sorted) order.
+    assert_eq!(files_1, files_3);
+    let mut sorted = files_3.clone();
+    sorted.sort();
+    assert_eq!(files_3, sorted);
+    assert!(files_3.iter().any(|f| f.ends_with("notes.md")));
+    let ignored = |stats: &loupe_formats::ReadStats| -> Vec<PathBuf> {
+        stats.ignored.iter().map(|i| i.path.clone()).collect()
+    };
+    assert_eq!(ignored(&stats_1), ignored(&stats_3));
+    for name in ["broken.jsonl", "notes.md"] {
+        assert!(
+            ignored(&stats_3).iter().any(|p| p.ends_with(name)),
+            "{name}"
+        );
+    }
+    for stats in [&stats_1, &stats_3] {
+        assert_eq!(stats.events, shared.len() as u64);
+        assert_eq!(stats.files.len(), stats_1.files.len());
+    }
+}
+
+#[test]
+fn per_file_reading_of_a_missing_file_named_explicitly_is_an_error() {
+    let err = read_paths_per_file(
+        &[PathBuf::from("/nonexistent/trace.jsonl")],
+        &ReadOptions::default(),
+        &Collected::default,
+        &|_| (),
+        &mut |_, ()| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/trace.jsonl"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_while_working_on_one_file_reaches_the_caller_and_stops_the_workers() {
+    let samples = samples_dir();
+    let paths = [samples.join("attocode-py"), samples.join("attocode-ts")];
+    let caught = std::panic::catch_unwind(|| {
+        read_paths_per_file(
+            &paths,
+            &ReadOptions {
+                format: None,
+                threads: 2,
+            },
+            &Collected::default,
+            &|c: Collected| {
+                if c.events
+                    .iter()
+                    .any(|(s, _)| s.path.ends_with("healthy.jsonl"))
+                {
+                    panic!("injected");
+                }
+            },
+            &mut |_, ()| {},
+        )
+    });
+    let payload = caught.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"injected"));
 }
 
 #[test]

@@ -3,10 +3,9 @@
 //! them (`--session`, `--since`, `--until`), analyse them with the user's
 //! prices/thresholds/score model, and write the result to stdout or `--out`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
 
 use anyhow::{bail, Context as _};
 use loupe_analyze::{Session, SessionAnalysis, SessionAssembler, SessionSource};
@@ -241,14 +240,12 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
 /// bounded by the files in flight rather than by the whole input (`loupe
 /// stats` and `loupe analyze` over gigabytes).
 ///
-/// The readers' delivering thread only collects each file's events; when the
-/// file ends they go to a pool of worker threads (one per core) that assemble
-/// the file's sessions, filter them (`--session` prefix, `--since`,
-/// `--until`) and run `work` on each. Results come back to `each` on the
-/// calling thread in input order (files in walk order, sessions in order of
-/// first appearance), so output does not depend on scheduling. At most
-/// [`FILES_IN_FLIGHT_PER_THREAD`] × threads files are between the reader and
-/// `each` at once.
+/// Each file is read, assembled into sessions, filtered (`--session` prefix,
+/// `--since`, `--until`) and worked on (`work` on each session) by the same
+/// worker thread ([`loupe_formats::read_paths_per_file`]), so its events never
+/// cross threads. Results come back to `each` on the calling thread in input
+/// order (files in walk order, sessions in order of first appearance), so
+/// output does not depend on scheduling.
 ///
 /// A session whose events are split across several files is worked on once
 /// per file; [`Streamed::split_sessions`] counts those so the caller can say
@@ -260,70 +257,42 @@ pub(crate) fn stream<R: Send>(
     each: &mut (dyn FnMut(R) + Send),
 ) -> anyhow::Result<Streamed> {
     let paths = input_paths(args)?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let filter = SessionFilter {
         session: args.session.as_deref(),
         since: args.since,
         until: args.until,
     };
-    let (job_tx, job_rx) = mpsc::sync_channel::<FileJob>(threads * 2);
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Done<R>>();
-    let (read, summary) = std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let done_tx = done_tx.clone();
-            let (job_rx, filter) = (&job_rx, &filter);
-            scope.spawn(move || loop {
-                // Holding the lock while waiting is fine: the other workers
-                // would only wait for the same channel.
-                let job = match job_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => break,
-                };
-                let Ok(job) = job else { break };
-                let ordinal = job.ordinal;
-                let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    work_on_file(job, filter, work)
-                }));
-                if done_tx.send((ordinal, parts)).is_err() {
-                    break;
+    let mut summary = Streamed {
+        read_errors: Vec::new(),
+        skipped: Vec::new(),
+        split_sessions: 0,
+        repeated_sessions: 0,
+        sessions: 0,
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let progress = ReadProgress::start();
+    let close = |file: FileCollector| work_on_file(file, &filter, work);
+    let opts = ReadOptions { format, threads: 0 };
+    let read = loupe_formats::read_paths_per_file(
+        &paths,
+        &opts,
+        &FileCollector::default,
+        &close,
+        &mut |path, file: FileParts<R>| {
+            progress.file_done(path);
+            summary.skipped.extend(file.skipped);
+            for part in file.parts {
+                summary.sessions += 1;
+                let first = seen.insert(part.session_id);
+                summary.repeated_sessions += usize::from(!first);
+                if let Some(result) = part.result {
+                    summary.split_sessions += usize::from(!first);
+                    each(result);
                 }
-            });
-        }
-        drop(done_tx);
-        let mut sink = PipelineSink {
-            current: None,
-            events: Vec::new(),
-            skipped: Vec::new(),
-            jobs: Some(job_tx),
-            results: done_rx,
-            pending: BTreeMap::new(),
-            next_job: 0,
-            next_emit: 0,
-            window: (threads * FILES_IN_FLIGHT_PER_THREAD) as u64,
-            seen: HashSet::new(),
-            split_parts: 0,
-            repeated_parts: 0,
-            sessions: 0,
-            each,
-            progress: ReadProgress::start(),
-        };
-        let opts = ReadOptions { format, threads: 0 };
-        let read = loupe_formats::read_paths(&paths, &opts, &mut sink);
-        // Even after a failed read: stops the workers and drains their results.
-        sink.finish();
-        sink.progress.finish();
-        (
-            read,
-            Streamed {
-                read_errors: Vec::new(),
-                skipped: sink.skipped,
-                split_sessions: sink.split_parts,
-                repeated_sessions: sink.repeated_parts,
-                sessions: sink.sessions,
-            },
-        )
-    });
+            }
+        },
+    );
+    progress.finish();
     let stats = read?;
     if summary.sessions == 0 && stats.files.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -369,9 +338,6 @@ pub(crate) fn read_problems(stats: &loupe_formats::ReadStats) -> Vec<String> {
         .collect()
 }
 
-/// Files a [`stream`] may have between the reader and the caller, per worker thread.
-const FILES_IN_FLIGHT_PER_THREAD: usize = 8;
-
 /// What [`stream`] leaves once every session has been handed over.
 pub(crate) struct Streamed {
     pub(crate) skipped: Vec<SkippedRecord>,
@@ -412,148 +378,21 @@ impl SessionFilter<'_> {
     }
 }
 
-/// One file's events, on their way to a worker.
-struct FileJob {
-    ordinal: u64,
-    source: SessionSource,
-    events: Vec<loupe_model::Event>,
-}
-
-/// One session of a file as a worker leaves it: `None` when filtered out.
-struct Part<R> {
-    session_id: String,
-    result: Option<R>,
-}
-
-/// A worker's answer for one file (the panic, if `work` panicked).
-type Done<R> = (u64, std::thread::Result<Vec<Part<R>>>);
-
-fn work_on_file<R>(
-    job: FileJob,
-    filter: &SessionFilter<'_>,
-    work: &(dyn Fn(Session) -> R + Sync),
-) -> Vec<Part<R>> {
-    let mut assembler = SessionAssembler::new();
-    for event in job.events {
-        assembler.push(&job.source, event);
-    }
-    assembler
-        .finish()
-        .into_iter()
-        .map(|session| Part {
-            session_id: session.session_id.clone(),
-            result: filter.keeps(&session).then(|| work(session)),
-        })
-        .collect()
-}
-
-/// The sink of [`stream`]: collects each file's events for a worker, and
-/// hands the workers' results to `each` in file order.
-struct PipelineSink<'a, R> {
-    /// The source of the file being read, with the path it was built from.
-    current: Option<(PathBuf, SessionSource)>,
+/// One file's events and skipped records, collected on the worker reading it.
+#[derive(Default)]
+struct FileCollector {
+    source: Option<SessionSource>,
     events: Vec<loupe_model::Event>,
     skipped: Vec<SkippedRecord>,
-    /// `None` once every file has been sent.
-    jobs: Option<mpsc::SyncSender<FileJob>>,
-    results: mpsc::Receiver<Done<R>>,
-    /// Results that arrived before an earlier file's.
-    pending: BTreeMap<u64, Vec<Part<R>>>,
-    next_job: u64,
-    next_emit: u64,
-    window: u64,
-    /// Session ids handed over so far (ids only: small).
-    seen: HashSet<String>,
-    split_parts: usize,
-    repeated_parts: usize,
-    sessions: usize,
-    each: &'a mut (dyn FnMut(R) + Send),
-    progress: ReadProgress,
 }
 
-impl<R> PipelineSink<'_, R> {
-    /// Sends the collected events to a worker, first waiting while the
-    /// window of files in flight is full.
-    fn dispatch(&mut self) {
-        if self.events.is_empty() {
-            return;
-        }
-        let Some((_, source)) = &self.current else {
-            return;
-        };
-        let job = FileJob {
-            ordinal: self.next_job,
-            source: source.clone(),
-            events: std::mem::take(&mut self.events),
-        };
-        self.next_job += 1;
-        while self.next_job - self.next_emit > self.window {
-            if !self.receive(true) {
-                break;
-            }
-        }
-        while self.receive(false) {}
-        if let Some(jobs) = &self.jobs {
-            // Fails only if every worker is gone, i.e. one panicked: its
-            // result re-raises the panic in `receive`.
-            let _ = jobs.send(job);
-        }
-    }
-
-    /// Takes one result (waiting for it when `wait`) and hands over whatever
-    /// is next in order. False when nothing was taken.
-    fn receive(&mut self, wait: bool) -> bool {
-        let got = if wait {
-            self.results.recv().ok()
-        } else {
-            self.results.try_recv().ok()
-        };
-        let Some((ordinal, parts)) = got else {
-            return false;
-        };
-        match parts {
-            Ok(parts) => {
-                self.pending.insert(ordinal, parts);
-            }
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-        while let Some(parts) = self.pending.remove(&self.next_emit) {
-            self.next_emit += 1;
-            for part in parts {
-                self.sessions += 1;
-                let first = self.seen.insert(part.session_id);
-                self.repeated_parts += usize::from(!first);
-                if let Some(result) = part.result {
-                    self.split_parts += usize::from(!first);
-                    (self.each)(result);
-                }
-            }
-        }
-        true
-    }
-
-    /// Sends the last file and waits for every result.
-    fn finish(&mut self) {
-        self.dispatch();
-        self.jobs = None;
-        while self.receive(true) {}
-    }
-}
-
-impl<R> Sink for PipelineSink<'_, R> {
+impl Sink for FileCollector {
     fn begin(&mut self, source: &Source) {
-        let fresh = matches!(&self.current, Some((p, s))
-            if p.as_os_str() == source.path.as_os_str() && s.format == source.format);
-        if !fresh {
-            // A new source: what was collected belongs to the previous one.
-            self.dispatch();
-            self.current = Some((
-                source.path.clone(),
-                SessionSource {
-                    path: source.path.display().to_string(),
-                    format: source.format,
-                },
-            ));
+        if self.source.is_none() {
+            self.source = Some(SessionSource {
+                path: source.path.display().to_string(),
+                format: source.format,
+            });
         }
     }
 
@@ -565,10 +404,43 @@ impl<R> Sink for PipelineSink<'_, R> {
     fn skip(&mut self, skipped: Skipped) {
         self.skipped.push(skipped_record(skipped));
     }
+}
 
-    fn end(&mut self, source: &Source) {
-        self.progress.file_done(&source.path);
-        self.dispatch();
+/// One session of a file as a worker leaves it: `None` when filtered out.
+struct Part<R> {
+    session_id: String,
+    result: Option<R>,
+}
+
+/// What a worker leaves of one file.
+struct FileParts<R> {
+    parts: Vec<Part<R>>,
+    skipped: Vec<SkippedRecord>,
+}
+
+fn work_on_file<R>(
+    file: FileCollector,
+    filter: &SessionFilter<'_>,
+    work: &(dyn Fn(Session) -> R + Sync),
+) -> FileParts<R> {
+    let mut parts = Vec::new();
+    if let Some(source) = &file.source {
+        let mut assembler = SessionAssembler::new();
+        for event in file.events {
+            assembler.push(source, event);
+        }
+        parts = assembler
+            .finish()
+            .into_iter()
+            .map(|session| Part {
+                session_id: session.session_id.clone(),
+                result: filter.keeps(&session).then(|| work(session)),
+            })
+            .collect();
+    }
+    FileParts {
+        parts,
+        skipped: file.skipped,
     }
 }
 
