@@ -107,30 +107,49 @@ pub fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
     Ok(out)
 }
 
-/// Appends events in batches as the reader produces them. A store error
-/// stops further appends and is reported when the read returns.
+/// Appends events in batches as the reader produces them, across files: an
+/// ingest of thousands of small files commits once per [`BATCH_EVENTS`]
+/// events, not once per file. A file's ingest state is recorded only after
+/// the batch holding its last events committed, so a killed ingest never
+/// marks a file whose events are not all stored (re-reading it deduplicates).
+/// A store error stops further appends and is reported after the file.
 struct BatchingSink<'a> {
     store: &'a dyn Store,
     batch: Vec<Event>,
     outcome: AppendOutcome,
     touched: BTreeSet<String>,
-    sources: &'a mut BTreeMap<String, SourceRef>,
+    sources: BTreeMap<String, SourceRef>,
     skipped: Vec<Skipped>,
+    /// The last session id of the file being read.
     last_session: Option<String>,
+    /// Files read whole whose state is recorded at the next commit.
+    pending_files: Vec<IngestedFile>,
+    /// Commits so far (to tell whether a failed file's events are all still in `batch`).
+    commits: u64,
     error: Option<StoreError>,
 }
 
 impl BatchingSink<'_> {
+    /// Commits the batch, then records the files it completed.
     fn flush(&mut self) {
-        if self.batch.is_empty() || self.error.is_some() {
+        if self.error.is_some() {
             self.batch.clear();
             return;
         }
-        match self.store.append_events(&self.batch) {
-            Ok(o) => self.outcome += o,
-            Err(e) => self.error = Some(e),
+        if !self.batch.is_empty() {
+            match self.store.append_events(&self.batch) {
+                Ok(o) => self.outcome += o,
+                Err(e) => self.error = Some(e),
+            }
+            self.batch.clear();
+            self.commits += 1;
         }
-        self.batch.clear();
+        if self.error.is_none() && !self.pending_files.is_empty() {
+            if let Err(e) = self.store.record_ingested_files(&self.pending_files) {
+                self.error = Some(e);
+            }
+            self.pending_files.clear();
+        }
     }
 }
 
@@ -222,24 +241,26 @@ pub fn ingest(
 ) -> anyhow::Result<IngestSummary> {
     let started = Instant::now();
     let mut summary = IngestSummary::default();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    let mut sources: BTreeMap<String, SourceRef> = BTreeMap::new();
+    let mut sink = BatchingSink {
+        store,
+        batch: Vec::with_capacity(BATCH_EVENTS),
+        outcome: AppendOutcome::default(),
+        touched: BTreeSet::new(),
+        sources: BTreeMap::new(),
+        skipped: Vec::new(),
+        last_session: None,
+        pending_files: Vec::new(),
+        commits: 0,
+        error: None,
+    };
     for file in files {
-        let outcome = ingest_file(store, file, format, &mut sources);
+        let outcome = ingest_file(&mut sink, file, format);
         progress(file.size);
         match outcome {
             Ok(FileOutcome::Unchanged) => summary.files_unchanged += 1,
-            Ok(FileOutcome::Read {
-                outcome,
-                touched: t,
-                skipped,
-                bytes,
-            }) => {
+            Ok(FileOutcome::Read { bytes }) => {
                 summary.files_read += 1;
-                summary.events += outcome;
-                summary.skipped.extend(skipped);
                 summary.bytes += bytes;
-                touched.extend(t);
             }
             Err(IngestError::Store(e)) => return Err(e.into()),
             Err(IngestError::Read(e)) if file.explicit => return Err(e.into()),
@@ -249,17 +270,21 @@ pub fn ingest(
             Err(IngestError::Other(e)) => summary.errors.push(format!("{e:#}")),
         }
     }
-    summary.sessions = summarise(store, &touched, &sources, config)?;
+    sink.flush();
+    if let Some(e) = sink.error.take() {
+        return Err(e.into());
+    }
+    summary.events = sink.outcome;
+    summary.skipped = std::mem::take(&mut sink.skipped);
+    summary.sessions = summarise(store, &sink.touched, &sink.sources, config)?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
 enum FileOutcome {
     Unchanged,
+    /// Read (wholly or its new tail): `bytes` of input.
     Read {
-        outcome: AppendOutcome,
-        touched: BTreeSet<String>,
-        skipped: Vec<Skipped>,
         bytes: u64,
     },
 }
@@ -277,11 +302,11 @@ impl From<StoreError> for IngestError {
 }
 
 fn ingest_file(
-    store: &dyn Store,
+    sink: &mut BatchingSink<'_>,
     file: &InputFile,
     forced: Option<SourceFormat>,
-    sources: &mut BTreeMap<String, SourceRef>,
 ) -> Result<FileOutcome, IngestError> {
+    let store = sink.store;
     let key = std::fs::canonicalize(&file.path)
         .unwrap_or_else(|_| file.path.clone())
         .display()
@@ -299,24 +324,56 @@ fn ingest_file(
             return Ok(FileOutcome::Unchanged);
         }
     }
-    let mut sink = BatchingSink {
-        store,
-        batch: Vec::new(),
-        outcome: AppendOutcome::default(),
-        touched: BTreeSet::new(),
-        sources,
-        skipped: Vec::new(),
-        last_session: None,
-        error: None,
+    sink.last_session = None;
+    // Where this file's events start in the batch, to take them back out if
+    // the file fails before any of them is committed.
+    let (batch_start, commits_before) = (sink.batch.len(), sink.commits);
+    let read = read_into(sink, file, forced, previous.as_ref(), same_head, &state);
+    if let Some(e) = sink.error.take() {
+        return Err(IngestError::Store(e));
+    }
+    let (format, lines, offset, bytes) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            if sink.commits == commits_before {
+                sink.batch.truncate(batch_start);
+            }
+            return Err(e);
+        }
     };
+    let head_hash = head_hash(&file.path, if offset > 0 { offset } else { state.size })
+        .map_err(IngestError::Other)?;
+    sink.pending_files.push(IngestedFile {
+        path: key,
+        size: state.size,
+        mtime_us: state.mtime_us,
+        head_hash,
+        lines,
+        offset,
+        format: format.as_str().to_owned(),
+        session_hint: sink.last_session.clone(),
+    });
+    Ok(FileOutcome::Read { bytes })
+}
+
+/// Reads a file (or the tail it grew by) into the sink; returns the format,
+/// the complete lines and byte offset consumed, and the bytes read.
+fn read_into(
+    sink: &mut BatchingSink<'_>,
+    file: &InputFile,
+    forced: Option<SourceFormat>,
+    previous: Option<&IngestedFile>,
+    same_head: bool,
+    state: &FileState,
+) -> Result<(SourceFormat, u64, u64, u64), IngestError> {
     // A line-oriented plain-text file that grew from the same head: read its tail.
-    let tail_from = previous.as_ref().filter(|prev| {
+    let tail_from = previous.filter(|prev| {
         same_head
             && state.size >= prev.offset
             && prev.offset > 0
             && SourceFormat::from_name(&prev.format).is_some_and(loupe_formats::is_line_oriented)
     });
-    let (format, lines, offset, bytes) = if let Some(prev) = tail_from {
+    if let Some(prev) = tail_from {
         let format = SourceFormat::from_name(&prev.format).unwrap_or(SourceFormat::Loupe);
         let (tail, tail_lines) =
             read_complete_lines(&file.path, prev.offset).map_err(IngestError::Other)?;
@@ -327,22 +384,22 @@ fn ingest_file(
             format,
             prev.lines + 1,
             prev.session_hint.clone(),
-            &mut sink,
+            &mut *sink,
         )
         .map_err(IngestError::Read)?;
-        (
+        Ok((
             format,
             prev.lines + tail_lines,
             prev.offset + tail.len() as u64,
             tail.len() as u64,
-        )
+        ))
     } else {
         let opts = ReadOptions {
             format: forced,
             threads: 1,
         };
         let stats =
-            loupe_formats::read_file(&file.path, &opts, &mut sink).map_err(IngestError::Read)?;
+            loupe_formats::read_file(&file.path, &opts, &mut *sink).map_err(IngestError::Read)?;
         let format = stats
             .files
             .first()
@@ -356,30 +413,8 @@ fn ingest_file(
             } else {
                 (0, 0)
             };
-        (format, lines, offset, stats.bytes)
-    };
-    sink.flush();
-    if let Some(e) = sink.error.take() {
-        return Err(IngestError::Store(e));
+        Ok((format, lines, offset, stats.bytes))
     }
-    let head_hash = head_hash(&file.path, if offset > 0 { offset } else { state.size })
-        .map_err(IngestError::Other)?;
-    store.record_ingested_file(&IngestedFile {
-        path: key,
-        size: state.size,
-        mtime_us: state.mtime_us,
-        head_hash,
-        lines,
-        offset,
-        format: format.as_str().to_owned(),
-        session_hint: sink.last_session.clone(),
-    })?;
-    Ok(FileOutcome::Read {
-        outcome: sink.outcome,
-        touched: std::mem::take(&mut sink.touched),
-        skipped: std::mem::take(&mut sink.skipped),
-        bytes,
-    })
 }
 
 fn is_compressed(path: &Path) -> bool {
@@ -409,4 +444,207 @@ fn read_complete_lines(path: &Path, offset: u64) -> anyhow::Result<(Vec<u8>, u64
 fn count_complete_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
     let (bytes, lines) = read_complete_lines(path, 0)?;
     Ok((lines, bytes.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use loupe_model::{EventKind, Timestamp};
+    use loupe_store::{
+        EventQuery, MemoryStore, PruneOutcome, RetentionPolicy, SearchHit, SessionFilter,
+        SessionQuery, SessionRow, StoreResult, StoreStats, ToolRun, ToolRunQuery,
+    };
+
+    /// What the ingest asked of the store, in order.
+    #[derive(Debug, PartialEq)]
+    enum Call {
+        /// Session ids of the appended events.
+        Append(Vec<String>),
+        /// Files recorded.
+        Record(Vec<String>),
+    }
+
+    /// A memory store that logs appends and file records.
+    #[derive(Default)]
+    struct Logging {
+        inner: MemoryStore,
+        calls: Mutex<Vec<Call>>,
+    }
+
+    impl Store for Logging {
+        fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
+            let ids = events.iter().map(|e| e.session_id.clone()).collect();
+            self.calls.lock().unwrap().push(Call::Append(ids));
+            self.inner.append_events(events)
+        }
+        fn upsert_sessions(&self, rows: &[SessionRow]) -> StoreResult<()> {
+            self.inner.upsert_sessions(rows)
+        }
+        fn sessions(&self, query: &SessionQuery) -> StoreResult<Vec<SessionRow>> {
+            self.inner.sessions(query)
+        }
+        fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>> {
+            self.inner.session(session_id)
+        }
+        fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
+            self.inner.events(session_id, query)
+        }
+        fn tool_runs(&self, query: &ToolRunQuery) -> StoreResult<Vec<ToolRun>> {
+            self.inner.tool_runs(query)
+        }
+        fn search(&self, text: &str, limit: usize) -> StoreResult<Vec<SearchHit>> {
+            self.inner.search(text, limit)
+        }
+        fn stats(&self, filter: &SessionFilter) -> StoreResult<StoreStats> {
+            self.inner.stats(filter)
+        }
+        fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
+            self.inner.prune(policy)
+        }
+        fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
+            self.inner.ingested_file(path)
+        }
+        fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()> {
+            self.record_ingested_files(std::slice::from_ref(file))
+        }
+        fn record_ingested_files(&self, files: &[IngestedFile]) -> StoreResult<()> {
+            let paths = files.iter().map(|f| f.path.clone()).collect();
+            self.calls.lock().unwrap().push(Call::Record(paths));
+            self.inner.record_ingested_files(files)
+        }
+    }
+
+    /// A canonical session file of `events` events.
+    fn write_session(dir: &Path, id: &str, events: usize) -> PathBuf {
+        let path = dir.join(format!("{id}.jsonl"));
+        let mut text = String::new();
+        for n in 0..events {
+            let e = Event::new(
+                format!("{id}-{n}"),
+                EventKind::Custom,
+                Timestamp(1_767_225_600_000_000 + n as i64),
+                id,
+            );
+            text.push_str(&serde_json::to_string(&e).unwrap());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn small_files_share_commits_and_each_is_recorded_after_its_last_event_committed() {
+        let dir =
+            std::env::temp_dir().join(format!("loupe-ingest-batching-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // 40 files of 1,000 events: 40,000 events, two full batches.
+        for i in 0..40 {
+            write_session(&dir, &format!("s{i:02}"), 1_000);
+        }
+        let store = Logging::default();
+        let files = expand_paths(std::slice::from_ref(&dir)).unwrap();
+        let summary = ingest(
+            &store,
+            &files,
+            None,
+            &AnalysisConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(summary.events.inserted, 40_000);
+        assert_eq!(summary.files_read, 40);
+        assert_eq!(summary.sessions, 40);
+        let calls = store.calls.lock().unwrap();
+        let appends = calls
+            .iter()
+            .filter(|c| matches!(c, Call::Append(_)))
+            .count();
+        let records = calls
+            .iter()
+            .filter(|c| matches!(c, Call::Record(_)))
+            .count();
+        assert_eq!(
+            appends, 2,
+            "one commit per {BATCH_EVENTS} events, not one per file"
+        );
+        // Per commit, plus the file whose last event filled the last batch.
+        assert_eq!(records, 3, "files are recorded per commit");
+        // Every recorded file's session was appended in full before the record.
+        let mut appended: std::collections::HashMap<String, usize> = Default::default();
+        for call in calls.iter() {
+            match call {
+                Call::Append(ids) => {
+                    for id in ids {
+                        *appended.entry(id.clone()).or_default() += 1;
+                    }
+                }
+                Call::Record(paths) => {
+                    for path in paths {
+                        let stem = Path::new(path).file_stem().unwrap().to_string_lossy();
+                        assert_eq!(appended.get(stem.as_ref()), Some(&1_000), "{path}");
+                    }
+                }
+            }
+        }
+        drop(calls);
+        // A second ingest finds every file unchanged.
+        let again = ingest(
+            &store,
+            &files,
+            None,
+            &AnalysisConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(again.files_unchanged, 40);
+        assert_eq!(again.events.inserted, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_fails_keeps_none_of_its_events_while_they_are_uncommitted() {
+        let dir = std::env::temp_dir().join(format!("loupe-ingest-failing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_session(&dir, "a", 10);
+        // A gzip stream cut in the middle: its first events are read (and
+        // batched) before the decoder fails.
+        let plain = std::fs::read(write_session(&dir, "b", 2_000)).unwrap();
+        std::fs::remove_file(dir.join("b.jsonl")).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &plain).unwrap();
+        let gz = gz.finish().unwrap();
+        std::fs::write(dir.join("b.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
+        write_session(&dir, "c", 10);
+        let store = Logging::default();
+        let files = expand_paths(std::slice::from_ref(&dir)).unwrap();
+        let summary = ingest(
+            &store,
+            &files,
+            None,
+            &AnalysisConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(summary.files_read, 2);
+        assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
+        assert!(
+            summary.errors[0].contains("b.jsonl.gz"),
+            "{}",
+            summary.errors[0]
+        );
+        // Only a and c: none of b's events, although some were read.
+        assert_eq!(summary.events.inserted, 20);
+        assert!(store
+            .inner
+            .events("b", &EventQuery::default())
+            .unwrap()
+            .is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

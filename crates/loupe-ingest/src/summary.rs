@@ -8,15 +8,57 @@ use loupe_analyze::{AnalysisConfig, SessionAnalysis, SessionSource};
 use loupe_model::{keys, Event, SourceFormat};
 use loupe_store::{EventQuery, SessionMetrics, SessionRow, SourceRef, Store};
 
-/// Rebuilds the summary rows of `sessions` from their stored events.
+/// Sessions summarised between two upserts.
+const SUMMARY_CHUNK: usize = 512;
+
+/// Rebuilds the summary rows of `sessions` from their stored events, on one
+/// thread per core (reads go to the store's pool of read connections), and
+/// upserts them in id order, [`SUMMARY_CHUNK`] at a time.
 pub fn summarise(
     store: &dyn Store,
     sessions: &BTreeSet<String>,
     sources: &BTreeMap<String, SourceRef>,
     config: &AnalysisConfig,
 ) -> anyhow::Result<u64> {
-    let mut rows = Vec::new();
-    for id in sessions {
+    let ids: Vec<&String> = sessions.iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for chunk in ids.chunks(SUMMARY_CHUNK) {
+        let per_thread = chunk.len().div_ceil(threads).max(1);
+        let parts: Vec<anyhow::Result<Vec<SessionRow>>> = if threads <= 1 || chunk.len() == 1 {
+            vec![summarise_some(store, chunk, sources, config)]
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = chunk
+                    .chunks(per_thread)
+                    .map(|part| scope.spawn(move || summarise_some(store, part, sources, config)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| match w.join() {
+                        Ok(rows) => rows,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect()
+            })
+        };
+        let mut rows = Vec::with_capacity(chunk.len());
+        for part in parts {
+            rows.extend(part?);
+        }
+        store.upsert_sessions(&rows)?;
+    }
+    Ok(sessions.len() as u64)
+}
+
+/// The summary rows of `ids`, in order.
+fn summarise_some(
+    store: &dyn Store,
+    ids: &[&String],
+    sources: &BTreeMap<String, SourceRef>,
+    config: &AnalysisConfig,
+) -> anyhow::Result<Vec<SessionRow>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for &id in ids {
         let events = store.events(id, &EventQuery::default())?;
         if events.is_empty() {
             continue;
@@ -39,13 +81,8 @@ pub fn summarise(
             let analysis = loupe_analyze::analyze(&session, config);
             rows.push(session_row(&analysis, &session.events, source.clone()));
         }
-        if rows.len() >= 500 {
-            store.upsert_sessions(&rows)?;
-            rows.clear();
-        }
     }
-    store.upsert_sessions(&rows)?;
-    Ok(sessions.len() as u64)
+    Ok(rows)
 }
 
 /// Maps an analysis to the store's summary row. Agent name, tags and

@@ -83,4 +83,10 @@ pub trait Store: Send + Sync {
 
     /// Records how far a file was ingested.
     fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()>;
+
+    /// Records several files at once (one transaction where the backend has
+    /// them: an ingest of thousands of small files records them per batch).
+    fn record_ingested_files(&self, files: &[IngestedFile]) -> StoreResult<()> {
+        files.iter().try_for_each(|f| self.record_ingested_file(f))
+    }
 }

@@ -1112,15 +1112,21 @@ impl Store for SqliteStore {
     }
 
     fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()> {
-        let guard = self.lock_writer()?;
-        guard
-            .conn
-            .prepare_cached(
+        self.record_ingested_files(std::slice::from_ref(file))
+    }
+
+    fn record_ingested_files(&self, files: &[IngestedFile]) -> StoreResult<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut guard = self.lock_writer()?;
+        let write = |tx: &rusqlite::Transaction<'_>| -> rusqlite::Result<()> {
+            let mut insert = tx.prepare_cached(
                 "INSERT OR REPLACE INTO ingested_files(path, size, mtime_us, head_hash, lines, byte_offset, format, session_hint) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
+            )?;
+            for file in files {
+                insert.execute(params![
                     file.path,
                     i64::try_from(file.size).unwrap_or(i64::MAX),
                     file.mtime_us,
@@ -1129,9 +1135,17 @@ impl Store for SqliteStore {
                     i64::try_from(file.offset).unwrap_or(i64::MAX),
                     file.format,
                     file.session_hint
-                ])
+                ])?;
+            }
+            Ok(())
+        };
+        guard
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .and_then(|tx| {
+                write(&tx)?;
+                tx.commit()
             })
-            .map(|_| ())
             .map_err(|e| map_err(e, &self.label, "recording ingest state"))
     }
 }
