@@ -125,6 +125,21 @@ pub trait Sink {
     fn end(&mut self, _source: &Source) {}
 }
 
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn begin(&mut self, source: &Source) {
+        (**self).begin(source);
+    }
+    fn event(&mut self, source: &Source, event: Event) {
+        (**self).event(source, event);
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        (**self).skip(skipped);
+    }
+    fn end(&mut self, source: &Source) {
+        (**self).end(source);
+    }
+}
+
 /// A [`Sink`] that keeps everything in memory (tests, small inputs).
 #[derive(Debug, Default)]
 pub struct Collected {

@@ -203,7 +203,7 @@ where
     let mut fatal = None;
     let forced = opts.format;
     let work = |item: &Item| {
-        let mut counting = CountingOwned {
+        let mut counting = Counting {
             inner: open(),
             events: 0,
             skipped: 0,
@@ -625,38 +625,14 @@ fn agent_trace_dir_session(events_path: &Path) -> String {
         .unwrap_or_else(|| file_stem_session(events_path))
 }
 
-/// Counts what passes through to the caller's sink.
-struct Counting<'s> {
-    inner: &'s mut (dyn Sink + Send),
-    events: u64,
-    skipped: u64,
-}
-
-impl Sink for Counting<'_> {
-    fn begin(&mut self, source: &Source) {
-        self.inner.begin(source);
-    }
-    fn event(&mut self, source: &Source, event: Event) {
-        self.events += 1;
-        self.inner.event(source, event);
-    }
-    fn skip(&mut self, skipped: Skipped) {
-        self.skipped += 1;
-        self.inner.skip(skipped);
-    }
-    fn end(&mut self, source: &Source) {
-        self.inner.end(source);
-    }
-}
-
-/// Counts what passes through to a sink it owns.
-struct CountingOwned<S> {
+/// Counts what passes through to a sink (owned, or `&mut` the caller's).
+struct Counting<S> {
     inner: S,
     events: u64,
     skipped: u64,
 }
 
-impl<S: Sink> Sink for CountingOwned<S> {
+impl<S: Sink> Sink for Counting<S> {
     fn begin(&mut self, source: &Source) {
         self.inner.begin(source);
     }

@@ -536,26 +536,29 @@ mod tests {
         path
     }
 
-    #[test]
-    fn small_files_share_commits_and_each_is_recorded_after_its_last_event_committed() {
-        let dir =
-            std::env::temp_dir().join(format!("loupe-ingest-batching-{}", std::process::id()));
+    /// An empty directory of its own under the system's temporary directory.
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("loupe-ingest-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Ingests everything under `dir` into `store`.
+    fn ingest_dir(store: &Logging, dir: &Path) -> IngestSummary {
+        let files = expand_paths(&[dir.to_path_buf()]).unwrap();
+        ingest(store, &files, None, &AnalysisConfig::default(), &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn small_files_share_commits_and_each_is_recorded_after_its_last_event_committed() {
+        let dir = fresh_dir("batching");
         // 40 files of 1,000 events: 40,000 events, two full batches.
         for i in 0..40 {
             write_session(&dir, &format!("s{i:02}"), 1_000);
         }
         let store = Logging::default();
-        let files = expand_paths(std::slice::from_ref(&dir)).unwrap();
-        let summary = ingest(
-            &store,
-            &files,
-            None,
-            &AnalysisConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+        let summary = ingest_dir(&store, &dir);
         assert_eq!(summary.events.inserted, 40_000);
         assert_eq!(summary.files_read, 40);
         assert_eq!(summary.sessions, 40);
@@ -593,14 +596,7 @@ mod tests {
         }
         drop(calls);
         // A second ingest finds every file unchanged.
-        let again = ingest(
-            &store,
-            &files,
-            None,
-            &AnalysisConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+        let again = ingest_dir(&store, &dir);
         assert_eq!(again.files_unchanged, 40);
         assert_eq!(again.events.inserted, 0);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -608,9 +604,7 @@ mod tests {
 
     #[test]
     fn a_file_that_fails_keeps_none_of_its_events_while_they_are_uncommitted() {
-        let dir = std::env::temp_dir().join(format!("loupe-ingest-failing-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("failing");
         write_session(&dir, "a", 10);
         // A gzip stream cut in the middle: its first events are read (and
         // batched) before the decoder fails.
@@ -622,15 +616,7 @@ mod tests {
         std::fs::write(dir.join("b.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
         write_session(&dir, "c", 10);
         let store = Logging::default();
-        let files = expand_paths(std::slice::from_ref(&dir)).unwrap();
-        let summary = ingest(
-            &store,
-            &files,
-            None,
-            &AnalysisConfig::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+        let summary = ingest_dir(&store, &dir);
         assert_eq!(summary.files_read, 2);
         assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
         assert!(
