@@ -8,9 +8,12 @@
 //! streaming in costs at most a fifth of a core however fast it grows; and
 //! after each busy round the thread rests three times as long as the round
 //! took, so many small live sessions cannot take more than a quarter of a
-//! core from ingest either.
+//! core from ingest either. That rest is skipped when no commit arrived
+//! during the round: once ingest pauses, the backlog of summaries is worked
+//! off at full speed (sessions become listable sooner).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -44,6 +47,8 @@ struct Pending {
 pub(crate) struct Summariser {
     pending: Mutex<Pending>,
     wake: Condvar,
+    /// Commits marked so far: tells a round whether ingest went on meanwhile.
+    commits: AtomicU64,
 }
 
 impl Summariser {
@@ -51,6 +56,7 @@ impl Summariser {
         Summariser {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
+            commits: AtomicU64::new(0),
         }
     }
 
@@ -59,6 +65,7 @@ impl Summariser {
         if sessions.is_empty() {
             return;
         }
+        self.commits.fetch_add(1, Ordering::Relaxed);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         for (id, source) in sessions {
             pending.dirty.entry(id).or_insert(source);
@@ -97,6 +104,7 @@ impl Summariser {
         loop {
             let (ready, stopping) = self.take_ready(&not_before);
             let round = Instant::now();
+            let commits_before = self.commits.load(Ordering::Relaxed);
             // Rows are upserted in chunks: one write transaction per chunk
             // rather than per session keeps the writer's lock free.
             for chunk in ready.chunks(UPSERT_CHUNK) {
@@ -129,10 +137,12 @@ impl Summariser {
             }
             // Under heavy ingest, summaries give way: rest three times as long
             // as the round took, so they use at most a quarter of a core and
-            // the writer keeps the rest.
+            // the writer keeps the rest. The rest ends as soon as a tick
+            // passes without a commit: idle ingest needs no room.
             let spent = round.elapsed();
-            if !stopping && spent > Duration::from_millis(5) {
-                std::thread::sleep((spent * 3).min(MAX_REST));
+            let ingesting = self.commits.load(Ordering::Relaxed) != commits_before;
+            if !stopping && ingesting && spent > Duration::from_millis(5) {
+                self.rest_while_ingesting((spent * 3).min(MAX_REST));
             }
             let now = Instant::now();
             if not_before.len() > 10_000 {
@@ -154,6 +164,22 @@ impl Summariser {
                 }
             }
             if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Sleeps up to `rest`, in ticks, while commits keep arriving.
+    fn rest_while_ingesting(&self, rest: Duration) {
+        let until = Instant::now() + rest;
+        loop {
+            let seen = self.commits.load(Ordering::Relaxed);
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(TICK));
+            if self.commits.load(Ordering::Relaxed) == seen {
                 return;
             }
         }
@@ -229,4 +255,31 @@ pub(crate) fn summary_rows(
         })
         .collect();
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rest_after_a_round_ends_at_once_when_ingest_is_idle() {
+        let summariser = Summariser::new();
+        let started = Instant::now();
+        summariser.rest_while_ingesting(MAX_REST);
+        // One tick without a commit ends it; the full rest would be 2 s.
+        assert!(started.elapsed() < MAX_REST / 2, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn commits_are_counted_per_marked_batch() {
+        let summariser = Summariser::new();
+        summariser.mark(HashMap::new());
+        assert_eq!(summariser.commits.load(Ordering::Relaxed), 0);
+        let source = SourceRef {
+            path: String::new(),
+            format: loupe_model::SourceFormat::Otlp,
+        };
+        summariser.mark(HashMap::from([("s".to_owned(), source)]));
+        assert_eq!(summariser.commits.load(Ordering::Relaxed), 1);
+    }
 }
