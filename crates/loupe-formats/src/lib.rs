@@ -140,6 +140,26 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
 }
 
+/// A [`Sink`] that keeps events and skipped records in memory without their
+/// source: for reads of a single input (the server's request bodies), where
+/// [`Collected`]'s copy of the source per event is waste.
+#[derive(Debug, Default)]
+pub struct CollectedEvents {
+    /// Events in the order read.
+    pub events: Vec<Event>,
+    /// Skipped records.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Sink for CollectedEvents {
+    fn event(&mut self, _source: &Source, event: Event) {
+        self.events.push(event);
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
+    }
+}
+
 /// A [`Sink`] that keeps everything in memory (tests, small inputs).
 #[derive(Debug, Default)]
 pub struct Collected {

@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use loupe_formats::{read_bytes_from, Collected};
+use loupe_formats::{read_bytes_from, CollectedEvents};
 use loupe_model::SourceFormat;
 use loupe_store::SourceRef;
 
@@ -71,7 +71,7 @@ fn parse(
     max_decoded: usize,
 ) -> Result<Vec<loupe_model::Event>, Problem> {
     let bytes = body::decode(headers, body, max_decoded)?;
-    let mut sink = Collected::default();
+    let mut sink = CollectedEvents::default();
     read_bytes_from(
         &bytes,
         Path::new(NATIVE_SOURCE_PATH),
@@ -97,5 +97,5 @@ fn parse(
             quoted.join("; ")
         )));
     }
-    Ok(sink.events.into_iter().map(|(_, e)| e).collect())
+    Ok(sink.events)
 }

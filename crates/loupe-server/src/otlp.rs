@@ -18,7 +18,7 @@ use axum::Router;
 use loupe_formats::otlp::{
     decode_request_json, decode_request_proto, events_from_request_remembering, TraceSessions,
 };
-use loupe_formats::{Collected, Source};
+use loupe_formats::{CollectedEvents, Source};
 use loupe_model::{Event, SourceFormat};
 use loupe_store::SourceRef;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -141,9 +141,9 @@ fn decode(
         path: PathBuf::from(OTLP_SOURCE_PATH),
         format: SourceFormat::Otlp,
     };
-    let mut sink = Collected::default();
+    let mut sink = CollectedEvents::default();
     let stats = events_from_request_remembering(&request, &source, &mut sink, memory);
-    let events = sink.events.into_iter().map(|(_, e)| e).collect();
+    let events = sink.events;
     let mut reasons = stats.rejection_reasons;
     reasons.truncate(MAX_REASONS);
     Ok((events, stats.spans, stats.rejected_spans, reasons))
