@@ -180,9 +180,14 @@ fn unreadable_input_exits_2_naming_the_file() {
     assert!(err.starts_with("loupe: "), "{err}");
 
     let missing = dir.path().join("nope.jsonl");
-    let o = loupe(&["analyze", s(&missing)], None);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("nope.jsonl"));
+    for command in ["analyze", "stats", "view"] {
+        let o = loupe(&[command, s(&missing)], None);
+        assert_eq!(o.status.code(), Some(2));
+        let err = stderr(&o);
+        assert!(err.contains("nope.jsonl"), "{err}");
+        // The reason once, not again as the error's source.
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    }
 
     // No PATH and no .loupe/traces: say how to get traces.
     let o = loupe(&["view"], Some(dir.path()));

@@ -59,7 +59,7 @@ pub(crate) fn drive_lines(
             Err(e) => {
                 return Err(ReadError::Io {
                     path: source.path.clone(),
-                    source: e,
+                    error: e,
                 })
             }
         };

@@ -59,13 +59,13 @@ pub enum ConvertError {
     #[error(transparent)]
     Read(#[from] ReadError),
     /// An output file could not be written.
-    #[error("{path}: cannot write: {source}")]
+    // The I/O error is in the message, so it is not also a `source`.
+    #[error("{path}: cannot write: {error}")]
     Write {
         /// The output file.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -79,7 +79,7 @@ pub fn convert_paths(
 ) -> Result<ConvertReport, ConvertError> {
     std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
         path: out_dir.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     let mut sink = SessionFiles {
         out_dir: out_dir.to_path_buf(),
@@ -129,7 +129,7 @@ fn convert_to_otlp(
         std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)).map_err(|e| {
             ConvertError::Write {
                 path: path.clone(),
-                source: e,
+                error: e,
             }
         })?;
         sessions.push(ConvertedSession {
@@ -189,7 +189,7 @@ impl SessionFiles {
                     .map(|&i| self.sessions[i].path.clone())
                     .unwrap_or_default();
                 self.error
-                    .get_or_insert(ConvertError::Write { path, source: e });
+                    .get_or_insert(ConvertError::Write { path, error: e });
             }
         }
     }
@@ -223,7 +223,7 @@ impl SessionFiles {
                 .open(&path)
                 .map_err(|e| ConvertError::Write {
                     path: path.clone(),
-                    source: e,
+                    error: e,
                 })?;
             self.open
                 .insert(sid.clone(), CanonicalWriter::new(BufWriter::new(file)));
@@ -232,7 +232,7 @@ impl SessionFiles {
         if let Some(w) = self.open.get_mut(sid) {
             w.write(event).map_err(|e| ConvertError::Write {
                 path: self.sessions[i].path.clone(),
-                source: e,
+                error: e,
             })?;
             self.sessions[i].events += 1;
         }

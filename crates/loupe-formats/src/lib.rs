@@ -83,13 +83,14 @@ impl std::fmt::Display for Skipped {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The file could not be opened or read.
-    #[error("{path}: {source}")]
+    // The I/O error is part of the message and deliberately not a `source`:
+    // error chains (`{:#}`) would print it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not in any format Loupe knows (binary, foreign JSON...).
     #[error("{path}: not a trace Loupe can read: {reason}")]

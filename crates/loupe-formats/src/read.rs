@@ -299,7 +299,7 @@ fn list_items(paths: &[PathBuf]) -> Result<Vec<Item>, ReadError> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
             path: p.clone(),
-            source: e,
+            error: e,
         })?;
         if meta.is_dir() {
             walk(p, &mut items)?;
@@ -455,7 +455,7 @@ struct FileCtx<'a> {
 fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
     let io_err = |e| ReadError::Io {
         path: dir.to_path_buf(),
-        source: e,
+        error: e,
     };
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(io_err)?
@@ -491,7 +491,7 @@ fn read_one(path: &Path, forced: Option<SourceFormat>, sink: &mut dyn Sink) -> O
         Err(e) => {
             return Outcome::Failed(Failure::Error(ReadError::Io {
                 path: path.to_path_buf(),
-                source: e,
+                error: e,
             }))
         }
     };
@@ -519,7 +519,7 @@ fn read_stream(
     let io_failure = |e: io::Error| {
         Failure::Error(ReadError::Io {
             path: ctx.path.to_path_buf(),
-            source: e,
+            error: e,
         })
     };
     let mut input = input;

@@ -56,12 +56,13 @@ pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Binding or serving failed.
-    #[error("{doing}: {source}")]
+    // The I/O error is in the message, so it is not also a `source`.
+    #[error("{doing}: {error}")]
     Io {
         /// What the server was doing.
         doing: String,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -90,16 +91,16 @@ pub async fn serve(
     store: Arc<dyn Store>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let addr = listener.local_addr().map_err(|source| ServerError::Io {
+    let addr = listener.local_addr().map_err(|error| ServerError::Io {
         doing: "reading the bound address".to_owned(),
-        source,
+        error,
     })?;
     config.check(addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (state, background) =
-        AppState::start(config, store, stop_rx).map_err(|source| ServerError::Io {
+        AppState::start(config, store, stop_rx).map_err(|error| ServerError::Io {
             doing: "starting the writer and summariser threads".to_owned(),
-            source,
+            error,
         })?;
     let app = router(state);
     let result = axum::serve(listener, app)
@@ -109,9 +110,9 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         })
         .await
-        .map_err(|source| ServerError::Io {
+        .map_err(|error| ServerError::Io {
             doing: format!("serving on {addr}"),
-            source,
+            error,
         });
     // The router (and with it every queue sender) is gone: the writer drains and stops.
     tokio::task::spawn_blocking(move || background.join())
@@ -135,20 +136,21 @@ impl ServerHandle {
             .thread_name("loupe-http")
             .enable_all()
             .build()
-            .map_err(|source| ServerError::Io {
+            .map_err(|error| ServerError::Io {
                 doing: "starting the async runtime".to_owned(),
-                source,
+                error,
             })?;
         let bind = config.bind;
-        let listener = runtime
-            .block_on(TcpListener::bind(bind))
-            .map_err(|source| ServerError::Io {
-                doing: format!("binding {bind}"),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| ServerError::Io {
+        let listener =
+            runtime
+                .block_on(TcpListener::bind(bind))
+                .map_err(|error| ServerError::Io {
+                    doing: format!("binding {bind}"),
+                    error,
+                })?;
+        let addr = listener.local_addr().map_err(|error| ServerError::Io {
             doing: "reading the bound address".to_owned(),
-            source,
+            error,
         })?;
         config.check(addr)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -159,9 +161,9 @@ impl ServerHandle {
                     let _ = stopped.await;
                 }))
             })
-            .map_err(|source| ServerError::Io {
+            .map_err(|error| ServerError::Io {
                 doing: "starting the server thread".to_owned(),
-                source,
+                error,
             })?;
         Ok(ServerHandle {
             addr,
