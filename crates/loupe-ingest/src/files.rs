@@ -450,14 +450,12 @@ fn count_complete_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
     use loupe_model::{EventKind, Timestamp};
-    use loupe_store::{
-        EventQuery, MemoryStore, PruneOutcome, RetentionPolicy, SearchHit, SessionFilter,
-        SessionQuery, SessionRow, StoreResult, StoreStats, ToolRun, ToolRunQuery,
-    };
+    use loupe_store::testing::Intercepted;
+    use loupe_store::{EventQuery, MemoryStore};
 
     /// What the ingest asked of the store, in order.
     #[derive(Debug, PartialEq)]
@@ -469,52 +467,28 @@ mod tests {
     }
 
     /// A memory store that logs appends and file records.
-    #[derive(Default)]
     struct Logging {
-        inner: MemoryStore,
-        calls: Mutex<Vec<Call>>,
+        store: Intercepted<MemoryStore>,
+        calls: Arc<Mutex<Vec<Call>>>,
     }
 
-    impl Store for Logging {
-        fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
-            let ids = events.iter().map(|e| e.session_id.clone()).collect();
-            self.calls.lock().unwrap().push(Call::Append(ids));
-            self.inner.append_events(events)
-        }
-        fn upsert_sessions(&self, rows: &[SessionRow]) -> StoreResult<()> {
-            self.inner.upsert_sessions(rows)
-        }
-        fn sessions(&self, query: &SessionQuery) -> StoreResult<Vec<SessionRow>> {
-            self.inner.sessions(query)
-        }
-        fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>> {
-            self.inner.session(session_id)
-        }
-        fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
-            self.inner.events(session_id, query)
-        }
-        fn tool_runs(&self, query: &ToolRunQuery) -> StoreResult<Vec<ToolRun>> {
-            self.inner.tool_runs(query)
-        }
-        fn search(&self, text: &str, limit: usize) -> StoreResult<Vec<SearchHit>> {
-            self.inner.search(text, limit)
-        }
-        fn stats(&self, filter: &SessionFilter) -> StoreResult<StoreStats> {
-            self.inner.stats(filter)
-        }
-        fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
-            self.inner.prune(policy)
-        }
-        fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
-            self.inner.ingested_file(path)
-        }
-        fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()> {
-            self.record_ingested_files(std::slice::from_ref(file))
-        }
-        fn record_ingested_files(&self, files: &[IngestedFile]) -> StoreResult<()> {
-            let paths = files.iter().map(|f| f.path.clone()).collect();
-            self.calls.lock().unwrap().push(Call::Record(paths));
-            self.inner.record_ingested_files(files)
+    impl Default for Logging {
+        fn default() -> Self {
+            let calls = Arc::new(Mutex::new(Vec::new()));
+            let mut store = Intercepted::new(MemoryStore::new());
+            let log = calls.clone();
+            store.before_append = Some(Box::new(move |events: &[Event]| {
+                let ids = events.iter().map(|e| e.session_id.clone()).collect();
+                log.lock().unwrap().push(Call::Append(ids));
+                Ok(())
+            }));
+            let log = calls.clone();
+            store.before_record = Some(Box::new(move |files: &[IngestedFile]| {
+                let paths = files.iter().map(|f| f.path.clone()).collect();
+                log.lock().unwrap().push(Call::Record(paths));
+                Ok(())
+            }));
+            Logging { store, calls }
         }
     }
 
@@ -545,9 +519,10 @@ mod tests {
     }
 
     /// Ingests everything under `dir` into `store`.
-    fn ingest_dir(store: &Logging, dir: &Path) -> IngestSummary {
+    fn ingest_dir(logging: &Logging, dir: &Path) -> IngestSummary {
         let files = expand_paths(&[dir.to_path_buf()]).unwrap();
-        ingest(store, &files, None, &AnalysisConfig::default(), &mut |_| {}).unwrap()
+        let config = AnalysisConfig::default();
+        ingest(&logging.store, &files, None, &config, &mut |_| {}).unwrap()
     }
 
     #[test]
@@ -627,7 +602,7 @@ mod tests {
         // Only a and c: none of b's events, although some were read.
         assert_eq!(summary.events.inserted, 20);
         assert!(store
-            .inner
+            .store
             .events("b", &EventQuery::default())
             .unwrap()
             .is_empty());

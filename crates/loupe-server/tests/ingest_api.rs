@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 use flate2::write::GzEncoder;
 use loupe_model::Event;
 use loupe_server::{ServerConfig, ServerHandle};
-use loupe_store::{
-    AppendOutcome, EventQuery, IngestedFile, PruneOutcome, RetentionPolicy, SearchHit,
-    SessionFilter, SessionQuery, SessionRow, SqliteStore, Store, StoreResult, StoreStats, ToolRun,
-    ToolRunQuery,
-};
+use loupe_store::testing::Intercepted;
+use loupe_store::{EventQuery, SessionQuery, SqliteStore, Store, StoreResult};
 use serde_json::{json, Value};
 
 fn config() -> ServerConfig {
@@ -316,24 +313,21 @@ fn otlp_json_protobuf_and_gzip_with_partial_success() {
 
 use std::io::Read;
 
-/// A real SQLite store whose appends wait at a gate the test opens, so the
-/// queue can be filled deterministically.
-struct GatedStore {
-    inner: SqliteStore,
+/// Where a real SQLite store's appends wait until the test opens it (so the
+/// queue can be filled deterministically), and fail while `fail` is set.
+struct Gate {
     open: Mutex<bool>,
     cond: Condvar,
     fail: Mutex<bool>,
 }
 
-impl GatedStore {
+impl Gate {
     fn set_open(&self, open: bool) {
         *self.open.lock().unwrap() = open;
         self.cond.notify_all();
     }
-}
 
-impl Store for GatedStore {
-    fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
+    fn pass(&self) -> StoreResult<()> {
         let mut open = self.open.lock().unwrap();
         while !*open {
             open = self.cond.wait(open).unwrap();
@@ -346,49 +340,22 @@ impl Store for GatedStore {
                 "disk full (injected)",
             ));
         }
-        self.inner.append_events(events)
-    }
-    fn upsert_sessions(&self, rows: &[SessionRow]) -> StoreResult<()> {
-        self.inner.upsert_sessions(rows)
-    }
-    fn sessions(&self, query: &SessionQuery) -> StoreResult<Vec<SessionRow>> {
-        self.inner.sessions(query)
-    }
-    fn session(&self, id: &str) -> StoreResult<Option<SessionRow>> {
-        self.inner.session(id)
-    }
-    fn events(&self, id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
-        self.inner.events(id, query)
-    }
-    fn tool_runs(&self, query: &ToolRunQuery) -> StoreResult<Vec<ToolRun>> {
-        self.inner.tool_runs(query)
-    }
-    fn search(&self, text: &str, limit: usize) -> StoreResult<Vec<SearchHit>> {
-        self.inner.search(text, limit)
-    }
-    fn stats(&self, filter: &SessionFilter) -> StoreResult<StoreStats> {
-        self.inner.stats(filter)
-    }
-    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
-        self.inner.prune(policy)
-    }
-    fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
-        self.inner.ingested_file(path)
-    }
-    fn record_ingested_file(&self, file: &IngestedFile) -> StoreResult<()> {
-        self.inner.record_ingested_file(file)
+        Ok(())
     }
 }
 
 #[test]
 fn a_full_queue_answers_429_and_a_failing_store_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(GatedStore {
-        inner: SqliteStore::open(dir.path().join("loupe.db")).unwrap(),
+    let gate = Arc::new(Gate {
         open: Mutex::new(false),
         cond: Condvar::new(),
         fail: Mutex::new(false),
     });
+    let mut gated = Intercepted::new(SqliteStore::open(dir.path().join("loupe.db")).unwrap());
+    let at_gate = gate.clone();
+    gated.before_append = Some(Box::new(move |_: &[Event]| at_gate.pass()));
+    let store = Arc::new(gated);
     let server = ServerHandle::start(
         ServerConfig {
             queue_events: 10,
@@ -429,7 +396,7 @@ fn a_full_queue_answers_429_and_a_failing_store_503_with_retry_after() {
     );
     assert_eq!(status, 429, "{body}");
     assert_eq!(retry.as_deref(), Some("1"));
-    store.set_open(true);
+    gate.set_open(true);
     let (status, body, _) = first.join().unwrap();
     assert_eq!(status, 200, "{body}");
     // Retrying after the wait succeeds.
@@ -441,7 +408,7 @@ fn a_full_queue_answers_429_and_a_failing_store_503_with_retry_after() {
     assert_eq!(status, 200);
 
     // The store failing: 503 with Retry-After, and the client's events are not acknowledged.
-    *store.fail.lock().unwrap() = true;
+    *gate.fail.lock().unwrap() = true;
     let (status, body, retry) = post(
         &url,
         "application/x-ndjson",
@@ -453,7 +420,7 @@ fn a_full_queue_answers_429_and_a_failing_store_503_with_retry_after() {
         "{body}"
     );
     assert!(retry.is_some());
-    *store.fail.lock().unwrap() = false;
+    *gate.fail.lock().unwrap() = false;
     server.shutdown().unwrap();
     assert_eq!(
         store

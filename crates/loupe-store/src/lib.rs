@@ -23,6 +23,8 @@ mod memory;
 pub mod query;
 mod rows;
 mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[cfg(feature = "clickhouse")]
 mod clickhouse;
