@@ -9,4 +9,4 @@ pub mod files;
 pub mod summary;
 
 pub use files::{expand_paths, ingest, IngestSummary, InputFile, BATCH_EVENTS};
-pub use summary::{session_row, summarise};
+pub use summary::{rows_from_events, session_row, summarise};

@@ -73,16 +73,35 @@ fn summarise_some(
                 },
             },
         };
-        let session_source = SessionSource {
-            path: source.path.clone(),
-            format: source.format,
-        };
-        for session in loupe_analyze::assemble(events, session_source) {
-            let analysis = loupe_analyze::analyze(&session, config);
-            rows.push(session_row(&analysis, &session.events, source.clone()));
-        }
+        rows.extend(rows_from_events(events, source, config));
     }
     Ok(rows)
+}
+
+/// The summary rows of one session's events (one per session they assemble
+/// into), read from `source`. Shared by file ingest and the server. A row needs
+/// metrics, issues and tools, not the span tree or the timeline, so those are
+/// not built.
+pub fn rows_from_events(
+    events: Vec<Event>,
+    source: SourceRef,
+    config: &AnalysisConfig,
+) -> Vec<SessionRow> {
+    let session_source = SessionSource {
+        path: source.path.clone(),
+        format: source.format,
+    };
+    let config = AnalysisConfig {
+        summary_only: true,
+        ..config.clone()
+    };
+    loupe_analyze::assemble(events, session_source)
+        .iter()
+        .map(|session| {
+            let analysis = loupe_analyze::analyze(session, &config);
+            session_row(&analysis, &session.events, source.clone())
+        })
+        .collect()
 }
 
 /// Maps an analysis to the store's summary row. Agent name, tags and

@@ -18,8 +18,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loupe_analyze::{AnalysisConfig, SessionSource};
-use loupe_ingest::session_row;
+use loupe_analyze::AnalysisConfig;
+use loupe_ingest::rows_from_events;
 use loupe_model::Timestamp;
 use loupe_store::{EventQuery, RetentionPolicy, SessionRow, SourceRef, Store, StoreResult};
 use tokio::sync::broadcast;
@@ -238,23 +238,7 @@ pub(crate) fn summary_rows(
         .session(session_id)?
         .and_then(|r| r.source)
         .unwrap_or(source);
-    let session_source = SessionSource {
-        path: source.path.clone(),
-        format: source.format,
-    };
-    // A row needs metrics, issues and tools, not the tree or the timeline.
-    let analysis = AnalysisConfig {
-        summary_only: true,
-        ..analysis.clone()
-    };
-    let rows: Vec<SessionRow> = loupe_analyze::assemble(events, session_source)
-        .iter()
-        .map(|session| {
-            let a = loupe_analyze::analyze(session, &analysis);
-            session_row(&a, &session.events, source.clone())
-        })
-        .collect();
-    Ok(rows)
+    Ok(rows_from_events(events, source, analysis))
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ pub(crate) fn stream<R: Send>(
     args: &InputArgs,
     format: Option<SourceFormat>,
     work: &(dyn Fn(Session) -> R + Sync),
-    each: &mut (dyn FnMut(R) + Send),
+    each: &mut dyn FnMut(R),
 ) -> anyhow::Result<Streamed> {
     let paths = input_paths(args)?;
     let filter = SessionFilter {
