@@ -7,11 +7,12 @@
 //! a killed ingest loses at most the batch it was writing, and a second
 //! writer waits (up to the busy timeout) instead of failing.
 
+mod blocks;
 mod codec;
 mod filter;
 mod schema;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -80,8 +81,26 @@ struct Writer {
     /// case); dropped when a prune (any process) bumps the generation, when
     /// a batch fails, or when it grows past [`MAX_CACHED_CONTENTS`].
     contents: ContentCache,
+    /// Event-id keys of recently written sessions: appends deduplicate here
+    /// rather than through an index. Dropped with the content cache.
+    ids: IdCache,
     generation: i64,
 }
+
+/// The writer's dedup keys per session (by `sid`).
+type IdCache = HashMap<i64, SessionIds, IdBuildHasher>;
+
+/// One session's stored event-id keys ([`blocks::id_key`]). `events` is the
+/// session's stored event count the set matches: when another process has
+/// appended to the session since, the counts differ and the set is reloaded
+/// from the session's blocks.
+struct SessionIds {
+    events: i64,
+    keys: HashSet<u128, IdBuildHasher>,
+}
+
+/// Bound on the keys the writer keeps (about 40 MB).
+const MAX_CACHED_IDS: usize = 1 << 21;
 
 /// The writer's content-id cache.
 type ContentCache = HashMap<ContentKey, i64, IdBuildHasher>;
@@ -187,6 +206,7 @@ impl SqliteStore {
                 conn,
                 body: Vec::with_capacity(4096),
                 contents: ContentCache::default(),
+                ids: IdCache::default(),
                 generation: -1,
             }),
             readers: Mutex::new(Vec::new()),
@@ -215,7 +235,13 @@ impl SqliteStore {
     /// Number of stored events (all sessions).
     pub fn event_count(&self) -> StoreResult<u64> {
         self.read(
-            |conn| conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)),
+            |conn| {
+                conn.query_row(
+                    "SELECT coalesce(sum(events), 0) FROM event_blocks",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            },
             "counting events",
         )
         .map(|n| n.max(0) as u64)
@@ -306,6 +332,10 @@ impl std::hash::Hasher for IdHasher {
     fn write_i64(&mut self, n: i64) {
         self.write_u64(n as u64);
     }
+    fn write_u128(&mut self, n: u128) {
+        // Event-id keys are BLAKE3 output: either half is already uniform.
+        self.write_u64(n as u64);
+    }
 }
 
 type IdBuildHasher = BuildHasherDefault<IdHasher>;
@@ -325,7 +355,7 @@ impl std::hash::Hash for ContentKey {
 /// The statements of one append, prepared once per batch rather than looked
 /// up in the statement cache for every row.
 struct AppendStatements<'c> {
-    insert_event: CachedStatement<'c>,
+    insert_block: CachedStatement<'c>,
     insert_link: CachedStatement<'c>,
     insert_tool_run: CachedStatement<'c>,
     insert_content: CachedStatement<'c>,
@@ -337,14 +367,14 @@ struct AppendStatements<'c> {
 impl<'c> AppendStatements<'c> {
     fn prepare(tx: &'c rusqlite::Transaction<'_>) -> rusqlite::Result<Self> {
         Ok(AppendStatements {
-            insert_event: tx.prepare_cached(
-                "INSERT INTO events(sid, event_id, ts_us, kind, iteration, duration_ms, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sid, event_id) DO NOTHING",
+            insert_block: tx.prepare_cached(
+                "INSERT INTO event_blocks(sid, first_ts, last_ts, events, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?,
             insert_link: tx
-                .prepare_cached("INSERT INTO event_texts(content_id, event_row) VALUES (?1, ?2)")?,
+                .prepare_cached("INSERT INTO block_texts(content_id, block_id) VALUES (?1, ?2)")?,
             insert_tool_run: tx.prepare_cached(
-                "INSERT INTO tool_runs(event_row, sid, tool, ts_us, duration_ms, success, iteration) \
+                "INSERT INTO tool_runs(sid, event_id, tool, ts_us, duration_ms, success, iteration) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?,
             insert_content: tx.prepare_cached(
@@ -392,11 +422,81 @@ fn intern(
     Ok(id)
 }
 
+/// A block being filled for one session during an append.
+#[derive(Default)]
+struct PendingBlock {
+    bytes: Vec<u8>,
+    contents: Vec<i64>,
+    events: usize,
+    first: i64,
+    last: i64,
+}
+
+impl PendingBlock {
+    fn push(&mut self, event: &Event, body: &[u8], contents: &[i64]) {
+        let ts = event.timestamp.as_micros();
+        if self.events == 0 {
+            (self.first, self.last) = (ts, ts);
+        }
+        self.first = self.first.min(ts);
+        self.last = self.last.max(ts);
+        self.events += 1;
+        blocks::push_entry(&mut self.bytes, event, body);
+        self.contents.extend_from_slice(contents);
+    }
+
+    /// Inserts the block (if it holds any event) and queues its text links.
+    fn flush(
+        &mut self,
+        sid: i64,
+        stmts: &mut AppendStatements<'_>,
+        links: &mut Vec<(i64, i64)>,
+    ) -> rusqlite::Result<()> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let block_id = stmts.insert_block.insert(params![
+            sid,
+            self.first,
+            self.last,
+            self.events as i64,
+            &self.bytes[..]
+        ])?;
+        self.contents.sort_unstable();
+        self.contents.dedup();
+        links.extend(self.contents.iter().map(|&cid| (cid, block_id)));
+        self.bytes.clear();
+        self.contents.clear();
+        self.events = 0;
+        Ok(())
+    }
+}
+
+/// Loads the event-id keys of a session's stored events. A malformed block
+/// contributes the entries before the damage (reads report it as corrupt).
+fn load_ids(
+    tx: &rusqlite::Transaction<'_>,
+    sid: i64,
+) -> rusqlite::Result<HashSet<u128, IdBuildHasher>> {
+    let mut keys = HashSet::default();
+    let mut stmt = tx.prepare_cached("SELECT body FROM event_blocks WHERE sid = ?1")?;
+    let mut rows = stmt.query([sid])?;
+    while let Some(r) = rows.next()? {
+        if let rusqlite::types::ValueRef::Blob(bytes) = r.get_ref(0)? {
+            for entry in blocks::entries(bytes).map_while(Result::ok) {
+                keys.insert(blocks::id_key(entry.event_id));
+            }
+        }
+    }
+    Ok(keys)
+}
+
 fn append_in(
     tx: &rusqlite::Transaction<'_>,
     events: &[Event],
     body: &mut Vec<u8>,
     cache: &mut ContentCache,
+    ids: &mut IdCache,
     generation: &mut i64,
 ) -> rusqlite::Result<AppendOutcome> {
     let current: i64 = tx
@@ -404,7 +504,11 @@ fn append_in(
         .query_row([], |r| r.get(0))?;
     if current != *generation || cache.len() > MAX_CACHED_CONTENTS {
         cache.clear();
+        ids.clear();
         *generation = current;
+    }
+    if ids.values().map(|s| s.keys.len()).sum::<usize>() > MAX_CACHED_IDS {
+        ids.clear();
     }
     // One session-key upsert per session per batch, widening its time range.
     let mut ranges: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -416,15 +520,33 @@ fn append_in(
     }
     let mut sids: HashMap<&str, i64> = HashMap::with_capacity(ranges.len());
     for (session_id, (first, last)) in ranges {
-        let sid = upsert_session_key(tx, session_id, Some(first), Some(last))?;
+        let (sid, stored) = upsert_session_key(tx, session_id, Some(first), Some(last))?;
         sids.insert(session_id, sid);
+        let fresh = ids.get(&sid).is_some_and(|s| s.events == stored);
+        if !fresh {
+            let keys = if stored == 0 {
+                HashSet::default()
+            } else {
+                load_ids(tx, sid)?
+            };
+            ids.insert(
+                sid,
+                SessionIds {
+                    events: stored,
+                    keys,
+                },
+            );
+        }
     }
     let mut stmts = AppendStatements::prepare(tx)?;
     let mut outcome = AppendOutcome::default();
     let mut content_ids: Vec<i64> = Vec::new();
-    // (content id, event row) for the whole batch, inserted in key order at
+    // (content id, block id) for the whole batch, inserted in key order at
     // the end so the link index is written sequentially.
-    let mut links: Vec<(i64, i64)> = Vec::with_capacity(events.len());
+    let mut links: Vec<(i64, i64)> = Vec::new();
+    // Open blocks by sid (events of sessions may interleave in a batch).
+    let mut open: BTreeMap<i64, PendingBlock> = BTreeMap::new();
+    let mut added: HashMap<i64, i64, IdBuildHasher> = HashMap::default();
     // Batches come grouped by session: look the sid up only when it changes.
     let mut last: Option<(&str, i64)> = None;
     for e in events {
@@ -438,34 +560,30 @@ fn append_in(
                 sid
             }
         };
+        let Some(seen) = ids.get_mut(&sid) else {
+            continue; // every session got a key set above
+        };
+        if !seen.keys.insert(blocks::id_key(&e.event_id)) {
+            outcome.duplicates += 1;
+            continue;
+        }
         content_ids.clear();
         encode_body(e, body, &mut |text| {
             let id = intern(tx, &mut stmts, cache, text)?;
             content_ids.push(id);
             Ok::<i64, rusqlite::Error>(id)
         })?;
-        let inserted = stmts.insert_event.execute(params![
-            sid,
-            e.event_id,
-            e.timestamp.as_micros(),
-            e.kind.as_str(),
-            e.iteration,
-            e.duration_ms.filter(|d| d.is_finite()),
-            &body[..]
-        ])?;
-        if inserted == 0 {
-            outcome.duplicates += 1;
-            continue;
+        let block = open.entry(sid).or_default();
+        block.push(e, body, &content_ids);
+        if block.events >= blocks::BLOCK_EVENTS {
+            block.flush(sid, &mut stmts, &mut links)?;
         }
         outcome.inserted += 1;
-        let row = tx.last_insert_rowid();
-        content_ids.sort_unstable();
-        content_ids.dedup();
-        links.extend(content_ids.iter().map(|&cid| (cid, row)));
+        *added.entry(sid).or_default() += 1;
         if let Some(run) = tool_run(e) {
             stmts.insert_tool_run.execute(params![
-                row,
                 sid,
+                e.event_id,
                 run.tool,
                 run.timestamp.as_micros(),
                 run.duration_ms,
@@ -474,9 +592,20 @@ fn append_in(
             ])?;
         }
     }
+    for (sid, block) in &mut open {
+        block.flush(*sid, &mut stmts, &mut links)?;
+    }
     links.sort_unstable();
-    for (cid, row) in links {
-        stmts.insert_link.execute(params![cid, row])?;
+    for (cid, block_id) in links {
+        stmts.insert_link.execute(params![cid, block_id])?;
+    }
+    let mut count =
+        tx.prepare_cached("UPDATE session_keys SET events = events + ?2 WHERE sid = ?1")?;
+    for (sid, n) in added {
+        count.execute(params![sid, n])?;
+        if let Some(seen) = ids.get_mut(&sid) {
+            seen.events += n;
+        }
     }
     Ok(outcome)
 }
@@ -486,20 +615,20 @@ fn upsert_session_key(
     session_id: &str,
     first: Option<i64>,
     last: Option<i64>,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<(i64, i64)> {
     tx.prepare_cached(
         "INSERT INTO session_keys(session_id, first_ts, last_ts) VALUES (?1, ?2, ?3) \
          ON CONFLICT(session_id) DO UPDATE SET \
            first_ts = CASE WHEN first_ts IS NULL OR excluded.first_ts < first_ts THEN coalesce(excluded.first_ts, first_ts) ELSE first_ts END, \
            last_ts = CASE WHEN last_ts IS NULL OR excluded.last_ts > last_ts THEN coalesce(excluded.last_ts, last_ts) ELSE last_ts END \
-         RETURNING sid",
+         RETURNING sid, events",
     )?
-    .query_row(params![session_id, first, last], |r| r.get(0))
+    .query_row(params![session_id, first, last], |r| Ok((r.get(0)?, r.get(1)?)))
 }
 
 fn upsert_row(tx: &rusqlite::Transaction<'_>, row: &SessionRow) -> rusqlite::Result<()> {
     let activity = row.ended_at.or(row.started_at).map(Timestamp::as_micros);
-    let sid = upsert_session_key(
+    let (sid, _) = upsert_session_key(
         tx,
         &row.session_id,
         row.started_at.map(Timestamp::as_micros),
@@ -561,28 +690,38 @@ fn limit_sql(limit: Option<usize>, offset: usize) -> String {
 /// Deletes one session's data; returns how many events it had.
 fn delete_session(tx: &rusqlite::Transaction<'_>, sid: i64) -> rusqlite::Result<u64> {
     // Texts referenced by this session's events (their bodies hold the
-    // references): unlink them, then drop those no other event uses.
+    // references): unlink them from its blocks, then drop those no other
+    // block uses.
     let mut links: Vec<(i64, i64)> = Vec::new();
+    let mut events: u64 = 0;
     {
-        let mut stmt = tx.prepare_cached("SELECT id, body FROM events WHERE sid = ?1")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT id, events, body FROM event_blocks WHERE sid = ?1")?;
         let mut rows = stmt.query([sid])?;
         while let Some(r) = rows.next()? {
-            let row: i64 = r.get(0)?;
-            let body: Vec<u8> = r.get(1)?;
-            for cid in codec::referenced_contents(&body) {
-                links.push((cid, row));
+            let block: i64 = r.get(0)?;
+            events += r.get::<_, i64>(1)?.max(0) as u64;
+            if let rusqlite::types::ValueRef::Blob(bytes) = r.get_ref(2)? {
+                for entry in blocks::entries(bytes).map_while(Result::ok) {
+                    links.extend(
+                        codec::referenced_contents(entry.body)
+                            .into_iter()
+                            .map(|cid| (cid, block)),
+                    );
+                }
             }
         }
     }
+    links.sort_unstable();
+    links.dedup();
     let mut candidates: Vec<i64> = links.iter().map(|(c, _)| *c).collect();
     candidates.sort_unstable();
     candidates.dedup();
     for (cid, row) in &links {
-        tx.prepare_cached("DELETE FROM event_texts WHERE content_id = ?1 AND event_row = ?2")?
+        tx.prepare_cached("DELETE FROM block_texts WHERE content_id = ?1 AND block_id = ?2")?
             .execute(params![cid, row])?;
     }
-    let events = tx
-        .prepare_cached("DELETE FROM events WHERE sid = ?1")?
+    tx.prepare_cached("DELETE FROM event_blocks WHERE sid = ?1")?
         .execute([sid])?;
     for sql in [
         "DELETE FROM tool_runs WHERE sid = ?1",
@@ -596,7 +735,7 @@ fn delete_session(tx: &rusqlite::Transaction<'_>, sid: i64) -> rusqlite::Result<
     }
     for cid in candidates {
         let still_used: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM event_texts WHERE content_id = ?1)")?
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM block_texts WHERE content_id = ?1)")?
             .query_row([cid], |r| r.get(0))?;
         if still_used {
             continue;
@@ -616,7 +755,7 @@ fn delete_session(tx: &rusqlite::Transaction<'_>, sid: i64) -> rusqlite::Result<
                 .execute([cid])?;
         }
     }
-    Ok(events as u64)
+    Ok(events)
 }
 
 /// One stored event read ahead of decoding.
@@ -643,34 +782,22 @@ struct RawRows {
 }
 
 impl RawRows {
-    fn push(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
-        let kind = r.get_ref(2)?;
-        let kind = kind.as_str().map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(2, kind.data_type(), Box::new(e))
-        })?;
-        let body = match r.get_ref(5)? {
-            rusqlite::types::ValueRef::Blob(b) => b,
-            other => {
-                return Err(rusqlite::Error::InvalidColumnType(
-                    5,
-                    "body".to_owned(),
-                    other.data_type(),
-                ))
-            }
-        };
+    /// Queues one stored event; `row` orders events of equal time (their
+    /// insertion order).
+    fn push(&mut self, entry: &blocks::RawEntry<'_>, row: i64) {
         let start = self.bodies.len();
-        self.bodies.extend_from_slice(body);
-        self.content_ids.extend(codec::referenced_contents(body));
+        self.bodies.extend_from_slice(entry.body);
+        self.content_ids
+            .extend(codec::referenced_contents(entry.body));
         self.rows.push(RawRow {
-            event_id: r.get(0)?,
-            ts_us: r.get(1)?,
-            kind: EventKind::from_name(kind),
-            iteration: r.get(3)?,
-            duration_ms: r.get(4)?,
+            event_id: entry.event_id.to_owned(),
+            ts_us: entry.ts_us,
+            kind: EventKind::from_name(entry.kind),
+            iteration: entry.iteration,
+            duration_ms: entry.duration_ms,
             body: start..self.bodies.len(),
-            row: r.get(6)?,
+            row,
         });
-        Ok(())
     }
 
     /// Reads every referenced text once. Ids close together (texts first
@@ -722,6 +849,18 @@ impl RawRows {
     }
 }
 
+/// The body blob of a block row (column 0).
+fn block_bytes<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<&'r [u8]> {
+    match r.get_ref(0)? {
+        rusqlite::types::ValueRef::Blob(b) => Ok(b),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            0,
+            "body".to_owned(),
+            other.data_type(),
+        )),
+    }
+}
+
 fn decode_rows(
     rows: &mut [RawRow],
     bodies: &[u8],
@@ -763,21 +902,23 @@ impl Store for SqliteStore {
             conn,
             body,
             contents,
+            ids,
             generation,
         } = &mut *guard;
         let result = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| map_err(e, &self.label, "starting a write"))
             .and_then(|tx| {
-                let outcome = append_in(&tx, events, body, contents, generation)
+                let outcome = append_in(&tx, events, body, contents, ids, generation)
                     .map_err(|e| map_err(e, &self.label, "appending events"))?;
                 tx.commit()
                     .map_err(|e| map_err(e, &self.label, "committing events"))?;
                 Ok(outcome)
             });
         if result.is_err() {
-            // Ids interned by the rolled-back batch do not exist.
+            // Ids interned and keys added by the rolled-back batch do not exist.
             contents.clear();
+            ids.clear();
         } else if let Some(checkpointer) = &self.checkpointer {
             checkpointer.wake();
         }
@@ -841,53 +982,77 @@ impl Store for SqliteStore {
     }
 
     fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
-        const COLUMNS: &str =
-            "SELECT e.event_id, e.ts_us, e.kind, e.iteration, e.duration_ms, e.body, e.id FROM events e";
-        let mut filter =
-            String::from(" WHERE e.sid = (SELECT sid FROM session_keys WHERE session_id = ?1)");
+        let mut sql = String::from(
+            "SELECT b.body FROM event_blocks b \
+             WHERE b.sid = (SELECT sid FROM session_keys WHERE session_id = ?1)",
+        );
         let mut params: Vec<SqlValue> = vec![SqlValue::Text(session_id.to_owned())];
+        // Blocks wholly outside the window are skipped unread.
         if let Some(t) = query.since {
             params.push(SqlValue::Integer(t.as_micros()));
-            filter.push_str(&format!(" AND e.ts_us >= ?{}", params.len()));
+            sql.push_str(&format!(" AND b.last_ts >= ?{}", params.len()));
         }
         if let Some(t) = query.until {
             params.push(SqlValue::Integer(t.as_micros()));
-            filter.push_str(&format!(" AND e.ts_us < ?{}", params.len()));
+            sql.push_str(&format!(" AND b.first_ts < ?{}", params.len()));
         }
-        // A whole session is read in index order and sorted here on (time,
-        // row): SQLite's sorter would copy every body. A page is found by
-        // sorting only the (time, row) keys of the session, then reading just
-        // that page's rows, so a page deep into a 200k-event session costs
-        // one pass over small keys, not a sort of every body.
+        sql.push_str(" ORDER BY b.id");
+        let since = query.since.map(Timestamp::as_micros);
+        let until = query.until.map(Timestamp::as_micros);
+        let in_window = |ts: i64| since.is_none_or(|s| ts >= s) && until.is_none_or(|u| ts < u);
+        // A whole session is decoded and sorted on (time, insertion order).
+        // A page is found by sorting only the (time, order) keys of the
+        // session, then decoding just that page's events, so a page deep
+        // into a 200k-event session does not decode every event.
         let whole = query.limit.is_none() && query.offset == 0;
         let label = self.label.clone();
+        let malformed = |reason: String| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, reason.into())
+        };
         let mut rows = self.read(
             |conn| {
                 let mut rows = RawRows::default();
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut cursor = stmt.query(params_from_iter(params.iter()))?;
+                let mut order: i64 = 0;
                 if whole {
-                    let mut stmt = conn.prepare_cached(&format!("{COLUMNS}{filter}"))?;
-                    let mut cursor = stmt.query(params_from_iter(params.iter()))?;
                     while let Some(r) = cursor.next()? {
-                        rows.push(r)?;
+                        let bytes = block_bytes(r)?;
+                        for entry in blocks::entries(bytes) {
+                            let entry = entry.map_err(malformed)?;
+                            if in_window(entry.ts_us) {
+                                rows.push(&entry, order);
+                            }
+                            order += 1;
+                        }
                     }
                 } else {
-                    let mut keys: Vec<(i64, i64)> = conn
-                        .prepare_cached(&format!("SELECT e.ts_us, e.id FROM events e{filter}"))?
-                        .query_map(params_from_iter(params.iter()), |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })?
-                        .collect::<rusqlite::Result<_>>()?;
+                    // (time, order, block, entry offset) of every event in the window.
+                    let mut blobs: Vec<Vec<u8>> = Vec::new();
+                    let mut keys: Vec<(i64, i64, usize, usize)> = Vec::new();
+                    while let Some(r) = cursor.next()? {
+                        let bytes = block_bytes(r)?;
+                        let mut it = blocks::entries(bytes);
+                        loop {
+                            let at = it.position();
+                            let Some(entry) = it.next() else { break };
+                            let entry = entry.map_err(malformed)?;
+                            if in_window(entry.ts_us) {
+                                keys.push((entry.ts_us, order, blobs.len(), at));
+                            }
+                            order += 1;
+                        }
+                        blobs.push(bytes.to_vec());
+                    }
                     keys.sort_unstable();
                     let end = query
                         .limit
                         .map_or(keys.len(), |l| query.offset.saturating_add(l))
                         .min(keys.len());
-                    let page = keys.get(query.offset..end).unwrap_or(&[]);
-                    let mut stmt = conn.prepare_cached(&format!("{COLUMNS} WHERE e.id = ?1"))?;
-                    for &(_, id) in page {
-                        let mut cursor = stmt.query([id])?;
-                        if let Some(r) = cursor.next()? {
-                            rows.push(r)?;
+                    for &(_, order, blob, at) in keys.get(query.offset..end).unwrap_or(&[]) {
+                        let bytes = blobs.get(blob).and_then(|b| b.get(at..)).unwrap_or(&[]);
+                        if let Some(entry) = blocks::entries(bytes).next() {
+                            rows.push(&entry.map_err(malformed)?, order);
                         }
                     }
                 }
@@ -938,9 +1103,9 @@ impl Store for SqliteStore {
             clauses.join(" AND ")
         };
         let sql = format!(
-            "SELECT k.session_id, e.event_id, t.tool, t.ts_us, t.duration_ms, t.success, t.iteration \
-             FROM tool_runs t JOIN events e ON e.id = t.event_row JOIN session_keys k ON k.sid = t.sid \
-             WHERE {where_sql} ORDER BY t.ts_us DESC, k.session_id, e.event_id{}",
+            "SELECT k.session_id, t.event_id, t.tool, t.ts_us, t.duration_ms, t.success, t.iteration \
+             FROM tool_runs t JOIN session_keys k ON k.sid = t.sid \
+             WHERE {where_sql} ORDER BY t.ts_us DESC, k.session_id, t.event_id{}",
             limit_sql(query.limit, query.offset)
         );
         self.read(
@@ -967,26 +1132,68 @@ impl Store for SqliteStore {
         let Some(expr) = filter::fts_match(text) else {
             return Ok(Vec::new());
         };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let newest_first = |a: &SearchHit, b: &SearchHit| {
+            b.timestamp
+                .cmp(&a.timestamp)
+                .then_with(|| a.session_id.cmp(&b.session_id))
+                .then_with(|| a.event_id.cmp(&b.event_id))
+        };
         self.read(
             |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT DISTINCT k.session_id, e.event_id, e.kind, e.ts_us FROM contents_fts f \
-                     JOIN event_texts x ON x.content_id = f.rowid \
-                     JOIN events e ON e.id = x.event_row \
-                     JOIN session_keys k ON k.sid = e.sid \
-                     WHERE contents_fts MATCH ?1 \
-                     ORDER BY e.ts_us DESC, k.session_id, e.event_id LIMIT ?2",
-                )?;
-                let rows = stmt.query_map(params![expr, limit], |r| {
-                    Ok(SearchHit {
-                        session_id: r.get(0)?,
-                        event_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        timestamp: Timestamp(r.get(3)?),
-                    })
-                })?;
-                rows.collect()
+                let matched: HashSet<i64, IdBuildHasher> = conn
+                    .prepare_cached("SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?1")?
+                    .query_map([&expr], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                if matched.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Blocks holding a matching text, newest last event first;
+                // their events are checked one by one (a block links every
+                // text any of its events uses). Stops once no later block
+                // can hold an event newer than the last hit kept.
+                let candidates: Vec<(i64, i64, String)> = conn
+                    .prepare_cached(
+                        "SELECT b.id, b.last_ts, k.session_id FROM event_blocks b \
+                         JOIN session_keys k ON k.sid = b.sid \
+                         WHERE b.id IN (SELECT x.block_id FROM block_texts x WHERE x.content_id IN \
+                             (SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?1)) \
+                         ORDER BY b.last_ts DESC",
+                    )?
+                    .query_map([&expr], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut read =
+                    conn.prepare_cached("SELECT body FROM event_blocks WHERE id = ?1")?;
+                let mut hits: Vec<SearchHit> = Vec::new();
+                for (block, last_ts, session_id) in candidates {
+                    if hits.len() >= limit
+                        && hits
+                            .last()
+                            .is_some_and(|h| last_ts < h.timestamp.as_micros())
+                    {
+                        break;
+                    }
+                    let mut cursor = read.query([block])?;
+                    let Some(r) = cursor.next()? else { continue };
+                    for entry in blocks::entries(block_bytes(r)?).map_while(Result::ok) {
+                        if codec::referenced_contents(entry.body)
+                            .iter()
+                            .any(|c| matched.contains(c))
+                        {
+                            hits.push(SearchHit {
+                                session_id: session_id.clone(),
+                                event_id: entry.event_id.to_owned(),
+                                kind: entry.kind.to_owned(),
+                                timestamp: Timestamp(entry.ts_us),
+                            });
+                        }
+                    }
+                    hits.sort_by(newest_first);
+                    hits.truncate(limit);
+                }
+                Ok(hits)
             },
             "searching",
         )
@@ -1025,7 +1232,7 @@ impl Store for SqliteStore {
                 stats.by_model = by_model.into_values().collect();
                 stats.events = conn
                     .prepare(&format!(
-                        "SELECT count(*) FROM events WHERE sid IN ({matching})"
+                        "SELECT coalesce(sum(events), 0) FROM event_blocks WHERE sid IN ({matching})"
                     ))?
                     .query_row(params_from_iter(w.params.iter()), |r| r.get::<_, i64>(0))?
                     .max(0) as u64;
@@ -1248,7 +1455,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         assert_eq!(store.events("old", &EventQuery::default()).unwrap(), old);
         let hits = store.search("walrus", 10).unwrap();
         assert_eq!(
@@ -1302,5 +1509,34 @@ mod tests {
             "texts only the pruned session used are gone"
         );
         assert_eq!(store.integrity_check().unwrap(), ["ok"]);
+    }
+
+    #[test]
+    fn dedup_holds_across_reopening_and_a_second_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.db");
+        let event =
+            |n: usize| Event::new(format!("e{n}"), EventKind::Log, Timestamp(n as i64), "s");
+        let range = |a: usize, b: usize| (a..b).map(event).collect::<Vec<_>>();
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.append_events(&range(0, 700)).unwrap().inserted, 700);
+        }
+        // A fresh handle knows the stored ids from the blocks.
+        let one = SqliteStore::open(&path).unwrap();
+        let out = one.append_events(&range(0, 800)).unwrap();
+        assert_eq!((out.inserted, out.duplicates), (100, 700));
+        // Another writer (as another process would) appends to the same
+        // session; the first handle's cached ids are stale and reloaded.
+        let two = SqliteStore::open(&path).unwrap();
+        let out = two.append_events(&range(750, 900)).unwrap();
+        assert_eq!((out.inserted, out.duplicates), (100, 50));
+        let out = one.append_events(&range(850, 1_000)).unwrap();
+        assert_eq!((out.inserted, out.duplicates), (100, 50));
+        assert_eq!(one.event_count().unwrap(), 1_000);
+        let got = two.events("s", &EventQuery::default()).unwrap();
+        assert_eq!(got, range(0, 1_000));
+        drop(two);
+        assert_eq!(one.integrity_check().unwrap(), ["ok"]);
     }
 }

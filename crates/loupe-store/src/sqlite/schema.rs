@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::sqlite::map_err;
+use crate::sqlite::{blocks, codec, map_err};
 use crate::{StoreError, StoreErrorKind, StoreResult};
 
 /// `PRAGMA application_id` of a Loupe store ("LOUP").
@@ -130,7 +130,135 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO contents_fts(rowid, text) SELECT id, text FROM contents WHERE searchable = 1;
     "#,
+    // 3: events in per-session blocks (`src/sqlite/blocks.rs`): one row per
+    // up to 512 events instead of one each, deduplicated in the writer's
+    // memory, texts linked per block. The event rows are moved into blocks
+    // by `move_events_into_blocks` after this SQL.
+    r#"
+    ALTER TABLE session_keys ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE event_blocks (
+        id INTEGER PRIMARY KEY,
+        sid INTEGER NOT NULL,
+        first_ts INTEGER NOT NULL,
+        last_ts INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        body BLOB NOT NULL
+    );
+    CREATE INDEX event_blocks_sid ON event_blocks(sid);
+    CREATE TABLE block_texts (
+        content_id INTEGER NOT NULL,
+        block_id INTEGER NOT NULL,
+        PRIMARY KEY (content_id, block_id)
+    ) WITHOUT ROWID;
+    ALTER TABLE tool_runs RENAME COLUMN event_row TO id;
+    ALTER TABLE tool_runs ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
+    UPDATE tool_runs SET event_id = coalesce((SELECT e.event_id FROM events e WHERE e.id = tool_runs.id), '');
+    "#,
 ];
+
+/// Steps in Rust that follow a migration's SQL (by migration number).
+fn after_migration(version: usize, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    if version == 3 {
+        move_events_into_blocks(tx)?;
+    }
+    Ok(())
+}
+
+/// Migration 3: rewrites each session's event rows, in insertion order, as
+/// blocks (bodies are kept as they are, JSON or binary), links their texts
+/// per block, counts the session's events, and drops the old tables.
+fn move_events_into_blocks(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let sids: Vec<i64> = tx
+        .prepare("SELECT DISTINCT sid FROM events ORDER BY sid")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut read = tx.prepare(
+        "SELECT event_id, ts_us, kind, iteration, duration_ms, body FROM events WHERE sid = ?1 ORDER BY id",
+    )?;
+    let mut insert = tx.prepare(
+        "INSERT INTO event_blocks(sid, first_ts, last_ts, events, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut link =
+        tx.prepare("INSERT OR IGNORE INTO block_texts(content_id, block_id) VALUES (?1, ?2)")?;
+    let mut count = tx.prepare("UPDATE session_keys SET events = ?2 WHERE sid = ?1")?;
+    for sid in sids {
+        let mut rows = read.query([sid])?;
+        let mut block = Block::default();
+        let mut total: i64 = 0;
+        while let Some(r) = rows.next()? {
+            let event_id: String = r.get(0)?;
+            let ts_us: i64 = r.get(1)?;
+            let kind: String = r.get(2)?;
+            let body: Vec<u8> = r.get(5)?;
+            block.contents.extend(codec::referenced_contents(&body));
+            blocks::push_raw_entry(
+                &mut block.bytes,
+                &blocks::RawEntry {
+                    event_id: &event_id,
+                    ts_us,
+                    kind: &kind,
+                    iteration: r.get(3)?,
+                    duration_ms: r.get(4)?,
+                    body: &body,
+                },
+            );
+            block.add(ts_us);
+            total += 1;
+            if block.events >= blocks::BLOCK_EVENTS {
+                block.write(sid, &mut insert, &mut link)?;
+            }
+        }
+        block.write(sid, &mut insert, &mut link)?;
+        count.execute(rusqlite::params![sid, total])?;
+    }
+    tx.execute_batch("DROP TABLE event_texts; DROP TABLE events;")
+}
+
+/// A block being filled by the migration.
+#[derive(Default)]
+struct Block {
+    bytes: Vec<u8>,
+    contents: Vec<i64>,
+    events: usize,
+    first: i64,
+    last: i64,
+}
+
+impl Block {
+    fn add(&mut self, ts: i64) {
+        if self.events == 0 {
+            (self.first, self.last) = (ts, ts);
+        }
+        self.first = self.first.min(ts);
+        self.last = self.last.max(ts);
+        self.events += 1;
+    }
+
+    fn write(
+        &mut self,
+        sid: i64,
+        insert: &mut rusqlite::Statement<'_>,
+        link: &mut rusqlite::Statement<'_>,
+    ) -> rusqlite::Result<()> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let block_id = insert.insert(rusqlite::params![
+            sid,
+            self.first,
+            self.last,
+            self.events as i64,
+            &self.bytes[..]
+        ])?;
+        self.contents.sort_unstable();
+        self.contents.dedup();
+        for &cid in &self.contents {
+            link.execute(rusqlite::params![cid, block_id])?;
+        }
+        *self = Block::default();
+        Ok(())
+    }
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -184,6 +312,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
         tx.execute_batch(sql)
+            .and_then(|()| after_migration(index + 1, &tx))
             .map_err(|e| map_err(e, path, &format!("applying migration {}", index + 1)))?;
     }
     tx.execute_batch(&format!(

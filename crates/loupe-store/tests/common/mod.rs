@@ -838,10 +838,127 @@ pub fn event_pages_cover_the_session_in_order(store: &dyn Store) {
     assert!(past.is_empty(), "a page past the end is empty");
 }
 
+/// Sessions longer than a storage block (1,300 events, appended in three
+/// batches that interleave two sessions, overlap each other and repeat
+/// timestamps) read back whole, by page and by time window exactly as the
+/// reference order says; duplicates across and inside batches are caught;
+/// search finds the newest hits across blocks; prune removes all of it.
+pub fn long_interleaved_sessions(store: &dyn Store) {
+    let event = |session: &str, n: i64| {
+        // Timestamps repeat in threes, so ties cross block boundaries.
+        let mut e = Event::new(
+            format!("{session}-{n}"),
+            EventKind::ToolEnd,
+            Timestamp(T0 + (n / 3) * 1_000),
+            session,
+        )
+        .with(keys::TOOL, "bash")
+        .with(keys::RESULT, format!("output number{n} of {session}"));
+        e.iteration = Some((n / 10 + 1) as u32);
+        e
+    };
+    let batch = |from: i64, to: i64| {
+        let mut out = Vec::new();
+        for n in from..to {
+            out.push(event("long-a", n));
+            if n % 2 == 0 {
+                out.push(event("long-b", n));
+            }
+        }
+        out
+    };
+    let first = store.append_events(&batch(0, 600)).unwrap();
+    assert_eq!((first.inserted, first.duplicates), (900, 0));
+    // Overlaps the first batch by 100 events and repeats one inside itself.
+    let mut second = batch(500, 1_100);
+    second.push(event("long-a", 1_050));
+    let out = store.append_events(&second).unwrap();
+    assert_eq!((out.inserted, out.duplicates), (750, 151));
+    let out = store.append_events(&batch(1_100, 1_300)).unwrap();
+    assert_eq!((out.inserted, out.duplicates), (300, 0));
+    let again = store.append_events(&batch(0, 1_300)).unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 1_950));
+
+    let expected: Vec<Event> = (0..1_300).map(|n| event("long-a", n)).collect();
+    let whole = store.events("long-a", &EventQuery::default()).unwrap();
+    assert_eq!(whole.len(), 1_300);
+    assert!(
+        whole == expected,
+        "the whole session in time, then insertion, order"
+    );
+    let b = store.events("long-b", &EventQuery::default()).unwrap();
+    assert_eq!(b.len(), 650);
+    for (offset, limit) in [(0, 200), (510, 7), (1_023, 300), (1_299, 5)] {
+        let page = store
+            .events(
+                "long-a",
+                &EventQuery {
+                    offset,
+                    limit: Some(limit),
+                    ..EventQuery::default()
+                },
+            )
+            .unwrap();
+        let end = (offset + limit).min(1_300);
+        assert!(page == expected[offset..end], "page at {offset}");
+    }
+    let window = store
+        .events(
+            "long-a",
+            &EventQuery {
+                since: Some(Timestamp(T0 + 170 * 1_000)),
+                until: Some(Timestamp(T0 + 350 * 1_000)),
+                ..EventQuery::default()
+            },
+        )
+        .unwrap();
+    assert!(window == expected[510..1_050], "time window across blocks");
+
+    let hits = store.search("output", 4).unwrap();
+    let ids: Vec<&str> = hits.iter().map(|h| h.event_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["long-a-1299", "long-a-1296", "long-a-1297", "long-a-1298"],
+        "newest first, ties by session then event id"
+    );
+    let hits = store.search("number700", 10).unwrap();
+    let ids: Vec<&str> = hits.iter().map(|h| h.event_id.as_str()).collect();
+    assert_eq!(ids, ["long-a-700", "long-b-700"]);
+    let runs = store
+        .tool_runs(&ToolRunQuery {
+            session_ids: vec!["long-b".into()],
+            ..ToolRunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(runs.len(), 650);
+    assert_eq!(runs[0].event_id, "long-b-1296");
+
+    let pruned = store
+        .prune(&RetentionPolicy {
+            max_age_ms: None,
+            max_count: Some(0),
+            now: Timestamp(T0 + 3_600_000_000),
+        })
+        .unwrap();
+    assert_eq!(pruned.events, 1_950);
+    assert!(store
+        .events("long-a", &EventQuery::default())
+        .unwrap()
+        .is_empty());
+    assert!(store.search("output", 4).unwrap().is_empty());
+    // A pruned session's ids may be used again.
+    assert_eq!(store.append_events(&batch(0, 1)).unwrap().inserted, 2);
+}
+
 /// Instantiates every behaviour test for a backend: `$make` builds a fresh store.
 #[macro_export]
 macro_rules! behaviour_tests {
     ($make:expr) => {
+        #[test]
+        fn long_interleaved_sessions() {
+            let store = $make;
+            common::long_interleaved_sessions(common::AsStore::as_store(&store));
+        }
         #[test]
         fn append_is_idempotent() {
             let store = $make;
