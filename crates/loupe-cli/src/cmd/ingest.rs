@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use loupe_model::SourceFormat;
-use loupe_store::{SqliteStore, DEFAULT_DB_PATH};
+use loupe_store::DEFAULT_DB_PATH;
 
 use crate::cmd::input::parse_format;
 use loupe_ingest::{expand_paths, ingest};
@@ -32,7 +32,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let files = expand_paths(&args.paths)?;
-    let store = SqliteStore::open(&args.db)?;
+    let store = super::open_store(&args.db)?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let bar = if std::io::stderr().is_terminal() && !args.quiet {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());

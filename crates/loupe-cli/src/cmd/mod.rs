@@ -16,3 +16,22 @@ pub(crate) mod tail;
 pub(crate) mod tui;
 pub(crate) mod tui_server;
 pub(crate) mod view;
+
+use std::path::Path;
+
+use loupe_store::{SqliteStore, SCHEMA_VERSION};
+
+/// Opens (creating if missing) a SQLite store, saying on stderr first when
+/// the store is from an older Loupe and will be upgraded: the upgrade
+/// rewrites its events once, which takes a while on a big store.
+pub(crate) fn open_store(path: &Path) -> loupe_store::StoreResult<SqliteStore> {
+    if let Some(version) = SqliteStore::stored_schema_version(path) {
+        if version > 0 && version < SCHEMA_VERSION {
+            eprintln!(
+                "loupe: upgrading the store {} from schema {version} to {SCHEMA_VERSION} (once; a big store takes a while)",
+                path.display()
+            );
+        }
+    }
+    SqliteStore::open(path)
+}

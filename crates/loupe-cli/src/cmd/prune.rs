@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loupe_model::Timestamp;
-use loupe_store::{RetentionPolicy, SqliteStore, Store, DEFAULT_DB_PATH};
+use loupe_store::{RetentionPolicy, Store, DEFAULT_DB_PATH};
 
 use crate::cmd::query::parse_duration_ms;
 
@@ -32,7 +32,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.db.display()
         );
     }
-    let store = SqliteStore::open(&args.db)?;
+    let store = super::open_store(&args.db)?;
     let outcome = store.prune(&RetentionPolicy {
         max_age_ms: args.max_age,
         max_count: args.max_count,

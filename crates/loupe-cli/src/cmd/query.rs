@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use loupe_model::{SessionStatus, Timestamp};
 use loupe_store::{
-    SessionFilter, SessionQuery, SessionRow, SessionSort, SqliteStore, Store, ToolRun,
-    ToolRunQuery, DEFAULT_DB_PATH,
+    SessionFilter, SessionQuery, SessionRow, SessionSort, Store, ToolRun, ToolRunQuery,
+    DEFAULT_DB_PATH,
 };
 
 use crate::cmd::input::parse_time;
@@ -142,7 +142,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.db.display()
         );
     }
-    let store = SqliteStore::open(&args.db)?;
+    let store = super::open_store(&args.db)?;
     let mut out = std::io::stdout().lock();
     if args.tool_runs {
         let runs = store.tool_runs(&ToolRunQuery {

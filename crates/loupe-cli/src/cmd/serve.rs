@@ -12,7 +12,7 @@ use std::time::Duration;
 use loupe_model::parse_duration_ms;
 use loupe_server::config::{Retention, DEFAULT_BIND};
 use loupe_server::{ServerConfig, ServerHandle};
-use loupe_store::{SqliteStore, DEFAULT_DB_PATH};
+use loupe_store::DEFAULT_DB_PATH;
 
 /// Arguments of `loupe serve`.
 #[derive(clap::Args)]
@@ -56,7 +56,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let store = SqliteStore::open(&args.db)?;
+    let store = super::open_store(&args.db)?;
     let mut config = ServerConfig {
         bind: args.bind,
         queue_events: args.queue_events,

@@ -216,7 +216,7 @@ impl DbFeed {
                 path.display()
             );
         }
-        let store = SqliteStore::open(path)?;
+        let store = super::open_store(path)?;
         Ok(DbFeed {
             path: path.to_path_buf(),
             store,

@@ -214,6 +214,30 @@ impl SqliteStore {
         })
     }
 
+    /// The schema version of an existing Loupe store, read without changing
+    /// anything; `None` for a missing file or one that is not a Loupe store
+    /// (opening it gives the error). Lets a caller say beforehand that
+    /// [`SqliteStore::open`] will migrate the store, which rewrites a big
+    /// store's events once.
+    pub fn stored_schema_version(path: impl AsRef<Path>) -> Option<i64> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return None;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        let app_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .ok()?;
+        if app_id != schema::APPLICATION_ID {
+            return None;
+        }
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ok()
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -1447,7 +1471,16 @@ mod tests {
             schema::create_version_1(&conn).unwrap();
             write_version_1(&conn, &old);
         }
+        assert_eq!(SqliteStore::stored_schema_version(&path), Some(1));
+        assert_eq!(
+            SqliteStore::stored_schema_version(dir.path().join("missing.db")),
+            None
+        );
         let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            SqliteStore::stored_schema_version(&path),
+            Some(SCHEMA_VERSION)
+        );
         let version: i64 = store
             .read(
                 |c| c.query_row("PRAGMA user_version", [], |r| r.get(0)),
@@ -1457,6 +1490,13 @@ mod tests {
         assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(SCHEMA_VERSION, 3);
         assert_eq!(store.events("old", &EventQuery::default()).unwrap(), old);
+        assert_eq!(store.event_count().unwrap(), 2, "counted in their blocks");
+        let again = store.append_events(&old).unwrap();
+        assert_eq!(
+            (again.inserted, again.duplicates),
+            (0, 2),
+            "migrated events still deduplicate"
+        );
         let hits = store.search("walrus", 10).unwrap();
         assert_eq!(
             hits.iter().map(|h| h.event_id.as_str()).collect::<Vec<_>>(),
