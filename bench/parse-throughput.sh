@@ -4,7 +4,11 @@
 # `loupe` counts each file's events on the worker that parsed it
 # (`read_paths_per_file`, how `loupe stats` and `loupe analyze` read);
 # `loupe-1sink` hands every event to one sink on the calling thread
-# (`read_paths`, how `loupe view` and `loupe ingest` read).
+# (`read_paths`, how `loupe view` and `loupe ingest` read). Two serde_json
+# rows show the ceiling of any serde_json-based reader on the same files,
+# read the same way: `serde-check` only checks each line's syntax
+# (`IgnoredAny`, nothing built), `serde-value` parses it into a
+# `serde_json::Value`.
 #
 #   bench/parse-throughput.sh            # 1 GiB per format, 8 files each, 3 runs
 #   BYTES=2147483648 RUNS=5 bench/parse-throughput.sh
@@ -54,10 +58,12 @@ printf '%-12s %-11s %8s %9s %8s %8s %10s %12s\n' format tool MB median_s MB/s cp
 for fmt in loupe attocode-py attocode-ts; do
   files=("$OUT/$fmt"/*.jsonl)
   mb=$(du -cb "${files[@]}" | tail -1 | awk '{printf "%.0f", $1/1e6}')
-  for tool in loupe loupe-1sink jq cat; do
+  for tool in loupe loupe-1sink serde-check serde-value jq cat; do
     case $tool in
       loupe) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" "$OUT/$fmt") ;;
       loupe-1sink) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" --shared-sink "$OUT/$fmt") ;;
+      serde-check) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" --serde validate "$OUT/$fmt") ;;
+      serde-value) res=$(measure "$BIN/parse_throughput" --threads "$THREADS" --serde value "$OUT/$fmt") ;;
       jq)    res=$(measure sh -c 'jq -c . "$@" > /dev/null' jq "${files[@]}") ;;
       cat)   res=$(measure sh -c 'cat "$@" > /dev/null' cat "${files[@]}") ;;
     esac
