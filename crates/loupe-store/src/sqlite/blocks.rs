@@ -16,6 +16,8 @@
 
 use loupe_model::Event;
 
+use super::codec::write_varint;
+
 /// Most events in one block: small enough that search and paging decode
 /// little they do not need, big enough that rows are few.
 pub(crate) const BLOCK_EVENTS: usize = 512;
@@ -29,36 +31,27 @@ pub(crate) fn id_key(event_id: &str) -> u128 {
     u128::from_le_bytes(head)
 }
 
-pub(crate) fn write_varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
 fn write_bytes(bytes: &[u8], out: &mut Vec<u8>) {
     write_varint(bytes.len() as u64, out);
     out.extend_from_slice(bytes);
 }
 
-/// Appends one event's entry; `body` is its encoded body.
-pub(crate) fn push_entry(block: &mut Vec<u8>, event: &Event, body: &[u8]) {
-    push_raw_entry(
-        block,
-        &RawEntry {
+impl<'a> RawEntry<'a> {
+    /// The entry of `event`, whose encoded body is `body`.
+    pub(crate) fn of(event: &'a Event, body: &'a [u8]) -> RawEntry<'a> {
+        RawEntry {
             event_id: &event.event_id,
             ts_us: event.timestamp.as_micros(),
             kind: event.kind.as_str(),
             iteration: event.iteration,
             duration_ms: event.duration_ms.filter(|d| d.is_finite()),
             body,
-        },
-    );
+        }
+    }
 }
 
-/// Appends an entry from its parts (the migration from event rows).
-pub(crate) fn push_raw_entry(block: &mut Vec<u8>, entry: &RawEntry<'_>) {
+/// Appends one entry to a block's bytes.
+fn push_raw_entry(block: &mut Vec<u8>, entry: &RawEntry<'_>) {
     write_bytes(entry.event_id.as_bytes(), block);
     let ts = entry.ts_us;
     write_varint(((ts << 1) ^ (ts >> 63)) as u64, block);
@@ -72,6 +65,65 @@ pub(crate) fn push_raw_entry(block: &mut Vec<u8>, entry: &RawEntry<'_>) {
         None => block.push(0),
     }
     write_bytes(entry.body, block);
+}
+
+/// A block being filled for one session: its entries, the texts they
+/// reference, and its time range.
+#[derive(Default)]
+pub(crate) struct BlockBuilder {
+    bytes: Vec<u8>,
+    contents: Vec<i64>,
+    events: usize,
+    first: i64,
+    last: i64,
+}
+
+impl BlockBuilder {
+    /// Adds one entry; `contents` are the text ids its body references.
+    pub(crate) fn push(&mut self, entry: &RawEntry<'_>, contents: &[i64]) {
+        let ts = entry.ts_us;
+        if self.events == 0 {
+            (self.first, self.last) = (ts, ts);
+        }
+        self.first = self.first.min(ts);
+        self.last = self.last.max(ts);
+        self.events += 1;
+        push_raw_entry(&mut self.bytes, entry);
+        self.contents.extend_from_slice(contents);
+    }
+
+    /// Whether the block holds [`BLOCK_EVENTS`] events.
+    pub(crate) fn is_full(&self) -> bool {
+        self.events >= BLOCK_EVENTS
+    }
+
+    /// Inserts the block (if it holds any event) into `event_blocks` with
+    /// `insert` (`sid, first_ts, last_ts, events, body`), queues its text
+    /// links as (content id, block id), and empties it for reuse.
+    pub(crate) fn flush(
+        &mut self,
+        sid: i64,
+        insert: &mut rusqlite::Statement<'_>,
+        links: &mut Vec<(i64, i64)>,
+    ) -> rusqlite::Result<()> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let block_id = insert.insert(rusqlite::params![
+            sid,
+            self.first,
+            self.last,
+            self.events as i64,
+            &self.bytes[..]
+        ])?;
+        self.contents.sort_unstable();
+        self.contents.dedup();
+        links.extend(self.contents.iter().map(|&cid| (cid, block_id)));
+        self.bytes.clear();
+        self.contents.clear();
+        self.events = 0;
+        Ok(())
+    }
 }
 
 /// One stored event as laid out in a block, borrowed from it.
@@ -196,8 +248,8 @@ mod tests {
         a.duration_ms = Some(12.5);
         let mut b = Event::new("é-2", EventKind::Custom, Timestamp(i64::MAX), "s");
         b.duration_ms = Some(f64::NAN); // not finite: stored as none
-        push_entry(&mut block, &a, b"\x01body");
-        push_entry(&mut block, &b, b"");
+        push_raw_entry(&mut block, &RawEntry::of(&a, b"\x01body"));
+        push_raw_entry(&mut block, &RawEntry::of(&b, b""));
         let got: Vec<RawEntry<'_>> = entries(&block).map(Result::unwrap).collect();
         assert_eq!(got.len(), 2);
         assert_eq!(
@@ -217,11 +269,8 @@ mod tests {
     #[test]
     fn a_truncated_block_gives_one_error() {
         let mut block = Vec::new();
-        push_entry(
-            &mut block,
-            &Event::new("a", EventKind::Custom, Timestamp(1), "s"),
-            b"xyz",
-        );
+        let event = Event::new("a", EventKind::Custom, Timestamp(1), "s");
+        push_raw_entry(&mut block, &RawEntry::of(&event, b"xyz"));
         block.pop();
         let got: Vec<_> = entries(&block).collect();
         assert_eq!(got.len(), 1);
@@ -241,7 +290,7 @@ mod tests {
             let mut e = Event::new("x", EventKind::LlmRequest, Timestamp(ts), "s");
             e.iteration = it;
             let mut block = Vec::new();
-            push_entry(&mut block, &e, b"");
+            push_raw_entry(&mut block, &RawEntry::of(&e, b""));
             let got = entries(&block).next().unwrap().unwrap();
             prop_assert_eq!(got.ts_us, ts);
             prop_assert_eq!(got.iteration, it);

@@ -97,7 +97,7 @@ pub(crate) fn encode_body<E>(
     Ok(())
 }
 
-fn write_varint(mut n: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_varint(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;

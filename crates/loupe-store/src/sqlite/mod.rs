@@ -446,56 +446,6 @@ fn intern(
     Ok(id)
 }
 
-/// A block being filled for one session during an append.
-#[derive(Default)]
-struct PendingBlock {
-    bytes: Vec<u8>,
-    contents: Vec<i64>,
-    events: usize,
-    first: i64,
-    last: i64,
-}
-
-impl PendingBlock {
-    fn push(&mut self, event: &Event, body: &[u8], contents: &[i64]) {
-        let ts = event.timestamp.as_micros();
-        if self.events == 0 {
-            (self.first, self.last) = (ts, ts);
-        }
-        self.first = self.first.min(ts);
-        self.last = self.last.max(ts);
-        self.events += 1;
-        blocks::push_entry(&mut self.bytes, event, body);
-        self.contents.extend_from_slice(contents);
-    }
-
-    /// Inserts the block (if it holds any event) and queues its text links.
-    fn flush(
-        &mut self,
-        sid: i64,
-        stmts: &mut AppendStatements<'_>,
-        links: &mut Vec<(i64, i64)>,
-    ) -> rusqlite::Result<()> {
-        if self.events == 0 {
-            return Ok(());
-        }
-        let block_id = stmts.insert_block.insert(params![
-            sid,
-            self.first,
-            self.last,
-            self.events as i64,
-            &self.bytes[..]
-        ])?;
-        self.contents.sort_unstable();
-        self.contents.dedup();
-        links.extend(self.contents.iter().map(|&cid| (cid, block_id)));
-        self.bytes.clear();
-        self.contents.clear();
-        self.events = 0;
-        Ok(())
-    }
-}
-
 /// Loads the event-id keys of a session's stored events. A malformed block
 /// contributes the entries before the damage (reads report it as corrupt).
 fn load_ids(
@@ -569,7 +519,7 @@ fn append_in(
     // the end so the link index is written sequentially.
     let mut links: Vec<(i64, i64)> = Vec::new();
     // Open blocks by sid (events of sessions may interleave in a batch).
-    let mut open: BTreeMap<i64, PendingBlock> = BTreeMap::new();
+    let mut open: BTreeMap<i64, blocks::BlockBuilder> = BTreeMap::new();
     let mut added: HashMap<i64, i64, IdBuildHasher> = HashMap::default();
     // Batches come grouped by session: look the sid up only when it changes.
     let mut last: Option<(&str, i64)> = None;
@@ -598,9 +548,9 @@ fn append_in(
             Ok::<i64, rusqlite::Error>(id)
         })?;
         let block = open.entry(sid).or_default();
-        block.push(e, body, &content_ids);
-        if block.events >= blocks::BLOCK_EVENTS {
-            block.flush(sid, &mut stmts, &mut links)?;
+        block.push(&blocks::RawEntry::of(e, body), &content_ids);
+        if block.is_full() {
+            block.flush(sid, &mut stmts.insert_block, &mut links)?;
         }
         outcome.inserted += 1;
         *added.entry(sid).or_default() += 1;
@@ -617,7 +567,7 @@ fn append_in(
         }
     }
     for (sid, block) in &mut open {
-        block.flush(*sid, &mut stmts, &mut links)?;
+        block.flush(*sid, &mut stmts.insert_block, &mut links)?;
     }
     links.sort_unstable();
     for (cid, block_id) in links {

@@ -178,86 +178,39 @@ fn move_events_into_blocks(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(
     let mut insert = tx.prepare(
         "INSERT INTO event_blocks(sid, first_ts, last_ts, events, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut link =
-        tx.prepare("INSERT OR IGNORE INTO block_texts(content_id, block_id) VALUES (?1, ?2)")?;
+    let mut link = tx.prepare("INSERT INTO block_texts(content_id, block_id) VALUES (?1, ?2)")?;
     let mut count = tx.prepare("UPDATE session_keys SET events = ?2 WHERE sid = ?1")?;
+    let mut links: Vec<(i64, i64)> = Vec::new();
     for sid in sids {
         let mut rows = read.query([sid])?;
-        let mut block = Block::default();
+        let mut block = blocks::BlockBuilder::default();
         let mut total: i64 = 0;
         while let Some(r) = rows.next()? {
             let event_id: String = r.get(0)?;
-            let ts_us: i64 = r.get(1)?;
             let kind: String = r.get(2)?;
             let body: Vec<u8> = r.get(5)?;
-            block.contents.extend(codec::referenced_contents(&body));
-            blocks::push_raw_entry(
-                &mut block.bytes,
-                &blocks::RawEntry {
-                    event_id: &event_id,
-                    ts_us,
-                    kind: &kind,
-                    iteration: r.get(3)?,
-                    duration_ms: r.get(4)?,
-                    body: &body,
-                },
-            );
-            block.add(ts_us);
+            let entry = blocks::RawEntry {
+                event_id: &event_id,
+                ts_us: r.get(1)?,
+                kind: &kind,
+                iteration: r.get(3)?,
+                duration_ms: r.get(4)?,
+                body: &body,
+            };
+            block.push(&entry, &codec::referenced_contents(&body));
             total += 1;
-            if block.events >= blocks::BLOCK_EVENTS {
-                block.write(sid, &mut insert, &mut link)?;
+            if block.is_full() {
+                block.flush(sid, &mut insert, &mut links)?;
             }
         }
-        block.write(sid, &mut insert, &mut link)?;
+        block.flush(sid, &mut insert, &mut links)?;
+        for &(cid, block_id) in &links {
+            link.execute(rusqlite::params![cid, block_id])?;
+        }
+        links.clear();
         count.execute(rusqlite::params![sid, total])?;
     }
     tx.execute_batch("DROP TABLE event_texts; DROP TABLE events;")
-}
-
-/// A block being filled by the migration.
-#[derive(Default)]
-struct Block {
-    bytes: Vec<u8>,
-    contents: Vec<i64>,
-    events: usize,
-    first: i64,
-    last: i64,
-}
-
-impl Block {
-    fn add(&mut self, ts: i64) {
-        if self.events == 0 {
-            (self.first, self.last) = (ts, ts);
-        }
-        self.first = self.first.min(ts);
-        self.last = self.last.max(ts);
-        self.events += 1;
-    }
-
-    fn write(
-        &mut self,
-        sid: i64,
-        insert: &mut rusqlite::Statement<'_>,
-        link: &mut rusqlite::Statement<'_>,
-    ) -> rusqlite::Result<()> {
-        if self.events == 0 {
-            return Ok(());
-        }
-        let block_id = insert.insert(rusqlite::params![
-            sid,
-            self.first,
-            self.last,
-            self.events as i64,
-            &self.bytes[..]
-        ])?;
-        self.contents.sort_unstable();
-        self.contents.dedup();
-        for &cid in &self.contents {
-            link.execute(rusqlite::params![cid, block_id])?;
-        }
-        *self = Block::default();
-        Ok(())
-    }
 }
 
 /// The schema version this build writes.
