@@ -146,7 +146,7 @@ pub(crate) fn session_where(filter: &SessionFilter) -> Where {
                 let p = bind(&mut params, SqlValue::Text(expr));
                 clauses.push(format!(
                     "s.sid IN (SELECT b.sid FROM contents_fts f \
-                     JOIN block_texts x ON x.content_id = f.rowid \
+                     JOIN all_texts x ON x.content_id = f.rowid \
                      JOIN event_blocks b ON b.id = x.block_id \
                      WHERE contents_fts MATCH {p})"
                 ));

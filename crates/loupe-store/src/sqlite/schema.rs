@@ -154,6 +154,23 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tool_runs ADD COLUMN event_id TEXT NOT NULL DEFAULT '';
     UPDATE tool_runs SET event_id = coalesce((SELECT e.event_id FROM events e WHERE e.id = tool_runs.id), '');
     "#,
+    // 4: new text links go to a small `recent_texts` first and are merged
+    // into `block_texts` in one sorted pass once it has grown (see
+    // `merge_recent_texts` in mod.rs): links are keyed by content id, so a
+    // batch's links land all over the big index and every commit rewrote
+    // most of its pages once the store was large. `all_texts` reads both.
+    r#"
+    CREATE TABLE recent_texts (
+        content_id INTEGER NOT NULL,
+        block_id INTEGER NOT NULL,
+        PRIMARY KEY (content_id, block_id)
+    ) WITHOUT ROWID;
+    CREATE VIEW all_texts AS
+        SELECT content_id, block_id FROM block_texts
+        UNION ALL SELECT content_id, block_id FROM recent_texts;
+    INSERT INTO store_meta(key, value) VALUES ('recent_links', 0);
+    INSERT INTO store_meta(key, value) SELECT 'links', count(*) FROM block_texts;
+    "#,
 ];
 
 /// Steps in Rust that follow a migration's SQL (by migration number).
