@@ -1183,27 +1183,38 @@ impl Store for SqliteStore {
         };
         self.read(
             |conn| {
-                let matched: HashSet<i64, IdBuildHasher> = conn
-                    .prepare_cached("SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?1")?
-                    .query_map([&expr], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                if matched.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // Blocks holding a matching text, newest last event first;
-                // their events are checked one by one (a block links every
-                // text any of its events uses). Stops once no later block
-                // can hold an event newer than the last hit kept.
-                let candidates: Vec<(i64, i64, String)> = conn
-                    .prepare_cached(
-                        "SELECT b.id, b.last_ts, k.session_id FROM event_blocks b \
+                // One pass over the full-text index: the matching texts that
+                // some block links, and those blocks. A block links every
+                // text any of its events uses, so its events are then
+                // checked one by one, newest block (by last event) first,
+                // stopping once no later block can hold an event newer than
+                // the last hit kept.
+                let mut matched: HashSet<i64, IdBuildHasher> = HashSet::default();
+                let mut candidates: HashMap<i64, (i64, String), IdBuildHasher> = HashMap::default();
+                {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT x.content_id, b.id, b.last_ts, k.session_id FROM contents_fts f \
+                         JOIN all_texts x ON x.content_id = f.rowid \
+                         JOIN event_blocks b ON b.id = x.block_id \
                          JOIN session_keys k ON k.sid = b.sid \
-                         WHERE b.id IN (SELECT x.block_id FROM all_texts x WHERE x.content_id IN \
-                             (SELECT rowid FROM contents_fts WHERE contents_fts MATCH ?1)) \
-                         ORDER BY b.last_ts DESC",
-                    )?
-                    .query_map([&expr], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
+                         WHERE contents_fts MATCH ?1",
+                    )?;
+                    let mut rows = stmt.query([&expr])?;
+                    while let Some(r) = rows.next()? {
+                        matched.insert(r.get(0)?);
+                        let block: i64 = r.get(1)?;
+                        if let std::collections::hash_map::Entry::Vacant(slot) =
+                            candidates.entry(block)
+                        {
+                            slot.insert((r.get(2)?, r.get(3)?));
+                        }
+                    }
+                }
+                let mut candidates: Vec<(i64, i64, String)> = candidates
+                    .into_iter()
+                    .map(|(block, (last_ts, session_id))| (block, last_ts, session_id))
+                    .collect();
+                candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 let mut read =
                     conn.prepare_cached("SELECT body FROM event_blocks WHERE id = ?1")?;
                 let mut hits: Vec<SearchHit> = Vec::new();
