@@ -122,6 +122,9 @@ pub struct SqliteStore {
 /// checkpoint thread is missing or has fallen behind (64 MiB of 4 KiB pages).
 const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
+/// Least time between two checkpoints of the checkpoint thread.
+const CHECKPOINT_SPACING: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Copies the WAL back into the database file on its own thread and
 /// connection after each append, so the writer does not spend a tenth of its
 /// time (and the fsyncs) on it. Stops when dropped.
@@ -142,6 +145,10 @@ impl Checkpointer {
                     // checkpoint is retried at the next wake-up, and the
                     // writer's own backstop bounds the WAL meanwhile.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    // Wake-ups meanwhile coalesce: a page that many small
+                    // commits rewrite is copied once per spacing, not once
+                    // per commit.
+                    std::thread::sleep(CHECKPOINT_SPACING);
                 }
             })
             .ok()?;
