@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-for extra in scripts/test-clickhouse.sh; do
+for extra in scripts/test-clickhouse.sh scripts/check-clickhouse-sql-chdb.sh; do
   if [ -f "$extra" ]; then
     echo "== $extra"
     bash "$extra"
