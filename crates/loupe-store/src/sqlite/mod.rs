@@ -140,15 +140,27 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("loupe-checkpoint".to_owned())
             .spawn(move || {
-                while woken.recv().is_ok() {
+                let mut due = woken.recv().is_ok();
+                while due {
                     // PASSIVE never waits for readers or the writer; a failed
                     // checkpoint is retried at the next wake-up, and the
                     // writer's own backstop bounds the WAL meanwhile.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    // Wake-ups meanwhile coalesce: a page that many small
-                    // commits rewrite is copied once per spacing, not once
-                    // per commit.
-                    std::thread::sleep(CHECKPOINT_SPACING);
+                    // Wake-ups during the spacing coalesce into the next
+                    // checkpoint: a page that many small commits rewrite is
+                    // copied once per spacing, not once per commit. Dropping
+                    // the store ends the wait at once.
+                    let until = std::time::Instant::now() + CHECKPOINT_SPACING;
+                    due = false;
+                    loop {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        match woken.recv_timeout(left) {
+                            Ok(()) => due = true,
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                    due = due || woken.recv().is_ok();
                 }
             })
             .ok()?;
@@ -1422,6 +1434,25 @@ mod tests {
     use crate::RetentionPolicy;
     use loupe_model::{keys, EventKind};
     use serde_json::json;
+
+    #[test]
+    fn closing_a_store_does_not_wait_out_the_checkpoint_spacing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.append_events(&legacy_events()).unwrap();
+        // Let the checkpoint thread start its spacing.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        drop(store);
+        assert!(
+            started.elapsed() < CHECKPOINT_SPACING,
+            "dropping took {:?}",
+            started.elapsed()
+        );
+        let reopened = SqliteStore::open(&path).unwrap();
+        assert_eq!(reopened.event_count().unwrap(), 2);
+    }
 
     fn legacy_events() -> Vec<Event> {
         let mut tool = Event::new("old-2", EventKind::ToolEnd, Timestamp(2_000), "old")
