@@ -203,11 +203,7 @@ impl SqliteStore {
                 )
             })?;
         }
-        let mut conn = open_connection(&path, &label)?;
-        schema::check_identity(&conn, &label)?;
-        // Only now, with the file known to be ours (or new), change anything.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| map_err(e, &label, "switching to WAL mode"))?;
+        let mut conn = open_in_wal_mode(&path, &label)?;
         // The writer touches random pages of the content-hash and dedup
         // indexes; a larger cache keeps big ingests off the disk.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
@@ -326,6 +322,30 @@ impl SqliteStore {
             }
         }
         result
+    }
+}
+
+/// Opens the writer's connection, checks the file is a Loupe store (or new)
+/// and switches it to WAL. Two processes creating the same store race on
+/// that switch, and SQLite answers the loser "locked" at once rather than
+/// call the busy handler (waiting could deadlock both), so the loser retries
+/// with fresh locks until the busy timeout.
+fn open_in_wal_mode(path: &Path, label: &str) -> StoreResult<Connection> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let attempt = open_connection(path, label).and_then(|conn| {
+            schema::check_identity(&conn, label)?;
+            // Only now, with the file known to be ours (or new), change anything.
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| map_err(e, label, "switching to WAL mode"))?;
+            Ok(conn)
+        });
+        match attempt {
+            Err(e) if e.kind() == StoreErrorKind::Busy && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
