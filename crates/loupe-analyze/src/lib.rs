@@ -46,7 +46,7 @@ pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weig
 pub use session::{assemble, finish_session, has_explicit_iterations, SessionAssembler};
 pub use stats::{
     AgentStats, CrossStats, NodeSlowness, SessionStats, SlowLlmCall, StatsAccumulator,
-    ToolFailureRate, UsageBucket,
+    ToolFailureRate, UsageBucket, STATS_UNREAD_PAYLOAD,
 };
 pub use timeline::timeline;
 pub use tools::{

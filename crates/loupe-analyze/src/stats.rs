@@ -19,13 +19,20 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use loupe_model::{SessionStatus, TokenTotals};
+use loupe_model::{keys, SessionStatus, TokenTotals};
 use serde::Serialize;
 
 use crate::facts::Facts;
 use crate::pricing::PriceTable;
 use crate::tools::{error_text, ErrorPattern, ErrorPatternCounter};
 use crate::{Session, SessionAnalysis};
+
+/// Payload members no cross-session statistic depends on: tool arguments
+/// and results. `loupe stats` lets readers skip building them
+/// (`ReadOptions::unread_payload`), which spares it a good part of the
+/// parsing on traces with large tool payloads; the test
+/// `stats_do_not_depend_on_unread_payload` holds it to this.
+pub const STATS_UNREAD_PAYLOAD: &[&str] = &[keys::ARGS, keys::RESULT];
 
 /// One of the slowest LLM calls.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -287,3 +287,67 @@ fn cross_session_stats_match_the_agent_trace_jq_recipes() {
         assert_eq!(b.tokens.total(), row["total"].as_u64().unwrap(), "{model}");
     }
 }
+
+/// Every sample, all formats at once, read with `unread` left out of the
+/// payloads; the stats over them and the number of tool events that still
+/// carry arguments.
+fn stats_over_samples(unread: &'static [&'static str]) -> (Value, usize) {
+    use loupe_analyze::{PriceTable, SessionStats, StatsAccumulator};
+    let mut sink = Collected::default();
+    read_paths(
+        &[samples()],
+        &ReadOptions {
+            threads: 1,
+            unread_payload: unread,
+            ..Default::default()
+        },
+        &mut sink,
+    )
+    .unwrap();
+    let with_args = sink
+        .events
+        .iter()
+        .filter(|(_, e)| e.tool_name().is_some() && e.data.contains_key("args"))
+        .count();
+    // Sessions per file, as `loupe stats` assembles them.
+    let mut by_file: Vec<(SessionSource, Vec<loupe_model::Event>)> = Vec::new();
+    for (source, event) in sink.events {
+        let path = source.path.display().to_string();
+        match by_file.last_mut() {
+            Some((s, events)) if s.path == path => events.push(event),
+            _ => by_file.push((
+                SessionSource {
+                    path,
+                    format: source.format,
+                },
+                vec![event],
+            )),
+        }
+    }
+    let prices = PriceTable::builtin();
+    let mut acc = StatsAccumulator::new(prices.clone());
+    for (source, events) in by_file {
+        for session in assemble(events, source) {
+            acc.add_session_stats(SessionStats::compute(&session, &prices));
+        }
+    }
+    (serde_json::to_value(acc.finish(20)).unwrap(), with_args)
+}
+
+#[test]
+fn stats_do_not_depend_on_unread_payload() {
+    let (full, args_kept) = stats_over_samples(&[]);
+    let (lean, args_left) = stats_over_samples(loupe_analyze::STATS_UNREAD_PAYLOAD);
+    assert_eq!(
+        full, lean,
+        "a statistic reads a member `loupe stats` leaves out"
+    );
+    assert!(full["tool_failure_rates"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    // The hint is taken: attocode-py and attocode-ts tool events lose their arguments.
+    assert!(
+        args_left < args_kept,
+        "no reader left out `args` ({args_left} of {args_kept} tool events kept them)"
+    );
+}

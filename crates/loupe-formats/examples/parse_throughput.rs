@@ -141,6 +141,7 @@ fn main() {
     let opts = ReadOptions {
         format: None,
         threads,
+        ..ReadOptions::default()
     };
     let read = if shared {
         read_paths(&paths, &opts, &mut sink)

@@ -9,8 +9,16 @@
 //! the map is built once by [`Fields::into_map`]. The semantics are those of
 //! a map: one value per key, and a key repeated in the line keeps its last
 //! value, as `serde_json` does.
+//!
+//! While a [`leave_out`] guard is alive, members it names are checked but
+//! not kept (the reader's caller said it will not look at them, see
+//! [`ReadOptions::unread_payload`](crate::ReadOptions)). It is a
+//! thread-local rather than a parameter because `Fields` is also built by
+//! derived `Deserialize` impls (attocode-py's typed fast path), which take
+//! no arguments.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -18,6 +26,25 @@ use serde_json::{Map, Value};
 
 use crate::common::timestamp_of;
 use loupe_model::Timestamp;
+
+thread_local! {
+    static LEFT_OUT: Cell<&'static [&'static str]> = const { Cell::new(&[]) };
+}
+
+/// Until the guard is dropped, [`Fields`] parsed on this thread leave out
+/// members named in `keys` (their syntax is still checked).
+pub(crate) fn leave_out(keys: &'static [&'static str]) -> LeaveOut {
+    LeaveOut(LEFT_OUT.with(|l| l.replace(keys)))
+}
+
+/// Restores the members left out before [`leave_out`].
+pub(crate) struct LeaveOut(&'static [&'static str]);
+
+impl Drop for LeaveOut {
+    fn drop(&mut self) {
+        LEFT_OUT.with(|l| l.set(self.0));
+    }
+}
 
 /// The members of one JSON object, keys borrowed from the input when they
 /// hold no escapes.
@@ -246,7 +273,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut fields = Fields {
             entries: Vec::with_capacity(access.size_hint().unwrap_or(16).min(64)),
         };
+        let left_out = LEFT_OUT.with(Cell::get);
         while let Some(key) = access.next_key_seed(KeySeed)? {
+            if left_out.contains(&&*key) {
+                access.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
             let value: Value = access.next_value()?;
             // A repeated key keeps its last value, like a map.
             fields.insert(key, value);

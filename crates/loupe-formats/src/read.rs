@@ -65,6 +65,12 @@ pub struct ReadOptions {
     pub format: Option<SourceFormat>,
     /// Worker threads; 0 means one per available core.
     pub threads: usize,
+    /// Payload members the caller never looks at (`loupe stats` does not
+    /// need tool arguments or results). Readers may leave them out of
+    /// [`Event::data`](loupe_model::Event) rather than build them: a hint,
+    /// which the line readers that reshape fields (attocode-py,
+    /// attocode-ts) take, after checking the member's syntax all the same.
+    pub unread_payload: &'static [&'static str],
 }
 
 /// A file a directory walk passed over because it is no trace.
@@ -157,13 +163,20 @@ pub fn read_paths(
                 events: 0,
                 skipped: 0,
             };
-            let outcome = read_one(&item.path, opts.format, &mut counting);
+            let outcome = read_one(&item.path, opts.format, opts.unread_payload, &mut counting);
             stats.events += counting.events;
             stats.skipped += counting.skipped;
             record(item, outcome, &mut stats);
         }
     } else {
-        read_parallel(&items, opts.format, threads, sink, &mut stats, &mut record);
+        read_parallel(
+            &items,
+            (opts.format, opts.unread_payload),
+            threads,
+            sink,
+            &mut stats,
+            &mut record,
+        );
     }
     match fatal {
         Some(e) => Err(e),
@@ -201,14 +214,14 @@ where
     let threads = worker_threads(opts, items.len());
     let mut stats = ReadStats::default();
     let mut fatal = None;
-    let forced = opts.format;
+    let (forced, unread) = (opts.format, opts.unread_payload);
     let work = |item: &Item| {
         let mut counting = Counting {
             inner: open(),
             events: 0,
             skipped: 0,
         };
-        let outcome = read_one(&item.path, forced, &mut counting);
+        let outcome = read_one(&item.path, forced, unread, &mut counting);
         let (events, skipped) = (counting.events, counting.skipped);
         (outcome, events, skipped, close(counting.inner))
     };
@@ -485,7 +498,13 @@ fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn read_one(path: &Path, forced: Option<SourceFormat>, sink: &mut dyn Sink) -> Outcome {
+fn read_one(
+    path: &Path,
+    forced: Option<SourceFormat>,
+    unread: &'static [&'static str],
+    sink: &mut dyn Sink,
+) -> Outcome {
+    let _unread = crate::fields::leave_out(unread);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -700,7 +719,7 @@ impl Sink for ChannelSink {
 /// always being read and nothing can deadlock.
 fn read_parallel(
     items: &[Item],
-    forced: Option<SourceFormat>,
+    (forced, unread): (Option<SourceFormat>, &'static [&'static str]),
     threads: usize,
     sink: &mut (dyn Sink + Send),
     stats: &mut ReadStats,
@@ -736,7 +755,7 @@ fn read_parallel(
                     tx,
                     batch: Vec::with_capacity(BATCH_EVENTS),
                 };
-                let outcome = read_one(&item.path, forced, &mut channel_sink);
+                let outcome = read_one(&item.path, forced, unread, &mut channel_sink);
                 channel_sink.flush();
                 let _ = channel_sink.tx.send(Msg::Done(outcome));
             });

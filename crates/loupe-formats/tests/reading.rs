@@ -297,6 +297,7 @@ fn reading_twice_gives_identical_ids_and_parallel_order_is_the_walk_order() {
         &ReadOptions {
             format: None,
             threads: 1,
+            ..Default::default()
         },
     );
     let four = events_of(
@@ -304,6 +305,7 @@ fn reading_twice_gives_identical_ids_and_parallel_order_is_the_walk_order() {
         &ReadOptions {
             format: None,
             threads: 4,
+            ..Default::default()
         },
     );
     assert_eq!(one, four);
@@ -327,6 +329,7 @@ fn per_file(
     let opts = ReadOptions {
         format: None,
         threads,
+        ..Default::default()
     };
     let (mut files, mut events) = (Vec::new(), Vec::new());
     let stats = read_paths_per_file(
@@ -359,6 +362,7 @@ fn per_file_reading_delivers_the_same_events_in_walk_order_whatever_the_threads(
         &ReadOptions {
             format: None,
             threads: 1,
+            ..Default::default()
         },
     );
     let (files_1, events_1, stats_1) = per_file(&paths, 1);
@@ -414,6 +418,7 @@ fn a_panic_while_working_on_one_file_reaches_the_caller_and_stops_the_workers() 
             &ReadOptions {
                 format: None,
                 threads: 2,
+                ..Default::default()
             },
             &Collected::default,
             &|c: Collected| {

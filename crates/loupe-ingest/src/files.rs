@@ -397,6 +397,7 @@ fn read_into(
         let opts = ReadOptions {
             format: forced,
             threads: 1,
+            ..ReadOptions::default()
         };
         let stats =
             loupe_formats::read_file(&file.path, &opts, &mut *sink).map_err(IngestError::Read)?;

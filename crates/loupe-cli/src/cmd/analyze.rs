@@ -113,6 +113,7 @@ fn stream(
     let streamed = input::stream(
         &args.input,
         args.format.format,
+        &[],
         &|session| {
             let analysis = loupe_analyze::analyze(&session, &config);
             if json {

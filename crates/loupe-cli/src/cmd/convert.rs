@@ -43,7 +43,7 @@ fn parse_format(s: &str) -> Result<SourceFormat, String> {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ReadOptions {
         format: args.format,
-        threads: 0,
+        ..ReadOptions::default()
     };
     let to = match args.to {
         To::Canonical => ConvertTarget::Canonical,

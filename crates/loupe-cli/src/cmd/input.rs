@@ -211,7 +211,10 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         others: HashSet::new(),
         progress: ReadProgress::start(),
     };
-    let opts = ReadOptions { format, threads: 0 };
+    let opts = ReadOptions {
+        format,
+        ..ReadOptions::default()
+    };
     let stats = loupe_formats::read_paths(&paths, &opts, &mut sink);
     sink.progress.finish();
     let stats = stats?;
@@ -253,6 +256,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
 pub(crate) fn stream<R: Send>(
     args: &InputArgs,
     format: Option<SourceFormat>,
+    unread_payload: &'static [&'static str],
     work: &(dyn Fn(Session) -> R + Sync),
     each: &mut dyn FnMut(R),
 ) -> anyhow::Result<Streamed> {
@@ -272,7 +276,11 @@ pub(crate) fn stream<R: Send>(
     let mut seen: HashSet<String> = HashSet::new();
     let progress = ReadProgress::start();
     let close = |file: FileCollector| work_on_file(file, &filter, work);
-    let opts = ReadOptions { format, threads: 0 };
+    let opts = ReadOptions {
+        format,
+        threads: 0,
+        unread_payload,
+    };
     let read = loupe_formats::read_paths_per_file(
         &paths,
         &opts,

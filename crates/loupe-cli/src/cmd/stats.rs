@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use loupe_analyze::{SessionStats, StatsAccumulator};
+use loupe_analyze::{SessionStats, StatsAccumulator, STATS_UNREAD_PAYLOAD};
 
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
 
@@ -51,6 +51,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let streamed = input::stream(
         &args.input,
         args.format.format,
+        STATS_UNREAD_PAYLOAD,
         &|session| SessionStats::compute(&session, prices),
         &mut |part| acc.add_session_stats(part),
     )?;

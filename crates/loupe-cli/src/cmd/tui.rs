@@ -134,7 +134,7 @@ impl PathFeed {
         };
         let opts = ReadOptions {
             format: self.format,
-            threads: 0,
+            ..ReadOptions::default()
         };
         let stats = loupe_formats::read_paths(std::slice::from_ref(&self.path), &opts, &mut sink)
             .map_err(|e| e.to_string())?;
