@@ -13,6 +13,7 @@
 #   bench/compare-baselines.sh [SIZE_MB]      # default 1024
 #   RUNS=3 KEEP_DATA=1 CARGO_TARGET_DIR=... bench/compare-baselines.sh 256
 #   LOUPE_BIN=/path/to/loupe bench/compare-baselines.sh 400   # no build
+#   DATA_ROOT=/dev/shm bench/compare-baselines.sh             # data in tmpfs
 #
 # Installs what it needs idempotently: jq and GNU time (apt), the Python 3.12
 # venv .venv-attocode with attocode==0.2.30 (pip). Data goes to
@@ -23,7 +24,10 @@ cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
 RUNS="${RUNS:-3}"
 TARGET="${CARGO_TARGET_DIR:-target}"
-DATA="bench/out/ana-${SIZE_MB}mb"
+# DATA_ROOT=/dev/shm keeps the data in memory (see docs/benchmarks.md: this
+# VM pages out page cache idle for about a minute, so disk-backed runs read
+# part of the input from disk, unevenly between tools).
+DATA="${DATA_ROOT:-bench/out}/ana-${SIZE_MB}mb"
 TMP="$(mktemp -d)"
 cleanup() {
   rm -rf "$TMP"

@@ -13,6 +13,7 @@
 #   bench/parse-throughput.sh            # 1 GiB per format, 8 files each, 3 runs
 #   BYTES=2147483648 RUNS=5 bench/parse-throughput.sh
 #   KEEP=1 bench/parse-throughput.sh     # keep bench/out/jsonl afterwards
+#   DATA_ROOT=/dev/shm bench/parse-throughput.sh   # data in tmpfs
 #
 # Prints, per format and tool, the median wall time of RUNS runs, MB/s, the
 # median CPU time (user + system, all threads), MB per CPU second (steadier
@@ -25,7 +26,7 @@ FILES=${FILES:-8}
 RUNS=${RUNS:-3}
 THREADS=${THREADS:-0}
 TARGET=${CARGO_TARGET_DIR:-target}
-OUT=bench/out/jsonl
+OUT=${DATA_ROOT:-bench/out}/jsonl  # DATA_ROOT=/dev/shm: data in tmpfs, see docs/benchmarks.md
 
 command -v jq >/dev/null || { echo "jq is required (apt-get install jq)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "GNU time is required (apt-get install time)" >&2; exit 2; }

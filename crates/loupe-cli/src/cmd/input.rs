@@ -273,7 +273,10 @@ pub(crate) fn stream<R: Send>(
         repeated_sessions: 0,
         sessions: 0,
     };
-    let mut seen: HashSet<String> = HashSet::new();
+    // Sessions seen so far, by a 64-bit hash of their id: 16 bytes each
+    // rather than the id, so memory barely grows with the input. Two ids
+    // with one hash (odds about n²/2⁶⁵) would only count a session as split.
+    let mut seen: HashSet<u64> = HashSet::new();
     let progress = ReadProgress::start();
     let close = |file: FileCollector| work_on_file(file, &filter, work);
     let opts = ReadOptions {
@@ -291,7 +294,7 @@ pub(crate) fn stream<R: Send>(
             summary.skipped.extend(file.skipped);
             for part in file.parts {
                 summary.sessions += 1;
-                let first = seen.insert(part.session_id);
+                let first = seen.insert(part.session_key);
                 summary.repeated_sessions += usize::from(!first);
                 if let Some(result) = part.result {
                     summary.split_sessions += usize::from(!first);
@@ -386,11 +389,12 @@ impl SessionFilter<'_> {
     }
 }
 
-/// One file's events and skipped records, collected on the worker reading it.
+/// One file's sessions and skipped records, assembled on the worker reading
+/// it as events arrive (no intermediate list of the file's events).
 #[derive(Default)]
 struct FileCollector {
     source: Option<SessionSource>,
-    events: Vec<loupe_model::Event>,
+    sessions: SessionAssembler,
     skipped: Vec<SkippedRecord>,
 }
 
@@ -406,7 +410,9 @@ impl Sink for FileCollector {
 
     fn event(&mut self, source: &Source, event: loupe_model::Event) {
         self.begin(source);
-        self.events.push(event);
+        if let Some(source) = &self.source {
+            self.sessions.push(source, event);
+        }
     }
 
     fn skip(&mut self, skipped: Skipped) {
@@ -416,7 +422,8 @@ impl Sink for FileCollector {
 
 /// One session of a file as a worker leaves it: `None` when filtered out.
 struct Part<R> {
-    session_id: String,
+    /// [`session_key`] of its id.
+    session_key: u64,
     result: Option<R>,
 }
 
@@ -426,26 +433,28 @@ struct FileParts<R> {
     skipped: Vec<SkippedRecord>,
 }
 
+/// A stable 64-bit hash of a session id (SipHash-1-3 with fixed keys).
+fn session_key(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
 fn work_on_file<R>(
     file: FileCollector,
     filter: &SessionFilter<'_>,
     work: &(dyn Fn(Session) -> R + Sync),
 ) -> FileParts<R> {
-    let mut parts = Vec::new();
-    if let Some(source) = &file.source {
-        let mut assembler = SessionAssembler::new();
-        for event in file.events {
-            assembler.push(source, event);
-        }
-        parts = assembler
-            .finish()
-            .into_iter()
-            .map(|session| Part {
-                session_id: session.session_id.clone(),
-                result: filter.keeps(&session).then(|| work(session)),
-            })
-            .collect();
-    }
+    let parts = file
+        .sessions
+        .finish()
+        .into_iter()
+        .map(|session| Part {
+            session_key: session_key(&session.session_id),
+            result: filter.keeps(&session).then(|| work(session)),
+        })
+        .collect();
     FileParts {
         parts,
         skipped: file.skipped,
