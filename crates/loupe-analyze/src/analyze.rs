@@ -7,6 +7,12 @@ use crate::pricing::PriceTable;
 use crate::score::{attocode_py_score, attocode_ts_score, loupe_score, ScoreModel};
 use crate::{metrics, token_flow, tools, NodeStatus, Session, SessionAnalysis, SpanKind, SpanNode};
 
+/// Payload members [`analyze()`] never reads: tool results (it reads tool
+/// arguments, for loop fingerprints and evidence). `loupe analyze` lets
+/// readers skip building them (`ReadOptions::unread_payload`); the test
+/// `analysis_does_not_depend_on_unread_payload` holds it to this.
+pub const ANALYSIS_UNREAD_PAYLOAD: &[&str] = &[loupe_model::keys::RESULT];
+
 /// What [`analyze()`] needs besides the session.
 #[derive(Clone, Debug, Default)]
 pub struct AnalysisConfig {

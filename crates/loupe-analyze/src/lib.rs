@@ -31,7 +31,7 @@ mod tools;
 mod tree;
 mod types;
 
-pub use analyze::{analyze, AnalysisConfig};
+pub use analyze::{analyze, AnalysisConfig, ANALYSIS_UNREAD_PAYLOAD};
 pub use cache_boundary::{
     cache_boundary, CacheBoundaryStats, CacheBoundaryTracker, DEFAULT_WINDOW,
 };

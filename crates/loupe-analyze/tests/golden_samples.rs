@@ -289,10 +289,12 @@ fn cross_session_stats_match_the_agent_trace_jq_recipes() {
 }
 
 /// Every sample, all formats at once, read with `unread` left out of the
-/// payloads; the stats over them and the number of tool events that still
-/// carry arguments.
-fn stats_over_samples(unread: &'static [&'static str]) -> (Value, usize) {
-    use loupe_analyze::{PriceTable, SessionStats, StatsAccumulator};
+/// payloads, assembled per file as `loupe stats` and `loupe analyze` do;
+/// also the number of tool events that still carry `member`.
+fn sessions_of_samples(
+    unread: &'static [&'static str],
+    member: &str,
+) -> (Vec<Session>, usize) {
     let mut sink = Collected::default();
     read_paths(
         &[samples()],
@@ -304,12 +306,11 @@ fn stats_over_samples(unread: &'static [&'static str]) -> (Value, usize) {
         &mut sink,
     )
     .unwrap();
-    let with_args = sink
+    let with_member = sink
         .events
         .iter()
-        .filter(|(_, e)| e.tool_name().is_some() && e.data.contains_key("args"))
+        .filter(|(_, e)| e.tool_name().is_some() && e.data.contains_key(member))
         .count();
-    // Sessions per file, as `loupe stats` assembles them.
     let mut by_file: Vec<(SessionSource, Vec<loupe_model::Event>)> = Vec::new();
     for (source, event) in sink.events {
         let path = source.path.display().to_string();
@@ -324,22 +325,31 @@ fn stats_over_samples(unread: &'static [&'static str]) -> (Value, usize) {
             )),
         }
     }
+    let sessions = by_file
+        .into_iter()
+        .flat_map(|(source, events)| assemble(events, source))
+        .collect();
+    (sessions, with_member)
+}
+
+fn stats_of(sessions: &[Session]) -> Value {
+    use loupe_analyze::{PriceTable, SessionStats, StatsAccumulator};
     let prices = PriceTable::builtin();
     let mut acc = StatsAccumulator::new(prices.clone());
-    for (source, events) in by_file {
-        for session in assemble(events, source) {
-            acc.add_session_stats(SessionStats::compute(&session, &prices));
-        }
+    for session in sessions {
+        acc.add_session_stats(SessionStats::compute(session, &prices));
     }
-    (serde_json::to_value(acc.finish(20)).unwrap(), with_args)
+    serde_json::to_value(acc.finish(20)).unwrap()
 }
 
 #[test]
 fn stats_do_not_depend_on_unread_payload() {
-    let (full, args_kept) = stats_over_samples(&[]);
-    let (lean, args_left) = stats_over_samples(loupe_analyze::STATS_UNREAD_PAYLOAD);
+    let (all, args_kept) = sessions_of_samples(&[], "args");
+    let (lean, args_left) = sessions_of_samples(loupe_analyze::STATS_UNREAD_PAYLOAD, "args");
+    let full = stats_of(&all);
     assert_eq!(
-        full, lean,
+        full,
+        stats_of(&lean),
         "a statistic reads a member `loupe stats` leaves out"
     );
     assert!(full["tool_failure_rates"]
@@ -349,5 +359,26 @@ fn stats_do_not_depend_on_unread_payload() {
     assert!(
         args_left < args_kept,
         "no reader left out `args` ({args_left} of {args_kept} tool events kept them)"
+    );
+}
+
+#[test]
+fn analysis_does_not_depend_on_unread_payload() {
+    let (all, results_kept) = sessions_of_samples(&[], "result");
+    let (lean, results_left) =
+        sessions_of_samples(loupe_analyze::ANALYSIS_UNREAD_PAYLOAD, "result");
+    assert_eq!(all.len(), lean.len());
+    let cfg = AnalysisConfig::default();
+    for (a, b) in all.iter().zip(&lean) {
+        assert_eq!(
+            serde_json::to_value(analyze(a, &cfg)).unwrap(),
+            serde_json::to_value(analyze(b, &cfg)).unwrap(),
+            "{}: the analysis reads a member `loupe analyze` leaves out",
+            a.session_id
+        );
+    }
+    assert!(
+        results_left < results_kept,
+        "no reader left out `result` ({results_left} of {results_kept} tool events kept it)"
     );
 }

@@ -171,7 +171,7 @@ fn trim_start(b: &[u8]) -> &[u8] {
 /// Binary when the prefix holds a NUL byte or is not UTF-8 (allowing for a
 /// multi-byte character cut at the end of the prefix).
 pub(crate) fn looks_binary(prefix: &[u8]) -> bool {
-    if prefix.contains(&0) {
+    if memchr::memchr(0, prefix).is_some() {
         return true;
     }
     match std::str::from_utf8(prefix) {

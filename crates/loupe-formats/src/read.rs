@@ -380,6 +380,7 @@ pub fn read_bytes(
         load_sidecars: false,
         session_hint: None,
         first_line: 1,
+        size: Some(bytes.len() as u64),
     };
     read_stream(Box::new(bytes), &ctx, sink).map_err(|f| f.into_error(path_for_messages))
 }
@@ -415,6 +416,7 @@ pub fn read_bytes_from(
         load_sidecars: false,
         session_hint,
         first_line,
+        size: Some(bytes.len() as u64),
     };
     let mut parser = line_parser(&ctx, format);
     sink.begin(&source);
@@ -463,6 +465,8 @@ struct FileCtx<'a> {
     load_sidecars: bool,
     session_hint: Option<String>,
     first_line: u64,
+    /// Bytes in the input, when known (a regular file's size).
+    size: Option<u64>,
 }
 
 fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
@@ -521,6 +525,7 @@ fn read_one(
         load_sidecars: true,
         session_hint: None,
         first_line: 1,
+        size: Some(bytes),
     };
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
     match read_stream(Box::new(reader), &ctx, sink) {
@@ -543,6 +548,16 @@ fn read_stream(
     };
     let mut input = input;
     let head = input.fill_buf().map_err(io_failure)?;
+    let compressed = head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC);
+    // Plain input whose first buffer holds the whole sniffing prefix (nearly
+    // always: the buffer is larger) is detected in place and read from the
+    // same buffer, with no copy of the prefix.
+    let whole_prefix = head.len() as u64 >= ctx.size.unwrap_or(u64::MAX).min(SNIFF_BYTES);
+    if !compressed && whole_prefix {
+        let prefix = &head[..head.len().min(SNIFF_BYTES as usize)];
+        let format = detect(prefix, ctx)?;
+        return read_detected(input, format, ctx, sink);
+    }
     let mut stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
         Box::new(flate2::bufread::MultiGzDecoder::new(input))
     } else if head.starts_with(ZSTD_MAGIC) {
@@ -550,40 +565,59 @@ fn read_stream(
     } else {
         Box::new(input)
     };
-    let mut prefix = Vec::new();
+    let mut prefix = Vec::with_capacity(SNIFF_BYTES as usize);
     stream
         .by_ref()
         .take(SNIFF_BYTES)
         .read_to_end(&mut prefix)
         .map_err(io_failure)?;
-    let format = match ctx.forced {
-        Some(f) => f,
-        None => match sniff(&prefix) {
-            Sniff::Format(f) => f,
-            Sniff::Binary => return Err(Failure::NotTrace("binary data, not a trace".to_owned())),
-            Sniff::NotJson if prefix.iter().all(u8::is_ascii_whitespace) => {
-                return Err(Failure::NotTrace("empty file".to_owned()))
-            }
-            Sniff::NotJson => return Err(Failure::NotTrace("text that is not JSON".to_owned())),
-            Sniff::ForeignJson(what) => return Err(Failure::NotTrace(what)),
-        },
-    };
+    let format = detect(&prefix, ctx)?;
+    let whole = BufReader::with_capacity(READ_BUFFER_BYTES, Cursor::new(prefix).chain(stream));
+    read_detected(Box::new(whole), format, ctx, sink)
+}
+
+/// The format of an input starting with `prefix`: the forced one, else the
+/// one its content shows.
+fn detect(prefix: &[u8], ctx: &FileCtx<'_>) -> Result<SourceFormat, Failure> {
+    if let Some(f) = ctx.forced {
+        return Ok(f);
+    }
+    match sniff(prefix) {
+        Sniff::Format(f) => Ok(f),
+        Sniff::Binary => Err(Failure::NotTrace("binary data, not a trace".to_owned())),
+        Sniff::NotJson if prefix.iter().all(u8::is_ascii_whitespace) => {
+            Err(Failure::NotTrace("empty file".to_owned()))
+        }
+        Sniff::NotJson => Err(Failure::NotTrace("text that is not JSON".to_owned())),
+        Sniff::ForeignJson(what) => Err(Failure::NotTrace(what)),
+    }
+}
+
+/// Reads a whole (decompressed) input, from its start, as `format`.
+fn read_detected(
+    mut input: Box<dyn BufRead + '_>,
+    format: SourceFormat,
+    ctx: &FileCtx<'_>,
+    sink: &mut dyn Sink,
+) -> Result<SourceFormat, Failure> {
     let source = Source {
         path: ctx.path.to_path_buf(),
         format,
     };
-    let whole = Cursor::new(prefix).chain(stream);
     if is_line_oriented(format) {
         let mut parser = line_parser(ctx, format);
         sink.begin(&source);
-        let lines = BufReader::with_capacity(READ_BUFFER_BYTES, whole);
-        let result = drive_lines(lines, ctx.first_line, &source, parser.as_mut(), sink);
+        let result = drive_lines(input, ctx.first_line, &source, parser.as_mut(), sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
     } else {
         let mut bytes = Vec::new();
-        let mut whole = whole;
-        whole.read_to_end(&mut bytes).map_err(io_failure)?;
+        input.read_to_end(&mut bytes).map_err(|e| {
+            Failure::Error(ReadError::Io {
+                path: ctx.path.to_path_buf(),
+                error: e,
+            })
+        })?;
         sink.begin(&source);
         let result = read_whole(&bytes, &source, sink);
         sink.end(&source);

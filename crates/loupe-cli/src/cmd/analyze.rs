@@ -113,7 +113,7 @@ fn stream(
     let streamed = input::stream(
         &args.input,
         args.format.format,
-        &[],
+        loupe_analyze::ANALYSIS_UNREAD_PAYLOAD,
         &|session| {
             let analysis = loupe_analyze::analyze(&session, &config);
             if json {
