@@ -6,7 +6,9 @@
 //! borrowed, never cloned).
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use crate::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use loupe_model::{keys, CostSource, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
@@ -116,13 +118,13 @@ impl<'a> Facts<'a> {
             unpriced_models: BTreeSet::new(),
             extra_cost_usd: 0.0,
         };
-        let mut iteration_set: HashSet<u32> = HashSet::new();
+        let mut iteration_set: HashSet<u32> = HashSet::default();
         let mut compaction_starts = 0u64;
         let mut end_status: Option<SessionStatus> = None;
         let mut workflow_status: Option<SessionStatus> = None;
         let mut session_end_at: Option<Timestamp> = None;
         let mut session_start_at: Option<Timestamp> = None;
-        let mut price_cache: HashMap<&str, Option<crate::pricing::ModelPrice>> = HashMap::new();
+        let mut price_cache: HashMap<&str, Option<crate::pricing::ModelPrice>> = HashMap::default();
 
         for (index, e) in session.events.iter().enumerate() {
             if !e.is_subagent() {
@@ -288,7 +290,7 @@ impl<'a> Facts<'a> {
 
     /// The main model: most used by the main agent, else the session's.
     pub(crate) fn main_model(&self) -> Option<&'a str> {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts: HashMap<&str, usize> = HashMap::default();
         let mut first: Vec<&str> = Vec::new();
         for c in self.main_llm() {
             if let Some(m) = c.model {

@@ -31,6 +31,13 @@ mod tools;
 mod tree;
 mod types;
 
+/// The analysis's hash maps and sets: foldhash, seeded per process (several
+/// times faster than the standard SipHash on short keys, and still not
+/// predictable by whoever wrote the trace).
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`HashMap`].
+pub(crate) type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 pub use analyze::{analyze, AnalysisConfig, ANALYSIS_UNREAD_PAYLOAD};
 pub use cache_boundary::{
     cache_boundary, CacheBoundaryStats, CacheBoundaryTracker, DEFAULT_WINDOW,

@@ -7,7 +7,7 @@
 //! (seed-formats.md §1.5) except that subagent events (`agent` set) never start
 //! or join a parent iteration; they nest under their subagent instead.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use loupe_model::{Event, EventKind};
 

@@ -17,7 +17,9 @@
 //!   session durations (MyAgent's `analyze_agent_performance`, seed spec/002).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use crate::HashMap;
 
 use loupe_model::{keys, SessionStatus, TokenTotals};
 use serde::Serialize;
@@ -323,13 +325,13 @@ impl StatsAccumulator {
                 ..Default::default()
             },
             slowest: BinaryHeap::new(),
-            tools: HashMap::new(),
-            by_model: HashMap::new(),
-            by_agent: HashMap::new(),
-            by_day: HashMap::new(),
+            tools: HashMap::default(),
+            by_model: HashMap::default(),
+            by_agent: HashMap::default(),
+            by_day: HashMap::default(),
             errors: ErrorPatternCounter::default(),
-            nodes: HashMap::new(),
-            agents: HashMap::new(),
+            nodes: HashMap::default(),
+            agents: HashMap::default(),
         }
     }
 

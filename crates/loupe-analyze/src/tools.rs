@@ -6,7 +6,7 @@
 //! * [`ErrorPattern`]: error messages with numbers, paths, hex ids and quoted
 //!   strings replaced by placeholders, counted (Victor's "error patterns").
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use loupe_model::{keys, EventKind};
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,7 @@ pub(crate) fn p95_sorted(sorted: &[f64]) -> f64 {
 }
 
 pub(crate) fn tool_stats(f: &Facts<'_>) -> Vec<ToolStats> {
-    let mut by_name: HashMap<&str, (u64, u64, Vec<f64>)> = HashMap::new();
+    let mut by_name: HashMap<&str, (u64, u64, Vec<f64>)> = HashMap::default();
     for t in &f.tools {
         let e = by_name.entry(t.name).or_default();
         e.0 += 1;
@@ -90,7 +90,7 @@ pub fn tools(session: &Session) -> Vec<ToolStats> {
 
 /// Workflow nodes by summed duration, slowest first.
 pub fn slowest_nodes(session: &Session) -> Vec<NodeStats> {
-    let mut by_id: HashMap<&str, NodeStats> = HashMap::new();
+    let mut by_id: HashMap<&str, NodeStats> = HashMap::default();
     for e in &session.events {
         if e.kind != EventKind::NodeEnd {
             continue;

@@ -11,7 +11,9 @@
 //! the iteration and the turn. One pass plus a sort of each child list:
 //! O(n log n).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::HashMap;
 
 use loupe_model::{keys, Event, EventKind, Timestamp, TokenTotals};
 
@@ -443,11 +445,11 @@ pub fn span_tree(session: &Session) -> SpanNode {
         session,
         nodes: Vec::new(),
         parent: Vec::new(),
-        containers: HashMap::new(),
-        anchors: HashMap::new(),
-        open_llm: HashMap::new(),
-        open_by_id: HashMap::new(),
-        open_tools: HashMap::new(),
+        containers: HashMap::default(),
+        anchors: HashMap::default(),
+        open_llm: HashMap::default(),
+        open_by_id: HashMap::default(),
+        open_tools: HashMap::default(),
     };
     for (i, e) in session.events.iter().enumerate() {
         b.leaf(e, i);

@@ -291,10 +291,7 @@ fn cross_session_stats_match_the_agent_trace_jq_recipes() {
 /// Every sample, all formats at once, read with `unread` left out of the
 /// payloads, assembled per file as `loupe stats` and `loupe analyze` do;
 /// also the number of tool events that still carry `member`.
-fn sessions_of_samples(
-    unread: &'static [&'static str],
-    member: &str,
-) -> (Vec<Session>, usize) {
+fn sessions_of_samples(unread: &'static [&'static str], member: &str) -> (Vec<Session>, usize) {
     let mut sink = Collected::default();
     read_paths(
         &[samples()],

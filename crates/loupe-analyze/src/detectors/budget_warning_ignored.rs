@@ -4,7 +4,7 @@
 //! `budget_reduction` (half) of w's tool calls (a missing iteration counts as
 //! 0 calls, i.e. as a change). Medium.
 
-use std::collections::{HashMap, HashSet};
+use crate::{HashMap, HashSet};
 
 use loupe_model::EventKind;
 
@@ -14,7 +14,7 @@ use super::{issue, Ctx};
 
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let f = cx.facts;
-    let mut tools_per_it: HashMap<u32, u32> = HashMap::new();
+    let mut tools_per_it: HashMap<u32, u32> = HashMap::default();
     for t in f.tools.iter().filter(|t| t.agent.is_none()) {
         if let Some(i) = t.iteration {
             *tools_per_it.entry(i).or_default() += 1;

@@ -7,7 +7,7 @@
 //! subagent's first call looks like a parent cache drop; Loupe does not.
 //! Hit rate = `cache_read / input` (OpenTelemetry).
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use crate::{Issue, Severity};
 
@@ -15,7 +15,7 @@ use super::{issue, pct, Ctx};
 
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let t = cx.t;
-    let mut prev: HashMap<Option<&str>, f64> = HashMap::new();
+    let mut prev: HashMap<Option<&str>, f64> = HashMap::default();
     for c in &cx.facts.llm {
         let Some(rate) = c.usage.cache_hit_rate() else {
             prev.remove(&c.agent);

@@ -4,7 +4,7 @@
 //! calls anywhere in the session; Loupe reports non-consecutive repeats as
 //! `redundant_tool_calls` instead, so each concept has one rule.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use crate::facts::{args_brief, iteration_range, ToolCall};
 use crate::{Issue, Severity};
@@ -13,7 +13,7 @@ use super::{issue, Ctx};
 
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     // Per agent: the current run of identical calls.
-    let mut runs: HashMap<Option<&str>, Vec<&ToolCall<'_>>> = HashMap::new();
+    let mut runs: HashMap<Option<&str>, Vec<&ToolCall<'_>>> = HashMap::default();
     let mut finished: Vec<Vec<&ToolCall<'_>>> = Vec::new();
     for call in &cx.facts.tools {
         let run = runs.entry(call.agent).or_default();

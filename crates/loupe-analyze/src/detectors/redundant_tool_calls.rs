@@ -5,7 +5,7 @@
 //! systems match on the tool name only, which flags every agent that reads
 //! several files; Loupe matches on the tool + arguments fingerprint.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 use crate::facts::{args_brief, iteration_range, ToolCall};
 use crate::{Issue, Severity};
@@ -15,8 +15,8 @@ use super::{issue, Ctx};
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let t = cx.t;
     // fingerprint → (calls, longest run in a row, current run)
-    let mut groups: HashMap<u64, (Vec<&ToolCall<'_>>, usize)> = HashMap::new();
-    let mut last_fp: HashMap<Option<&str>, (u64, usize)> = HashMap::new();
+    let mut groups: HashMap<u64, (Vec<&ToolCall<'_>>, usize)> = HashMap::default();
+    let mut last_fp: HashMap<Option<&str>, (u64, usize)> = HashMap::default();
     for call in &cx.facts.tools {
         let run = last_fp.entry(call.agent).or_insert((call.fingerprint, 0));
         if run.0 == call.fingerprint {
