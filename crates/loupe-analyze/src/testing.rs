@@ -53,7 +53,7 @@ impl Trace {
         if !matches!(e.kind, EventKind::SessionStart | EventKind::SessionEnd) {
             e.iteration = self.iteration;
         }
-        e.agent = self.agent.clone();
+        e.agent = self.agent.clone().map(Box::new);
         self.events.push(e);
         self.events.last_mut().unwrap()
     }

@@ -126,7 +126,6 @@ mod tests {
     use super::*;
     use crate::pricing::PriceTable;
     use crate::testing::Trace;
-    use loupe_model::AgentRef;
 
     #[test]
     fn rows_cumulate_and_subagents_book_under_their_spawn_iteration() {
@@ -138,10 +137,7 @@ mod tests {
         let mut s = t.session();
         for e in &mut s.events {
             if let Some(a) = &mut e.agent {
-                *a = AgentRef {
-                    spawned_at_iteration: Some(2),
-                    ..a.clone()
-                };
+                a.spawned_at_iteration = Some(2);
             }
         }
         let f = Facts::build(&s, &PriceTable::builtin());

@@ -55,7 +55,7 @@ fn node(kind: SpanKind, label: String, start: Timestamp, e: Option<(&Event, usiz
         duration_ms: None,
         status: NodeStatus::Ok,
         iteration: e.and_then(|(e, _)| e.iteration),
-        agent: e.and_then(|(e, _)| e.agent.clone()),
+        agent: e.and_then(|(e, _)| e.agent.as_deref().cloned()),
         event_index: e.map(|(_, i)| i),
         tokens: None,
         children: Vec::new(),

@@ -92,7 +92,7 @@ impl LineParser for AttocodeTsReader {
         let event_id = derived_event_id(&session_id, ctx.line_no, line);
         let mut event = Event::new(event_id, EventKind::Custom, timestamp, session_id);
         event.trace_id = trace_id;
-        event.agent = agent;
+        event.agent = agent.map(Box::new);
         let (kind, usage) = self.map_kind(&type_name, &mut event, &mut map);
         event.kind = kind;
         if event.kind.as_str() != type_name {

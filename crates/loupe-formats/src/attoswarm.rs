@@ -107,9 +107,11 @@ impl LineParser for AttoswarmReader {
             timestamp,
             self.session.clone(),
         );
-        event.agent = agent_id.map(|id| AgentRef {
-            id,
-            ..AgentRef::default()
+        event.agent = agent_id.map(|id| {
+            Box::new(AgentRef {
+                id,
+                ..AgentRef::default()
+            })
         });
         event.data = data;
         sink.event(ctx.source, event);

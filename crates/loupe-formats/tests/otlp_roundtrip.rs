@@ -119,7 +119,7 @@ prop_compose! {
         e.iteration = iteration;
         e.turn = turn;
         e.duration_ms = duration;
-        e.agent = agent;
+        e.agent = agent.map(Box::new);
         e.data = data;
         e
     }

@@ -210,7 +210,7 @@ fn event() -> impl Strategy<Value = Event> {
                 e.trace_id = trace;
                 e.iteration = iteration;
                 e.duration_ms = duration;
-                e.agent = agent;
+                e.agent = agent.map(Box::new);
                 e.data = data.into_iter().collect::<Map<String, Value>>();
                 e
             },

@@ -59,7 +59,7 @@ pub struct Event {
     pub duration_ms: Option<f64>,
     /// The producing agent, when it is not the session's main agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<AgentRef>,
+    pub agent: Option<Box<AgentRef>>,
     /// Kind-specific payload; keys are listed in [`crate::keys`] and docs/format.md.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub data: Map<String, Value>,

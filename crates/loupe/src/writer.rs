@@ -62,7 +62,7 @@ impl Header {
         ev.parent_event_id = self.scope.parent.as_deref().map(str::to_owned);
         ev.iteration = self.scope.iteration;
         ev.turn = self.scope.turn;
-        ev.agent = self.scope.agent.as_deref().cloned();
+        ev.agent = self.scope.agent.as_deref().cloned().map(Box::new);
         ev
     }
 }
@@ -336,7 +336,7 @@ impl DeferredLlmResponse {
         ev.parent_event_id = self.part(PARENT).map(str::to_owned);
         ev.iteration = self.numbers.small(ITERATION);
         ev.turn = self.numbers.small(TURN);
-        ev.agent = self.agent.as_deref().cloned();
+        ev.agent = self.agent.as_deref().cloned().map(Box::new);
         // Content was only copied when message capture was on.
         llm_response_payload(&mut ev, &resp, true);
         ev

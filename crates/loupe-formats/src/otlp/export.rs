@@ -662,7 +662,7 @@ pub(crate) fn events_from_loupe_span(
             .and_then(loupe_model::value_u64)
             .and_then(|v| u32::try_from(v).ok());
         e.duration_ms = a.get(&name("duration_ms")).and_then(Value::as_f64);
-        e.agent = text(&name("agent")).and_then(|t| serde_json::from_str::<AgentRef>(&t).ok());
+        e.agent = text(&name("agent")).and_then(|t| serde_json::from_str::<Box<AgentRef>>(&t).ok());
         if let Some(Ok(Value::Object(data))) =
             text(&name("data")).map(|t| serde_json::from_str::<Value>(&t))
         {

@@ -207,7 +207,7 @@ pub fn events_from_request_remembering(
                 if !loupe_span {
                     if let Some(agent) = ancestry.agent_above(&span.span_id) {
                         for e in events.iter_mut().filter(|e| e.agent.is_none()) {
-                            e.agent = Some(agent.clone());
+                            e.agent = Some(Box::new(agent.clone()));
                         }
                     }
                 }
@@ -874,11 +874,11 @@ fn fill_agent(
             .data
             .insert(keys::AGENT_NAME.to_owned(), n.clone().into());
     }
-    first.agent = Some(agent.clone());
+    first.agent = Some(Box::new(agent.clone()));
     if let Some(l) = last {
         l.data
             .insert(keys::AGENT_ID.to_owned(), agent.id.clone().into());
-        l.agent = Some(agent);
+        l.agent = Some(Box::new(agent));
     }
 }
 

@@ -244,7 +244,7 @@ impl<E> Reader<'_, '_, E> {
         }
         if flags & HAS_AGENT != 0 {
             let agent = self.value(0)?;
-            event.agent = serde_json::from_value::<AgentRef>(agent).ok();
+            event.agent = serde_json::from_value::<Box<AgentRef>>(agent).ok();
         }
         match self.value(0)? {
             Value::Object(map) => event.data = map,
@@ -423,7 +423,7 @@ fn decode_json_body<E>(
             "s" => event.span_id = value.as_str().map(str::to_owned),
             "p" => event.parent_event_id = value.as_str().map(str::to_owned),
             "u" => event.turn = value.as_u64().and_then(|t| u32::try_from(t).ok()),
-            "a" => event.agent = serde_json::from_value::<AgentRef>(value).ok(),
+            "a" => event.agent = serde_json::from_value::<Box<AgentRef>>(value).ok(),
             _ => {}
         }
     }
@@ -617,11 +617,11 @@ mod tests {
         e.turn = Some(u32::MAX);
         e.iteration = Some(3);
         e.duration_ms = Some(1.5);
-        e.agent = Some(AgentRef {
+        e.agent = Some(Box::new(AgentRef {
             id: "sub".into(),
             name: Some("reader".into()),
             ..Default::default()
-        });
+        }));
         assert_eq!(round_trip(&e), e);
         let bare = Event::new(
             "e2",

@@ -61,11 +61,11 @@ pub fn fixture_events() -> Vec<Event> {
     read.parent_event_id = Some("a3".into());
     read.trace_id = Some("tr-1".into());
     read.turn = Some(2);
-    read.agent = Some(AgentRef {
+    read.agent = Some(Box::new(AgentRef {
         id: "sub-1".into(),
         name: Some("reader".into()),
         ..Default::default()
-    });
+    }));
     out.push(read);
     out.push(
         Event::new("a6", EventKind::Thinking, ts(5), s)
