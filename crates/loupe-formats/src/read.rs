@@ -518,14 +518,17 @@ fn read_one(
             }))
         }
     };
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let metadata = file.metadata().ok();
+    let bytes = metadata.as_ref().map_or(0, |m| m.len());
     let ctx = FileCtx {
         path,
         forced,
         load_sidecars: true,
         session_hint: None,
         first_line: 1,
-        size: Some(bytes),
+        // Only a regular file's size says how much one read can return (a
+        // FIFO's is 0, and its reads stop at whatever was written so far).
+        size: metadata.filter(|m| m.is_file()).map(|m| m.len()),
     };
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
     match read_stream(Box::new(reader), &ctx, sink) {

@@ -530,3 +530,48 @@ fn converting_to_otlp_writes_one_request_per_session() {
     let written = std::fs::read(&report.sessions[0].path).unwrap();
     assert_eq!(loupe_formats::detect(&written), Some(SourceFormat::Otlp));
 }
+
+/// A named pipe returns what was written so far: a first read that ends
+/// inside the first line must not decide the format (the file's size, 0,
+/// says nothing about what a read can return).
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_written_slowly_is_detected_and_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("trace.jsonl");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let line = |i: u32| {
+        format!(
+            r#"{{"event_id":"e{i}","kind":"custom","timestamp":"2026-01-01T00:00:0{i}Z","session_id":"s1"}}"#
+        )
+    };
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            let first = line(1);
+            w.write_all(&first.as_bytes()[..20]).unwrap();
+            w.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            w.write_all(&first.as_bytes()[20..]).unwrap();
+            for i in 2..=3 {
+                w.write_all(format!("\n{}", line(i)).as_bytes()).unwrap();
+            }
+            w.write_all(b"\n").unwrap();
+        })
+    };
+    let events = events_of(
+        &[fifo],
+        &ReadOptions {
+            threads: 1,
+            ..Default::default()
+        },
+    );
+    writer.join().unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"]);
+}
