@@ -163,20 +163,13 @@ pub fn read_paths(
                 events: 0,
                 skipped: 0,
             };
-            let outcome = read_one(&item.path, opts.format, opts.unread_payload, &mut counting);
+            let outcome = read_one(&item.path, opts, &mut counting);
             stats.events += counting.events;
             stats.skipped += counting.skipped;
             record(item, outcome, &mut stats);
         }
     } else {
-        read_parallel(
-            &items,
-            (opts.format, opts.unread_payload),
-            threads,
-            sink,
-            &mut stats,
-            &mut record,
-        );
+        read_parallel(&items, opts, threads, sink, &mut stats, &mut record);
     }
     match fatal {
         Some(e) => Err(e),
@@ -214,14 +207,13 @@ where
     let threads = worker_threads(opts, items.len());
     let mut stats = ReadStats::default();
     let mut fatal = None;
-    let (forced, unread) = (opts.format, opts.unread_payload);
     let work = |item: &Item| {
         let mut counting = Counting {
             inner: open(),
             events: 0,
             skipped: 0,
         };
-        let outcome = read_one(&item.path, forced, unread, &mut counting);
+        let outcome = read_one(&item.path, opts, &mut counting);
         let (events, skipped) = (counting.events, counting.skipped);
         (outcome, events, skipped, close(counting.inner))
     };
@@ -502,13 +494,8 @@ fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
     Ok(())
 }
 
-fn read_one(
-    path: &Path,
-    forced: Option<SourceFormat>,
-    unread: &'static [&'static str],
-    sink: &mut dyn Sink,
-) -> Outcome {
-    let _unread = crate::fields::leave_out(unread);
+fn read_one(path: &Path, opts: &ReadOptions, sink: &mut dyn Sink) -> Outcome {
+    let _unread = crate::fields::leave_out(opts.unread_payload);
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -522,7 +509,7 @@ fn read_one(
     let bytes = metadata.as_ref().map_or(0, |m| m.len());
     let ctx = FileCtx {
         path,
-        forced,
+        forced: opts.format,
         load_sidecars: true,
         session_hint: None,
         first_line: 1,
@@ -756,7 +743,7 @@ impl Sink for ChannelSink {
 /// always being read and nothing can deadlock.
 fn read_parallel(
     items: &[Item],
-    (forced, unread): (Option<SourceFormat>, &'static [&'static str]),
+    opts: &ReadOptions,
     threads: usize,
     sink: &mut (dyn Sink + Send),
     stats: &mut ReadStats,
@@ -792,7 +779,7 @@ fn read_parallel(
                     tx,
                     batch: Vec::with_capacity(BATCH_EVENTS),
                 };
-                let outcome = read_one(&item.path, forced, unread, &mut channel_sink);
+                let outcome = read_one(&item.path, opts, &mut channel_sink);
                 channel_sink.flush();
                 let _ = channel_sink.tx.send(Msg::Done(outcome));
             });
