@@ -162,7 +162,7 @@ fn main() {
     let secs = started.elapsed().as_secs_f64();
     println!(
         "files={} bytes={} events={} skipped={} tokens={} secs={:.3} MB/s={:.1}",
-        stats.files.len(),
+        stats.files,
         stats.bytes,
         sink.events,
         sink.skipped,

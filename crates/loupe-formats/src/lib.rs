@@ -28,6 +28,7 @@ mod convert;
 mod detect;
 mod fields;
 mod read;
+mod walk;
 
 pub use canonical::{write_canonical, CanonicalWriter};
 pub use convert::{

@@ -1,7 +1,10 @@
 //! The reading framework: paths → files → detection → decompression →
 //! framing → per-format parsing → [`Sink`].
 //!
-//! - Directories are walked recursively in sorted (deterministic) order.
+//! - Directories are walked recursively in sorted (deterministic) order, as
+//!   the reading goes ([`walk`](crate::walk)): no list of every file is
+//!   kept, and a subdirectory that cannot be listed goes to
+//!   [`ReadStats::errors`].
 //!   Hidden entries (name starting with `.`, e.g. `.git`) are skipped, symlinked
 //!   directories are not followed (no cycles). An Agent Trace `metadata.json`
 //!   beside an `events.jsonl` is not read on its own: the reader of
@@ -25,11 +28,11 @@
 //!   the walk. A file named explicitly that cannot be read is an error
 //!   returned by [`read_paths`]/[`read_file`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use loupe_model::{Event, SourceFormat};
@@ -42,6 +45,7 @@ use crate::attoswarm::AttoswarmReader;
 use crate::canonical::CanonicalReader;
 use crate::common::{drive_lines, file_stem_session, LineParser, READ_BUFFER_BYTES};
 use crate::detect::{sniff, Sniff};
+use crate::walk::{Item, Walk};
 use crate::{ReadError, Sink, Skipped, Source};
 
 /// Bytes examined for format detection.
@@ -85,8 +89,12 @@ pub struct Ignored {
 /// What a read did.
 #[derive(Debug, Default)]
 pub struct ReadStats {
-    /// Files read, in order, with the format each was read as.
-    pub files: Vec<(PathBuf, SourceFormat)>,
+    /// Files read. Their paths and formats reach the sink, in
+    /// [`Sink::begin`]; they are not listed here, so that what a read keeps
+    /// does not grow with the number of files.
+    pub files: u64,
+    /// Files read, by the format each was read as.
+    pub formats: BTreeMap<SourceFormat, u64>,
     /// Events delivered to the sink.
     pub events: u64,
     /// Records skipped (also delivered to the sink).
@@ -150,14 +158,14 @@ pub fn read_paths(
     sink: &mut (dyn Sink + Send),
 ) -> Result<ReadStats, ReadError> {
     let mut stats = ReadStats::default();
-    let items = list_items(paths)?;
-    let threads = worker_threads(opts, items.len());
+    let mut walk = Walk::new(paths)?;
+    let threads = worker_threads(opts, &mut walk);
     let mut fatal = None;
     let mut record = |item: &Item, outcome: Outcome, stats: &mut ReadStats| {
         record_outcome(item, outcome, stats, &mut fatal);
     };
     if threads <= 1 {
-        for item in &items {
+        while let Some((_, item)) = walk.next_numbered() {
             let mut counting = Counting {
                 inner: &mut *sink,
                 events: 0,
@@ -166,11 +174,12 @@ pub fn read_paths(
             let outcome = read_one(&item.path, opts, &mut counting);
             stats.events += counting.events;
             stats.skipped += counting.skipped;
-            record(item, outcome, &mut stats);
+            record(&item, outcome, &mut stats);
         }
     } else {
-        read_parallel(&items, opts, threads, sink, &mut stats, &mut record);
+        walk = read_parallel(walk, opts, threads, sink, &mut stats, &mut record);
     }
+    stats.errors.extend(walk.into_errors());
     match fatal {
         Some(e) => Err(e),
         None => Ok(stats),
@@ -203,8 +212,8 @@ where
     S: Sink,
     R: Send,
 {
-    let items = list_items(paths)?;
-    let threads = worker_threads(opts, items.len());
+    let mut walk = Walk::new(paths)?;
+    let threads = worker_threads(opts, &mut walk);
     let mut stats = ReadStats::default();
     let mut fatal = None;
     let work = |item: &Item| {
@@ -224,43 +233,47 @@ where
         each(&item.path, result);
     };
     if threads <= 1 {
-        for item in &items {
-            deliver(item, work(item));
+        while let Some((_, item)) = walk.next_numbered() {
+            let done = work(&item);
+            deliver(&item, done);
         }
     } else {
-        let next = AtomicUsize::new(0);
+        let walk_shared = Mutex::new(walk);
         let window = threads * 8;
         let (token_tx, token_rx) = bounded::<()>(window);
         for _ in 0..window {
             let _ = token_tx.send(());
         }
-        let (done_tx, done_rx) = unbounded::<(usize, std::thread::Result<FileDone<R>>)>();
+        type Done<R> = (usize, Item, std::thread::Result<FileDone<R>>);
+        let (done_tx, done_rx) = unbounded::<Done<R>>();
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                let (done_tx, token_rx, next, items, work) =
-                    (done_tx.clone(), token_rx.clone(), &next, &items, &work);
+                let (done_tx, token_rx, walk, work) =
+                    (done_tx.clone(), token_rx.clone(), &walk_shared, &work);
                 scope.spawn(move || loop {
                     if token_rx.recv().is_err() {
                         break;
                     }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
+                    let Some((i, item)) = next_item(walk) else {
+                        break;
+                    };
                     let done =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(item)));
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&item)));
                     let panicked = done.is_err();
-                    if done_tx.send((i, done)).is_err() || panicked {
+                    if done_tx.send((i, item, done)).is_err() || panicked {
                         break;
                     }
                 });
             }
             drop(done_tx);
-            let mut pending: HashMap<usize, FileDone<R>> = HashMap::new();
+            let mut pending: HashMap<usize, (Item, FileDone<R>)> = HashMap::new();
             let mut next_emit = 0;
-            while next_emit < items.len() {
-                let Ok((i, done)) = done_rx.recv() else { break };
+            // Ends when every worker has stopped: the walk is done and all
+            // it handed out has been sent.
+            while let Ok((i, item, done)) = done_rx.recv() {
                 match done {
                     Ok(done) => {
-                        pending.insert(i, done);
+                        pending.insert(i, (item, done));
                     }
                     Err(panic) => {
                         // Wake and stop the other workers, then re-raise.
@@ -269,53 +282,47 @@ where
                         std::panic::resume_unwind(panic);
                     }
                 }
-                while let Some(done) = pending.remove(&next_emit) {
-                    deliver(&items[next_emit], done);
+                while let Some((item, done)) = pending.remove(&next_emit) {
+                    deliver(&item, done);
                     next_emit += 1;
                     let _ = token_tx.send(());
                 }
             }
             drop(token_tx);
         });
+        walk = walk_shared
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
     }
+    stats.errors.extend(walk.into_errors());
     match fatal {
         Some(e) => Err(e),
         None => Ok(stats),
     }
 }
 
+/// The next file of a walk shared by workers.
+fn next_item(walk: &Mutex<Walk>) -> Option<(usize, Item)> {
+    walk.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .next_numbered()
+}
+
 /// What a worker of [`read_paths_per_file`] returns for one file: how it went,
 /// events and skipped records read, and the closed sink's result.
 type FileDone<R> = (Outcome, u64, u64, R);
 
-/// Workers for `files` files: [`ReadOptions::threads`] (0: one per core), at
-/// most one per file.
-fn worker_threads(opts: &ReadOptions, files: usize) -> usize {
-    match opts.threads {
+/// Workers for a read: [`ReadOptions::threads`] (0: one per core), at most
+/// one per file.
+fn worker_threads(opts: &ReadOptions, walk: &mut Walk) -> usize {
+    let wanted = match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    }
-    .min(files.max(1))
-}
-
-/// Files named explicitly, then the files of each directory walked.
-fn list_items(paths: &[PathBuf]) -> Result<Vec<Item>, ReadError> {
-    let mut items = Vec::new();
-    for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
-            path: p.clone(),
-            error: e,
-        })?;
-        if meta.is_dir() {
-            walk(p, &mut items)?;
-        } else {
-            items.push(Item {
-                path: p.clone(),
-                explicit: true,
-            });
-        }
-    }
-    Ok(items)
+    };
+    (1..=wanted)
+        .rev()
+        .find(|&n| walk.has_at_least(n))
+        .unwrap_or(1)
 }
 
 /// Adds a file's outcome to `stats`; an explicitly named file that could not
@@ -328,7 +335,8 @@ fn record_outcome(
 ) {
     match outcome {
         Outcome::Read { format, bytes } => {
-            stats.files.push((item.path.clone(), format));
+            stats.files += 1;
+            *stats.formats.entry(format).or_default() += 1;
             stats.bytes += bytes;
         }
         Outcome::Failed(failure) => {
@@ -417,13 +425,6 @@ pub fn read_bytes_from(
     result
 }
 
-/// One file to read.
-struct Item {
-    path: PathBuf,
-    /// Named by the user (errors are fatal) rather than found by a walk.
-    explicit: bool,
-}
-
 /// Why a file was not read.
 enum Failure {
     /// Not a trace (binary, not JSON, unknown JSON).
@@ -459,39 +460,6 @@ struct FileCtx<'a> {
     first_line: u64,
     /// Bytes in the input, when known (a regular file's size).
     size: Option<u64>,
-}
-
-fn walk(dir: &Path, items: &mut Vec<Item>) -> Result<(), ReadError> {
-    let io_err = |e| ReadError::Io {
-        path: dir.to_path_buf(),
-        error: e,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_err)?
-        .filter_map(Result::ok)
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    let has_events_jsonl = entries.iter().any(|e| e.file_name() == "events.jsonl");
-    for entry in entries {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(ft) = entry.file_type() else { continue };
-        if ft.is_dir() {
-            walk(&path, items)?;
-        } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
-            if has_events_jsonl && name == "metadata.json" {
-                continue; // merged into the session by the events.jsonl reader
-            }
-            items.push(Item {
-                path,
-                explicit: false,
-            });
-        }
-    }
-    Ok(())
 }
 
 fn read_one(path: &Path, opts: &ReadOptions, sink: &mut dyn Sink) -> Outcome {
@@ -742,15 +710,15 @@ impl Sink for ChannelSink {
 /// announces its channel when it starts, so the file the caller waits for is
 /// always being read and nothing can deadlock.
 fn read_parallel(
-    items: &[Item],
+    walk: Walk,
     opts: &ReadOptions,
     threads: usize,
     sink: &mut (dyn Sink + Send),
     stats: &mut ReadStats,
     record: &mut dyn FnMut(&Item, Outcome, &mut ReadStats),
-) {
-    let next = AtomicUsize::new(0);
-    let (announce_tx, announce_rx) = unbounded::<(usize, Receiver<Msg>)>();
+) -> Walk {
+    let walk = Mutex::new(walk);
+    let (announce_tx, announce_rx) = unbounded::<(usize, Item, Receiver<Msg>)>();
     // Read-ahead window: a worker takes a token before starting a file and the
     // delivering thread returns it once that file is delivered. Without it,
     // small files (which fit in their channel) are read far ahead of a slow
@@ -764,15 +732,16 @@ fn read_parallel(
         for _ in 0..threads {
             let announce_tx = announce_tx.clone();
             let token_rx = token_rx.clone();
-            let next = &next;
+            let walk = &walk;
             scope.spawn(move || loop {
                 if token_rx.recv().is_err() {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
+                let Some((i, item)) = next_item(walk) else {
+                    break;
+                };
                 let (tx, rx) = bounded(CHANNEL_BATCHES);
-                if announce_tx.send((i, rx)).is_err() {
+                if announce_tx.send((i, item.clone(), rx)).is_err() {
                     break;
                 }
                 let mut channel_sink = ChannelSink {
@@ -785,20 +754,22 @@ fn read_parallel(
             });
         }
         drop(announce_tx);
-        let mut pending: HashMap<usize, Receiver<Msg>> = HashMap::new();
-        for (i, item) in items.iter().enumerate() {
-            let rx = loop {
-                if let Some(rx) = pending.remove(&i) {
-                    break Some(rx);
+        let mut pending: HashMap<usize, (Item, Receiver<Msg>)> = HashMap::new();
+        // Files in walk order, until every worker has stopped (the walk is
+        // done) and all they announced has been delivered.
+        for i in 0.. {
+            let next = loop {
+                if let Some(next) = pending.remove(&i) {
+                    break Some(next);
                 }
                 match announce_rx.recv() {
-                    Ok((j, rx)) => {
-                        pending.insert(j, rx);
+                    Ok((j, item, rx)) => {
+                        pending.insert(j, (item, rx));
                     }
                     Err(_) => break None,
                 }
             };
-            let Some(rx) = rx else { break };
+            let Some((item, rx)) = next else { break };
             let mut current: Option<Source> = None;
             while let Ok(msg) = rx.recv() {
                 match msg {
@@ -822,7 +793,7 @@ fn read_parallel(
                     }
                     Msg::End(s) => sink.end(&s),
                     Msg::Done(outcome) => {
-                        record(item, outcome, stats);
+                        record(&item, outcome, stats);
                         break;
                     }
                 }
@@ -832,4 +803,5 @@ fn read_parallel(
         // Wakes workers still waiting for a token so the scope can end.
         drop(token_tx);
     });
+    walk.into_inner().unwrap_or_else(PoisonError::into_inner)
 }

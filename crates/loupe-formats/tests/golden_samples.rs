@@ -385,14 +385,13 @@ fn agent_trace_matches_the_jq_recipes() {
     let mut c = loupe_formats::Collected::default();
     let stats = read_paths(std::slice::from_ref(&dir), &ReadOptions::default(), &mut c).unwrap();
     assert_eq!(
-        stats.files.len(),
-        3,
+        stats.files, 3,
         "three events.jsonl; metadata.json is merged, not read alone"
     );
-    assert!(stats
-        .files
-        .iter()
-        .all(|(_, f)| *f == SourceFormat::AgentTrace));
+    assert_eq!(
+        stats.formats,
+        std::collections::BTreeMap::from([(SourceFormat::AgentTrace, 3)])
+    );
     let events: Vec<_> = c.events.iter().map(|(_, e)| e).collect();
 
     let mut slowest: Vec<(String, f64)> = events
@@ -460,11 +459,11 @@ fn agent_trace_matches_the_jq_recipes() {
 fn attoswarm_files_form_one_swarm_session() {
     let dir = samples_dir().join("attoswarm-real");
     let (sink, stats) = read_dir_summaries(&dir);
-    assert_eq!(stats.files.len(), 6);
-    assert!(stats
-        .files
-        .iter()
-        .all(|(_, f)| *f == SourceFormat::Attoswarm));
+    assert_eq!(stats.files, 6);
+    assert_eq!(
+        stats.formats,
+        std::collections::BTreeMap::from([(SourceFormat::Attoswarm, 6)])
+    );
     let sessions = sink.sessions();
     assert_eq!(sessions.keys().collect::<Vec<_>>(), vec!["attoswarm-real"]);
 

@@ -121,8 +121,7 @@ fn a_mixed_directory_with_corrupt_files_reads_everything_else_intact() {
             assert_eq!(&sink.files[file], summary, "{file}");
         }
     }
-    let formats: std::collections::BTreeSet<SourceFormat> =
-        stats.files.iter().map(|(_, f)| *f).collect();
+    let formats: std::collections::BTreeSet<SourceFormat> = stats.formats.keys().copied().collect();
     for f in [
         SourceFormat::AttocodePy,
         SourceFormat::AttocodePyLegacy,
@@ -388,7 +387,7 @@ fn per_file_reading_delivers_the_same_events_in_walk_order_whatever_the_threads(
     }
     for stats in [&stats_1, &stats_3] {
         assert_eq!(stats.events, shared.len() as u64);
-        assert_eq!(stats.files.len(), stats_1.files.len());
+        assert_eq!(stats.files, stats_1.files);
     }
 }
 
@@ -468,19 +467,22 @@ fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_even
     .unwrap();
     assert!(report.skipped.is_empty());
     assert_eq!(report.sessions.len(), 6);
+    assert_eq!(report.read.files, 6);
+    let source_files: Vec<_> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
     for session in &report.sessions {
-        let source_file = report
-            .read
-            .files
+        let source_file = source_files
             .iter()
-            .find(|(p, _)| {
+            .find(|p| {
                 support::json_lines(p)
                     .iter()
                     .any(|l| l["session_id"] == session.session_id.as_str())
             })
-            .map(|(p, _)| p.clone())
             .unwrap();
-        let source_lines = support::json_lines(&source_file);
+        let source_lines = support::json_lines(source_file);
         let written = std::fs::read(&session.path).unwrap();
         let mut back = Collected::default();
         assert_eq!(
@@ -503,8 +505,8 @@ fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_even
         // Reading the canonical output gives exactly what reading the source gave.
         let mut direct = Collected::default();
         read_bytes(
-            &std::fs::read(&source_file).unwrap(),
-            &source_file,
+            &std::fs::read(source_file).unwrap(),
+            source_file,
             None,
             &mut direct,
         )

@@ -402,9 +402,10 @@ fn read_into(
         let stats =
             loupe_formats::read_file(&file.path, &opts, &mut *sink).map_err(IngestError::Read)?;
         let format = stats
-            .files
-            .first()
-            .map(|(_, f)| *f)
+            .formats
+            .keys()
+            .next()
+            .copied()
             .unwrap_or(SourceFormat::Loupe);
         // Remember where the last complete line ends so a later tail read
         // starts there (a partial last line is read again, whole, next time).

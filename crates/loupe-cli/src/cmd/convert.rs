@@ -53,7 +53,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let events: u64 = report.sessions.iter().map(|s| s.events).sum();
     println!(
         "Converted {} files into {} sessions ({} events) in {}",
-        report.read.files.len(),
+        report.read.files,
         report.sessions.len(),
         events,
         args.out.display()

@@ -223,7 +223,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     }
     let mut sessions = sink.assembler.finish();
     let total = sessions.len() + sink.others.len();
-    if total == 0 && stats.files.is_empty() {
+    if total == 0 && stats.files == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         bail!("{}: no trace files found", shown.join(", "));
     }
@@ -305,7 +305,7 @@ pub(crate) fn stream<R: Send>(
     );
     progress.finish();
     let stats = read?;
-    if summary.sessions == 0 && stats.files.is_empty() {
+    if summary.sessions == 0 && stats.files == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         bail!("{}: no trace files found", shown.join(", "));
     }
