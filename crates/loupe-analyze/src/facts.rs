@@ -5,11 +5,10 @@
 //! events, which keeps analysis linear and allocation-light (payloads are
 //! borrowed, never cloned).
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeSet;
 
 use crate::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use loupe_model::{keys, CostSource, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
 use serde_json::Value;
@@ -317,10 +316,15 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// The hasher of fingerprints: foldhash with a fixed seed, so a fingerprint
+/// is the same in every process (they are only compared within a session,
+/// but a fixed value keeps runs reproducible).
+type FingerprintHasher = foldhash::fast::FoldHasher<'static>;
+
 /// Hash of `tool:args` with object keys sorted (independent of how the JSON
 /// map orders keys).
 pub(crate) fn fingerprint(tool: &str, args: Option<&Value>) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h: FingerprintHasher = foldhash::fast::FixedState::default().build_hasher();
     tool.hash(&mut h);
     ':'.hash(&mut h);
     if let Some(v) = args {
@@ -329,11 +333,16 @@ pub(crate) fn fingerprint(tool: &str, args: Option<&Value>) -> u64 {
     h.finish()
 }
 
-fn hash_value(v: &Value, h: &mut DefaultHasher) {
+fn hash_value(v: &Value, h: &mut FingerprintHasher) {
     match v {
         Value::Null => 0u8.hash(h),
         Value::Bool(b) => (1u8, *b).hash(h),
-        Value::Number(n) => (2u8, n.to_string()).hash(h),
+        // `1` and `1.0` differ, as in the JSON text.
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => (2u8, u).hash(h),
+            (None, Some(i)) => (6u8, i).hash(h),
+            (None, None) => (7u8, n.as_f64().map(f64::to_bits)).hash(h),
+        },
         Value::String(s) => (3u8, s).hash(h),
         Value::Array(a) => {
             (4u8, a.len()).hash(h);
@@ -343,11 +352,20 @@ fn hash_value(v: &Value, h: &mut DefaultHasher) {
         }
         Value::Object(m) => {
             (5u8, m.len()).hash(h);
-            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (k, x) in entries {
-                k.hash(h);
-                hash_value(x, h);
+            // serde_json's map iterates in key order unless its
+            // `preserve_order` feature is on; sort only then.
+            if m.keys().is_sorted() {
+                for (k, x) in m {
+                    k.hash(h);
+                    hash_value(x, h);
+                }
+            } else {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (k, x) in entries {
+                    k.hash(h);
+                    hash_value(x, h);
+                }
             }
         }
     }

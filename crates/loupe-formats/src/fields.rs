@@ -113,10 +113,11 @@ impl<'a> Fields<'a> {
 
     /// The map for [`Event::data`](loupe_model::Event), built in one go.
     pub(crate) fn into_map(self) -> Map<String, Value> {
-        self.entries
-            .into_iter()
-            .map(|e| (e.key.into_owned(), e.value))
-            .collect()
+        let mut map = Map::new();
+        for e in self.entries {
+            map.insert(e.key.into_owned(), e.value);
+        }
+        map
     }
 
     fn position(&self, key: &str) -> Option<usize> {

@@ -252,3 +252,109 @@ pub fn render(analyses: &[SessionAnalysis], skipped: &[SkippedRecord]) -> String
     out.push('\n');
     out
 }
+
+/// One session as it appears in [`render`]'s document, `levels` deep (two
+/// spaces a level, the first line indented too), for output built session
+/// by session (`loupe analyze` streams its sessions).
+pub fn session_piece(analysis: &SessionAnalysis, levels: usize) -> String {
+    let mut out = Vec::with_capacity(4096);
+    let mut formatter = NestedPretty {
+        base: levels,
+        depth: 0,
+        has_value: false,
+    };
+    // Writing to a Vec cannot fail.
+    let _ = formatter.write_indent(&mut out);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, &mut formatter);
+    // Serialising plain structs of strings and numbers cannot fail, and
+    // serde_json writes UTF-8.
+    if SessionJson::new(analysis).serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// serde_json's pretty layout (`PrettyFormatter` with two spaces) starting
+/// `base` levels in. Each line's indentation is written in one piece, where
+/// `PrettyFormatter` writes it a level at a time.
+struct NestedPretty {
+    base: usize,
+    depth: usize,
+    has_value: bool,
+}
+
+impl NestedPretty {
+    /// Writes the indentation of a line at the current depth.
+    fn write_indent<W: ?Sized + std::io::Write>(&self, w: &mut W) -> std::io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        let mut left = (self.base + self.depth) * 2;
+        while left > 0 {
+            let n = left.min(SPACES.len());
+            w.write_all(&SPACES[..n])?;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    fn new_line<W: ?Sized + std::io::Write>(&self, w: &mut W, first: bool) -> std::io::Result<()> {
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        self.write_indent(w)
+    }
+
+    fn close<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        bracket: &[u8],
+    ) -> std::io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            w.write_all(b"\n")?;
+            self.write_indent(w)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for &mut NestedPretty {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.new_line(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.new_line(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+}

@@ -282,3 +282,22 @@ fn no_sessions_is_still_one_valid_document() {
     let doc = check(&loupe_report::json::render(&[], &[]));
     assert!(doc.sessions.is_empty() && doc.skipped.is_empty());
 }
+
+#[test]
+fn a_session_piece_is_the_session_as_the_whole_document_has_it() {
+    let a = loupe_report::testing::sample_analysis();
+    let whole = loupe_report::json::render(std::slice::from_ref(&a), &[]);
+    let piece = loupe_report::json::session_piece(&a, 2);
+    let head = "{\n  \"sessions\": [\n";
+    assert!(whole.starts_with(head), "{whole}");
+    assert_eq!(&whole[head.len()..head.len() + piece.len()], piece);
+    assert!(whole[head.len() + piece.len()..].starts_with("\n  ],"));
+    // At depth 0 it is serde_json's own pretty layout.
+    assert_eq!(
+        loupe_report::json::session_piece(&a, 0),
+        serde_json::to_string_pretty(&loupe_report::json::SessionJson::new(&a)).unwrap()
+    );
+    // Empty arrays stay `[]`, nested values are indented below their key.
+    assert!(piece.contains("\"unpriced_models\": []"), "{piece}");
+    assert!(piece.contains("\n        \"iterations\": "), "{piece}");
+}

@@ -159,14 +159,10 @@ fn stream(
 /// What precedes the first session of the JSON document.
 const JSON_HEAD: &str = "{\n  \"sessions\": [\n";
 
-/// One session as it appears inside the JSON document's `sessions` array:
-/// pretty-printed, every line indented two levels (JSON strings hold no raw
-/// newlines, so indenting line by line is exact).
+/// One session as it appears inside the JSON document's `sessions` array
+/// (pretty-printed two levels in).
 fn json_session(a: &SessionAnalysis) -> String {
-    // Serialising plain structs of strings and numbers cannot fail.
-    let one =
-        serde_json::to_string_pretty(&loupe_report::json::SessionJson::new(a)).unwrap_or_default();
-    indent_lines(&one, "    ")
+    loupe_report::json::session_piece(a, 2)
 }
 
 /// The end of the JSON document after `sessions` sessions: the rest of
@@ -188,18 +184,6 @@ fn json_tail(sessions: usize, skipped: &[SkippedRecord]) -> String {
     }
     tail.push_str("\n}\n");
     tail
-}
-
-fn indent_lines(text: &str, indent: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for (i, line) in text.lines().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(indent);
-        out.push_str(line);
-    }
-    out
 }
 
 /// Output built piece by piece and written only once complete (so a read
