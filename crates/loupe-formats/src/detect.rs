@@ -6,14 +6,17 @@
 //! top-level keys, which are collected by a streaming scan that stops at the
 //! end of the prefix, so a 100 MB export is sniffed from its first bytes.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use loupe_model::SourceFormat;
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// JSONL lines examined before giving up.
 const LINES_TO_TRY: usize = 16;
+
+/// Bytes of a prefix checked to be UTF-8 (see [`looks_binary`]).
+const UTF8_CHECK_BYTES: usize = 4096;
 
 /// What a prefix of a file is, when it is no known trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +58,11 @@ pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
         if line.is_empty() {
             continue;
         }
-        if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) {
-            if let Some(f) = line_format(&map).or_else(|| document_format(&keys_of(&map))) {
+        if let Some(shape) = LineShape::parse(line) {
+            if let Some(f) = line_format(&shape).or_else(|| document_format(&shape.keys)) {
                 return Sniff::Format(f);
             }
-            first_keys.get_or_insert_with(|| map.keys().cloned().collect());
+            first_keys.get_or_insert_with(|| shape.keys.iter().map(|k| k.to_string()).collect());
         }
     }
     if !starts_like_json && first_keys.is_none() {
@@ -80,22 +83,121 @@ pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
     }
 }
 
-fn keys_of(map: &Map<String, Value>) -> Vec<String> {
-    map.keys().cloned().collect()
+/// What detection needs of one JSONL line: its top-level keys (each once)
+/// and the JSON type of the two members whose type tells formats apart.
+/// Parsing only that checks the line's syntax without building its values.
+#[derive(Debug, Default)]
+struct LineShape<'a> {
+    keys: Vec<Cow<'a, str>>,
+    timestamp: JsonType,
+    type_: JsonType,
+}
+
+/// The JSON type of a member, as far as detection cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum JsonType {
+    #[default]
+    Absent,
+    String,
+    Number,
+    Other,
+}
+
+impl<'a> LineShape<'a> {
+    /// The shape of a line that is one JSON object, else `None`.
+    fn parse(line: &'a [u8]) -> Option<LineShape<'a>> {
+        let mut de = serde_json::Deserializer::from_slice(line);
+        let shape = de.deserialize_map(ShapeVisitor).ok()?;
+        de.end().ok()?;
+        Some(shape)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> Visitor<'de> for ShapeVisitor {
+    type Value = LineShape<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineShape<'de>, A::Error> {
+        let mut shape = LineShape::default();
+        while let Some(key) = map.next_key_seed(crate::fields::KeySeed)? {
+            // A repeated key counts once and keeps its last value, as in a map.
+            match &*key {
+                "timestamp" => shape.timestamp = map.next_value_seed(TypeSeed)?,
+                "type" => shape.type_ = map.next_value_seed(TypeSeed)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if !shape.has(&key) {
+                shape.keys.push(key);
+            }
+        }
+        Ok(shape)
+    }
+}
+
+/// Reads a value for its [`JsonType`] only.
+struct TypeSeed;
+
+impl<'de> DeserializeSeed<'de> for TypeSeed {
+    type Value = JsonType;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<JsonType, D::Error> {
+        d.deserialize_any(TypeVisitor)
+    }
+}
+
+struct TypeVisitor;
+
+impl<'de> Visitor<'de> for TypeVisitor {
+    type Value = JsonType;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<JsonType, E> {
+        Ok(JsonType::String)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<JsonType, E> {
+        Ok(JsonType::Number)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<JsonType, E> {
+        Ok(JsonType::Number)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<JsonType, E> {
+        Ok(JsonType::Number)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<JsonType, E> {
+        Ok(JsonType::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<JsonType, E> {
+        Ok(JsonType::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonType, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(JsonType::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonType, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(JsonType::Other)
+    }
 }
 
 /// The format of one JSONL line, from its keys.
-fn line_format(o: &Map<String, Value>) -> Option<SourceFormat> {
-    let has = |k: &str| o.contains_key(k);
+fn line_format(o: &LineShape<'_>) -> Option<SourceFormat> {
+    let has = |k: &str| o.has(k);
     if has("_type") {
         return Some(SourceFormat::AttocodeTs);
     }
     if has("kind") && (has("event_id") || has("session_id")) {
-        return match o.get("timestamp") {
-            Some(Value::Number(_)) => Some(SourceFormat::AttocodePy),
-            Some(Value::String(_)) if has("event_id") && has("session_id") => {
-                Some(SourceFormat::Loupe)
-            }
+        return match o.timestamp {
+            JsonType::Number => Some(SourceFormat::AttocodePy),
+            JsonType::String if has("event_id") && has("session_id") => Some(SourceFormat::Loupe),
             _ => None,
         };
     }
@@ -107,12 +209,10 @@ fn line_format(o: &Map<String, Value>) -> Option<SourceFormat> {
     {
         return Some(SourceFormat::Attoswarm);
     }
-    if has("action") && has("task_id") && has("timestamp") && o.len() <= 4 {
+    if has("action") && has("task_id") && has("timestamp") && o.keys.len() <= 4 {
         return Some(SourceFormat::Attoswarm);
     }
-    if o.get("type").is_some_and(Value::is_string)
-        && o.get("timestamp").is_some_and(Value::is_number)
-    {
+    if o.type_ == JsonType::String && o.timestamp == JsonType::Number {
         return Some(SourceFormat::AttocodePyLegacy);
     }
     None
@@ -120,8 +220,8 @@ fn line_format(o: &Map<String, Value>) -> Option<SourceFormat> {
 
 /// The format of a whole JSON document (or a JSONL line of OTLP requests),
 /// from its top-level keys.
-fn document_format(keys: &[String]) -> Option<SourceFormat> {
-    let has = |k: &str| keys.iter().any(|x| x == k);
+fn document_format<K: AsRef<str>>(keys: &[K]) -> Option<SourceFormat> {
+    let has = |k: &str| keys.iter().any(|x| x.as_ref() == k);
     if has("resourceSpans") || has("resource_spans") {
         Some(SourceFormat::Otlp)
     } else if (has("traces") && has("metadata")) || (has("runs") && (has("id") || has("metadata")))
@@ -168,13 +268,16 @@ fn trim_start(b: &[u8]) -> &[u8] {
     &b[n..]
 }
 
-/// Binary when the prefix holds a NUL byte or is not UTF-8 (allowing for a
-/// multi-byte character cut at the end of the prefix).
+/// Binary when the prefix holds a NUL byte or its first [`UTF8_CHECK_BYTES`]
+/// are not UTF-8 (allowing for a multi-byte character cut at their end).
+/// Binary data shows itself in its first bytes; checking more would only
+/// validate a second time what the line readers validate anyway (a bad line
+/// further on is skipped and reported like any other).
 pub(crate) fn looks_binary(prefix: &[u8]) -> bool {
     if memchr::memchr(0, prefix).is_some() {
         return true;
     }
-    match std::str::from_utf8(prefix) {
+    match std::str::from_utf8(&prefix[..prefix.len().min(UTF8_CHECK_BYTES)]) {
         Ok(_) => false,
         Err(e) => e.error_len().is_some(),
     }

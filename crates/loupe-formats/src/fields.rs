@@ -289,7 +289,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 }
 
 /// Deserialises a key, borrowing it from the input when possible.
-struct KeySeed;
+pub(crate) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = Cow<'de, str>;
