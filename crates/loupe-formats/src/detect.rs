@@ -288,6 +288,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_line_shape_is_read_like_a_map_of_the_line() {
+        // A repeated key counts once and its last value decides.
+        let line =
+            br#"{"kind":"x","event_id":"a","timestamp":"t","session_id":"s","timestamp":2.5}"#;
+        let shape = LineShape::parse(line).unwrap();
+        assert_eq!(shape.keys.len(), 4);
+        assert_eq!(shape.timestamp, JsonType::Number);
+        assert_eq!(line_format(&shape), Some(SourceFormat::AttocodePy));
+        // Nested values are skipped whole; `type` must be a string.
+        let shape = LineShape::parse(br#"{"type":{"a":[1,{"b":null}]},"timestamp":1}"#).unwrap();
+        assert_eq!(shape.type_, JsonType::Other);
+        assert_eq!(line_format(&shape), None);
+        // Not one object: no shape.
+        for bad in [&br#"[1,2]"#[..], br#"{"a":1} x"#, br#"{"a":"#, b"\"s\""] {
+            assert!(
+                LineShape::parse(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
     fn detects_each_line_format_by_its_keys() {
         let cases: &[(&str, SourceFormat)] = &[
             (
