@@ -21,7 +21,7 @@ use std::collections::BinaryHeap;
 
 use crate::HashMap;
 
-use loupe_model::{keys, SessionStatus, TokenTotals};
+use loupe_model::{keys, SessionStatus, TokenTotals, UnreadMember};
 use serde::Serialize;
 
 use crate::facts::Facts;
@@ -34,7 +34,10 @@ use crate::{Session, SessionAnalysis};
 /// (`ReadOptions::unread_payload`), which spares it a good part of the
 /// parsing on traces with large tool payloads; the test
 /// `stats_do_not_depend_on_unread_payload` holds it to this.
-pub const STATS_UNREAD_PAYLOAD: &[&str] = &[keys::ARGS, keys::RESULT];
+pub const STATS_UNREAD_PAYLOAD: &[UnreadMember] = &[
+    UnreadMember::everywhere(keys::ARGS),
+    UnreadMember::everywhere(keys::RESULT),
+];
 
 /// One of the slowest LLM calls.
 #[derive(Clone, Debug, PartialEq, Serialize)]

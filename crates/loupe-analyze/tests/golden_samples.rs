@@ -291,7 +291,10 @@ fn cross_session_stats_match_the_agent_trace_jq_recipes() {
 /// Every sample, all formats at once, read with `unread` left out of the
 /// payloads, assembled per file as `loupe stats` and `loupe analyze` do;
 /// also the number of tool events that still carry `member`.
-fn sessions_of_samples(unread: &'static [&'static str], member: &str) -> (Vec<Session>, usize) {
+fn sessions_of_samples(
+    unread: &'static [loupe_model::UnreadMember],
+    member: &str,
+) -> (Vec<Session>, usize) {
     let mut sink = Collected::default();
     read_paths(
         &[samples()],
@@ -378,4 +381,36 @@ fn analysis_does_not_depend_on_unread_payload() {
         results_left < results_kept,
         "no reader left out `result` ({results_left} of {results_kept} tool events kept it)"
     );
+}
+
+#[test]
+fn analysis_leaves_out_the_arguments_of_tool_starts_only() {
+    let args_by_kind = |unread: &'static [loupe_model::UnreadMember]| {
+        let mut sink = Collected::default();
+        read_paths(
+            &[samples().join("attocode-py")],
+            &ReadOptions {
+                threads: 1,
+                unread_payload: unread,
+                ..Default::default()
+            },
+            &mut sink,
+        )
+        .unwrap();
+        let count = |kind: EventKind| {
+            sink.events
+                .iter()
+                .filter(|(_, e)| e.kind == kind && e.data.contains_key("args"))
+                .count()
+        };
+        (count(EventKind::ToolStart), count(EventKind::ToolEnd))
+    };
+    let (starts_all, ends_all) = args_by_kind(&[]);
+    let (starts_lean, ends_lean) = args_by_kind(loupe_analyze::ANALYSIS_UNREAD_PAYLOAD);
+    assert!(starts_all > 0 && ends_all > 0, "{starts_all} {ends_all}");
+    assert!(
+        starts_lean < starts_all,
+        "tool_start arguments were built ({starts_lean} of {starts_all})"
+    );
+    assert_eq!(ends_lean, ends_all, "tool_end arguments must be kept");
 }

@@ -69,7 +69,10 @@ impl AttocodePyReader {
     /// JSON) returns `None` and goes through the lenient path, which also
     /// words the skip reasons.
     fn fast_line(&mut self, line: &[u8]) -> Option<Event> {
-        let l: FastLine<'_> = from_line(line).ok()?;
+        crate::fields::note_line_kind(None);
+        let parsed = from_line::<FastLine<'_>>(line);
+        crate::fields::note_line_kind(None);
+        let l = parsed.ok()?;
         let timestamp = Timestamp::from_epoch_secs_f64(l.timestamp)?;
         let (kind, source_kind) = match &*l.kind {
             "tool" => (EventKind::ToolEnd, Some("tool")),
@@ -197,7 +200,7 @@ impl LineParser for AttocodePyReader {
 struct FastLine<'a> {
     event_id: String,
     #[serde(borrow)]
-    kind: std::borrow::Cow<'a, str>,
+    kind: LineKind<'a>,
     timestamp: f64,
     session_id: String,
     #[serde(default)]
@@ -208,6 +211,26 @@ struct FastLine<'a> {
     parent_event_id: Option<String>,
     #[serde(default)]
     duration_ms: Option<f64>,
+}
+
+/// A line's `kind`, noted as it is read so that kind-bound unread members
+/// are left out of the `data` that follows it (the writer puts `kind`
+/// first).
+struct LineKind<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for LineKind<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let kind = serde::de::DeserializeSeed::deserialize(crate::fields::KeySeed, d)?;
+        crate::fields::note_line_kind(Some(&kind));
+        Ok(LineKind(kind))
+    }
+}
+
+impl std::ops::Deref for LineKind<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// attocode-py's `event_type_to_trace_kind` table, for legacy `type` lines and

@@ -25,25 +25,70 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::common::timestamp_of;
-use loupe_model::Timestamp;
+use loupe_model::{Timestamp, UnreadMember};
 
 thread_local! {
-    static LEFT_OUT: Cell<&'static [&'static str]> = const { Cell::new(&[]) };
+    static LEFT_OUT: Cell<&'static [UnreadMember]> = const { Cell::new(&[]) };
+    /// Which kind-bound entries of `LEFT_OUT` name the kind of the line being
+    /// parsed (bit `i` for entry `i`), as noted by [`note_line_kind`].
+    static KIND_MATCHES: Cell<u64> = const { Cell::new(0) };
+    /// Whether any entry of `LEFT_OUT` is bound to a kind (if none, the
+    /// kind of a line need not be noted).
+    static KIND_BOUND: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Until the guard is dropped, [`Fields`] parsed on this thread leave out
-/// members named in `keys` (their syntax is still checked).
-pub(crate) fn leave_out(keys: &'static [&'static str]) -> LeaveOut {
-    LeaveOut(LEFT_OUT.with(|l| l.replace(keys)))
+/// the members `unread` names (their syntax is still checked).
+pub(crate) fn leave_out(unread: &'static [UnreadMember]) -> LeaveOut {
+    let before = LEFT_OUT.with(Cell::get);
+    set_left_out(unread);
+    LeaveOut(before)
+}
+
+fn set_left_out(unread: &'static [UnreadMember]) {
+    KIND_MATCHES.with(|m| m.set(0));
+    KIND_BOUND.with(|b| b.set(unread.iter().any(|u| u.kind.is_some())));
+    LEFT_OUT.with(|l| l.set(unread));
 }
 
 /// Restores the members left out before [`leave_out`].
-pub(crate) struct LeaveOut(&'static [&'static str]);
+pub(crate) struct LeaveOut(&'static [UnreadMember]);
 
 impl Drop for LeaveOut {
     fn drop(&mut self) {
-        LEFT_OUT.with(|l| l.set(self.0));
+        set_left_out(self.0);
     }
+}
+
+/// Notes the kind (canonical name) of the line being parsed, so that members
+/// left out only in events of that kind are left out of the payload parsed
+/// next; `None` between lines. A reader calls it when the kind comes before
+/// the payload in the line; otherwise only members left out of every kind
+/// are, and the rest is built as usual.
+pub(crate) fn note_line_kind(kind: Option<&str>) {
+    if !KIND_BOUND.with(Cell::get) {
+        return;
+    }
+    let mut matches = 0u64;
+    if let Some(kind) = kind {
+        for (i, u) in LEFT_OUT.with(Cell::get).iter().enumerate().take(64) {
+            if u.kind == Some(kind) {
+                matches |= 1 << i;
+            }
+        }
+    }
+    KIND_MATCHES.with(|m| m.set(matches));
+}
+
+/// Whether `key` is left out of the payload being parsed.
+fn is_left_out(key: &str, left_out: &[UnreadMember], kind_matches: u64) -> bool {
+    left_out.iter().enumerate().any(|(i, u)| {
+        u.member == key
+            && match u.kind {
+                None => true,
+                Some(_) => i < 64 && kind_matches & (1 << i) != 0,
+            }
+    })
 }
 
 /// The members of one JSON object, keys borrowed from the input when they
@@ -275,8 +320,9 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             entries: Vec::with_capacity(access.size_hint().unwrap_or(16).min(64)),
         };
         let left_out = LEFT_OUT.with(Cell::get);
+        let kind_matches = KIND_MATCHES.with(Cell::get);
         while let Some(key) = access.next_key_seed(KeySeed)? {
-            if left_out.contains(&&*key) {
+            if !left_out.is_empty() && is_left_out(&key, left_out, kind_matches) {
                 access.next_value::<de::IgnoredAny>()?;
                 continue;
             }
@@ -320,6 +366,41 @@ impl<'de> Visitor<'de> for KeyVisitor {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn members_are_left_out_everywhere_or_in_the_noted_kind_only() {
+        const UNREAD: &[UnreadMember] = &[
+            UnreadMember::everywhere("a"),
+            UnreadMember::in_kind("tool_start", "b"),
+        ];
+        let line = br#"{"a": [1, {"x": 2}], "b": "x", "c": 3}"#;
+        let keys = |f: &Fields<'_>| {
+            f.entries
+                .iter()
+                .map(|e| e.key.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["a", "b", "c"]);
+        {
+            let _guard = leave_out(UNREAD);
+            assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["b", "c"]);
+            note_line_kind(Some("tool_start"));
+            assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["c"]);
+            note_line_kind(Some("tool_end"));
+            assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["b", "c"]);
+            note_line_kind(Some("tool_start"));
+            {
+                // A nested guard starts afresh and gives the outer list back.
+                let _inner = leave_out(&[]);
+                assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["a", "b", "c"]);
+            }
+            assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["b", "c"]);
+            // A member left out still has its syntax checked.
+            assert!(Fields::parse_line(br#"{"a": [1,, 2], "c": 3}"#).is_err());
+        }
+        note_line_kind(Some("tool_start"));
+        assert_eq!(keys(&Fields::parse_line(line).unwrap()), ["a", "b", "c"]);
+    }
 
     #[test]
     fn behaves_like_a_map_of_the_line() {

@@ -35,6 +35,7 @@ pub use convert::{
     convert_paths, session_file_stem, ConvertError, ConvertReport, ConvertTarget, ConvertedSession,
 };
 pub use detect::detect;
+pub use loupe_model::UnreadMember;
 pub use read::{
     is_line_oriented, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
     Ignored, ReadOptions, ReadStats,

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use loupe_model::{Event, SourceFormat};
+use loupe_model::{Event, SourceFormat, UnreadMember};
 use serde_json::{Map, Value};
 
 use crate::agent_trace::AgentTraceReader;
@@ -74,7 +74,10 @@ pub struct ReadOptions {
     /// [`Event::data`](loupe_model::Event) rather than build them: a hint,
     /// which the line readers that reshape fields (attocode-py,
     /// attocode-ts) take, after checking the member's syntax all the same.
-    pub unread_payload: &'static [&'static str],
+    /// Members bound to a kind are left out where the reader knows the
+    /// line's kind before its payload (attocode-py as its writer orders
+    /// lines).
+    pub unread_payload: &'static [UnreadMember],
 }
 
 /// A file a directory walk passed over because it is no trace.

@@ -20,6 +20,7 @@ mod spec;
 mod status;
 mod timestamp;
 mod tokens;
+mod unread;
 
 pub use event::{value_u64, AgentRef, Event};
 pub use kind::{Category, EventKind};
@@ -28,6 +29,7 @@ pub use spec::{parse_duration_ms, parse_time, parse_time_at};
 pub use status::SessionStatus;
 pub use timestamp::{Timestamp, TimestampError};
 pub use tokens::{Cost, CostSource, TokenTotals, TokenUsage};
+pub use unread::UnreadMember;
 
 /// Name of the canonical format, written as `data.format` in `session_start`.
 pub const FORMAT_NAME: &str = "loupe";

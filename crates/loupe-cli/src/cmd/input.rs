@@ -256,7 +256,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
 pub(crate) fn stream<R: Send>(
     args: &InputArgs,
     format: Option<SourceFormat>,
-    unread_payload: &'static [&'static str],
+    unread_payload: &'static [loupe_model::UnreadMember],
     work: &(dyn Fn(Session) -> R + Sync),
     each: &mut dyn FnMut(R),
 ) -> anyhow::Result<Streamed> {
