@@ -236,6 +236,22 @@ mod tests {
     }
 
     #[test]
+    fn a_subdirectory_that_cannot_be_listed_is_an_error_and_the_walk_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("gone")).unwrap();
+        std::fs::write(dir.path().join("kept.jsonl"), "{}\n").unwrap();
+        let mut walk = Walk::new(&[dir.path().to_path_buf()]).unwrap();
+        // Listed with the root, removed before the walk reaches it.
+        std::fs::remove_dir(dir.path().join("gone")).unwrap();
+        let got = paths(&mut walk);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].ends_with("kept.jsonl"));
+        let errors = walk.into_errors();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("gone"), "{}", errors[0]);
+    }
+
+    #[test]
     fn a_missing_named_path_fails_up_front() {
         let err = Walk::new(&[PathBuf::from("/no/such/loupe/path")]).unwrap_err();
         assert!(err.to_string().contains("/no/such/loupe/path"), "{err}");
