@@ -288,16 +288,12 @@ fn cross_session_stats_match_the_agent_trace_jq_recipes() {
     }
 }
 
-/// Every sample, all formats at once, read with `unread` left out of the
-/// payloads, assembled per file as `loupe stats` and `loupe analyze` do;
-/// also the number of tool events that still carry `member`.
-fn sessions_of_samples(
-    unread: &'static [loupe_model::UnreadMember],
-    member: &str,
-) -> (Vec<Session>, usize) {
+/// The events of `path` (one thread, so in file order), read with `unread`
+/// left out of the payloads.
+fn read_leaving_out(path: PathBuf, unread: &'static [loupe_model::UnreadMember]) -> Collected {
     let mut sink = Collected::default();
     read_paths(
-        &[samples()],
+        &[path],
         &ReadOptions {
             threads: 1,
             unread_payload: unread,
@@ -306,6 +302,17 @@ fn sessions_of_samples(
         &mut sink,
     )
     .unwrap();
+    sink
+}
+
+/// Every sample, all formats at once, read with `unread` left out of the
+/// payloads, assembled per file as `loupe stats` and `loupe analyze` do;
+/// also the number of tool events that still carry `member`.
+fn sessions_of_samples(
+    unread: &'static [loupe_model::UnreadMember],
+    member: &str,
+) -> (Vec<Session>, usize) {
+    let sink = read_leaving_out(samples(), unread);
     let with_member = sink
         .events
         .iter()
@@ -386,17 +393,7 @@ fn analysis_does_not_depend_on_unread_payload() {
 #[test]
 fn analysis_leaves_out_the_arguments_of_tool_starts_only() {
     let args_by_kind = |unread: &'static [loupe_model::UnreadMember]| {
-        let mut sink = Collected::default();
-        read_paths(
-            &[samples().join("attocode-py")],
-            &ReadOptions {
-                threads: 1,
-                unread_payload: unread,
-                ..Default::default()
-            },
-            &mut sink,
-        )
-        .unwrap();
+        let sink = read_leaving_out(samples().join("attocode-py"), unread);
         let count = |kind: EventKind| {
             sink.events
                 .iter()
