@@ -62,7 +62,12 @@ pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
             if let Some(f) = line_format(&shape).or_else(|| document_format(&shape.keys)) {
                 return Sniff::Format(f);
             }
-            first_keys.get_or_insert_with(|| shape.keys.iter().map(|k| k.to_string()).collect());
+            first_keys.get_or_insert_with(|| {
+                // In key order, as a map of the line lists them.
+                let mut keys: Vec<String> = shape.keys.iter().map(|k| k.to_string()).collect();
+                keys.sort_unstable();
+                keys
+            });
         }
     }
     if !starts_like_json && first_keys.is_none() {
@@ -286,6 +291,16 @@ pub(crate) fn looks_binary(prefix: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_json_is_named_by_its_first_keys_in_key_order() {
+        let line =
+            br#"{"k9": 1, "k3": 2, "k1": 3, "k8": 4, "k2": 5, "k7": 6, "k4": 7, "k6": 8, "k5": 9}"#;
+        assert_eq!(
+            sniff(line),
+            Sniff::ForeignJson("JSON with keys k1, k2, k3, k4, k5, k6, k7, k8".to_owned())
+        );
+    }
 
     #[test]
     fn a_line_shape_is_read_like_a_map_of_the_line() {
