@@ -27,28 +27,42 @@ use serde_json::{Map, Value};
 use crate::common::timestamp_of;
 use loupe_model::{Timestamp, UnreadMember};
 
-thread_local! {
-    static LEFT_OUT: Cell<&'static [UnreadMember]> = const { Cell::new(&[]) };
-    /// Which kind-bound entries of `LEFT_OUT` name the kind of the line being
+/// What [`Fields`] leave out on this thread.
+#[derive(Clone, Copy)]
+struct LeftOut {
+    members: &'static [UnreadMember],
+    /// Whether any of `members` is bound to a kind (if none, the kind of a
+    /// line need not be noted).
+    kind_bound: bool,
+    /// Which kind-bound entries of `members` name the kind of the line being
     /// parsed (bit `i` for entry `i`), as noted by [`note_line_kind`].
-    static KIND_MATCHES: Cell<u64> = const { Cell::new(0) };
-    /// Whether any entry of `LEFT_OUT` is bound to a kind (if none, the
-    /// kind of a line need not be noted).
-    static KIND_BOUND: Cell<bool> = const { Cell::new(false) };
+    kind_matches: u64,
+}
+
+impl LeftOut {
+    const fn of(members: &'static [UnreadMember]) -> LeftOut {
+        let mut kind_bound = false;
+        let mut i = 0;
+        while i < members.len() {
+            kind_bound |= members[i].kind.is_some();
+            i += 1;
+        }
+        LeftOut {
+            members,
+            kind_bound,
+            kind_matches: 0,
+        }
+    }
+}
+
+thread_local! {
+    static LEFT_OUT: Cell<LeftOut> = const { Cell::new(LeftOut::of(&[])) };
 }
 
 /// Until the guard is dropped, [`Fields`] parsed on this thread leave out
 /// the members `unread` names (their syntax is still checked).
 pub(crate) fn leave_out(unread: &'static [UnreadMember]) -> LeaveOut {
-    let before = LEFT_OUT.with(Cell::get);
-    set_left_out(unread);
-    LeaveOut(before)
-}
-
-fn set_left_out(unread: &'static [UnreadMember]) {
-    KIND_MATCHES.with(|m| m.set(0));
-    KIND_BOUND.with(|b| b.set(unread.iter().any(|u| u.kind.is_some())));
-    LEFT_OUT.with(|l| l.set(unread));
+    LeaveOut(LEFT_OUT.with(|l| l.replace(LeftOut::of(unread))).members)
 }
 
 /// Restores the members left out before [`leave_out`].
@@ -56,7 +70,7 @@ pub(crate) struct LeaveOut(&'static [UnreadMember]);
 
 impl Drop for LeaveOut {
     fn drop(&mut self) {
-        set_left_out(self.0);
+        LEFT_OUT.with(|l| l.set(LeftOut::of(self.0)));
     }
 }
 
@@ -66,29 +80,34 @@ impl Drop for LeaveOut {
 /// the payload in the line; otherwise only members left out of every kind
 /// are, and the rest is built as usual.
 pub(crate) fn note_line_kind(kind: Option<&str>) {
-    if !KIND_BOUND.with(Cell::get) {
-        return;
-    }
-    let mut matches = 0u64;
-    if let Some(kind) = kind {
-        for (i, u) in LEFT_OUT.with(Cell::get).iter().enumerate().take(64) {
-            if u.kind == Some(kind) {
-                matches |= 1 << i;
+    LEFT_OUT.with(|l| {
+        let mut left = l.get();
+        if !left.kind_bound {
+            return;
+        }
+        left.kind_matches = 0;
+        if let Some(kind) = kind {
+            for (i, u) in left.members.iter().enumerate().take(64) {
+                if u.kind == Some(kind) {
+                    left.kind_matches |= 1 << i;
+                }
             }
         }
-    }
-    KIND_MATCHES.with(|m| m.set(matches));
+        l.set(left);
+    });
 }
 
-/// Whether `key` is left out of the payload being parsed.
-fn is_left_out(key: &str, left_out: &[UnreadMember], kind_matches: u64) -> bool {
-    left_out.iter().enumerate().any(|(i, u)| {
-        u.member == key
-            && match u.kind {
-                None => true,
-                Some(_) => i < 64 && kind_matches & (1 << i) != 0,
-            }
-    })
+impl LeftOut {
+    /// Whether `key` is left out of the payload being parsed.
+    fn has(&self, key: &str) -> bool {
+        self.members.iter().enumerate().any(|(i, u)| {
+            u.member == key
+                && match u.kind {
+                    None => true,
+                    Some(_) => i < 64 && self.kind_matches & (1 << i) != 0,
+                }
+        })
+    }
 }
 
 /// The members of one JSON object, keys borrowed from the input when they
@@ -320,9 +339,8 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             entries: Vec::with_capacity(access.size_hint().unwrap_or(16).min(64)),
         };
         let left_out = LEFT_OUT.with(Cell::get);
-        let kind_matches = KIND_MATCHES.with(Cell::get);
         while let Some(key) = access.next_key_seed(KeySeed)? {
-            if !left_out.is_empty() && is_left_out(&key, left_out, kind_matches) {
+            if !left_out.members.is_empty() && left_out.has(&key) {
                 access.next_value::<de::IgnoredAny>()?;
                 continue;
             }
