@@ -26,10 +26,11 @@ use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
 use serde_json::{Map, Value};
 
 use crate::common::{
-    derived_event_id, from_line, parse_object, take_f64, take_string, take_timestamp, take_u32,
-    LineCtx, LineParser,
+    derived_event_id, parse_object, take_f64, take_string, take_timestamp, take_u32, LineCtx,
+    LineParser,
 };
 use crate::fields::Fields;
+use crate::layout::LayoutCursor;
 use crate::Sink;
 
 /// Reader state for one attocode-py file (current and legacy shapes).
@@ -65,29 +66,16 @@ impl AttocodePyReader {
 
     /// The fast path for well-formed lines exactly as `TraceEvent.to_dict`
     /// writes them: a typed envelope with borrowed strings and no
-    /// intermediate map. Anything unusual (extra or odd-typed keys, bad
-    /// JSON) returns `None` and goes through the lenient path, which also
-    /// words the skip reasons.
+    /// intermediate map, read through the writer's own layout when the line
+    /// has it ([`layout_line`]), else by serde. Anything unusual (extra or
+    /// odd-typed keys, bad JSON) returns `None` and goes through the lenient
+    /// path, which also words the skip reasons.
     fn fast_line(&mut self, line: &[u8]) -> Option<Event> {
+        let text = std::str::from_utf8(line).ok()?;
         crate::fields::note_line_kind(None);
-        let parsed = from_line::<FastLine<'_>>(line);
+        let parsed = layout_line(text).or_else(|| serde_json::from_str::<FastLine<'_>>(text).ok());
         crate::fields::note_line_kind(None);
-        let l = parsed.ok()?;
-        let timestamp = Timestamp::from_epoch_secs_f64(l.timestamp)?;
-        let (kind, source_kind) = match &*l.kind {
-            "tool" => (EventKind::ToolEnd, Some("tool")),
-            name => (EventKind::from_name(name), None),
-        };
-        let mut event = Event::new(l.event_id, kind, timestamp, l.session_id);
-        event.iteration = l.iteration;
-        event.parent_event_id = l.parent_event_id;
-        event.duration_ms = l.duration_ms.filter(|d| d.is_finite());
-        let mut data = l.data.unwrap_or_default();
-        if let Some(sk) = source_kind {
-            data.insert(keys::SOURCE_KIND, Value::from(sk));
-        }
-        finish(&mut event, data);
-        Some(event)
+        fast_event(parsed?)
     }
 
     fn current_line(
@@ -211,6 +199,68 @@ struct FastLine<'a> {
     parent_event_id: Option<String>,
     #[serde(default)]
     duration_ms: Option<f64>,
+}
+
+/// The event a [`FastLine`] makes; `None` for a timestamp out of range.
+fn fast_event(l: FastLine<'_>) -> Option<Event> {
+    let timestamp = Timestamp::from_epoch_secs_f64(l.timestamp)?;
+    let (kind, source_kind) = match &*l.kind {
+        "tool" => (EventKind::ToolEnd, Some("tool")),
+        name => (EventKind::from_name(name), None),
+    };
+    let mut event = Event::new(l.event_id, kind, timestamp, l.session_id);
+    event.iteration = l.iteration;
+    event.parent_event_id = l.parent_event_id;
+    event.duration_ms = l.duration_ms.filter(|d| d.is_finite());
+    let mut data = l.data.unwrap_or_default();
+    if let Some(sk) = source_kind {
+        data.insert(keys::SOURCE_KIND, Value::from(sk));
+    }
+    finish(&mut event, data);
+    Some(event)
+}
+
+/// Reads a line laid out as attocode-py's writer lays it out (`json.dumps`
+/// of `TraceEvent.to_dict`: this key order, `", "` and `": "` separators,
+/// optional keys left out or null), or gives up (`None`). What it returns is
+/// what `FastLine`'s derived parser returns for the same line (see the
+/// module docs of [`crate::layout`] and the tests below); it only skips the
+/// matching of keys and types.
+fn layout_line(text: &str) -> Option<FastLine<'_>> {
+    let mut c = LayoutCursor::new(text);
+    c.expect(r#"{"event_id": "#)?;
+    let event_id = c.plain_string()?;
+    c.expect(r#", "kind": "#)?;
+    let kind = c.plain_string()?;
+    c.expect(r#", "timestamp": "#)?;
+    let timestamp = c.f64()?;
+    c.expect(r#", "session_id": "#)?;
+    let session_id = c.plain_string()?;
+    let mut line = FastLine {
+        event_id: event_id.to_owned(),
+        kind: LineKind(std::borrow::Cow::Borrowed(kind)),
+        timestamp,
+        session_id: session_id.to_owned(),
+        iteration: None,
+        data: None,
+        parent_event_id: None,
+        duration_ms: None,
+    };
+    if c.eat(r#", "iteration": "#) && !c.eat("null") {
+        line.iteration = Some(c.u32()?);
+    }
+    if c.eat(r#", "data": "#) && !c.eat("null") {
+        // The payload's kind-bound unread members depend on the kind.
+        crate::fields::note_line_kind(Some(kind));
+        line.data = Some(c.object()?);
+    }
+    if c.eat(r#", "parent_event_id": "#) && !c.eat("null") {
+        line.parent_event_id = Some(c.plain_string()?.to_owned());
+    }
+    if c.eat(r#", "duration_ms": "#) && !c.eat("null") {
+        line.duration_ms = Some(c.f64()?);
+    }
+    (c.eat("}") && c.at_end()).then_some(line)
 }
 
 /// A line's `kind`, noted as it is read so that kind-bound unread members
@@ -388,6 +438,107 @@ mod tests {
                 .event_id,
             out.events[0].1.event_id
         );
+    }
+
+    /// What the derived parser makes of a line, as an event.
+    fn derived(line: &str) -> Option<Option<Event>> {
+        serde_json::from_str::<FastLine<'_>>(line)
+            .ok()
+            .map(fast_event)
+    }
+
+    #[test]
+    fn the_layout_reader_agrees_with_the_derived_parser_on_every_sample_line() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/samples/attocode-py");
+        let (mut by_layout, mut by_serde) = (0, 0);
+        for entry in std::fs::read_dir(&dir).expect("shared/samples beside the repository") {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "jsonl") {
+                continue;
+            }
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                let serde = derived(line);
+                by_serde += usize::from(serde.is_some());
+                if let Some(event) = layout_line(line).map(fast_event) {
+                    by_layout += 1;
+                    assert_eq!(Some(event), serde, "{line}");
+                }
+            }
+        }
+        // Every line the writer wrote in its own layout takes the layout path.
+        assert!(by_serde > 150, "{by_serde}");
+        assert_eq!(by_layout, by_serde);
+    }
+
+    #[test]
+    fn the_layout_reader_gives_up_off_the_layout() {
+        let line = r#"{"event_id": "a", "kind": "tool_end", "timestamp": 1.5, "session_id": "s", "iteration": 2, "data": {"tool": "bash"}, "duration_ms": 3}"#;
+        assert!(layout_line(line).is_some());
+        let still_valid = [
+            line.replace(r#", "iteration""#, r#","iteration""#),
+            line.replace(r#""a""#, r#""\u0061""#),
+            format!("{line} "),
+            line.replace(
+                r#""iteration": 2, "data": {"tool": "bash"}"#,
+                r#""data": {"tool": "bash"}, "iteration": 2"#,
+            ),
+        ];
+        for odd in still_valid {
+            assert!(layout_line(&odd).is_none(), "{odd}");
+            // The derived parser reads what is the same shape in other bytes.
+            assert!(derived(&odd).is_some(), "{odd}");
+        }
+        for bad in [
+            line.replace("1.5", "01.5"),
+            line.replace("2, ", "2.0, "),
+            line.replace(r#""duration_ms": 3"#, r#""duration_ms": 3, "extra": 1"#),
+            line.replace(r#""a""#, "\"a\tb\""),
+            format!("{line}}}"),
+        ] {
+            assert!(layout_line(&bad).is_none(), "{bad}");
+            assert!(derived(&bad).is_none(), "{bad}");
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// On lines near the writer's layout, valid or not, the layout reader
+        /// either gives up or reads what the derived parser reads.
+        #[test]
+        fn the_layout_reader_never_reads_otherwise_than_serde(
+            event_id in proptest::prop_oneof![3 => "[a-z0-9]{0,6}", 1 => "[a-z0-9\"\\\\\t\u{e9}]{0,6}"],
+            kind in proptest::sample::select(vec!["tool_start", "tool", "llm_response", "session_start", r"x\u0041", ""]),
+            timestamp in proptest::prop_oneof![
+                proptest::sample::select(vec!["1772294402.5", "1772294402", "-1", "1e3", "01", "1.", "null", "\"1\"", "1e999"]).prop_map(str::to_owned),
+                proptest::num::f64::NORMAL.prop_map(|x| format!("{x:?}")),
+                (0u64..4_000_000_000_000).prop_map(|ms| format!("{}", ms as f64 / 1000.0)),
+            ],
+            session_id in proptest::prop_oneof![3 => "[a-z0-9-]{0,6}", 1 => "[a-z0-9\"\\\\-]{0,6}"],
+            iteration in proptest::sample::select(vec!["", "null", "1", "0", "17", "", "4294967296", "-1", "1.0", "01", "\"2\""]),
+            data in proptest::sample::select(vec!["", "null", "{}", r#"{"tool": "bash", "args": {"a": [1, 2]}, "tool": "x"}"#, r#"{"a": }"#, "[1]", r#"{"input_tokens": 5, "cost": 0.1}"#]),
+            parent in proptest::sample::select(vec!["", "null", "\"p\"", "1"]),
+            duration in proptest::sample::select(vec!["", "null", "2400.0", "12", "\"x\"", "-0.0"]),
+            (comma, colon) in proptest::sample::select(vec![(", ", ": "), (", ", ": "), (", ", ": "), (",", ":"), (" ,", " : ")]),
+            suffix in proptest::sample::select(vec!["", "", "", " ", "x", "}"]),
+        ) {
+            use std::fmt::Write as _;
+            let mut line = format!(
+                "{{\"event_id\"{colon}\"{event_id}\"{comma}\"kind\"{colon}\"{kind}\"{comma}\"timestamp\"{colon}{timestamp}{comma}\"session_id\"{colon}\"{session_id}\""
+            );
+            for (key, value) in [("iteration", iteration), ("data", data), ("parent_event_id", parent), ("duration_ms", duration)] {
+                if !value.is_empty() {
+                    let _ = write!(line, "{comma}\"{key}\"{colon}{value}");
+                }
+            }
+            line.push('}');
+            line.push_str(suffix);
+            if let Some(read) = layout_line(&line) {
+                proptest::prop_assert_eq!(Some(fast_event(read)), derived(&line), "{}", line);
+            }
+        }
     }
 
     #[test]

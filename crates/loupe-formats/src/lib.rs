@@ -27,6 +27,7 @@ mod common;
 mod convert;
 mod detect;
 mod fields;
+mod layout;
 mod read;
 mod walk;
 
