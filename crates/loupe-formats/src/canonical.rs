@@ -1,12 +1,14 @@
 //! Canonical Loupe JSONL (docs/format.md): one [`Event`] per line. The reader
-//! deserialises each line straight into [`Event`]; [`CanonicalWriter`] writes
+//! deserialises each line straight into [`Event`] (through the writer's own
+//! layout when the line has it); [`CanonicalWriter`] writes
 //! them back, reusing one buffer.
 
 use std::io::{self, Write};
 
-use loupe_model::Event;
+use loupe_model::{Event, EventKind, Timestamp};
 
 use crate::common::{from_line, LineCtx, LineParser};
+use crate::layout::LayoutCursor;
 use crate::Sink;
 
 /// Reader for canonical lines (stateless).
@@ -14,10 +16,60 @@ pub(crate) struct CanonicalReader;
 
 impl LineParser for CanonicalReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
-        let event: Event = from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?;
+        let laid_out = std::str::from_utf8(line).ok().and_then(layout_line);
+        let event = match laid_out {
+            Some(event) => event,
+            None => from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?,
+        };
         sink.event(ctx.source, event);
         Ok(())
     }
+}
+
+/// Reads a line laid out as [`CanonicalWriter`] lays it out (serde_json's
+/// compact form of [`Event`]: fields in declaration order, absent ones left
+/// out, no whitespace), or gives up (`None`). What it returns is what
+/// `Event`'s derived parser returns for the same line (see [`crate::layout`]
+/// and the tests below); it only skips the matching of keys and types.
+fn layout_line(text: &str) -> Option<Event> {
+    let mut c = LayoutCursor::new(text);
+    c.expect(r#"{"event_id":"#)?;
+    let event_id = c.plain_string()?;
+    c.expect(r#","kind":"#)?;
+    let kind = EventKind::from_name(c.plain_string()?);
+    c.expect(r#","timestamp":"#)?;
+    let timestamp = Timestamp::parse(c.plain_string()?).ok()?;
+    c.expect(r#","session_id":"#)?;
+    let session_id = c.plain_string()?;
+    let mut event = Event::new(event_id, kind, timestamp, session_id);
+    event.trace_id = optional_text(&mut c, r#","trace_id":"#)?;
+    event.span_id = optional_text(&mut c, r#","span_id":"#)?;
+    event.parent_event_id = optional_text(&mut c, r#","parent_event_id":"#)?;
+    if c.eat(r#","iteration":"#) {
+        event.iteration = Some(c.u32()?);
+    }
+    if c.eat(r#","turn":"#) {
+        event.turn = Some(c.u32()?);
+    }
+    if c.eat(r#","duration_ms":"#) {
+        event.duration_ms = Some(c.f64()?);
+    }
+    if c.eat(r#","agent":"#) {
+        event.agent = Some(c.object()?);
+    }
+    if c.eat(r#","data":"#) {
+        event.data = c.object()?;
+    }
+    (c.eat("}") && c.at_end()).then_some(event)
+}
+
+/// The text member `key` introduces, if the line goes on with `key`;
+/// `None` to give up.
+fn optional_text(c: &mut LayoutCursor<'_>, key: &str) -> Option<Option<String>> {
+    if !c.eat(key) {
+        return Some(None);
+    }
+    Some(Some(c.plain_string()?.to_owned()))
 }
 
 /// Writes events as canonical JSONL, one per line, to any [`Write`]. Each
@@ -83,4 +135,81 @@ pub fn write_canonical<'a, W: Write>(
     }
     w.flush()?;
     Ok(w.written())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn derived(line: &str) -> Option<Event> {
+        serde_json::from_str(line).ok()
+    }
+
+    fn written(event: &Event) -> String {
+        let mut out = Vec::new();
+        write_canonical(&mut out, [event]).unwrap();
+        String::from_utf8(out).unwrap().trim_end().to_owned()
+    }
+
+    /// Every event of every sample, written by the writer, is read back
+    /// through the layout, as the derived parser reads it.
+    #[test]
+    fn the_writers_lines_take_the_layout_path_and_read_as_serde_reads_them() {
+        let samples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples");
+        let mut events = crate::CollectedEvents::default();
+        crate::read_paths(&[samples], &crate::ReadOptions::default(), &mut events).unwrap();
+        assert!(events.events.len() > 300, "{}", events.events.len());
+        let mut laid_out = 0;
+        for event in &events.events {
+            let line = written(event);
+            let serde = derived(&line);
+            assert!(serde.is_some(), "{line}");
+            if let Some(read) = layout_line(&line) {
+                laid_out += 1;
+                assert_eq!(Some(read), serde, "{line}");
+            } else {
+                // Only text with escapes is left to serde.
+                assert!(line.contains('\\'), "{line}");
+            }
+        }
+        assert!(
+            laid_out * 10 > events.events.len() * 9,
+            "{laid_out} of {}",
+            events.events.len()
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        /// On lines near the writer's layout, valid or not, the layout reader
+        /// either gives up or reads what the derived parser reads.
+        #[test]
+        fn the_layout_reader_never_reads_otherwise_than_serde(
+            event_id in proptest::prop_oneof![3 => "[a-z0-9-]{0,6}", 1 => "[a-z0-9\"\\\t\u{e9}]{0,6}"],
+            kind in proptest::sample::select(vec!["tool_start", "llm_response", "frobnicate", r"x\u0041", ""]),
+            timestamp in proptest::sample::select(vec!["2026-02-28T12:01:00.000000Z", "2026-02-28T12:01:00Z", "2026-02-28T12:01:00.5+02:00", "2026-02-30T12:01:00Z", "yesterday", "1772294402"]),
+            session_id in proptest::prop_oneof![3 => "[a-z0-9-]{0,6}", 1 => "[a-z0-9\"\\-]{0,6}"],
+            ids in proptest::sample::subsequence(vec![r#","trace_id":"t""#, r#","span_id":"s""#, r#","parent_event_id":"p""#, r#","span_id":null"#, r#","trace_id":1"#], 0..3),
+            iteration in proptest::sample::select(vec!["", ",\"iteration\":1", ",\"iteration\":4294967296", ",\"iteration\":-1", ",\"iteration\":null", ",\"iteration\":2.0"]),
+            turn in proptest::sample::select(vec!["", ",\"turn\":3", ",\"turn\":\"3\""]),
+            duration in proptest::sample::select(vec!["", ",\"duration_ms\":2400.0", ",\"duration_ms\":12", ",\"duration_ms\":1e400", ",\"duration_ms\":-0.5"]),
+            agent in proptest::sample::select(vec!["", r#","agent":{"id":"a","type":"coder"}"#, r#","agent":{"name":"x"}"#, r#","agent":{}"#, r#","agent":null"#]),
+            data in proptest::sample::select(vec!["", r#","data":{}"#, r#","data":{"a":[1,{"b":"}"}],"a":2}"#, r#","data":null"#, r#","data":[1]"#, r#","data":{"a":}"#]),
+            suffix in proptest::sample::select(vec!["", "", "", " ", "x", "}", r#","extra":1}"#]),
+        ) {
+            let mut line = format!(r#"{{"event_id":"{event_id}","kind":"{kind}","timestamp":"{timestamp}","session_id":"{session_id}""#);
+            for piece in ids.iter().chain(&[iteration, turn, duration, agent, data]) {
+                line.push_str(piece);
+            }
+            match suffix.strip_suffix('}') {
+                Some(members) if !members.is_empty() => { line.push_str(members); line.push('}'); }
+                _ => { line.push('}'); line.push_str(suffix); }
+            }
+            if let Some(read) = layout_line(&line) {
+                proptest::prop_assert_eq!(Some(read), derived(&line), "{}", line);
+            }
+        }
+    }
 }
