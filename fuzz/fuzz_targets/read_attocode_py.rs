@@ -1,5 +1,7 @@
 //! Fuzz target: the attocode-py reader (current `kind` lines and legacy
-//! `type` lines) must never panic.
+//! `type` lines) must never panic. Fuzz builds keep debug assertions, so
+//! every line the layout reader takes is also checked against the derived
+//! parser (`attocode_py::fast_line`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,4 +1,6 @@
 //! Fuzz target: the canonical JSONL reader must never panic; it returns events, skips or a clean error.
+//! Fuzz builds keep debug assertions, so every line the layout reader takes
+//! is also checked against the derived parser (`CanonicalReader::line`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -72,10 +72,24 @@ impl AttocodePyReader {
     /// path, which also words the skip reasons.
     fn fast_line(&mut self, line: &[u8]) -> Option<Event> {
         let text = std::str::from_utf8(line).ok()?;
+        let derived = || serde_json::from_str::<FastLine<'_>>(text).ok();
         crate::fields::note_line_kind(None);
-        let parsed = layout_line(text).or_else(|| serde_json::from_str::<FastLine<'_>>(text).ok());
+        let event = match layout_line(text) {
+            Some(read) => {
+                let event = fast_event(read);
+                // Debug builds (tests, fuzz targets) hold the layout reader
+                // to the derived parser on every line they read.
+                debug_assert_eq!(
+                    derived().map(fast_event),
+                    Some(event.clone()),
+                    "the layout reader differs from serde on {text}"
+                );
+                event
+            }
+            None => derived().and_then(fast_event),
+        };
         crate::fields::note_line_kind(None);
-        fast_event(parsed?)
+        event
     }
 
     fn current_line(

@@ -18,7 +18,17 @@ impl LineParser for CanonicalReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
         let laid_out = std::str::from_utf8(line).ok().and_then(layout_line);
         let event = match laid_out {
-            Some(event) => event,
+            Some(event) => {
+                // Debug builds (tests, fuzz targets) hold the layout reader
+                // to the derived parser on every line they read.
+                debug_assert_eq!(
+                    from_line::<Event>(line).ok().as_ref(),
+                    Some(&event),
+                    "the layout reader differs from serde on {}",
+                    String::from_utf8_lossy(line)
+                );
+                event
+            }
             None => from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?,
         };
         sink.event(ctx.source, event);
