@@ -87,11 +87,11 @@ impl<'a> LayoutCursor<'a> {
     /// A number as serde_json reads it into an `f64` (grammar, range and
     /// rounding included).
     pub(crate) fn f64(&mut self) -> Option<f64> {
-        let token = self.number_token()?;
-        if let Some(x) = short_decimal(token) {
+        if let Some((x, len)) = short_decimal(self.rest()) {
+            self.pos += len;
             return Some(x);
         }
-        serde_json::from_str(token).ok()
+        serde_json::from_str(self.number_token()?).ok()
     }
 
     /// A number as serde_json reads it into a `u32`.
@@ -139,38 +139,53 @@ const POW10: [f64; 16] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
 ];
 
-/// A JSON number with no exponent and at most 15 digits (`-?int(.frac)?`),
-/// such as an epoch timestamp or a duration, as an `f64`. Its digits make an
-/// integer below 2^53 and its scale an exact power of ten, so one division
-/// gives the correctly rounded value, which is also what serde_json computes
-/// for it (with or without its `float_roundtrip` feature).
-fn short_decimal(token: &str) -> Option<f64> {
-    let b = token.as_bytes();
-    let (negative, b) = match b.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, b),
+/// A JSON number with no exponent and at most 15 digits (`-?int(.frac)?`)
+/// at the start of `b`, such as an epoch timestamp or a duration, as an
+/// `f64` and its length; `None` if what starts `b` is any other number
+/// token. Its digits make an integer below 2^53 and its scale an exact
+/// power of ten, so one division gives the correctly rounded value, which
+/// is also what serde_json computes for it (with or without its
+/// `float_roundtrip` feature).
+fn short_decimal(b: &[u8]) -> Option<(f64, usize)> {
+    let negative = b.first() == Some(&b'-');
+    let mut i = usize::from(negative);
+    let mut significand = 0u64;
+    let mut digits = 0;
+    let mut run = |i: &mut usize| {
+        let start = *i;
+        while let Some(&d) = b.get(*i).filter(|d| d.is_ascii_digit()) {
+            significand = significand * 10 + u64::from(d - b'0');
+            digits += 1;
+            *i += 1;
+            if digits > 15 {
+                return None;
+            }
+        }
+        Some(*i - start)
     };
-    let (int, frac) = match memchr::memchr(b'.', b) {
-        Some(dot) => (&b[..dot], Some(&b[dot + 1..])),
-        None => (b, None),
-    };
-    let plain_digits = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
-    if !plain_digits(int) || (int.len() > 1 && int[0] == b'0') {
+    let int_start = i;
+    let int_len = run(&mut i)?;
+    if int_len == 0 || (int_len > 1 && b[int_start] == b'0') {
         return None;
     }
-    let frac = frac.unwrap_or_default();
-    if (frac.is_empty() && b.len() != int.len()) || (!frac.is_empty() && !plain_digits(frac)) {
+    let mut frac_len = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac_len = run(&mut i)?;
+        if frac_len == 0 {
+            return None;
+        }
+    }
+    // The token must end here (no exponent, nothing number-like after it),
+    // so it is exactly the token serde_json would read.
+    if matches!(
+        b.get(i),
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+    ) {
         return None;
     }
-    if int.len() + frac.len() > 15 {
-        return None;
-    }
-    let significand = int
-        .iter()
-        .chain(frac)
-        .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-    let x = significand as f64 / POW10.get(frac.len())?;
-    Some(if negative { -x } else { x })
+    let x = significand as f64 / POW10.get(frac_len)?;
+    Some((if negative { -x } else { x }, i))
 }
 
 #[cfg(test)]
