@@ -10,7 +10,9 @@
 //! up (`None`/`false`), and the reader parses the line with serde as usual,
 //! which is also what words the errors. So the cursor need not be lenient,
 //! only never wrong: whatever it returns is what serde_json returns for the
-//! same bytes. Numbers and nested objects are handed to serde_json itself.
+//! same bytes. The cursor reads plain strings and short numbers whose
+//! value it can compute exactly as serde_json does; other numbers and all
+//! nested objects are handed to serde_json itself.
 
 use serde::Deserialize;
 
