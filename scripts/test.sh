@@ -12,6 +12,11 @@ fi
 
 bash scripts/setup-test-deps.sh
 
+# A clean clone builds once: incremental caches would only take disk space.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+fi
+
 echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -851,14 +852,33 @@ fn open_trace_file(path: &Path) -> Result<File, RecorderError> {
             source,
         })?;
     }
-    OpenOptions::new()
+    let io_error = |source| RecorderError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
-        .map_err(|source| RecorderError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(io_error)?;
+    // Appending to a trace whose writer died mid-line: end the torn line
+    // first, so it stays one line that readers skip and count, and the new
+    // lines stay whole.
+    if ends_mid_line(&mut file).map_err(io_error)? {
+        file.write_all(b"\n").map_err(io_error)?;
+    }
+    Ok(file)
+}
+
+fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8];
+    file.seek(SeekFrom::End(-1))?;
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// `2026-03-01T12:00:00.000000Z` → `20260301T120000Z`.

@@ -842,7 +842,7 @@ impl Writer {
             return;
         }
         if let Some(file) = &mut self.file {
-            if file.write_all(buf).is_err() {
+            if !append_whole_lines(file, buf) {
                 self.core.counters.write_errors.fetch_add(1, Relaxed);
             }
         }
@@ -874,6 +874,40 @@ impl Writer {
             }
         }
     }
+}
+
+/// Appends `lines` (whole lines) to `file`. Returns whether all of it was
+/// written.
+///
+/// When the write stops part way (disk full, file size limit), the torn
+/// line is cut off again: the file keeps only whole lines, and whatever is
+/// written later (after space was freed) starts a line of its own instead
+/// of completing a torn one into a line no reader can parse.
+pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> bool {
+    let mut written = 0;
+    while let Some(rest) = lines.get(written..).filter(|r| !r.is_empty()) {
+        match file.write(rest) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if written >= lines.len() {
+        return true;
+    }
+    let whole = lines
+        .get(..written)
+        .and_then(|done| done.iter().rposition(|&b| b == b'\n'))
+        .map_or(0, |newline| newline + 1);
+    let torn = (written - whole) as u64;
+    if torn > 0 {
+        // The file is opened for appending: its last `torn` bytes are ours.
+        if let Ok(meta) = file.metadata() {
+            let _ = file.set_len(meta.len().saturating_sub(torn));
+        }
+    }
+    false
 }
 
 #[cfg(test)]

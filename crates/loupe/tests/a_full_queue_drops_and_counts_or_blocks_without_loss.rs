@@ -7,7 +7,7 @@ mod common;
 use loupe::{QueueFullPolicy, Recorder};
 use serde_json::{json, Map};
 
-const EVENTS: u64 = 50_000;
+const EVENTS: u64 = 20_000;
 
 fn flood(policy: QueueFullPolicy) -> (loupe::Summary, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
@@ -24,7 +24,7 @@ fn flood(policy: QueueFullPolicy) -> (loupe::Summary, Vec<serde_json::Value>) {
         let mut data = Map::new();
         data.insert("seq".into(), json!(seq));
         // Long strings make the writer slower than this loop.
-        data.insert("pad".into(), json!("x".repeat(2_000)));
+        data.insert("pad".into(), json!("x".repeat(500)));
         rec.record_custom("e", data);
     }
     drop(session);
