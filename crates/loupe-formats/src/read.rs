@@ -421,6 +421,10 @@ pub fn read_bytes_from(
         first_line,
         size: Some(bytes.len() as u64),
     };
+    let bytes = match bytes.strip_prefix(BOM) {
+        Some(rest) if first_line == 1 => rest,
+        _ => bytes,
+    };
     let mut parser = line_parser(&ctx, format);
     sink.begin(&source);
     let result = drive_lines(bytes, first_line, &source, parser.as_mut(), sink);
@@ -565,6 +569,12 @@ fn read_detected(
         path: ctx.path.to_path_buf(),
         format,
     };
+    skip_bom(&mut *input).map_err(|e| {
+        Failure::Error(ReadError::Io {
+            path: ctx.path.to_path_buf(),
+            error: e,
+        })
+    })?;
     if is_line_oriented(format) {
         let mut parser = line_parser(ctx, format);
         sink.begin(&source);
@@ -585,6 +595,19 @@ fn read_detected(
         result.map_err(Failure::Error)?;
     }
     Ok(format)
+}
+
+/// The UTF-8 byte order mark some Windows tools put before JSON.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Skips a byte order mark at the start of `input`: JSON parsers refuse
+/// it, and it would cost a line-oriented file its first line (detection
+/// already looks past it).
+fn skip_bom(input: &mut dyn BufRead) -> io::Result<()> {
+    if input.fill_buf()?.starts_with(BOM) {
+        input.consume(BOM.len());
+    }
+    Ok(())
 }
 
 /// The parser for a line-oriented format.
@@ -623,7 +646,7 @@ fn line_parser(ctx: &FileCtx<'_>, format: SourceFormat) -> Box<dyn LineParser> {
 fn agent_trace_metadata(events_path: &Path) -> Option<Map<String, Value>> {
     let meta_path = events_path.parent()?.join("metadata.json");
     let bytes = std::fs::read(meta_path).ok()?;
-    match serde_json::from_slice(&bytes) {
+    match serde_json::from_slice(bytes.strip_prefix(BOM).unwrap_or(&bytes)) {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
     }

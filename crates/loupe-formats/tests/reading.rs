@@ -188,6 +188,51 @@ fn gzip_and_zstd_files_read_like_the_plain_file() {
     }
 }
 
+/// Every sample file read with a UTF-8 byte order mark in front (as some
+/// Windows tools save JSON), plain and gzip-compressed, gives the same
+/// events and skips the same lines as the file itself.
+#[test]
+fn a_byte_order_mark_changes_nothing() {
+    let mut files = Vec::new();
+    let mut dirs = vec![samples_dir()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut read = 0;
+    for path in files {
+        let plain = std::fs::read(&path).unwrap();
+        let mut want = Collected::default();
+        let Ok(format) = read_bytes(&plain, &path, None, &mut want) else {
+            continue;
+        };
+        let with_bom = [&b"\xEF\xBB\xBF"[..], &plain].concat();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&with_bom).unwrap();
+        for (how, bytes) in [("plain", with_bom.clone()), ("gzip", gz.finish().unwrap())] {
+            let mut got = Collected::default();
+            let got_format = read_bytes(&bytes, &path, None, &mut got)
+                .unwrap_or_else(|e| panic!("{} ({how}, BOM): {e}", path.display()));
+            assert_eq!(got_format, format, "{} ({how})", path.display());
+            assert_eq!(got.events, want.events, "{} ({how})", path.display());
+            assert_eq!(got.skipped, want.skipped, "{} ({how})", path.display());
+        }
+        if loupe_formats::is_line_oriented(format) {
+            let mut tail = Collected::default();
+            read_bytes_from(&with_bom, &path, format, 1, None, &mut tail).unwrap();
+            assert_eq!(tail.events.len(), want.events.len(), "{}", path.display());
+        }
+        read += 1;
+    }
+    assert!(read >= 20, "only {read} sample files read");
+}
+
 #[test]
 fn a_torn_last_line_is_skipped_not_fatal() {
     let good = std::fs::read_to_string(samples_dir().join("attocode-py/healthy.jsonl")).unwrap();
