@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use encoding_rs_io::DecodeReaderBytesBuilder;
 use loupe_model::{Event, SourceFormat, UnreadMember};
 use serde_json::{Map, Value};
 
@@ -514,22 +515,30 @@ fn read_stream(
     let mut input = input;
     let head = input.fill_buf().map_err(io_failure)?;
     let compressed = head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC);
-    // Plain input whose first buffer holds the whole sniffing prefix (nearly
-    // always: the buffer is larger) is detected in place and read from the
-    // same buffer, with no copy of the prefix.
+    let utf16 = head.starts_with(UTF16_LE_BOM) || head.starts_with(UTF16_BE_BOM);
+    // Plain UTF-8 input whose first buffer holds the whole sniffing prefix
+    // (nearly always: the buffer is larger) is detected in place and read
+    // from the same buffer, with no copy of the prefix.
     let whole_prefix = head.len() as u64 >= ctx.size.unwrap_or(u64::MAX).min(SNIFF_BYTES);
-    if !compressed && whole_prefix {
+    if !compressed && !utf16 && whole_prefix {
         let prefix = &head[..head.len().min(SNIFF_BYTES as usize)];
         let format = detect(prefix, ctx)?;
         return read_detected(input, format, ctx, sink);
     }
-    let mut stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
+    let stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
         Box::new(flate2::bufread::MultiGzDecoder::new(input))
     } else if head.starts_with(ZSTD_MAGIC) {
         Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_failure)?)
     } else {
         Box::new(input)
     };
+    // UTF-16 text with its byte order mark (what Windows PowerShell's `>`
+    // writes), compressed or not, is read as UTF-8; any other input passes
+    // through unchanged, invalid UTF-8 included (the line readers report it).
+    let mut stream = DecodeReaderBytesBuilder::new()
+        .utf8_passthru(true)
+        .strip_bom(true)
+        .build(stream);
     let mut prefix = Vec::with_capacity(SNIFF_BYTES as usize);
     stream
         .by_ref()
@@ -599,6 +608,8 @@ fn read_detected(
 
 /// The UTF-8 byte order mark some Windows tools put before JSON.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+const UTF16_LE_BOM: &[u8] = b"\xFF\xFE";
+const UTF16_BE_BOM: &[u8] = b"\xFE\xFF";
 
 /// Skips a byte order mark at the start of `input`: JSON parsers refuse
 /// it, and it would cost a line-oriented file its first line (detection

@@ -189,10 +189,11 @@ fn gzip_and_zstd_files_read_like_the_plain_file() {
 }
 
 /// Every sample file read with a UTF-8 byte order mark in front (as some
-/// Windows tools save JSON), plain and gzip-compressed, gives the same
-/// events and skips the same lines as the file itself.
+/// Windows tools save JSON), or as UTF-16 with its mark (what PowerShell's
+/// `>` writes), plain and gzip-compressed, gives the same events and skips
+/// the same lines as the file itself.
 #[test]
-fn a_byte_order_mark_changes_nothing() {
+fn a_byte_order_mark_or_utf16_changes_nothing() {
     let mut files = Vec::new();
     let mut dirs = vec![samples_dir()];
     while let Some(dir) = dirs.pop() {
@@ -213,12 +214,23 @@ fn a_byte_order_mark_changes_nothing() {
             continue;
         };
         let with_bom = [&b"\xEF\xBB\xBF"[..], &plain].concat();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&with_bom).unwrap();
-        for (how, bytes) in [("plain", with_bom.clone()), ("gzip", gz.finish().unwrap())] {
+        let mut variants = vec![("UTF-8 BOM", with_bom.clone())];
+        if let Ok(text) = std::str::from_utf8(&plain) {
+            let units: Vec<u16> = text.encode_utf16().collect();
+            let le = units.iter().flat_map(|u| u.to_le_bytes());
+            let be = units.iter().flat_map(|u| u.to_be_bytes());
+            variants.push(("UTF-16LE", [0xFF, 0xFE].into_iter().chain(le).collect()));
+            variants.push(("UTF-16BE", [0xFE, 0xFF].into_iter().chain(be).collect()));
+        }
+        for (encoding, bytes) in variants.clone() {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(&bytes).unwrap();
+            variants.push((encoding, gz.finish().unwrap()));
+        }
+        for (how, bytes) in variants {
             let mut got = Collected::default();
             let got_format = read_bytes(&bytes, &path, None, &mut got)
-                .unwrap_or_else(|e| panic!("{} ({how}, BOM): {e}", path.display()));
+                .unwrap_or_else(|e| panic!("{} ({how}): {e}", path.display()));
             assert_eq!(got_format, format, "{} ({how})", path.display());
             assert_eq!(got.events, want.events, "{} ({how})", path.display());
             assert_eq!(got.skipped, want.skipped, "{} ({how})", path.display());
