@@ -211,3 +211,50 @@ fn prune_needs_a_policy() {
     let out = loupe(&["prune"], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Runs `loupe ARGS` in `cwd` with `input` on standard input.
+fn loupe_with_stdin(args: &[&str], cwd: &Path, input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("LOUPE_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_dash_reads_standard_input_for_ingest_and_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let trace = session("p1", "coder", "bash", "piped in", 0);
+
+    let out = ok(&loupe_with_stdin(&["ingest", "-"], root, trace.as_bytes()));
+    assert!(
+        out.contains("2 new events, 0 duplicates, 1 sessions updated"),
+        "{out}"
+    );
+    // The same trace piped again: nothing is remembered of a pipe, and its
+    // events are recognised as already stored.
+    let again = ok(&loupe_with_stdin(&["ingest", "-"], root, trace.as_bytes()));
+    assert!(again.contains("0 new events, 2 duplicates"), "{again}");
+    let rows = ok(&loupe(&["query", "--output", "json"], root));
+    assert_eq!(ids(&rows), ["p1"]);
+
+    // Compressed input on standard input is read as from a file.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(trace.as_bytes()).unwrap();
+    let analysis = ok(&loupe_with_stdin(
+        &["analyze", "-", "--output", "json"],
+        root,
+        &gz.finish().unwrap(),
+    ));
+    let analysis: Value = serde_json::from_str(&analysis).unwrap();
+    let session = &analysis["sessions"][0];
+    assert_eq!(session["session_id"], "p1");
+    assert_eq!(session["metrics"]["tool_calls"], 1);
+}

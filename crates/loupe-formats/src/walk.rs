@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::ReadError;
 
+/// Where standard input is read from when a path is `-`.
+const STDIN: &str = "/dev/stdin";
+
 /// One file to read.
 #[derive(Clone, Debug)]
 pub(crate) struct Item {
@@ -55,9 +58,16 @@ impl Walk {
     /// the read before anything is read. Deeper directories are listed as
     /// the walk reaches them; one that cannot be listed is kept in
     /// [`Walk::into_errors`] and the walk goes on.
+    ///
+    /// `-` names standard input, as for `cat` or `rg` (read through
+    /// `/dev/stdin`, which is also the name its events' source carries).
     pub(crate) fn new(paths: &[PathBuf]) -> Result<Walk, ReadError> {
         let mut roots = Vec::with_capacity(paths.len());
         for p in paths {
+            if p.as_os_str() == "-" {
+                roots.push(Root::File(PathBuf::from(STDIN)));
+                continue;
+            }
             let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {
                 path: p.clone(),
                 error: e,

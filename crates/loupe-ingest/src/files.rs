@@ -57,7 +57,10 @@ pub struct InputFile {
     pub size: u64,
 }
 
-/// Expands paths: files as given, directories walked recursively in sorted
+/// Where standard input is read from when a path is `-`.
+const STDIN: &str = "/dev/stdin";
+
+/// Expands paths (`-` is standard input): files as given, directories walked recursively in sorted
 /// order, hidden entries and symlinked directories skipped, an Agent Trace
 /// `metadata.json` left to the reader of its `events.jsonl`.
 pub fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
@@ -93,6 +96,14 @@ pub fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
     }
     let mut out = Vec::new();
     for p in paths {
+        if p.as_os_str() == "-" {
+            out.push(InputFile {
+                path: PathBuf::from(STDIN),
+                explicit: true,
+                size: 0,
+            });
+            continue;
+        }
         let meta = std::fs::metadata(p).with_context(|| format!("{}: cannot read", p.display()))?;
         if meta.is_dir() {
             walk(p, &mut out)?;
@@ -307,6 +318,9 @@ fn ingest_file(
     forced: Option<SourceFormat>,
 ) -> Result<FileOutcome, IngestError> {
     let store = sink.store;
+    if !std::fs::metadata(&file.path).is_ok_and(|m| m.is_file()) {
+        return read_stream_once(sink, file, forced);
+    }
     let key = std::fs::canonicalize(&file.path)
         .unwrap_or_else(|_| file.path.clone())
         .display()
@@ -354,6 +368,36 @@ fn ingest_file(
         session_hint: sink.last_session.clone(),
     });
     Ok(FileOutcome::Read { bytes })
+}
+
+/// Reads standard input or a named pipe: once, with nothing remembered for
+/// a later ingest (it cannot be read again; events already stored are
+/// deduplicated by id if the same trace comes again).
+fn read_stream_once(
+    sink: &mut BatchingSink<'_>,
+    file: &InputFile,
+    forced: Option<SourceFormat>,
+) -> Result<FileOutcome, IngestError> {
+    sink.last_session = None;
+    let (batch_start, commits_before) = (sink.batch.len(), sink.commits);
+    let opts = ReadOptions {
+        format: forced,
+        threads: 1,
+        ..ReadOptions::default()
+    };
+    let read = loupe_formats::read_file(&file.path, &opts, &mut *sink);
+    if let Some(e) = sink.error.take() {
+        return Err(IngestError::Store(e));
+    }
+    match read {
+        Ok(stats) => Ok(FileOutcome::Read { bytes: stats.bytes }),
+        Err(e) => {
+            if sink.commits == commits_before {
+                sink.batch.truncate(batch_start);
+            }
+            Err(IngestError::Read(e))
+        }
+    }
 }
 
 /// Reads a file (or the tail it grew by) into the sink; returns the format,
@@ -409,22 +453,28 @@ fn read_into(
             .unwrap_or(SourceFormat::Loupe);
         // Remember where the last complete line ends so a later tail read
         // starts there (a partial last line is read again, whole, next time).
-        let (lines, offset) =
-            if loupe_formats::is_line_oriented(format) && !is_compressed(&file.path) {
-                count_complete_lines(&file.path).map_err(IngestError::Other)?
-            } else {
-                (0, 0)
-            };
+        let (lines, offset) = if loupe_formats::is_line_oriented(format) && !is_encoded(&file.path)
+        {
+            count_complete_lines(&file.path).map_err(IngestError::Other)?
+        } else {
+            (0, 0)
+        };
         Ok((format, lines, offset, stats.bytes))
     }
 }
 
-fn is_compressed(path: &Path) -> bool {
+/// Compressed or UTF-16: byte offsets in the file are no line boundaries
+/// of the text read, so such a file is read whole when it changes.
+fn is_encoded(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     let n = std::fs::File::open(path)
         .and_then(|mut f| read_up_to(&mut f, &mut magic))
         .unwrap_or(0);
-    magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+    let magic = &magic[..n];
+    magic.starts_with(&[0x1f, 0x8b])
+        || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || magic.starts_with(&[0xff, 0xfe])
+        || magic.starts_with(&[0xfe, 0xff])
 }
 
 /// The bytes from `offset` up to the last newline, and how many lines they hold.
@@ -576,6 +626,45 @@ mod tests {
         let again = ingest_dir(&store, &dir);
         assert_eq!(again.files_unchanged, 40);
         assert_eq!(again.events.inserted, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `text` as UTF-16LE with its byte order mark.
+    fn utf16le(text: &[u8]) -> Vec<u8> {
+        let text = std::str::from_utf8(text).unwrap();
+        [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect()
+    }
+
+    #[test]
+    fn a_utf16_file_that_grows_is_read_again_whole_not_from_a_byte_offset() {
+        let dir = fresh_dir("utf16");
+        let path = write_session(&dir, "u", 30);
+        let first = std::fs::read(&path).unwrap();
+        std::fs::write(&path, utf16le(&first)).unwrap();
+        let store = Logging::default();
+        let summary = ingest_dir(&store, &dir);
+        assert_eq!(summary.events.inserted, 30);
+        assert!(summary.skipped.is_empty(), "{:?}", summary.skipped);
+        // The agent appends 20 events: same head, larger file.
+        write_session(&dir, "u", 50);
+        let grown = std::fs::read(&path).unwrap();
+        assert!(grown.starts_with(&first));
+        std::fs::write(&path, utf16le(&grown)).unwrap();
+        let again = ingest_dir(&store, &dir);
+        assert!(again.skipped.is_empty(), "{:?}", again.skipped);
+        assert!(again.errors.is_empty(), "{:?}", again.errors);
+        assert_eq!(again.events.inserted, 20);
+        assert_eq!(
+            store
+                .store
+                .events("u", &EventQuery::default())
+                .unwrap()
+                .len(),
+            50
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

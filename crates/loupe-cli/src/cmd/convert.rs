@@ -19,7 +19,8 @@ pub(crate) enum To {
 /// Arguments of `loupe convert`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Trace files or directories (read recursively; format detected per file).
+    /// Trace files or directories (read recursively; format detected per
+    /// file); `-` reads standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.

@@ -16,7 +16,8 @@ use loupe_ingest::{expand_paths, ingest};
 /// Arguments of `loupe ingest`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Trace files or directories (walked recursively).
+    /// Trace files or directories (walked recursively); `-` reads standard
+    /// input.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// The store (created if missing).

@@ -19,7 +19,8 @@ pub(crate) const DEFAULT_TRACE_DIR: &str = ".loupe/traces";
 /// Input selection shared by every analysis command.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct InputArgs {
-    /// Trace files or directories (searched recursively). Default: .loupe/traces
+    /// Trace files or directories (searched recursively); `-` reads standard
+    /// input. Default: .loupe/traces
     #[arg(value_name = "PATH")]
     pub(crate) paths: Vec<PathBuf>,
     /// Only the session with this id (or unique id prefix).

@@ -402,6 +402,13 @@ fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow:
         return Ok(());
     };
     let complete = &chunk[..=last_newline];
+    if state.offset == 0 && (complete.starts_with(b"\xFF\xFE") || complete.starts_with(b"\xFE\xFF"))
+    {
+        bail!(
+            "{}: UTF-16 text; tail follows UTF-8 traces only (`loupe view` reads it whole)",
+            path.display()
+        );
+    }
     let format = match state.format {
         Some(f) => f,
         None => match loupe_formats::detect(complete) {
