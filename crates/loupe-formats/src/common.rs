@@ -121,6 +121,11 @@ impl Lines<'_> {
                 line_no: self.line_no,
             };
             if let Err(reason) = self.parser.line(&ctx, line, self.sink) {
+                let reason = if line.contains(&0) {
+                    format!("{reason} (the line holds NUL bytes: zero fill left by a crash?)")
+                } else {
+                    reason
+                };
                 let reason = if terminated {
                     reason
                 } else {

@@ -17,6 +17,9 @@ const LINES_TO_TRY: usize = 16;
 
 /// Bytes of a prefix checked to be UTF-8 (see [`looks_binary`]).
 const UTF8_CHECK_BYTES: usize = 4096;
+/// NUL bytes in a run at least this long are zero fill, not binary data
+/// (see [`looks_binary`]); binary formats have short runs too.
+const ZERO_FILL_RUN: usize = 16;
 
 /// What a prefix of a file is, when it is no known trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,9 +281,20 @@ fn trim_start(b: &[u8]) -> &[u8] {
 /// Binary data shows itself in its first bytes; checking more would only
 /// validate a second time what the line readers validate anyway (a bad line
 /// further on is skipped and reported like any other).
+///
+/// Long runs of NUL bytes are not binary data but zero fill: what a file
+/// system leaves in blocks that were allocated and never written when the
+/// machine crashed. The lines around them are still a trace (the filled
+/// line is skipped and reported like any other broken line).
 pub(crate) fn looks_binary(prefix: &[u8]) -> bool {
-    if memchr::memchr(0, prefix).is_some() {
-        return true;
+    let mut rest = prefix;
+    while let Some(start) = memchr::memchr(0, rest) {
+        let run = rest[start..].iter().take_while(|&&b| b == 0).count();
+        let reaches_end = start + run == rest.len();
+        if run < ZERO_FILL_RUN && !reaches_end {
+            return true;
+        }
+        rest = &rest[start + run..];
     }
     match std::str::from_utf8(&prefix[..prefix.len().min(UTF8_CHECK_BYTES)]) {
         Ok(_) => false,

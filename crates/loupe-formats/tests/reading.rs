@@ -245,6 +245,54 @@ fn a_byte_order_mark_or_utf16_changes_nothing() {
     assert!(read >= 20, "only {read} sample files read");
 }
 
+/// A crash can leave a block of NUL bytes in a trace (allocated, never
+/// written). Such a file is still read: the zero-filled line is skipped and
+/// named, every other line kept. Real binary data is still refused.
+#[test]
+fn zero_fill_left_by_a_crash_costs_only_its_own_line() {
+    let fill = vec![0u8; 4096];
+    for sample in [
+        "attocode-py/healthy.jsonl",
+        "attocode-ts/single-task-healthy.jsonl",
+    ] {
+        let good = std::fs::read(samples_dir().join(sample)).unwrap();
+        let mut want = Collected::default();
+        read_bytes(&good, Path::new(sample), None, &mut want).unwrap();
+        let lines: Vec<&[u8]> = good.split_inclusive(|&b| b == b'\n').collect();
+        let middle = lines.len() / 2;
+        let cases = [
+            ("at the end", [good.as_slice(), &fill].concat()),
+            ("at the start", [&fill[..], b"\n", &good].concat()),
+            (
+                "in the middle",
+                [
+                    &lines[..middle].concat()[..],
+                    &fill,
+                    b"\n",
+                    &lines[middle..].concat(),
+                ]
+                .concat(),
+            ),
+        ];
+        for (place, bytes) in cases {
+            let mut got = Collected::default();
+            read_bytes(&bytes, Path::new(sample), None, &mut got)
+                .unwrap_or_else(|e| panic!("{sample}, zero fill {place}: {e}"));
+            assert_eq!(got.events.len(), want.events.len(), "{sample} {place}");
+            assert_eq!(got.skipped.len(), 1, "{sample} {place}: {:?}", got.skipped);
+            assert!(
+                got.skipped[0].reason.contains("NUL bytes"),
+                "{}",
+                got.skipped[0].reason
+            );
+        }
+    }
+    // A PNG header: short NUL runs among other bytes.
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0\0\0\x01\0\x08\x06\0\0\0";
+    let err = read_bytes(png, Path::new("x.png"), None, &mut Collected::default()).unwrap_err();
+    assert!(err.to_string().contains("binary"), "{err}");
+}
+
 #[test]
 fn a_torn_last_line_is_skipped_not_fatal() {
     let good = std::fs::read_to_string(samples_dir().join("attocode-py/healthy.jsonl")).unwrap();
