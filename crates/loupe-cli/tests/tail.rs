@@ -174,3 +174,52 @@ fn tail_new_only_skips_existing_events_and_a_missing_path_fails() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/definitely/not/here.jsonl"));
 }
+
+/// `agent | loupe tail -`: a banner the agent prints first is passed over
+/// and counted, every event is printed, and the totals (cost included, for
+/// a format that names the model on requests only) agree with `analyze`.
+#[test]
+fn tail_dash_follows_standard_input_to_its_end() {
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/samples/attocode-ts/single-task-healthy.jsonl"
+    );
+    let trace = std::fs::read(sample).unwrap();
+    let mut child = Command::new(LOUPE)
+        .args(["tail", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"Starting agent v1.2...\n\n").unwrap();
+    stdin.write_all(&trace).unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    let analysis = Command::new(LOUPE)
+        .args(["analyze", sample, "--output", "json"])
+        .output()
+        .unwrap();
+    let analysis: serde_json::Value = serde_json::from_slice(&analysis.stdout).unwrap();
+    let metrics = &analysis["sessions"][0]["metrics"];
+    let cost = metrics["cost_usd"].as_f64().unwrap();
+    assert!(cost > 0.0);
+    let events = trace.iter().filter(|&&b| b == b'\n').count();
+    assert_eq!(stdout.lines().count(), events, "{stdout}");
+    assert!(stderr.contains(&format!("{events} events")), "{stderr}");
+    assert!(stderr.contains(&format!("${cost:.4}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} tool calls · {} errors",
+            metrics["tool_calls"], metrics["errors"]
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
+}

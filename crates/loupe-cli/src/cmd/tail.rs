@@ -13,12 +13,14 @@
 //!   Each new chunk is parsed by the file's format reader with its starting
 //!   line number (`read_bytes_from`), so event ids match a full read.
 //!   A file that shrinks is read again from the start.
+//! - PATH `-` follows standard input (`agent | loupe tail -`) line by line
+//!   until it closes; lines before the first trace line are passed over.
 //! - Colour only when stdout is a terminal and `NO_COLOR` is unset. The
 //!   totals line is kept up to date on a terminal stderr and always printed
 //!   once more at exit. Ctrl-C stops cleanly with exit code 0.
 
-use std::collections::BTreeMap;
-use std::io::{IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +40,8 @@ use super::input;
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// Trace file to follow, or a directory: every line-oriented trace file
-    /// in it (recursively, new files included).
+    /// in it (recursively, new files included); `-` follows standard input
+    /// until it closes (`agent | loupe tail -`).
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// Start at the current end: print only events appended from now on
@@ -108,6 +111,8 @@ struct Printer {
     out: String,
     last_session: Option<String>,
     skipped: u64,
+    /// The last model each session named, for responses that name none.
+    models: HashMap<String, String>,
 }
 
 const FAIL_STATUSES: &[&str] = &[
@@ -152,6 +157,11 @@ impl Printer {
 
     fn count(&mut self, e: &Event) {
         self.totals.events += 1;
+        if let Some(model) = e.model() {
+            if self.models.get(&e.session_id).map(String::as_str) != Some(model) {
+                self.models.insert(e.session_id.clone(), model.to_owned());
+            }
+        }
         if matches!(
             e.kind,
             EventKind::LlmResponse | EventKind::LlmError | EventKind::Think
@@ -160,7 +170,11 @@ impl Printer {
             self.totals.input += usage.input();
             self.totals.output += usage.output();
             self.totals.cache_read += usage.cache_read();
-            self.totals.cost_usd += self.prices.cost(e.model(), &usage, e.reported_cost()).usd;
+            // attocode-ts names the model on the request only.
+            let model = e
+                .model()
+                .or_else(|| self.models.get(&e.session_id).map(String::as_str));
+            self.totals.cost_usd += self.prices.cost(model, &usage, e.reported_cost()).usd;
         }
         if matches!(e.kind, EventKind::ToolEnd | EventKind::ToolError) {
             self.totals.tool_calls += 1;
@@ -262,15 +276,6 @@ impl Sink for Printer {
 
 /// Runs `loupe tail` until Ctrl-C.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let meta = std::fs::metadata(&args.path)
-        .with_context(|| format!("{}: cannot follow", args.path.display()))?;
-    let is_dir = meta.is_dir();
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("cannot install the Ctrl-C handler")?;
-    }
     let mut printer = Printer {
         color: input::use_color(None),
         ids: args.ids,
@@ -280,7 +285,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out: String::new(),
         last_session: None,
         skipped: 0,
+        models: HashMap::new(),
     };
+    if args.path.as_os_str() == "-" {
+        return follow_stdin(&args, printer);
+    }
+    let meta = std::fs::metadata(&args.path)
+        .with_context(|| format!("{}: cannot follow", args.path.display()))?;
+    let is_dir = meta.is_dir();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
+            .context("cannot install the Ctrl-C handler")?;
+    }
     let status_on_tty = std::io::stderr().is_terminal();
     let interval = Duration::from_millis(args.interval_ms.max(10));
     let mut files: BTreeMap<PathBuf, Followed> = BTreeMap::new();
@@ -332,10 +350,58 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if status_on_tty {
         eprint!("\r\x1b[K");
     }
+    print_final_totals(&printer);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_final_totals(printer: &Printer) {
     eprintln!("loupe tail: {}", printer.totals.line());
     if printer.skipped > 0 {
         eprintln!("loupe tail: {} malformed line(s) skipped", printer.skipped);
     }
+}
+
+/// `loupe tail -`: prints the events of a trace piped in (`agent | loupe
+/// tail -`) line by line as they arrive, until the pipe closes. Ctrl-C in
+/// a terminal stops the agent as well, which closes the pipe.
+fn follow_stdin(args: &Args, mut printer: Printer) -> anyhow::Result<ExitCode> {
+    let path = Path::new("-");
+    let mut state = Followed {
+        offset: 0,
+        next_line: 1,
+        format: args.format,
+        session_hint: None,
+        ignored: false,
+    };
+    printer.live = true;
+    let mut stdin = std::io::stdin().lock();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = stdin
+            .read_until(b'\n', &mut line)
+            .context("standard input: cannot read")?;
+        if n == 0 {
+            break;
+        }
+        // Until a trace line arrives, what the agent prints besides its
+        // trace (a banner, blank lines) is passed over and counted.
+        if state.format.is_none() && loupe_formats::detect(&line).is_none() {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                printer.skipped += 1;
+            }
+            state.next_line += 1;
+            continue;
+        }
+        feed(path, &line, &mut state, &mut printer)?;
+        if !printer.out.is_empty() {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(printer.out.as_bytes())?;
+            stdout.flush()?;
+            printer.out.clear();
+        }
+    }
+    print_final_totals(&printer);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -401,7 +467,17 @@ fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow:
     let Some(last_newline) = memchr_last(b'\n', &chunk) else {
         return Ok(());
     };
-    let complete = &chunk[..=last_newline];
+    feed(path, &chunk[..=last_newline], state, printer)
+}
+
+/// Reads complete lines (`complete` ends with a newline, or is the torn end
+/// of standard input) that follow what `state` has consumed.
+fn feed(
+    path: &Path,
+    complete: &[u8],
+    state: &mut Followed,
+    printer: &mut Printer,
+) -> anyhow::Result<()> {
     if state.offset == 0 && (complete.starts_with(b"\xFF\xFE") || complete.starts_with(b"\xFE\xFF"))
     {
         bail!(
