@@ -777,6 +777,7 @@ impl Builder {
             durable: core.config.durability == Durability::EveryEvent,
             sink: core.http.clone(),
             cache: LineCache::default(),
+            unwritten: 0,
         };
         // The sender first: if the writer cannot start, the sender is
         // stopped again and nothing is left running.

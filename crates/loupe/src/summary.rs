@@ -30,6 +30,7 @@ pub(crate) struct Counters {
     cost_usd_bits: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
+    pub(crate) unwritten: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) undelivered: AtomicU64,
 }
@@ -83,6 +84,7 @@ impl Counters {
             cost_usd: f64::from_bits(self.cost_usd_bits.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             write_errors: self.write_errors.load(Relaxed),
+            unwritten: self.unwritten.load(Relaxed),
             sent: self.sent.load(Relaxed),
             undelivered: self.undelivered.load(Relaxed),
         }
@@ -132,6 +134,10 @@ pub struct Summary {
     pub dropped: u64,
     /// Failed writes to the trace file (the agent never sees them).
     pub write_errors: u64,
+    /// Events the trace file could not take (disk full): the file keeps
+    /// whole lines only and says how many are missing in a `loupe_dropped`
+    /// event once it can be written again.
+    pub unwritten: u64,
     /// Events the HTTP sink delivered to the server so far
     /// ([`crate::Config::endpoint`]).
     pub sent: u64,

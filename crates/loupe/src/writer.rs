@@ -670,6 +670,8 @@ pub(crate) struct Writer {
     /// Receives a copy of every batch of lines written.
     pub(crate) sink: Option<Arc<Sink>>,
     pub(crate) cache: LineCache,
+    /// Lines the file did not take since the last report of them.
+    pub(crate) unwritten: u64,
 }
 
 impl Writer {
@@ -837,13 +839,32 @@ impl Writer {
     }
 
     /// Writes `buf` (whole lines) to the file and hands it to the HTTP sink.
+    ///
+    /// Lines the file could not take (disk full) are counted, and once it
+    /// takes lines again a `loupe_dropped` line says how many are missing
+    /// before it. The HTTP sink got those lines, so it is not told.
     fn write_out(&mut self, buf: &mut Vec<u8>) {
         if buf.is_empty() {
             return;
         }
+        let report = (self.file.is_some() && self.unwritten > 0).then(|| {
+            let mut ev = self.core.dropped_event(
+                self.unwritten,
+                "the recorder could not write these events to the trace file (disk full or write refused)",
+            );
+            let mut line = Vec::new();
+            self.encode(&mut ev, &mut line);
+            line
+        });
         if let Some(file) = &mut self.file {
-            if !append_whole_lines(file, buf) {
+            if report.is_some_and(|line| append_whole_lines(file, &line).is_ok()) {
+                self.unwritten = 0;
+            }
+            if let Err(written) = append_whole_lines(file, buf) {
                 self.core.counters.write_errors.fetch_add(1, Relaxed);
+                let lost = count_lines(buf.get(written..).unwrap_or_default());
+                self.unwritten += lost;
+                self.core.counters.unwritten.fetch_add(lost, Relaxed);
             }
         }
         if let Some(sink) = &self.sink {
@@ -876,14 +897,14 @@ impl Writer {
     }
 }
 
-/// Appends `lines` (whole lines) to `file`. Returns whether all of it was
-/// written.
+/// Appends `lines` (whole lines) to `file`. On failure, returns how many
+/// bytes of `lines` (whole lines) the file kept.
 ///
 /// When the write stops part way (disk full, file size limit), the torn
 /// line is cut off again: the file keeps only whole lines, and whatever is
 /// written later (after space was freed) starts a line of its own instead
 /// of completing a torn one into a line no reader can parse.
-pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> bool {
+pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> Result<(), usize> {
     let mut written = 0;
     while let Some(rest) = lines.get(written..).filter(|r| !r.is_empty()) {
         match file.write(rest) {
@@ -894,7 +915,7 @@ pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> bool {
         }
     }
     if written >= lines.len() {
-        return true;
+        return Ok(());
     }
     let whole = lines
         .get(..written)
@@ -907,7 +928,11 @@ pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> bool {
             let _ = file.set_len(meta.len().saturating_sub(torn));
         }
     }
-    false
+    Err(whole)
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 #[cfg(test)]

@@ -1,24 +1,29 @@
 //! A write cut short (disk full, file size limit) leaves the trace with
-//! whole lines only, and appending to a trace that a dead writer left torn
-//! starts on a line of its own.
+//! whole lines only; once the file can be written again, a `loupe_dropped`
+//! line says how many events are missing; and appending to a trace that a
+//! dead writer left torn starts on a line of its own.
 //!
 //! The size limit is real: the child process (this test binary re-executed
-//! with `LOUPE_FSIZE_DIR` set) runs under `ulimit -f`, so the kernel stops
-//! its writes part way through a line, as a full disk does.
+//! with `LOUPE_FSIZE_DIR` set) runs under `ulimit -S -f`, so the kernel
+//! stops its writes part way through a line, as a full disk does; the test
+//! then lifts the limit with `prlimit`, as freeing space would.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use loupe::Recorder;
+use loupe::{QueueFullPolicy, Recorder};
 use serde_json::{json, Map};
 
 const DIR: &str = "LOUPE_FSIZE_DIR";
 /// The child's file size limit, in the 1 KiB blocks of bash's `ulimit -f`.
 const LIMIT_KIB: u64 = 64;
 const EVENTS: u64 = 2_000;
+/// Events the child records after the limit is lifted.
+const AFTER: u64 = 100;
 
 fn record(rec: &Recorder, from: u64, to: u64) {
     for seq in from..to {
@@ -40,12 +45,33 @@ fn child_entry() {
         .session_id("limited")
         // Many small writes: one of them straddles the limit.
         .buffer_size(4_096)
+        // Every event reaches the writer: what is missing, the file lost.
+        .queue_full(QueueFullPolicy::Block)
         .start()
         .unwrap();
     let rec = session.recorder();
     record(&rec, 0, EVENTS);
+    assert!(session.flush());
+    let full = rec.summary();
+    println!("LOUPE_WRITE_ERRORS={}", full.write_errors);
+    println!("LOUPE_UNWRITTEN={}", full.unwritten);
+    // The parent lifts the limit, then says so.
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    record(&rec, EVENTS, EVENTS + AFTER);
     drop(session);
-    println!("LOUPE_WRITE_ERRORS={}", rec.summary().write_errors);
+    assert_eq!(rec.summary().unwritten, full.unwritten);
+}
+
+/// The number after `NAME=` in `text` (the harness prints the test's name
+/// on the same line).
+fn printed(text: &str, name: &str) -> u64 {
+    text.split(&format!("{name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} not printed: {text}"))
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -53,31 +79,37 @@ fn a_write_cut_short_by_a_size_limit_leaves_only_whole_lines() {
     let dir = tempfile::tempdir().unwrap();
     // `trap '' XFSZ`: the ignored signal stays ignored across `exec`, so the
     // write fails with EFBIG instead of killing the process.
-    let out = Command::new("bash")
+    // `-S`: only the soft limit, which `prlimit` can lift again.
+    let mut child = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "trap '' XFSZ; ulimit -f {LIMIT_KIB}; exec \"$0\" \"$@\""
+            "trap '' XFSZ; ulimit -S -f {LIMIT_KIB}; exec \"$0\" \"$@\""
         ))
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
         .env(DIR, dir.path())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut before = String::new();
+    while !before.contains("LOUPE_UNWRITTEN=") {
+        if stdout.read_line(&mut before).unwrap() == 0 {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "child ended: {before}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
     assert!(
-        out.status.success(),
-        "child failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        printed(&before, "LOUPE_WRITE_ERRORS") > 0,
+        "the limit never stopped a write"
     );
-    // The harness prints the test's name on the same line.
-    let write_errors: u64 = stdout
-        .split("LOUPE_WRITE_ERRORS=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(write_errors > 0, "the limit never stopped a write");
+    let unwritten = printed(&before, "LOUPE_UNWRITTEN");
+    assert!(unwritten > 0);
 
     let path = dir.path().join("limited.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -89,12 +121,49 @@ fn a_write_cut_short_by_a_size_limit_leaves_only_whole_lines() {
     );
     // Every line parses, and what was written is a prefix in order.
     let events = common::read_events(&path);
+    let written: Vec<u64> = common::of_kind(&events, "custom")
+        .iter()
+        .map(|e| e["data"]["seq"].as_u64().unwrap())
+        .collect();
+    assert!(written.len() > 100, "only {} events written", written.len());
+    assert_eq!(written, (0..written.len() as u64).collect::<Vec<_>>());
+    assert_eq!(written.len() as u64 + unwritten, EVENTS);
+
+    // Space comes back.
+    let lifted = Command::new("prlimit")
+        .args(["--pid", &child.id().to_string(), "--fsize=unlimited"])
+        .status()
+        .unwrap();
+    assert!(lifted.success(), "prlimit failed");
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The file says how many events it is missing (in one report or in
+    // several, as space came and went), before the events that follow.
+    let events = common::read_events(&path);
+    let reports = common::of_kind(&events, "loupe_dropped");
+    let reported: u64 = reports
+        .iter()
+        .map(|e| e["data"]["dropped"].as_u64().unwrap())
+        .sum();
+    assert_eq!(reported, unwritten);
     let seqs: Vec<u64> = common::of_kind(&events, "custom")
         .iter()
         .map(|e| e["data"]["seq"].as_u64().unwrap())
         .collect();
-    assert!(seqs.len() > 100, "only {} events written", seqs.len());
-    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    let expected: Vec<u64> = (0..written.len() as u64)
+        .chain(EVENTS..EVENTS + AFTER)
+        .collect();
+    assert_eq!(seqs, expected);
+    let last_report = events.iter().rposition(|e| e["kind"] == "loupe_dropped");
+    let first_after = events.iter().position(|e| e["data"]["seq"] == EVENTS);
+    assert!(last_report < first_after);
+    assert_eq!(events.last().unwrap()["kind"], "session_end");
 }
 
 #[test]
