@@ -13,7 +13,7 @@ const SUMMARY_CHUNK: usize = 512;
 
 /// Rebuilds the summary rows of `sessions` from their stored events, on one
 /// thread per core (reads go to the store's pool of read connections), and
-/// upserts them in id order, [`SUMMARY_CHUNK`] at a time.
+/// upserts them in id order, `SUMMARY_CHUNK` at a time.
 pub fn summarise(
     store: &dyn Store,
     sessions: &BTreeSet<String>,

@@ -5,12 +5,12 @@
 //! watch them through the REST API, the live stream and the web viewer.
 //!
 //! Data flows one way: a request is decoded into loupe-model events on the
-//! async workers, queued ([`ingest`]), appended by one writer thread in
+//! async workers, queued (module `ingest`), appended by one writer thread in
 //! group commits, and only then acknowledged ("acknowledged means stored").
 //! The writer marks the sessions it touched; the summariser thread
-//! ([`summarise`]) rebuilds their summary rows with loupe-analyze, at a rate
+//! (module `summarise`) rebuilds their summary rows with loupe-analyze, at a rate
 //! that adapts to how long that takes, and both announce what changed on the
-//! live channel ([`live`]) that SSE clients and the web viewer follow.
+//! live channel (module `live`) that SSE clients and the web viewer follow.
 //!
 //! Module map:
 //! - [`config`]: bind address, keys, limits, retention.

@@ -12,7 +12,7 @@
 //! Architecture Invariant: this crate depends on `loupe-model` only; it never
 //! reads trace files nor analyses sessions. Session summaries ([`SessionRow`])
 //! come from the caller. Query semantics are defined once in [`query`] and
-//! [`derive`]; the in-memory backend is their reference implementation and
+//! [`mod@derive`]; the in-memory backend is their reference implementation and
 //! the shared behaviour tests (`tests/behaviour.rs`) hold every backend to it.
 
 #![warn(missing_docs)]

@@ -244,7 +244,7 @@ impl Recorder {
     ///
     /// The hot path: the caller only copies the response into one compact
     /// record that travels inline in the queue; the writer thread serialises
-    /// it (see [`crate::writer::DeferredLlmResponse`]). With short strings
+    /// it (see `DeferredLlmResponse` in the writer). With short strings
     /// (no message content) the call allocates nothing.
     pub fn record_llm_response(&self, resp: &LlmResponse<'_>) {
         if let Some(core) = self.core() {

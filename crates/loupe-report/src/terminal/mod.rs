@@ -2,7 +2,7 @@
 //!
 //! Each view is `render(&SessionAnalysis, color) -> String`. With `color`
 //! false the output is plain text with no escape sequences (pipes, files,
-//! `NO_COLOR`, tests). Trace content is passed through [`crate::text`]'s
+//! `NO_COLOR`, tests). Trace content is passed through `crate::text`'s
 //! scrubber so a trace cannot inject terminal escape sequences.
 
 use std::fmt::Write as _;
