@@ -98,7 +98,12 @@ pub fn loupe_score(m: &Metrics, issues: &[Issue]) -> f64 {
     } else {
         (1.0 - (m.compactions as f64 / m.iterations as f64).min(1.0)) * 10.0
     };
-    let penalty: f64 = issues.iter().map(|i| severity_weight(i.severity)).sum();
+    // An incomplete trace is the recorder's report, not the agent's doing.
+    let penalty: f64 = issues
+        .iter()
+        .filter(|i| i.category != crate::detectors::incomplete_trace::CATEGORY)
+        .map(|i| severity_weight(i.severity))
+        .sum();
     let issues_part = (25.0 - penalty).max(0.0);
     round1((cache + reliability + tool_success + context + issues_part).clamp(0.0, 100.0))
 }
@@ -241,6 +246,11 @@ mod tests {
         // cache 12.5 + reliability 18.75 + tools 7.5 + context 7.5 + issues 25-6-3
         let s = loupe_score(&m, &[issue(Severity::High), issue(Severity::Medium)]);
         assert_eq!(s, 62.3);
+        // A report of missing events is not the agent's: it weighs nothing.
+        let mut incomplete = issue(Severity::High);
+        incomplete.category = crate::detectors::incomplete_trace::CATEGORY.into();
+        let with_report = [issue(Severity::High), issue(Severity::Medium), incomplete];
+        assert_eq!(loupe_score(&m, &with_report), 62.3);
     }
 
     #[test]

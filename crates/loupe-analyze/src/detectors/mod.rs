@@ -24,6 +24,7 @@ mod doom_loop;
 mod empty_response;
 mod error_loop;
 mod excessive_iterations;
+pub(crate) mod incomplete_trace;
 mod long_tool;
 mod redundant_tool_calls;
 mod slow_tool;
@@ -234,6 +235,7 @@ const RULES: &[(&str, Rule)] = &[
         "swarm_excessive_conflicts",
         swarm_excessive_conflicts::check,
     ),
+    (incomplete_trace::CATEGORY, incomplete_trace::check),
 ];
 
 /// The category names of every rule.
