@@ -38,9 +38,10 @@ pub use convert::{
 pub use detect::detect;
 pub use loupe_model::UnreadMember;
 pub use read::{
-    is_line_oriented, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
-    Ignored, ReadOptions, ReadStats,
+    is_line_oriented, is_utf16, read_bytes, read_bytes_from, read_file, read_paths,
+    read_paths_per_file, Ignored, ReadOptions, ReadStats,
 };
+pub use walk::resolve_stdin;
 
 /// The file an event came from and the format it was read as.
 #[derive(Clone, Debug, PartialEq, Eq)]

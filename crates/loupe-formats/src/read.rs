@@ -515,7 +515,7 @@ fn read_stream(
     let mut input = input;
     let head = input.fill_buf().map_err(io_failure)?;
     let compressed = head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC);
-    let utf16 = head.starts_with(UTF16_LE_BOM) || head.starts_with(UTF16_BE_BOM);
+    let utf16 = is_utf16(head);
     // Plain UTF-8 input whose first buffer holds the whole sniffing prefix
     // (nearly always: the buffer is larger) is detected in place and read
     // from the same buffer, with no copy of the prefix.
@@ -608,8 +608,13 @@ fn read_detected(
 
 /// The UTF-8 byte order mark some Windows tools put before JSON.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-const UTF16_LE_BOM: &[u8] = b"\xFF\xFE";
-const UTF16_BE_BOM: &[u8] = b"\xFE\xFF";
+
+/// Whether `prefix` starts with a UTF-16 byte order mark (little- or
+/// big-endian): text the readers decode to UTF-8 first, so byte offsets in
+/// the file are no line boundaries of what they read.
+pub fn is_utf16(prefix: &[u8]) -> bool {
+    prefix.starts_with(b"\xFF\xFE") || prefix.starts_with(b"\xFE\xFF")
+}
 
 /// Skips a byte order mark at the start of `input`: JSON parsers refuse
 /// it, and it would cost a line-oriented file its first line (detection

@@ -16,6 +16,15 @@ use crate::ReadError;
 /// Where standard input is read from when a path is `-`.
 const STDIN: &str = "/dev/stdin";
 
+/// The file to open for a path the user gave: `-` is standard input.
+pub fn resolve_stdin(path: &Path) -> PathBuf {
+    if path.as_os_str() == "-" {
+        PathBuf::from(STDIN)
+    } else {
+        path.to_path_buf()
+    }
+}
+
 /// One file to read.
 #[derive(Clone, Debug)]
 pub(crate) struct Item {
@@ -65,7 +74,7 @@ impl Walk {
         let mut roots = Vec::with_capacity(paths.len());
         for p in paths {
             if p.as_os_str() == "-" {
-                roots.push(Root::File(PathBuf::from(STDIN)));
+                roots.push(Root::File(resolve_stdin(p)));
                 continue;
             }
             let meta = std::fs::metadata(p).map_err(|e| ReadError::Io {

@@ -57,9 +57,6 @@ pub struct InputFile {
     pub size: u64,
 }
 
-/// Where standard input is read from when a path is `-`.
-const STDIN: &str = "/dev/stdin";
-
 /// Expands paths (`-` is standard input): files as given, directories walked recursively in sorted
 /// order, hidden entries and symlinked directories skipped, an Agent Trace
 /// `metadata.json` left to the reader of its `events.jsonl`.
@@ -98,7 +95,7 @@ pub fn expand_paths(paths: &[PathBuf]) -> anyhow::Result<Vec<InputFile>> {
     for p in paths {
         if p.as_os_str() == "-" {
             out.push(InputFile {
-                path: PathBuf::from(STDIN),
+                path: loupe_formats::resolve_stdin(p),
                 explicit: true,
                 size: 0,
             });
@@ -473,8 +470,7 @@ fn is_encoded(path: &Path) -> bool {
     let magic = &magic[..n];
     magic.starts_with(&[0x1f, 0x8b])
         || magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || magic.starts_with(&[0xff, 0xfe])
-        || magic.starts_with(&[0xfe, 0xff])
+        || loupe_formats::is_utf16(magic)
 }
 
 /// The bytes from `offset` up to the last newline, and how many lines they hold.

@@ -478,8 +478,7 @@ fn feed(
     state: &mut Followed,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
-    if state.offset == 0 && (complete.starts_with(b"\xFF\xFE") || complete.starts_with(b"\xFE\xFF"))
-    {
+    if state.offset == 0 && loupe_formats::is_utf16(complete) {
         bail!(
             "{}: UTF-16 text; tail follows UTF-8 traces only (`loupe view` reads it whole)",
             path.display()
