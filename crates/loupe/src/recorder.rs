@@ -859,27 +859,34 @@ fn open_trace_file(path: &Path) -> Result<File, RecorderError> {
     };
     let mut file = OpenOptions::new()
         .create(true)
-        .read(true)
         .append(true)
         .open(path)
         .map_err(io_error)?;
     // Appending to a trace whose writer died mid-line: end the torn line
     // first, so it stays one line that readers skip and count, and the new
     // lines stay whole.
-    if ends_mid_line(&mut file).map_err(io_error)? {
+    if ends_mid_line(path) {
         file.write_all(b"\n").map_err(io_error)?;
     }
     Ok(file)
 }
 
-fn ends_mid_line(file: &mut File) -> std::io::Result<bool> {
-    if file.metadata()?.len() == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8];
-    file.seek(SeekFrom::End(-1))?;
-    file.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
+/// Whether a regular file at `path` ends without a newline. Anything that
+/// cannot be checked (a pipe, a write-only file) counts as ending whole: the
+/// check must never stop a recording that the file itself allows.
+fn ends_mid_line(path: &Path) -> bool {
+    let check = || -> std::io::Result<bool> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return Ok(false);
+        }
+        let mut last = [0u8];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        Ok(last[0] != b'\n')
+    };
+    check().unwrap_or(false)
 }
 
 /// `2026-03-01T12:00:00.000000Z` → `20260301T120000Z`.
