@@ -191,3 +191,36 @@ fn appending_to_a_torn_trace_starts_a_new_line() {
     assert_eq!(common::of_kind(&rest, "custom").len(), 10);
     assert_eq!(rest.last().unwrap()["kind"], "session_end");
 }
+
+/// A named pipe as the trace file (a log shipper reading it): the check for
+/// a torn tail must neither block nor fail the start, and every line
+/// arrives whole.
+#[test]
+fn a_named_pipe_as_the_trace_file_receives_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("piped.jsonl");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let session = Recorder::builder()
+        .dir(dir.path())
+        .session_id("piped")
+        .start()
+        .unwrap();
+    record(&session.recorder(), 0, 10);
+    drop(session);
+    let text = reader.join().unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"].to_string())
+        .collect();
+    assert_eq!(kinds.len(), 12, "{text}");
+    assert_eq!(kinds[0], "\"session_start\"");
+    assert_eq!(kinds[11], "\"session_end\"");
+}
