@@ -34,6 +34,14 @@ fn record(rec: &Recorder, from: u64, to: u64) {
     }
 }
 
+/// Records a whole session of `events` custom events, default settings,
+/// into `dir`.
+fn record_session(dir: &Path, id: &str, events: u64) {
+    let session = Recorder::builder().dir(dir).session_id(id).start().unwrap();
+    record(&session.recorder(), 0, events);
+    drop(session);
+}
+
 /// The child side. Does nothing in a normal test run.
 #[test]
 fn child_entry() {
@@ -173,13 +181,7 @@ fn appending_to_a_torn_trace_starts_a_new_line() {
     let torn = r#"{"event_id":"1","kind":"session_start","timestamp":"2026-11"#;
     std::fs::write(path, torn).unwrap();
 
-    let session = Recorder::builder()
-        .dir(dir.path())
-        .session_id("torn")
-        .start()
-        .unwrap();
-    record(&session.recorder(), 0, 10);
-    drop(session);
+    record_session(dir.path(), "torn", 10);
 
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
@@ -208,13 +210,7 @@ fn a_named_pipe_as_the_trace_file_receives_every_line() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    let session = Recorder::builder()
-        .dir(dir.path())
-        .session_id("piped")
-        .start()
-        .unwrap();
-    record(&session.recorder(), 0, 10);
-    drop(session);
+    record_session(dir.path(), "piped", 10);
     let text = reader.join().unwrap();
     let kinds: Vec<String> = text
         .lines()
