@@ -24,10 +24,15 @@ pub fn assemble(events: impl IntoIterator<Item = Event>, source: SessionSource) 
 
 /// Streaming session builder: push events as they are read, then
 /// [`SessionAssembler::finish`]. Sessions come out in order of first appearance.
+/// A session known to be complete can be taken out early
+/// ([`SessionAssembler::take`]), so a large input need not be held whole.
 #[derive(Debug, Default)]
 pub struct SessionAssembler {
     index: HashMap<String, usize>,
+    /// In order of first appearance; a taken session leaves its slot, empty.
     sessions: Vec<Session>,
+    /// Which slots were taken (parallel to `sessions`).
+    taken: Vec<bool>,
 }
 
 impl SessionAssembler {
@@ -40,15 +45,17 @@ impl SessionAssembler {
     pub fn push(&mut self, source: &SessionSource, event: Event) {
         // Files usually hold one session, or long runs of one: checking the
         // newest session first saves hashing the id of most events.
-        if let Some(newest) = self.sessions.last_mut() {
+        if let (Some(newest), Some(false)) = (self.sessions.last_mut(), self.taken.last()) {
             if newest.session_id == event.session_id {
                 newest.events.push(event);
                 return;
             }
         }
         let slot = match self.index.get(&event.session_id) {
-            Some(&i) => i,
-            None => {
+            Some(&i) if !self.taken[i] => i,
+            // New, or taken already: events after a session was said to be
+            // complete start a new part of it.
+            _ => {
                 let i = self.sessions.len();
                 self.index.insert(event.session_id.clone(), i);
                 self.sessions.push(Session {
@@ -56,6 +63,7 @@ impl SessionAssembler {
                     source: source.clone(),
                     events: Vec::new(),
                 });
+                self.taken.push(false);
                 i
             }
         };
@@ -72,13 +80,44 @@ impl SessionAssembler {
         self.sessions.is_empty()
     }
 
+    /// Takes out, finished, the session `id` (its reader said no more of
+    /// its events will come), with its rank in order of first appearance;
+    /// `None` when no such session is held.
+    pub fn take(&mut self, id: &str) -> Option<(usize, Session)> {
+        let slot = *self.index.get(id)?;
+        if self.taken[slot] {
+            return None;
+        }
+        self.taken[slot] = true;
+        let held = &mut self.sessions[slot];
+        let mut session = Session {
+            session_id: held.session_id.clone(),
+            source: held.source.clone(),
+            events: std::mem::take(&mut held.events),
+        };
+        finish_session(&mut session);
+        Some((slot, session))
+    }
+
     /// Sorts each session's events and infers iterations where needed.
     pub fn finish(self) -> Vec<Session> {
-        let mut sessions = self.sessions;
-        for s in &mut sessions {
-            finish_session(s);
-        }
-        sessions
+        self.finish_ranked().into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// [`SessionAssembler::finish`], each session with its rank in order of
+    /// first appearance (the numbering [`SessionAssembler::take`] uses);
+    /// taken sessions are left out.
+    pub fn finish_ranked(self) -> Vec<(usize, Session)> {
+        let taken = self.taken;
+        self.sessions
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !taken[*i])
+            .map(|(i, mut s)| {
+                finish_session(&mut s);
+                (i, s)
+            })
+            .collect()
     }
 }
 

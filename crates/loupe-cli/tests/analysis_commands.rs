@@ -614,3 +614,83 @@ fn a_corrupt_trace_in_a_directory_is_named_and_other_files_skip_quietly() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("broken.jsonl"), "{}", stderr(&o));
 }
+
+/// An OTLP export of three conversations whose spans interleave and which
+/// end in another order than they begin: `a` begins first and ends last.
+fn interleaved_otlp_export() -> String {
+    let span = |trace: u8, id: u8, root: Option<(u8, &str)>, op: &str, ms: u64| {
+        let mut attributes = vec![serde_json::json!({
+            "key": "gen_ai.operation.name", "value": { "stringValue": op }
+        })];
+        if op == "chat" {
+            attributes.push(serde_json::json!({
+                "key": "gen_ai.request.model", "value": { "stringValue": "gpt-4o" }
+            }));
+            attributes.push(serde_json::json!({
+                "key": "gen_ai.usage.input_tokens", "value": { "intValue": "1000" }
+            }));
+        }
+        let mut s = serde_json::json!({
+            "traceId": format!("{trace:02x}").repeat(16),
+            "spanId": format!("{id:02x}").repeat(8),
+            "name": op,
+            "startTimeUnixNano": (1_772_280_000_000u64 + ms) * 1_000_000,
+            "endTimeUnixNano": (1_772_280_000_000u64 + ms + 50) * 1_000_000,
+        });
+        match root {
+            Some((_, conversation)) => attributes.push(serde_json::json!({
+                "key": "gen_ai.conversation.id", "value": { "stringValue": conversation }
+            })),
+            None => s["parentSpanId"] = format!("{:02x}", trace * 16).repeat(8).into(),
+        }
+        s["attributes"] = attributes.into();
+        s
+    };
+    let spans = vec![
+        span(1, 0x11, None, "chat", 0),
+        span(2, 0x21, None, "chat", 10),
+        span(2, 0x22, None, "execute_tool", 20),
+        span(2, 0x20, Some((2, "b")), "invoke_agent", 30),
+        span(3, 0x31, None, "chat", 40),
+        span(1, 0x12, None, "chat", 50),
+        span(3, 0x30, Some((3, "c")), "invoke_agent", 60),
+        span(1, 0x10, Some((1, "a")), "invoke_agent", 70),
+    ];
+    serde_json::json!({ "resourceSpans": [{
+        "resource": { "attributes": [
+            { "key": "service.name", "value": { "stringValue": "agent" } }
+        ]},
+        "scopeSpans": [{ "spans": spans }]
+    }]})
+    .to_string()
+}
+
+#[test]
+fn sessions_finished_early_in_a_large_otlp_file_come_out_as_read_whole() {
+    // `analyze` and `stats` finish each conversation of an OTLP file as
+    // soon as the reader says it is complete; `view` reads every session
+    // first. Same bytes, sessions in order of first appearance.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.json");
+    std::fs::write(&file, interleaved_otlp_export()).unwrap();
+    let view = loupe(&["view", s(&file), "--output", "json"], None);
+    let analyze = loupe(&["analyze", s(&file), "--output", "json"], None);
+    assert_eq!(analyze.status.code(), Some(0), "{}", stderr(&analyze));
+    assert_eq!(stdout(&analyze), stdout(&view));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&analyze)).unwrap();
+    let sessions = doc["sessions"].as_array().unwrap();
+    let ids: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let calls: Vec<u64> = sessions
+        .iter()
+        .map(|s| s["metrics"]["llm_calls"].as_u64().unwrap())
+        .collect();
+    assert_eq!(calls, [2, 1, 1]);
+    let stats = loupe(&["stats", s(&file), "--output", "json"], None);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(stats["sessions"], 3);
+    assert_eq!(stats["total"]["llm_calls"], 4);
+}

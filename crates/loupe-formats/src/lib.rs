@@ -126,6 +126,13 @@ pub trait Sink {
     fn event(&mut self, source: &Source, event: Event);
     /// One skipped record.
     fn skip(&mut self, skipped: Skipped);
+    /// No more events of `session_id` will come from this file, so a sink
+    /// that groups events into sessions may finish that one now instead of
+    /// holding it until [`Sink::end`]. A hint: sinks may ignore it, and
+    /// readers send it only where they know (OTLP JSON, whose reader looks
+    /// over the whole file first), so a file of many sessions need not be
+    /// held whole.
+    fn session_done(&mut self, _source: &Source, _session_id: &str) {}
     /// The file is done.
     fn end(&mut self, _source: &Source) {}
 }
@@ -139,6 +146,9 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn skip(&mut self, skipped: Skipped) {
         (**self).skip(skipped);
+    }
+    fn session_done(&mut self, source: &Source, session_id: &str) {
+        (**self).session_done(source, session_id);
     }
     fn end(&mut self, source: &Source) {
         (**self).end(source);

@@ -697,6 +697,9 @@ impl<S: Sink> Sink for Counting<S> {
         self.skipped += 1;
         self.inner.skip(skipped);
     }
+    fn session_done(&mut self, source: &Source, session_id: &str) {
+        self.inner.session_done(source, session_id);
+    }
     fn end(&mut self, source: &Source) {
         self.inner.end(source);
     }
@@ -707,6 +710,7 @@ enum Msg {
     Begin(Source),
     Events(Vec<Event>),
     Skip(Skipped),
+    SessionDone(Source, String),
     End(Source),
     Done(Outcome),
 }
@@ -740,6 +744,12 @@ impl Sink for ChannelSink {
     fn skip(&mut self, skipped: Skipped) {
         self.flush();
         let _ = self.tx.send(Msg::Skip(skipped));
+    }
+    fn session_done(&mut self, source: &Source, session_id: &str) {
+        self.flush();
+        let _ = self
+            .tx
+            .send(Msg::SessionDone(source.clone(), session_id.to_owned()));
     }
     fn end(&mut self, source: &Source) {
         self.flush();
@@ -833,6 +843,7 @@ fn read_parallel(
                         stats.skipped += 1;
                         sink.skip(s);
                     }
+                    Msg::SessionDone(s, id) => sink.session_done(&s, &id),
                     Msg::End(s) => sink.end(&s),
                     Msg::Done(outcome) => {
                         record(&item, outcome, stats);

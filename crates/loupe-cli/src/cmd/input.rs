@@ -279,18 +279,18 @@ pub(crate) fn stream<R: Send>(
     // with one hash (odds about n²/2⁶⁵) would only count a session as split.
     let mut seen: HashSet<u64> = HashSet::new();
     let progress = ReadProgress::start();
-    let close = |file: FileCollector| work_on_file(file, &filter, work);
+    let open = || FileCollector::new(&filter, work);
+    let close = |file: FileCollector<'_, R>| file.finish();
     let opts = ReadOptions {
         format,
         threads: 0,
         unread_payload,
     };
-    let read = loupe_formats::read_paths_per_file(
-        &paths,
-        &opts,
-        &FileCollector::default,
-        &close,
-        &mut |path, file: FileParts<R>| {
+    let read =
+        loupe_formats::read_paths_per_file(&paths, &opts, &open, &close, &mut |path,
+                                                                               file: FileParts<
+            R,
+        >| {
             progress.file_done(path);
             summary.skipped.extend(file.skipped);
             for part in file.parts {
@@ -302,8 +302,7 @@ pub(crate) fn stream<R: Send>(
                     each(result);
                 }
             }
-        },
-    );
+        });
     progress.finish();
     let stats = read?;
     if summary.sessions == 0 && stats.files == 0 {
@@ -391,15 +390,52 @@ impl SessionFilter<'_> {
 }
 
 /// One file's sessions and skipped records, assembled on the worker reading
-/// it as events arrive (no intermediate list of the file's events).
-#[derive(Default)]
-struct FileCollector {
+/// it as events arrive (no intermediate list of the file's events). A
+/// session the reader says is complete is worked on at once and only its
+/// result kept, so a file of many sessions is not held whole.
+struct FileCollector<'w, R> {
     source: Option<SessionSource>,
     sessions: SessionAssembler,
     skipped: Vec<SkippedRecord>,
+    /// Sessions finished early, with their rank in order of first appearance.
+    done: Vec<(usize, Part<R>)>,
+    filter: &'w SessionFilter<'w>,
+    work: &'w (dyn Fn(Session) -> R + Sync),
 }
 
-impl Sink for FileCollector {
+impl<'w, R> FileCollector<'w, R> {
+    fn new(filter: &'w SessionFilter<'w>, work: &'w (dyn Fn(Session) -> R + Sync)) -> Self {
+        FileCollector {
+            source: None,
+            sessions: SessionAssembler::new(),
+            skipped: Vec::new(),
+            done: Vec::new(),
+            filter,
+            work,
+        }
+    }
+
+    fn part(&self, session: Session) -> Part<R> {
+        Part {
+            session_key: session_key(&session.session_id),
+            result: self.filter.keeps(&session).then(|| (self.work)(session)),
+        }
+    }
+
+    /// Every session's part, in order of first appearance.
+    fn finish(mut self) -> FileParts<R> {
+        let rest: Vec<(usize, Session)> = std::mem::take(&mut self.sessions).finish_ranked();
+        let mut parts = std::mem::take(&mut self.done);
+        parts.extend(rest.into_iter().map(|(rank, s)| (rank, self.part(s))));
+        parts.sort_by_key(|(rank, _)| *rank);
+        FileParts {
+            parts: parts.into_iter().map(|(_, p)| p).collect(),
+            skipped: self.skipped,
+        }
+    }
+}
+
+impl<R> Sink for FileCollector<'_, R> {
     fn begin(&mut self, source: &Source) {
         if self.source.is_none() {
             self.source = Some(SessionSource {
@@ -418,6 +454,13 @@ impl Sink for FileCollector {
 
     fn skip(&mut self, skipped: Skipped) {
         self.skipped.push(skipped_record(skipped));
+    }
+
+    fn session_done(&mut self, _source: &Source, session_id: &str) {
+        if let Some((rank, session)) = self.sessions.take(session_id) {
+            let part = self.part(session);
+            self.done.push((rank, part));
+        }
     }
 }
 
@@ -440,26 +483,6 @@ fn session_key(id: &str) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     id.hash(&mut h);
     h.finish()
-}
-
-fn work_on_file<R>(
-    file: FileCollector,
-    filter: &SessionFilter<'_>,
-    work: &(dyn Fn(Session) -> R + Sync),
-) -> FileParts<R> {
-    let parts = file
-        .sessions
-        .finish()
-        .into_iter()
-        .map(|session| Part {
-            session_key: session_key(&session.session_id),
-            result: filter.keeps(&session).then(|| work(session)),
-        })
-        .collect();
-    FileParts {
-        parts,
-        skipped: file.skipped,
-    }
 }
 
 /// The paths to read: the arguments, else the default trace directory.

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use loupe_model::{keys, AgentRef, Event, EventKind, Timestamp, TokenUsage};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 use serde_json::Value;
 
@@ -161,100 +162,238 @@ pub fn events_from_request_remembering(
     sink: &mut dyn Sink,
     memory: &TraceSessions,
 ) -> OtlpStats {
-    let mut stats = OtlpStats::default();
-    let mut trace_sessions = sessions_by_trace(request);
-    let mut traces: Vec<&Vec<u8>> = request
-        .resource_spans
-        .iter()
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
-        .map(|span| &span.trace_id)
-        .collect();
+    let spans = || {
+        request
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+    };
+    let mut context = SpanContext::default();
+    for span in spans() {
+        context.add(span);
+    }
+    let mut traces: Vec<&Vec<u8>> = spans().map(|span| &span.trace_id).collect();
     traces.sort_unstable();
     traces.dedup();
-    memory.exchange(&mut trace_sessions, &traces);
-    let ancestry = Ancestry::of(request);
+    memory.exchange(&mut context.trace_sessions, &traces);
+    let mut mapper = SpanMapper::new(&context);
     for resource_spans in &request.resource_spans {
-        let resource = resource_spans
-            .resource
-            .as_ref()
-            .map(|r| attrs::to_map(&r.attributes))
-            .unwrap_or_default();
-        let resource_session = attrs::first_text(&resource, SESSION_KEYS);
-        // Sessions that already received this resource's attributes.
-        let mut resource_written: Vec<String> = Vec::new();
+        mapper.begin_resource(resource_spans.resource.as_ref());
         for scope_spans in &resource_spans.scope_spans {
             for span in &scope_spans.spans {
-                if let Err(reason) = validate_ids(span) {
-                    stats.rejected_spans += 1;
-                    stats.rejection_reasons.push(reason);
-                    continue;
-                }
-                stats.spans += 1;
-                let span_attrs = attrs::to_map(&span.attributes);
-                let trace_hex = const_hex::encode(&span.trace_id);
-                let session_id = attrs::first_text(&span_attrs, SESSION_KEYS)
-                    .or_else(|| resource_session.clone())
-                    .or_else(|| trace_sessions.get(&span.trace_id).cloned())
-                    .unwrap_or_else(|| trace_hex.clone());
-                // Spans Loupe wrote carry their events verbatim: no resource added.
-                let loupe_span = span_attrs.contains_key(names::KIND);
-                let mut events = if loupe_span {
-                    super::export::events_from_loupe_span(span, &span_attrs, &session_id)
-                } else {
-                    map_span(span, span_attrs, &session_id, &trace_hex)
-                };
-                if !loupe_span {
-                    if let Some(agent) = ancestry.agent_above(&span.span_id) {
-                        for e in events.iter_mut().filter(|e| e.agent.is_none()) {
-                            e.agent = Some(Box::new(agent.clone()));
-                        }
-                    }
-                }
-                if !loupe_span && !resource.is_empty() && !resource_written.contains(&session_id) {
-                    if let Some(first) = events.first_mut() {
-                        first
-                            .data
-                            .insert("resource".to_owned(), Value::Object(resource.clone()));
-                        resource_written.push(session_id.clone());
-                    }
-                }
-                for event in events {
-                    sink.event(source, event);
-                }
+                // Rejections are counted in `mapper.stats`.
+                let _ = mapper.map(span, source, sink);
             }
         }
     }
-    stats
+    mapper.stats
 }
 
-/// The session of each trace: the first session attribute found on any of its
-/// spans, so child spans of a root that carries `session.id` join its session.
-fn sessions_by_trace(request: &ExportTraceServiceRequest) -> HashMap<Vec<u8>, String> {
-    let mut map = HashMap::new();
-    for rs in &request.resource_spans {
-        for ss in &rs.scope_spans {
-            for span in &ss.spans {
-                if map.contains_key(&span.trace_id) {
-                    continue;
+/// What mapping one span needs to know about the others: the session each
+/// trace belongs to and the subagent above each span. Built from every span
+/// of a request (the server), or of a whole file before any is mapped (file
+/// reading, where a trace's spans may sit in different requests).
+#[derive(Debug, Default)]
+pub(crate) struct SpanContext {
+    /// The first session attribute found on any span of each trace, so that
+    /// child spans of a root carrying `session.id` join its session.
+    trace_sessions: HashMap<Vec<u8>, String>,
+    ancestry: Ancestry,
+}
+
+impl SpanContext {
+    /// Learns what `span` says about its trace and its place in the tree.
+    /// Every span counts, valid ids or not, in the order they are read.
+    pub(crate) fn add(&mut self, span: &Span) {
+        if !self.trace_sessions.contains_key(&span.trace_id) {
+            let found = span.attributes.iter().find_map(|kv| {
+                if !SESSION_KEYS.contains(&kv.key.as_str()) {
+                    return None;
                 }
-                let found = span.attributes.iter().find_map(|kv| {
-                    if !SESSION_KEYS.contains(&kv.key.as_str()) {
-                        return None;
-                    }
-                    match kv.value.as_ref().map(attrs::any_to_json) {
-                        Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
-                        Some(Value::Number(n)) => Some(n.to_string()),
-                        _ => None,
-                    }
-                });
-                if let Some(session) = found {
-                    map.insert(span.trace_id.clone(), session);
+                match kv.value.as_ref().map(attrs::any_to_json) {
+                    Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                }
+            });
+            if let Some(session) = found {
+                self.trace_sessions.insert(span.trace_id.clone(), session);
+            }
+        }
+        self.ancestry.add(span);
+    }
+
+    /// The session a span belongs to, from what it names itself
+    /// ([`explicit_session`]), else its trace's, else its trace id in hex.
+    pub(crate) fn session_of(&self, explicit: Option<String>, trace_id: &[u8]) -> String {
+        explicit
+            .or_else(|| self.trace_sessions.get(trace_id).cloned())
+            .unwrap_or_else(|| const_hex::encode(trace_id))
+    }
+}
+
+/// The session a span names by itself: `loupe.session_id` on a span Loupe
+/// wrote, else its own session attribute, else its resource's. `None`
+/// leaves it to its trace ([`SpanContext::session_of`]). One function for
+/// mapping and for [`SessionEnds`], so the two always agree.
+pub(crate) fn explicit_session(span: &Span, resource_session: Option<&str>) -> Option<String> {
+    // As attribute maps do, the last of duplicate keys wins.
+    let last = |key: &str| {
+        span.attributes
+            .iter()
+            .rev()
+            .find(|kv| kv.key == key)
+            .map(|kv| kv.value.as_ref().map_or(Value::Null, attrs::any_to_json))
+    };
+    if last(names::KIND).is_some() {
+        if let Some(Value::String(s)) = last(names::SESSION_ID) {
+            return Some(s);
+        }
+    }
+    SESSION_KEYS
+        .iter()
+        .find_map(|key| match last(key)? {
+            Value::String(s) if !s.trim().is_empty() => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .or_else(|| resource_session.map(str::to_owned))
+}
+
+/// The session id a resource names for all its spans.
+pub(crate) fn resource_session(resource: &attrs::Attributes) -> Option<String> {
+    attrs::first_text(resource, SESSION_KEYS)
+}
+
+/// Maps spans to events one at a time, resource by resource, with what a
+/// [`SpanContext`] knows about the rest of the request or file.
+pub(crate) struct SpanMapper<'c> {
+    context: &'c SpanContext,
+    resource: attrs::Attributes,
+    resource_session: Option<String>,
+    /// Sessions that already received this resource's attributes.
+    resource_written: std::collections::HashSet<String>,
+    /// What was mapped so far.
+    pub(crate) stats: OtlpStats,
+}
+
+impl<'c> SpanMapper<'c> {
+    pub(crate) fn new(context: &'c SpanContext) -> Self {
+        SpanMapper {
+            context,
+            resource: attrs::Attributes::new(),
+            resource_session: None,
+            resource_written: std::collections::HashSet::new(),
+            stats: OtlpStats::default(),
+        }
+    }
+
+    /// The spans that follow belong to `resource`.
+    pub(crate) fn begin_resource(&mut self, resource: Option<&Resource>) {
+        self.resource = resource
+            .map(|r| attrs::to_map(&r.attributes))
+            .unwrap_or_default();
+        self.resource_session = resource_session(&self.resource);
+        self.resource_written.clear();
+    }
+
+    /// Maps one span of the current resource into `sink`. A span with bad
+    /// ids is rejected: counted, its reason kept in the stats and returned.
+    pub(crate) fn map(
+        &mut self,
+        span: &Span,
+        source: &Source,
+        sink: &mut dyn Sink,
+    ) -> Result<(), String> {
+        if let Err(reason) = validate_ids(span) {
+            self.stats.rejected_spans += 1;
+            self.stats.rejection_reasons.push(reason.clone());
+            return Err(reason);
+        }
+        self.stats.spans += 1;
+        let span_attrs = attrs::to_map(&span.attributes);
+        let trace_hex = const_hex::encode(&span.trace_id);
+        let session_id = self.context.session_of(
+            explicit_session(span, self.resource_session.as_deref()),
+            &span.trace_id,
+        );
+        // Spans Loupe wrote carry their events verbatim: no resource added.
+        let loupe_span = span_attrs.contains_key(names::KIND);
+        let mut events = if loupe_span {
+            super::export::events_from_loupe_span(span, &span_attrs, &session_id)
+        } else {
+            map_span(span, span_attrs, &session_id, &trace_hex)
+        };
+        if !loupe_span {
+            if let Some(agent) = self.context.ancestry.agent_above(&span.span_id) {
+                for e in events.iter_mut().filter(|e| e.agent.is_none()) {
+                    e.agent = Some(Box::new(agent.clone()));
                 }
             }
         }
+        if !loupe_span && !self.resource.is_empty() && !self.resource_written.contains(&session_id)
+        {
+            if let Some(first) = events.first_mut() {
+                first
+                    .data
+                    .insert("resource".to_owned(), Value::Object(self.resource.clone()));
+                self.resource_written.insert(session_id);
+            }
+        }
+        for event in events {
+            sink.event(source, event);
+        }
+        Ok(())
     }
-    map
+}
+
+/// Where each session's last span is, found before a file's spans are
+/// mapped, so a reader can say when a session is complete
+/// ([`Sink::session_done`]) and the sink need not hold every session of a
+/// large file until its end.
+#[derive(Debug, Default)]
+pub(crate) struct SessionEnds {
+    /// Spans with valid ids seen so far (the ordinal of the next one).
+    spans: u64,
+    /// Last ordinal of the spans that name their session.
+    named: HashMap<String, u64>,
+    /// Last ordinal of the spans, per trace, that leave their session to it.
+    by_trace: HashMap<Vec<u8>, u64>,
+}
+
+impl SessionEnds {
+    /// Notes a span (in the order the mapping will see it) of a resource
+    /// naming `resource_session`.
+    pub(crate) fn add(&mut self, span: &Span, resource_session: Option<&str>) {
+        if validate_ids(span).is_err() {
+            return;
+        }
+        let ordinal = self.spans;
+        self.spans += 1;
+        match explicit_session(span, resource_session) {
+            Some(session) => {
+                self.named.insert(session, ordinal);
+            }
+            None => {
+                self.by_trace.insert(span.trace_id.clone(), ordinal);
+            }
+        }
+    }
+
+    /// Sessions in the order they end, each with the ordinal of its last
+    /// valid span.
+    pub(crate) fn resolve(self, context: &SpanContext) -> Vec<(u64, String)> {
+        let mut last = self.named;
+        for (trace, ordinal) in self.by_trace {
+            let session = context.session_of(None, &trace);
+            let slot = last.entry(session).or_insert(ordinal);
+            *slot = (*slot).max(ordinal);
+        }
+        let mut ends: Vec<(u64, String)> = last.into_iter().map(|(s, o)| (o, s)).collect();
+        ends.sort_unstable();
+        ends
+    }
 }
 
 fn validate_ids(span: &Span) -> Result<(), String> {
@@ -914,54 +1053,45 @@ fn agent_ref(span: &Span, id: Option<String>, name: Option<String>) -> AgentRef 
 
 /// Per span id: its parent and, for subagent spans (non-root agent spans), the
 /// agent. Lets events of spans nested under a subagent carry that agent.
+#[derive(Debug, Default)]
 struct Ancestry {
     parents: HashMap<Vec<u8>, Vec<u8>>,
     agents: HashMap<Vec<u8>, AgentRef>,
 }
 
 impl Ancestry {
-    fn of(request: &ExportTraceServiceRequest) -> Ancestry {
-        let mut parents = HashMap::new();
-        let mut agents = HashMap::new();
-        for span in request
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans)
-        {
-            let is_root = span.parent_span_id.iter().all(|b| *b == 0);
-            if is_root {
-                continue;
-            }
-            parents.insert(span.span_id.clone(), span.parent_span_id.clone());
-            let text = |key: &str| -> Option<&str> {
-                span.attributes.iter().find_map(|kv| {
-                    if kv.key != key {
-                        return None;
-                    }
-                    match kv.value.as_ref()?.value.as_ref()? {
-                        any_value::Value::StringValue(v) if !v.trim().is_empty() => {
-                            Some(v.as_str())
-                        }
-                        _ => None,
-                    }
-                })
-            };
-            let has = |key: &str| span.attributes.iter().any(|kv| kv.key == key);
-            if classify_by(&span.name, &text, &has) == SpanClass::Agent
-                && !span.attributes.iter().any(|kv| kv.key == names::KIND)
-            {
-                let (id, name) = agent_identity(
-                    span,
-                    text("gen_ai.agent.id").map(str::to_owned),
-                    text("gen_ai.agent.name")
-                        .or_else(|| text("agent.name"))
-                        .map(str::to_owned),
-                );
-                agents.insert(span.span_id.clone(), agent_ref(span, id, name));
-            }
+    fn add(&mut self, span: &Span) {
+        let is_root = span.parent_span_id.iter().all(|b| *b == 0);
+        if is_root {
+            return;
         }
-        Ancestry { parents, agents }
+        self.parents
+            .insert(span.span_id.clone(), span.parent_span_id.clone());
+        let text = |key: &str| -> Option<&str> {
+            span.attributes.iter().find_map(|kv| {
+                if kv.key != key {
+                    return None;
+                }
+                match kv.value.as_ref()?.value.as_ref()? {
+                    any_value::Value::StringValue(v) if !v.trim().is_empty() => Some(v.as_str()),
+                    _ => None,
+                }
+            })
+        };
+        let has = |key: &str| span.attributes.iter().any(|kv| kv.key == key);
+        if classify_by(&span.name, &text, &has) == SpanClass::Agent
+            && !span.attributes.iter().any(|kv| kv.key == names::KIND)
+        {
+            let (id, name) = agent_identity(
+                span,
+                text("gen_ai.agent.id").map(str::to_owned),
+                text("gen_ai.agent.name")
+                    .or_else(|| text("agent.name"))
+                    .map(str::to_owned),
+            );
+            self.agents
+                .insert(span.span_id.clone(), agent_ref(span, id, name));
+        }
     }
 
     /// The nearest subagent strictly above `span_id` (bounded walk: corrupt

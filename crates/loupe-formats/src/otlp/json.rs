@@ -34,6 +34,324 @@ pub fn decode_request_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, St
     })
 }
 
+/// One step of a request walked by [`walk_request_json`].
+pub(crate) enum Piece {
+    /// A `resourceSpans` element begins: its resource, then its spans follow.
+    Resource(Option<Resource>),
+    /// One span of the current resource.
+    Span(Box<Span>),
+}
+
+/// Walks one OTLP/JSON `ExportTraceServiceRequest` document, handing each
+/// resource and then each of its spans to `visit` as soon as it is parsed,
+/// so a large export is never held whole as a request.
+///
+/// Accepts what [`decode_request_json`] accepts, and fails where it fails;
+/// on failure `visit` may already have seen the spans before the fault, so
+/// a caller that must not act on a broken document walks it twice. Spans
+/// are handed over in document order; a resource's spans are held back only
+/// when its `scopeSpans` come before its `resource` in the text.
+pub(crate) fn walk_request_json(bytes: &[u8], visit: &mut dyn FnMut(Piece)) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let found = serde::de::DeserializeSeed::deserialize(RequestSeed { visit }, &mut de)
+        .and_then(|found| de.end().map(|()| found))
+        .map_err(|e| e.to_string())?;
+    if found {
+        Ok(())
+    } else {
+        Err(not_traces_reason(bytes))
+    }
+}
+
+/// A map key looked up among one level's field names (index into `names`),
+/// borrowed from the input, so unknown keys cost no allocation.
+struct KeyIn(&'static [&'static str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIn {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIn {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| *name == v))
+    }
+}
+
+/// Reads a JSON array (or `null`, an empty list) element by element with `each`.
+fn for_each_element<'de, A, T>(map: &mut A, mut each: impl FnMut(T)) -> Result<(), A::Error>
+where
+    A: serde::de::MapAccess<'de>,
+    T: Deserialize<'de>,
+{
+    map.next_value_seed(Elements {
+        each: &mut each,
+        marker: std::marker::PhantomData,
+    })
+}
+
+struct Elements<'f, T> {
+    each: &'f mut dyn FnMut(T),
+    marker: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Elements<'_, T> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Elements<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            (self.each)(item);
+        }
+        Ok(())
+    }
+}
+
+/// The request object: `resourceSpans` is walked, everything else skipped.
+/// Yields whether a `resourceSpans` list was there.
+struct RequestSeed<'v> {
+    visit: &'v mut dyn FnMut(Piece),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for RequestSeed<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RequestSeed<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an OTLP ExportTraceServiceRequest object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key_seed(KeyIn(&["resourceSpans", "resource_spans"]))? {
+            if key.is_none() {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let visit = &mut *self.visit;
+            found |= map.next_value_seed(ResourceSpansList { visit })?;
+        }
+        Ok(found)
+    }
+}
+
+/// The `resourceSpans` list (`null` counts as absent).
+struct ResourceSpansList<'v> {
+    visit: &'v mut dyn FnMut(Piece),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ResourceSpansList<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ResourceSpansList<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of resource spans")
+    }
+    fn visit_none<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        loop {
+            let visit = &mut *self.visit;
+            if seq
+                .next_element_seed(ResourceSpansSeed { visit })?
+                .is_none()
+            {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// One `resourceSpans` element: its resource, then its spans.
+struct ResourceSpansSeed<'v> {
+    visit: &'v mut dyn FnMut(Piece),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ResourceSpansSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ResourceSpansSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a resource spans object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        const NAMES: &[&str] = &[
+            "resource",
+            "scopeSpans",
+            "scope_spans",
+            "instrumentationLibrarySpans",
+        ];
+        let mut resource = ResourceWalk {
+            visit: self.visit,
+            announced: false,
+            held: Vec::new(),
+        };
+        while let Some(key) = map.next_key_seed(KeyIn(NAMES))? {
+            match key {
+                Some(0) => {
+                    let found: Option<JsonResource> = map.next_value()?;
+                    resource.announce(found.map(Into::into));
+                }
+                Some(_) => {
+                    map.next_value_seed(ScopeSpansList {
+                        resource: &mut resource,
+                    })?;
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        resource.announce(None);
+        Ok(())
+    }
+}
+
+/// One resource being walked: spans go out as they come once the resource
+/// is announced, and wait for it before.
+struct ResourceWalk<'v> {
+    visit: &'v mut dyn FnMut(Piece),
+    announced: bool,
+    // Spans met before the resource (rare: writers put the resource first).
+    held: Vec<Span>,
+}
+
+impl ResourceWalk<'_> {
+    /// Announces the resource, once (a later duplicate is ignored), then
+    /// the spans that waited for it.
+    fn announce(&mut self, resource: Option<Resource>) {
+        if self.announced {
+            return;
+        }
+        self.announced = true;
+        (self.visit)(Piece::Resource(resource));
+        for span in std::mem::take(&mut self.held) {
+            (self.visit)(Piece::Span(Box::new(span)));
+        }
+    }
+
+    fn span(&mut self, span: JsonSpan) {
+        let span = Span::from(span);
+        if self.announced {
+            (self.visit)(Piece::Span(Box::new(span)));
+        } else {
+            self.held.push(span);
+        }
+    }
+}
+
+/// The `scopeSpans` list of a resource (`null` counts as empty).
+struct ScopeSpansList<'r, 'v> {
+    resource: &'r mut ResourceWalk<'v>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ScopeSpansList<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ScopeSpansList<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of scope spans")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(ScopeSpansSeed {
+                resource: &mut *self.resource,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// One `scopeSpans` element: its spans, one at a time (the scope is not
+/// used by the mapping, so it is skipped).
+struct ScopeSpansSeed<'r, 'v> {
+    resource: &'r mut ResourceWalk<'v>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ScopeSpansSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ScopeSpansSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a scope spans object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(KeyIn(&["spans"]))? {
+            if key.is_some() {
+                let resource = &mut *self.resource;
+                for_each_element(&mut map, |span: JsonSpan| resource.span(span))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a JSON document without `resourceSpans` is not a traces request.
 fn not_traces_reason(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(4096)];
@@ -209,14 +527,20 @@ struct JsonValues<T> {
     values: Vec<T>,
 }
 
+impl From<JsonResource> for Resource {
+    fn from(r: JsonResource) -> Self {
+        Resource {
+            attributes: convert_attributes(r.attributes),
+            dropped_attributes_count: r.dropped_attributes_count,
+            entity_refs: Vec::new(),
+        }
+    }
+}
+
 impl From<JsonResourceSpans> for ResourceSpans {
     fn from(j: JsonResourceSpans) -> Self {
         ResourceSpans {
-            resource: j.resource.map(|r| Resource {
-                attributes: convert_attributes(r.attributes),
-                dropped_attributes_count: r.dropped_attributes_count,
-                entity_refs: Vec::new(),
-            }),
+            resource: j.resource.map(Into::into),
             scope_spans: j
                 .scope_spans
                 .unwrap_or_default()

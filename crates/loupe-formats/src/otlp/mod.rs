@@ -16,6 +16,7 @@
 
 mod attrs;
 mod export;
+mod file;
 mod ingest;
 mod json;
 
@@ -28,7 +29,9 @@ pub use json::decode_request_json;
 /// (the server) need not pin `opentelemetry-proto` themselves.
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
-use crate::{ReadError, Sink, Skipped, Source};
+pub use file::read_json;
+
+use crate::{ReadError, Sink, Source};
 
 /// Names of the `loupe.*` attributes the writer adds for an exact read-back.
 pub(crate) mod names {
@@ -166,7 +169,7 @@ fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
     (!frames.is_empty()).then_some(frames)
 }
 
-/// Reads a binary OTLP file. Rejected spans become [`Skipped`] entries.
+/// Reads a binary OTLP file. Rejected spans become [`Skipped`](crate::Skipped) entries.
 pub fn read_proto(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
     let whole = decode_request_proto(bytes);
     let requests: Vec<ExportTraceServiceRequest> = match framed(bytes) {
@@ -188,91 +191,8 @@ pub fn read_proto(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<
             reason: "protobuf without any resource spans".to_owned(),
         });
     }
-    for request in &requests {
-        report(
-            events_from_request(request, source, sink),
-            source,
-            None,
-            sink,
-        );
-    }
+    file::read_requests(&requests, source, sink);
     Ok(())
-}
-
-/// Reads an OTLP/JSON file: one request document, or one request per line.
-pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
-    let whole_error = match decode_request_json(bytes) {
-        Ok(request) => {
-            report(
-                events_from_request(&request, source, sink),
-                source,
-                None,
-                sink,
-            );
-            return Ok(());
-        }
-        Err(reason) => reason,
-    };
-    let mut good_lines = 0u64;
-    let mut skipped: Vec<Skipped> = Vec::new();
-    let mut requests = Vec::new();
-    for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = index as u64 + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match decode_request_json(line) {
-            Ok(request) => {
-                good_lines += 1;
-                requests.push((line_no, request));
-            }
-            Err(reason) => skipped.push(Skipped::new(&source.path, Some(line_no), reason)),
-        }
-    }
-    if good_lines == 0 {
-        // Valid JSON that is not a traces request (logs, metrics, anything else),
-        // whole or on its first line, is a foreign file; anything else is broken.
-        let not_traces = |reason: &str| {
-            reason.contains("not traces") || reason.contains("without a resourceSpans")
-        };
-        let first_line_reason = skipped.first().map(|s| s.reason.clone());
-        return Err(if not_traces(&whole_error) {
-            ReadError::Unrecognized {
-                path: source.path.clone(),
-                reason: whole_error,
-            }
-        } else if let Some(reason) = first_line_reason.filter(|r| not_traces(r)) {
-            ReadError::Unrecognized {
-                path: source.path.clone(),
-                reason,
-            }
-        } else {
-            invalid(source, whole_error)
-        });
-    }
-    // Skips are reported in line order with the events, as a line reader would.
-    let mut skipped = skipped.into_iter().peekable();
-    for (line_no, request) in requests {
-        while let Some(s) = skipped.next_if(|s| s.line.is_some_and(|l| l < line_no)) {
-            sink.skip(s);
-        }
-        report(
-            events_from_request(&request, source, sink),
-            source,
-            Some(line_no),
-            sink,
-        );
-    }
-    for s in skipped {
-        sink.skip(s);
-    }
-    Ok(())
-}
-
-fn report(stats: OtlpStats, source: &Source, line: Option<u64>, sink: &mut dyn Sink) {
-    for reason in stats.rejection_reasons {
-        sink.skip(Skipped::new(&source.path, line, reason));
-    }
 }
 
 fn invalid(source: &Source, reason: String) -> ReadError {

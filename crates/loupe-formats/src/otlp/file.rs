@@ -1,0 +1,205 @@
+//! Reading OTLP files: every span of the file is looked over once before
+//! any is mapped.
+//!
+//! Why two passes: a span's session may be named only by another span of
+//! its trace (the agent's root, often the last span a batch exporter
+//! writes), and that span may sit in another request of the file (the
+//! Collector's file exporter writes one request per line). The first pass
+//! learns, for the whole file, each trace's session, the subagent above
+//! each span ([`SpanContext`]) and where each session's last span is
+//! ([`SessionEnds`]). The second maps spans to events in file order and
+//! tells the sink when a session is complete ([`Sink::session_done`]), so a
+//! file holding thousands of sessions is analysed session by session
+//! instead of being held whole. Neither pass builds the request: JSON is
+//! walked span by span ([`walk_request_json`]).
+
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::Span;
+
+use super::ingest::{SessionEnds, SpanContext, SpanMapper};
+use super::json::{walk_request_json, Piece};
+use super::{attrs, ExportTraceServiceRequest};
+use crate::{ReadError, Sink, Skipped, Source};
+
+/// The first pass: what the file's spans say about each other.
+#[derive(Default)]
+struct Learner {
+    context: SpanContext,
+    ends: SessionEnds,
+    resource_session: Option<String>,
+}
+
+impl Learner {
+    fn resource(&mut self, resource: Option<&Resource>) {
+        self.resource_session = resource.and_then(|r| {
+            let map = attrs::to_map(&r.attributes);
+            super::ingest::resource_session(&map)
+        });
+    }
+
+    fn span(&mut self, span: &Span) {
+        self.context.add(span);
+        self.ends.add(span, self.resource_session.as_deref());
+    }
+
+    fn learn(&mut self, piece: &Piece) {
+        match piece {
+            Piece::Resource(resource) => self.resource(resource.as_ref()),
+            Piece::Span(span) => self.span(span),
+        }
+    }
+}
+
+/// The second pass: spans mapped in file order, sessions announced done
+/// after their last span.
+struct Emitter<'a> {
+    mapper: SpanMapper<'a>,
+    ends: std::iter::Peekable<std::vec::IntoIter<(u64, String)>>,
+    /// Ordinal of the next span with valid ids (as [`SessionEnds`] counts).
+    ordinal: u64,
+    source: &'a Source,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(learner: &'a mut Learner, source: &'a Source) -> Self {
+        let ends = std::mem::take(&mut learner.ends).resolve(&learner.context);
+        let learner: &'a Learner = learner;
+        Emitter {
+            mapper: SpanMapper::new(&learner.context),
+            ends: ends.into_iter().peekable(),
+            ordinal: 0,
+            source,
+        }
+    }
+
+    fn span(&mut self, span: &Span, line: Option<u64>, sink: &mut dyn Sink) {
+        match self.mapper.map(span, self.source, sink) {
+            Ok(()) => {
+                while let Some((_, session)) = self.ends.next_if(|(o, _)| *o == self.ordinal) {
+                    sink.session_done(self.source, &session);
+                }
+                self.ordinal += 1;
+            }
+            Err(reason) => sink.skip(Skipped::new(&self.source.path, line, reason)),
+        }
+    }
+
+    fn emit(&mut self, piece: &Piece, line: Option<u64>, sink: &mut dyn Sink) {
+        match piece {
+            Piece::Resource(resource) => self.mapper.begin_resource(resource.as_ref()),
+            Piece::Span(span) => self.span(span, line, sink),
+        }
+    }
+
+    fn emit_request(
+        &mut self,
+        request: &ExportTraceServiceRequest,
+        line: Option<u64>,
+        sink: &mut dyn Sink,
+    ) {
+        for resource_spans in &request.resource_spans {
+            self.mapper.begin_resource(resource_spans.resource.as_ref());
+            for scope_spans in &resource_spans.scope_spans {
+                for span in &scope_spans.spans {
+                    self.span(span, line, sink);
+                }
+            }
+        }
+    }
+}
+
+/// Reads an OTLP/JSON file: one request document, or one request per line.
+pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
+    let mut learner = Learner::default();
+    let whole_error = match walk_request_json(bytes, &mut |piece| learner.learn(&piece)) {
+        Ok(()) => {
+            let mut emitter = Emitter::new(&mut learner, source);
+            // The same bytes walked again: this cannot fail where the first
+            // walk did not.
+            let _ = walk_request_json(bytes, &mut |piece| emitter.emit(&piece, None, sink));
+            return Ok(());
+        }
+        Err(reason) => reason,
+    };
+    // One request per line. A line is learned only once it has parsed
+    // whole, so a broken line adds nothing.
+    let mut learner = Learner::default();
+    let mut good: Vec<(u64, &[u8])> = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut pieces = Vec::new();
+    for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = index as u64 + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        pieces.clear();
+        match walk_request_json(line, &mut |piece| pieces.push(piece)) {
+            Ok(()) => {
+                for piece in &pieces {
+                    learner.learn(piece);
+                }
+                good.push((line_no, line));
+            }
+            Err(reason) => skipped.push(Skipped::new(&source.path, Some(line_no), reason)),
+        }
+    }
+    drop(pieces);
+    if good.is_empty() {
+        // Valid JSON that is not a traces request (logs, metrics, anything else),
+        // whole or on its first line, is a foreign file; anything else is broken.
+        let not_traces = |reason: &str| {
+            reason.contains("not traces") || reason.contains("without a resourceSpans")
+        };
+        let first_line_reason = skipped.first().map(|s| s.reason.clone());
+        return Err(if not_traces(&whole_error) {
+            ReadError::Unrecognized {
+                path: source.path.clone(),
+                reason: whole_error,
+            }
+        } else if let Some(reason) = first_line_reason.filter(|r| not_traces(r)) {
+            ReadError::Unrecognized {
+                path: source.path.clone(),
+                reason,
+            }
+        } else {
+            super::invalid(source, whole_error)
+        });
+    }
+    // Skips are reported in line order with the events, as a line reader would.
+    let mut emitter = Emitter::new(&mut learner, source);
+    let mut skipped = skipped.into_iter().peekable();
+    for (line_no, line) in good {
+        while let Some(s) = skipped.next_if(|s| s.line.is_some_and(|l| l < line_no)) {
+            sink.skip(s);
+        }
+        let _ = walk_request_json(line, &mut |piece| {
+            emitter.emit(&piece, Some(line_no), sink);
+        });
+    }
+    for s in skipped {
+        sink.skip(s);
+    }
+    Ok(())
+}
+
+/// Maps decoded binary requests (one, or a file of length-framed ones)
+/// with the same two passes as JSON.
+pub(super) fn read_requests(
+    requests: &[ExportTraceServiceRequest],
+    source: &Source,
+    sink: &mut dyn Sink,
+) {
+    let mut learner = Learner::default();
+    for request in requests {
+        for resource_spans in &request.resource_spans {
+            learner.resource(resource_spans.resource.as_ref());
+            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                learner.span(span);
+            }
+        }
+    }
+    let mut emitter = Emitter::new(&mut learner, source);
+    for request in requests {
+        emitter.emit_request(request, None, sink);
+    }
+}

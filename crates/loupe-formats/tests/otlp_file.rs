@@ -1,0 +1,330 @@
+//! OTLP files read in two passes: a trace's session and subagents are known
+//! across the whole file, and the reader says when each session is complete
+//! (`Sink::session_done`) without ever saying it too early.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+
+use loupe_formats::otlp::{decode_request_json, events_from_request, read_json};
+use loupe_formats::{Collected, Sink, Skipped, Source};
+use loupe_model::{Event, SourceFormat};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn source() -> Source {
+    Source {
+        path: "export.json".into(),
+        format: SourceFormat::Otlp,
+    }
+}
+
+/// Everything a reader hands over, in order.
+#[derive(Debug, Clone, PartialEq)]
+enum Record {
+    Event(Box<Event>),
+    Skip(Skipped),
+    Done(String),
+}
+
+#[derive(Default)]
+struct Recording(Vec<Record>);
+
+impl Sink for Recording {
+    fn event(&mut self, _source: &Source, event: Event) {
+        self.0.push(Record::Event(Box::new(event)));
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.0.push(Record::Skip(skipped));
+    }
+    fn session_done(&mut self, _source: &Source, session_id: &str) {
+        self.0.push(Record::Done(session_id.to_owned()));
+    }
+}
+
+impl Recording {
+    fn events(&self) -> Vec<Event> {
+        self.0
+            .iter()
+            .filter_map(|r| match r {
+                Record::Event(e) => Some((**e).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every session with events is said done exactly once, after its last
+    /// event; no session is said done that had none.
+    fn assert_hints_are_sound(&self) {
+        let mut done: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for record in &self.0 {
+            match record {
+                Record::Event(e) => {
+                    assert!(
+                        !done.contains(e.session_id.as_str()),
+                        "event {} of session {} after it was said done",
+                        e.event_id,
+                        e.session_id
+                    );
+                    seen.insert(&e.session_id);
+                }
+                Record::Done(id) => {
+                    assert!(
+                        seen.contains(id.as_str()),
+                        "{id} said done before any event"
+                    );
+                    assert!(done.insert(id), "{id} said done twice");
+                }
+                Record::Skip(_) => {}
+            }
+        }
+        assert_eq!(done, seen, "every session is said done by the end");
+    }
+}
+
+fn read(bytes: &[u8]) -> Recording {
+    let mut sink = Recording::default();
+    read_json(bytes, &source(), &mut sink).unwrap();
+    sink
+}
+
+fn attr(key: &str, value: &str) -> Value {
+    json!({ "key": key, "value": { "stringValue": value } })
+}
+
+fn request(resource: &[Value], spans: &[Value]) -> Value {
+    json!({ "resourceSpans": [{
+        "resource": { "attributes": resource },
+        "scopeSpans": [{ "scope": { "name": "t" }, "spans": spans }]
+    }]})
+}
+
+fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, attributes: Vec<Value>) -> Value {
+    let mut s = json!({
+        "traceId": format!("{trace:02x}").repeat(16),
+        "spanId": format!("{id:02x}").repeat(8),
+        "name": name,
+        "startTimeUnixNano": 1_772_280_000_000_000_000u64 + u64::from(id) * 1_000_000,
+        "endTimeUnixNano": 1_772_280_000_000_000_000u64 + u64::from(id) * 1_000_000 + 500_000,
+        "attributes": attributes,
+    });
+    if let Some(p) = parent {
+        s["parentSpanId"] = format!("{p:02x}").repeat(8).into();
+    }
+    s
+}
+
+#[test]
+fn a_trace_split_across_lines_joins_the_session_its_root_names() {
+    // The Collector's file exporter writes one batch per line, and batch
+    // exporters send a root span after its children: the children of the
+    // agent's root (line 1) only learn their session from it (line 2).
+    let children = [
+        span(
+            1,
+            2,
+            Some(1),
+            "chat",
+            vec![attr("gen_ai.operation.name", "chat")],
+        ),
+        span(1, 4, Some(3), "execute_tool grep", vec![]),
+        span(
+            1,
+            3,
+            Some(1),
+            "invoke_agent researcher",
+            vec![attr("gen_ai.operation.name", "invoke_agent")],
+        ),
+    ];
+    let root = [span(
+        1,
+        1,
+        None,
+        "invoke_agent coder",
+        vec![
+            attr("gen_ai.operation.name", "invoke_agent"),
+            attr("gen_ai.conversation.id", "conv-7"),
+        ],
+    )];
+    let file = format!("{}\n{}\n", request(&[], &children), request(&[], &root));
+    let recording = read(file.as_bytes());
+    let events = recording.events();
+    assert_eq!(events.len(), 8);
+    assert!(
+        events.iter().all(|e| e.session_id == "conv-7"),
+        "{:?}",
+        events.iter().map(|e| &e.session_id).collect::<Vec<_>>()
+    );
+    // The tool under the subagent (defined on the same line) and the
+    // subagent itself carry it; the main agent's chat does not.
+    let agent_of = |id: &str| {
+        events
+            .iter()
+            .find(|e| e.event_id == id)
+            .and_then(|e| e.agent.as_ref())
+            .map(|a| a.id.clone())
+    };
+    assert_eq!(
+        agent_of("0404040404040404:start").as_deref(),
+        Some("researcher")
+    );
+    assert_eq!(agent_of("0202020202020202:start"), None);
+    recording.assert_hints_are_sound();
+    assert_eq!(recording.0.last(), Some(&Record::Done("conv-7".to_owned())));
+}
+
+#[test]
+fn sessions_are_said_done_as_soon_as_their_last_span_is_mapped() {
+    // Two conversations, one after the other: the first is complete before
+    // the second begins, and the reader says so there, not at the end.
+    let conv = |trace: u8, first_id: u8, name: &str| {
+        vec![
+            span(
+                trace,
+                first_id + 1,
+                Some(first_id),
+                "chat",
+                vec![attr("gen_ai.operation.name", "chat")],
+            ),
+            span(
+                trace,
+                first_id,
+                None,
+                "invoke_agent",
+                vec![
+                    attr("gen_ai.operation.name", "invoke_agent"),
+                    attr("gen_ai.conversation.id", name),
+                ],
+            ),
+        ]
+    };
+    let mut spans = conv(1, 1, "first");
+    spans.extend(conv(2, 10, "second"));
+    let recording = read(request(&[], &spans).to_string().as_bytes());
+    recording.assert_hints_are_sound();
+    let order: Vec<String> = recording
+        .0
+        .iter()
+        .map(|r| match r {
+            Record::Event(e) => e.session_id.clone(),
+            Record::Done(id) => format!("done {id}"),
+            Record::Skip(s) => format!("skip {s}"),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "first",
+            "first",
+            "first",
+            "first",
+            "done first",
+            "second",
+            "second",
+            "second",
+            "second",
+            "done second"
+        ]
+    );
+}
+
+/// One generated span: which trace, whether it names a session (and
+/// which), whether its ids are broken, whether it is an agent span.
+#[derive(Debug, Clone)]
+struct SpanPlan {
+    trace: u8,
+    session: Option<u8>,
+    bad_id: bool,
+    agent: bool,
+    parent: Option<u8>,
+}
+
+fn plan() -> impl Strategy<Value = (Vec<SpanPlan>, Option<u8>, Vec<usize>)> {
+    let one = (
+        1u8..5,
+        prop::option::weighted(0.3, 0u8..3),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.2),
+        prop::option::of(0u8..24),
+    )
+        .prop_map(|(trace, session, bad_id, agent, parent)| SpanPlan {
+            trace,
+            session,
+            bad_id,
+            agent,
+            parent,
+        });
+    (
+        prop::collection::vec(one, 1..24),
+        prop::option::weighted(0.15, 0u8..3),
+        prop::collection::vec(1usize..6, 0..5),
+    )
+}
+
+fn build(plans: &[SpanPlan]) -> Vec<Value> {
+    plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let id = u8::try_from(i + 1).unwrap();
+            let mut attributes = Vec::new();
+            if let Some(s) = p.session {
+                attributes.push(attr("session.id", &format!("s{s}")));
+            }
+            if p.agent {
+                attributes.push(attr("gen_ai.operation.name", "invoke_agent"));
+            } else {
+                attributes.push(attr("gen_ai.operation.name", "chat"));
+            }
+            let mut s = span(p.trace, id, p.parent.map(|x| x + 1), "op", attributes);
+            if p.bad_id {
+                s["spanId"] = "zz".into();
+            }
+            s
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the order of spans and where sessions are named: a whole
+    /// document maps exactly as the request mapping the server uses, the
+    /// hints are sound, and the same spans cut into lines of a JSONL file
+    /// (each line its own request) land in the same sessions.
+    #[test]
+    fn hints_are_sound_and_lines_agree_with_the_whole_document(
+        (plans, resource_session, cuts) in plan()
+    ) {
+        let spans = build(&plans);
+        let resource: Vec<Value> = resource_session
+            .map(|s| vec![attr("session.id", &format!("r{s}"))])
+            .unwrap_or_default();
+        let document = request(&resource, &spans).to_string();
+
+        let whole = read(document.as_bytes());
+        whole.assert_hints_are_sound();
+        let mut reference = Collected::default();
+        let decoded = decode_request_json(document.as_bytes()).unwrap();
+        events_from_request(&decoded, &source(), &mut reference);
+        let reference: Vec<Event> = reference.events.into_iter().map(|(_, e)| e).collect();
+        prop_assert_eq!(whole.events(), reference);
+
+        let mut lines = String::new();
+        let mut rest = &spans[..];
+        for cut in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+            let (line, after) = rest.split_at((*cut).min(rest.len()));
+            if !line.is_empty() {
+                lines.push_str(&request(&resource, line).to_string());
+                lines.push('\n');
+            }
+            rest = after;
+        }
+        let split = read(lines.as_bytes());
+        split.assert_hints_are_sound();
+        let sessions = |r: &Recording| -> HashMap<String, String> {
+            r.events().into_iter().map(|e| (e.event_id.clone(), e.session_id.clone())).collect()
+        };
+        prop_assert_eq!(sessions(&split), sessions(&whole));
+    }
+}
