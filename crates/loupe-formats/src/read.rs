@@ -591,7 +591,13 @@ fn read_detected(
         sink.end(&source);
         result.map_err(Failure::Error)?;
     } else {
-        let mut bytes = Vec::new();
+        // Room for the whole file at once: growing by doubling would copy
+        // a large document several times over.
+        let room = ctx
+            .size
+            .and_then(|n| usize::try_from(n).ok())
+            .map_or(0, |n| n.saturating_add(1));
+        let mut bytes = Vec::with_capacity(room);
         input.read_to_end(&mut bytes).map_err(|e| {
             Failure::Error(ReadError::Io {
                 path: ctx.path.to_path_buf(),

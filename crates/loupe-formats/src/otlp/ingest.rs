@@ -1054,9 +1054,14 @@ fn agent_ref(span: &Span, id: Option<String>, name: Option<String>) -> AgentRef 
 /// Per span id: its parent and, for subagent spans (non-root agent spans), the
 /// agent. Lets events of spans nested under a subagent carry that agent.
 #[derive(Debug, Default)]
+///
+/// Ids are kept as 8-byte arrays, not vectors (a file's every span is
+/// here, so this is most of what the first pass holds). A span whose id has
+/// another length is rejected by the mapping, so it can be nobody's
+/// subagent; a parent id of another length ends the walk up.
 struct Ancestry {
-    parents: HashMap<Vec<u8>, Vec<u8>>,
-    agents: HashMap<Vec<u8>, AgentRef>,
+    parents: HashMap<[u8; 8], [u8; 8]>,
+    agents: HashMap<[u8; 8], AgentRef>,
 }
 
 impl Ancestry {
@@ -1065,8 +1070,13 @@ impl Ancestry {
         if is_root {
             return;
         }
-        self.parents
-            .insert(span.span_id.clone(), span.parent_span_id.clone());
+        let (Ok(id), Ok(parent)) = (
+            <[u8; 8]>::try_from(span.span_id.as_slice()),
+            <[u8; 8]>::try_from(span.parent_span_id.as_slice()),
+        ) else {
+            return;
+        };
+        self.parents.insert(id, parent);
         let text = |key: &str| -> Option<&str> {
             span.attributes.iter().find_map(|kv| {
                 if kv.key != key {
@@ -1082,22 +1092,21 @@ impl Ancestry {
         if classify_by(&span.name, &text, &has) == SpanClass::Agent
             && !span.attributes.iter().any(|kv| kv.key == names::KIND)
         {
-            let (id, name) = agent_identity(
+            let (agent_id, name) = agent_identity(
                 span,
                 text("gen_ai.agent.id").map(str::to_owned),
                 text("gen_ai.agent.name")
                     .or_else(|| text("agent.name"))
                     .map(str::to_owned),
             );
-            self.agents
-                .insert(span.span_id.clone(), agent_ref(span, id, name));
+            self.agents.insert(id, agent_ref(span, agent_id, name));
         }
     }
 
     /// The nearest subagent strictly above `span_id` (bounded walk: corrupt
     /// input may contain parent cycles).
     fn agent_above(&self, span_id: &[u8]) -> Option<&AgentRef> {
-        let mut current = self.parents.get(span_id)?;
+        let mut current = self.parents.get(<&[u8; 8]>::try_from(span_id).ok()?)?;
         for _ in 0..256 {
             if let Some(agent) = self.agents.get(current) {
                 return Some(agent);

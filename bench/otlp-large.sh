@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# One large OTLP export read by `loupe stats` and `loupe analyze`: wall time
+# and peak memory as the file grows, for a whole `ExportTraceServiceRequest`
+# document and for the same spans as JSONL (one request per line, the
+# Collector's file exporter), side by side with `jq -c .` and `cat` over the
+# same files.
+#
+#   bench/otlp-large.sh                      # 100k, 200k and 400k spans, 3 runs each
+#   SPANS="200000" RUNS=1 bench/otlp-large.sh
+#   BASELINE=/path/to/older/loupe bench/otlp-large.sh   # an older build beside
+#
+# Data goes to $DATA_ROOT (default /tmp; /dev/shm keeps disk speed out of it).
+# Needs python3, GNU time (/usr/bin/time) and jq (skipped when missing).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+SPANS=${SPANS:-"100000 200000 400000"}
+RUNS=${RUNS:-3}
+DATA_ROOT=${DATA_ROOT:-/tmp}
+data="$DATA_ROOT/loupe-otlp-bench"
+mkdir -p "$data"
+
+cargo build --release --locked -q -p loupe-cli --manifest-path "$root/Cargo.toml"
+loupe="${CARGO_TARGET_DIR:-$root/target}/release/loupe"
+
+if [[ ! -x /usr/bin/time ]]; then
+  echo "GNU time is needed: apt-get install -y time" >&2
+  exit 1
+fi
+
+# median of the numbers on stdin
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# measure LABEL CMD...: RUNS runs, median wall seconds and median peak RSS (MB)
+measure() {
+  local label=$1
+  shift
+  local walls=() rss=()
+  for _ in $(seq "$RUNS"); do
+    /usr/bin/time -f "%e %M" -o "$data/time.txt" "$@" > /dev/null
+    read -r wall kb < "$data/time.txt"
+    walls+=("$wall")
+    rss+=("$((kb / 1024))")
+  done
+  local w r
+  w=$(printf '%s\n' "${walls[@]}" | median)
+  r=$(printf '%s\n' "${rss[@]}" | median)
+  printf '| %s | %s | %s | %s | %s |\n' "$spans" "$shape" "$label" "$w" "$r"
+}
+
+echo "| spans | file | command | wall s (median of $RUNS) | peak RSS MB |"
+echo "|---:|---|---|---:|---:|"
+for spans in $SPANS; do
+  for shape in json jsonl; do
+    file="$data/export-$spans.$shape"
+    if [[ ! -s "$file" ]]; then
+      flag=""
+      [[ $shape == jsonl ]] && flag="--jsonl"
+      python3 "$here/gen_otlp.py" "$file" "$spans" $flag
+    fi
+    size=$(( $(stat -c %s "$file") / 1000000 ))
+    shape="$shape ($size MB)"
+    measure "loupe stats" "$loupe" stats "$file" --output json
+    measure "loupe analyze" "$loupe" analyze "$file" --output json
+    if [[ -n "${BASELINE:-}" ]]; then
+      measure "baseline stats" "$BASELINE" stats "$file" --output json
+      measure "baseline analyze" "$BASELINE" analyze "$file" --output json
+    fi
+    if command -v jq > /dev/null; then
+      measure "jq -c ." jq -c . "$file"
+    fi
+    measure "cat" cat "$file"
+  done
+done
