@@ -223,3 +223,74 @@ fn tail_dash_follows_standard_input_to_its_end() {
     );
     assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
 }
+
+#[test]
+fn tail_follows_a_growing_utf16_trace() {
+    // Windows PowerShell's `>` writes UTF-16LE with a byte order mark. Lines
+    // arrive cut anywhere, even inside a code unit: each is printed once,
+    // when its newline has arrived.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ps.jsonl");
+    let events = Synthetic::new("wide", 3).events();
+    let mut bytes = vec![0xFF, 0xFE];
+    for e in &events {
+        let line = serde_json::to_string(e).unwrap() + "\n";
+        bytes.extend(line.encode_utf16().flat_map(u16::to_le_bytes));
+    }
+    // The mark and the first line and a half exist before tail starts.
+    let first_line_end = 2 + 2 * (serde_json::to_string(&events[0]).unwrap().len() + 1);
+    let cut = first_line_end + 41; // odd: half a code unit
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+    let mut child = Command::new(LOUPE)
+        .args(["tail", "--ids", "--interval-ms", "20"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    for piece in bytes[cut..].chunks(333) {
+        file.write_all(piece).unwrap();
+        file.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < events.len() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    let ids: Vec<&str> = seen
+        .iter()
+        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
+        .collect();
+    let expected: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, expected, "got:\n{}", seen.join("\n"));
+    assert!(output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{} events", events.len())),
+        "{stderr}"
+    );
+}

@@ -622,6 +622,32 @@ pub fn is_utf16(prefix: &[u8]) -> bool {
     prefix.starts_with(b"\xFF\xFE") || prefix.starts_with(b"\xFE\xFF")
 }
 
+/// Whether a UTF-16 byte order mark (see [`is_utf16`]) says big-endian.
+pub fn is_utf16_big_endian(prefix: &[u8]) -> bool {
+    prefix.starts_with(b"\xFE\xFF")
+}
+
+/// The whole lines at the start of UTF-16 text (after its byte order
+/// mark), decoded to UTF-8: the bytes they take and their text. What
+/// follows the last newline (a line still being written, or half a code
+/// unit) is left for later, as line readers leave a partial line. For
+/// following a growing UTF-16 file (`loupe tail`); unpaired surrogates
+/// become U+FFFD.
+pub fn utf16_whole_lines(bytes: &[u8], big_endian: bool) -> (usize, String) {
+    let newline: [u8; 2] = if big_endian { [0, b'\n'] } else { [b'\n', 0] };
+    let end = bytes
+        .chunks_exact(2)
+        .rposition(|unit| unit == newline)
+        .map_or(0, |i| 2 * i + 2);
+    let encoding = if big_endian {
+        encoding_rs::UTF_16BE
+    } else {
+        encoding_rs::UTF_16LE
+    };
+    let (text, _) = encoding.decode_without_bom_handling(&bytes[..end]);
+    (end, text.into_owned())
+}
+
 /// Skips a byte order mark at the start of `input`: JSON parsers refuse
 /// it, and it would cost a line-oriented file its first line (detection
 /// already looks past it).

@@ -71,6 +71,9 @@ struct Followed {
     session_hint: Option<String>,
     /// Not a line-oriented trace: never read again.
     ignored: bool,
+    /// UTF-16 text (`Some(big_endian)`), found from its byte order mark:
+    /// lines are decoded before they are read.
+    utf16: Option<bool>,
 }
 
 /// Running totals of what was printed.
@@ -319,6 +322,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 format: args.format,
                 session_hint: None,
                 ignored: false,
+                utf16: None,
             });
             // Files present at start are skipped with --new-only; files created
             // later are new content and printed whole.
@@ -372,6 +376,7 @@ fn follow_stdin(args: &Args, mut printer: Printer) -> anyhow::Result<ExitCode> {
         format: args.format,
         session_hint: None,
         ignored: false,
+        utf16: None,
     };
     printer.live = true;
     let mut stdin = std::io::stdin().lock();
@@ -393,7 +398,7 @@ fn follow_stdin(args: &Args, mut printer: Printer) -> anyhow::Result<ExitCode> {
             state.next_line += 1;
             continue;
         }
-        feed(path, &line, &mut state, &mut printer)?;
+        feed(path, &line, line.len() as u64, &mut state, &mut printer)?;
         if !printer.out.is_empty() {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(printer.out.as_bytes())?;
@@ -453,6 +458,7 @@ fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow:
         );
         state.offset = 0;
         state.next_line = 1;
+        state.utf16 = None;
     }
     if len == state.offset {
         return Ok(());
@@ -463,24 +469,42 @@ fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow:
     file.take(len - state.offset)
         .read_to_end(&mut chunk)
         .with_context(|| format!("{}: cannot read", path.display()))?;
+    if state.offset == 0 && loupe_formats::is_utf16(&chunk) {
+        // A byte order mark opens UTF-16 text (Windows PowerShell's `>`):
+        // from here on, whole lines are decoded before they are read.
+        state.utf16 = Some(loupe_formats::is_utf16_big_endian(&chunk));
+        state.offset = 2;
+        chunk.drain(..2);
+    }
+    if let Some(big_endian) = state.utf16 {
+        let (taken, text) = loupe_formats::utf16_whole_lines(&chunk, big_endian);
+        if taken == 0 {
+            return Ok(());
+        }
+        return feed(path, text.as_bytes(), taken as u64, state, printer);
+    }
     // Only complete lines: a partial last line waits for its newline.
     let Some(last_newline) = memchr_last(b'\n', &chunk) else {
         return Ok(());
     };
-    feed(path, &chunk[..=last_newline], state, printer)
+    let complete = &chunk[..=last_newline];
+    feed(path, complete, complete.len() as u64, state, printer)
 }
 
 /// Reads complete lines (`complete` ends with a newline, or is the torn end
-/// of standard input) that follow what `state` has consumed.
+/// of standard input) that follow what `state` has consumed; they took
+/// `consumed` bytes of the input (more than `complete` when decoded from
+/// UTF-16).
 fn feed(
     path: &Path,
     complete: &[u8],
+    consumed: u64,
     state: &mut Followed,
     printer: &mut Printer,
 ) -> anyhow::Result<()> {
     if state.offset == 0 && loupe_formats::is_utf16(complete) {
         bail!(
-            "{}: UTF-16 text; tail follows UTF-8 traces only (`loupe view` reads it whole)",
+            "{}: UTF-16 text; tail follows UTF-8 standard input only (`loupe view -` reads it whole)",
             path.display()
         );
     }
@@ -488,7 +512,7 @@ fn feed(
         Some(f) => f,
         None => match loupe_formats::detect(complete) {
             Some(f) => f,
-            None if state.offset == 0 => bail!(
+            None if state.next_line == 1 => bail!(
                 "{}:1: not a trace Loupe can read (no known format detected)",
                 path.display()
             ),
@@ -513,7 +537,7 @@ fn feed(
         printer,
     )?;
     state.session_hint = printer.last_session.take();
-    state.offset += complete.len() as u64;
+    state.offset += consumed;
     state.next_line += complete.iter().filter(|&&b| b == b'\n').count() as u64;
     Ok(())
 }

@@ -116,7 +116,8 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
             let mut emitter = Emitter::new(&mut learner, source);
             // The same bytes walked again: this cannot fail where the first
             // walk did not.
-            let _ = walk_request_json(bytes, &mut |piece| emitter.emit(&piece, None, sink));
+            let again = walk_request_json(bytes, &mut |piece| emitter.emit(&piece, None, sink));
+            debug_assert!(again.is_ok(), "the second walk failed: {again:?}");
             return Ok(());
         }
         Err(reason) => reason,
@@ -172,9 +173,13 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
         while let Some(s) = skipped.next_if(|s| s.line.is_some_and(|l| l < line_no)) {
             sink.skip(s);
         }
-        let _ = walk_request_json(line, &mut |piece| {
+        let again = walk_request_json(line, &mut |piece| {
             emitter.emit(&piece, Some(line_no), sink);
         });
+        debug_assert!(
+            again.is_ok(),
+            "line {line_no} failed on its second walk: {again:?}"
+        );
     }
     for s in skipped {
         sink.skip(s);
