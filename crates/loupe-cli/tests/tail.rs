@@ -4,13 +4,83 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use loupe_tui::testing::Synthetic;
 
 const LOUPE: &str = env!("CARGO_BIN_EXE_loupe");
+
+/// A running `loupe tail --ids PATH` whose stdout lines arrive on a channel.
+struct Tail {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Tail {
+    fn spawn(path: &Path) -> Tail {
+        let mut child = Command::new(LOUPE)
+            .args(["tail", "--ids", "--interval-ms", "20"])
+            .arg(path)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Tail {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// The lines printed until `n` arrived (30 s at most).
+    fn wait_for(&self, n: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen.len() < n && Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                seen.push(line);
+            }
+        }
+        seen
+    }
+
+    /// Stops it with SIGINT after a moment (anything printed late is added
+    /// to `seen`) and returns its output.
+    fn interrupt(self, seen: &mut Vec<String>) -> Output {
+        std::thread::sleep(Duration::from_millis(200));
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not send SIGINT");
+        let output = self.child.wait_with_output().unwrap();
+        self.reader.join().unwrap();
+        seen.extend(self.lines.try_iter());
+        output
+    }
+}
+
+/// The event ids `--ids` appends to printed lines.
+fn ids(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
+        .collect()
+}
 
 #[test]
 fn tail_prints_every_appended_event_once_in_order_and_stops_on_sigint() {
@@ -27,24 +97,7 @@ fn tail_prints_every_appended_event_once_in_order_and_stops_on_sigint() {
     let (before, after) = lines.split_at(5);
     std::fs::write(&path, before.concat()).unwrap();
 
-    let mut child = Command::new(LOUPE)
-        .args(["tail", "--ids", "--interval-ms", "20"])
-        .arg(&path)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let line = line.unwrap();
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let tail = Tail::spawn(&path);
 
     let writer_path = path.clone();
     let to_write: Vec<String> = after.to_vec();
@@ -71,29 +124,11 @@ fn tail_prints_every_appended_event_once_in_order_and_stops_on_sigint() {
         }
     });
 
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.len() < events.len() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line);
-        }
-    }
+    let mut seen = tail.wait_for(events.len());
     writer.join().unwrap();
-    // Give tail a moment to print anything extra (there must be nothing).
-    std::thread::sleep(Duration::from_millis(200));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "could not send SIGINT");
-    let output = child.wait_with_output().unwrap();
-    reader.join().unwrap();
-    seen.extend(rx.try_iter());
-
-    let ids: Vec<&str> = seen
-        .iter()
-        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
-        .collect();
+    // Anything extra printed after a moment must not be there.
+    let output = tail.interrupt(&mut seen);
+    let ids = ids(&seen);
     let expected: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(
         ids,
@@ -241,22 +276,7 @@ fn tail_follows_a_growing_utf16_trace() {
     let first_line_end = 2 + 2 * (serde_json::to_string(&events[0]).unwrap().len() + 1);
     let cut = first_line_end + 41; // odd: half a code unit
     std::fs::write(&path, &bytes[..cut]).unwrap();
-    let mut child = Command::new(LOUPE)
-        .args(["tail", "--ids", "--interval-ms", "20"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let tail = Tail::spawn(&path);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
@@ -266,25 +286,9 @@ fn tail_follows_a_growing_utf16_trace() {
         file.flush().unwrap();
         std::thread::sleep(Duration::from_millis(25));
     }
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.len() < events.len() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            seen.push(line);
-        }
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    reader.join().unwrap();
-    seen.extend(rx.try_iter());
-    let ids: Vec<&str> = seen
-        .iter()
-        .map(|l| l.rsplit_once(" #").map_or("", |(_, id)| id))
-        .collect();
+    let mut seen = tail.wait_for(events.len());
+    let output = tail.interrupt(&mut seen);
+    let ids = ids(&seen);
     let expected: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, expected, "got:\n{}", seen.join("\n"));
     assert!(output.status.success(), "{:?}", output.status);

@@ -76,6 +76,20 @@ struct Followed {
     utf16: Option<bool>,
 }
 
+impl Followed {
+    /// Nothing read yet; `format` forced, or detected from the first lines.
+    fn new(format: Option<SourceFormat>) -> Self {
+        Followed {
+            offset: 0,
+            next_line: 1,
+            format,
+            session_hint: None,
+            ignored: false,
+            utf16: None,
+        }
+    }
+}
+
 /// Running totals of what was printed.
 #[derive(Default)]
 struct Totals {
@@ -316,14 +330,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         paths.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         for (path, _) in paths {
-            let state = files.entry(path.clone()).or_insert_with(|| Followed {
-                offset: 0,
-                next_line: 1,
-                format: args.format,
-                session_hint: None,
-                ignored: false,
-                utf16: None,
-            });
+            let state = files
+                .entry(path.clone())
+                .or_insert_with(|| Followed::new(args.format));
             // Files present at start are skipped with --new-only; files created
             // later are new content and printed whole.
             printer.live = !(args.new_only && first_pass);
@@ -370,14 +379,7 @@ fn print_final_totals(printer: &Printer) {
 /// a terminal stops the agent as well, which closes the pipe.
 fn follow_stdin(args: &Args, mut printer: Printer) -> anyhow::Result<ExitCode> {
     let path = Path::new("-");
-    let mut state = Followed {
-        offset: 0,
-        next_line: 1,
-        format: args.format,
-        session_hint: None,
-        ignored: false,
-        utf16: None,
-    };
+    let mut state = Followed::new(args.format);
     printer.live = true;
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();

@@ -100,49 +100,55 @@ impl serde::de::Visitor<'_> for KeyIn {
     }
 }
 
-/// Reads a JSON array (or `null`, an empty list) element by element with `each`.
-fn for_each_element<'de, A, T>(map: &mut A, mut each: impl FnMut(T)) -> Result<(), A::Error>
-where
-    A: serde::de::MapAccess<'de>,
-    T: Deserialize<'de>,
-{
-    map.next_value_seed(Elements {
-        each: &mut each,
-        marker: std::marker::PhantomData,
-    })
+/// Reads the elements of one JSON array, one at a time, as the walk goes.
+trait EachElement<'de> {
+    /// Reads the next element; `false` at the end of the array.
+    fn next<A: serde::de::SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<bool, A::Error>;
 }
 
-struct Elements<'f, T> {
-    each: &'f mut dyn FnMut(T),
-    marker: std::marker::PhantomData<T>,
-}
+/// A JSON array read by an [`EachElement`]; `null` counts as absent. Yields
+/// whether an array was there.
+struct OptionalList<E>(E);
 
-impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for Elements<'_, T> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+impl<'de, E: EachElement<'de>> serde::de::DeserializeSeed<'de> for OptionalList<E> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_option(self)
     }
 }
 
-impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Elements<'_, T> {
-    type Value = ();
+impl<'de, E: EachElement<'de>> serde::de::Visitor<'de> for OptionalList<E> {
+    type Value = bool;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a sequence")
     }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_none<Er>(self) -> Result<bool, Er> {
+        Ok(false)
     }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<Er>(self) -> Result<bool, Er> {
+        Ok(false)
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_seq(self)
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<T>()? {
-            (self.each)(item);
-        }
-        Ok(())
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<bool, A::Error> {
+        while self.0.next(&mut seq)? {}
+        Ok(true)
+    }
+}
+
+/// Elements deserialized as `T`, each handed to a function.
+struct Typed<'f, T>(&'f mut dyn FnMut(T));
+
+impl<'de, T: Deserialize<'de>> EachElement<'de> for Typed<'_, T> {
+    fn next<A: serde::de::SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<bool, A::Error> {
+        Ok(match seq.next_element::<T>()? {
+            Some(item) => {
+                (self.0)(item);
+                true
+            }
+            None => false,
+        })
     }
 }
 
@@ -172,48 +178,23 @@ impl<'de> serde::de::Visitor<'de> for RequestSeed<'_> {
                 continue;
             }
             let visit = &mut *self.visit;
-            found |= map.next_value_seed(ResourceSpansList { visit })?;
+            found |= map.next_value_seed(OptionalList(ResourceSpansElements { visit }))?;
         }
         Ok(found)
     }
 }
 
-/// The `resourceSpans` list (`null` counts as absent).
-struct ResourceSpansList<'v> {
+/// The elements of `resourceSpans`.
+struct ResourceSpansElements<'v> {
     visit: &'v mut dyn FnMut(Piece),
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for ResourceSpansList<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for ResourceSpansList<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a sequence of resource spans")
-    }
-    fn visit_none<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_seq(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        loop {
-            let visit = &mut *self.visit;
-            if seq
-                .next_element_seed(ResourceSpansSeed { visit })?
-                .is_none()
-            {
-                return Ok(true);
-            }
-        }
+impl<'de> EachElement<'de> for ResourceSpansElements<'_> {
+    fn next<A: serde::de::SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<bool, A::Error> {
+        let visit = &mut *self.visit;
+        Ok(seq
+            .next_element_seed(ResourceSpansSeed { visit })?
+            .is_some())
     }
 }
 
@@ -253,9 +234,9 @@ impl<'de> serde::de::Visitor<'de> for ResourceSpansSeed<'_> {
                     resource.announce(found.map(Into::into));
                 }
                 Some(_) => {
-                    map.next_value_seed(ScopeSpansList {
+                    map.next_value_seed(OptionalList(ScopeSpansElements {
                         resource: &mut resource,
-                    })?;
+                    }))?;
                 }
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
@@ -300,40 +281,17 @@ impl ResourceWalk<'_> {
     }
 }
 
-/// The `scopeSpans` list of a resource (`null` counts as empty).
-struct ScopeSpansList<'r, 'v> {
+/// The elements of a resource's `scopeSpans`.
+struct ScopeSpansElements<'r, 'v> {
     resource: &'r mut ResourceWalk<'v>,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for ScopeSpansList<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for ScopeSpansList<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a sequence of scope spans")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(ScopeSpansSeed {
-                resource: &mut *self.resource,
-            })?
-            .is_some()
-        {}
-        Ok(())
+impl<'de> EachElement<'de> for ScopeSpansElements<'_, '_> {
+    fn next<A: serde::de::SeqAccess<'de>>(&mut self, seq: &mut A) -> Result<bool, A::Error> {
+        let resource = &mut *self.resource;
+        Ok(seq
+            .next_element_seed(ScopeSpansSeed { resource })?
+            .is_some())
     }
 }
 
@@ -359,7 +317,9 @@ impl<'de> serde::de::Visitor<'de> for ScopeSpansSeed<'_, '_> {
         while let Some(key) = map.next_key_seed(KeyIn(&["spans"]))? {
             if key.is_some() {
                 let resource = &mut *self.resource;
-                for_each_element(&mut map, |span: JsonSpan| resource.span(span))?;
+                map.next_value_seed(OptionalList(Typed(&mut |span: JsonSpan| {
+                    resource.span(span);
+                })))?;
             } else {
                 map.next_value::<serde::de::IgnoredAny>()?;
             }
