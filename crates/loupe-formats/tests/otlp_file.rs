@@ -114,11 +114,9 @@ fn span(trace: u8, id: u8, parent: Option<u8>, name: &str, attributes: Vec<Value
     s
 }
 
-#[test]
-fn a_trace_split_across_lines_joins_the_session_its_root_names() {
-    // The Collector's file exporter writes one batch per line, and batch
-    // exporters send a root span after its children: the children of the
-    // agent's root (line 1) only learn their session from it (line 2).
+/// A conversation whose root span (naming it) is sent in a later batch
+/// than its children, one under a subagent: two requests.
+fn split_conversation() -> [Value; 2] {
     let children = [
         span(
             1,
@@ -146,7 +144,41 @@ fn a_trace_split_across_lines_joins_the_session_its_root_names() {
             attr("gen_ai.conversation.id", "conv-7"),
         ],
     )];
-    let file = format!("{}\n{}\n", request(&[], &children), request(&[], &root));
+    [request(&[], &children), request(&[], &root)]
+}
+
+#[test]
+fn a_framed_protobuf_file_joins_sessions_across_frames_too() {
+    use prost::Message as _;
+    let mut file = Vec::new();
+    for request in split_conversation() {
+        let frame = decode_request_json(request.to_string().as_bytes())
+            .unwrap()
+            .encode_to_vec();
+        file.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_be_bytes());
+        file.extend_from_slice(&frame);
+    }
+    let mut recording = Recording::default();
+    loupe_formats::otlp::read_proto(&file, &source(), &mut recording).unwrap();
+    let events = recording.events();
+    assert_eq!(events.len(), 8);
+    assert!(events.iter().all(|e| e.session_id == "conv-7"));
+    recording.assert_hints_are_sound();
+    // A frame that does not decode fails the file before anything is mapped.
+    let mut broken = file.clone();
+    broken.extend_from_slice(&[0, 0, 0, 1, 0xFF]);
+    let mut nothing = Recording::default();
+    assert!(loupe_formats::otlp::read_proto(&broken, &source(), &mut nothing).is_err());
+    assert!(nothing.0.is_empty(), "{:?}", nothing.0);
+}
+
+#[test]
+fn a_trace_split_across_lines_joins_the_session_its_root_names() {
+    // The Collector's file exporter writes one batch per line, and batch
+    // exporters send a root span after its children: the children of the
+    // agent's root (line 1) only learn their session from it (line 2).
+    let [children, root] = split_conversation();
+    let file = format!("{children}\n{root}\n");
     let recording = read(file.as_bytes());
     let events = recording.events();
     assert_eq!(events.len(), 8);

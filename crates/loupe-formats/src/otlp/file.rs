@@ -42,6 +42,15 @@ impl Learner {
         self.ends.add(span, self.resource_session.as_deref());
     }
 
+    fn request(&mut self, request: &ExportTraceServiceRequest) {
+        for resource_spans in &request.resource_spans {
+            self.resource(resource_spans.resource.as_ref());
+            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
+                self.span(span);
+            }
+        }
+    }
+
     fn learn(&mut self, piece: &Piece) {
         match piece {
             Piece::Resource(resource) => self.resource(resource.as_ref()),
@@ -187,24 +196,43 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
     Ok(())
 }
 
-/// Maps decoded binary requests (one, or a file of length-framed ones)
-/// with the same two passes as JSON.
-pub(super) fn read_requests(
-    requests: &[ExportTraceServiceRequest],
+/// Maps one decoded binary request with the same two passes as JSON.
+pub(super) fn read_request(
+    request: &ExportTraceServiceRequest,
     source: &Source,
     sink: &mut dyn Sink,
 ) {
     let mut learner = Learner::default();
-    for request in requests {
-        for resource_spans in &request.resource_spans {
-            learner.resource(resource_spans.resource.as_ref());
-            for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
-                learner.span(span);
-            }
-        }
+    learner.request(request);
+    Emitter::new(&mut learner, source).emit_request(request, None, sink);
+}
+
+/// Maps a file of length-framed binary requests (the Collector's file
+/// exporter) with the same two passes as JSON. Each frame is decoded once
+/// per pass and dropped, so memory holds one frame's request at a time.
+/// Fails, before anything is mapped, when a frame does not decode or no
+/// frame holds resource spans.
+pub(super) fn read_frames(
+    frames: &[&[u8]],
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    let mut learner = Learner::default();
+    let mut any_spans = false;
+    for frame in frames {
+        let request = super::decode_request_proto(frame).map_err(|r| super::invalid(source, r))?;
+        any_spans |= !request.resource_spans.is_empty();
+        learner.request(&request);
+    }
+    if !any_spans {
+        return Err(super::no_resource_spans(source));
     }
     let mut emitter = Emitter::new(&mut learner, source);
-    for request in requests {
-        emitter.emit_request(request, None, sink);
+    for frame in frames {
+        // Decoded above already: this cannot fail.
+        if let Ok(request) = super::decode_request_proto(frame) {
+            emitter.emit_request(&request, None, sink);
+        }
     }
+    Ok(())
 }

@@ -172,27 +172,29 @@ fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
 /// Reads a binary OTLP file. Rejected spans become [`Skipped`](crate::Skipped) entries.
 pub fn read_proto(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
     let whole = decode_request_proto(bytes);
-    let requests: Vec<ExportTraceServiceRequest> = match framed(bytes) {
+    match framed(bytes) {
         // Prefer the framed reading when every frame decodes and the whole does
         // not, or decodes to nothing (a frame prefix can parse as junk fields).
         Some(frames) if whole.as_ref().map_or(true, |r| r.resource_spans.is_empty()) => {
-            let decoded: Result<Vec<_>, _> =
-                frames.iter().map(|f| decode_request_proto(f)).collect();
-            match decoded {
-                Ok(list) => list,
-                Err(reason) => return Err(invalid(source, reason)),
-            }
+            drop(whole);
+            file::read_frames(&frames, source, sink)
         }
-        _ => vec![whole.map_err(|reason| invalid(source, reason))?],
-    };
-    if requests.iter().all(|r| r.resource_spans.is_empty()) {
-        return Err(ReadError::Unrecognized {
-            path: source.path.clone(),
-            reason: "protobuf without any resource spans".to_owned(),
-        });
+        _ => {
+            let request = whole.map_err(|reason| invalid(source, reason))?;
+            if request.resource_spans.is_empty() {
+                return Err(no_resource_spans(source));
+            }
+            file::read_request(&request, source, sink);
+            Ok(())
+        }
     }
-    file::read_requests(&requests, source, sink);
-    Ok(())
+}
+
+fn no_resource_spans(source: &Source) -> ReadError {
+    ReadError::Unrecognized {
+        path: source.path.clone(),
+        reason: "protobuf without any resource spans".to_owned(),
+    }
 }
 
 fn invalid(source: &Source, reason: String) -> ReadError {
