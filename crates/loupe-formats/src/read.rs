@@ -385,6 +385,7 @@ pub fn read_bytes(
         session_hint: None,
         first_line: 1,
         size: Some(bytes.len() as u64),
+        reopenable: false,
     };
     read_stream(Box::new(bytes), &ctx, sink).map_err(|f| f.into_error(path_for_messages))
 }
@@ -421,6 +422,7 @@ pub fn read_bytes_from(
         session_hint,
         first_line,
         size: Some(bytes.len() as u64),
+        reopenable: false,
     };
     let bytes = match bytes.strip_prefix(BOM) {
         Some(rest) if first_line == 1 => rest,
@@ -468,6 +470,9 @@ struct FileCtx<'a> {
     first_line: u64,
     /// Bytes in the input, when known (a regular file's size).
     size: Option<u64>,
+    /// The input is the regular file at `path`, which can be opened again
+    /// (a reader may go over it twice instead of holding it).
+    reopenable: bool,
 }
 
 fn read_one(path: &Path, opts: &ReadOptions, sink: &mut dyn Sink) -> Outcome {
@@ -491,7 +496,8 @@ fn read_one(path: &Path, opts: &ReadOptions, sink: &mut dyn Sink) -> Outcome {
         first_line: 1,
         // Only a regular file's size says how much one read can return (a
         // FIFO's is 0, and its reads stop at whatever was written so far).
-        size: metadata.filter(|m| m.is_file()).map(|m| m.len()),
+        size: metadata.as_ref().filter(|m| m.is_file()).map(|m| m.len()),
+        reopenable: metadata.is_some_and(|m| m.is_file()),
     };
     let reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
     match read_stream(Box::new(reader), &ctx, sink) {
@@ -523,7 +529,7 @@ fn read_stream(
     if !compressed && !utf16 && whole_prefix {
         let prefix = &head[..head.len().min(SNIFF_BYTES as usize)];
         let format = detect(prefix, ctx)?;
-        return read_detected(input, format, ctx, sink);
+        return read_detected(input, format, ctx, ctx.reopenable, sink);
     }
     let stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
         Box::new(flate2::bufread::MultiGzDecoder::new(input))
@@ -547,7 +553,7 @@ fn read_stream(
         .map_err(io_failure)?;
     let format = detect(&prefix, ctx)?;
     let whole = BufReader::with_capacity(READ_BUFFER_BYTES, Cursor::new(prefix).chain(stream));
-    read_detected(Box::new(whole), format, ctx, sink)
+    read_detected(Box::new(whole), format, ctx, false, sink)
 }
 
 /// The format of an input starting with `prefix`: the forced one, else the
@@ -568,10 +574,12 @@ fn detect(prefix: &[u8], ctx: &FileCtx<'_>) -> Result<SourceFormat, Failure> {
 }
 
 /// Reads a whole (decompressed) input, from its start, as `format`.
+/// `raw_file`: the input is the file at `ctx.path` itself, byte for byte.
 fn read_detected(
     mut input: Box<dyn BufRead + '_>,
     format: SourceFormat,
     ctx: &FileCtx<'_>,
+    raw_file: bool,
     sink: &mut dyn Sink,
 ) -> Result<SourceFormat, Failure> {
     let source = Source {
@@ -588,6 +596,20 @@ fn read_detected(
         let mut parser = line_parser(ctx, format);
         sink.begin(&source);
         let result = drive_lines(input, ctx.first_line, &source, parser.as_mut(), sink);
+        sink.end(&source);
+        result.map_err(Failure::Error)?;
+    } else if format == SourceFormat::Otlp
+        && raw_file
+        && !crate::detect::looks_binary(input.fill_buf().map_err(|e| {
+            Failure::Error(ReadError::Io {
+                path: ctx.path.to_path_buf(),
+                error: e,
+            })
+        })?)
+    {
+        // OTLP JSON(L) from a file: gone over twice rather than held whole.
+        sink.begin(&source);
+        let result = crate::otlp::read_json_file(&mut *input, ctx.size, &source, sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
     } else {

@@ -360,3 +360,77 @@ proptest! {
         prop_assert_eq!(sessions(&split), sessions(&whole));
     }
 }
+
+/// A `Sink + Send` recording, for `read_file`.
+fn read_from_disk(path: &std::path::Path) -> Recording {
+    let mut sink = Recording::default();
+    loupe_formats::read_file(path, &loupe_formats::ReadOptions::default(), &mut sink).unwrap();
+    sink
+}
+
+#[test]
+fn a_file_on_disk_reads_exactly_as_its_bytes_do() {
+    // From a regular file, OTLP JSONL is read twice from disk rather than
+    // held; a document on one line, or spread over lines, is read whole.
+    // Either way: the same events, skips and hints, in the same order, as
+    // reading the bytes in memory.
+    let [children, root] = split_conversation();
+    let good_span = span(
+        2,
+        9,
+        None,
+        "chat",
+        vec![attr("gen_ai.operation.name", "chat")],
+    );
+    // Parses one span, then breaks: the first pass has learned from it
+    // before finding the line bad, and must forget it.
+    let breaks_midway = json!({ "resourceSpans": [{
+        "resource": { "attributes": [] },
+        "scopeSpans": [{ "spans": [good_span, 5] }]
+    }] });
+    let torn = &root.to_string()[..40];
+    let cases: Vec<(&str, String)> = vec![
+        ("jsonl", format!("{children}\n{root}\n")),
+        (
+            "jsonl with a line that breaks midway and a torn end",
+            format!("{children}\n\n{breaks_midway}\n{root}\n{torn}"),
+        ),
+        ("one line", root.to_string()),
+        (
+            "a document spread over lines",
+            serde_json::to_string_pretty(&root).unwrap(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in cases {
+        let in_memory = {
+            let mut sink = Recording::default();
+            read_json(text.as_bytes(), &source(), &mut sink).unwrap();
+            sink
+        };
+        in_memory.assert_hints_are_sound();
+        for (variant, bytes) in [
+            ("plain", text.clone().into_bytes()),
+            (
+                "with a byte order mark",
+                [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            ),
+        ] {
+            let path = dir.path().join("export.json");
+            std::fs::write(&path, &bytes).unwrap();
+            let from_disk = read_from_disk(&path);
+            let strip = |r: &Recording| -> Vec<Record> {
+                r.0.iter()
+                    .map(|record| match record {
+                        Record::Skip(s) => Record::Skip(Skipped {
+                            path: String::new(),
+                            ..s.clone()
+                        }),
+                        other => other.clone(),
+                    })
+                    .collect()
+            };
+            assert_eq!(strip(&from_disk), strip(&in_memory), "{name}, {variant}");
+        }
+    }
+}

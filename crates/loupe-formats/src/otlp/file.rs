@@ -13,6 +13,8 @@
 //! instead of being held whole. Neither pass builds the request: JSON is
 //! walked span by span ([`walk_request_json`]).
 
+use std::io::{BufRead, Read as _};
+
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
@@ -194,6 +196,154 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
         sink.skip(s);
     }
     Ok(())
+}
+
+/// Reads an OTLP/JSON file from `input`, which is the file at `source.path`
+/// itself (after any byte order mark), without holding it whole when it is
+/// OTLP JSONL: the first pass reads it line by line, and the second reads
+/// those same bytes again from the file opened anew. A file of one line is
+/// a whole document, read from that line as [`read_json`] would; a file
+/// with no line that is a request on its own (a document spread over
+/// lines, or no traces at all) is read whole by [`read_json`], which says
+/// which.
+///
+/// If the file is rewritten between the passes, lines that no longer parse
+/// are skipped with their reason; sessions may then be split, never lost.
+pub(crate) fn read_json_file(
+    input: &mut dyn BufRead,
+    size: Option<u64>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    let io = |error| ReadError::Io {
+        path: source.path.clone(),
+        error,
+    };
+    let mut learner = Learner::default();
+    let mut first = learn_lines(input, size, &[], &mut learner, source).map_err(io)?;
+    if let (1, 1, Some(document)) = (first.requests, first.good, &first.only) {
+        let mut emitter = Emitter::new(&mut learner, source);
+        let again = walk_request_json(document, &mut |piece| emitter.emit(&piece, None, sink));
+        debug_assert!(again.is_ok(), "the second walk failed: {again:?}");
+        return Ok(());
+    }
+    first.only = None;
+    let length = first.length;
+    if first.requests < 2 || first.good == 0 {
+        let mut bytes = Vec::with_capacity(usize::try_from(length).map_or(0, |n| n + 1));
+        reopen(&source.path)
+            .and_then(|file| file.take(length).read_to_end(&mut bytes))
+            .map_err(io)?;
+        return read_json(&bytes, source, sink);
+    }
+    if !first.skipped.is_empty() {
+        // A broken line may have taught the learner part of itself before
+        // it broke: learn again, over the lines that parsed only.
+        let bad: Vec<u64> = first.skipped.iter().filter_map(|s| s.line).collect();
+        learner = Learner::default();
+        let mut file = reopen(&source.path).map_err(io)?.take(length);
+        learn_lines(&mut file, None, &bad, &mut learner, source).map_err(io)?;
+    }
+    let mut again = reopen(&source.path).map_err(io)?.take(length);
+    let mut emitter = Emitter::new(&mut learner, source);
+    let mut skipped = first.skipped.into_iter().peekable();
+    let mut line = Vec::new();
+    for line_no in 1.. {
+        line.clear();
+        if again.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            break;
+        }
+        if let Some(s) = skipped.next_if(|s| s.line == Some(line_no)) {
+            sink.skip(s);
+            continue;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let walked = walk_request_json(&line, &mut |piece| {
+            emitter.emit(&piece, Some(line_no), sink);
+        });
+        if let Err(reason) = walked {
+            sink.skip(Skipped::new(
+                &source.path,
+                Some(line_no),
+                format!("changed while it was read: {reason}"),
+            ));
+        }
+    }
+    for s in skipped {
+        sink.skip(s);
+    }
+    Ok(())
+}
+
+/// What the first pass over a file's lines found.
+struct LearnedLines {
+    /// Bytes read.
+    length: u64,
+    /// Non-blank lines.
+    requests: u64,
+    /// Lines that parsed as requests.
+    good: u64,
+    /// Lines that did not, with why.
+    skipped: Vec<Skipped>,
+    /// The only non-blank line, while there is one.
+    only: Option<Vec<u8>>,
+}
+
+/// Walks each line of `input` as a request, teaching `learner` as it goes;
+/// lines numbered in `bad` are passed over. `size` is room for the first
+/// line's buffer (a document on one line is then read without growing by
+/// doubling; room a short first line leaves unused is never touched, so it
+/// costs no memory).
+fn learn_lines(
+    input: &mut dyn BufRead,
+    size: Option<u64>,
+    bad: &[u64],
+    learner: &mut Learner,
+    source: &Source,
+) -> std::io::Result<LearnedLines> {
+    let room = size
+        .and_then(|n| usize::try_from(n).ok())
+        .map_or(0, |n| n.saturating_add(1));
+    let mut line = Vec::with_capacity(room);
+    let mut found = LearnedLines {
+        length: 0,
+        requests: 0,
+        good: 0,
+        skipped: Vec::new(),
+        only: None,
+    };
+    for line_no in 1.. {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        found.length += n as u64;
+        if line.iter().all(u8::is_ascii_whitespace) || bad.binary_search(&line_no).is_ok() {
+            continue;
+        }
+        found.requests += 1;
+        match walk_request_json(&line, &mut |piece| learner.learn(&piece)) {
+            Ok(()) => found.good += 1,
+            Err(reason) => found
+                .skipped
+                .push(Skipped::new(&source.path, Some(line_no), reason)),
+        }
+        found.only = (found.requests == 1).then(|| std::mem::take(&mut line));
+    }
+    Ok(found)
+}
+
+/// The file at `path`, opened again and positioned after any UTF-8 byte
+/// order mark (the first pass read it after the mark).
+fn reopen(path: &std::path::Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
+    let mut file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+    if file.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        file.consume(3);
+    }
+    Ok(file)
 }
 
 /// Maps one decoded binary request with the same two passes as JSON.

@@ -30,6 +30,7 @@ pub use json::decode_request_json;
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 pub use file::read_json;
+pub(crate) use file::read_json_file;
 
 use crate::{ReadError, Sink, Source};
 
