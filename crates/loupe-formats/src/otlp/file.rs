@@ -133,79 +133,51 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
         }
         Err(reason) => reason,
     };
-    // One request per line. A line is learned only once it has parsed
-    // whole, so a broken line adds nothing.
-    let mut learner = Learner::default();
-    let mut good: Vec<(u64, &[u8])> = Vec::new();
-    let mut skipped: Vec<Skipped> = Vec::new();
-    let mut pieces = Vec::new();
-    for (index, line) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = index as u64 + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+    // One request per line.
+    let lines = read_lines_twice(
+        &mut &bytes[..],
+        None,
+        &mut |length| {
+            Ok(Box::new(
+                &bytes[..usize::try_from(length).unwrap_or(bytes.len())],
+            ))
+        },
+        source,
+        sink,
+    )
+    .map_err(|error| ReadError::Io {
+        path: source.path.clone(),
+        error,
+    })?;
+    let LinesRead::NotLines { first_reason } = lines else {
+        return Ok(());
+    };
+    // Valid JSON that is not a traces request (logs, metrics, anything else),
+    // whole or on its first line, is a foreign file; anything else is broken.
+    let not_traces =
+        |reason: &str| reason.contains("not traces") || reason.contains("without a resourceSpans");
+    Err(if not_traces(&whole_error) {
+        ReadError::Unrecognized {
+            path: source.path.clone(),
+            reason: whole_error,
         }
-        pieces.clear();
-        match walk_request_json(line, &mut |piece| pieces.push(piece)) {
-            Ok(()) => {
-                for piece in &pieces {
-                    learner.learn(piece);
-                }
-                good.push((line_no, line));
-            }
-            Err(reason) => skipped.push(Skipped::new(&source.path, Some(line_no), reason)),
+    } else if let Some(reason) = first_reason.filter(|r| not_traces(r)) {
+        ReadError::Unrecognized {
+            path: source.path.clone(),
+            reason,
         }
-    }
-    drop(pieces);
-    if good.is_empty() {
-        // Valid JSON that is not a traces request (logs, metrics, anything else),
-        // whole or on its first line, is a foreign file; anything else is broken.
-        let not_traces = |reason: &str| {
-            reason.contains("not traces") || reason.contains("without a resourceSpans")
-        };
-        let first_line_reason = skipped.first().map(|s| s.reason.clone());
-        return Err(if not_traces(&whole_error) {
-            ReadError::Unrecognized {
-                path: source.path.clone(),
-                reason: whole_error,
-            }
-        } else if let Some(reason) = first_line_reason.filter(|r| not_traces(r)) {
-            ReadError::Unrecognized {
-                path: source.path.clone(),
-                reason,
-            }
-        } else {
-            super::invalid(source, whole_error)
-        });
-    }
-    // Skips are reported in line order with the events, as a line reader would.
-    let mut emitter = Emitter::new(&mut learner, source);
-    let mut skipped = skipped.into_iter().peekable();
-    for (line_no, line) in good {
-        while let Some(s) = skipped.next_if(|s| s.line.is_some_and(|l| l < line_no)) {
-            sink.skip(s);
-        }
-        let again = walk_request_json(line, &mut |piece| {
-            emitter.emit(&piece, Some(line_no), sink);
-        });
-        debug_assert!(
-            again.is_ok(),
-            "line {line_no} failed on its second walk: {again:?}"
-        );
-    }
-    for s in skipped {
-        sink.skip(s);
-    }
-    Ok(())
+    } else {
+        super::invalid(source, whole_error)
+    })
 }
 
 /// Reads an OTLP/JSON file from `input`, which is the file at `source.path`
 /// itself (after any byte order mark), without holding it whole when it is
-/// OTLP JSONL: the first pass reads it line by line, and the second reads
-/// those same bytes again from the file opened anew. A file of one line is
-/// a whole document, read from that line as [`read_json`] would; a file
-/// with no line that is a request on its own (a document spread over
-/// lines, or no traces at all) is read whole by [`read_json`], which says
-/// which.
+/// OTLP JSONL: both passes read it line by line, the second from the file
+/// opened anew. A file of one line is a whole document, read from that
+/// line as [`read_json`] would; a file with no line that is a request on
+/// its own (a document spread over lines, or no traces at all) is read
+/// whole by [`read_json`], which says which.
 ///
 /// If the file is rewritten between the passes, lines that no longer parse
 /// are skipped with their reason; sessions may then be split, never lost.
@@ -219,38 +191,74 @@ pub(crate) fn read_json_file(
         path: source.path.clone(),
         error,
     };
-    let mut learner = Learner::default();
-    let mut first = learn_lines(input, size, &[], &mut learner, source).map_err(io)?;
-    if let (1, 1, Some(document)) = (first.requests, first.good, &first.only) {
-        let mut emitter = Emitter::new(&mut learner, source);
-        let again = walk_request_json(document, &mut |piece| emitter.emit(&piece, None, sink));
-        debug_assert!(again.is_ok(), "the second walk failed: {again:?}");
+    let mut again = |length: u64| -> std::io::Result<Box<dyn BufRead>> {
+        Ok(Box::new(reopen(&source.path)?.take(length)))
+    };
+    let lines = read_lines_twice(input, size, &mut again, source, sink).map_err(io)?;
+    let LinesRead::NotLines { .. } = lines else {
         return Ok(());
+    };
+    let mut bytes = Vec::with_capacity(
+        size.and_then(|n| usize::try_from(n).ok())
+            .map_or(0, |n| n.saturating_add(1)),
+    );
+    reopen(&source.path)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_err(io)?;
+    read_json(&bytes, source, sink)
+}
+
+/// What [`read_lines_twice`] did.
+enum LinesRead {
+    /// Mapped as one request per line (or one document on its one line).
+    Mapped,
+    /// Not read: no line is a request on its own, or there is one line and
+    /// it is not. Nothing was handed to the sink.
+    NotLines {
+        /// Why the first non-blank line is not a request.
+        first_reason: Option<String>,
+    },
+}
+
+/// The two passes over one request per line. `first` is read by the first
+/// pass; `again(length)` gives the same first `length` bytes for the second
+/// (and for learning again without the broken lines, when a line broke
+/// after teaching the first pass part of itself). Broken lines are skipped
+/// with their reason, in line order with the events.
+fn read_lines_twice<'r>(
+    first: &mut dyn BufRead,
+    size: Option<u64>,
+    again: &mut dyn FnMut(u64) -> std::io::Result<Box<dyn BufRead + 'r>>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> std::io::Result<LinesRead> {
+    let mut learner = Learner::default();
+    let mut found = learn_lines(first, size, &[], &mut learner, source)?;
+    if let (1, 1, Some(document)) = (found.requests, found.good, &found.only) {
+        let mut emitter = Emitter::new(&mut learner, source);
+        let walked = walk_request_json(document, &mut |piece| emitter.emit(&piece, None, sink));
+        debug_assert!(walked.is_ok(), "the second walk failed: {walked:?}");
+        return Ok(LinesRead::Mapped);
     }
-    first.only = None;
-    let length = first.length;
-    if first.requests < 2 || first.good == 0 {
-        let mut bytes = Vec::with_capacity(usize::try_from(length).map_or(0, |n| n + 1));
-        reopen(&source.path)
-            .and_then(|file| file.take(length).read_to_end(&mut bytes))
-            .map_err(io)?;
-        return read_json(&bytes, source, sink);
+    found.only = None;
+    if found.requests < 2 || found.good == 0 {
+        return Ok(LinesRead::NotLines {
+            first_reason: found.skipped.into_iter().next().map(|s| s.reason),
+        });
     }
-    if !first.skipped.is_empty() {
-        // A broken line may have taught the learner part of itself before
-        // it broke: learn again, over the lines that parsed only.
-        let bad: Vec<u64> = first.skipped.iter().filter_map(|s| s.line).collect();
+    let length = found.length;
+    if !found.skipped.is_empty() {
+        let bad: Vec<u64> = found.skipped.iter().filter_map(|s| s.line).collect();
         learner = Learner::default();
-        let mut file = reopen(&source.path).map_err(io)?.take(length);
-        learn_lines(&mut file, None, &bad, &mut learner, source).map_err(io)?;
+        learn_lines(&mut *again(length)?, None, &bad, &mut learner, source)?;
     }
-    let mut again = reopen(&source.path).map_err(io)?.take(length);
+    let mut lines = again(length)?;
     let mut emitter = Emitter::new(&mut learner, source);
-    let mut skipped = first.skipped.into_iter().peekable();
+    let mut skipped = found.skipped.into_iter().peekable();
     let mut line = Vec::new();
     for line_no in 1.. {
         line.clear();
-        if again.read_until(b'\n', &mut line).map_err(io)? == 0 {
+        if lines.read_until(b'\n', &mut line)? == 0 {
             break;
         }
         if let Some(s) = skipped.next_if(|s| s.line == Some(line_no)) {
@@ -274,7 +282,7 @@ pub(crate) fn read_json_file(
     for s in skipped {
         sink.skip(s);
     }
-    Ok(())
+    Ok(LinesRead::Mapped)
 }
 
 /// What the first pass over a file's lines found.
