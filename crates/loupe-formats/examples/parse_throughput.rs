@@ -146,11 +146,17 @@ fn main() {
     let read = if shared {
         read_paths(&paths, &opts, &mut sink)
     } else {
-        read_paths_per_file(&paths, &opts, &Counter::default, &|c| c, &mut |_, c| {
-            sink.events += c.events;
-            sink.skipped += c.skipped;
-            sink.tokens += c.tokens;
-        })
+        read_paths_per_file(
+            &paths,
+            &opts,
+            &|_| Counter::default(),
+            &|c| c,
+            &mut |_, c, _| {
+                sink.events += c.events;
+                sink.skipped += c.skipped;
+                sink.tokens += c.tokens;
+            },
+        )
     };
     let stats = match read {
         Ok(s) => s,

@@ -39,7 +39,7 @@ pub use detect::detect;
 pub use loupe_model::UnreadMember;
 pub use read::{
     is_line_oriented, is_utf16, is_utf16_big_endian, read_bytes, read_bytes_from, read_file,
-    read_paths, read_paths_per_file, utf16_whole_lines, Ignored, ReadOptions, ReadStats,
+    read_paths, read_paths_per_file, utf16_whole_lines, HandOn, Ignored, ReadOptions, ReadStats,
 };
 pub use walk::resolve_stdin;
 

@@ -19,8 +19,9 @@
 //!   Workers may run at most `8 × threads` files ahead of the sink, and each
 //!   file's channel holds at most `CHANNEL_BATCHES × BATCH_EVENTS` events, so
 //!   memory is bounded whatever the input size (whole-file JSON
-//!   formats — MyAgent, Victor, OTLP — are necessarily held in memory one file
-//!   at a time).
+//!   formats — MyAgent, Victor — are held in memory one file at a time; an
+//!   OTLP document of 64 MiB or more, or OTLP JSONL of any size, is read from
+//!   disk twice instead, see [`otlp`](crate::otlp)).
 //! - In a directory walk, files that are no trace (binary, non-JSON text such
 //!   as `.md`/`.csv`/`.html`, JSON of an unknown shape) are listed in
 //!   [`ReadStats::ignored`]; files that look like a trace but are broken as a
@@ -195,6 +196,12 @@ pub fn read_paths(
 /// into a result there, and `each` gets the results on the calling thread in
 /// walk order, with the file's path.
 ///
+/// A sink may also hand results on before its file ends, through the
+/// [`HandOn`] that `open` gets: `each` then gets them, in the order they were
+/// handed on, before the file's closing result (its third argument, `true`
+/// only for that last one). A file of many sessions need not then hold all
+/// their results until it ends.
+///
 /// Use it when the work on a file's events can be done on its own (counting,
 /// assembling and analysing its sessions): events are then made, used and
 /// freed on one thread. Handing them to another thread, as [`read_paths`]
@@ -203,14 +210,16 @@ pub fn read_paths(
 /// (docs/benchmarks.md, "Reading").
 ///
 /// Memory is bounded by `8 × threads` files in flight: a worker waits while
-/// that many results are ahead of the one `each` waits for. A panic in `open`,
-/// `close` or a reader is re-raised on the calling thread.
+/// that many results are ahead of the one `each` waits for. Results handed
+/// on by a file other than the one `each` waits for are held until it is
+/// that file's turn. A panic in `open`, `close` or a reader is re-raised on
+/// the calling thread.
 pub fn read_paths_per_file<S, R>(
     paths: &[PathBuf],
     opts: &ReadOptions,
-    open: &(dyn Fn() -> S + Sync),
+    open: &(dyn Fn(HandOn<R>) -> S + Sync),
     close: &(dyn Fn(S) -> R + Sync),
-    each: &mut dyn FnMut(&Path, R),
+    each: &mut dyn FnMut(&Path, R, bool),
 ) -> Result<ReadStats, ReadError>
 where
     S: Sink,
@@ -220,9 +229,14 @@ where
     let threads = worker_threads(opts, &mut walk);
     let mut stats = ReadStats::default();
     let mut fatal = None;
-    let work = |item: &Item| {
+    let (msg_tx, msg_rx) = unbounded::<FileMsg<R>>();
+    let work = |i: usize, item: &Item, to: &Sender<FileMsg<R>>| {
         let mut counting = Counting {
-            inner: open(),
+            inner: open(HandOn {
+                file: i,
+                path: item.path.as_path().into(),
+                to: to.clone(),
+            }),
             events: 0,
             skipped: 0,
         };
@@ -230,78 +244,112 @@ where
         let (events, skipped) = (counting.events, counting.skipped);
         (outcome, events, skipped, close(counting.inner))
     };
-    let mut deliver = |item: &Item, (outcome, events, skipped, result): FileDone<R>| {
+    let mut deliver = |item: &Item,
+                       (outcome, events, skipped, result): FileDone<R>,
+                       each: &mut dyn FnMut(&Path, R, bool)| {
         stats.events += events;
         stats.skipped += skipped;
         record_outcome(item, outcome, &mut stats, &mut fatal);
-        each(&item.path, result);
+        each(&item.path, result, true);
     };
-    if threads <= 1 {
-        while let Some((_, item)) = walk.next_numbered() {
-            let done = work(&item);
-            deliver(&item, done);
-        }
-    } else {
-        let walk_shared = Mutex::new(walk);
-        let window = threads * 8;
-        let (token_tx, token_rx) = bounded::<()>(window);
-        for _ in 0..window {
-            let _ = token_tx.send(());
-        }
-        type Done<R> = (usize, Item, std::thread::Result<FileDone<R>>);
-        let (done_tx, done_rx) = unbounded::<Done<R>>();
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                let (done_tx, token_rx, walk, work) =
-                    (done_tx.clone(), token_rx.clone(), &walk_shared, &work);
-                scope.spawn(move || loop {
-                    if token_rx.recv().is_err() {
-                        break;
-                    }
-                    let Some((i, item)) = next_item(walk) else {
-                        break;
-                    };
-                    let done =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&item)));
-                    let panicked = done.is_err();
-                    if done_tx.send((i, item, done)).is_err() || panicked {
-                        break;
-                    }
-                });
-            }
-            drop(done_tx);
-            let mut pending: HashMap<usize, (Item, FileDone<R>)> = HashMap::new();
-            let mut next_emit = 0;
-            // Ends when every worker has stopped: the walk is done and all
-            // it handed out has been sent.
-            while let Ok((i, item, done)) = done_rx.recv() {
-                match done {
-                    Ok(done) => {
-                        pending.insert(i, (item, done));
-                    }
-                    Err(panic) => {
-                        // Wake and stop the other workers, then re-raise.
-                        drop(token_rx);
-                        drop(token_tx);
-                        std::panic::resume_unwind(panic);
-                    }
-                }
-                while let Some((item, done)) = pending.remove(&next_emit) {
-                    deliver(&item, done);
-                    next_emit += 1;
-                    let _ = token_tx.send(());
-                }
-            }
-            drop(token_tx);
-        });
-        walk = walk_shared
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner);
+    // Even one worker runs beside this thread, which hands on its results
+    // as they come.
+    let walk_shared = Mutex::new(walk);
+    let window = threads * 8;
+    let (token_tx, token_rx) = bounded::<()>(window);
+    for _ in 0..window {
+        let _ = token_tx.send(());
     }
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (msg_tx, token_rx, walk, work) =
+                (msg_tx.clone(), token_rx.clone(), &walk_shared, &work);
+            scope.spawn(move || loop {
+                if token_rx.recv().is_err() {
+                    break;
+                }
+                let Some((i, item)) = next_item(walk) else {
+                    break;
+                };
+                let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    work(i, &item, &msg_tx)
+                }));
+                let panicked = done.is_err();
+                if msg_tx.send(FileMsg::Done(i, item, done)).is_err() || panicked {
+                    break;
+                }
+            });
+        }
+        drop(msg_tx);
+        let mut pending: HashMap<usize, (Item, FileDone<R>)> = HashMap::new();
+        let mut handed_early: HashMap<usize, Vec<(std::sync::Arc<Path>, R)>> = HashMap::new();
+        let mut next_emit = 0;
+        // Ends when every worker has stopped: the walk is done and all it
+        // handed out has been sent (the sinks' `HandOn`s are gone with them).
+        while let Ok(msg) = msg_rx.recv() {
+            match msg {
+                FileMsg::Part(i, path, part) if i == next_emit => each(&path, part, false),
+                FileMsg::Part(i, path, part) => {
+                    handed_early.entry(i).or_default().push((path, part))
+                }
+                FileMsg::Done(i, item, Ok(done)) => {
+                    pending.insert(i, (item, done));
+                }
+                FileMsg::Done(_, _, Err(panic)) => {
+                    // Wake and stop the other workers, then re-raise.
+                    drop(token_rx);
+                    drop(token_tx);
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            while let Some((item, done)) = pending.remove(&next_emit) {
+                deliver(&item, done, &mut *each);
+                next_emit += 1;
+                let _ = token_tx.send(());
+                for (path, part) in handed_early.remove(&next_emit).into_iter().flatten() {
+                    each(&path, part, false);
+                }
+            }
+        }
+        drop(token_tx);
+    });
+    walk = walk_shared
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     stats.errors.extend(walk.into_errors());
     match fatal {
         Some(e) => Err(e),
         None => Ok(stats),
+    }
+}
+
+/// What a worker of [`read_paths_per_file`] tells the calling thread.
+enum FileMsg<R> {
+    /// A result handed on before file `0` ended.
+    Part(usize, std::sync::Arc<Path>, R),
+    /// File `0` is read (or its worker panicked).
+    Done(usize, Item, std::thread::Result<FileDone<R>>),
+}
+
+/// A file's way to hand results to [`read_paths_per_file`]'s caller before
+/// the file ends; given to the file's sink when it is made.
+pub struct HandOn<R> {
+    file: usize,
+    path: std::sync::Arc<Path>,
+    to: Sender<FileMsg<R>>,
+}
+
+impl<R> HandOn<R> {
+    /// Hands `part` on: the caller gets it after what this file handed on
+    /// before, and before the file's closing result.
+    pub fn hand_on(&self, part: R) {
+        // The receiver outlives every worker; a failed send means the read
+        // is being torn down by a panic, which is re-raised there.
+        let _ = self.to.send(FileMsg::Part(
+            self.file,
+            std::sync::Arc::clone(&self.path),
+            part,
+        ));
     }
 }
 

@@ -439,9 +439,9 @@ fn per_file(
     let stats = read_paths_per_file(
         paths,
         &opts,
-        &Collected::default,
+        &|_| Collected::default(),
         &|c: Collected| c.events.into_iter().map(|(_, e)| e).collect::<Vec<_>>(),
-        &mut |path, file_events: Vec<Event>| {
+        &mut |path, file_events: Vec<Event>, _| {
             files.push(path.to_path_buf());
             events.extend(file_events);
         },
@@ -501,15 +501,62 @@ fn per_file_reading_of_a_missing_file_named_explicitly_is_an_error() {
     let err = read_paths_per_file(
         &[PathBuf::from("/nonexistent/trace.jsonl")],
         &ReadOptions::default(),
-        &Collected::default,
+        &|_| Collected::default(),
         &|_| (),
-        &mut |_, ()| {},
+        &mut |_, (), _| {},
     )
     .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/trace.jsonl"),
         "{err}"
     );
+}
+
+/// Hands on each event's id as it is read; closes with `"end"`.
+struct HandingOn(loupe_formats::HandOn<String>);
+
+impl loupe_formats::Sink for HandingOn {
+    fn event(&mut self, _source: &loupe_formats::Source, event: Event) {
+        self.0.hand_on(event.event_id);
+    }
+    fn skip(&mut self, _skipped: loupe_formats::Skipped) {}
+}
+
+#[test]
+fn results_handed_on_before_a_file_ends_reach_the_caller_in_order() {
+    let samples = samples_dir();
+    let paths = [samples.join("attocode-py"), samples.join("attocode-ts")];
+    let (files, events, _) = per_file(&paths, 1);
+    let ids: Vec<String> = events.into_iter().map(|e| e.event_id).collect();
+    for threads in [1, 2, 4] {
+        let mut got: Vec<(PathBuf, String, bool)> = Vec::new();
+        read_paths_per_file(
+            &paths,
+            &ReadOptions {
+                format: None,
+                threads,
+                ..Default::default()
+            },
+            &|hand_on| HandingOn(hand_on),
+            &|_| "end".to_owned(),
+            &mut |path, result, last| got.push((path.to_path_buf(), result, last)),
+        )
+        .unwrap();
+        // Files close in walk order, each after all it handed on.
+        let closed: Vec<PathBuf> = got.iter().filter(|g| g.2).map(|g| g.0.clone()).collect();
+        assert_eq!(closed, files, "{threads} threads");
+        let mut open_file = None;
+        for (path, result, last) in &got {
+            if *last {
+                assert_eq!(result, "end");
+                open_file = None;
+            } else {
+                assert_eq!(*open_file.get_or_insert(path), path, "{threads} threads");
+            }
+        }
+        let handed: Vec<String> = got.into_iter().filter(|g| !g.2).map(|g| g.1).collect();
+        assert_eq!(handed, ids, "{threads} threads");
+    }
 }
 
 #[test]
@@ -524,7 +571,7 @@ fn a_panic_while_working_on_one_file_reaches_the_caller_and_stops_the_workers() 
                 threads: 2,
                 ..Default::default()
             },
-            &Collected::default,
+            &|_| Collected::default(),
             &|c: Collected| {
                 if c.events
                     .iter()
@@ -533,7 +580,7 @@ fn a_panic_while_working_on_one_file_reaches_the_caller_and_stops_the_workers() 
                     panic!("injected");
                 }
             },
-            &mut |_, ()| {},
+            &mut |_, (), _| {},
         )
     });
     let payload = caught.unwrap_err();

@@ -3,13 +3,13 @@
 //! them (`--session`, `--since`, `--until`), analyse them with the user's
 //! prices/thresholds/score model, and write the result to stdout or `--out`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use loupe_analyze::{Session, SessionAnalysis, SessionAssembler, SessionSource};
-use loupe_formats::{ReadOptions, Sink, Skipped, Source};
+use loupe_formats::{HandOn, ReadOptions, Sink, Skipped, Source};
 use loupe_model::{SourceFormat, Timestamp};
 use loupe_report::SkippedRecord;
 
@@ -279,30 +279,29 @@ pub(crate) fn stream<R: Send>(
     // with one hash (odds about n²/2⁶⁵) would only count a session as split.
     let mut seen: HashSet<u64> = HashSet::new();
     let progress = ReadProgress::start();
-    let open = || FileCollector::new(&filter, work);
+    let open = |hand_on| FileCollector::new(&filter, work, hand_on);
     let close = |file: FileCollector<'_, R>| file.finish();
     let opts = ReadOptions {
         format,
         threads: 0,
         unread_payload,
     };
-    let read =
-        loupe_formats::read_paths_per_file(&paths, &opts, &open, &close, &mut |path,
-                                                                               file: FileParts<
-            R,
-        >| {
+    let mut take = |path: &Path, file: FileParts<R>, last: bool| {
+        if last {
             progress.file_done(path);
-            summary.skipped.extend(file.skipped);
-            for part in file.parts {
-                summary.sessions += 1;
-                let first = seen.insert(part.session_key);
-                summary.repeated_sessions += usize::from(!first);
-                if let Some(result) = part.result {
-                    summary.split_sessions += usize::from(!first);
-                    each(result);
-                }
+        }
+        summary.skipped.extend(file.skipped);
+        for part in file.parts {
+            summary.sessions += 1;
+            let first = seen.insert(part.session_key);
+            summary.repeated_sessions += usize::from(!first);
+            if let Some(result) = part.result {
+                summary.split_sessions += usize::from(!first);
+                each(result);
             }
-        });
+        }
+    };
+    let read = loupe_formats::read_paths_per_file(&paths, &opts, &open, &close, &mut take);
     progress.finish();
     let stats = read?;
     if summary.sessions == 0 && stats.files == 0 {
@@ -391,25 +390,36 @@ impl SessionFilter<'_> {
 
 /// One file's sessions and skipped records, assembled on the worker reading
 /// it as events arrive (no intermediate list of the file's events). A
-/// session the reader says is complete is worked on at once and only its
-/// result kept, so a file of many sessions is not held whole.
+/// session the reader says is complete is worked on at once, and its result
+/// handed on as soon as every session that appeared before it has been, so
+/// a file of many sessions is not held whole, nor are their results.
 struct FileCollector<'w, R> {
     source: Option<SessionSource>,
     sessions: SessionAssembler,
     skipped: Vec<SkippedRecord>,
-    /// Sessions finished early, with their rank in order of first appearance.
-    done: Vec<(usize, Part<R>)>,
+    /// Sessions finished early and not yet handed on, by rank in order of
+    /// first appearance.
+    done: BTreeMap<usize, Part<R>>,
+    /// Rank of the first session not handed on yet.
+    next_rank: usize,
+    hand_on: HandOn<FileParts<R>>,
     filter: &'w SessionFilter<'w>,
     work: &'w (dyn Fn(Session) -> R + Sync),
 }
 
 impl<'w, R> FileCollector<'w, R> {
-    fn new(filter: &'w SessionFilter<'w>, work: &'w (dyn Fn(Session) -> R + Sync)) -> Self {
+    fn new(
+        filter: &'w SessionFilter<'w>,
+        work: &'w (dyn Fn(Session) -> R + Sync),
+        hand_on: HandOn<FileParts<R>>,
+    ) -> Self {
         FileCollector {
             source: None,
             sessions: SessionAssembler::new(),
             skipped: Vec::new(),
-            done: Vec::new(),
+            done: BTreeMap::new(),
+            next_rank: 0,
+            hand_on,
             filter,
             work,
         }
@@ -422,10 +432,10 @@ impl<'w, R> FileCollector<'w, R> {
         }
     }
 
-    /// Every session's part, in order of first appearance.
+    /// Every session's part not handed on yet, in order of first appearance.
     fn finish(mut self) -> FileParts<R> {
         let rest: Vec<(usize, Session)> = std::mem::take(&mut self.sessions).finish_ranked();
-        let mut parts = std::mem::take(&mut self.done);
+        let mut parts: Vec<(usize, Part<R>)> = std::mem::take(&mut self.done).into_iter().collect();
         parts.extend(rest.into_iter().map(|(rank, s)| (rank, self.part(s))));
         parts.sort_by_key(|(rank, _)| *rank);
         FileParts {
@@ -457,9 +467,21 @@ impl<R> Sink for FileCollector<'_, R> {
     }
 
     fn session_done(&mut self, _source: &Source, session_id: &str) {
-        if let Some((rank, session)) = self.sessions.take(session_id) {
-            let part = self.part(session);
-            self.done.push((rank, part));
+        let Some((rank, session)) = self.sessions.take(session_id) else {
+            return;
+        };
+        let part = self.part(session);
+        self.done.insert(rank, part);
+        let mut ready = Vec::new();
+        while let Some(part) = self.done.remove(&self.next_rank) {
+            ready.push(part);
+            self.next_rank += 1;
+        }
+        if !ready.is_empty() {
+            self.hand_on.hand_on(FileParts {
+                parts: ready,
+                skipped: std::mem::take(&mut self.skipped),
+            });
         }
     }
 }

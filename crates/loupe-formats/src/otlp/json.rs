@@ -70,6 +70,17 @@ pub(crate) fn walk_request_json(bytes: &[u8], visit: &mut dyn FnMut(Piece)) -> R
     }
 }
 
+/// [`walk_request_json`] over a reader, so the document is never held
+/// whole (about 1.5× the parse time of text in memory). `Ok(false)`: valid
+/// JSON, but not a traces request; [`walk_request_json`] on the same bytes
+/// says why.
+pub(crate) fn walk_request_json_from(
+    reader: impl std::io::Read,
+    visit: &mut dyn FnMut(Piece),
+) -> Result<bool, String> {
+    walk(&mut serde_json::Deserializer::from_reader(reader), visit).map_err(|e| e.to_string())
+}
+
 fn walk<'de, R: serde_json::de::Read<'de>>(
     de: &mut serde_json::Deserializer<R>,
     visit: &mut dyn FnMut(Piece),
