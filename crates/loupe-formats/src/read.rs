@@ -20,7 +20,7 @@
 //!   file's channel holds at most `CHANNEL_BATCHES × BATCH_EVENTS` events, so
 //!   memory is bounded whatever the input size (whole-file JSON
 //!   formats — MyAgent, Victor — are held in memory one file at a time; an
-//!   OTLP document of 64 MiB or more, or OTLP JSONL of any size, is read from
+//!   OTLP document of 16 MiB or more, or OTLP JSONL of any size, is read from
 //!   disk twice instead, see [`otlp`](crate::otlp)).
 //! - In a directory walk, files that are no trace (binary, non-JSON text such
 //!   as `.md`/`.csv`/`.html`, JSON of an unknown shape) are listed in

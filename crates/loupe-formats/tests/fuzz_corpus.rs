@@ -85,3 +85,41 @@ fn every_fuzz_seed_and_sample_goes_through_every_reader_without_panicking() {
         replay(f);
     }
 }
+
+#[test]
+fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
+    let seeds = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/corpus-seed/otlp_cut"
+    ));
+    let mut files = Vec::new();
+    files_under(seeds, &mut files);
+    let mut took = 0;
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        took += usize::from(loupe_formats::otlp::check_cut_walk(&bytes[1..], 7));
+    }
+    let mut samples = Vec::new();
+    files_under(&support::samples_dir(), &mut samples);
+    // Every sample as the OTLP document Loupe writes of it (real text:
+    // escapes, non-ASCII, large payloads).
+    for f in &samples {
+        let bytes = std::fs::read(f).unwrap();
+        let mut c = Collected::default();
+        if read_bytes(&bytes, f, None, &mut c).is_err() || c.events.is_empty() {
+            continue;
+        }
+        let events: Vec<_> = c.events.into_iter().map(|(_, e)| e).collect();
+        let doc = loupe_formats::otlp::events_to_otlp_json(&events);
+        for chunk in [1, 13, 1 << 20] {
+            let cut = loupe_formats::otlp::check_cut_walk(doc.as_bytes(), chunk);
+            assert!(
+                cut,
+                "{}: Loupe's own OTLP is plain enough to cut",
+                f.display()
+            );
+            took += 1;
+        }
+    }
+    assert!(took >= 30, "OTLP documents cut: {took}");
+}

@@ -434,3 +434,40 @@ fn a_file_on_disk_reads_exactly_as_its_bytes_do() {
         }
     }
 }
+
+#[test]
+fn a_large_document_read_from_disk_in_pieces_reads_as_in_memory() {
+    // From 16 MiB on, a document is read from the file in pieces (both
+    // passes), never held: the same events, hints and order as in memory.
+    let prompt = "Refactor the \"users\" module ]}{[ — é\\n ".repeat(24);
+    let mut spans = Vec::new();
+    for conversation in 1..=130u8 {
+        for i in 0..100u8 {
+            let mut s = span(
+                conversation,
+                i.wrapping_add(1),
+                (i > 0).then_some(1),
+                "chat",
+                vec![
+                    attr("gen_ai.operation.name", "chat"),
+                    attr("gen_ai.prompt", &prompt),
+                ],
+            );
+            s["spanId"] = format!("{conversation:02x}{i:02x}").repeat(4).into();
+            if i > 0 {
+                s["parentSpanId"] = format!("{conversation:02x}00").repeat(4).into();
+            }
+            spans.push(s);
+        }
+    }
+    let text = request(&[attr("service.name", "coder")], &spans).to_string();
+    assert!(text.len() > 16 << 20, "{} bytes", text.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.json");
+    std::fs::write(&path, &text).unwrap();
+    let from_disk = read_from_disk(&path);
+    let in_memory = read(text.as_bytes());
+    from_disk.assert_hints_are_sound();
+    assert_eq!(from_disk.events().len(), 2 * 130 * 100);
+    assert_eq!(from_disk.0, in_memory.0);
+}

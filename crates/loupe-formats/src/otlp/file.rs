@@ -18,6 +18,7 @@ use std::io::{BufRead, Read as _};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
+use super::cut::walk_request_cut;
 use super::ingest::{SessionEnds, SpanContext, SpanMapper};
 use super::json::{walk_request_json, walk_request_json_from, Piece};
 use super::{attrs, ExportTraceServiceRequest};
@@ -95,10 +96,10 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn emit(&mut self, piece: &Piece, line: Option<u64>, sink: &mut dyn Sink) {
+    fn emit(&mut self, piece: Piece, line: Option<u64>, sink: &mut dyn Sink) {
         match piece {
             Piece::Resource(resource) => self.mapper.begin_resource(resource.as_ref()),
-            Piece::Span(span) => self.span(span, line, sink),
+            Piece::Span(span) => self.span(&span, line, sink),
         }
     }
 
@@ -127,7 +128,7 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
             let mut emitter = Emitter::new(&mut learner, source);
             // The same bytes walked again: this cannot fail where the first
             // walk did not.
-            let again = walk_request_json(bytes, &mut |piece| emitter.emit(&piece, None, sink));
+            let again = walk_request_json(bytes, &mut |piece| emitter.emit(piece, None, sink));
             debug_assert!(again.is_ok(), "the second walk failed: {again:?}");
             return Ok(());
         }
@@ -212,11 +213,10 @@ pub(crate) fn read_json_file(
 }
 
 /// Files from this size on are first tried as one request document read
-/// from disk in both passes, so memory stops growing with them there.
-/// Smaller ones are read into memory: serde_json parses a reader a byte at a
-/// time, which made `loupe stats` of a 285 MB document 1.7× slower (4.1 s
-/// against 7.1 s, for 402 MB against 47 MB of memory; docs/benchmarks.md).
-const STREAMED_DOCUMENT: u64 = 64 << 20;
+/// from disk in both passes ([`walk_request_cut`]), so memory stops growing
+/// with them there; smaller ones are read into memory, which is a little
+/// faster (docs/benchmarks.md).
+const STREAMED_DOCUMENT: u64 = 16 << 20;
 
 /// Reads the file at `source.path` as one request document, walked from
 /// disk in both passes, the second over exactly the bytes of the first.
@@ -229,30 +229,46 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
         path: source.path.clone(),
         error,
     };
-    let mut learner = Learner::default();
     let length = std::rc::Rc::new(std::cell::Cell::new(0));
-    let first = open_document(&source.path, u64::MAX, &length).map_err(io)?;
-    match walk_request_json_from(first, &mut |piece| learner.learn(&piece)) {
-        Ok(true) => {}
-        Ok(false) | Err(_) => return Ok(false),
+    // Cut into pieces where the outline is plain (nearly always), else
+    // walked by serde_json reading the file itself.
+    for cut in [true, false] {
+        let mut learner = Learner::default();
+        let first = open_document(&source.path, u64::MAX, &length).map_err(io)?;
+        let learned = if cut {
+            walk_request_cut(first, &mut |piece| learner.learn(&piece)).map_err(io)?
+        } else {
+            walk_request_json_from(first, &mut |piece| learner.learn(&piece)).ok()
+        };
+        if learned != Some(true) {
+            continue;
+        }
+        let again = open_document(&source.path, length.get(), &length).map_err(io)?;
+        let mut emitter = Emitter::new(&mut learner, source);
+        let mut emit = |piece| emitter.emit(piece, None, sink);
+        let walked = if cut {
+            match walk_request_cut(again, &mut emit) {
+                Ok(Some(true)) => Ok(()),
+                Ok(_) => Err("its outline changed".to_owned()),
+                Err(error) => Err(error.to_string()),
+            }
+        } else {
+            match walk_request_json_from(again, &mut emit) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("no longer a traces request".to_owned()),
+                Err(reason) => Err(reason),
+            }
+        };
+        if let Err(reason) = walked {
+            sink.skip(Skipped::new(
+                &source.path,
+                None,
+                format!("changed while it was read: {reason}"),
+            ));
+        }
+        return Ok(true);
     }
-    let again = open_document(&source.path, length.get(), &length).map_err(io)?;
-    let mut emitter = Emitter::new(&mut learner, source);
-    let walked = walk_request_json_from(again, &mut |piece| emitter.emit(&piece, None, sink));
-    match walked {
-        Ok(true) => {}
-        Ok(false) => sink.skip(Skipped::new(
-            &source.path,
-            None,
-            "changed while it was read: no longer a traces request".to_owned(),
-        )),
-        Err(reason) => sink.skip(Skipped::new(
-            &source.path,
-            None,
-            format!("changed while it was read: {reason}"),
-        )),
-    }
-    Ok(true)
+    Ok(false)
 }
 
 /// The file at `path`, its first `limit` bytes, after any byte order mark;
@@ -318,7 +334,7 @@ fn read_lines_twice<'r>(
     let mut found = learn_lines(first, size, &[], &mut learner, source)?;
     if let (1, 1, Some(document)) = (found.requests, found.good, &found.only) {
         let mut emitter = Emitter::new(&mut learner, source);
-        let walked = walk_request_json(document, &mut |piece| emitter.emit(&piece, None, sink));
+        let walked = walk_request_json(document, &mut |piece| emitter.emit(piece, None, sink));
         debug_assert!(walked.is_ok(), "the second walk failed: {walked:?}");
         return Ok(LinesRead::Mapped);
     }
@@ -351,7 +367,7 @@ fn read_lines_twice<'r>(
             continue;
         }
         let walked = walk_request_json(&line, &mut |piece| {
-            emitter.emit(&piece, Some(line_no), sink);
+            emitter.emit(piece, Some(line_no), sink);
         });
         if let Err(reason) = walked {
             sink.skip(Skipped::new(
@@ -535,7 +551,17 @@ mod tests {
         let one_line = document.to_string();
         let pretty = serde_json::to_string_pretty(&document).unwrap();
         let with_bom = format!("\u{feff}{one_line}");
-        for text in [&one_line, &pretty, &with_bom] {
+        // Too odd to cut into pieces (spans before their resource): walked
+        // by serde_json reading the file.
+        let resource_last = one_line
+            .replace(r#""resource":{"attributes":[]},"#, "")
+            .replace(r#"}]}]}"#, r#"}]}],"resource":{"attributes":[]}}"#);
+        assert_ne!(resource_last, one_line);
+        assert!(!super::super::cut::assert_cut_agrees(
+            resource_last.as_bytes(),
+            1 << 20
+        ));
+        for text in [&one_line, &pretty, &with_bom, &resource_last] {
             let (took, from_disk) = streamed(text.as_bytes());
             assert!(took);
             let mut in_memory = CollectedEvents::default();

@@ -35,6 +35,7 @@ pub fn decode_request_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, St
 }
 
 /// One step of a request walked by [`walk_request_json`].
+#[derive(Debug, PartialEq)]
 pub(crate) enum Piece {
     /// A `resourceSpans` element begins: its resource, then its spans follow.
     Resource(Option<Resource>),
@@ -374,7 +375,7 @@ struct JsonResourceSpans {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct JsonResource {
+pub(super) struct JsonResource {
     attributes: Option<Vec<JsonKeyValue>>,
     #[serde(
         alias = "dropped_attributes_count",
@@ -404,7 +405,7 @@ struct JsonScope {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct JsonSpan {
+pub(super) struct JsonSpan {
     #[serde(
         alias = "trace_id",
         rename = "traceId",

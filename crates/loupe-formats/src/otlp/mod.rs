@@ -15,6 +15,7 @@
 //! The span → event mapping is documented in `ingest.rs`.
 
 mod attrs;
+mod cut;
 mod export;
 mod file;
 mod ingest;
@@ -30,6 +31,15 @@ pub use json::decode_request_json;
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 pub use file::read_json;
+
+/// For the fuzz target: panics unless reading a large document from disk in
+/// pieces hands over what reading it in memory does, wherever the first
+/// does not give up (reading `chunk` bytes at a time). Says whether it took
+/// the document.
+#[doc(hidden)]
+pub fn check_cut_walk(bytes: &[u8], chunk: usize) -> bool {
+    cut::assert_cut_agrees(bytes, chunk)
+}
 pub(crate) use file::read_json_file;
 
 use crate::{ReadError, Sink, Source};
