@@ -694,3 +694,87 @@ fn sessions_finished_early_in_a_large_otlp_file_come_out_as_read_whole() {
     assert_eq!(stats["sessions"], 3);
     assert_eq!(stats["total"]["llm_calls"], 4);
 }
+
+#[test]
+fn results_handed_on_in_batches_keep_the_order_of_a_whole_read() {
+    // 60 conversations, eight open at a time, each named by its root span
+    // written after its children: `analyze` and `stats` hand finished
+    // sessions' results on in batches while the file is still being read,
+    // as JSONL and as one document; the output is that of reading it whole.
+    let mut lines = Vec::new();
+    let mut all_spans = Vec::new();
+    for wave in 0..60u32 / 8 + 1 {
+        let mut spans = Vec::new();
+        let conversations: Vec<u32> = (wave * 8..(wave * 8 + 8).min(60)).collect();
+        for step in 0..3u32 {
+            for &c in &conversations {
+                let trace = format!("{:032x}", c + 1);
+                let root = format!("{:016x}", (c + 1) << 8);
+                let ms = u64::from(c * 1000 + step * 10);
+                let mut attributes = vec![serde_json::json!({
+                    "key": "gen_ai.operation.name",
+                    "value": { "stringValue": if step == 2 { "invoke_agent" } else { "chat" } }
+                })];
+                let mut span = serde_json::json!({
+                    "traceId": trace,
+                    "name": if step == 2 { "invoke_agent" } else { "chat" },
+                    "startTimeUnixNano": (1_772_280_000_000u64 + ms) * 1_000_000,
+                    "endTimeUnixNano": (1_772_280_000_000u64 + ms + 5) * 1_000_000,
+                });
+                if step == 2 {
+                    span["spanId"] = root.clone().into();
+                    attributes.push(serde_json::json!({
+                        "key": "gen_ai.conversation.id",
+                        "value": { "stringValue": format!("conv-{c:02}") }
+                    }));
+                } else {
+                    span["spanId"] = format!("{:016x}", ((c + 1) << 8) + step + 1).into();
+                    span["parentSpanId"] = root.clone().into();
+                }
+                span["attributes"] = attributes.into();
+                spans.push(span);
+            }
+        }
+        let request = |spans: &[serde_json::Value]| {
+            serde_json::json!({ "resourceSpans": [{
+                "resource": { "attributes": [] },
+                "scopeSpans": [{ "spans": spans }]
+            }]})
+            .to_string()
+        };
+        lines.push(request(&spans));
+        all_spans.extend(spans);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("export.jsonl");
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    let document = dir.path().join("export.json");
+    std::fs::write(
+        &document,
+        serde_json::json!({ "resourceSpans": [{
+            "resource": { "attributes": [] },
+            "scopeSpans": [{ "spans": all_spans }]
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    for file in [&jsonl, &document] {
+        let view = loupe(&["view", s(file), "--output", "json"], None);
+        let analyze = loupe(&["analyze", s(file), "--output", "json"], None);
+        assert_eq!(analyze.status.code(), Some(0), "{}", stderr(&analyze));
+        assert_eq!(stdout(&analyze), stdout(&view));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&analyze)).unwrap();
+        let ids: Vec<String> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["session_id"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = (0..60).map(|c| format!("conv-{c:02}")).collect();
+        assert_eq!(ids, expected);
+        let stats = loupe(&["stats", s(file), "--output", "json"], None);
+        let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+        assert_eq!(stats["sessions"], 60);
+        assert_eq!(stats["total"]["llm_calls"], 120);
+    }
+}

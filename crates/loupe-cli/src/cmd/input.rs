@@ -400,8 +400,10 @@ struct FileCollector<'w, R> {
     /// Sessions finished early and not yet handed on, by rank in order of
     /// first appearance.
     done: BTreeMap<usize, Part<R>>,
-    /// Rank of the first session not handed on yet.
+    /// Rank of the first session not ready yet.
     next_rank: usize,
+    /// Parts ready to be handed on, in order.
+    ready: Vec<Part<R>>,
     hand_on: HandOn<FileParts<R>>,
     filter: &'w SessionFilter<'w>,
     work: &'w (dyn Fn(Session) -> R + Sync),
@@ -419,6 +421,7 @@ impl<'w, R> FileCollector<'w, R> {
             skipped: Vec::new(),
             done: BTreeMap::new(),
             next_rank: 0,
+            ready: Vec::new(),
             hand_on,
             filter,
             work,
@@ -438,8 +441,10 @@ impl<'w, R> FileCollector<'w, R> {
         let mut parts: Vec<(usize, Part<R>)> = std::mem::take(&mut self.done).into_iter().collect();
         parts.extend(rest.into_iter().map(|(rank, s)| (rank, self.part(s))));
         parts.sort_by_key(|(rank, _)| *rank);
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.extend(parts.into_iter().map(|(_, p)| p));
         FileParts {
-            parts: parts.into_iter().map(|(_, p)| p).collect(),
+            parts: ready,
             skipped: self.skipped,
         }
     }
@@ -472,19 +477,23 @@ impl<R> Sink for FileCollector<'_, R> {
         };
         let part = self.part(session);
         self.done.insert(rank, part);
-        let mut ready = Vec::new();
         while let Some(part) = self.done.remove(&self.next_rank) {
-            ready.push(part);
+            self.ready.push(part);
             self.next_rank += 1;
         }
-        if !ready.is_empty() {
+        // Handed on a few at a time, not a message (and a wake-up of the
+        // receiving thread) per session.
+        if self.ready.len() >= HAND_ON_BATCH {
             self.hand_on.hand_on(FileParts {
-                parts: ready,
+                parts: std::mem::take(&mut self.ready),
                 skipped: std::mem::take(&mut self.skipped),
             });
         }
     }
 }
+
+/// Finished sessions' parts handed on together.
+const HAND_ON_BATCH: usize = 16;
 
 /// One session of a file as a worker leaves it: `None` when filtered out.
 struct Part<R> {

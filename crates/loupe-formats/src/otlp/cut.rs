@@ -11,7 +11,7 @@
 //! The outline is followed only where it is plain: each member's value of
 //! the expected type, a resource before its spans, UTF-8 text, nothing
 //! after the document. Anything else, and any value that does not parse,
-//! makes [`walk_request_cut`] give up (`Ok(None)`), and the caller reads
+//! makes [`walk_request_cut`] give up ([`Cut::GaveUp`]), and the caller reads
 //! the file the slower way, which says exactly what is wrong. Where it does
 //! not give up it hands `visit` exactly what [`walk_request_json`] would on
 //! the same bytes (property tests and a fuzz target hold it to that).
@@ -28,15 +28,24 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 /// Bytes read from the file at a time.
 const CHUNK: usize = 1 << 20;
 
+/// What [`walk_request_cut`] made of a document.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// Walked whole; whether it had a `resourceSpans` list.
+    Walked { found: bool },
+    /// A whole document, then more (OTLP JSONL, most likely).
+    MoreAfter,
+    /// Not plain enough to cut, or broken.
+    GaveUp,
+}
+
 /// Walks the request document `reader` gives, handing resources and spans
 /// to `visit` as [`walk_request_json`](super::json::walk_request_json)
-/// does. `Ok(Some(found))`: walked whole, `found` telling whether it had a
-/// `resourceSpans` list. `Ok(None)`: not plain enough to cut (or broken);
-/// `visit` may have seen part of it.
+/// does. Unless it is [`Cut::Walked`], `visit` may have seen part of it.
 pub(crate) fn walk_request_cut(
     reader: impl Read,
     visit: &mut dyn FnMut(Piece),
-) -> std::io::Result<Option<bool>> {
+) -> std::io::Result<Cut> {
     walk_in_chunks(reader, CHUNK, visit)
 }
 
@@ -44,7 +53,7 @@ fn walk_in_chunks(
     reader: impl Read,
     chunk: usize,
     visit: &mut dyn FnMut(Piece),
-) -> std::io::Result<Option<bool>> {
+) -> std::io::Result<Cut> {
     let mut cutter = Cutter {
         reader,
         text: String::with_capacity(chunk.saturating_mul(2)),
@@ -55,8 +64,9 @@ fn walk_in_chunks(
         eof: false,
     };
     match cutter.request(visit) {
-        Ok(found) => Ok(Some(found)),
-        Err(Stop::GiveUp) => Ok(None),
+        Ok(found) => Ok(Cut::Walked { found }),
+        Err(Stop::GiveUp) => Ok(Cut::GaveUp),
+        Err(Stop::MoreAfter) => Ok(Cut::MoreAfter),
         Err(Stop::Io(error)) => Err(error),
     }
 }
@@ -68,7 +78,7 @@ fn walk_in_chunks(
 /// the fuzz target.
 pub(crate) fn assert_cut_agrees(bytes: &[u8], chunk: usize) -> bool {
     let mut cut = Vec::new();
-    let Ok(Some(found)) = walk_in_chunks(bytes, chunk, &mut |p| cut.push(p)) else {
+    let Ok(Cut::Walked { found }) = walk_in_chunks(bytes, chunk, &mut |p| cut.push(p)) else {
         return false;
     };
     let mut in_place = Vec::new();
@@ -92,6 +102,8 @@ enum Stop {
     Io(std::io::Error),
     /// The document is not plain enough to cut, or broken.
     GiveUp,
+    /// Something follows the document.
+    MoreAfter,
 }
 
 impl From<std::io::Error> for Stop {
@@ -306,7 +318,9 @@ impl<R: Read> Cutter<R> {
                 self.value::<IgnoredAny>()?;
             }
         }
-        need(self.peek()?.is_none())?;
+        if self.peek()?.is_some() {
+            return Err(Stop::MoreAfter);
+        }
         Ok(found)
     }
 
@@ -506,7 +520,7 @@ mod tests {
             format!(
                 r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{span}]}}],"resource":{{}}}}]}}"#
             ),
-            // Something after the document.
+            // Something after the document (said so apart, below).
             r#"{"resourceSpans":[]} {}"#.to_owned(),
             // A trailing comma.
             r#"{"resourceSpans":[],}"#.to_owned(),
@@ -516,7 +530,7 @@ mod tests {
         ] {
             let mut pieces = 0;
             let took = walk_request_cut(doc.as_bytes(), &mut |_| pieces += 1).unwrap();
-            assert_eq!(took, None, "{doc}");
+            assert!(matches!(took, Cut::GaveUp | Cut::MoreAfter), "{doc}");
             assert!(!assert_cut_agrees(doc.as_bytes(), 3));
         }
         let mut pieces = Vec::new();
@@ -525,12 +539,17 @@ mod tests {
         );
         assert_eq!(
             walk_request_cut(plain.as_bytes(), &mut |p| pieces.push(p)).unwrap(),
-            Some(true)
+            Cut::Walked { found: true }
         );
         assert_eq!(pieces.len(), 2);
         assert_eq!(
             walk_request_cut(&b"{\"a\":1}"[..], &mut |_| {}).unwrap(),
-            Some(false)
+            Cut::Walked { found: false }
+        );
+        let jsonl = format!("{plain}\n{plain}\n");
+        assert_eq!(
+            walk_request_cut(jsonl.as_bytes(), &mut |_| {}).unwrap(),
+            Cut::MoreAfter
         );
         // Keys are read as serde_json reads them, escapes and all.
         let escaped = plain.replacen("resourceSpans", "resource\\u0053pans", 1);

@@ -18,7 +18,7 @@ use std::io::{BufRead, Read as _};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::cut::walk_request_cut;
+use super::cut::{walk_request_cut, Cut};
 use super::ingest::{SessionEnds, SpanContext, SpanMapper};
 use super::json::{walk_request_json, walk_request_json_from, Piece};
 use super::{attrs, ExportTraceServiceRequest};
@@ -236,11 +236,16 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
         let mut learner = Learner::default();
         let first = open_document(&source.path, u64::MAX, &length).map_err(io)?;
         let learned = if cut {
-            walk_request_cut(first, &mut |piece| learner.learn(&piece)).map_err(io)?
+            match walk_request_cut(first, &mut |piece| learner.learn(&piece)).map_err(io)? {
+                Cut::Walked { found } => found,
+                // One request per line: the caller reads lines.
+                Cut::MoreAfter => return Ok(false),
+                Cut::GaveUp => false,
+            }
         } else {
-            walk_request_json_from(first, &mut |piece| learner.learn(&piece)).ok()
+            walk_request_json_from(first, &mut |piece| learner.learn(&piece)) == Ok(true)
         };
-        if learned != Some(true) {
+        if !learned {
             continue;
         }
         let again = open_document(&source.path, length.get(), &length).map_err(io)?;
@@ -248,7 +253,7 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
         let mut emit = |piece| emitter.emit(piece, None, sink);
         let walked = if cut {
             match walk_request_cut(again, &mut emit) {
-                Ok(Some(true)) => Ok(()),
+                Ok(Cut::Walked { found: true }) => Ok(()),
                 Ok(_) => Err("its outline changed".to_owned()),
                 Err(error) => Err(error.to_string()),
             }
