@@ -37,6 +37,8 @@ use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use encoding_rs_io::DecodeReaderBytesBuilder;
+
+use crate::otlp::Reopen;
 use loupe_model::{Event, SourceFormat, UnreadMember};
 use serde_json::{Map, Value};
 
@@ -577,22 +579,15 @@ fn read_stream(
     if !compressed && !utf16 && whole_prefix {
         let prefix = &head[..head.len().min(SNIFF_BYTES as usize)];
         let format = detect(prefix, ctx)?;
-        return read_detected(input, format, ctx, ctx.reopenable, sink);
+        let reopen = || -> io::Result<Box<dyn BufRead>> {
+            let mut file = BufReader::with_capacity(READ_BUFFER_BYTES, File::open(ctx.path)?);
+            skip_bom(&mut file)?;
+            Ok(Box::new(file))
+        };
+        let reopen: Option<Reopen<'_>> = ctx.reopenable.then_some(&reopen);
+        return read_detected(input, format, ctx, ctx.size, reopen, sink);
     }
-    let stream: Box<dyn Read + '_> = if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(input))
-    } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(io_failure)?)
-    } else {
-        Box::new(input)
-    };
-    // UTF-16 text with its byte order mark (what Windows PowerShell's `>`
-    // writes), compressed or not, is read as UTF-8; any other input passes
-    // through unchanged, invalid UTF-8 included (the line readers report it).
-    let mut stream = DecodeReaderBytesBuilder::new()
-        .utf8_passthru(true)
-        .strip_bom(true)
-        .build(stream);
+    let mut stream = decoded(input).map_err(io_failure)?;
     let mut prefix = Vec::with_capacity(SNIFF_BYTES as usize);
     stream
         .by_ref()
@@ -601,7 +596,38 @@ fn read_stream(
         .map_err(io_failure)?;
     let format = detect(&prefix, ctx)?;
     let whole = BufReader::with_capacity(READ_BUFFER_BYTES, Cursor::new(prefix).chain(stream));
-    read_detected(Box::new(whole), format, ctx, false, sink)
+    // A regular file is decoded again rather than held (its decoded size
+    // is unknown).
+    let reopen = || -> io::Result<Box<dyn BufRead>> {
+        let file = BufReader::with_capacity(READ_BUFFER_BYTES, File::open(ctx.path)?);
+        let mut again = BufReader::with_capacity(READ_BUFFER_BYTES, decoded(Box::new(file))?);
+        skip_bom(&mut again)?;
+        Ok(Box::new(again))
+    };
+    let reopen: Option<Reopen<'_>> = ctx.reopenable.then_some(&reopen);
+    read_detected(Box::new(whole), format, ctx, None, reopen, sink)
+}
+
+/// `input` decompressed (gzip or zstd, by its magic bytes) and, when it is
+/// UTF-16 with its byte order mark (what Windows PowerShell's `>` writes),
+/// decoded to UTF-8; any other input passes through unchanged, invalid
+/// UTF-8 included (the line readers report it). A UTF-8 byte order mark is
+/// dropped.
+fn decoded<'a>(mut input: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> {
+    let head = input.fill_buf()?;
+    let stream: Box<dyn Read + 'a> = if head.starts_with(GZIP_MAGIC) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(input))
+    } else if head.starts_with(ZSTD_MAGIC) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(input)?)
+    } else {
+        Box::new(input)
+    };
+    Ok(Box::new(
+        DecodeReaderBytesBuilder::new()
+            .utf8_passthru(true)
+            .strip_bom(true)
+            .build(stream),
+    ))
 }
 
 /// The format of an input starting with `prefix`: the forced one, else the
@@ -622,12 +648,14 @@ fn detect(prefix: &[u8], ctx: &FileCtx<'_>) -> Result<SourceFormat, Failure> {
 }
 
 /// Reads a whole (decompressed) input, from its start, as `format`.
-/// `raw_file`: the input is the file at `ctx.path` itself, byte for byte.
+/// `size`: its length, when known; `reopen`: how to read it again from its
+/// start, when it can be (a regular file).
 fn read_detected(
     mut input: Box<dyn BufRead + '_>,
     format: SourceFormat,
     ctx: &FileCtx<'_>,
-    raw_file: bool,
+    size: Option<u64>,
+    reopen: Option<Reopen<'_>>,
     sink: &mut dyn Sink,
 ) -> Result<SourceFormat, Failure> {
     let source = Source {
@@ -646,18 +674,15 @@ fn read_detected(
         let result = drive_lines(input, ctx.first_line, &source, parser.as_mut(), sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
-    } else if format == SourceFormat::Otlp
-        && raw_file
-        && !crate::detect::looks_binary(input.fill_buf().map_err(|e| {
-            Failure::Error(ReadError::Io {
-                path: ctx.path.to_path_buf(),
-                error: e,
-            })
-        })?)
-    {
+    } else if let Some(reopen) = reopen.filter(|_| format == SourceFormat::Otlp).filter(|_| {
+        // Binary (protobuf) requests are decoded whole.
+        input
+            .fill_buf()
+            .is_ok_and(|head| !crate::detect::looks_binary(head))
+    }) {
         // OTLP JSON(L) from a file: gone over twice rather than held whole.
         sink.begin(&source);
-        let result = crate::otlp::read_json_file(&mut *input, ctx.size, &source, sink);
+        let result = crate::otlp::read_json_file(&mut *input, size, reopen, &source, sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
     } else {

@@ -368,10 +368,27 @@ fn read_from_disk(path: &std::path::Path) -> Recording {
     sink
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// UTF-16 little-endian with its byte order mark.
+fn utf16_le(text: &str) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    bytes
+}
+
 #[test]
 fn a_file_on_disk_reads_exactly_as_its_bytes_do() {
     // From a regular file, OTLP JSONL is read twice from disk rather than
-    // held; a document on one line, or spread over lines, is read whole.
+    // held (decompressed and decoded again when it is compressed or
+    // UTF-16, and then tried as a large document first, since its size is
+    // unknown); a document on one line, or spread over lines, is read
+    // whole.
     // Either way: the same events, skips and hints, in the same order, as
     // reading the bytes in memory.
     let [children, root] = split_conversation();
@@ -415,6 +432,11 @@ fn a_file_on_disk_reads_exactly_as_its_bytes_do() {
                 "with a byte order mark",
                 [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
             ),
+            // Decoded again for the second pass rather than held.
+            ("gzip", gzip(text.as_bytes())),
+            ("zstd", zstd::encode_all(text.as_bytes(), 3).unwrap()),
+            ("UTF-16", utf16_le(&text)),
+            ("UTF-16, gzip", gzip(&utf16_le(&text))),
         ] {
             let path = dir.path().join("export.json");
             std::fs::write(&path, &bytes).unwrap();

@@ -172,19 +172,22 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
     })
 }
 
-/// Reads an OTLP/JSON file from `input`, which is the file at `source.path`
-/// itself (after any byte order mark), without holding it whole when it is
-/// OTLP JSONL: both passes read it line by line, the second from the file
-/// opened anew. A file of one line is a whole document, read from that
-/// line as [`read_json`] would; a file with no line that is a request on
-/// its own (a document spread over lines, or no traces at all) is read
-/// whole by [`read_json`], which says which.
+/// Reads an OTLP/JSON file from `input` (decompressed, after any byte
+/// order mark; `reopen` gives the same again, `size` is its length when
+/// known) without holding it whole. A large document (`size` of 16 MiB or
+/// more, or unknown) is read in pieces in both passes
+/// ([`read_document_streamed`]). OTLP JSONL is read line by line in both
+/// passes, the second from the input opened anew. A file of one line is a
+/// whole document, read from that line as [`read_json`] would; a file with
+/// no line that is a request on its own (a document spread over lines, or
+/// no traces at all) is read whole by [`read_json`], which says which.
 ///
 /// If the file is rewritten between the passes, lines that no longer parse
 /// are skipped with their reason; sessions may then be split, never lost.
 pub(crate) fn read_json_file(
     input: &mut dyn BufRead,
     size: Option<u64>,
+    reopen: Reopen<'_>,
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<(), ReadError> {
@@ -192,12 +195,13 @@ pub(crate) fn read_json_file(
         path: source.path.clone(),
         error,
     };
-    if size.is_some_and(|n| n >= STREAMED_DOCUMENT) && read_document_streamed(source, sink)? {
+    // Of unknown size (decompressed), it may be large.
+    if size.is_none_or(|n| n >= STREAMED_DOCUMENT) && read_document_streamed(reopen, source, sink)?
+    {
         return Ok(());
     }
-    let mut again = |length: u64| -> std::io::Result<Box<dyn BufRead>> {
-        Ok(Box::new(reopen(&source.path)?.take(length)))
-    };
+    let mut again =
+        |length: u64| -> std::io::Result<Box<dyn BufRead>> { Ok(Box::new(reopen()?.take(length))) };
     let lines = read_lines_twice(input, size, &mut again, source, sink).map_err(io)?;
     let LinesRead::NotLines { .. } = lines else {
         return Ok(());
@@ -206,8 +210,8 @@ pub(crate) fn read_json_file(
         size.and_then(|n| usize::try_from(n).ok())
             .map_or(0, |n| n.saturating_add(1)),
     );
-    reopen(&source.path)
-        .and_then(|mut file| file.read_to_end(&mut bytes))
+    reopen()
+        .and_then(|mut input| input.read_to_end(&mut bytes))
         .map_err(io)?;
     read_json(&bytes, source, sink)
 }
@@ -218,13 +222,18 @@ pub(crate) fn read_json_file(
 /// faster (docs/benchmarks.md).
 const STREAMED_DOCUMENT: u64 = 16 << 20;
 
-/// Reads the file at `source.path` as one request document, walked from
-/// disk in both passes, the second over exactly the bytes of the first.
+/// Reads the input as one request document, walked from disk in both
+/// passes (`reopen` opens it), the second over exactly the bytes of the
+/// first.
 /// `false`, with nothing handed to the sink, when it is not one whole
 /// traces request (OTLP JSONL, broken or foreign JSON): the caller reads it
 /// the other ways, which say why. If the file is rewritten between the
 /// passes, what the second walk cannot read is skipped with its reason.
-fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, ReadError> {
+fn read_document_streamed(
+    reopen: Reopen<'_>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<bool, ReadError> {
     let io = |error| ReadError::Io {
         path: source.path.clone(),
         error,
@@ -234,7 +243,7 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
     // walked by serde_json reading the file itself.
     for cut in [true, false] {
         let mut learner = Learner::default();
-        let first = open_document(&source.path, u64::MAX, &length).map_err(io)?;
+        let first = open_document(reopen, u64::MAX, &length).map_err(io)?;
         let learned = if cut {
             match walk_request_cut(first, &mut |piece| learner.learn(&piece)).map_err(io)? {
                 Cut::Walked { found } => found,
@@ -248,7 +257,7 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
         if !learned {
             continue;
         }
-        let again = open_document(&source.path, length.get(), &length).map_err(io)?;
+        let again = open_document(reopen, length.get(), &length).map_err(io)?;
         let mut emitter = Emitter::new(&mut learner, source);
         let mut emit = |piece| emitter.emit(piece, None, sink);
         let walked = if cut {
@@ -276,26 +285,25 @@ fn read_document_streamed(source: &Source, sink: &mut dyn Sink) -> Result<bool, 
     Ok(false)
 }
 
-/// The file at `path`, its first `limit` bytes, after any byte order mark;
-/// `read` counts the bytes taken from the file (mark included). A plain
-/// `BufReader` on the outside, because serde_json reads it a byte at a time
-/// and the standard library reads those straight from its buffer.
+/// The input opened again, its first `limit` bytes; `read` counts the
+/// bytes taken from it. A plain `BufReader` on the outside, because
+/// serde_json reading it itself reads a byte at a time, and the standard
+/// library reads those straight from its buffer.
 fn open_document(
-    path: &std::path::Path,
+    reopen: Reopen<'_>,
     limit: u64,
     read: &std::rc::Rc<std::cell::Cell<u64>>,
-) -> std::io::Result<std::io::BufReader<CountedRead<std::io::Take<std::fs::File>>>> {
+) -> std::io::Result<DocumentReader> {
     read.set(0);
-    let file = CountedRead {
-        inner: std::fs::File::open(path)?.take(limit),
+    let input = CountedRead {
+        inner: reopen()?.take(limit),
         read: std::rc::Rc::clone(read),
     };
-    let mut reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    if reader.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-        reader.consume(3);
-    }
-    Ok(reader)
+    Ok(std::io::BufReader::with_capacity(256 * 1024, input))
 }
+
+/// What [`open_document`] gives.
+type DocumentReader = std::io::BufReader<CountedRead<std::io::Take<Box<dyn BufRead>>>>;
 
 /// Counts the bytes a reader gave.
 struct CountedRead<R> {
@@ -447,15 +455,10 @@ fn learn_lines(
     Ok(found)
 }
 
-/// The file at `path`, opened again and positioned after any UTF-8 byte
-/// order mark (the first pass read it after the mark).
-fn reopen(path: &std::path::Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
-    let mut file = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
-    if file.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-        file.consume(3);
-    }
-    Ok(file)
-}
+/// Opens the input of a read again, from its start, giving what the first
+/// opening gave (decompressed, after any byte order mark): how a reader goes
+/// over a file twice instead of holding it.
+pub(crate) type Reopen<'a> = &'a dyn Fn() -> std::io::Result<Box<dyn BufRead>>;
 
 /// Maps one decoded binary request with the same two passes as JSON.
 pub(super) fn read_request(
@@ -542,7 +545,14 @@ mod tests {
             format: SourceFormat::Otlp,
         };
         let mut sink = CollectedEvents::default();
-        let took = read_document_streamed(&source, &mut sink).unwrap();
+        let reopen = || -> std::io::Result<Box<dyn BufRead>> {
+            let mut file = std::io::BufReader::new(std::fs::File::open(&path)?);
+            if file.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+                file.consume(3);
+            }
+            Ok(Box::new(file))
+        };
+        let took = read_document_streamed(&reopen, &source, &mut sink).unwrap();
         (took, sink)
     }
 

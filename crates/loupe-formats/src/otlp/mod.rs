@@ -40,7 +40,7 @@ pub use file::read_json;
 pub fn check_cut_walk(bytes: &[u8], chunk: usize) -> bool {
     cut::assert_cut_agrees(bytes, chunk)
 }
-pub(crate) use file::read_json_file;
+pub(crate) use file::{read_json_file, Reopen};
 
 use crate::{ReadError, Sink, Source};
 
