@@ -257,11 +257,7 @@ where
     // Even one worker runs beside this thread, which hands on its results
     // as they come.
     let walk_shared = Mutex::new(walk);
-    let window = threads * 8;
-    let (token_tx, token_rx) = bounded::<()>(window);
-    for _ in 0..window {
-        let _ = token_tx.send(());
-    }
+    let (token_tx, token_rx) = read_ahead_tokens(threads);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let (msg_tx, token_rx, walk, work) =
@@ -353,6 +349,19 @@ impl<R> HandOn<R> {
             part,
         ));
     }
+}
+
+/// The read-ahead window of parallel reading: a worker takes a token before
+/// starting a file and the delivering thread returns it once that file is
+/// delivered. Without it, small files (which fit in their channel) are read
+/// far ahead of a slow consumer and memory grows with the number of files.
+fn read_ahead_tokens(threads: usize) -> (Sender<()>, Receiver<()>) {
+    let window = threads * 8;
+    let (token_tx, token_rx) = bounded::<()>(window);
+    for _ in 0..window {
+        let _ = token_tx.send(());
+    }
+    (token_tx, token_rx)
 }
 
 /// The next file of a walk shared by workers.
@@ -898,15 +907,7 @@ fn read_parallel(
 ) -> Walk {
     let walk = Mutex::new(walk);
     let (announce_tx, announce_rx) = unbounded::<(usize, Item, Receiver<Msg>)>();
-    // Read-ahead window: a worker takes a token before starting a file and the
-    // delivering thread returns it once that file is delivered. Without it,
-    // small files (which fit in their channel) are read far ahead of a slow
-    // sink and memory grows with the number of files.
-    let window = threads * 8;
-    let (token_tx, token_rx) = bounded::<()>(window);
-    for _ in 0..window {
-        let _ = token_tx.send(());
-    }
+    let (token_tx, token_rx) = read_ahead_tokens(threads);
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let announce_tx = announce_tx.clone();

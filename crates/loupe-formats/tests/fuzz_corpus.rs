@@ -26,6 +26,11 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The cargo-fuzz seed corpus, a directory per target.
+fn seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus-seed")
+}
+
 fn replay(path: &Path) {
     let bytes = std::fs::read(path).unwrap();
     let detected = detect(&bytes);
@@ -60,12 +65,9 @@ fn replay(path: &Path) {
 
 #[test]
 fn every_fuzz_seed_and_sample_goes_through_every_reader_without_panicking() {
-    let seeds = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus-seed"
-    ));
+    let seeds = seeds_dir();
     let mut files = Vec::new();
-    files_under(seeds, &mut files);
+    files_under(&seeds, &mut files);
     let targets = [
         "read_canonical",
         "read_attocode_ts",
@@ -88,12 +90,8 @@ fn every_fuzz_seed_and_sample_goes_through_every_reader_without_panicking() {
 
 #[test]
 fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
-    let seeds = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fuzz/corpus-seed/otlp_cut"
-    ));
     let mut files = Vec::new();
-    files_under(seeds, &mut files);
+    files_under(&seeds_dir().join("otlp_cut"), &mut files);
     let mut took = 0;
     for f in &files {
         let bytes = std::fs::read(f).unwrap();
