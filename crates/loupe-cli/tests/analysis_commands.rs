@@ -778,3 +778,89 @@ fn results_handed_on_in_batches_keep_the_order_of_a_whole_read() {
         assert_eq!(stats["total"]["llm_calls"], 120);
     }
 }
+
+/// `loupe ARGS -` with `input` piped on standard input (written from a
+/// thread, so a large input cannot block the child).
+fn loupe_piped(args: &[&str], input: Vec<u8>) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
+#[test]
+fn a_large_otlp_export_piped_on_standard_input_reads_as_the_same_file() {
+    // Over 16 MiB of OTLP from a pipe is written to a temporary file as it
+    // arrives and read from there in two passes, not held: JSON and
+    // protobuf alike, the same results as the file itself.
+    use prost::Message as _;
+    let prompt = "Summarise the \"orders\" table ]}{[ — ü ".repeat(80);
+    let mut spans = Vec::new();
+    for c in 0..50u32 {
+        let trace = format!("{:032x}", c + 1);
+        let root = format!("{:016x}", (c + 1) << 8);
+        for step in 0..120u32 {
+            let agent = step == 119;
+            let mut attributes = vec![
+                serde_json::json!({ "key": "gen_ai.operation.name",
+                    "value": { "stringValue": if agent { "invoke_agent" } else { "chat" } } }),
+                serde_json::json!({ "key": "gen_ai.prompt", "value": { "stringValue": prompt } }),
+            ];
+            let ms = u64::from(c * 100_000 + step * 10);
+            let mut span = serde_json::json!({
+                "traceId": trace,
+                "name": if agent { "invoke_agent" } else { "chat" },
+                "startTimeUnixNano": (1_772_280_000_000u64 + ms) * 1_000_000,
+                "endTimeUnixNano": (1_772_280_000_000u64 + ms + 5) * 1_000_000,
+            });
+            if agent {
+                span["spanId"] = root.clone().into();
+                attributes.push(serde_json::json!({ "key": "gen_ai.conversation.id",
+                    "value": { "stringValue": format!("conv-{c:02}") } }));
+            } else {
+                span["spanId"] = format!("{:016x}", ((c + 1) << 8) + step + 1).into();
+                span["parentSpanId"] = root.clone().into();
+            }
+            span["attributes"] = attributes.into();
+            spans.push(span);
+        }
+    }
+    let document = serde_json::json!({ "resourceSpans": [{
+        "resource": { "attributes": [] },
+        "scopeSpans": [{ "spans": spans }]
+    }]})
+    .to_string();
+    let protobuf = loupe_formats::otlp::decode_request_json(document.as_bytes())
+        .unwrap()
+        .encode_to_vec();
+    assert!(protobuf.len() > 16 << 20, "{} bytes", protobuf.len());
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("export.json", document.into_bytes()),
+        ("export.pb", protobuf),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        for command in ["stats", "analyze"] {
+            let from_file = loupe(&[command, s(&file), "--output", "json"], None);
+            assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+            let piped = loupe_piped(&[command, "-", "--output", "json"], bytes.clone());
+            assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+            let piped = stdout(&piped).replace("/dev/stdin", s(&file));
+            assert_eq!(piped, stdout(&from_file), "{name}, {command}");
+        }
+        let stats = loupe(&["stats", s(&file), "--output", "json"], None);
+        let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+        assert_eq!(stats["sessions"], 50, "{name}");
+        assert_eq!(stats["total"]["llm_calls"], 50 * 119, "{name}");
+    }
+}

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, BufWriter, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -132,10 +132,16 @@ pub fn is_line_oriented(format: SourceFormat) -> bool {
 }
 
 /// Whether binary bytes are an OTLP protobuf `ExportTraceServiceRequest`
-/// (asks the OTLP module; only the sniffed prefix is examined, so a single
-/// unframed request larger than the prefix needs `--format otlp`).
+/// (asks the OTLP module, which reads a request cut short by the end of
+/// the sniffed prefix as far as it goes).
 pub(crate) fn looks_like_otlp_proto(bytes: &[u8]) -> bool {
     crate::otlp::looks_like_proto(bytes)
+}
+
+/// Whether OTLP input starting with `head` is protobuf rather than JSON,
+/// judged on its first 64 KiB whatever the read buffer holds.
+fn is_protobuf(head: &[u8]) -> bool {
+    crate::detect::looks_binary(&head[..head.len().min(64 * 1024)])
 }
 
 /// Reads whole-file formats by handing the bytes to their modules.
@@ -145,9 +151,7 @@ fn read_whole(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), 
         SourceFormat::VictorWorkflow | SourceFormat::VictorExecution => {
             crate::victor::read(bytes, source, sink)
         }
-        SourceFormat::Otlp if crate::detect::looks_binary(&bytes[..bytes.len().min(64 * 1024)]) => {
-            crate::otlp::read_proto(bytes, source, sink)
-        }
+        SourceFormat::Otlp if is_protobuf(bytes) => crate::otlp::read_proto(bytes, source, sink),
         SourceFormat::Otlp => crate::otlp::read_json(bytes, source, sink),
         // Line-oriented formats never get here.
         other => Err(ReadError::Invalid {
@@ -683,15 +687,67 @@ fn read_detected(
         let result = drive_lines(input, ctx.first_line, &source, parser.as_mut(), sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
-    } else if let Some(reopen) = reopen.filter(|_| format == SourceFormat::Otlp).filter(|_| {
-        // Binary (protobuf) requests are decoded whole.
-        input
-            .fill_buf()
-            .is_ok_and(|head| !crate::detect::looks_binary(head))
-    }) {
-        // OTLP JSON(L) from a file: gone over twice rather than held whole.
+    } else if let Some(reopen) = reopen.filter(|_| format == SourceFormat::Otlp) {
+        // OTLP from a file: gone over twice rather than held whole.
         sink.begin(&source);
-        let result = crate::otlp::read_json_file(&mut *input, size, reopen, &source, sink);
+        let result = read_otlp_twice(&mut *input, size, reopen, &source, sink);
+        sink.end(&source);
+        result.map_err(Failure::Error)?;
+    } else if format == SourceFormat::Otlp {
+        // OTLP from a pipe: held when small, else written to a temporary
+        // file as it arrives and read from there like any file.
+        let io_error = |error| {
+            Failure::Error(ReadError::Io {
+                path: ctx.path.to_path_buf(),
+                error,
+            })
+        };
+        let mut bytes = Vec::new();
+        (&mut input)
+            .take(SPOOL_FROM)
+            .read_to_end(&mut bytes)
+            .map_err(io_error)?;
+        let spooled = if bytes.len() as u64 == SPOOL_FROM {
+            match spool(&bytes, &mut *input).map_err(io_error)? {
+                Some(file) => {
+                    bytes = Vec::new();
+                    Some(file)
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        sink.begin(&source);
+        let result = match &spooled {
+            Some(file) => {
+                let reopen = || -> io::Result<Box<dyn BufRead>> {
+                    Ok(Box::new(BufReader::with_capacity(
+                        READ_BUFFER_BYTES,
+                        file.reopen()?,
+                    )))
+                };
+                let size = file.as_file().metadata().map(|m| m.len()).ok();
+                match reopen() {
+                    Ok(mut first) => read_otlp_twice(&mut *first, size, &reopen, &source, sink),
+                    Err(error) => Err(ReadError::Io {
+                        path: ctx.path.to_path_buf(),
+                        error,
+                    }),
+                }
+            }
+            None => {
+                // Smaller than the spooling size, or no temporary file
+                // could be made: held.
+                input
+                    .read_to_end(&mut bytes)
+                    .map_err(|error| ReadError::Io {
+                        path: ctx.path.to_path_buf(),
+                        error,
+                    })
+                    .and_then(|_| read_whole(&bytes, &source, sink))
+            }
+        };
         sink.end(&source);
         result.map_err(Failure::Error)?;
     } else {
@@ -714,6 +770,42 @@ fn read_detected(
         result.map_err(Failure::Error)?;
     }
     Ok(format)
+}
+
+/// Reads OTLP that can be read again from its start (`reopen`), JSON or
+/// protobuf, in two passes without holding it whole.
+fn read_otlp_twice(
+    input: &mut dyn BufRead,
+    size: Option<u64>,
+    reopen: Reopen<'_>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    if input.fill_buf().is_ok_and(is_protobuf) {
+        crate::otlp::read_proto_file(input, size, reopen, source, sink)
+    } else {
+        crate::otlp::read_json_file(input, size, reopen, source, sink)
+    }
+}
+
+/// OTLP read from a pipe larger than this is written to a temporary file
+/// ([`spool`]) rather than held: reading it takes two passes. Small, so
+/// what is held first stays small too.
+const SPOOL_FROM: u64 = 1 << 20;
+
+/// `head` and the rest of `input` written to a new temporary file (deleted
+/// when dropped), or `None`, with nothing consumed past `head`, when no
+/// temporary file can be made.
+fn spool(head: &[u8], input: &mut dyn BufRead) -> io::Result<Option<tempfile::NamedTempFile>> {
+    let Ok(mut file) = tempfile::NamedTempFile::new() else {
+        return Ok(None);
+    };
+    let mut out = BufWriter::with_capacity(READ_BUFFER_BYTES, &mut file);
+    out.write_all(head)?;
+    io::copy(input, &mut out)?;
+    out.flush()?;
+    drop(out);
+    Ok(Some(file))
 }
 
 /// The UTF-8 byte order mark some Windows tools put before JSON.

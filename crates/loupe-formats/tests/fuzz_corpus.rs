@@ -121,3 +121,50 @@ fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
     }
     assert!(took >= 30, "OTLP documents cut: {took}");
 }
+
+#[test]
+fn protobuf_seeds_and_samples_walked_from_disk_read_as_in_memory() {
+    use prost::Message as _;
+    let mut took = 0;
+    let mut files = Vec::new();
+    files_under(&seeds_dir().join("otlp_proto_cut"), &mut files);
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let buffer = usize::from(bytes[0]).max(1);
+        assert!(
+            loupe_formats::otlp::check_proto_walk(&bytes[1..], buffer),
+            "{}",
+            f.display()
+        );
+        took += 1;
+    }
+    let mut samples = Vec::new();
+    files_under(&support::samples_dir(), &mut samples);
+    // Every sample as the protobuf request Loupe writes of it, whole and
+    // in two frames.
+    for f in &samples {
+        let bytes = std::fs::read(f).unwrap();
+        let mut c = Collected::default();
+        if read_bytes(&bytes, f, None, &mut c).is_err() || c.events.is_empty() {
+            continue;
+        }
+        let events: Vec<_> = c.events.into_iter().map(|(_, e)| e).collect();
+        let whole = loupe_formats::otlp::events_to_request(&events).encode_to_vec();
+        let (first, second) = events.split_at(events.len() / 2);
+        let mut framed = Vec::new();
+        for part in [first, second] {
+            let frame = loupe_formats::otlp::events_to_request(part).encode_to_vec();
+            framed.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_be_bytes());
+            framed.extend_from_slice(&frame);
+        }
+        for (bytes, buffer) in [(&whole, 1), (&whole, 1 << 16), (&framed, 13)] {
+            assert!(
+                loupe_formats::otlp::check_proto_walk(bytes, buffer),
+                "{}: Loupe's own protobuf is walked",
+                f.display()
+            );
+            took += 1;
+        }
+    }
+    assert!(took >= 30, "protobuf files walked: {took}");
+}

@@ -457,13 +457,12 @@ fn a_file_on_disk_reads_exactly_as_its_bytes_do() {
     }
 }
 
-#[test]
-fn a_large_document_read_from_disk_in_pieces_reads_as_in_memory() {
-    // From 16 MiB on, a document is read from the file in pieces (both
-    // passes), never held: the same events, hints and order as in memory.
+/// `conversations` conversations of 100 chat spans each, with long
+/// prompts full of JSON punctuation, as OTLP/JSON spans.
+fn large_conversations(conversations: u8) -> Vec<Value> {
     let prompt = "Refactor the \"users\" module ]}{[ — é\\n ".repeat(24);
     let mut spans = Vec::new();
-    for conversation in 1..=130u8 {
+    for conversation in 1..=conversations {
         for i in 0..100u8 {
             let mut s = span(
                 conversation,
@@ -482,6 +481,14 @@ fn a_large_document_read_from_disk_in_pieces_reads_as_in_memory() {
             spans.push(s);
         }
     }
+    spans
+}
+
+#[test]
+fn a_large_document_read_from_disk_in_pieces_reads_as_in_memory() {
+    // From 16 MiB on, a document is read from the file in pieces (both
+    // passes), never held: the same events, hints and order as in memory.
+    let spans = large_conversations(130);
     let text = request(&[attr("service.name", "coder")], &spans).to_string();
     assert!(text.len() > 16 << 20, "{} bytes", text.len());
     let dir = tempfile::tempdir().unwrap();
@@ -492,4 +499,106 @@ fn a_large_document_read_from_disk_in_pieces_reads_as_in_memory() {
     from_disk.assert_hints_are_sound();
     assert_eq!(from_disk.events().len(), 2 * 130 * 100);
     assert_eq!(from_disk.0, in_memory.0);
+}
+
+/// Length-framed protobuf requests, as the Collector's file exporter
+/// writes them.
+fn frames(requests: &[Vec<u8>]) -> Vec<u8> {
+    let mut file = Vec::new();
+    for frame in requests {
+        file.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_be_bytes());
+        file.extend_from_slice(frame);
+    }
+    file
+}
+
+fn protobuf(document: &Value) -> Vec<u8> {
+    use prost::Message as _;
+    decode_request_json(document.to_string().as_bytes())
+        .unwrap()
+        .encode_to_vec()
+}
+
+#[test]
+fn a_large_protobuf_file_read_from_disk_in_pieces_reads_as_in_memory() {
+    // From 16 MiB on (or when compressed, its size unknown), a binary
+    // request, or a file of framed ones, is walked from the file in both
+    // passes, never held: the same events, hints and order as in memory.
+    let spans = large_conversations(160);
+    let resource = [attr("service.name", "coder")];
+    let whole = protobuf(&request(&resource, &spans));
+    assert!(whole.len() > 16 << 20, "{} bytes", whole.len());
+    let (first, second) = spans.split_at(7_000);
+    let framed = frames(&[
+        protobuf(&request(&resource, first)),
+        protobuf(&request(&[], second)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [("one request", whole), ("frames", framed)] {
+        // Taken by the walk (so read from disk in pieces below), agreeing
+        // with the in-memory reader.
+        assert!(
+            loupe_formats::otlp::check_proto_walk(&bytes, 1 << 16),
+            "{name}"
+        );
+        let mut in_memory = Recording::default();
+        loupe_formats::otlp::read_proto(&bytes, &source(), &mut in_memory).unwrap();
+        in_memory.assert_hints_are_sound();
+        assert_eq!(in_memory.events().len(), 2 * 160 * 100);
+        for (variant, file) in [
+            ("plain", bytes.clone()),
+            ("gzip", gzip(&bytes)),
+            ("zstd", zstd::encode_all(&bytes[..], 3).unwrap()),
+        ] {
+            let path = dir.path().join("export.pb");
+            std::fs::write(&path, &file).unwrap();
+            let from_disk = read_from_disk(&path);
+            assert!(from_disk.0 == in_memory.0, "{name}, {variant}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Walked from disk, a binary request or a file of framed ones hands
+    /// over exactly what the in-memory reader does, through any read
+    /// buffer; broken or cut short, the walk declines or still agrees.
+    #[test]
+    fn protobuf_walked_in_pieces_reads_as_in_memory(
+        (plans, resource_session, cuts) in plan(),
+        buffer in 1usize..64,
+        damage in prop::option::of((any::<prop::sample::Index>(), any::<u8>(), any::<bool>())),
+    ) {
+        let spans = build(&plans);
+        let resource: Vec<Value> = resource_session
+            .map(|s| vec![attr("session.id", &format!("r{s}"))])
+            .unwrap_or_default();
+        let Ok(whole) = decode_request_json(request(&resource, &spans).to_string().as_bytes()) else {
+            return Ok(());
+        };
+        let whole = prost::Message::encode_to_vec(&whole);
+        let mut requests = Vec::new();
+        let mut rest = &spans[..];
+        for cut in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+            let (part, after) = rest.split_at((*cut).min(rest.len()));
+            if !part.is_empty() {
+                requests.push(protobuf(&request(&resource, part)));
+            }
+            rest = after;
+        }
+        for mut bytes in [whole, frames(&requests)] {
+            if let Some((at, byte, truncate)) = damage {
+                let at = at.index(bytes.len());
+                if truncate {
+                    bytes.truncate(at);
+                } else {
+                    bytes[at] = byte;
+                }
+                loupe_formats::otlp::check_proto_walk(&bytes, buffer);
+            } else {
+                prop_assert!(loupe_formats::otlp::check_proto_walk(&bytes, buffer));
+            }
+        }
+    }
 }

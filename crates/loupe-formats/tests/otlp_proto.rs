@@ -125,9 +125,12 @@ fn fuzz_seeds_and_their_mutations_never_panic() {
             "{}",
             file.display()
         );
+        assert!(loupe_formats::otlp::check_proto_walk(&bytes, 5));
         for input in support::mutations(&bytes) {
             inputs += 1;
             let _ = looks_like_proto(&input);
+            // Walked from disk: declined, or read as in memory.
+            loupe_formats::otlp::check_proto_walk(&input, 5);
             if let Err(e) = read(&input) {
                 assert!(e.to_string().starts_with("traces.pb: "), "{e}");
             }

@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use super::cut::{walk_request_cut, Cut};
 use super::ingest::{SessionEnds, SpanContext, SpanMapper};
 use super::json::{walk_request_json, walk_request_json_from, Piece};
+use super::proto_cut::{self, Walked};
 use super::{attrs, ExportTraceServiceRequest};
 use crate::{ReadError, Sink, Skipped, Source};
 
@@ -283,6 +284,151 @@ fn read_document_streamed(
         return Ok(true);
     }
     Ok(false)
+}
+
+/// Reads a binary OTLP file from `input` (decompressed; `reopen` gives
+/// the same again, `size` is its length when known) without holding it
+/// whole where it can: a large file (`size` of 16 MiB or more, or unknown)
+/// is walked from disk in both passes ([`read_proto_streamed`]); anything
+/// else, and whatever that walk does not take, is read into memory by
+/// [`super::read_proto`], which also says what is wrong.
+pub(crate) fn read_proto_file(
+    input: &mut dyn BufRead,
+    size: Option<u64>,
+    reopen: Reopen<'_>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    if size.is_none_or(|n| n >= STREAMED_DOCUMENT) && read_proto_streamed(reopen, source, sink)? {
+        return Ok(());
+    }
+    let mut bytes = Vec::with_capacity(
+        size.and_then(|n| usize::try_from(n).ok())
+            .map_or(0, |n| n.saturating_add(1)),
+    );
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|error| ReadError::Io {
+            path: source.path.clone(),
+            error,
+        })?;
+    super::read_proto(&bytes, source, sink)
+}
+
+/// Reads a binary OTLP file walked from disk in both passes
+/// ([`proto_cut`]): one request, else length-framed requests, chosen as
+/// [`super::read_proto`] chooses them, the second pass over exactly the
+/// bytes of the first. `false`, with nothing handed to the sink, where the
+/// walk cannot tell it would read the file as the in-memory reader does.
+fn read_proto_streamed(
+    reopen: Reopen<'_>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<bool, ReadError> {
+    let io = |error| ReadError::Io {
+        path: source.path.clone(),
+        error,
+    };
+    let mut learner = Learner::default();
+    let whole = proto_cut::walk_request(&mut *reopen().map_err(io)?, &mut |piece| {
+        learner.learn(&piece);
+    })
+    .map_err(io)?;
+    // As `read_proto`: one request, unless it does not decode or holds no
+    // spans and the file is a sequence of frames that do.
+    let (framed, length) = match whole {
+        Walked::Request {
+            resource_spans: 1..,
+            bytes,
+        } => (false, bytes),
+        Walked::Unsure => return Ok(false),
+        Walked::Broken | Walked::Request { .. } => {
+            learner = Learner::default();
+            let frames = proto_cut::walk_frames(&mut *reopen().map_err(io)?, &mut |request| {
+                learner.request(request);
+            })
+            .map_err(io)?;
+            match frames {
+                Walked::Request {
+                    resource_spans: 1..,
+                    bytes,
+                } => (true, bytes),
+                _ => return Ok(false),
+            }
+        }
+    };
+    let mut again = reopen().map_err(io)?.take(length);
+    let mut emitter = Emitter::new(&mut learner, source);
+    let walked = if framed {
+        proto_cut::walk_frames(&mut again, &mut |request| {
+            emitter.emit_request(request, None, sink);
+        })
+    } else {
+        proto_cut::walk_request(&mut again, &mut |piece| emitter.emit(piece, None, sink))
+    };
+    match walked {
+        Ok(Walked::Request { bytes, .. }) if bytes == length => {}
+        Ok(_) => sink.skip(Skipped::new(
+            &source.path,
+            None,
+            "changed while it was read: no longer the same request".to_owned(),
+        )),
+        Err(error) => sink.skip(Skipped::new(
+            &source.path,
+            None,
+            format!("changed while it was read: {error}"),
+        )),
+    }
+    Ok(true)
+}
+
+/// For tests and the fuzz target: panics unless walking `bytes` from
+/// "disk" (through a buffer of `buffer` bytes) hands the sink exactly what
+/// [`super::read_proto`] does in memory (events, skips and sessions done,
+/// in order), wherever the walk takes the file; and nothing where it does
+/// not. Says whether it took the file.
+pub(super) fn assert_proto_walk_agrees(bytes: &[u8], buffer: usize) -> bool {
+    /// Everything a sink is told, in order.
+    #[derive(Debug, Default, PartialEq)]
+    struct Told(Vec<String>);
+    impl Sink for Told {
+        fn event(&mut self, _: &Source, event: loupe_model::Event) {
+            self.0.push(format!("{event:?}"));
+        }
+        fn skip(&mut self, skipped: Skipped) {
+            self.0.push(format!("{skipped:?}"));
+        }
+        fn session_done(&mut self, _: &Source, session_id: &str) {
+            self.0.push(format!("done {session_id}"));
+        }
+    }
+    let source = Source {
+        path: "export.pb".into(),
+        format: loupe_model::SourceFormat::Otlp,
+    };
+    // `Reopen` gives boxes that own their input.
+    let owned = bytes.to_vec();
+    let reopen = || -> std::io::Result<Box<dyn BufRead>> {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            buffer.max(1),
+            std::io::Cursor::new(owned.clone()),
+        )))
+    };
+    let mut walked = Told::default();
+    let took = read_proto_streamed(&reopen, &source, &mut walked)
+        .unwrap_or_else(|e| panic!("reading from memory failed: {e}"));
+    if !took {
+        assert_eq!(walked, Told::default(), "handed over, then not taken");
+        return false;
+    }
+    let mut in_memory = Told::default();
+    let read = super::read_proto(bytes, &source, &mut in_memory);
+    assert!(
+        read.is_ok(),
+        "taken by the walk, refused in memory: {read:?}"
+    );
+    assert_eq!(walked, in_memory, "the walk handed over something else");
+    true
 }
 
 /// The input opened again, its first `limit` bytes; `read` counts the

@@ -20,6 +20,7 @@ mod export;
 mod file;
 mod ingest;
 mod json;
+mod proto_cut;
 
 use prost::Message;
 
@@ -40,7 +41,15 @@ pub use file::read_json;
 pub fn check_cut_walk(bytes: &[u8], chunk: usize) -> bool {
     cut::assert_cut_agrees(bytes, chunk)
 }
-pub(crate) use file::{read_json_file, Reopen};
+/// For the fuzz target: panics unless reading a binary OTLP file from disk
+/// in pieces hands over what reading it in memory does, wherever the first
+/// takes the file (reading through a buffer of `buffer` bytes). Says
+/// whether it took the file.
+#[doc(hidden)]
+pub fn check_proto_walk(bytes: &[u8], buffer: usize) -> bool {
+    file::assert_proto_walk_agrees(bytes, buffer)
+}
+pub(crate) use file::{read_json_file, read_proto_file, Reopen};
 
 use crate::{ReadError, Sink, Source};
 
