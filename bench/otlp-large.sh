@@ -36,25 +36,8 @@ if [[ ! -x /usr/bin/time ]]; then
   exit 1
 fi
 
-# median of the numbers on stdin
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-# measure LABEL CMD...: RUNS runs, median wall seconds and median peak RSS (MB)
-measure() {
-  local label=$1
-  shift
-  local walls=() rss=()
-  for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$data/time.txt" "$@" > /dev/null
-    read -r wall kb < "$data/time.txt"
-    walls+=("$wall")
-    rss+=("$((kb / 1024))")
-  done
-  local w r
-  w=$(printf '%s\n' "${walls[@]}" | median)
-  r=$(printf '%s\n' "${rss[@]}" | median)
-  printf '| %s | %s | %s | %s | %s |\n' "$spans" "$shape" "$label" "$w" "$r"
-}
+# shellcheck source=lib/measure.sh
+source "$here/lib/measure.sh"
 
 echo "| spans | file | command | wall s (median of $RUNS) | peak RSS MB |"
 echo "|---:|---|---|---:|---:|"
@@ -79,15 +62,15 @@ for spans in $SPANS; do
     fi
     size=$(( $(stat -c %s "$file") / 1000000 ))
     shape="$shape ($size MB)"
-    measure "loupe stats" "$loupe" stats "$file" --output json
-    measure "loupe analyze" "$loupe" analyze "$file" --output json
+    measure "$spans | $shape" "loupe stats" "$loupe" stats "$file" --output json
+    measure "$spans | $shape" "loupe analyze" "$loupe" analyze "$file" --output json
     if [[ -n "${BASELINE:-}" ]]; then
-      measure "baseline stats" "$BASELINE" stats "$file" --output json
-      measure "baseline analyze" "$BASELINE" analyze "$file" --output json
+      measure "$spans | $shape" "baseline stats" "$BASELINE" stats "$file" --output json
+      measure "$spans | $shape" "baseline analyze" "$BASELINE" analyze "$file" --output json
     fi
     if [[ $shape == json* ]] && command -v jq > /dev/null; then
-      measure "jq -c ." jq -c . "$file"
+      measure "$spans | $shape" "jq -c ." jq -c . "$file"
     fi
-    measure "cat" cat "$file"
+    measure "$spans | $shape" "cat" cat "$file"
   done
 done

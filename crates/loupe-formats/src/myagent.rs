@@ -6,6 +6,14 @@
 //! - the runs export `{metadata, runs: […]}` (`export_runs_to_json`), whose runs
 //!   are grouped by `trace_id` into sessions.
 //!
+//! None of them is held whole (`read_with`). A traces export is mapped a
+//! trace at a time as it is parsed, each trace's session said done after it.
+//! A runs export is parsed twice: the first pass notes which trace each run
+//! belongs to, the second holds a trace's runs only from its first to its
+//! last. From 16 MiB on (or compressed) the file is parsed from disk, not
+//! read into memory first (`read.rs`); only from a pipe, which cannot be
+//! read twice, are a runs export's runs held.
+//!
 //! Mapping decisions:
 //! - **Session**: each trace is a session whose id is the trace id. The trace
 //!   id keeps sessions distinct; MyAgent's `metadata.session_id` names the user's
@@ -35,48 +43,368 @@
 use std::collections::HashMap;
 
 use loupe_model::{keys, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::{ReadError, Sink, Skipped, Source};
 
-/// Reads a MyAgent export (any of the three shapes).
+/// Reads a MyAgent export (any of the three shapes) held in memory.
 pub fn read(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| ReadError::Invalid {
-        path: source.path.clone(),
-        format: loupe_model::SourceFormat::MyAgent,
-        reason: format!("line {}, column {}: {e}", e.line(), e.column()),
-    })?;
-    let Value::Object(root) = doc else {
-        return Err(unrecognized(source, "top-level JSON is not an object"));
+    let mut again = |each: &mut dyn FnMut(usize, Value)| {
+        stream_runs(&mut serde_json::Deserializer::from_slice(bytes), each)
     };
-    if let Some(traces) = root.get("traces") {
-        let Value::Array(traces) = traces else {
-            return Err(unrecognized(source, "`traces` is not an array"));
-        };
-        for (i, trace) in traces.iter().enumerate() {
-            match trace {
-                Value::Object(t) => read_trace(t, &format!("traces[{i}]"), source, sink),
-                _ => sink.skip(Skipped::new(
-                    &source.path,
-                    None,
-                    format!("traces[{i}]: not an object"),
-                )),
+    read_with(
+        &mut serde_json::Deserializer::from_slice(bytes),
+        Some(&mut again),
+        source,
+        sink,
+    )
+}
+
+/// Reads a MyAgent export from `input` without holding it whole: a traces
+/// export is read a trace at a time, and, when the input can be read again
+/// from its start (`reopen`), runs are read in two passes (see
+/// [`read_with`]).
+pub(crate) fn read_from(
+    input: impl std::io::Read,
+    reopen: Option<crate::read::Reopen<'_>>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    let mut again = reopen.map(|reopen| {
+        move |each: &mut dyn FnMut(usize, Value)| -> Result<(), String> {
+            let input = reopen().map_err(|e| e.to_string())?;
+            stream_runs(
+                &mut serde_json::Deserializer::from_reader(byte_reader(input)),
+                each,
+            )
+        }
+    });
+    read_with(
+        &mut serde_json::Deserializer::from_reader(byte_reader(input)),
+        again.as_mut().map(|a| a as &mut RunsAgain<'_>),
+        source,
+        sink,
+    )
+}
+
+/// `input` behind a plain `BufReader`: serde_json reading a file itself
+/// takes a byte at a time, which the standard library serves straight from
+/// a `BufReader`'s buffer, where through `dyn Read` each byte is a call.
+fn byte_reader<R: std::io::Read>(input: R) -> std::io::BufReader<R> {
+    std::io::BufReader::with_capacity(64 * 1024, input)
+}
+
+/// Reads the document again from its start, handing each element of its
+/// top-level `runs` array (with its index) to the callback.
+type RunsAgain<'a> = dyn FnMut(&mut dyn FnMut(usize, Value)) -> Result<(), String> + 'a;
+
+/// Reads one export. The traces of a traces export are mapped one at a
+/// time as they are parsed, each followed by [`Sink::session_done`], so a
+/// large export is never held whole, by the reader or by the analysis.
+/// That has two consequences for broken exports:
+/// - A file that breaks off (or stops being JSON) after some traces keeps
+///   the traces read before the break, and the break is reported as a
+///   skipped record with its line and column; one that breaks before any
+///   trace is read is an invalid file, as any other broken export.
+/// - A trace whose id an earlier trace of the file had is skipped (its
+///   session was already said done); MyAgent trace ids are unique, so
+///   this is a trace exported twice.
+///
+/// Runs (a runs export's, or a single trace's) are not held by the first
+/// pass when the document can be read again (`again`): it only notes which
+/// trace each run belongs to, and the second hands each trace on, and says
+/// it done, once its last run is read ([`read_runs_streamed`]), in the
+/// order traces first appear. Without `again` they are held.
+fn read_with<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    again: Option<&mut RunsAgain<'_>>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    let mut reader = DocumentReader {
+        source,
+        sink,
+        traces_read: 0,
+        trace_ids: HashMap::new(),
+        runs_index: again.is_some().then(RunsIndex::default),
+    };
+    let read = (&mut reader)
+        .deserialize(&mut *de)
+        .and_then(|document| de.end().map(|()| document));
+    let sink = reader.sink;
+    let runs_index = reader.runs_index;
+    let mut root = match read {
+        Ok(Document::NotObject) => {
+            return Err(unrecognized(source, "top-level JSON is not an object"))
+        }
+        Ok(Document::Traces { array: false }) => {
+            return Err(unrecognized(source, "`traces` is not an array"))
+        }
+        Ok(Document::Traces { array: true }) => return Ok(()),
+        Ok(Document::Other(root)) => root,
+        Err(e) if reader.traces_read > 0 => {
+            sink.skip(Skipped::new(
+                &source.path,
+                None,
+                format!(
+                    "the export breaks off after {} traces, at line {}, column {}: {e}",
+                    reader.traces_read,
+                    e.line(),
+                    e.column()
+                ),
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(ReadError::Invalid {
+                path: source.path.clone(),
+                format: loupe_model::SourceFormat::MyAgent,
+                reason: format!("line {}, column {}: {e}", e.line(), e.column()),
+            })
+        }
+    };
+    let streamed = runs_index.zip(again);
+    if root.contains_key("id") && root.contains_key("runs") {
+        if let Some((_, again)) = streamed {
+            // One session: its runs are held after all.
+            let mut runs = Vec::new();
+            if let Err(reason) = again(&mut |_, run| runs.push(run)) {
+                changed(source, sink, &reason);
+            }
+            if matches!(root.get("runs"), Some(Value::Array(_))) {
+                root.insert("runs".to_owned(), Value::Array(runs));
             }
         }
-        return Ok(());
-    }
-    if root.contains_key("id") && root.contains_key("runs") {
         read_trace(&root, "trace", source, sink);
         return Ok(());
     }
     if let Some(Value::Array(runs)) = root.get("runs") {
-        read_runs_export(runs, source, sink);
+        match streamed {
+            Some((index, again)) => read_runs_streamed(&index, again, source, sink),
+            None => read_runs_export(runs, source, sink),
+        }
         return Ok(());
     }
     Err(unrecognized(
         source,
         "JSON object without `traces`, `id`+`runs` or `runs`",
     ))
+}
+
+/// What the top level of a file turned out to be.
+enum Document {
+    NotObject,
+    /// A traces export, already read; `array`: whether `traces` was one.
+    Traces {
+        array: bool,
+    },
+    /// Any other object, held (a single trace, a runs export, or neither).
+    Other(Map<String, Value>),
+}
+
+/// Parses the top level of a file, mapping a traces export's traces as
+/// they come.
+struct DocumentReader<'a> {
+    source: &'a Source,
+    sink: &'a mut dyn Sink,
+    /// Elements of `traces` read so far.
+    traces_read: usize,
+    /// Where each trace id read so far was.
+    trace_ids: HashMap<String, usize>,
+    /// Where the document will be read again: what `runs` says, instead of
+    /// the runs themselves.
+    runs_index: Option<RunsIndex>,
+}
+
+impl DocumentReader<'_> {
+    fn trace(&mut self, i: usize, trace: Value) {
+        self.traces_read += 1;
+        let at = format!("traces[{i}]");
+        let Value::Object(t) = trace else {
+            self.sink.skip(Skipped::new(
+                &self.source.path,
+                None,
+                format!("{at}: not an object"),
+            ));
+            return;
+        };
+        if let Some(id) = text(&t, "id") {
+            if let Some(first) = self.trace_ids.get(&id) {
+                self.sink.skip(Skipped::new(
+                    &self.source.path,
+                    None,
+                    format!("{at}: trace {id} was already read at traces[{first}]"),
+                ));
+                return;
+            }
+            self.trace_ids.insert(id, i);
+        }
+        if let Some(session) = read_trace(&t, &at, self.source, self.sink) {
+            self.sink.session_done(self.source, &session);
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut DocumentReader<'_> {
+    type Value = Document;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Document, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut DocumentReader<'_> {
+    type Value = Document;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a MyAgent export")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
+        let mut root = Map::new();
+        let mut traces = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "traces" {
+                traces = Some(map.next_value_seed(Elements(&mut |i, trace| self.trace(i, trace)))?);
+            } else if let Some(index) = self.runs_index.as_mut().filter(|_| key == "runs") {
+                // Noted, not held; an empty array stands for it.
+                let array = map.next_value_seed(Elements(&mut |i, run| index.note(i, &run)))?;
+                root.insert(
+                    key,
+                    if array {
+                        Value::Array(Vec::new())
+                    } else {
+                        Value::Null
+                    },
+                );
+            } else {
+                root.insert(key, map.next_value()?);
+            }
+        }
+        Ok(match traces {
+            Some(array) => Document::Traces { array },
+            None => Document::Other(root),
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Document, A::Error> {
+        skip_seq(seq).map(|()| Document::NotObject)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+
+    fn visit_unit<E>(self) -> Result<Document, E> {
+        Ok(Document::NotObject)
+    }
+}
+
+/// Hands each element of an array (`traces`, `runs`) to the callback as
+/// it is parsed; says whether the value was an array (anything else is
+/// checked and dropped).
+struct Elements<'f>(&'f mut dyn FnMut(usize, Value));
+
+impl<'de> DeserializeSeed<'de> for Elements<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let mut i = 0;
+        while let Some(run) = seq.next_element::<Value>()? {
+            (self.0)(i, run);
+            i += 1;
+        }
+        Ok(true)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// Parses a whole document again, handing each element of its top-level
+/// `runs` array to `each`.
+fn stream_runs<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    each: &mut dyn FnMut(usize, Value),
+) -> Result<(), String> {
+    struct Root<'f>(&'f mut dyn FnMut(usize, Value));
+    impl<'de> Visitor<'de> for Root<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a MyAgent export")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "runs" {
+                    map.next_value_seed(Elements(&mut *self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    de.deserialize_map(Root(each))
+        .and_then(|()| de.end())
+        .map_err(|e| e.to_string())
+}
+
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 fn unrecognized(source: &Source, reason: &str) -> ReadError {
@@ -140,14 +468,20 @@ fn parse_run<'a>(raw: &'a Value) -> Result<Run<'a>, String> {
     })
 }
 
-fn read_trace(trace: &Map<String, Value>, at: &str, source: &Source, sink: &mut dyn Sink) {
+/// Maps one trace; returns its session id, unless the trace was skipped.
+fn read_trace(
+    trace: &Map<String, Value>,
+    at: &str,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Option<String> {
     let Some(trace_id) = text(trace, "id") else {
         sink.skip(Skipped::new(
             &source.path,
             None,
             format!("{at}: missing `id`"),
         ));
-        return;
+        return None;
     };
     let runs_value = match trace.get("runs") {
         Some(Value::Array(r)) => r.as_slice(),
@@ -174,12 +508,12 @@ fn read_trace(trace: &Map<String, Value>, at: &str, source: &Source, sink: &mut 
                     None,
                     format!("{at}: trace {trace_id} has no start time and no runs"),
                 ));
-                return;
+                return None;
             }
         },
         Err(reason) => {
             sink.skip(Skipped::new(&source.path, None, format!("{at}: {reason}")));
-            return;
+            return None;
         }
     };
     let end = time(trace, "end_time").ok().flatten();
@@ -242,32 +576,18 @@ fn read_trace(trace: &Map<String, Value>, at: &str, source: &Source, sink: &mut 
         }
         sink.event(source, last);
     }
+    Some(trace_id)
 }
 
 /// `{metadata, runs}`: no trace records, so each `trace_id` group becomes a
 /// session spanning its runs; its status follows MyAgent's own rule (error if
-/// any run failed, else success).
+/// any run failed, else success). This reads runs held in memory; see
+/// [`read_runs_streamed`] for the two-pass reading.
 fn read_runs_export(runs_value: &[Value], source: &Source, sink: &mut dyn Sink) {
     let mut order: Vec<String> = Vec::new();
     let mut groups: HashMap<String, Vec<Run<'_>>> = HashMap::new();
     for (i, raw) in runs_value.iter().enumerate() {
-        let run = match parse_run(raw) {
-            Ok(r) => r,
-            Err(reason) => {
-                sink.skip(Skipped::new(
-                    &source.path,
-                    None,
-                    format!("runs[{i}]: {reason}"),
-                ));
-                continue;
-            }
-        };
-        let Some(trace_id) = text(run.raw, "trace_id") else {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!("runs[{i}]: run {} has no `trace_id`", run.id),
-            ));
+        let Some((trace_id, run)) = run_in_trace(i, raw, source, sink) else {
             continue;
         };
         if !groups.contains_key(&trace_id) {
@@ -276,35 +596,150 @@ fn read_runs_export(runs_value: &[Value], source: &Source, sink: &mut dyn Sink) 
         groups.entry(trace_id).or_default().push(run);
     }
     for trace_id in order {
-        let Some(runs) = groups.remove(&trace_id) else {
-            continue;
-        };
-        let Some(start) = runs.iter().map(|r| r.start).min() else {
-            continue;
-        };
-        let end = runs.iter().filter_map(|r| r.end).max();
-        sink.event(source, session_start(&trace_id, start, "runs_export"));
-        emit_runs(&runs, &trace_id, source, sink);
-        if let Some(end) = end {
-            let failed = runs.iter().any(|r| r.status == "error");
-            let mut last = Event::new(
-                format!("{trace_id}:end"),
-                EventKind::SessionEnd,
-                end,
-                &trace_id,
-            );
-            last.trace_id = Some(trace_id.clone());
-            last.span_id = Some(trace_id.clone());
-            last.duration_ms = Some(millis_between(start, end));
-            let status = if failed {
-                SessionStatus::Failed
-            } else {
-                SessionStatus::Completed
-            };
-            last.data
-                .insert(keys::STATUS.to_owned(), status.as_str().into());
-            sink.event(source, last);
+        if let Some(runs) = groups.remove(&trace_id) {
+            emit_runs_trace(&trace_id, &runs, source, sink);
         }
+    }
+}
+
+/// Run `i` of a runs export and its trace id; `None`, reported as
+/// skipped, when it has neither a usable shape nor a trace id.
+fn run_in_trace<'a>(
+    i: usize,
+    raw: &'a Value,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Option<(String, Run<'a>)> {
+    let run = match parse_run(raw) {
+        Ok(r) => r,
+        Err(reason) => {
+            sink.skip(Skipped::new(
+                &source.path,
+                None,
+                format!("runs[{i}]: {reason}"),
+            ));
+            return None;
+        }
+    };
+    let Some(trace_id) = text(run.raw, "trace_id") else {
+        sink.skip(Skipped::new(
+            &source.path,
+            None,
+            format!("runs[{i}]: run {} has no `trace_id`", run.id),
+        ));
+        return None;
+    };
+    Some((trace_id, run))
+}
+
+/// What the first pass over a runs export learns: the traces in the order
+/// they first appear, and the index of each one's last run.
+#[derive(Default)]
+struct RunsIndex {
+    order: Vec<String>,
+    last: HashMap<String, usize>,
+}
+
+impl RunsIndex {
+    fn note(&mut self, i: usize, raw: &Value) {
+        let Some(trace_id) = parse_run(raw).ok().and_then(|r| text(r.raw, "trace_id")) else {
+            return;
+        };
+        if self.last.insert(trace_id.clone(), i).is_none() {
+            self.order.push(trace_id);
+        }
+    }
+}
+
+/// The second pass over a runs export: each trace's runs are held from its
+/// first run to its last, then it is handed on and said done, in the order
+/// traces first appear (a trace complete before an earlier one waits for
+/// it). Memory holds the traces open at once, not the export.
+fn read_runs_streamed(
+    index: &RunsIndex,
+    again: &mut RunsAgain<'_>,
+    source: &Source,
+    sink: &mut dyn Sink,
+) {
+    let mut open: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut complete: HashMap<String, Vec<Value>> = HashMap::new();
+    let mut next = 0;
+    let emit = |trace_id: &str, values: &[Value], sink: &mut dyn Sink| {
+        // Checked as they were read: every value here parses.
+        let runs: Vec<Run<'_>> = values.iter().filter_map(|v| parse_run(v).ok()).collect();
+        emit_runs_trace(trace_id, &runs, source, sink);
+        sink.session_done(source, trace_id);
+    };
+    let read = again(&mut |i, raw| {
+        let Some((trace_id, _)) = run_in_trace(i, &raw, source, &mut *sink) else {
+            return;
+        };
+        let last = index.last.get(&trace_id) == Some(&i);
+        open.entry(trace_id.clone()).or_default().push(raw);
+        if !last {
+            return;
+        }
+        if let Some(runs) = open.remove(&trace_id) {
+            complete.insert(trace_id, runs);
+        }
+        while let Some(runs) = index.order.get(next).and_then(|t| complete.remove(t)) {
+            emit(&index.order[next], &runs, &mut *sink);
+            next += 1;
+        }
+    });
+    if let Err(reason) = read {
+        changed(source, sink, &reason);
+    }
+    // Only if the file changed between the passes: what is left, in order.
+    for trace_id in &index.order {
+        let mut runs = complete.remove(trace_id).unwrap_or_default();
+        runs.extend(open.remove(trace_id).unwrap_or_default());
+        if !runs.is_empty() {
+            emit(trace_id, &runs, sink);
+        }
+    }
+    let mut rest: Vec<(String, Vec<Value>)> = open.into_iter().collect();
+    rest.sort_by(|a, b| a.0.cmp(&b.0));
+    for (trace_id, runs) in rest {
+        emit(&trace_id, &runs, sink);
+    }
+}
+
+fn changed(source: &Source, sink: &mut dyn Sink, reason: &str) {
+    sink.skip(Skipped::new(
+        &source.path,
+        None,
+        format!("changed while it was read: {reason}"),
+    ));
+}
+
+/// One trace of a runs export: a session spanning its runs.
+fn emit_runs_trace(trace_id: &str, runs: &[Run<'_>], source: &Source, sink: &mut dyn Sink) {
+    let Some(start) = runs.iter().map(|r| r.start).min() else {
+        return;
+    };
+    let end = runs.iter().filter_map(|r| r.end).max();
+    sink.event(source, session_start(trace_id, start, "runs_export"));
+    emit_runs(runs, trace_id, source, sink);
+    if let Some(end) = end {
+        let failed = runs.iter().any(|r| r.status == "error");
+        let mut last = Event::new(
+            format!("{trace_id}:end"),
+            EventKind::SessionEnd,
+            end,
+            trace_id,
+        );
+        last.trace_id = Some(trace_id.to_owned());
+        last.span_id = Some(trace_id.to_owned());
+        last.duration_ms = Some(millis_between(start, end));
+        let status = if failed {
+            SessionStatus::Failed
+        } else {
+            SessionStatus::Completed
+        };
+        last.data
+            .insert(keys::STATUS.to_owned(), status.as_str().into());
+        sink.event(source, last);
     }
 }
 
@@ -576,4 +1011,112 @@ fn usage_from_token_usage(v: &Value) -> Option<TokenUsage> {
 /// absurd input (times are clamped by `Timestamp` to the `i64` range).
 fn millis_between(start: Timestamp, end: Timestamp) -> f64 {
     (end.0.saturating_sub(start.0) as f64 / 1000.0).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Everything a reader tells its sink, in order.
+    #[derive(Debug, Default, PartialEq)]
+    struct Told(Vec<String>);
+
+    impl Sink for Told {
+        fn event(&mut self, _: &Source, event: Event) {
+            self.0.push(format!("{event:?}"));
+        }
+        fn skip(&mut self, skipped: Skipped) {
+            self.0.push(format!("skip {}", skipped.reason));
+        }
+        fn session_done(&mut self, _: &Source, session_id: &str) {
+            self.0.push(format!("done {session_id}"));
+        }
+    }
+
+    fn run(id: &str, trace: &str, parent: Option<&str>, second: u32, status: &str) -> Value {
+        serde_json::json!({
+            "id": id, "trace_id": trace, "parent_run_id": parent, "name": id,
+            "run_type": "tool", "status": status,
+            "start_time": format!("2026-02-28 12:00:{second:02}+00:00"),
+            "end_time": format!("2026-02-28 12:00:{:02}+00:00", second + 1),
+        })
+    }
+
+    /// `text` read held (one pass) and in two passes: the events, in
+    /// order, without the skips and sessions done the second adds or moves.
+    fn both_ways(text: &[u8]) -> (Told, Told) {
+        let source = Source {
+            path: "runs.json".into(),
+            format: loupe_model::SourceFormat::MyAgent,
+        };
+        let mut held = Told::default();
+        read_with(
+            &mut serde_json::Deserializer::from_slice(text),
+            None,
+            &source,
+            &mut held,
+        )
+        .unwrap();
+        let mut streamed = Told::default();
+        read(text, &source, &mut streamed).unwrap();
+        (held, streamed)
+    }
+
+    #[test]
+    fn a_runs_export_read_in_two_passes_gives_what_holding_it_does() {
+        // Traces interleaved: t2 ends before t1, which appeared first and
+        // so is handed on first; runs that cannot be used are skipped.
+        let doc = serde_json::json!({ "metadata": {}, "runs": [
+            run("a1", "t1", None, 0, "success"),
+            run("b1", "t2", None, 1, "success"),
+            run("b2", "t2", Some("b1"), 2, "error"),
+            {"id": "x", "start_time": "yesterday", "trace_id": "t2"},
+            {"id": "y", "start_time": "2026-02-28 12:00:09+00:00"},
+            run("c1", "t3", None, 3, "success"),
+            run("a2", "t1", Some("a1"), 4, "success"),
+            run("c2", "t3", Some("c1"), 5, "success"),
+        ]});
+        let (held, streamed) = both_ways(doc.to_string().as_bytes());
+        let events = |t: &Told| -> Vec<String> {
+            t.0.iter()
+                .filter(|l| !l.starts_with("skip ") && !l.starts_with("done "))
+                .cloned()
+                .collect()
+        };
+        let skips = |t: &Told| -> Vec<String> {
+            t.0.iter()
+                .filter(|l| l.starts_with("skip "))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(events(&streamed), events(&held));
+        assert_eq!(skips(&streamed), skips(&held));
+        assert_eq!(skips(&held).len(), 2, "{held:?}");
+        // Each session is said done after its last event, in first-appearance order.
+        let done: Vec<&String> = streamed
+            .0
+            .iter()
+            .filter(|l| l.starts_with("done "))
+            .collect();
+        assert_eq!(done, ["done t1", "done t2", "done t3"]);
+        for d in done {
+            let session = format!("session_id: {:?}", d.trim_start_matches("done "));
+            let at = streamed.0.iter().position(|l| l == d).unwrap();
+            assert!(streamed.0[at..].iter().all(|l| !l.contains(&session)));
+        }
+    }
+
+    #[test]
+    fn a_single_trace_read_in_two_passes_gives_what_holding_it_does() {
+        let doc = serde_json::json!({
+            "id": "t1", "status": "success",
+            "start_time": "2026-02-28 12:00:00+00:00", "end_time": "2026-02-28 12:00:09+00:00",
+            "runs": [run("a1", "t1", None, 0, "success"), run("a2", "t1", Some("a1"), 1, "error")],
+        });
+        let (held, streamed) = both_ways(doc.to_string().as_bytes());
+        assert_eq!(streamed, held);
+        assert_eq!(held.0.len(), 6, "{held:?}");
+    }
 }

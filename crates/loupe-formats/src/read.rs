@@ -18,10 +18,12 @@
 //!   records contiguously and files in walk order, from one thread at a time.
 //!   Workers may run at most `8 × threads` files ahead of the sink, and each
 //!   file's channel holds at most `CHANNEL_BATCHES × BATCH_EVENTS` events, so
-//!   memory is bounded whatever the input size (whole-file JSON
-//!   formats — MyAgent, Victor — are held in memory one file at a time; an
-//!   OTLP document of 16 MiB or more, or OTLP JSONL of any size, is read from
-//!   disk twice instead, see [`otlp`](crate::otlp)).
+//!   memory is bounded whatever the input size (Victor files, each one
+//!   session, are held in memory one file at a time; a MyAgent export of
+//!   16 MiB or more is parsed from the file a trace at a time, see
+//!   [`myagent`](crate::myagent); OTLP of 16 MiB or more, JSON or
+//!   protobuf, or OTLP JSONL of any size, is read from disk twice instead,
+//!   see [`otlp`](crate::otlp)).
 //! - In a directory walk, files that are no trace (binary, non-JSON text such
 //!   as `.md`/`.csv`/`.html`, JSON of an unknown shape) are listed in
 //!   [`ReadStats::ignored`]; files that look like a trace but are broken as a
@@ -38,7 +40,6 @@ use std::sync::{Mutex, PoisonError};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
-use crate::otlp::Reopen;
 use loupe_model::{Event, SourceFormat, UnreadMember};
 use serde_json::{Map, Value};
 
@@ -137,6 +138,11 @@ pub fn is_line_oriented(format: SourceFormat) -> bool {
 pub(crate) fn looks_like_otlp_proto(bytes: &[u8]) -> bool {
     crate::otlp::looks_like_proto(bytes)
 }
+
+/// Opens the input of a read again, from its start, giving what the first
+/// opening gave (decompressed, after any byte order mark): how a reader goes
+/// over a file twice instead of holding it.
+pub(crate) type Reopen<'a> = &'a dyn Fn() -> io::Result<Box<dyn BufRead>>;
 
 /// Whether OTLP input starting with `head` is protobuf rather than JSON,
 /// judged on its first 64 KiB whatever the read buffer holds.
@@ -693,6 +699,13 @@ fn read_detected(
         let result = read_otlp_twice(&mut *input, size, reopen, &source, sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
+    } else if format == SourceFormat::MyAgent && size.is_none_or(|n| n >= STREAMED_DOCUMENT) {
+        // A large (or compressed) MyAgent export: parsed from the input,
+        // its traces mapped one at a time.
+        sink.begin(&source);
+        let result = crate::myagent::read_from(&mut *input, reopen, &source, sink);
+        sink.end(&source);
+        result.map_err(Failure::Error)?;
     } else if format == SourceFormat::Otlp {
         // OTLP from a pipe: held when small, else written to a temporary
         // file as it arrives and read from there like any file.
@@ -787,6 +800,11 @@ fn read_otlp_twice(
         crate::otlp::read_json_file(input, size, reopen, source, sink)
     }
 }
+
+/// Documents from this size on (or of unknown size) are parsed from the
+/// input rather than read into memory first, where their reader can map
+/// them piece by piece (MyAgent traces exports; OTLP has its own walks).
+const STREAMED_DOCUMENT: u64 = 16 << 20;
 
 /// OTLP read from a pipe larger than this is written to a temporary file
 /// ([`spool`]) rather than held: reading it takes two passes. Small, so

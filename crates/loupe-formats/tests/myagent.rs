@@ -310,15 +310,34 @@ fn broken_inputs_give_clean_errors_or_skips() {
         format: SourceFormat::MyAgent,
     };
     let bytes = std::fs::read(samples().join("traces_export.json")).unwrap();
+    // Broken off before any trace is whole: an invalid file.
     let mut sink = Collected::default();
-    let err =
-        loupe_formats::myagent::read(&bytes[..bytes.len() / 2], &source, &mut sink).unwrap_err();
+    let err = loupe_formats::myagent::read(&bytes[..200], &source, &mut sink).unwrap_err();
     assert!(matches!(err, ReadError::Invalid { .. }), "{err}");
     assert!(
         err.to_string()
             .starts_with("bad.json: invalid myagent file: line "),
         "{err}"
     );
+    assert!(sink.events.is_empty());
+    // Broken off later: the traces before the break are kept, the break
+    // is reported with its place.
+    let mut whole = Collected::default();
+    loupe_formats::myagent::read(&bytes, &source, &mut whole).unwrap();
+    let mut half = Collected::default();
+    loupe_formats::myagent::read(&bytes[..bytes.len() / 2], &source, &mut half).unwrap();
+    let reason = half.skipped.last().unwrap().reason.clone();
+    assert!(
+        reason.starts_with("the export breaks off after 1 traces, at line "),
+        "{reason}"
+    );
+    assert!(!half.events.is_empty());
+    assert_eq!(half.events[..], whole.events[..half.events.len()]);
+    let sessions = |c: &Collected| -> BTreeSet<String> {
+        c.events.iter().map(|(_, e)| e.session_id.clone()).collect()
+    };
+    assert_eq!(sessions(&half).len(), 1);
+    assert_eq!(sessions(&whole).len(), 3);
 
     let err = loupe_formats::myagent::read(br#"{"hello": 1}"#, &source, &mut sink).unwrap_err();
     assert!(matches!(err, ReadError::Unrecognized { .. }), "{err}");
@@ -401,4 +420,106 @@ fn absurd_times_do_not_overflow() {
         .events
         .iter()
         .all(|(_, e)| e.duration_ms.unwrap_or(0.0).is_finite()));
+}
+
+/// Everything a reader tells its sink, in order.
+#[derive(Debug, Default, PartialEq)]
+struct Told(Vec<String>);
+
+impl loupe_formats::Sink for Told {
+    fn event(&mut self, _: &Source, event: Event) {
+        self.0
+            .push(format!("event {} {}", event.session_id, event.event_id));
+    }
+    fn skip(&mut self, skipped: loupe_formats::Skipped) {
+        self.0.push(format!("skip {}", skipped.reason));
+    }
+    fn session_done(&mut self, _: &Source, session_id: &str) {
+        self.0.push(format!("done {session_id}"));
+    }
+}
+
+#[test]
+fn a_traces_export_is_read_trace_by_trace_from_disk_as_in_memory() {
+    // A traces export of 16 MiB or more, or compressed (its size unknown),
+    // is parsed from the file and each trace mapped and said done as soon
+    // as it is parsed: the same events as reading it in memory, in the same
+    // order, with each session said done after its last event. A trace
+    // exported twice is skipped: its session was already done.
+    let bytes = std::fs::read(samples().join("traces_export.json")).unwrap();
+    let mut doc: Value = serde_json::from_slice(&bytes).unwrap();
+    let first = doc["traces"][0].clone();
+    doc["traces"].as_array_mut().unwrap().push(first);
+    let text = serde_json::to_vec(&doc).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces_export.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &text).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+
+    let mut from_disk = Told::default();
+    loupe_formats::read_file(
+        &path,
+        &loupe_formats::ReadOptions::default(),
+        &mut from_disk,
+    )
+    .unwrap();
+    let mut in_memory = Told::default();
+    let source = Source {
+        path: path.clone(),
+        format: SourceFormat::MyAgent,
+    };
+    loupe_formats::myagent::read(&text, &source, &mut in_memory).unwrap();
+    assert_eq!(from_disk, in_memory);
+
+    let told = &from_disk.0;
+    let done: Vec<&String> = told.iter().filter(|t| t.starts_with("done ")).collect();
+    assert_eq!(done.len(), 3, "{told:?}");
+    for d in done {
+        let session = d.trim_start_matches("done ");
+        let at = told.iter().position(|t| t == d).unwrap();
+        assert!(
+            told[at + 1..]
+                .iter()
+                .all(|t| !t.starts_with(&format!("event {session} "))),
+            "events of {session} after it was said done"
+        );
+    }
+    let last = told.last().unwrap();
+    assert!(
+        last.starts_with("skip traces[3]: trace ")
+            && last.ends_with("was already read at traces[0]"),
+        "{last}"
+    );
+}
+
+#[test]
+fn runs_exports_and_single_traces_read_from_disk_in_two_passes_as_in_memory() {
+    // Compressed (size unknown), the file is parsed from disk, twice: the
+    // first pass notes which trace each run belongs to, the second hands
+    // each trace on once its last run is read. The same as in memory.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["runs_export.json", "single_trace.json"] {
+        let text = std::fs::read(samples().join(name)).unwrap();
+        let path = dir.path().join(format!("{name}.zst"));
+        std::fs::write(&path, zstd::encode_all(&text[..], 3).unwrap()).unwrap();
+        let mut from_disk = Told::default();
+        loupe_formats::read_file(
+            &path,
+            &loupe_formats::ReadOptions::default(),
+            &mut from_disk,
+        )
+        .unwrap();
+        let mut in_memory = Told::default();
+        let source = Source {
+            path: path.clone(),
+            format: SourceFormat::MyAgent,
+        };
+        loupe_formats::myagent::read(&text, &source, &mut in_memory).unwrap();
+        assert_eq!(from_disk, in_memory, "{name}");
+        assert!(
+            from_disk.0.iter().any(|t| t.starts_with("event ")),
+            "{name}"
+        );
+    }
 }

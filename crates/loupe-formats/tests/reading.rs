@@ -94,13 +94,23 @@ fn a_mixed_directory_with_corrupt_files_reads_everything_else_intact() {
         sink.files["corrupt.jsonl"].events,
         good.lines().count() as u64
     );
-    // The truncated document is an error naming it; the binary file is ignored.
-    assert_eq!(stats.errors.len(), 1, "{:?}", stats.errors);
+    // The truncated export keeps the trace before the break and lists the
+    // break with its place; the binary file is ignored.
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let broken: Vec<_> = sink
+        .skipped
+        .iter()
+        .filter(|s| s.path.ends_with("truncated.json"))
+        .collect();
+    assert_eq!(broken.len(), 1, "{broken:?}");
     assert!(
-        stats.errors[0].to_string().contains("truncated.json"),
+        broken[0]
+            .reason
+            .starts_with("the export breaks off after 1 traces, at line "),
         "{}",
-        stats.errors[0]
+        broken[0].reason
     );
+    assert!(sink.files["truncated.json"].events > 0);
     let blob = stats
         .ignored
         .iter()

@@ -23,6 +23,7 @@ use super::ingest::{SessionEnds, SpanContext, SpanMapper};
 use super::json::{walk_request_json, walk_request_json_from, Piece};
 use super::proto_cut::{self, Walked};
 use super::{attrs, ExportTraceServiceRequest};
+use crate::read::Reopen;
 use crate::{ReadError, Sink, Skipped, Source};
 
 /// The first pass: what the file's spans say about each other.
@@ -600,11 +601,6 @@ fn learn_lines(
     }
     Ok(found)
 }
-
-/// Opens the input of a read again, from its start, giving what the first
-/// opening gave (decompressed, after any byte order mark): how a reader goes
-/// over a file twice instead of holding it.
-pub(crate) type Reopen<'a> = &'a dyn Fn() -> std::io::Result<Box<dyn BufRead>>;
 
 /// Maps one decoded binary request with the same two passes as JSON.
 pub(super) fn read_request(

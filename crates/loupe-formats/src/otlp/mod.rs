@@ -49,7 +49,7 @@ pub fn check_cut_walk(bytes: &[u8], chunk: usize) -> bool {
 pub fn check_proto_walk(bytes: &[u8], buffer: usize) -> bool {
     file::assert_proto_walk_agrees(bytes, buffer)
 }
-pub(crate) use file::{read_json_file, read_proto_file, Reopen};
+pub(crate) use file::{read_json_file, read_proto_file};
 
 use crate::{ReadError, Sink, Source};
 
