@@ -24,11 +24,6 @@ mkdir -p "$data"
 cargo build --release --locked -q -p loupe-cli --manifest-path "$root/Cargo.toml"
 loupe="${CARGO_TARGET_DIR:-$root/target}/release/loupe"
 
-if [[ ! -x /usr/bin/time ]]; then
-  echo "GNU time is needed: apt-get install -y time" >&2
-  exit 1
-fi
-
 # shellcheck source=lib/measure.sh
 source "$here/lib/measure.sh"
 

@@ -31,11 +31,6 @@ cargo build --release --locked -q -p loupe-formats --example otlp_to_protobuf \
 loupe="${CARGO_TARGET_DIR:-$root/target}/release/loupe"
 to_protobuf="${CARGO_TARGET_DIR:-$root/target}/release/examples/otlp_to_protobuf"
 
-if [[ ! -x /usr/bin/time ]]; then
-  echo "GNU time is needed: apt-get install -y time" >&2
-  exit 1
-fi
-
 # shellcheck source=lib/measure.sh
 source "$here/lib/measure.sh"
 

@@ -1,6 +1,11 @@
 # Shared by the bench/*-large.sh scripts (source it): timing one command.
 # Needs RUNS and a scratch directory in $data; GNU time at /usr/bin/time.
 
+if [[ ! -x /usr/bin/time ]]; then
+  echo "GNU time is needed: apt-get install -y time" >&2
+  exit 1
+fi
+
 # median of the numbers on stdin
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 

@@ -117,6 +117,16 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// For `map_err`: an I/O error reading `path`.
+    pub(crate) fn io_at(path: &Path) -> impl Fn(std::io::Error) -> ReadError + Copy + '_ {
+        move |error| ReadError::Io {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 /// Receives what readers read, one record at a time, so memory does not grow
 /// with input size.
 pub trait Sink {

@@ -139,6 +139,11 @@ pub(crate) fn looks_like_otlp_proto(bytes: &[u8]) -> bool {
     crate::otlp::looks_like_proto(bytes)
 }
 
+/// For `map_err`: an I/O error reading `path`, failing its read.
+fn io_failure(path: &Path) -> impl Fn(io::Error) -> Failure + Copy + '_ {
+    move |error| Failure::Error(ReadError::io_at(path)(error))
+}
+
 /// Opens the input of a read again, from its start, giving what the first
 /// opening gave (decompressed, after any byte order mark): how a reader goes
 /// over a file twice instead of holding it.
@@ -548,12 +553,7 @@ fn read_one(path: &Path, opts: &ReadOptions, sink: &mut dyn Sink) -> Outcome {
     let _unread = crate::fields::leave_out(opts.unread_payload);
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) => {
-            return Outcome::Failed(Failure::Error(ReadError::Io {
-                path: path.to_path_buf(),
-                error: e,
-            }))
-        }
+        Err(e) => return Outcome::Failed(io_failure(path)(e)),
     };
     let metadata = file.metadata().ok();
     let bytes = metadata.as_ref().map_or(0, |m| m.len());
@@ -581,12 +581,7 @@ fn read_stream(
     ctx: &FileCtx<'_>,
     sink: &mut dyn Sink,
 ) -> Result<SourceFormat, Failure> {
-    let io_failure = |e: io::Error| {
-        Failure::Error(ReadError::Io {
-            path: ctx.path.to_path_buf(),
-            error: e,
-        })
-    };
+    let io_failure = io_failure(ctx.path);
     let mut input = input;
     let head = input.fill_buf().map_err(io_failure)?;
     let compressed = head.starts_with(GZIP_MAGIC) || head.starts_with(ZSTD_MAGIC);
@@ -681,12 +676,7 @@ fn read_detected(
         path: ctx.path.to_path_buf(),
         format,
     };
-    skip_bom(&mut *input).map_err(|e| {
-        Failure::Error(ReadError::Io {
-            path: ctx.path.to_path_buf(),
-            error: e,
-        })
-    })?;
+    skip_bom(&mut *input).map_err(io_failure(ctx.path))?;
     if is_line_oriented(format) {
         let mut parser = line_parser(ctx, format);
         sink.begin(&source);
@@ -709,19 +699,13 @@ fn read_detected(
     } else if format == SourceFormat::Otlp {
         // OTLP from a pipe: held when small, else written to a temporary
         // file as it arrives and read from there like any file.
-        let io_error = |error| {
-            Failure::Error(ReadError::Io {
-                path: ctx.path.to_path_buf(),
-                error,
-            })
-        };
         let mut bytes = Vec::new();
         (&mut input)
             .take(SPOOL_FROM)
             .read_to_end(&mut bytes)
-            .map_err(io_error)?;
+            .map_err(io_failure(ctx.path))?;
         let spooled = if bytes.len() as u64 == SPOOL_FROM {
-            match spool(&bytes, &mut *input).map_err(io_error)? {
+            match spool(&bytes, &mut *input).map_err(io_failure(ctx.path))? {
                 Some(file) => {
                     bytes = Vec::new();
                     Some(file)
@@ -743,10 +727,7 @@ fn read_detected(
                 let size = file.as_file().metadata().map(|m| m.len()).ok();
                 match reopen() {
                     Ok(mut first) => read_otlp_twice(&mut *first, size, &reopen, &source, sink),
-                    Err(error) => Err(ReadError::Io {
-                        path: ctx.path.to_path_buf(),
-                        error,
-                    }),
+                    Err(error) => Err(ReadError::io_at(ctx.path)(error)),
                 }
             }
             None => {
@@ -754,10 +735,7 @@ fn read_detected(
                 // could be made: held.
                 input
                     .read_to_end(&mut bytes)
-                    .map_err(|error| ReadError::Io {
-                        path: ctx.path.to_path_buf(),
-                        error,
-                    })
+                    .map_err(ReadError::io_at(ctx.path))
                     .and_then(|_| read_whole(&bytes, &source, sink))
             }
         };
@@ -771,12 +749,9 @@ fn read_detected(
             .and_then(|n| usize::try_from(n).ok())
             .map_or(0, |n| n.saturating_add(1));
         let mut bytes = Vec::with_capacity(room);
-        input.read_to_end(&mut bytes).map_err(|e| {
-            Failure::Error(ReadError::Io {
-                path: ctx.path.to_path_buf(),
-                error: e,
-            })
-        })?;
+        input
+            .read_to_end(&mut bytes)
+            .map_err(io_failure(ctx.path))?;
         sink.begin(&source);
         let result = read_whole(&bytes, &source, sink);
         sink.end(&source);

@@ -88,6 +88,22 @@ fn every_fuzz_seed_and_sample_goes_through_every_reader_without_panicking() {
     }
 }
 
+/// The events of every sample file that reads and has any.
+fn sample_events() -> Vec<(PathBuf, Vec<loupe_model::Event>)> {
+    let mut samples = Vec::new();
+    files_under(&support::samples_dir(), &mut samples);
+    samples
+        .into_iter()
+        .filter_map(|f| {
+            let bytes = std::fs::read(&f).unwrap();
+            let mut c = Collected::default();
+            read_bytes(&bytes, &f, None, &mut c).ok()?;
+            let events: Vec<_> = c.events.into_iter().map(|(_, e)| e).collect();
+            (!events.is_empty()).then_some((f, events))
+        })
+        .collect()
+}
+
 #[test]
 fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
     let mut files = Vec::new();
@@ -97,17 +113,9 @@ fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
         let bytes = std::fs::read(f).unwrap();
         took += usize::from(loupe_formats::otlp::check_cut_walk(&bytes[1..], 7));
     }
-    let mut samples = Vec::new();
-    files_under(&support::samples_dir(), &mut samples);
     // Every sample as the OTLP document Loupe writes of it (real text:
     // escapes, non-ASCII, large payloads).
-    for f in &samples {
-        let bytes = std::fs::read(f).unwrap();
-        let mut c = Collected::default();
-        if read_bytes(&bytes, f, None, &mut c).is_err() || c.events.is_empty() {
-            continue;
-        }
-        let events: Vec<_> = c.events.into_iter().map(|(_, e)| e).collect();
+    for (f, events) in sample_events() {
         let doc = loupe_formats::otlp::events_to_otlp_json(&events);
         for chunk in [1, 13, 1 << 20] {
             let cut = loupe_formats::otlp::check_cut_walk(doc.as_bytes(), chunk);
@@ -138,17 +146,9 @@ fn protobuf_seeds_and_samples_walked_from_disk_read_as_in_memory() {
         );
         took += 1;
     }
-    let mut samples = Vec::new();
-    files_under(&support::samples_dir(), &mut samples);
     // Every sample as the protobuf request Loupe writes of it, whole and
     // in two frames.
-    for f in &samples {
-        let bytes = std::fs::read(f).unwrap();
-        let mut c = Collected::default();
-        if read_bytes(&bytes, f, None, &mut c).is_err() || c.events.is_empty() {
-            continue;
-        }
-        let events: Vec<_> = c.events.into_iter().map(|(_, e)| e).collect();
+    for (f, events) in sample_events() {
         let whole = loupe_formats::otlp::events_to_request(&events).encode_to_vec();
         let (first, second) = events.split_at(events.len() / 2);
         let mut framed = Vec::new();

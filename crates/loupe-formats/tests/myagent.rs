@@ -439,6 +439,28 @@ impl loupe_formats::Sink for Told {
     }
 }
 
+/// What reading `compressed` (the export `text`, compressed) from a file
+/// tells a sink, and what reading `text` in memory does.
+fn from_disk_and_in_memory(text: &[u8], compressed: &[u8]) -> (Told, Told) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("export.json.compressed");
+    std::fs::write(&path, compressed).unwrap();
+    let mut from_disk = Told::default();
+    loupe_formats::read_file(
+        &path,
+        &loupe_formats::ReadOptions::default(),
+        &mut from_disk,
+    )
+    .unwrap();
+    let mut in_memory = Told::default();
+    let source = Source {
+        path,
+        format: SourceFormat::MyAgent,
+    };
+    loupe_formats::myagent::read(text, &source, &mut in_memory).unwrap();
+    (from_disk, in_memory)
+}
+
 #[test]
 fn a_traces_export_is_read_trace_by_trace_from_disk_as_in_memory() {
     // A traces export of 16 MiB or more, or compressed (its size unknown),
@@ -451,25 +473,9 @@ fn a_traces_export_is_read_trace_by_trace_from_disk_as_in_memory() {
     let first = doc["traces"][0].clone();
     doc["traces"].as_array_mut().unwrap().push(first);
     let text = serde_json::to_vec(&doc).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("traces_export.json.gz");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &text).unwrap();
-    std::fs::write(&path, gz.finish().unwrap()).unwrap();
-
-    let mut from_disk = Told::default();
-    loupe_formats::read_file(
-        &path,
-        &loupe_formats::ReadOptions::default(),
-        &mut from_disk,
-    )
-    .unwrap();
-    let mut in_memory = Told::default();
-    let source = Source {
-        path: path.clone(),
-        format: SourceFormat::MyAgent,
-    };
-    loupe_formats::myagent::read(&text, &source, &mut in_memory).unwrap();
+    let (from_disk, in_memory) = from_disk_and_in_memory(&text, &gz.finish().unwrap());
     assert_eq!(from_disk, in_memory);
 
     let told = &from_disk.0;
@@ -498,24 +504,10 @@ fn runs_exports_and_single_traces_read_from_disk_in_two_passes_as_in_memory() {
     // Compressed (size unknown), the file is parsed from disk, twice: the
     // first pass notes which trace each run belongs to, the second hands
     // each trace on once its last run is read. The same as in memory.
-    let dir = tempfile::tempdir().unwrap();
     for name in ["runs_export.json", "single_trace.json"] {
         let text = std::fs::read(samples().join(name)).unwrap();
-        let path = dir.path().join(format!("{name}.zst"));
-        std::fs::write(&path, zstd::encode_all(&text[..], 3).unwrap()).unwrap();
-        let mut from_disk = Told::default();
-        loupe_formats::read_file(
-            &path,
-            &loupe_formats::ReadOptions::default(),
-            &mut from_disk,
-        )
-        .unwrap();
-        let mut in_memory = Told::default();
-        let source = Source {
-            path: path.clone(),
-            format: SourceFormat::MyAgent,
-        };
-        loupe_formats::myagent::read(&text, &source, &mut in_memory).unwrap();
+        let compressed = zstd::encode_all(&text[..], 3).unwrap();
+        let (from_disk, in_memory) = from_disk_and_in_memory(&text, &compressed);
         assert_eq!(from_disk, in_memory, "{name}");
         assert!(
             from_disk.0.iter().any(|t| t.starts_with("event ")),

@@ -148,10 +148,7 @@ pub fn read_json(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(
         source,
         sink,
     )
-    .map_err(|error| ReadError::Io {
-        path: source.path.clone(),
-        error,
-    })?;
+    .map_err(ReadError::io_at(&source.path))?;
     let LinesRead::NotLines { first_reason } = lines else {
         return Ok(());
     };
@@ -193,10 +190,7 @@ pub(crate) fn read_json_file(
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<(), ReadError> {
-    let io = |error| ReadError::Io {
-        path: source.path.clone(),
-        error,
-    };
+    let io = ReadError::io_at(&source.path);
     // Of unknown size (decompressed), it may be large.
     if size.is_none_or(|n| n >= STREAMED_DOCUMENT) && read_document_streamed(reopen, source, sink)?
     {
@@ -236,10 +230,7 @@ fn read_document_streamed(
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<bool, ReadError> {
-    let io = |error| ReadError::Io {
-        path: source.path.clone(),
-        error,
-    };
+    let io = ReadError::io_at(&source.path);
     let length = std::rc::Rc::new(std::cell::Cell::new(0));
     // Cut into pieces where the outline is plain (nearly always), else
     // walked by serde_json reading the file itself.
@@ -309,10 +300,7 @@ pub(crate) fn read_proto_file(
     );
     input
         .read_to_end(&mut bytes)
-        .map_err(|error| ReadError::Io {
-            path: source.path.clone(),
-            error,
-        })?;
+        .map_err(ReadError::io_at(&source.path))?;
     super::read_proto(&bytes, source, sink)
 }
 
@@ -326,10 +314,7 @@ fn read_proto_streamed(
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<bool, ReadError> {
-    let io = |error| ReadError::Io {
-        path: source.path.clone(),
-        error,
-    };
+    let io = ReadError::io_at(&source.path);
     let mut learner = Learner::default();
     let whole = proto_cut::walk_request(&mut *reopen().map_err(io)?, &mut |piece| {
         learner.learn(&piece);
