@@ -864,3 +864,57 @@ fn a_large_otlp_export_piped_on_standard_input_reads_as_the_same_file() {
         assert_eq!(stats["total"]["llm_calls"], 50 * 119, "{name}");
     }
 }
+
+#[test]
+fn a_myagent_runs_export_piped_on_standard_input_reads_as_the_same_file() {
+    // A runs export is read in two passes; from a pipe (over 1 MiB) it is
+    // written to a temporary file first rather than held.
+    let at = |second: u64| {
+        format!(
+            "2026-02-28T{:02}:{:02}:{:02}Z",
+            12 + second / 3600,
+            second / 60 % 60,
+            second % 60
+        )
+    };
+    let mut runs = Vec::new();
+    for t in 0..400u32 {
+        let trace = format!("trace-{t:04}");
+        for step in 0..6u32 {
+            let second = u64::from(t * 10 + step);
+            runs.push(serde_json::json!({
+                "id": format!("{trace}-run-{step}"),
+                "trace_id": trace,
+                "parent_run_id": if step == 0 { serde_json::Value::Null } else { format!("{trace}-run-0").into() },
+                "name": if step % 2 == 1 { "think" } else { "bash" },
+                "run_type": if step == 0 { "agent" } else if step % 2 == 1 { "think" } else { "tool" },
+                "status": if step == 4 && t % 7 == 0 { "error" } else { "success" },
+                "start_time": at(second),
+                "end_time": at(second + 1),
+                "inputs": { "content": "Run the test suite and fix what fails. ".repeat(8) },
+                "token_usage": { "prompt_tokens": 1000 + step, "completion_tokens": 50 },
+            }));
+        }
+    }
+    // Completion order interleaves the traces.
+    runs.sort_by_key(|r| r["id"].as_str().unwrap().chars().rev().collect::<String>());
+    let export = serde_json::json!({ "metadata": {}, "runs": runs }).to_string();
+    assert!(export.len() > 1 << 20, "{} bytes", export.len());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("runs_export.json");
+    std::fs::write(&file, &export).unwrap();
+    for command in ["stats", "analyze"] {
+        let from_file = loupe(&[command, s(&file), "--output", "json"], None);
+        assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+        let piped = loupe_piped(
+            &[command, "-", "--output", "json"],
+            export.clone().into_bytes(),
+        );
+        assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+        let piped = stdout(&piped).replace("/dev/stdin", s(&file));
+        assert_eq!(piped, stdout(&from_file), "{command}");
+    }
+    let stats = loupe(&["stats", s(&file), "--output", "json"], None);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert_eq!(stats["sessions"], 400);
+}

@@ -11,8 +11,9 @@
 //! A runs export is parsed twice: the first pass notes which trace each run
 //! belongs to, the second holds a trace's runs only from its first to its
 //! last. From 16 MiB on (or compressed) the file is parsed from disk, not
-//! read into memory first (`read.rs`); only from a pipe, which cannot be
-//! read twice, are a runs export's runs held.
+//! read into memory first; from a pipe, which cannot be read twice, it is
+//! written to a temporary file first (`read.rs`). Only where no second
+//! reading can be had are a runs export's runs held.
 //!
 //! Mapping decisions:
 //! - **Session**: each trace is a session whose id is the trace id. The trace

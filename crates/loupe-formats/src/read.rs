@@ -689,16 +689,20 @@ fn read_detected(
         let result = read_otlp_twice(&mut *input, size, reopen, &source, sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
-    } else if format == SourceFormat::MyAgent && size.is_none_or(|n| n >= STREAMED_DOCUMENT) {
+    } else if format == SourceFormat::MyAgent
+        && reopen.is_some()
+        && size.is_none_or(|n| n >= STREAMED_DOCUMENT)
+    {
         // A large (or compressed) MyAgent export: parsed from the input,
         // its traces mapped one at a time.
         sink.begin(&source);
         let result = crate::myagent::read_from(&mut *input, reopen, &source, sink);
         sink.end(&source);
         result.map_err(Failure::Error)?;
-    } else if format == SourceFormat::Otlp {
-        // OTLP from a pipe: held when small, else written to a temporary
-        // file as it arrives and read from there like any file.
+    } else if reopen.is_none() && matches!(format, SourceFormat::Otlp | SourceFormat::MyAgent) {
+        // From a pipe, formats read in two passes are held when small, else
+        // written to a temporary file as they arrive and read from there
+        // like any file.
         let mut bytes = Vec::new();
         (&mut input)
             .take(SPOOL_FROM)
@@ -726,7 +730,10 @@ fn read_detected(
                 };
                 let size = file.as_file().metadata().map(|m| m.len()).ok();
                 match reopen() {
-                    Ok(mut first) => read_otlp_twice(&mut *first, size, &reopen, &source, sink),
+                    Ok(mut first) if format == SourceFormat::Otlp => {
+                        read_otlp_twice(&mut *first, size, &reopen, &source, sink)
+                    }
+                    Ok(first) => crate::myagent::read_from(first, Some(&reopen), &source, sink),
                     Err(error) => Err(ReadError::io_at(ctx.path)(error)),
                 }
             }
@@ -781,9 +788,9 @@ fn read_otlp_twice(
 /// them piece by piece (MyAgent traces exports; OTLP has its own walks).
 const STREAMED_DOCUMENT: u64 = 16 << 20;
 
-/// OTLP read from a pipe larger than this is written to a temporary file
-/// ([`spool`]) rather than held: reading it takes two passes. Small, so
-/// what is held first stays small too.
+/// OTLP or a MyAgent export read from a pipe larger than this is written
+/// to a temporary file ([`spool`]) rather than held: reading it takes two
+/// passes. Small, so what is held first stays small too.
 const SPOOL_FROM: u64 = 1 << 20;
 
 /// `head` and the rest of `input` written to a new temporary file (deleted
