@@ -8,12 +8,12 @@ use std::process::{Command, Stdio};
 
 use prost::Message as _;
 
-/// About 40 MB of protobuf: 200 conversations of 100 chat spans, each with
+/// About 88 MB of protobuf: 400 conversations of 100 chat spans, each with
 /// a 2 KB prompt.
 fn export() -> Vec<u8> {
     let prompt = "Explain the failing test in module orders, step by step. ".repeat(36);
     let mut spans = Vec::new();
-    for c in 0..200u32 {
+    for c in 0..400u32 {
         for step in 0..100u32 {
             let mut span = serde_json::json!({
                 "traceId": format!("{:032x}", c + 1),
@@ -92,7 +92,7 @@ fn run_measured(args: &[&str], input: Option<Vec<u8>>) -> (std::process::Output,
 fn a_large_protobuf_export_is_read_without_being_held() {
     let bytes = export();
     let size = bytes.len() as u64;
-    assert!(size > 35_000_000, "{size} bytes");
+    assert!(size > 80_000_000, "{size} bytes");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("export.pb");
     std::fs::write(&file, &bytes).unwrap();
@@ -103,7 +103,7 @@ fn a_large_protobuf_export_is_read_without_being_held() {
     assert!(piped.status.success());
     assert_eq!(piped.stdout, from_file.stdout);
     let stats: serde_json::Value = serde_json::from_slice(&piped.stdout).unwrap();
-    assert_eq!(stats["sessions"], 200);
+    assert_eq!(stats["sessions"], 400);
 
     // Held whole, the request alone would take more than the file.
     for (how, peak) in [("from the file", file_peak), ("piped", piped_peak)] {
