@@ -546,15 +546,7 @@ fn read_trace(
     emit_runs(&runs, &trace_id, source, sink);
 
     if let Some(end) = end {
-        let mut last = Event::new(
-            format!("{trace_id}:end"),
-            EventKind::SessionEnd,
-            end,
-            &trace_id,
-        );
-        last.trace_id = Some(trace_id.clone());
-        last.span_id = Some(trace_id.clone());
-        last.duration_ms = Some(millis_between(start, end));
+        let mut last = session_end(&trace_id, start, end);
         let status = text(trace, "status").unwrap_or_default();
         last.data.insert(
             keys::STATUS.to_owned(),
@@ -724,15 +716,7 @@ fn emit_runs_trace(trace_id: &str, runs: &[Run<'_>], source: &Source, sink: &mut
     emit_runs(runs, trace_id, source, sink);
     if let Some(end) = end {
         let failed = runs.iter().any(|r| r.status == "error");
-        let mut last = Event::new(
-            format!("{trace_id}:end"),
-            EventKind::SessionEnd,
-            end,
-            trace_id,
-        );
-        last.trace_id = Some(trace_id.to_owned());
-        last.span_id = Some(trace_id.to_owned());
-        last.duration_ms = Some(millis_between(start, end));
+        let mut last = session_end(trace_id, start, end);
         let status = if failed {
             SessionStatus::Failed
         } else {
@@ -744,7 +728,21 @@ fn emit_runs_trace(trace_id: &str, runs: &[Run<'_>], source: &Source, sink: &mut
     }
 }
 
-/// Emits the runs depth-first from the roots, siblings by start time.
+/// The `session_end` of trace `trace_id`, which started at `start`; its
+/// status is the caller's to set.
+fn session_end(trace_id: &str, start: Timestamp, end: Timestamp) -> Event {
+    let mut e = Event::new(
+        format!("{trace_id}:end"),
+        EventKind::SessionEnd,
+        end,
+        trace_id,
+    );
+    e.trace_id = Some(trace_id.to_owned());
+    e.span_id = Some(trace_id.to_owned());
+    e.duration_ms = Some(millis_between(start, end));
+    e
+}
+
 /// The `session_start` of trace `trace_id`, read from a MyAgent `source_kind`
 /// shape (`trace` or `runs_export`).
 fn session_start(trace_id: &str, start: Timestamp, source_kind: &str) -> Event {
@@ -761,6 +759,7 @@ fn session_start(trace_id: &str, start: Timestamp, source_kind: &str) -> Event {
     e
 }
 
+/// Emits the runs depth-first from the roots, siblings by start time.
 fn emit_runs(runs: &[Run<'_>], trace_id: &str, source: &Source, sink: &mut dyn Sink) {
     let index: HashMap<&str, usize> = runs
         .iter()

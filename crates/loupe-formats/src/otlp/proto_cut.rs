@@ -66,11 +66,7 @@ pub(super) fn walk_request(
     input: &mut dyn BufRead,
     each: &mut dyn FnMut(Piece),
 ) -> io::Result<Walked> {
-    let mut wire = Wire {
-        input,
-        pos: 0,
-        scratch: Vec::new(),
-    };
+    let mut wire = Wire::new(input);
     finish(wire.request(each), wire.pos)
 }
 
@@ -81,11 +77,7 @@ pub(super) fn walk_frames(
     input: &mut dyn BufRead,
     each: &mut dyn FnMut(&ExportTraceServiceRequest),
 ) -> io::Result<Walked> {
-    let mut wire = Wire {
-        input,
-        pos: 0,
-        scratch: Vec::new(),
-    };
+    let mut wire = Wire::new(input);
     finish(wire.frames(each), wire.pos)
 }
 
@@ -109,7 +101,15 @@ struct Wire<'r> {
     scratch: Vec<u8>,
 }
 
-impl Wire<'_> {
+impl<'r> Wire<'r> {
+    fn new(input: &'r mut dyn BufRead) -> Self {
+        Wire {
+            input,
+            pos: 0,
+            scratch: Vec::new(),
+        }
+    }
+
     /// The next byte, `None` at the end of the input.
     fn byte(&mut self) -> Step<Option<u8>> {
         let b = match self.input.fill_buf() {
