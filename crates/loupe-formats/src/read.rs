@@ -783,9 +783,9 @@ fn read_otlp_twice(
     }
 }
 
-/// Documents from this size on (or of unknown size) are parsed from the
-/// input rather than read into memory first, where their reader can map
-/// them piece by piece (MyAgent traces exports; OTLP has its own walks).
+/// MyAgent exports from this size on (or of unknown size) are parsed from
+/// the file rather than read into memory first, so their reader maps them
+/// a trace at a time (OTLP has its own threshold, in `otlp/file.rs`).
 const STREAMED_DOCUMENT: u64 = 16 << 20;
 
 /// OTLP or a MyAgent export read from a pipe larger than this is written
