@@ -25,6 +25,7 @@ mod attoswarm;
 mod canonical;
 mod common;
 mod convert;
+mod cut;
 mod detect;
 mod fields;
 mod layout;

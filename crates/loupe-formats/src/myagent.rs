@@ -47,6 +47,7 @@ use loupe_model::{keys, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::cut::{need, Cutter, Nested, Stop};
 use crate::{ReadError, Sink, Skipped, Source};
 
 /// Reads a MyAgent export (any of the three shapes) held in memory.
@@ -57,6 +58,7 @@ pub fn read(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), Re
     read_with(
         &mut serde_json::Deserializer::from_slice(bytes),
         Some(&mut again),
+        0,
         source,
         sink,
     )
@@ -65,28 +67,112 @@ pub fn read(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), Re
 /// Reads a MyAgent export from `input` without holding it whole: a traces
 /// export is read a trace at a time, and, when the input can be read again
 /// from its start (`reopen`), runs are read in two passes (see
-/// [`read_with`]).
+/// [`read_with`]). Input that can be read again is walked in pieces
+/// ([`crate::cut`]), parsed from text in memory; where that walk gives up
+/// (anything unusual or broken), serde_json reads the input itself again,
+/// quietly over what the walk already handed on, and says what is wrong.
 pub(crate) fn read_from(
     input: impl std::io::Read,
     reopen: Option<crate::read::Reopen<'_>>,
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<(), ReadError> {
-    let mut again = reopen.map(|reopen| {
-        move |each: &mut dyn FnMut(usize, Value)| -> Result<(), String> {
-            let input = reopen().map_err(|e| e.to_string())?;
-            stream_runs(
-                &mut serde_json::Deserializer::from_reader(byte_reader(input)),
-                each,
-            )
+    read_in_chunks(input, reopen, crate::cut::CHUNK, source, sink)
+}
+
+/// [`read_from`], walking `chunk` bytes at a time.
+fn read_in_chunks(
+    input: impl std::io::Read,
+    reopen: Option<crate::read::Reopen<'_>>,
+    chunk: usize,
+    source: &Source,
+    sink: &mut dyn Sink,
+) -> Result<(), ReadError> {
+    let Some(reopen) = reopen else {
+        let de = &mut serde_json::Deserializer::from_reader(byte_reader(input));
+        return read_with(de, None, 0, source, sink);
+    };
+    let mut again = |each: &mut dyn FnMut(usize, Value)| -> Result<(), String> {
+        let mut handed = 0usize;
+        let mut count = |i: usize, run: Value| {
+            handed += 1;
+            each(i, run);
+        };
+        let input = reopen().map_err(|e| e.to_string())?;
+        if stream_runs_cut(input, chunk, &mut count).is_ok() {
+            return Ok(());
         }
-    });
-    read_with(
-        &mut serde_json::Deserializer::from_reader(byte_reader(input)),
-        again.as_mut().map(|a| a as &mut RunsAgain<'_>),
-        source,
-        sink,
-    )
+        let mut seen = 0usize;
+        let input = reopen().map_err(|e| e.to_string())?;
+        stream_runs(
+            &mut serde_json::Deserializer::from_reader(byte_reader(input)),
+            &mut |i, run| {
+                seen += 1;
+                if seen > handed {
+                    each(i, run);
+                }
+            },
+        )
+    };
+    let mut reader = DocumentReader::new(source, sink, true, 0);
+    match reader.walk(&mut Cutter::new(input, chunk)) {
+        Ok(document) => reader.finish(Ok(document), Some(&mut again)),
+        Err(_) => {
+            let quiet = reader.traces_read;
+            let input = reopen().map_err(ReadError::io_at(&source.path))?;
+            let de = &mut serde_json::Deserializer::from_reader(byte_reader(input));
+            read_with(de, Some(&mut again), quiet, source, sink)
+        }
+    }
+}
+
+/// For tests and the fuzz target: panics unless reading `bytes` as a file
+/// (walked in pieces of `chunk` bytes, serde_json taking over where the
+/// walk gives up) tells a sink exactly what serde_json reading the file
+/// itself does: the same events, skips and sessions done, in the same
+/// order, and the same result. Says whether the walk took the document.
+#[doc(hidden)]
+pub fn check_cut_walk(bytes: &[u8], chunk: usize) -> bool {
+    let source = Source {
+        path: "export.json".into(),
+        format: loupe_model::SourceFormat::MyAgent,
+    };
+    let reopen = || -> std::io::Result<Box<dyn std::io::BufRead>> {
+        Ok(Box::new(std::io::Cursor::new(bytes.to_vec())))
+    };
+    let mut walked = Told::default();
+    let read = read_in_chunks(bytes, Some(&reopen), chunk, &source, &mut walked);
+    walked.0.push(format!("{read:?}"));
+    let mut again = |each: &mut dyn FnMut(usize, Value)| {
+        stream_runs(&mut serde_json::Deserializer::from_reader(bytes), each)
+    };
+    let mut by_serde = Told::default();
+    let de = &mut serde_json::Deserializer::from_reader(bytes);
+    let read = read_with(de, Some(&mut again), 0, &source, &mut by_serde);
+    by_serde.0.push(format!("{read:?}"));
+    assert_eq!(
+        walked, by_serde,
+        "the walk in pieces read the export otherwise"
+    );
+    let mut quiet = Quiet;
+    let mut index = DocumentReader::new(&source, &mut quiet, true, usize::MAX);
+    index.walk(&mut Cutter::new(bytes, chunk)).is_ok()
+}
+
+/// Everything a reader tells its sink, in order (for [`check_cut_walk`]).
+#[derive(Debug, Default, PartialEq)]
+struct Told(Vec<String>);
+
+impl Sink for Told {
+    fn event(&mut self, _: &Source, event: Event) {
+        self.0.push(format!("{event:?}"));
+    }
+    fn skip(&mut self, skipped: Skipped) {
+        self.0.push(format!("skip {}", skipped.reason));
+    }
+    fn session_done(&mut self, _: &Source, session_id: &str) {
+        self.0.push(format!("done {session_id}"));
+    }
 }
 
 /// `input` behind a plain `BufReader`: serde_json reading a file itself
@@ -120,77 +206,15 @@ type RunsAgain<'a> = dyn FnMut(&mut dyn FnMut(usize, Value)) -> Result<(), Strin
 fn read_with<'de, R: serde_json::de::Read<'de>>(
     de: &mut serde_json::Deserializer<R>,
     again: Option<&mut RunsAgain<'_>>,
+    quiet: usize,
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<(), ReadError> {
-    let mut reader = DocumentReader {
-        source,
-        sink,
-        traces_read: 0,
-        trace_ids: HashMap::new(),
-        runs_index: again.is_some().then(RunsIndex::default),
-    };
+    let mut reader = DocumentReader::new(source, sink, again.is_some(), quiet);
     let read = (&mut reader)
         .deserialize(&mut *de)
         .and_then(|document| de.end().map(|()| document));
-    let sink = reader.sink;
-    let runs_index = reader.runs_index;
-    let mut root = match read {
-        Ok(Document::NotObject) => {
-            return Err(unrecognized(source, "top-level JSON is not an object"))
-        }
-        Ok(Document::Traces { array: false }) => {
-            return Err(unrecognized(source, "`traces` is not an array"))
-        }
-        Ok(Document::Traces { array: true }) => return Ok(()),
-        Ok(Document::Other(root)) => root,
-        Err(e) if reader.traces_read > 0 => {
-            sink.skip(Skipped::new(
-                &source.path,
-                None,
-                format!(
-                    "the export breaks off after {} traces, at line {}, column {}: {e}",
-                    reader.traces_read,
-                    e.line(),
-                    e.column()
-                ),
-            ));
-            return Ok(());
-        }
-        Err(e) => {
-            return Err(ReadError::Invalid {
-                path: source.path.clone(),
-                format: loupe_model::SourceFormat::MyAgent,
-                reason: format!("line {}, column {}: {e}", e.line(), e.column()),
-            })
-        }
-    };
-    let streamed = runs_index.zip(again);
-    if root.contains_key("id") && root.contains_key("runs") {
-        if let Some((_, again)) = streamed {
-            // One session: its runs are held after all.
-            let mut runs = Vec::new();
-            if let Err(reason) = again(&mut |_, run| runs.push(run)) {
-                changed(source, sink, &reason);
-            }
-            if matches!(root.get("runs"), Some(Value::Array(_))) {
-                root.insert("runs".to_owned(), Value::Array(runs));
-            }
-        }
-        read_trace(&root, "trace", source, sink);
-        return Ok(());
-    }
-    if let Some(Value::Array(runs)) = root.get("runs") {
-        match streamed {
-            Some((index, again)) => read_runs_streamed(&index, again, source, sink),
-            None => read_runs_export(runs, source, sink),
-        }
-        return Ok(());
-    }
-    Err(unrecognized(
-        source,
-        "JSON object without `traces`, `id`+`runs` or `runs`",
-    ))
+    reader.finish(read, again)
 }
 
 /// What the top level of a file turned out to be.
@@ -216,14 +240,134 @@ struct DocumentReader<'a> {
     /// Where the document will be read again: what `runs` says, instead of
     /// the runs themselves.
     runs_index: Option<RunsIndex>,
+    /// Traces read before this many were handed on by an earlier read of
+    /// the same input; they are mapped again, but not handed on.
+    quiet: usize,
 }
 
-impl DocumentReader<'_> {
+impl<'a> DocumentReader<'a> {
+    fn new(
+        source: &'a Source,
+        sink: &'a mut dyn Sink,
+        index_runs: bool,
+        quiet: usize,
+    ) -> DocumentReader<'a> {
+        DocumentReader {
+            source,
+            sink,
+            traces_read: 0,
+            trace_ids: HashMap::new(),
+            runs_index: index_runs.then(RunsIndex::default),
+            quiet,
+        }
+    }
+
+    /// Walks the document in pieces, as serde_json reads it through
+    /// [`DocumentReader`]'s `Visitor` (below).
+    fn walk<R: std::io::Read>(&mut self, c: &mut Cutter<R>) -> Result<Document, Stop> {
+        need(c.peek()? == Some(b'{'))?;
+        c.expect(b'{')?;
+        let mut root = Map::new();
+        let mut traces = None;
+        let mut first = true;
+        while let Some(key) = c.key(first)? {
+            first = false;
+            if key == "traces" {
+                traces = Some(c.elements(1, &mut |i, trace: Value| self.trace(i, trace))?);
+            } else if let Some(index) = self.runs_index.as_mut().filter(|_| key == "runs") {
+                let array = c.elements(1, &mut |i, run: RunKeys| index.note(i, &run.0))?;
+                root.insert(key, noted_runs(array));
+            } else {
+                root.insert(key, c.shallow::<Value>(1)?);
+            }
+        }
+        need(c.peek()?.is_none())?;
+        Ok(match traces {
+            Some(array) => Document::Traces { array },
+            None => Document::Other(root),
+        })
+    }
+
+    /// What the document read (`read`) comes to: a traces export was
+    /// handed on as it was read; a runs export or a single trace is
+    /// handed on now, from `again` when given.
+    fn finish(
+        self,
+        read: Result<Document, serde_json::Error>,
+        again: Option<&mut RunsAgain<'_>>,
+    ) -> Result<(), ReadError> {
+        let DocumentReader {
+            source,
+            sink,
+            traces_read,
+            runs_index,
+            ..
+        } = self;
+        let mut root = match read {
+            Ok(Document::NotObject) => {
+                return Err(unrecognized(source, "top-level JSON is not an object"))
+            }
+            Ok(Document::Traces { array: false }) => {
+                return Err(unrecognized(source, "`traces` is not an array"))
+            }
+            Ok(Document::Traces { array: true }) => return Ok(()),
+            Ok(Document::Other(root)) => root,
+            Err(e) if traces_read > 0 => {
+                sink.skip(Skipped::new(
+                    &source.path,
+                    None,
+                    format!(
+                        "the export breaks off after {} traces, at line {}, column {}: {e}",
+                        traces_read,
+                        e.line(),
+                        e.column()
+                    ),
+                ));
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(ReadError::Invalid {
+                    path: source.path.clone(),
+                    format: loupe_model::SourceFormat::MyAgent,
+                    reason: format!("line {}, column {}: {e}", e.line(), e.column()),
+                })
+            }
+        };
+        let streamed = runs_index.zip(again);
+        if root.contains_key("id") && root.contains_key("runs") {
+            if let Some((_, again)) = streamed {
+                // One session: its runs are held after all.
+                let mut runs = Vec::new();
+                if let Err(reason) = again(&mut |_, run| runs.push(run)) {
+                    changed(source, sink, &reason);
+                }
+                if matches!(root.get("runs"), Some(Value::Array(_))) {
+                    root.insert("runs".to_owned(), Value::Array(runs));
+                }
+            }
+            read_trace(&root, "trace", source, sink);
+            return Ok(());
+        }
+        if let Some(Value::Array(runs)) = root.get("runs") {
+            match streamed {
+                Some((index, again)) => read_runs_streamed(&index, again, source, sink),
+                None => read_runs_export(runs, source, sink),
+            }
+            return Ok(());
+        }
+        Err(unrecognized(
+            source,
+            "JSON object without `traces`, `id`+`runs` or `runs`",
+        ))
+    }
+
     fn trace(&mut self, i: usize, trace: Value) {
+        let quiet = self.traces_read < self.quiet;
         self.traces_read += 1;
+        let sink: &mut dyn Sink = if quiet { &mut Quiet } else { &mut *self.sink };
         let at = format!("traces[{i}]");
         let Value::Object(t) = trace else {
-            self.sink.skip(Skipped::new(
+            sink.skip(Skipped::new(
                 &self.source.path,
                 None,
                 format!("{at}: not an object"),
@@ -232,7 +376,7 @@ impl DocumentReader<'_> {
         };
         if let Some(id) = text(&t, "id") {
             if let Some(first) = self.trace_ids.get(&id) {
-                self.sink.skip(Skipped::new(
+                sink.skip(Skipped::new(
                     &self.source.path,
                     None,
                     format!("{at}: trace {id} was already read at traces[{first}]"),
@@ -241,8 +385,8 @@ impl DocumentReader<'_> {
             }
             self.trace_ids.insert(id, i);
         }
-        if let Some(session) = read_trace(&t, &at, self.source, self.sink) {
-            self.sink.session_done(self.source, &session);
+        if let Some(session) = read_trace(&t, &at, self.source, sink) {
+            sink.session_done(self.source, &session);
         }
     }
 }
@@ -266,18 +410,14 @@ impl<'de> Visitor<'de> for &mut DocumentReader<'_> {
         let mut traces = None;
         while let Some(key) = map.next_key::<String>()? {
             if key == "traces" {
-                traces = Some(map.next_value_seed(Elements(&mut |i, trace| self.trace(i, trace)))?);
+                traces = Some(
+                    map.next_value_seed(Elements(&mut |i, trace: Value| self.trace(i, trace)))?,
+                );
             } else if let Some(index) = self.runs_index.as_mut().filter(|_| key == "runs") {
                 // Noted, not held; an empty array stands for it.
-                let array = map.next_value_seed(Elements(&mut |i, run| index.note(i, &run)))?;
-                root.insert(
-                    key,
-                    if array {
-                        Value::Array(Vec::new())
-                    } else {
-                        Value::Null
-                    },
-                );
+                let array =
+                    map.next_value_seed(Elements(&mut |i, run: RunKeys| index.note(i, &run.0)))?;
+                root.insert(key, noted_runs(array));
             } else {
                 root.insert(key, map.next_value()?);
             }
@@ -317,19 +457,37 @@ impl<'de> Visitor<'de> for &mut DocumentReader<'_> {
     }
 }
 
+/// What stands in the root for a `runs` value only noted: an empty array
+/// for an array, else null.
+fn noted_runs(array: bool) -> Value {
+    if array {
+        Value::Array(Vec::new())
+    } else {
+        Value::Null
+    }
+}
+
+/// A sink for what an earlier read already handed on.
+struct Quiet;
+
+impl Sink for Quiet {
+    fn event(&mut self, _: &Source, _: Event) {}
+    fn skip(&mut self, _: Skipped) {}
+}
+
 /// Hands each element of an array (`traces`, `runs`) to the callback as
 /// it is parsed; says whether the value was an array (anything else is
 /// checked and dropped).
-struct Elements<'f>(&'f mut dyn FnMut(usize, Value));
+struct Elements<'f, T>(&'f mut dyn FnMut(usize, T));
 
-impl<'de> DeserializeSeed<'de> for Elements<'_> {
+impl<'de, T: serde::de::Deserialize<'de>> DeserializeSeed<'de> for Elements<'_, T> {
     type Value = bool;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Elements<'_> {
+impl<'de, T: serde::de::Deserialize<'de>> Visitor<'de> for Elements<'_, T> {
     type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -338,7 +496,7 @@ impl<'de> Visitor<'de> for Elements<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         let mut i = 0;
-        while let Some(run) = seq.next_element::<Value>()? {
+        while let Some(run) = seq.next_element::<T>()? {
             (self.0)(i, run);
             i += 1;
         }
@@ -401,6 +559,27 @@ fn stream_runs<'de, R: serde_json::de::Read<'de>>(
     de.deserialize_map(Root(each))
         .and_then(|()| de.end())
         .map_err(|e| e.to_string())
+}
+
+/// [`stream_runs`] walking the document in pieces; gives up where serde_json
+/// should read it (see [`crate::cut`]), maybe after handing on some runs.
+fn stream_runs_cut(
+    input: impl std::io::Read,
+    chunk: usize,
+    each: &mut dyn FnMut(usize, Value),
+) -> Result<(), Stop> {
+    let c = &mut Cutter::new(input, chunk);
+    c.expect(b'{')?;
+    let mut first = true;
+    while let Some(key) = c.key(first)? {
+        first = false;
+        if key == "runs" {
+            c.elements(1, each)?;
+        } else {
+            c.shallow::<Value>(1)?;
+        }
+    }
+    need(c.peek()?.is_none())
 }
 
 fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
@@ -641,6 +820,107 @@ impl RunsIndex {
         if self.last.insert(trace_id.clone(), i).is_none() {
             self.order.push(trace_id);
         }
+    }
+}
+
+/// What the first pass keeps of a run: an object of the members
+/// [`RunsIndex::note`] reads (the last of each, as in a map), or null for
+/// anything but an object. The rest is checked and dropped.
+struct RunKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for RunKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RunKeys, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = RunKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a run")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RunKeys, A::Error> {
+                let mut kept = Map::new();
+                while let Some(key) = map.next_key_seed(crate::fields::KeySeed)? {
+                    if matches!(&*key, "id" | "trace_id" | "start_time" | "end_time") {
+                        kept.insert(key.into_owned(), map.next_value()?);
+                    } else {
+                        map.next_value::<Checked>()?;
+                    }
+                }
+                Ok(RunKeys(Value::Object(kept)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RunKeys, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+            fn visit_unit<E>(self) -> Result<RunKeys, E> {
+                Ok(RunKeys(Value::Null))
+            }
+        }
+        d.deserialize_any(Keys)
+    }
+}
+
+/// A value parsed and dropped, accepted exactly where a [`Value`] would be:
+/// unlike [`IgnoredAny`], which serde_json skips over without computing
+/// its numbers, it refuses a number out of range as a `Value` does.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+}
+
+impl Nested for RunKeys {
+    fn nesting(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -1019,22 +1299,6 @@ mod tests {
 
     use super::*;
 
-    /// Everything a reader tells its sink, in order.
-    #[derive(Debug, Default, PartialEq)]
-    struct Told(Vec<String>);
-
-    impl Sink for Told {
-        fn event(&mut self, _: &Source, event: Event) {
-            self.0.push(format!("{event:?}"));
-        }
-        fn skip(&mut self, skipped: Skipped) {
-            self.0.push(format!("skip {}", skipped.reason));
-        }
-        fn session_done(&mut self, _: &Source, session_id: &str) {
-            self.0.push(format!("done {session_id}"));
-        }
-    }
-
     fn run(id: &str, trace: &str, parent: Option<&str>, second: u32, status: &str) -> Value {
         serde_json::json!({
             "id": id, "trace_id": trace, "parent_run_id": parent, "name": id,
@@ -1055,6 +1319,7 @@ mod tests {
         read_with(
             &mut serde_json::Deserializer::from_slice(text),
             None,
+            0,
             &source,
             &mut held,
         )
@@ -1118,5 +1383,139 @@ mod tests {
         let (held, streamed) = both_ways(doc.to_string().as_bytes());
         assert_eq!(streamed, held);
         assert_eq!(held.0.len(), 6, "{held:?}");
+    }
+
+    /// A MyAgent export of one of the three shapes, written with `ws`
+    /// around the punctuation: `(text, plain)`, plain when nothing in it
+    /// should make the walk in pieces give up.
+    fn export_text(
+        shape: u8,
+        traces: &[Vec<(u8, bool)>],
+        ws: &str,
+        extra: bool,
+        twice: bool,
+    ) -> (String, bool) {
+        let runs_of = |t: usize, runs: &[(u8, bool)]| -> Vec<Value> {
+            runs.iter()
+                .enumerate()
+                .map(|(i, (second, error))| {
+                    let parent = (i > 0).then(|| format!("r{t}-{}", i - 1));
+                    let status = if *error { "error" } else { "success" };
+                    let mut r = run(
+                        &format!("r{t}-{i}"),
+                        &format!("t{t}"),
+                        parent.as_deref(),
+                        u32::from(*second % 50),
+                        status,
+                    );
+                    r["inputs"] =
+                        serde_json::json!({"q": "é \" ]}{[ \n", "n": [1, 2.5, -3e2, null, true]});
+                    r
+                })
+                .collect()
+        };
+        let pretty = |v: &Value| -> String {
+            let compact = v.to_string();
+            if ws.is_empty() {
+                compact
+            } else {
+                serde_json::to_string_pretty(v)
+                    .unwrap()
+                    .replace('\n', &format!("\n{ws}"))
+            }
+        };
+        let mut members: Vec<(String, String)> = Vec::new();
+        if extra {
+            members.push((
+                "metadata".into(),
+                r#"{"total":[1,{"a":"]"}],"f":-1.5e3}"#.into(),
+            ));
+        }
+        match shape % 3 {
+            0 => {
+                let list: Vec<Value> = traces
+                    .iter()
+                    .enumerate()
+                    .map(|(t, runs)| serde_json::json!({
+                        "id": format!("t{t}"), "name": "agent", "status": "success",
+                        "start_time": "2026-02-28 12:00:00+00:00", "end_time": "2026-02-28 12:01:00+00:00",
+                        "runs": runs_of(t, runs),
+                    }))
+                    .collect();
+                members.push(("traces".into(), pretty(&Value::Array(list.clone()))));
+                if twice {
+                    members.push(("traces".into(), pretty(&Value::Array(list))));
+                }
+            }
+            1 => {
+                let mut all: Vec<Value> = Vec::new();
+                let most = traces.iter().map(Vec::len).max().unwrap_or(0);
+                for i in 0..most {
+                    for (t, runs) in traces.iter().enumerate() {
+                        if let Some(r) = runs_of(t, runs).into_iter().nth(i) {
+                            all.push(r);
+                        }
+                    }
+                }
+                members.push(("runs".into(), pretty(&Value::Array(all))));
+            }
+            _ => {
+                let runs = traces.first().map(|r| runs_of(0, r)).unwrap_or_default();
+                members.push(("id".into(), "\"t0\"".into()));
+                members.push(("start_time".into(), "\"2026-02-28 12:00:00+00:00\"".into()));
+                members.push(("runs".into(), pretty(&Value::Array(runs))));
+            }
+        }
+        if extra {
+            members.push(("bare".into(), "-12345.678e-3".into()));
+        }
+        let inner: Vec<String> = members
+            .iter()
+            .map(|(k, v)| format!("{ws}\"{k}\"{ws}:{ws}{v}"))
+            .collect();
+        (format!("{ws}{{{}{ws}}}{ws}", inner.join(",")), true)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Whatever the shape, the spacing and the read size, an export
+        /// walked in pieces reads as serde_json reads it, and a plain one
+        /// is walked.
+        #[test]
+        fn the_walk_in_pieces_reads_as_serde_does(
+            shape in 0u8..3,
+            traces in proptest::collection::vec(proptest::collection::vec((0u8..60, proptest::prelude::any::<bool>()), 0..4), 0..4),
+            ws in proptest::prop_oneof![proptest::strategy::Just(""), proptest::strategy::Just(" "), proptest::strategy::Just("\n  "), proptest::strategy::Just("\t\r\n")],
+            extra in proptest::prelude::any::<bool>(),
+            twice in proptest::prelude::any::<bool>(),
+            chunk in 1usize..64,
+        ) {
+            let (doc, plain) = export_text(shape, &traces, ws, extra, twice);
+            let took = check_cut_walk(doc.as_bytes(), chunk);
+            proptest::prop_assert_eq!(took, plain, "{}", doc);
+            proptest::prop_assert_eq!(check_cut_walk(doc.as_bytes(), 1 << 20), took);
+        }
+
+        /// Damaged or cut short: read as serde_json reads it, whoever reads.
+        #[test]
+        fn a_damaged_export_reads_as_serde_reads_it(
+            shape in 0u8..3,
+            traces in proptest::collection::vec(proptest::collection::vec((0u8..60, proptest::prelude::any::<bool>()), 1..3), 1..4),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+            truncate in proptest::prelude::any::<bool>(),
+            chunk in 1usize..32,
+        ) {
+            let (doc, _) = export_text(shape, &traces, "", false, false);
+            let mut bytes = doc.into_bytes();
+            let i = at.index(bytes.len());
+            if truncate {
+                bytes.truncate(i);
+            } else {
+                bytes[i] = byte;
+            }
+            check_cut_walk(&bytes, chunk);
+        }
     }
 }

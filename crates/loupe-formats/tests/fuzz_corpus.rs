@@ -131,6 +131,46 @@ fn otlp_seeds_and_samples_cut_from_disk_read_as_in_memory() {
 }
 
 #[test]
+fn myagent_seeds_and_samples_walked_from_disk_read_as_serde_reads_them() {
+    let mut files = Vec::new();
+    files_under(&seeds_dir().join("myagent_cut"), &mut files);
+    let mut took = 0;
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        took += usize::from(loupe_formats::myagent::check_cut_walk(&bytes[1..], 7));
+    }
+    assert!(took >= 4, "seeds walked: {took} of {}", files.len());
+    assert!(
+        !loupe_formats::myagent::check_cut_walk(
+            &std::fs::read(seeds_dir().join("myagent_cut/deep.json")).unwrap()[1..],
+            7
+        ),
+        "a value nested near serde_json's limit is left to serde_json"
+    );
+    let mut samples = Vec::new();
+    files_under(&support::samples_dir().join("myagent"), &mut samples);
+    let mut exports = 0;
+    for f in samples
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "json"))
+    {
+        let bytes = std::fs::read(f).unwrap();
+        if detect(&bytes) != Some(SourceFormat::MyAgent) {
+            continue;
+        }
+        exports += 1;
+        for chunk in [1, 13, 1 << 20] {
+            assert!(
+                loupe_formats::myagent::check_cut_walk(&bytes, chunk),
+                "{}: a real export is walked in pieces",
+                f.display()
+            );
+        }
+    }
+    assert!(exports >= 3, "MyAgent exports among the samples: {exports}");
+}
+
+#[test]
 fn protobuf_seeds_and_samples_walked_from_disk_read_as_in_memory() {
     use prost::Message as _;
     let mut took = 0;

@@ -1,17 +1,13 @@
-//! A large OTLP/JSON request document read from disk in pieces: the
-//! request's outline (`resourceSpans` → `scopeSpans` → `spans`, with their
-//! braces, brackets, commas and colons) is followed here, and every value
-//! in it (keys, spans, resources, skipped members) is parsed on its own by
-//! serde_json from the text read so far, as [`walk_request_json`] parses it
-//! in place. A value cut short by the end of what is read is parsed again
-//! once more is read. Memory holds about one read (1 MiB) and one span; the
-//! time is that of parsing text in memory, where serde_json reading the
-//! file itself goes a byte at a time through `io::Read` (1.7× slower).
+//! A large OTLP/JSON request document read from disk in pieces, through
+//! [`crate::cut::Cutter`]: the request's outline (`resourceSpans` →
+//! `scopeSpans` → `spans`) is followed here, and every value in it (keys,
+//! spans, resources, skipped members) is parsed on its own, as
+//! [`walk_request_json`] parses it in place. Memory holds about one read
+//! (1 MiB) and one span.
 //!
-//! The outline is followed only where it is plain: each member's value of
-//! the expected type, a resource before its spans, UTF-8 text, nothing
-//! after the document. Anything else, and any value that does not parse,
-//! makes [`walk_request_cut`] give up ([`Cut::GaveUp`]), and the caller reads
+//! The outline is followed only where it is plain (see [`crate::cut`]),
+//! and a resource must come before its spans. Anything else makes
+//! [`walk_request_cut`] give up ([`Cut::GaveUp`]), and the caller reads
 //! the file the slower way, which says exactly what is wrong. Where it does
 //! not give up it hands `visit` exactly what [`walk_request_json`] would on
 //! the same bytes (property tests and a fuzz target hold it to that).
@@ -23,10 +19,8 @@ use std::io::Read;
 use serde::de::IgnoredAny;
 
 use super::json::{JsonResource, JsonSpan, Piece};
+use crate::cut::{need, Cutter, Stop, CHUNK};
 use opentelemetry_proto::tonic::trace::v1::Span;
-
-/// Bytes read from the file at a time.
-const CHUNK: usize = 1 << 20;
 
 /// What [`walk_request_cut`] made of a document.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,16 +48,7 @@ fn walk_in_chunks(
     chunk: usize,
     visit: &mut dyn FnMut(Piece),
 ) -> std::io::Result<Cut> {
-    let mut cutter = Cutter {
-        reader,
-        text: String::with_capacity(chunk.saturating_mul(2)),
-        scratch: Vec::new(),
-        partial: 0,
-        chunk: chunk.max(1),
-        pos: 0,
-        eof: false,
-    };
-    match cutter.request(visit) {
+    match request(&mut Cutter::new(reader, chunk), visit) {
         Ok(found) => Ok(Cut::Walked { found }),
         Err(Stop::GiveUp) => Ok(Cut::GaveUp),
         Err(Stop::MoreAfter) => Ok(Cut::MoreAfter),
@@ -96,282 +81,71 @@ pub(crate) fn assert_cut_agrees(bytes: &[u8], chunk: usize) -> bool {
     true
 }
 
-/// Why a walk stopped short.
-enum Stop {
-    /// The file could not be read.
-    Io(std::io::Error),
-    /// The document is not plain enough to cut, or broken.
-    GiveUp,
-    /// Something follows the document.
-    MoreAfter,
+fn request<R: Read>(c: &mut Cutter<R>, visit: &mut dyn FnMut(Piece)) -> Result<bool, Stop> {
+    c.expect(b'{')?;
+    let mut found = false;
+    let mut first = true;
+    while let Some(key) = c.key(first)? {
+        first = false;
+        if key == "resourceSpans" || key == "resource_spans" {
+            found |= c.list(&mut |c| resource_spans(c, visit))?;
+        } else {
+            c.value::<IgnoredAny>()?;
+        }
+    }
+    if c.peek()?.is_some() {
+        return Err(Stop::MoreAfter);
+    }
+    Ok(found)
 }
 
-impl From<std::io::Error> for Stop {
-    fn from(error: std::io::Error) -> Self {
-        Stop::Io(error)
+fn resource_spans<R: Read>(c: &mut Cutter<R>, visit: &mut dyn FnMut(Piece)) -> Result<(), Stop> {
+    c.expect(b'{')?;
+    let mut announced = false;
+    let mut first = true;
+    while let Some(key) = c.key(first)? {
+        first = false;
+        match key.as_str() {
+            "resource" => {
+                let resource = c.value::<Option<JsonResource>>()?;
+                if !announced {
+                    announced = true;
+                    visit(Piece::Resource(resource.map(Into::into)));
+                }
+            }
+            "scopeSpans" | "scope_spans" | "instrumentationLibrarySpans" => {
+                // Spans before their resource wait for it in the walk
+                // in place; here, give up on such rare documents.
+                need(announced)?;
+                c.list(&mut |c| scope_spans(c, visit))?;
+            }
+            _ => {
+                c.value::<IgnoredAny>()?;
+            }
+        }
     }
+    if !announced {
+        visit(Piece::Resource(None));
+    }
+    Ok(())
 }
 
-/// The byte offset in `text` of the line and column serde_json gives for
-/// an error in it.
-fn error_offset(text: &str, error: &serde_json::Error) -> usize {
-    let line_start = match error.line() {
-        0 | 1 => 0,
-        line => memchr::memchr_iter(b'\n', text.as_bytes())
-            .nth(line - 2)
-            .map_or(text.len(), |i| i + 1),
-    };
-    line_start + error.column()
-}
-
-/// Gives up unless `plain`.
-fn need(plain: bool) -> Result<(), Stop> {
-    if plain {
-        Ok(())
-    } else {
-        Err(Stop::GiveUp)
-    }
-}
-
-struct Cutter<R> {
-    reader: R,
-    /// Text read and checked as UTF-8, from some point before `pos` on.
-    text: String,
-    /// Read buffer; its first `partial` bytes, read after `text`, do not
-    /// yet make a whole character.
-    scratch: Vec<u8>,
-    partial: usize,
-    /// Bytes to read at a time.
-    chunk: usize,
-    /// Where the walk is in `text`.
-    pos: usize,
-    eof: bool,
-}
-
-impl<R: Read> Cutter<R> {
-    /// Reads at least `at_least` more bytes (or to the end), dropping the
-    /// text before `pos` first; `false` when nothing more was read.
-    fn fill(&mut self, at_least: usize) -> Result<bool, Stop> {
-        if self.eof {
-            return Ok(false);
-        }
-        if self.pos > 0 && self.pos >= self.text.len() / 2 {
-            // `pos` is always after an ASCII byte (punctuation, the end
-            // of a value, whitespace), so on a character boundary.
-            need(self.text.is_char_boundary(self.pos))?;
-            self.text.drain(..self.pos);
-            self.pos = 0;
-        }
-        let wanted = at_least.max(self.chunk);
-        let before = self.text.len();
-        // `scratch` starts with the bytes of a character cut by the last
-        // read; it only grows, so it is zeroed once.
-        let kept = self.partial;
-        if self.scratch.len() < kept + wanted {
-            self.scratch.resize(kept + wanted, 0);
-        }
-        let mut filled = kept;
-        while filled < kept + wanted {
-            let n = loop {
-                match self.reader.read(&mut self.scratch[filled..kept + wanted]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Stop::Io(e)),
-                }
-            };
-            if n == 0 {
-                self.eof = true;
-                break;
-            }
-            filled += n;
-        }
-        // Text that is not UTF-8 is left to serde_json reading the file,
-        // which says where; a character cut by the read waits for the rest.
-        let bytes = &self.scratch[..filled];
-        match std::str::from_utf8(bytes) {
-            Ok(text) => {
-                self.text.push_str(text);
-                self.partial = 0;
-            }
-            Err(e) if e.error_len().is_none() && !self.eof => {
-                let whole = e.valid_up_to();
-                let text = std::str::from_utf8(&bytes[..whole]).map_err(|_| Stop::GiveUp)?;
-                self.text.push_str(text);
-                self.scratch.copy_within(whole..filled, 0);
-                self.partial = filled - whole;
-            }
-            Err(_) => return Err(Stop::GiveUp),
-        }
-        Ok(self.text.len() > before || filled > kept)
-    }
-
-    /// The byte at `pos` after JSON whitespace, not consumed; `None` at the end.
-    fn peek(&mut self) -> Result<Option<u8>, Stop> {
-        loop {
-            while let Some(&b) = self.text.as_bytes().get(self.pos) {
-                if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-                    return Ok(Some(b));
-                }
-                self.pos += 1;
-            }
-            if !self.fill(0)? {
-                return Ok(None);
-            }
+fn scope_spans<R: Read>(c: &mut Cutter<R>, visit: &mut dyn FnMut(Piece)) -> Result<(), Stop> {
+    c.expect(b'{')?;
+    let mut first = true;
+    while let Some(key) = c.key(first)? {
+        first = false;
+        if key == "spans" {
+            c.list(&mut |c| {
+                let span = c.value::<JsonSpan>()?;
+                visit(Piece::Span(Box::new(Span::from(span))));
+                Ok(())
+            })?;
+        } else {
+            c.value::<IgnoredAny>()?;
         }
     }
-
-    /// Consumes `byte` after whitespace, or gives up.
-    fn expect(&mut self, byte: u8) -> Result<(), Stop> {
-        need(self.peek()? == Some(byte))?;
-        self.pos += 1;
-        Ok(())
-    }
-
-    /// Parses the next value as `T`, consuming it. serde_json finds where
-    /// it ends: a value cut short by the end of what is read is parsed
-    /// again once more is (at least as much again, so a large value costs
-    /// a bounded number of tries).
-    fn value<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Stop> {
-        loop {
-            let rest = &self.text[self.pos..];
-            let mut values = serde_json::Deserializer::from_str(rest).into_iter::<T>();
-            let parsed = values.next();
-            let end = values.byte_offset();
-            // A value that reaches the end of what is read may go on
-            // (a number), unless the input ends there.
-            let complete = end < rest.len() || self.eof;
-            match parsed {
-                Some(Ok(value)) if complete => {
-                    self.pos += end;
-                    return Ok(value);
-                }
-                // Broken before the end of what is read (a number cut
-                // short by the read is an error at the end, not an EOF).
-                Some(Err(e)) if !e.is_eof() && error_offset(rest, &e) + 1 < rest.len() => {
-                    return Err(Stop::GiveUp)
-                }
-                _ if self.eof => return Err(Stop::GiveUp),
-                _ => {
-                    let len = rest.len();
-                    self.fill(len)?;
-                }
-            }
-        }
-    }
-
-    /// The next object key, with its colon consumed; `None` at the
-    /// object's end (its `}` consumed). `first` says whether a member came
-    /// before (so a comma must).
-    fn key(&mut self, first: bool) -> Result<Option<String>, Stop> {
-        match self.peek()? {
-            Some(b'}') => {
-                self.pos += 1;
-                return Ok(None);
-            }
-            Some(b',') if !first => self.pos += 1,
-            _ if first => {}
-            _ => return Err(Stop::GiveUp),
-        }
-        need(self.peek()? == Some(b'"'))?;
-        let key = self.value::<String>()?;
-        self.expect(b':')?;
-        Ok(Some(key))
-    }
-
-    /// A list the walk goes into: `null` (`false`), or `[`, each element
-    /// handed to `element`, `]` (`true`).
-    fn list(
-        &mut self,
-        element: &mut dyn FnMut(&mut Self) -> Result<(), Stop>,
-    ) -> Result<bool, Stop> {
-        if self.peek()? == Some(b'n') {
-            self.value::<()>()?;
-            return Ok(false);
-        }
-        self.expect(b'[')?;
-        if self.peek()? == Some(b']') {
-            self.pos += 1;
-            return Ok(true);
-        }
-        loop {
-            element(self)?;
-            match self.peek()? {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(true);
-                }
-                _ => return Err(Stop::GiveUp),
-            }
-        }
-    }
-
-    fn request(&mut self, visit: &mut dyn FnMut(Piece)) -> Result<bool, Stop> {
-        self.expect(b'{')?;
-        let mut found = false;
-        let mut first = true;
-        while let Some(key) = self.key(first)? {
-            first = false;
-            if key == "resourceSpans" || key == "resource_spans" {
-                found |= self.list(&mut |c| c.resource_spans(visit))?;
-            } else {
-                self.value::<IgnoredAny>()?;
-            }
-        }
-        if self.peek()?.is_some() {
-            return Err(Stop::MoreAfter);
-        }
-        Ok(found)
-    }
-
-    fn resource_spans(&mut self, visit: &mut dyn FnMut(Piece)) -> Result<(), Stop> {
-        self.expect(b'{')?;
-        let mut announced = false;
-        let mut first = true;
-        while let Some(key) = self.key(first)? {
-            first = false;
-            match key.as_str() {
-                "resource" => {
-                    let resource = self.value::<Option<JsonResource>>()?;
-                    if !announced {
-                        announced = true;
-                        visit(Piece::Resource(resource.map(Into::into)));
-                    }
-                }
-                "scopeSpans" | "scope_spans" | "instrumentationLibrarySpans" => {
-                    // Spans before their resource wait for it in the walk
-                    // in place; here, give up on such rare documents.
-                    need(announced)?;
-                    self.list(&mut |c| c.scope_spans(visit))?;
-                }
-                _ => {
-                    self.value::<IgnoredAny>()?;
-                }
-            }
-        }
-        if !announced {
-            visit(Piece::Resource(None));
-        }
-        Ok(())
-    }
-
-    fn scope_spans(&mut self, visit: &mut dyn FnMut(Piece)) -> Result<(), Stop> {
-        self.expect(b'{')?;
-        let mut first = true;
-        while let Some(key) = self.key(first)? {
-            first = false;
-            if key == "spans" {
-                self.list(&mut |c| {
-                    let span = c.value::<JsonSpan>()?;
-                    visit(Piece::Span(Box::new(Span::from(span))));
-                    Ok(())
-                })?;
-            } else {
-                self.value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
