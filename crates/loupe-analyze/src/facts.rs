@@ -86,6 +86,16 @@ pub(crate) fn is_fail_status(s: &str) -> bool {
     FAIL_STATUSES.iter().any(|f| s.eq_ignore_ascii_case(f))
 }
 
+/// Whether an event reports a failure: an error kind, a failure status,
+/// or an LLM response or workflow end that carries an error (Agent Trace
+/// writes a failed call as an `llm.response` with `error` set).
+pub(crate) fn reports_failure(e: &Event) -> bool {
+    e.kind.is_error()
+        || e.status().is_some_and(is_fail_status)
+        || (matches!(e.kind, EventKind::LlmResponse | EventKind::WorkflowEnd)
+            && e.error_message().is_some())
+}
+
 fn is_timeout(e: &Event) -> bool {
     let status_timeout = e
         .status()
@@ -168,6 +178,7 @@ impl<'a> Facts<'a> {
                     });
                 }
                 EventKind::WorkflowEnd => {
+                    f.error_events += u64::from(reports_failure(e));
                     workflow_status = Some(
                         e.status()
                             .map(SessionStatus::from_lenient)
@@ -212,7 +223,7 @@ impl<'a> Facts<'a> {
                         iteration: e.iteration,
                         cost_usd,
                         cost_source,
-                        failed: e.kind == EventKind::LlmError,
+                        failed: reports_failure(e),
                     });
                 }
                 EventKind::ToolEnd | EventKind::ToolError => {

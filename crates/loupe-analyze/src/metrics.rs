@@ -9,8 +9,9 @@
 //!   without an end is not counted (it shows as running in the tree).
 //! * `tool_errors`: `tool_error`, or `tool_end` whose status is a failure
 //!   (`error`, `failed`, `timeout`, `blocked`, `denied`).
-//! * `errors`: tool errors + `llm_error` + `error` events + subagent errors and
-//!   timeouts + failed workflow nodes.
+//! * `errors`: tool errors + failed LLM calls (`llm_error`, or a response
+//!   with a failure status or an error) + `error` events + subagent errors
+//!   and timeouts + failed workflow nodes + a failed workflow.
 //! * tokens: summed usage of every LLM call, OpenTelemetry semantics.
 //! * `cost_usd`: reported cost per call, else priced; unpriced calls add 0 and
 //!   their models are listed in `unpriced_models`.

@@ -33,6 +33,8 @@ pub struct SessionAssembler {
     sessions: Vec<Session>,
     /// Which slots were taken (parallel to `sessions`).
     taken: Vec<bool>,
+    /// Events read twice, dropped (see [`finish_session`]).
+    duplicates: usize,
 }
 
 impl SessionAssembler {
@@ -95,43 +97,93 @@ impl SessionAssembler {
             source: held.source.clone(),
             events: std::mem::take(&mut held.events),
         };
-        finish_session(&mut session);
+        self.duplicates += finish_session(&mut session);
         Some((slot, session))
+    }
+
+    /// Events dropped so far as read twice (see [`finish_session`]).
+    pub fn duplicates(&self) -> usize {
+        self.duplicates
     }
 
     /// Sorts each session's events and infers iterations where needed.
     pub fn finish(self) -> Vec<Session> {
-        self.finish_ranked().into_iter().map(|(_, s)| s).collect()
+        self.finish_ranked().0.into_iter().map(|(_, s)| s).collect()
     }
 
     /// [`SessionAssembler::finish`], each session with its rank in order of
     /// first appearance (the numbering [`SessionAssembler::take`] uses);
-    /// taken sessions are left out.
-    pub fn finish_ranked(self) -> Vec<(usize, Session)> {
+    /// taken sessions are left out. Also says how many events were dropped
+    /// as read twice, by these sessions and the ones taken before.
+    pub fn finish_ranked(self) -> (Vec<(usize, Session)>, usize) {
         let taken = self.taken;
-        self.sessions
+        let mut duplicates = self.duplicates;
+        let sessions = self
+            .sessions
             .into_iter()
             .enumerate()
             .filter(|(i, _)| !taken[*i])
             .map(|(i, mut s)| {
-                finish_session(&mut s);
+                duplicates += finish_session(&mut s);
                 (i, s)
             })
-            .collect()
+            .collect();
+        (sessions, duplicates)
     }
 }
 
-/// Sorts a session's events by time (stable) and infers iteration numbers when
-/// the trace has none. Idempotent.
-pub fn finish_session(session: &mut Session) {
+/// Sorts a session's events by time (stable), drops events read twice and
+/// infers iteration numbers when the trace has none; returns how many
+/// events it dropped. Idempotent.
+///
+/// An event with the id and the time of an earlier event of its session is
+/// that event read twice (a file given twice, or within a directory and as
+/// a compressed copy; the same MyAgent traces exported in two shapes; a
+/// writer that repeated a line): it would count its tokens, cost and calls
+/// twice. The store keeps one event per id the same way.
+pub fn finish_session(session: &mut Session) -> usize {
     // Traces are nearly always in order already; the check spares the sort's
     // scratch buffer (half the events' size), allocated before it looks.
     if !session.events.is_sorted_by_key(|e| e.timestamp) {
         session.events.sort_by_key(|e| e.timestamp);
     }
+    let dropped = drop_repeated_events(&mut session.events);
     if !has_explicit_iterations(&session.events) {
         infer_iterations(&mut session.events);
     }
+    dropped
+}
+
+/// Drops, from events sorted by time, each one whose id an earlier event of
+/// the same time has; returns how many. Of the two, the one with more
+/// payload members is kept, in the first one's place: the same event in
+/// two shapes (a MyAgent runs export and its traces export) keeps what
+/// the richer one says. Only events of one time are compared, so the usual
+/// run of distinct times costs one comparison each.
+fn drop_repeated_events(events: &mut Vec<Event>) -> usize {
+    let repeated = |events: &[Event], i: usize| {
+        let e = &events[i];
+        events[..i]
+            .iter()
+            .rev()
+            .take_while(|earlier| earlier.timestamp == e.timestamp)
+            .any(|earlier| earlier.event_id == e.event_id)
+    };
+    if !(1..events.len()).any(|i| repeated(events, i)) {
+        return 0;
+    }
+    let before = events.len();
+    let mut kept: Vec<Event> = Vec::with_capacity(before);
+    for e in events.drain(..) {
+        let start = kept.partition_point(|k| k.timestamp < e.timestamp);
+        match kept[start..].iter_mut().find(|k| k.event_id == e.event_id) {
+            Some(first) if e.data.len() > first.data.len() => *first = e,
+            Some(_) => {}
+            None => kept.push(e),
+        }
+    }
+    *events = kept;
+    before - events.len()
 }
 
 /// Whether the main agent's iterations are recorded: an `iteration_start`
@@ -247,6 +299,43 @@ mod tests {
         let s = t.session();
         assert!(has_explicit_iterations(&s.events));
         assert!(s.events[1..].iter().all(|e| e.iteration == Some(1)));
+    }
+
+    #[test]
+    fn events_read_twice_are_dropped_keeping_the_richer() {
+        let at = |id: &str, t: i64| Event::new(id, EventKind::Custom, Timestamp(t), "A");
+        let rich = at("e2", 20).with("task", "x");
+        // Read once, then again (a file given twice); the second copy of
+        // e2 has a payload; e3 shares e1's id at another time and stays.
+        let events = vec![
+            at("e1", 10),
+            at("e2", 20),
+            at("e1", 10),
+            rich.clone(),
+            at("e1", 30),
+        ];
+        let mut asm = SessionAssembler::new();
+        for e in events {
+            asm.push(&source(), e);
+        }
+        let (sessions, dropped) = asm.finish_ranked();
+        assert_eq!(dropped, 2);
+        let kept: Vec<(&str, i64)> = sessions[0]
+            .1
+            .events
+            .iter()
+            .map(|e| (e.event_id.as_str(), e.timestamp.0))
+            .collect();
+        assert_eq!(kept, [("e1", 10), ("e2", 20), ("e1", 30)]);
+        assert_eq!(sessions[0].1.events[1], rich);
+        // Nothing repeated: nothing dropped, nothing moved.
+        let mut once = Session {
+            session_id: "A".into(),
+            source: source(),
+            events: vec![at("e1", 10), at("e2", 10)],
+        };
+        assert_eq!(finish_session(&mut once), 0);
+        assert_eq!(once.events.len(), 2);
     }
 
     #[test]

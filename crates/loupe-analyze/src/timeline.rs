@@ -6,7 +6,7 @@
 use loupe_model::{keys, Event, EventKind};
 
 use crate::detectors::{secs, thousands};
-use crate::facts::{is_fail_status, truncate_owned};
+use crate::facts::{is_fail_status, reports_failure, truncate_owned};
 use crate::{Session, TimelineEntry};
 
 /// One entry per event.
@@ -32,18 +32,14 @@ pub fn timeline(session: &Session) -> Vec<TimelineEntry> {
                 .as_ref()
                 .map(|a| a.name.clone().unwrap_or_else(|| a.id.clone())),
             important: is_important(e),
+            failed: reports_failure(e),
             event_index: i,
         })
         .collect()
 }
 
 fn is_important(e: &Event) -> bool {
-    e.kind.is_error()
-        || matches!(e.kind, EventKind::SessionStart | EventKind::SessionEnd)
-        || (matches!(
-            e.kind,
-            EventKind::ToolEnd | EventKind::NodeEnd | EventKind::SubagentComplete
-        ) && e.status().is_some_and(is_fail_status))
+    matches!(e.kind, EventKind::SessionStart | EventKind::SessionEnd) || reports_failure(e)
 }
 
 fn dur(e: &Event) -> String {

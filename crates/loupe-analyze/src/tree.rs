@@ -17,7 +17,7 @@ use crate::HashMap;
 
 use loupe_model::{keys, Event, EventKind, Timestamp, TokenTotals};
 
-use crate::facts::{args_brief, is_fail_status, truncate_owned};
+use crate::facts::{args_brief, reports_failure, truncate_owned};
 use crate::{NodeStatus, Session, SpanKind, SpanNode};
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
@@ -183,7 +183,7 @@ impl<'a> Builder<'a> {
     }
 
     fn leaf(&mut self, e: &'a Event, index: usize) {
-        let failed = e.kind.is_error() || e.status().is_some_and(is_fail_status);
+        let failed = reports_failure(e);
         match &e.kind {
             EventKind::IterationStart if !e.is_subagent() => {
                 if let Some(n) = e.iteration {
@@ -503,6 +503,10 @@ pub fn span_tree(session: &Session) -> SpanNode {
     root
 }
 
+/// Spans nested deeper than this are not built into the tree (its
+/// building and drawing recurse); one marker node stands for them.
+const MAX_TREE_DEPTH: usize = 64;
+
 fn materialise(
     i: usize,
     slots: &mut [Option<SpanNode>],
@@ -510,13 +514,55 @@ fn materialise(
     depth: usize,
 ) -> Option<SpanNode> {
     let mut n = slots.get_mut(i)?.take()?;
-    if depth < 64 {
+    if depth < MAX_TREE_DEPTH {
         n.children = children[i]
             .iter()
             .filter_map(|&c| materialise(c, slots, children, depth + 1))
             .collect();
+    } else if let Some(marker) = deeper_spans(i, slots, children, n.start) {
+        n.children = vec![marker];
     }
     Some(n)
+}
+
+/// A node saying how many spans lie below `i` (taken out of `slots`,
+/// walked without recursion), failed if any of them failed; `None` when
+/// there are none.
+fn deeper_spans(
+    i: usize,
+    slots: &mut [Option<SpanNode>],
+    children: &[Vec<usize>],
+    start: Timestamp,
+) -> Option<SpanNode> {
+    let mut stack = children[i].clone();
+    let (mut count, mut failed) = (0usize, false);
+    while let Some(c) = stack.pop() {
+        if let Some(hidden) = slots.get_mut(c).and_then(Option::take) {
+            count += 1;
+            failed |= hidden.status == NodeStatus::Error;
+            stack.extend_from_slice(&children[c]);
+        }
+    }
+    (count > 0).then(|| SpanNode {
+        kind: SpanKind::Event,
+        label: format!(
+            "… {count} deeper span{} not shown{}",
+            if count == 1 { "" } else { "s" },
+            if failed { ", some failed" } else { "" }
+        ),
+        start,
+        duration_ms: None,
+        status: if failed {
+            NodeStatus::Error
+        } else {
+            NodeStatus::Ok
+        },
+        iteration: None,
+        agent: None,
+        event_index: None,
+        tokens: None,
+        children: Vec::new(),
+    })
 }
 
 /// Sorts children by start, fills container durations, rolls up errors and tokens.
@@ -705,5 +751,56 @@ mod tests {
             (SpanKind::Node, NodeStatus::Error)
         );
         assert_eq!(node.children[0].label, "edit_file");
+    }
+
+    #[test]
+    fn spans_nested_too_deep_are_counted_by_a_marker_that_keeps_failures() {
+        let at = |i: i64| Timestamp(1_000_000 + i * 1_000);
+        let mut events = vec![Event::new("s", EventKind::SessionStart, at(0), "deep")];
+        let depth = 100;
+        for i in 0..depth {
+            let mut e = Event::new(format!("b{i}"), EventKind::SpanStart, at(i), "deep");
+            e.span_id = Some(format!("sp{i}"));
+            e.parent_event_id = (i > 0).then(|| format!("sp{}", i - 1));
+            events.push(e);
+        }
+        let mut tool =
+            Event::new("t", EventKind::ToolError, at(depth), "deep").with(keys::TOOL, "bash");
+        tool.parent_event_id = Some(format!("sp{}", depth - 1));
+        events.push(tool);
+        for i in (0..depth).rev() {
+            let mut e = Event::new(
+                format!("e{i}"),
+                EventKind::SpanEnd,
+                at(2 * depth - i),
+                "deep",
+            );
+            e.span_id = Some(format!("sp{i}"));
+            e.parent_event_id = (i > 0).then(|| format!("sp{}", i - 1));
+            events.push(e);
+        }
+        let session = Session {
+            session_id: "deep".into(),
+            source: crate::testing::source(),
+            events,
+        };
+        let tree = span_tree(&session);
+        let mut node = &tree;
+        let mut levels = 0;
+        while let [only] = node.children.as_slice() {
+            node = only;
+            levels += 1;
+        }
+        assert!(node.children.is_empty());
+        assert_eq!(node.kind, SpanKind::Event);
+        // The spans below the limit and the failed tool: counted, and failed.
+        // `levels` counts the marker too; the session holds `depth` spans and the tool.
+        let hidden = depth + 2 - levels;
+        assert_eq!(hidden, 36);
+        assert_eq!(
+            node.label,
+            format!("… {hidden} deeper spans not shown, some failed")
+        );
+        assert_eq!(node.status, NodeStatus::Error);
     }
 }

@@ -187,6 +187,9 @@ pub struct TimelineEntry {
     pub agent: Option<String>,
     /// Errors, failed tools, session boundaries.
     pub important: bool,
+    /// It reports a failure (an error, a failed call, tool, node or workflow).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
     /// Index into `Session::events`.
     pub event_index: usize,
 }

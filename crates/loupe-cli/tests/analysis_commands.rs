@@ -918,3 +918,209 @@ fn a_myagent_runs_export_piped_on_standard_input_reads_as_the_same_file() {
     let stats: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
     assert_eq!(stats["sessions"], 400);
 }
+
+/// A malformed line is said on stderr whatever the command and the output
+/// format, with its file and line.
+#[test]
+fn skipped_lines_are_reported_in_every_output_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sample("attocode-py/healthy.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(3, "{bad");
+    let file = dir.path().join("mal.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let f = s(&file);
+    let runs: &[&[&str]] = &[
+        &["view", f],
+        &["view", f, "-o", "json"],
+        &["view", f, "-o", "csv"],
+        &["view", f, "-o", "md"],
+        &["view", f, "-o", "html"],
+        &["analyze", f, "-o", "md"],
+        &["analyze", f, "-o", "json"],
+        &["issues", f, "-o", "csv"],
+        &["stats", f, "-o", "json"],
+        &["stats", f, "-o", "csv"],
+        &["export", f, "--format", "csv"],
+        &["export", f, "--format", "jsonl"],
+        &["export", f, "--llm"],
+    ];
+    for args in runs {
+        let o = loupe(args, None);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("1 malformed line skipped") && err.contains("mal.jsonl:4"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// An event read twice counts once: a file given twice, or held in a
+/// directory and given again, and the same traces in several exports.
+#[test]
+fn events_read_twice_count_once() {
+    let file = sample("attocode-py/healthy.jsonl");
+    let once = loupe(&["view", s(&file), "-o", "json"], None);
+    let twice = loupe(&["view", s(&file), s(&file), "-o", "json"], None);
+    assert_eq!(stdout(&twice), stdout(&once));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&file, dir.path().join("a.jsonl")).unwrap();
+    std::fs::copy(&file, dir.path().join("b.jsonl")).unwrap();
+    for cmd in ["view", "stats"] {
+        let one = loupe(&[cmd, s(&file), "-o", "json"], None);
+        let copies = loupe(&[cmd, s(dir.path()), "-o", "json"], None);
+        assert_eq!(copies.status.code(), Some(0), "{}", stderr(&copies));
+        assert!(
+            stderr(&copies).contains("events read twice dropped"),
+            "{cmd}: {}",
+            stderr(&copies)
+        );
+        let metrics = |o: &Output| -> serde_json::Value {
+            let doc: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+            let m = match cmd {
+                "view" => doc["sessions"][0]["metrics"].clone(),
+                _ => serde_json::json!([doc["sessions"], doc["total"]]),
+            };
+            assert!(
+                !m.is_null() && !m.get(0).is_some_and(serde_json::Value::is_null),
+                "{cmd}: {doc}"
+            );
+            m
+        };
+        assert_eq!(metrics(&copies), metrics(&one), "{cmd}");
+    }
+    // The MyAgent samples hold the same three traces in three shapes.
+    let o = loupe(&["stats", s(&sample("myagent")), "-o", "json"], None);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["sessions"], 3, "{doc}");
+}
+
+/// A span whose end is stamped before its start (skewed clocks) is one
+/// call of no length, not a call answered before it was asked.
+#[test]
+fn an_otlp_span_ending_before_it_starts_is_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("skew.json");
+    let span = |id: &str, parent: &str, name: &str, start: &str, end: &str, attrs: &str| {
+        format!(
+            r#"{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{id}",{parent}"name":"{name}","startTimeUnixNano":"{start}","endTimeUnixNano":"{end}","attributes":[{attrs}]}}"#
+        )
+    };
+    let agent = span(
+        "eee19b7ec3c1b174",
+        "",
+        "invoke_agent",
+        "1772280000000000000",
+        "1772280010000000000",
+        r#"{"key":"gen_ai.operation.name","value":{"stringValue":"invoke_agent"}}"#,
+    );
+    let chat = span(
+        "eee19b7ec3c1b175",
+        r#""parentSpanId":"eee19b7ec3c1b174","#,
+        "chat gpt-4o",
+        "1772280005000000000",
+        "1772280004000000000",
+        r#"{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},{"key":"gen_ai.usage.input_tokens","value":{"intValue":"100"}}"#,
+    );
+    std::fs::write(
+        &file,
+        format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{agent},{chat}]}}]}}]}}"#),
+    )
+    .unwrap();
+    let o = loupe(&["view", s(&file), "-o", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let m = &doc["sessions"][0]["metrics"];
+    assert_eq!(
+        (m["iterations"].as_u64(), m["llm_calls"].as_u64()),
+        (Some(1), Some(1)),
+        "{m}"
+    );
+    assert_eq!(m["input_tokens"], 100);
+}
+
+/// A trace whose first event is longer than the part of a file detection
+/// looks at is still recognised.
+#[test]
+fn a_first_event_longer_than_the_detection_prefix_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("long.jsonl");
+    let task = "T".repeat(100_000);
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            r#"{"event_id":"1","kind":"session_start","timestamp":"2026-03-01T09:00:00Z","session_id":"x","data":{"task":"TASK"}}"#
+                .replace("TASK", &task),
+            r#"{"event_id":"2","kind":"session_end","timestamp":"2026-03-01T09:00:01Z","session_id":"x","data":{"status":"completed"}}"#
+        ),
+    )
+    .unwrap();
+    let o = loupe(&["view", s(&file), "-o", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["sessions"][0]["status"], "completed");
+}
+
+/// `--view` chooses what JSON and Markdown show too, and `issues`/`fixes`
+/// write issue rows as CSV.
+#[test]
+fn the_view_and_the_focus_hold_in_every_output_format() {
+    let file = sample("attocode-py/healthy.jsonl");
+    let f = s(&file);
+    let keys = |view: &str| -> Vec<String> {
+        let o = loupe(&["view", f, "--view", view, "-o", "json"], None);
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let session = doc["sessions"][0].as_object().unwrap();
+        ["timeline", "tree", "token_flow"]
+            .into_iter()
+            .filter(|k| session.contains_key(*k))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(keys("summary").is_empty());
+    assert_eq!(keys("timeline"), ["timeline"]);
+    assert_eq!(keys("tree"), ["tree"]);
+    assert_eq!(keys("tokens"), ["token_flow"]);
+    assert_eq!(keys("all"), ["timeline", "tree", "token_flow"]);
+    // The summary document is unchanged by the new keys.
+    assert_eq!(
+        stdout(&loupe(&["view", f, "-o", "json"], None)),
+        stdout(&loupe(&["analyze", f, "-o", "json"], None))
+    );
+    let md = |view: &str| stdout(&loupe(&["view", f, "--view", view, "-o", "md"], None));
+    assert!(!md("summary").contains("### Timeline") && !md("summary").contains("### Span tree"));
+    assert!(md("timeline").contains("### Timeline"));
+    assert!(md("tree").contains("### Span tree"));
+    assert!(md("all").contains("### Timeline") && md("all").contains("### Span tree"));
+    for focus in ["issues", "fixes"] {
+        let csv = stdout(&loupe(&[focus, f, "-o", "csv"], None));
+        assert!(
+            csv.starts_with("session_id,severity,category,title,iteration,description,suggestion"),
+            "{focus}: {csv}"
+        );
+        assert!(
+            csv.lines().count() > 1,
+            "{focus}: the sample has issues: {csv}"
+        );
+    }
+}
+
+/// `stats` refuses what `view` refuses: a session that matches nothing,
+/// and ranked lists of no rows.
+#[test]
+fn stats_refuses_a_session_matching_nothing_and_an_empty_top() {
+    let f = sample("attocode-py/healthy.jsonl");
+    let none = loupe(&["stats", s(&f), "--session", "nothing"], None);
+    assert_eq!(none.status.code(), Some(2), "{}", stdout(&none));
+    assert!(
+        stderr(&none).contains("no session matches \"nothing\""),
+        "{}",
+        stderr(&none)
+    );
+    let top = loupe(&["stats", s(&f), "--top", "0"], None);
+    assert_eq!(top.status.code(), Some(2));
+    let one = loupe(&["stats", s(&f), "--session", "heal", "-o", "json"], None);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+}

@@ -258,3 +258,25 @@ fn a_dash_reads_standard_input_for_ingest_and_analyze() {
     assert_eq!(session["session_id"], "p1");
     assert_eq!(session["metrics"]["tool_calls"], 1);
 }
+
+/// The text table's ERRORS column is the session's `errors` metric (which
+/// already counts tool errors), as in CSV and JSON.
+#[test]
+fn query_counts_each_error_once_in_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let ts = |s: i64| Timestamp(T0 + s * 1_000_000);
+    let mut failed = Event::new("e-2", EventKind::ToolError, ts(2), "e1").with(keys::TOOL, "bash");
+    failed.duration_ms = Some(10.0);
+    let text = line(&Event::new("e-1", EventKind::SessionStart, ts(0), "e1"))
+        + &line(&failed)
+        + &line(&Event::new("e-3", EventKind::Error, ts(3), "e1").with(keys::ERROR, "boom"));
+    std::fs::write(root.join("e.jsonl"), text).unwrap();
+    ok(&loupe(&["ingest", "e.jsonl"], root));
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&loupe(&["query", "--output", "json"], root))).unwrap();
+    assert_eq!(rows[0]["metrics"]["errors"], 2, "{rows}");
+    let table = ok(&loupe(&["query"], root));
+    let row = table.lines().find(|l| l.contains("e1")).unwrap();
+    assert_eq!(row.split_whitespace().last(), Some("2"), "{table}");
+}

@@ -47,21 +47,33 @@ pub fn detect(prefix: &[u8]) -> Option<SourceFormat> {
 pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
     let text = strip_bom(prefix);
     if looks_binary(text) {
-        return if crate::read::looks_like_otlp_proto(prefix) {
-            Sniff::Format(SourceFormat::Otlp)
-        } else {
-            Sniff::Binary
+        if crate::read::looks_like_otlp_proto(prefix) {
+            return Sniff::Format(SourceFormat::Otlp);
+        }
+        // A stray NUL or invalid byte in a line of a JSONL trace makes that
+        // line bad, not the file binary: its reader skips and reports it.
+        return match jsonl_format(trim_start(text)) {
+            Some(f) => Sniff::Format(f),
+            None => Sniff::Binary,
         };
     }
     let trimmed = trim_start(text);
     let starts_like_json = matches!(trimmed.first(), Some(b'{') | Some(b'['));
     let mut first_keys: Option<Vec<String>> = None;
-    for line in trimmed.split(|&b| b == b'\n').take(LINES_TO_TRY) {
+    let cut_short = !trimmed.ends_with(b"\n");
+    let mut lines = trimmed.split(|&b| b == b'\n').take(LINES_TO_TRY).peekable();
+    while let Some(line) = lines.next() {
         let line = trim_start(line);
         if line.is_empty() {
             continue;
         }
-        if let Some(shape) = LineShape::parse(line) {
+        let last = lines.peek().is_none();
+        let shape = LineShape::parse(line).or_else(|| {
+            (last && cut_short)
+                .then(|| LineShape::parse_cut(line))
+                .flatten()
+        });
+        if let Some(shape) = shape {
             if let Some(f) = line_format(&shape).or_else(|| document_format(&shape.keys)) {
                 return Sniff::Format(f);
             }
@@ -114,10 +126,23 @@ enum JsonType {
 impl<'a> LineShape<'a> {
     /// The shape of a line that is one JSON object, else `None`.
     fn parse(line: &'a [u8]) -> Option<LineShape<'a>> {
+        let mut shape = LineShape::default();
         let mut de = serde_json::Deserializer::from_slice(line);
-        let shape = de.deserialize_map(ShapeVisitor).ok()?;
+        de.deserialize_map(ShapeVisitor(&mut shape)).ok()?;
         de.end().ok()?;
         Some(shape)
+    }
+
+    /// The shape of the members before the end of `line`, when it is a JSON
+    /// object cut short by the end of the prefix sniffed (a first event
+    /// longer than the prefix: a long task, a large system prompt).
+    fn parse_cut(line: &'a [u8]) -> Option<LineShape<'a>> {
+        let mut shape = LineShape::default();
+        let mut de = serde_json::Deserializer::from_slice(line);
+        match de.deserialize_map(ShapeVisitor(&mut shape)) {
+            Err(e) if e.is_eof() && !shape.keys.is_empty() => Some(shape),
+            _ => None,
+        }
     }
 
     fn has(&self, key: &str) -> bool {
@@ -125,15 +150,17 @@ impl<'a> LineShape<'a> {
     }
 }
 
-struct ShapeVisitor;
+/// Fills in a [`LineShape`] member by member, so that what was read before
+/// an error is kept.
+struct ShapeVisitor<'s, 'de>(&'s mut LineShape<'de>);
 
-impl<'de> Visitor<'de> for ShapeVisitor {
-    type Value = LineShape<'de>;
+impl<'de> Visitor<'de> for ShapeVisitor<'_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineShape<'de>, A::Error> {
-        let mut shape = LineShape::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let shape = self.0;
         while let Some(key) = map.next_key_seed(crate::fields::KeySeed)? {
             // A repeated key counts once and keeps its last value, as in a map.
             match &*key {
@@ -147,7 +174,7 @@ impl<'de> Visitor<'de> for ShapeVisitor {
                 shape.keys.push(key);
             }
         }
-        Ok(shape)
+        Ok(())
     }
 }
 
@@ -194,6 +221,15 @@ impl<'de> Visitor<'de> for TypeVisitor {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(JsonType::Other)
     }
+}
+
+/// The format of the first of the first lines that parse as a JSON object
+/// of a known line format.
+fn jsonl_format(text: &[u8]) -> Option<SourceFormat> {
+    text.split(|&b| b == b'\n')
+        .take(LINES_TO_TRY)
+        .filter_map(|line| LineShape::parse(trim_start(line)))
+        .find_map(|shape| line_format(&shape))
 }
 
 /// The format of one JSONL line, from its keys.
@@ -395,5 +431,44 @@ mod tests {
             sniff(br#"{"session_id": "s", "created_at": "x"}"#),
             Sniff::ForeignJson(_)
         ));
+    }
+
+    #[test]
+    fn a_first_line_longer_than_the_prefix_is_detected_by_its_first_members() {
+        let canonical = format!(
+            r#"{{"event_id":"1","kind":"session_start","timestamp":"2026-03-01T09:00:00Z","session_id":"x","data":{{"task":"{}"}}}}"#,
+            "T".repeat(70_000)
+        );
+        let ts = format!(
+            r#"{{"_type":"session.start","_ts":"2026-03-01T09:00:00.000Z","sessionId":"s","metadata":{{"prompt":"{}"}}}}"#,
+            "p".repeat(70_000)
+        );
+        for (line, format) in [
+            (canonical, SourceFormat::Loupe),
+            (ts, SourceFormat::AttocodeTs),
+        ] {
+            let prefix = &line.as_bytes()[..64 * 1024];
+            assert_eq!(detect(prefix), Some(format));
+            // Whole, it is read as a line as before.
+            assert_eq!(detect(line.as_bytes()), Some(format));
+        }
+        // A whole line that is not an object is not guessed at.
+        assert_eq!(
+            sniff(b"[1, 2, "),
+            Sniff::ForeignJson("JSON without any key Loupe recognises".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_stray_byte_in_a_line_does_not_make_a_jsonl_trace_binary() {
+        let line = r#"{"event_id":"1","kind":"llm_request","timestamp":"2026-03-01T09:00:00Z","session_id":"x"}"#;
+        let mut with_nul = format!("{line}\n{line}\n").into_bytes();
+        with_nul.extend_from_slice(b"{\"event_id\":\"2\",\"kind\":\"x\x00\"}\n");
+        assert_eq!(detect(&with_nul), Some(SourceFormat::Loupe));
+        let mut bad_first = b"{\"event_id\":\"\xff\"}\n".to_vec();
+        bad_first.extend_from_slice(format!("{line}\n").as_bytes());
+        assert_eq!(detect(&bad_first), Some(SourceFormat::Loupe));
+        // Binary data stays binary.
+        assert_eq!(sniff(b"\x00\x01\x02{\n\xff"), Sniff::Binary);
     }
 }

@@ -124,11 +124,21 @@ impl Event {
     }
 
     /// Token usage of an LLM response (`data.usage`), empty when absent.
+    /// Each count is read on its own, leniently ([`value_u64`]: integral
+    /// floats and numeric strings count): one odd count is left out, it
+    /// does not take the others with it.
     pub fn usage(&self) -> TokenUsage {
-        self.data
-            .get(keys::USAGE)
-            .and_then(|v| TokenUsage::deserialize(v).ok())
-            .unwrap_or_default()
+        let Some(Value::Object(usage)) = self.data.get(keys::USAGE) else {
+            return TokenUsage::default();
+        };
+        let count = |key: &str| usage.get(key).and_then(value_u64);
+        TokenUsage {
+            input_tokens: count("input_tokens"),
+            output_tokens: count("output_tokens"),
+            cache_read_tokens: count("cache_read_tokens"),
+            cache_write_tokens: count("cache_write_tokens"),
+            reasoning_tokens: count("reasoning_tokens"),
+        }
     }
 
     /// Stores token usage in `data.usage`.
@@ -236,5 +246,24 @@ mod tests {
         assert_eq!(value_u64(&serde_json::json!(12.0)), Some(12));
         assert_eq!(value_u64(&serde_json::json!("12")), Some(12));
         assert_eq!(value_u64(&serde_json::json!(-1)), None);
+    }
+
+    #[test]
+    fn one_odd_count_does_not_lose_the_others() {
+        let e = Event::new("e", EventKind::LlmResponse, Timestamp(0), "s").with(
+            keys::USAGE,
+            serde_json::json!({"input_tokens": 1000.0, "output_tokens": "50",
+                "reasoning_tokens": 5.5, "cache_read_tokens": -3, "cache_write_tokens": 1e30}),
+        );
+        let u = e.usage();
+        assert_eq!((u.input_tokens, u.output_tokens), (Some(1000), Some(50)));
+        assert_eq!(
+            (
+                u.reasoning_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens
+            ),
+            (None, None, None)
+        );
     }
 }

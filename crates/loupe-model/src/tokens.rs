@@ -125,10 +125,12 @@ impl TokenUsage {
         self.input().saturating_add(self.output())
     }
 
-    /// `cache_read / input`, `None` when there is no input.
+    /// `cache_read / input`, `None` when there is no input. Never above 1:
+    /// cache reads are part of the input, so a trace reporting more of them
+    /// than input tokens is inconsistent, and its input was all cached.
     pub fn cache_hit_rate(&self) -> Option<f64> {
         let input = self.input();
-        (input > 0).then(|| self.cache_read() as f64 / input as f64)
+        (input > 0).then(|| (self.cache_read() as f64 / input as f64).min(1.0))
     }
 }
 
@@ -156,12 +158,13 @@ impl TokenTotals {
             .saturating_sub(self.cache_write_tokens)
     }
 
-    /// `cache_read / input`, 0 when there is no input.
+    /// `cache_read / input`, 0 when there is no input, never above 1 (see
+    /// [`TokenUsage::cache_hit_rate`]).
     pub fn cache_hit_rate(&self) -> f64 {
         if self.input_tokens == 0 {
             0.0
         } else {
-            self.cache_read_tokens as f64 / self.input_tokens as f64
+            (self.cache_read_tokens as f64 / self.input_tokens as f64).min(1.0)
         }
     }
 }
@@ -221,6 +224,12 @@ mod tests {
         assert_eq!(u.cache_hit_rate(), Some(0.0));
         let u = TokenUsage::from_additive(Some(100), Some(10), Some(900), None);
         assert_eq!(u.cache_hit_rate(), Some(0.9));
+        // Inconsistent: more cache reads than input.
+        let odd = TokenUsage::otel(100, 50).with_cache(1000, 0);
+        assert_eq!(odd.cache_hit_rate(), Some(1.0));
+        let mut t = TokenTotals::default();
+        t += &odd;
+        assert_eq!(t.cache_hit_rate(), 1.0);
     }
 
     #[test]

@@ -83,6 +83,37 @@ pub fn sessions(analyses: &[SessionAnalysis]) -> String {
     finish(w)
 }
 
+/// One row per issue found (`loupe issues`/`fixes --output csv`), most
+/// severe first within each session; `suggestion` is the fix.
+pub fn issues(analyses: &[SessionAnalysis]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "session_id",
+        "severity",
+        "category",
+        "title",
+        "iteration",
+        "description",
+        "suggestion",
+        "evidence",
+    ]);
+    for a in analyses {
+        for i in &a.issues {
+            let _ = w.write_record([
+                a.session_id.clone(),
+                crate::terminal::summary::severity_name(i.severity).to_lowercase(),
+                i.category.clone(),
+                i.title.clone(),
+                opt(i.iteration),
+                i.description.clone(),
+                i.suggestion.clone(),
+                i.evidence.join("; "),
+            ]);
+        }
+    }
+    finish(w)
+}
+
 /// One row per span-tree node (depth-first), including workflow nodes.
 pub fn nodes(analyses: &[SessionAnalysis]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());

@@ -38,7 +38,10 @@
 //!       "evidence": [string]                                // addition
 //!     } ],
 //!     "tools": [ { "name": string, "calls": integer, "errors": integer,
-//!                  "avg_duration_ms": number, "p95_duration_ms": number } ]
+//!                  "avg_duration_ms": number, "p95_duration_ms": number } ],
+//!     "timeline": [ { "offset_ms", "kind", "label", ... } ],   // only with `view --view timeline|all`
+//!     "tree": { "kind", "label", "status", "children": [...] }, // only with `--view tree|all`
+//!     "token_flow": { "rows": [...], ... }                     // only with `--view tokens|all`
 //!   } ],
 //!   "skipped": [ { "path": string, "line": integer | null, "reason": string } ]
 //! }
@@ -51,6 +54,8 @@
 //! types.
 
 use loupe_analyze::{Issue, SessionAnalysis, ToolStats};
+
+use crate::terminal::View;
 use serde::Serialize;
 
 /// A record a reader skipped, as reported in `skipped`. The CLI converts the
@@ -110,6 +115,15 @@ pub struct SessionJson<'a> {
     pub issues: Vec<IssueJson<'a>>,
     /// Per-tool statistics.
     pub tools: Vec<ToolJson<'a>>,
+    /// Every event in order (`loupe view --view timeline|all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<&'a [loupe_analyze::TimelineEntry]>,
+    /// The span tree (`--view tree|all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tree: Option<&'a loupe_analyze::SpanNode>,
+    /// Per-iteration token flow (`--view tokens|all`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_flow: Option<&'a loupe_analyze::TokenFlow>,
 }
 
 /// `source` of a session.
@@ -202,7 +216,25 @@ impl<'a> SessionJson<'a> {
             efficiency_score: finite(a.efficiency_score),
             issues: a.issues.iter().map(IssueJson::new).collect(),
             tools: a.tools.iter().map(ToolJson::new).collect(),
+            timeline: None,
+            tree: None,
+            token_flow: None,
         }
+    }
+
+    /// With the parts `view` shows beyond the summary.
+    pub fn with_view(mut self, a: &'a SessionAnalysis, view: View) -> Self {
+        let all = view == View::All;
+        if all || view == View::Timeline {
+            self.timeline = Some(&a.timeline);
+        }
+        if all || view == View::Tree {
+            self.tree = Some(&a.tree);
+        }
+        if all || view == View::Tokens {
+            self.token_flow = Some(&a.token_flow);
+        }
+        self
     }
 }
 
@@ -243,8 +275,17 @@ fn finite(v: f64) -> f64 {
 
 /// The `--output json` document for `analyses`, pretty-printed with a trailing newline.
 pub fn render(analyses: &[SessionAnalysis], skipped: &[SkippedRecord]) -> String {
+    render_view(analyses, skipped, View::Summary)
+}
+
+/// [`render`], each session also with what `view` shows beyond the summary
+/// (`timeline`, `tree`, `token_flow`).
+pub fn render_view(analyses: &[SessionAnalysis], skipped: &[SkippedRecord], view: View) -> String {
     let doc = ReportJson {
-        sessions: analyses.iter().map(SessionJson::new).collect(),
+        sessions: analyses
+            .iter()
+            .map(|a| SessionJson::new(a).with_view(a, view))
+            .collect(),
         skipped,
     };
     // Serialising plain structs of strings and numbers cannot fail.

@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use loupe_analyze::SessionAnalysis;
+use loupe_analyze::{NodeStatus, SessionAnalysis};
 
 use crate::terminal::summary::severity_name;
+use crate::terminal::View;
 use crate::text::{human_duration_ms, one_line, percent, thousands, usd};
 
 /// Escapes trace text for Markdown: one line, Markdown punctuation and `|`
@@ -31,12 +32,72 @@ pub fn escape(s: &str) -> String {
 
 /// Renders every session as Markdown.
 pub fn render(analyses: &[SessionAnalysis]) -> String {
+    render_view(analyses, View::Summary)
+}
+
+/// [`render`], each session followed by what `view` shows beyond the
+/// summary: its timeline (`timeline`, `all`) and span tree (`tree`,
+/// `all`); the token flow is always shown.
+pub fn render_view(analyses: &[SessionAnalysis], view: View) -> String {
     let mut out = String::from("# Loupe report\n");
     if analyses.is_empty() {
         out.push_str("\nNo sessions found.\n");
     }
     for a in analyses {
         out.push_str(&session(a));
+        if matches!(view, View::Timeline | View::All) {
+            out.push_str(&timeline(a));
+        }
+        if matches!(view, View::Tree | View::All) {
+            out.push_str(&tree(a));
+        }
+    }
+    out
+}
+
+fn timeline(a: &SessionAnalysis) -> String {
+    let mut out =
+        String::from("\n### Timeline\n\n| At | Event | Duration | |\n|---:|---|---:|---|\n");
+    for e in &a.timeline {
+        let _ = writeln!(
+            out,
+            "| {} | {}{} | {} | {} |",
+            human_duration_ms(e.offset_ms),
+            e.agent
+                .as_deref()
+                .map(|agent| format!("[{}] ", escape(agent)))
+                .unwrap_or_default(),
+            escape(&e.label),
+            e.duration_ms.map(human_duration_ms).unwrap_or_default(),
+            if e.failed { "✗" } else { "" }
+        );
+    }
+    out
+}
+
+fn tree(a: &SessionAnalysis) -> String {
+    let mut out = String::from("\n### Span tree\n\n");
+    let mut stack = vec![(&a.tree, 0usize)];
+    // Depth first without recursion, children in order.
+    while let Some((node, depth)) = stack.pop() {
+        let status = match node.status {
+            NodeStatus::Ok => "✓",
+            NodeStatus::Error => "✗",
+            NodeStatus::Running => "…",
+            NodeStatus::Skipped => "skipped",
+        };
+        let _ = writeln!(
+            out,
+            "{}- {:?} {} {}{}",
+            "  ".repeat(depth),
+            node.kind,
+            escape(&node.label),
+            status,
+            node.duration_ms
+                .map(|d| format!(" {}", human_duration_ms(d)))
+                .unwrap_or_default()
+        );
+        stack.extend(node.children.iter().rev().map(|c| (c, depth + 1)));
     }
     out
 }

@@ -41,6 +41,7 @@ fn leaf(kind: SpanKind, label: &str, start_ms: f64, dur: f64, iteration: u32) ->
 
 fn entry(offset_ms: f64, kind: EventKind, label: &str, dur: Option<f64>, it: u32) -> TimelineEntry {
     TimelineEntry {
+        failed: kind.is_error(),
         offset_ms,
         kind,
         label: label.to_owned(),

@@ -285,6 +285,6 @@ pub(crate) fn finish_totals(t: &mut crate::SessionMetrics) {
     t.cache_hit_rate = if t.input_tokens == 0 {
         0.0
     } else {
-        t.cache_read_tokens as f64 / t.input_tokens as f64
+        (t.cache_read_tokens as f64 / t.input_tokens as f64).min(1.0)
     };
 }

@@ -54,9 +54,10 @@ pub(crate) fn run(args: Args, focus: Focus) -> anyhow::Result<ExitCode> {
     }
     let loaded = input::load(&args.input, args.format.format)?;
     let analyses = input::analyze_all(&loaded.sessions, &config);
+    // On stderr whatever the output: JSON also lists them in the document.
+    input::report_skipped(&loaded.skipped);
     let text = match args.output {
         Output::Text => {
-            input::report_skipped(&loaded.skipped);
             let color = input::use_color(out);
             let mut text = String::new();
             for (i, a) in analyses.iter().enumerate() {
@@ -71,7 +72,10 @@ pub(crate) fn run(args: Args, focus: Focus) -> anyhow::Result<ExitCode> {
             text
         }
         Output::Json => loupe_report::json::render(&analyses, &loaded.skipped),
-        Output::Csv => loupe_report::csv::sessions(&analyses),
+        Output::Csv => match focus {
+            Focus::All => loupe_report::csv::sessions(&analyses),
+            Focus::Issues | Focus::Fixes => loupe_report::csv::issues(&analyses),
+        },
         Output::Md => loupe_report::markdown::render(&analyses),
         Output::Html => loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now())),
     };
@@ -145,13 +149,11 @@ fn stream(
         return Ok(None);
     }
     streamed.warn();
+    input::report_skipped(&streamed.skipped);
     if json {
         spool.push(&json_tail(count, &streamed.skipped))?;
-    } else {
-        input::report_skipped(&streamed.skipped);
-        if count == 0 {
-            spool.push(NO_SESSIONS)?;
-        }
+    } else if count == 0 {
+        spool.push(NO_SESSIONS)?;
     }
     Ok(Some(spool))
 }

@@ -49,6 +49,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = input::load(&args.input, args.input_format)?;
+    input::report_skipped(&loaded.skipped);
     let out = args.out.as_deref();
     let text = if args.llm {
         let config = input::analysis_config(&args.analysis)?;

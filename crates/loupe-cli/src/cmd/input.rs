@@ -222,7 +222,9 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     for problem in read_problems(&stats) {
         eprintln!("loupe: warning: {problem}");
     }
-    let mut sessions = sink.assembler.finish();
+    let (sessions, duplicates) = sink.assembler.finish_ranked();
+    let mut sessions: Vec<Session> = sessions.into_iter().map(|(_, s)| s).collect();
+    report_duplicates(duplicates);
     let total = sessions.len() + sink.others.len();
     if total == 0 && stats.files == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -273,6 +275,7 @@ pub(crate) fn stream<R: Send>(
         split_sessions: 0,
         repeated_sessions: 0,
         sessions: 0,
+        duplicates: 0,
     };
     // Sessions seen so far, by a 64-bit hash of their id: 16 bytes each
     // rather than the id, so memory barely grows with the input. Two ids
@@ -291,6 +294,7 @@ pub(crate) fn stream<R: Send>(
             progress.file_done(path);
         }
         summary.skipped.extend(file.skipped);
+        summary.duplicates += file.duplicates;
         for part in file.parts {
             summary.sessions += 1;
             let first = seen.insert(part.session_key);
@@ -361,14 +365,29 @@ pub(crate) struct Streamed {
     pub(crate) sessions: usize,
     /// Files of a directory walk that could not be read (see [`Streamed::warn`]).
     pub(crate) read_errors: Vec<String>,
+    /// Events dropped as read twice within a file.
+    pub(crate) duplicates: usize,
 }
 
 impl Streamed {
-    /// Prints the files that could not be read on stderr, as [`load`] does.
+    /// Prints the files that could not be read, and the events read twice,
+    /// on stderr, as [`load`] does.
     pub(crate) fn warn(&self) {
         for err in &self.read_errors {
             eprintln!("loupe: warning: {err}");
         }
+        report_duplicates(self.duplicates);
+    }
+}
+
+/// Says on stderr how many events were dropped as read twice.
+fn report_duplicates(n: usize) {
+    if n > 0 {
+        eprintln!(
+            "loupe: {n} event{} read twice dropped (same session, event id and time: \
+             a file read twice, or the same traces in two files)",
+            if n == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -437,7 +456,7 @@ impl<'w, R> FileCollector<'w, R> {
 
     /// Every session's part not handed on yet, in order of first appearance.
     fn finish(mut self) -> FileParts<R> {
-        let rest: Vec<(usize, Session)> = std::mem::take(&mut self.sessions).finish_ranked();
+        let (rest, duplicates) = std::mem::take(&mut self.sessions).finish_ranked();
         let mut parts: Vec<(usize, Part<R>)> = std::mem::take(&mut self.done).into_iter().collect();
         parts.extend(rest.into_iter().map(|(rank, s)| (rank, self.part(s))));
         parts.sort_by_key(|(rank, _)| *rank);
@@ -446,6 +465,7 @@ impl<'w, R> FileCollector<'w, R> {
         FileParts {
             parts: ready,
             skipped: self.skipped,
+            duplicates,
         }
     }
 }
@@ -487,6 +507,7 @@ impl<R> Sink for FileCollector<'_, R> {
             self.hand_on.hand_on(FileParts {
                 parts: std::mem::take(&mut self.ready),
                 skipped: std::mem::take(&mut self.skipped),
+                duplicates: 0,
             });
         }
     }
@@ -506,6 +527,8 @@ struct Part<R> {
 struct FileParts<R> {
     parts: Vec<Part<R>>,
     skipped: Vec<SkippedRecord>,
+    /// Events dropped as read twice.
+    duplicates: usize,
 }
 
 /// A stable 64-bit hash of a session id (SipHash-1-3 with fixed keys).
@@ -519,7 +542,11 @@ fn session_key(id: &str) -> u64 {
 /// The paths to read: the arguments, else the default trace directory.
 fn input_paths(args: &InputArgs) -> anyhow::Result<Vec<PathBuf>> {
     if !args.paths.is_empty() {
-        return Ok(args.paths.clone());
+        // A path given twice (standard input included) is read once.
+        let mut seen = HashSet::new();
+        let mut paths = args.paths.clone();
+        paths.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+        return Ok(paths);
     }
     let default = PathBuf::from(DEFAULT_TRACE_DIR);
     if !default.exists() {

@@ -303,7 +303,7 @@ fn write_sessions(out: &mut dyn Write, rows: &[SessionRow], output: Output) -> a
                     r.duration_ms.map(format_ms).unwrap_or_else(|| "-".into()),
                     r.metrics.total_tokens(),
                     format!("${:.4}", r.metrics.cost_usd),
-                    r.metrics.errors + r.metrics.tool_errors,
+                    r.metrics.errors,
                 )?;
             }
             writeln!(out, "{} sessions", rows.len())?;

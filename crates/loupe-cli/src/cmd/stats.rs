@@ -29,7 +29,8 @@ pub(crate) struct Args {
     format: FormatArg,
     /// Length of ranked lists: slowest LLM calls, tools by failure rate,
     /// most common errors, consistently slow nodes.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     top: usize,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
@@ -55,20 +56,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         &|session| SessionStats::compute(&session, prices),
         &mut |part| acc.add_session_stats(part),
     )?;
-    streamed.warn();
-    if streamed.split_sessions > 0 {
-        eprintln!(
-            "loupe: warning: {} sessions are split across several files; each file's part is counted separately",
-            streamed.split_sessions
-        );
-    }
-    let stats = acc.finish(args.top.max(1));
-    let out = args.out.as_deref();
-    let text = match args.output {
-        Output::Text => {
-            input::report_skipped(&streamed.skipped);
-            loupe_report::stats::text(&stats, input::use_color(out))
+    let skipped = if streamed.repeated_sessions > 0 {
+        // Sessions split across files (a rotated log, the same traces in two
+        // exports) are counted whole, once: read everything, as `view`
+        // does, so their parts are merged and events read twice dropped.
+        let loaded = input::load(&args.input, args.format.format)?;
+        acc = StatsAccumulator::new(config.prices.clone()).with_top_n(args.top.max(1));
+        for session in &loaded.sessions {
+            acc.add_session_stats(SessionStats::compute(session, prices));
         }
+        loaded.skipped
+    } else {
+        streamed.warn();
+        streamed.skipped
+    };
+    let stats = acc.finish(args.top.max(1));
+    if let Some(id) = &args.input.session {
+        if stats.sessions == 0 {
+            anyhow::bail!("no session matches {id:?}");
+        }
+    }
+    let out = args.out.as_deref();
+    input::report_skipped(&skipped);
+    let text = match args.output {
+        Output::Text => loupe_report::stats::text(&stats, input::use_color(out)),
         Output::Json => loupe_report::stats::json(&stats),
         Output::Csv => loupe_report::stats::csv(&stats),
     };

@@ -75,19 +75,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = input::load(&args.input, args.format.format)?;
     let analyses = input::analyze_all(&loaded.sessions, &config);
     let out = args.out.as_deref();
+    // On stderr whatever the output: JSON also lists them in the document.
+    input::report_skipped(&loaded.skipped);
     let text = match args.output {
         Output::Text => {
-            input::report_skipped(&loaded.skipped);
             loupe_report::terminal::render(&analyses, args.view.view(), input::use_color(out))
         }
-        Output::Json => loupe_report::json::render(&analyses, &loaded.skipped),
+        Output::Json => {
+            loupe_report::json::render_view(&analyses, &loaded.skipped, args.view.view())
+        }
         Output::Csv => match args.view {
             ViewName::Summary | ViewName::All => loupe_report::csv::sessions(&analyses),
             ViewName::Tree => loupe_report::csv::nodes(&analyses),
             ViewName::Timeline => loupe_report::csv::timeline(&analyses),
             ViewName::Tokens => loupe_report::csv::token_flow(&analyses),
         },
-        Output::Md => loupe_report::markdown::render(&analyses),
+        Output::Md => loupe_report::markdown::render_view(&analyses, args.view.view()),
         Output::Html => loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now())),
     };
     input::write_output(out, &text)?;

@@ -500,7 +500,10 @@ fn classify_by<'a>(
     SpanClass::Other
 }
 
-/// Span times: (start, end or `None` when the span has not ended).
+/// Span times: (start, end or `None` when the span has not ended). An end
+/// before the start (clocks skewed between the two ends of a span, which
+/// real exports have) is taken as the start: a span of no length, whose
+/// end still comes after its start.
 fn span_times(span: &Span) -> (Timestamp, Option<Timestamp>) {
     let end =
         (span.end_time_unix_nano > 0).then(|| Timestamp::from_epoch_nanos(span.end_time_unix_nano));
@@ -509,7 +512,7 @@ fn span_times(span: &Span) -> (Timestamp, Option<Timestamp>) {
     } else {
         end.unwrap_or_default()
     };
-    (start, end)
+    (start, end.map(|end| end.max(start)))
 }
 
 fn status_error(span: &Span) -> Option<String> {

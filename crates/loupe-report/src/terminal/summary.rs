@@ -157,7 +157,8 @@ pub fn render_fixes(a: &SessionAnalysis, color: bool) -> String {
             "  {}. {} {}",
             n + 1,
             p.severity(issue.severity, &tag),
-            one_line(&issue.suggestion, 200)
+            // The fix is what this view is for: whole, within reason.
+            one_line(&issue.suggestion, 1000)
         );
         let _ = writeln!(
             out,

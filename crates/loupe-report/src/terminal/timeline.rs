@@ -31,7 +31,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
 
 fn line(e: &TimelineEntry, p: Painter) -> String {
     let tag = format!("{:<9}", kind_tag(e));
-    let tag = if e.kind.is_error() {
+    let tag = if e.failed || e.kind.is_error() {
         p.bad(&tag)
     } else {
         p.dim(&tag)
@@ -42,7 +42,7 @@ fn line(e: &TimelineEntry, p: Painter) -> String {
     }
     let label = one_line(&e.label, 100);
     s.push_str(&if e.important { p.bold(&label) } else { label });
-    if e.kind.is_error() {
+    if e.failed || e.kind.is_error() {
         s.push_str("  ");
         s.push_str(&p.bad("✗"));
     } else if e.kind.is_span_end() && e.duration_ms.is_some() {
