@@ -128,17 +128,23 @@ impl Event {
     /// floats and numeric strings count): one odd count is left out, it
     /// does not take the others with it.
     pub fn usage(&self) -> TokenUsage {
+        let mut u = TokenUsage::default();
         let Some(Value::Object(usage)) = self.data.get(keys::USAGE) else {
-            return TokenUsage::default();
+            return u;
         };
-        let count = |key: &str| usage.get(key).and_then(value_u64);
-        TokenUsage {
-            input_tokens: count("input_tokens"),
-            output_tokens: count("output_tokens"),
-            cache_read_tokens: count("cache_read_tokens"),
-            cache_write_tokens: count("cache_write_tokens"),
-            reasoning_tokens: count("reasoning_tokens"),
+        // One pass over the members (a lookup per count costs more).
+        for (key, value) in usage {
+            let count = match key.as_str() {
+                "input_tokens" => &mut u.input_tokens,
+                "output_tokens" => &mut u.output_tokens,
+                "cache_read_tokens" => &mut u.cache_read_tokens,
+                "cache_write_tokens" => &mut u.cache_write_tokens,
+                "reasoning_tokens" => &mut u.reasoning_tokens,
+                _ => continue,
+            };
+            *count = value_u64(value);
         }
+        u
     }
 
     /// Stores token usage in `data.usage`.
@@ -246,6 +252,20 @@ mod tests {
         assert_eq!(value_u64(&serde_json::json!(12.0)), Some(12));
         assert_eq!(value_u64(&serde_json::json!("12")), Some(12));
         assert_eq!(value_u64(&serde_json::json!(-1)), None);
+    }
+
+    #[test]
+    fn usage_round_trips_through_the_payload() {
+        for u in [
+            TokenUsage::default(),
+            TokenUsage::otel(1000, 20).with_cache(900, 0),
+            TokenUsage::otel(5, 7).with_reasoning(3),
+        ] {
+            let mut e = Event::new("e", EventKind::LlmResponse, Timestamp(0), "s");
+            e.set_usage(&u);
+            assert_eq!(e.data[keys::USAGE], serde_json::to_value(u).unwrap());
+            assert_eq!(e.usage(), u);
+        }
     }
 
     #[test]

@@ -66,6 +66,10 @@ fn value(name: &str, v: f64) -> String {
 }
 
 fn signed(name: &str, delta: f64) -> String {
+    // A change of a rate is in percentage points, not a percentage of it.
+    if name == "cache_hit_rate" && delta.is_finite() {
+        return format!("{:+.1} pp", delta * 100.0);
+    }
     let s = value(name, delta.abs());
     if delta > 0.0 {
         format!("+{s}")
