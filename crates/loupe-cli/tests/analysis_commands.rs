@@ -1124,3 +1124,35 @@ fn stats_refuses_a_session_matching_nothing_and_an_empty_top() {
     let one = loupe(&["stats", s(&f), "--session", "heal", "-o", "json"], None);
     assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
 }
+
+/// `compare` reads one side from standard input, like every command.
+#[test]
+fn compare_reads_one_side_from_standard_input() {
+    use std::io::Write as _;
+    let a = sample("attocode-ts/single-task-healthy.jsonl");
+    let b = sample("attocode-ts/single-task-regressed.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["compare", "-", s(&b), "-o", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&std::fs::read(&a).unwrap())
+        .unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    let from_files = loupe(&["compare", s(&a), s(&b), "-o", "json"], None);
+    let metrics = |o: &Output| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&stdout(o)).unwrap()["metrics"].clone()
+    };
+    assert!(!metrics(&piped).is_null());
+    assert_eq!(metrics(&piped), metrics(&from_files));
+    let both = loupe(&["compare", "-", "-"], None);
+    assert_eq!(both.status.code(), Some(2));
+    assert!(stderr(&both).contains("only one side"), "{}", stderr(&both));
+}

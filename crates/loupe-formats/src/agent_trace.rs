@@ -27,26 +27,37 @@ use crate::common::{
     derived_event_id, get_u64, parse_object, rename, take_f64, take_string, take_timestamp,
     take_u32, LineCtx, LineParser,
 };
-use crate::Sink;
+use crate::{Sink, Skipped};
 
 /// Reader state for one `events.jsonl`.
 pub(crate) struct AgentTraceReader {
     fallback_session: String,
     metadata: Option<Map<String, Value>>,
+    /// Why the sibling `metadata.json` could not be used, said once.
+    metadata_problem: Option<Skipped>,
 }
 
 impl AgentTraceReader {
-    /// `metadata` is the parsed sibling `metadata.json`, when there is one.
-    pub(crate) fn new(fallback_session: String, metadata: Option<Map<String, Value>>) -> Self {
+    /// `metadata` is the parsed sibling `metadata.json`, when there is one;
+    /// `metadata_problem` says why one that is there could not be used.
+    pub(crate) fn new(
+        fallback_session: String,
+        metadata: Option<Map<String, Value>>,
+        metadata_problem: Option<Skipped>,
+    ) -> Self {
         AgentTraceReader {
             fallback_session,
             metadata,
+            metadata_problem,
         }
     }
 }
 
 impl LineParser for AgentTraceReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
+        if let Some(problem) = self.metadata_problem.take() {
+            sink.skip(problem);
+        }
         let mut map = parse_object(line)?;
         let type_name =
             take_string(&mut map, "event_type").ok_or("`event_type` is missing or not a string")?;
@@ -194,7 +205,7 @@ mod tests {
             format: SourceFormat::AgentTrace,
         };
         let mut out = Collected::default();
-        let mut r = AgentTraceReader::new("x".into(), None);
+        let mut r = AgentTraceReader::new("x".into(), None, None);
         crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut out).unwrap();
         let resp = &out.events[1].1;
         assert_eq!(resp.usage(), TokenUsage::otel(100, 20));

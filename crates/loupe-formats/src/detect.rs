@@ -86,7 +86,10 @@ pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
         }
     }
     if !starts_like_json && first_keys.is_none() {
-        return Sniff::NotJson;
+        return match scalar_json(trimmed) {
+            Some(what) => Sniff::ForeignJson(format!("{what}, not an object")),
+            None => Sniff::NotJson,
+        };
     }
     // A pretty-printed or very long document: scan its top-level keys.
     let keys = top_level_keys(trimmed);
@@ -221,6 +224,18 @@ impl<'de> Visitor<'de> for TypeVisitor {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(JsonType::Other)
     }
+}
+
+/// What a text holding one JSON scalar holds (`JSON null`, `a JSON number`...), else
+/// `None`.
+fn scalar_json(text: &[u8]) -> Option<&'static str> {
+    serde_json::from_slice::<IgnoredAny>(text).ok()?;
+    Some(match text.first()? {
+        b'n' => "JSON null",
+        b't' | b'f' => "a JSON boolean",
+        b'"' => "a JSON string",
+        _ => "a JSON number",
+    })
 }
 
 /// The format of the first of the first lines that parse as a JSON object
@@ -426,6 +441,14 @@ mod tests {
         let text = "not json\n{\"_type\":\"error\",\"_ts\":\"2026-01-01T00:00:00Z\"}\n";
         assert_eq!(detect(text.as_bytes()), Some(SourceFormat::AttocodeTs));
         assert_eq!(sniff(b"# README\n"), Sniff::NotJson);
+        assert_eq!(
+            sniff(b"null\n"),
+            Sniff::ForeignJson("JSON null, not an object".to_owned())
+        );
+        assert_eq!(
+            sniff(b" 12.5 "),
+            Sniff::ForeignJson("a JSON number, not an object".to_owned())
+        );
         assert_eq!(sniff(b"\x00\x01\x02"), Sniff::Binary);
         assert!(matches!(
             sniff(br#"{"session_id": "s", "created_at": "x"}"#),

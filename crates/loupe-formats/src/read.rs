@@ -867,16 +867,16 @@ fn line_parser(ctx: &FileCtx<'_>, format: SourceFormat) -> Box<dyn LineParser> {
             Box::new(AttocodePyReader::new(fallback()))
         }
         SourceFormat::AgentTrace => {
-            let metadata = if ctx.load_sidecars {
+            let (metadata, problem) = if ctx.load_sidecars {
                 agent_trace_metadata(ctx.path)
             } else {
-                None
+                (None, None)
             };
             let fallback = ctx
                 .session_hint
                 .clone()
                 .unwrap_or_else(|| agent_trace_dir_session(ctx.path));
-            Box::new(AgentTraceReader::new(fallback, metadata))
+            Box::new(AgentTraceReader::new(fallback, metadata, problem))
         }
         SourceFormat::Attoswarm => {
             Box::new(AttoswarmReader::new(ctx.path, ctx.session_hint.clone()))
@@ -886,13 +886,23 @@ fn line_parser(ctx: &FileCtx<'_>, format: SourceFormat) -> Box<dyn LineParser> {
     }
 }
 
-/// The `metadata.json` beside an Agent Trace `events.jsonl`, when readable.
-fn agent_trace_metadata(events_path: &Path) -> Option<Map<String, Value>> {
-    let meta_path = events_path.parent()?.join("metadata.json");
-    let bytes = std::fs::read(meta_path).ok()?;
+/// The `metadata.json` beside an Agent Trace `events.jsonl`, when there is
+/// one; else, when one is there but cannot be used, why (a skipped record:
+/// the events are read without it).
+fn agent_trace_metadata(events_path: &Path) -> (Option<Map<String, Value>>, Option<Skipped>) {
+    let Some(meta_path) = events_path.parent().map(|dir| dir.join("metadata.json")) else {
+        return (None, None);
+    };
+    let problem = |reason: String| (None, Some(Skipped::new(&meta_path, None, reason)));
+    let bytes = match std::fs::read(&meta_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (None, None),
+        Err(e) => return problem(format!("cannot read it ({e}); session metadata left out")),
+    };
     match serde_json::from_slice(bytes.strip_prefix(BOM).unwrap_or(&bytes)) {
-        Ok(Value::Object(map)) => Some(map),
-        _ => None,
+        Ok(Value::Object(map)) => (Some(map), None),
+        Ok(_) => problem("not a JSON object; session metadata left out".to_owned()),
+        Err(e) => problem(format!("invalid JSON ({e}); session metadata left out")),
     }
 }
 

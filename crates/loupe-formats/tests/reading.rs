@@ -739,3 +739,30 @@ fn a_named_pipe_written_slowly_is_detected_and_read_whole() {
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, ["e1", "e2", "e3"]);
 }
+
+/// A broken `metadata.json` beside an Agent Trace `events.jsonl` is said
+/// (a skipped record naming it), and the events are read without it.
+#[test]
+fn a_broken_agent_trace_metadata_file_is_reported_not_silently_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let session = samples_dir().join("agent-trace/traces/session-user-123");
+    let dir = tmp.path().join("session-user-123");
+    copy_dir(&session, &dir);
+    let intact = {
+        let mut c = Collected::default();
+        read_paths(std::slice::from_ref(&dir), &ReadOptions::default(), &mut c).unwrap();
+        assert!(c.skipped.is_empty(), "{:?}", c.skipped);
+        c.events.len()
+    };
+    std::fs::write(dir.join("metadata.json"), b"{\"session_id\": ").unwrap();
+    let mut c = Collected::default();
+    read_paths(std::slice::from_ref(&dir), &ReadOptions::default(), &mut c).unwrap();
+    assert_eq!(c.events.len(), intact);
+    assert_eq!(c.skipped.len(), 1, "{:?}", c.skipped);
+    assert!(c.skipped[0].path.ends_with("metadata.json"));
+    assert!(
+        c.skipped[0].reason.contains("invalid JSON"),
+        "{}",
+        c.skipped[0].reason
+    );
+}

@@ -51,6 +51,9 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = input::analysis_config(&args.analysis)?;
+    if args.a == "-" && args.b == "-" {
+        bail!("only one side of a comparison can be read from standard input (-)");
+    }
     let (side_a, a) = resolve(&args.a, &args, &config)?;
     let (side_b, b) = resolve(&args.b, &args, &config)?;
     let cfg = CompareConfig::default();
@@ -79,7 +82,8 @@ fn resolve(
     config: &loupe_analyze::AnalysisConfig,
 ) -> anyhow::Result<(Side, Vec<SessionAnalysis>)> {
     let path = Path::new(spec);
-    let input = if path.exists() {
+    // `-` is standard input, as for every command that reads traces.
+    let input = if path.exists() || spec == "-" {
         InputArgs {
             paths: vec![path.to_path_buf()],
             session: None,
@@ -103,9 +107,8 @@ fn resolve(
     if loaded.sessions.is_empty() {
         bail!("{spec}: no sessions found");
     }
-    if args.output == Output::Text {
-        input::report_skipped(&loaded.skipped);
-    }
+    // On stderr whatever the output.
+    input::report_skipped(&loaded.skipped);
     let analyses = input::analyze_all(&loaded.sessions, config);
     let side = Side {
         label: spec.to_owned(),

@@ -22,21 +22,28 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     if a.timeline.is_empty() {
         let _ = writeln!(out, "  (no events)");
     }
+    // Offsets past an hour are longer: all are aligned to the longest.
+    let width = a
+        .timeline
+        .iter()
+        .map(|e| offset(e.offset_ms).len())
+        .max()
+        .unwrap_or(0);
     for e in &a.timeline {
-        out.push_str(&line(e, p));
+        out.push_str(&line(e, width, p));
         out.push('\n');
     }
     out
 }
 
-fn line(e: &TimelineEntry, p: Painter) -> String {
+fn line(e: &TimelineEntry, width: usize, p: Painter) -> String {
     let tag = format!("{:<9}", kind_tag(e));
     let tag = if e.failed || e.kind.is_error() {
         p.bad(&tag)
     } else {
         p.dim(&tag)
     };
-    let mut s = format!("{}  {}", offset(e.offset_ms), tag);
+    let mut s = format!("{:>width$}  {}", offset(e.offset_ms), tag);
     if let Some(agent) = &e.agent {
         let _ = write!(s, "[{}] ", one_line(agent, 30));
     }
@@ -112,5 +119,25 @@ mod tests {
         assert_eq!(offset(61_005.0), "01:01.005");
         assert_eq!(offset(3_723_004.0), "1:02:03.004");
         assert_eq!(offset(-5.0), "00:00.000");
+    }
+
+    #[test]
+    fn offsets_past_an_hour_keep_the_columns_aligned() {
+        let mut a = crate::testing::sample_analysis();
+        let mut late = a.timeline[0].clone();
+        late.offset_ms = 3_723_004.0;
+        a.timeline.push(late);
+        let text = super::render(&a, false);
+        let columns: Vec<usize> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                // Where the offset ends: right-aligned, after any padding.
+                let padding = l.len() - l.trim_start().len();
+                padding + l.trim_start().find("  ").unwrap_or(0)
+            })
+            .collect();
+        assert!(columns.len() > 1);
+        assert!(columns.iter().all(|&c| c == columns[0]), "{text}");
     }
 }
