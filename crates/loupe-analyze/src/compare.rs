@@ -7,9 +7,10 @@
 //! down more than 0.10, any increase in errors, total tokens / duration / tool
 //! calls up more than 20%, efficiency down more than 10 points. For groups the medians are compared and, when both groups have at
 //! least `min_group_runs` (3) runs, the shift must also be significant: a
-//! two-sided Mann–Whitney U test (normal approximation with tie and
-//! continuity correction) with p < `alpha` (0.05) — so one noisy run does not
-//! fail CI. Note that 3 vs 3 runs can never reach p < 0.05; use ≥ 4 each.
+//! two-sided Mann–Whitney U test (exact up to 8 vs 8 runs, else the normal
+//! approximation with tie and continuity correction) with p < `alpha`
+//! (0.05) — so one noisy run does not fail CI. 3 vs 3 runs can never reach
+//! p < 0.05 (at best 0.10); use ≥ 4 each.
 //!
 //! Per-tool and per-workflow-node slowdowns: mean duration in B above A by
 //! more than `slowdown_threshold_ms` (500 ms, Victor's node-regression
@@ -149,6 +150,10 @@ pub struct Comparison {
     pub assessment: Assessment,
     /// True when anything regressed: `--fail-on-regression` exits 1.
     pub regressed: bool,
+    /// Models with no price (and no reported cost) in either group: the
+    /// cost of a run using one is unknown, so such runs are left out of
+    /// `cost_usd` (and when every run of a group is, it is not compared).
+    pub unpriced_models: Vec<String>,
 }
 
 /// How a metric is judged.
@@ -189,7 +194,14 @@ const METRICS: &[MetricDef] = &[
     },
     MetricDef {
         name: "cost_usd",
-        get: |s| Some(s.metrics.cost_usd),
+        // Unknown, not $0, when a model has no price: such a run would
+        // look cheaper than it was.
+        get: |s| {
+            s.metrics
+                .unpriced_models
+                .is_empty()
+                .then_some(s.metrics.cost_usd)
+        },
         rule: |c| Rule::Abs(c.cost_abs_usd, false),
         words: ("Higher cost", "Lower cost"),
     },
@@ -339,9 +351,15 @@ pub fn compare_groups(
         (false, false) => Assessment::Mixed,
         (true, true) => Assessment::Similar,
     };
+    let unpriced_models: std::collections::BTreeSet<String> = a
+        .iter()
+        .chain(b)
+        .flat_map(|s| s.metrics.unpriced_models.iter().cloned())
+        .collect();
     Comparison {
         a_runs: a.len(),
         b_runs: b.len(),
+        unpriced_models: unpriced_models.into_iter().collect(),
         metrics,
         tool_slowdowns,
         node_slowdowns,
@@ -367,35 +385,43 @@ pub(crate) fn median(v: &[f64]) -> Option<f64> {
     })
 }
 
-/// Two-sided p-value of the Mann–Whitney U test, normal approximation with
-/// tie correction and continuity correction. 1.0 when undefined.
+/// Two-sided p-value of the Mann–Whitney U test; 1.0 when undefined. Exact
+/// (every split of the pooled ranks, ties at their mid-ranks) while the
+/// splits number at most [`EXACT_SPLITS`]: up to 8 vs 8 runs, where the
+/// normal approximation is poor (with ties it put 3 vs 3 below 0.05,
+/// which no 3 vs 3 can reach). Beyond, the normal approximation with tie
+/// and continuity correction.
 pub(crate) fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     let (n1, n2) = (a.len() as f64, b.len() as f64);
     if a.is_empty() || b.is_empty() {
         return 1.0;
     }
-    let mut all: Vec<(f64, bool)> = a
-        .iter()
-        .map(|&x| (x, true))
-        .chain(b.iter().map(|&x| (x, false)))
-        .collect();
-    all.sort_unstable_by(|x, y| x.0.total_cmp(&y.0));
-    let n = all.len();
-    let (mut r1, mut tie_term) = (0.0, 0.0);
+    let pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+    let n = pooled.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&x, &y| pooled[x].total_cmp(&pooled[y]));
+    let mut rank = vec![0.0; n];
+    let mut tie_term = 0.0;
     let mut i = 0;
     while i < n {
         let mut j = i + 1;
-        while j < n && all[j].0 == all[i].0 {
+        while j < n && pooled[order[j]] == pooled[order[i]] {
             j += 1;
         }
         let t = (j - i) as f64;
         let avg_rank = (i + 1 + j) as f64 / 2.0; // ranks i+1 ..= j
-        r1 += all[i..j].iter().filter(|x| x.1).count() as f64 * avg_rank;
+        for &k in &order[i..j] {
+            rank[k] = avg_rank;
+        }
         tie_term += t * t * t - t;
         i = j;
     }
-    let u1 = r1 - n1 * (n1 + 1.0) / 2.0;
     let mu = n1 * n2 / 2.0;
+    let u_of = |rank_sum: f64| rank_sum - n1 * (n1 + 1.0) / 2.0;
+    let u1 = u_of(rank[..a.len()].iter().sum());
+    if let Some(p) = exact_p(&rank, a.len(), (u1 - mu).abs(), &|s| (u_of(s) - mu).abs()) {
+        return p;
+    }
     let nn = n1 + n2;
     let var = n1 * n2 / 12.0 * ((nn + 1.0) - tie_term / (nn * (nn - 1.0)));
     if var <= 0.0 {
@@ -403,6 +429,45 @@ pub(crate) fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     }
     let z = ((u1 - mu).abs() - 0.5).max(0.0) / var.sqrt();
     (2.0 * normal_sf(z)).min(1.0)
+}
+
+/// Splits of the pooled runs the exact test goes through at most
+/// (C(16, 8) = 12,870).
+const EXACT_SPLITS: u64 = 20_000;
+
+/// The share of the ways to pick `k` of `ranks` whose distance from the
+/// null mean (`distance` of their rank sum) is at least `observed`; `None`
+/// when there are more than [`EXACT_SPLITS`] ways.
+fn exact_p(ranks: &[f64], k: usize, observed: f64, distance: &dyn Fn(f64) -> f64) -> Option<f64> {
+    let n = ranks.len();
+    let mut total: u64 = 1;
+    for i in 0..k as u64 {
+        total = total.checked_mul(n as u64 - i)? / (i + 1);
+        if total > EXACT_SPLITS * (k as u64).max(1) {
+            return None;
+        }
+    }
+    if total > EXACT_SPLITS {
+        return None;
+    }
+    let mut pick: Vec<usize> = (0..k).collect();
+    let mut as_far = 0u64;
+    loop {
+        let sum: f64 = pick.iter().map(|&i| ranks[i]).sum();
+        // Rank sums are multiples of 0.5: compare with room for rounding.
+        if distance(sum) >= observed - 1e-9 {
+            as_far += 1;
+        }
+        // The next combination, in lexicographic order.
+        let Some(i) = (0..k).rev().find(|&i| pick[i] != i + n - k) else {
+            break;
+        };
+        pick[i] += 1;
+        for j in i + 1..k {
+            pick[j] = pick[j - 1] + 1;
+        }
+    }
+    Some(as_far as f64 / total as f64)
 }
 
 /// Upper tail of the standard normal, via erfc (Abramowitz & Stegun 7.1.26,
@@ -550,9 +615,18 @@ mod tests {
 
     #[test]
     fn mann_whitney_matches_known_values() {
-        // Complete separation 5 vs 5: U = 0, z = (12.5 − 0.5) / 4.787 = 2.507, p ≈ 0.0122
+        // Complete separation 5 vs 5, exact: 2 of the C(10, 5) = 252 splits.
         let p = mann_whitney_p(&[1.0, 2.0, 3.0, 4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]);
-        assert!((p - 0.0122).abs() < 0.001, "{p}");
+        assert!((p - 2.0 / 252.0).abs() < 1e-12, "{p}");
+        // 3 vs 3 can never go below 2 / 20, ties or not.
+        assert!((mann_whitney_p(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 0.1).abs() < 1e-12);
+        assert!((mann_whitney_p(&[0.0, 0.0, 0.0], &[1.0, 1.0, 1.0]) - 0.1).abs() < 1e-12);
+        // 10 vs 10 (184,756 splits): the normal approximation,
+        // z = (50 − 0.5) / 13.229 = 3.742, p ≈ 0.00018.
+        let a: Vec<f64> = (1..=10).map(f64::from).collect();
+        let b: Vec<f64> = (11..=20).map(f64::from).collect();
+        let p = mann_whitney_p(&a, &b);
+        assert!((p - 0.000_183).abs() < 0.000_01, "{p}");
         assert_eq!(mann_whitney_p(&[1.0, 1.0], &[1.0, 1.0]), 1.0);
         assert!(mann_whitney_p(&[1.0, 2.0, 3.0], &[1.5, 2.5, 3.5]) > 0.5);
         assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), Some(2.5));

@@ -9,7 +9,9 @@
 
 use crate::HashMap;
 
-use loupe_model::{Event, EventKind};
+use std::collections::VecDeque;
+
+use loupe_model::{keys, Event, EventKind, Timestamp};
 
 use crate::{Session, SessionSource};
 
@@ -140,7 +142,7 @@ impl SessionAssembler {
 /// that event read twice (a file given twice, or within a directory and as
 /// a compressed copy; the same MyAgent traces exported in two shapes; a
 /// writer that repeated a line): it would count its tokens, cost and calls
-/// twice. The store keeps one event per id the same way.
+/// twice. (The store keeps one event per id too, the first ingested.)
 pub fn finish_session(session: &mut Session) -> usize {
     // Traces are nearly always in order already; the check spares the sort's
     // scratch buffer (half the events' size), allocated before it looks.
@@ -151,7 +153,86 @@ pub fn finish_session(session: &mut Session) -> usize {
     if !has_explicit_iterations(&session.events) {
         infer_iterations(&mut session.events);
     }
+    fill_paired_durations(&mut session.events);
     dropped
+}
+
+/// Gives an LLM or tool call's closing event the duration its opening event
+/// implies, when the trace gives the call only as a start and an end (a
+/// `tool_start`/`tool_end` pair sharing a `span_id`, docs/format.md), so the
+/// tools table, the detectors and `stats` see what the tree shows. Pairing
+/// is the tree's (`tree.rs`): by `span_id`, else `call_id`, else the oldest
+/// open start of the same agent (and, for tools, tool and iteration).
+fn fill_paired_durations(events: &mut [Event]) {
+    let is_end = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::LlmResponse
+                | EventKind::LlmError
+                | EventKind::Think
+                | EventKind::ToolEnd
+                | EventKind::ToolError
+        )
+    };
+    if !events
+        .iter()
+        .any(|e| is_end(&e.kind) && e.duration_ms.is_none())
+    {
+        return;
+    }
+    type ToolKey = (Option<String>, String, Option<u32>);
+    let mut by_id: HashMap<String, Timestamp> = HashMap::default();
+    let mut llm: HashMap<Option<String>, VecDeque<Timestamp>> = HashMap::default();
+    let mut tools: HashMap<ToolKey, VecDeque<Timestamp>> = HashMap::default();
+    for e in events.iter_mut() {
+        let agent = e.agent.as_ref().map(|a| a.id.clone());
+        let id = match e.kind {
+            EventKind::LlmRequest
+            | EventKind::LlmResponse
+            | EventKind::LlmError
+            | EventKind::Think => e.span_id.clone(),
+            _ => e
+                .span_id
+                .clone()
+                .or_else(|| e.str(keys::CALL_ID).map(str::to_owned)),
+        };
+        let tool_key = || -> ToolKey {
+            (
+                agent.clone(),
+                e.tool_name().unwrap_or("").to_owned(),
+                e.iteration,
+            )
+        };
+        let start = match e.kind {
+            EventKind::LlmRequest | EventKind::ToolStart => {
+                match id {
+                    Some(id) => {
+                        by_id.insert(id, e.timestamp);
+                    }
+                    None if e.kind == EventKind::LlmRequest => {
+                        llm.entry(agent).or_default().push_back(e.timestamp)
+                    }
+                    None => tools.entry(tool_key()).or_default().push_back(e.timestamp),
+                }
+                continue;
+            }
+            EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => match id {
+                Some(id) => by_id.remove(&id),
+                None => llm.get_mut(&agent).and_then(VecDeque::pop_front),
+            },
+            EventKind::ToolEnd | EventKind::ToolError => match id {
+                Some(id) => by_id.remove(&id),
+                None => {
+                    let key = tool_key();
+                    tools.get_mut(&key).and_then(VecDeque::pop_front)
+                }
+            },
+            _ => continue,
+        };
+        if let (None, Some(start)) = (e.duration_ms, start) {
+            e.duration_ms = Some(e.timestamp.millis_since(start).max(0.0));
+        }
+    }
 }
 
 /// Drops, from events sorted by time, each one whose id an earlier event of
@@ -336,6 +417,32 @@ mod tests {
         };
         assert_eq!(finish_session(&mut once), 0);
         assert_eq!(once.events.len(), 2);
+    }
+
+    #[test]
+    fn a_call_given_as_a_start_and_an_end_gets_its_duration() {
+        let at = |id: &str, kind: EventKind, secs: i64| {
+            Event::new(id, kind, Timestamp(secs * 1_000_000), "A")
+        };
+        let mut tool_start = at("1", EventKind::ToolStart, 1).with(keys::TOOL, "bash");
+        tool_start.span_id = Some("t".into());
+        let mut tool_end = at("2", EventKind::ToolEnd, 41).with(keys::TOOL, "bash");
+        tool_end.span_id = Some("t".into());
+        // Without ids: paired in order, as the tree pairs them.
+        let request = at("3", EventKind::LlmRequest, 50);
+        let response = at("4", EventKind::LlmResponse, 70);
+        let mut given = at("5", EventKind::ToolEnd, 80).with(keys::TOOL, "grep");
+        given.duration_ms = Some(5.0);
+        let unpaired = at("6", EventKind::ToolEnd, 90).with(keys::TOOL, "ls");
+        let out = assemble(
+            vec![tool_start, tool_end, request, response, given, unpaired],
+            source(),
+        );
+        let durations: Vec<Option<f64>> = out[0].events.iter().map(|e| e.duration_ms).collect();
+        assert_eq!(
+            durations,
+            [None, Some(40_000.0), None, Some(20_000.0), Some(5.0), None]
+        );
     }
 
     #[test]

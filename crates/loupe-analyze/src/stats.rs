@@ -120,7 +120,7 @@ pub struct AgentStats {
     pub mean_llm_duration_ms: f64,
     /// Mean session duration.
     pub mean_session_duration_ms: f64,
-    /// LLM calls.
+    /// LLM calls of the main agent (the mean is over those with a duration).
     pub llm_calls: u64,
 }
 
@@ -170,6 +170,8 @@ struct AgentAgg {
     sessions: u64,
     completed: u64,
     llm_ms: f64,
+    /// Main-agent LLM calls, and those with a duration (for the mean).
+    llm_calls: u64,
     llm_n: u64,
     session_ms: f64,
     session_n: u64,
@@ -377,7 +379,9 @@ impl StatsAccumulator {
         } = part;
         let mut llm_ms = 0.0;
         let mut llm_n = 0u64;
+        let mut llm_calls = 0u64;
         for c in calls {
+            llm_calls += u64::from(c.agent.is_none());
             let unpriced = u64::from(c.unpriced);
             let agent_key = c.agent_key.as_deref().unwrap_or(&main_agent);
             for bucket in [
@@ -432,6 +436,7 @@ impl StatsAccumulator {
         agent.completed += u64::from(completed);
         agent.llm_ms += llm_ms;
         agent.llm_n += llm_n;
+        agent.llm_calls += llm_calls;
         if let Some(d) = duration_ms {
             agent.session_ms += d;
             agent.session_n += 1;
@@ -538,7 +543,7 @@ impl StatsAccumulator {
                 } else {
                     a.session_ms / a.session_n as f64
                 },
-                llm_calls: a.llm_n,
+                llm_calls: a.llm_calls,
             })
             .collect();
         agents.sort_by(|a, b| {

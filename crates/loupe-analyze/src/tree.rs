@@ -491,10 +491,12 @@ pub fn span_tree(session: &Session) -> SpanNode {
             .collect(),
     };
     finish(&mut root);
+    // A session ends with its `session_end`, or (Victor, which writes none)
+    // its workflow's end, as its status does (`facts.rs`).
     if !session
         .events
         .iter()
-        .any(|e| e.kind == EventKind::SessionEnd)
+        .any(|e| matches!(e.kind, EventKind::SessionEnd | EventKind::WorkflowEnd))
     {
         root.status = NodeStatus::Running;
     } else if root.children.iter().any(|c| c.status == NodeStatus::Error) {
@@ -751,6 +753,9 @@ mod tests {
             (SpanKind::Node, NodeStatus::Error)
         );
         assert_eq!(node.children[0].label, "edit_file");
+        // Its workflow's end ends a session that has no `session_end`.
+        t.push(EventKind::WorkflowEnd, &[(keys::STATUS, "failed".into())]);
+        assert_ne!(span_tree(&t.session()).status, NodeStatus::Running);
     }
 
     #[test]

@@ -1156,3 +1156,72 @@ fn compare_reads_one_side_from_standard_input() {
     assert_eq!(both.status.code(), Some(2));
     assert!(stderr(&both).contains("only one side"), "{}", stderr(&both));
 }
+
+/// A run whose model has no price has an unknown cost, not $0: compare
+/// neither praises nor blames its cost, and says why.
+#[test]
+fn compare_does_not_judge_an_unknown_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = sample("attocode-ts/single-task-healthy.jsonl");
+    let text = std::fs::read_to_string(&healthy).unwrap();
+    let unpriced = dir.path().join("unpriced.jsonl");
+    std::fs::write(
+        &unpriced,
+        text.replace("claude-haiku-4-5", "my-private-model")
+            .replace("claude-sonnet-4-20250514", "my-private-model"),
+    )
+    .unwrap();
+    assert_ne!(std::fs::read_to_string(&unpriced).unwrap(), text);
+    for (a, b) in [(&healthy, &unpriced), (&unpriced, &healthy)] {
+        let o = loupe(
+            &["compare", s(a), s(b), "-o", "json", "--fail-on-regression"],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let metrics = doc["metrics"].as_array().unwrap();
+        assert!(metrics.iter().all(|m| m["name"] != "cost_usd"), "{doc}");
+        assert_eq!(doc["unpriced_models"][0], "my-private-model");
+    }
+}
+
+/// `convert` writes an event read twice once, to either target: an event id
+/// is unique within its session, and so is an OTLP span id.
+#[test]
+fn convert_writes_an_event_read_twice_once() {
+    let file = sample("attocode-py/healthy.jsonl");
+    for target in ["canonical", "otlp"] {
+        let once = tempfile::tempdir().unwrap();
+        let twice = tempfile::tempdir().unwrap();
+        let o = loupe(
+            &["convert", s(&file), "--to", target, "--out", s(once.path())],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let o = loupe(
+            &[
+                "convert",
+                s(&file),
+                s(&sample("attocode-py")),
+                "--to",
+                target,
+                "--out",
+                s(twice.path()),
+            ],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("read twice written once"),
+            "{}",
+            stderr(&o)
+        );
+        let name = if target == "otlp" {
+            "healthy.otlp.json"
+        } else {
+            "healthy.jsonl"
+        };
+        let read = |dir: &Path| std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(read(twice.path()), read(once.path()), "{target}");
+    }
+}

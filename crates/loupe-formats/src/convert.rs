@@ -50,6 +50,10 @@ pub struct ConvertReport {
     pub skipped: Vec<Skipped>,
     /// The read's statistics (files, ignored files, per-file errors).
     pub read: ReadStats,
+    /// Events read twice (the id and time of an earlier event of their
+    /// session: a file given twice, the same traces in two exports), not
+    /// written again: an event id is unique within its session.
+    pub duplicates: usize,
 }
 
 /// Why `convert` failed as a whole.
@@ -88,6 +92,8 @@ pub fn convert_paths(
         index: HashMap::new(),
         skipped: Vec::new(),
         error: None,
+        written: HashMap::new(),
+        duplicates: 0,
     };
     if to == ConvertTarget::Otlp {
         return convert_to_otlp(paths, opts, out_dir);
@@ -101,7 +107,50 @@ pub fn convert_paths(
         sessions: sink.sessions,
         skipped: sink.skipped,
         read,
+        duplicates: sink.duplicates,
     })
+}
+
+/// A 64-bit digest of an event's id and time, the key events read twice
+/// share (8 bytes an event rather than its id).
+fn event_key(e: &Event) -> u64 {
+    let mut buf = Vec::with_capacity(e.event_id.len() + 8);
+    buf.extend_from_slice(e.event_id.as_bytes());
+    buf.extend_from_slice(&e.timestamp.0.to_le_bytes());
+    xxhash_rust::xxh3::xxh3_64(&buf)
+}
+
+/// Drops from one session's events each one whose id and time an earlier
+/// one has, keeping the copy with more payload members in the first one's
+/// place (as `loupe_analyze::finish_session` does).
+fn drop_repeated(events: &mut Vec<Event>) {
+    let mut first: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut richer: Vec<(usize, usize)> = Vec::new();
+    let mut repeated = vec![false; events.len()];
+    for (i, e) in events.iter().enumerate() {
+        match first.get(&(e.event_id.as_str(), e.timestamp.0)) {
+            Some(&f) => {
+                repeated[i] = true;
+                if e.data.len() > events[f].data.len() {
+                    richer.push((f, i));
+                }
+            }
+            None => {
+                first.insert((e.event_id.as_str(), e.timestamp.0), i);
+            }
+        }
+    }
+    for (f, i) in richer {
+        // The richest copy wins: `i` is richer than `f` as it stands.
+        if events[i].data.len() > events[f].data.len() {
+            events.swap(f, i);
+        }
+    }
+    let mut i = 0;
+    events.retain(|_| {
+        i += 1;
+        !repeated[i - 1]
+    });
 }
 
 /// OTLP output: one `{session}.otlp.json` request per session. The OTLP
@@ -123,8 +172,12 @@ fn convert_to_otlp(
         by_session.entry(e.session_id.clone()).or_default().push(e);
     }
     let mut sessions = Vec::new();
+    let mut duplicates = 0;
     for sid in order {
-        let events = by_session.remove(&sid).unwrap_or_default();
+        let mut events = by_session.remove(&sid).unwrap_or_default();
+        let before = events.len();
+        drop_repeated(&mut events);
+        duplicates += before - events.len();
         let path = out_dir.join(format!("{}.otlp.json", session_file_stem(&sid)));
         std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)).map_err(|e| {
             ConvertError::Write {
@@ -142,6 +195,7 @@ fn convert_to_otlp(
         sessions,
         skipped: collected.skipped,
         read,
+        duplicates,
     })
 }
 
@@ -177,6 +231,11 @@ struct SessionFiles {
     index: HashMap<String, usize>,
     skipped: Vec<Skipped>,
     error: Option<ConvertError>,
+    /// Per session, the [`event_key`]s written: an event read twice is
+    /// written once, the first time (canonical output streams, so a later,
+    /// richer copy cannot replace it). 8 bytes an event.
+    written: HashMap<String, std::collections::HashSet<u64>>,
+    duplicates: usize,
 }
 
 impl SessionFiles {
@@ -243,6 +302,15 @@ impl SessionFiles {
 impl Sink for SessionFiles {
     fn event(&mut self, _source: &Source, event: Event) {
         if self.error.is_some() {
+            return;
+        }
+        let key = event_key(&event);
+        let written = match self.written.get_mut(&event.session_id) {
+            Some(set) => set,
+            None => self.written.entry(event.session_id.clone()).or_default(),
+        };
+        if !written.insert(key) {
+            self.duplicates += 1;
             return;
         }
         if let Err(e) = self.write(&event) {

@@ -52,9 +52,12 @@ pub(crate) fn sniff(prefix: &[u8]) -> Sniff {
         }
         // A stray NUL or invalid byte in a line of a JSONL trace makes that
         // line bad, not the file binary: its reader skips and reports it.
-        return match jsonl_format(trim_start(text)) {
-            Some(f) => Sniff::Format(f),
-            None => Sniff::Binary,
+        // Only for text that starts as a JSON object does (UTF-16, which
+        // is decoded before it is sniffed, and compressed data do not).
+        let text = trim_start(text);
+        return match text.first() {
+            Some(b'{') => jsonl_format(text).map_or(Sniff::Binary, Sniff::Format),
+            _ => Sniff::Binary,
         };
     }
     let trimmed = trim_start(text);

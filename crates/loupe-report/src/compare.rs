@@ -5,7 +5,8 @@
 //! JSON: the analysis crate's `Comparison` (keys `a_runs`, `b_runs`,
 //! `metrics[] {name,a,b,delta,percent_change,direction,regression,p_value}`,
 //! `tool_slowdowns[]`, `node_slowdowns[]`, `regressions[]`, `improvements[]`,
-//! `assessment`, `regressed`) plus `a` and `b`: `{ "label", "sessions": [id] }`.
+//! `assessment`, `regressed`, `unpriced_models[]`) plus `a` and `b`:
+//! `{ "label", "sessions": [id] }`.
 
 use std::fmt::Write as _;
 
@@ -140,6 +141,17 @@ pub fn text(a: &Side, b: &Side, c: &Comparison, color: bool) -> String {
         table.row(row);
     }
     out.push_str(&table.render(2, p));
+    if !c.unpriced_models.is_empty() {
+        let names: Vec<String> = c.unpriced_models.iter().map(|m| one_line(m, 60)).collect();
+        let _ = writeln!(
+            out,
+            "  {}",
+            p.dim(&format!(
+                "cost_usd leaves out runs using a model with no price ({}): their cost is unknown (--prices FILE adds prices)",
+                names.join(", ")
+            ))
+        );
+    }
     slowdowns(&mut out, "Tool slowdowns", &c.tool_slowdowns, p);
     slowdowns(&mut out, "Node slowdowns", &c.node_slowdowns, p);
     if !c.regressions.is_empty() {

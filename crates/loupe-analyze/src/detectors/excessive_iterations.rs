@@ -21,7 +21,10 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         "excessive_iterations",
         sev,
         format!("{n} iterations"),
-        format!("The session took {n} iterations ({tools} tool calls), above the typical 5–{}.", cx.t.excessive_iterations_medium.saturating_add(1)),
+        format!(
+            "The session took {n} iterations ({tools} tool calls), more than the {} a task usually needs (threshold `excessive_iterations_medium`).",
+            cx.t.excessive_iterations_medium
+        ),
         None,
         vec![format!("iterations: {n}")],
         "Give the agent what it keeps looking for up front (relevant files, test command, acceptance criteria), allow several tool calls per turn, and split large tasks into subtasks with their own budgets.".to_owned(),

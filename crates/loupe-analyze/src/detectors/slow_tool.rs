@@ -30,7 +30,12 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             "slow_tool",
             sev,
             format!("Slow tool: {name}"),
-            format!("{name} averaged {} over {n} calls (max {}).", secs(avg), secs(max)),
+            format!(
+                "{name} averaged {} over {n} call{} (max {}).",
+                secs(avg),
+                if n == 1 { "" } else { "s" },
+                secs(max)
+            ),
             None,
             vec![format!("average {avg:.0}ms, max {max:.0}ms, calls {n}")],
             format!("Make {name} cheaper: scope it (run only the affected tests, search a subdirectory), cache its results between iterations, or run it in parallel with other work."),

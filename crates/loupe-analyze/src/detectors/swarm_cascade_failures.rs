@@ -1,6 +1,8 @@
 //! `swarm_cascade_failures` (attocode-py): (failed swarm tasks + skipped
 //! tasks) / started tasks above `swarm_cascade_ratio` (30%). Skipped tasks are
 //! `swarm_task_skipped` events plus the lengths of `data.skipped` lists. High.
+//! Unlike attocode-py, at least two tasks must have failed or been skipped:
+//! one failure alone has nothing to cascade to.
 
 use loupe_model::EventKind;
 
@@ -21,7 +23,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             skipped += list.len() as u64;
         }
     }
-    if started == 0 {
+    if started == 0 || failed + skipped < 2 {
         return;
     }
     let ratio = (failed + skipped) as f64 / started as f64;
@@ -32,7 +34,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         "swarm_cascade_failures",
         Severity::High,
         "Cascading swarm failures".to_owned(),
-        format!("{failed} swarm tasks failed and {skipped} were skipped out of {started} started ({}): failures propagated to dependent tasks.", pct(ratio)),
+        format!("{failed} swarm task{} failed and {skipped} {} skipped out of {started} started ({}): failures propagated to dependent tasks.", if failed == 1 { "" } else { "s" }, if skipped == 1 { "was" } else { "were" }, pct(ratio)),
         None,
         vec![format!("failed {failed}, skipped {skipped}, started {started}")],
         "Fix the first failing task before its dependants run: retry or re-plan failed tasks, and loosen the decomposition so one failure does not block whole branches.".to_owned(),
@@ -66,5 +68,16 @@ mod tests {
         }
         t.push(EventKind::SwarmTaskFailed, &[]);
         assert!(run(check, &t).is_empty());
+    }
+
+    #[test]
+    fn one_failed_task_alone_is_no_cascade() {
+        let mut t = Trace::new();
+        t.push(EventKind::SwarmTaskStart, &[]);
+        t.push(EventKind::SwarmTaskFailed, &[]);
+        assert!(run(check, &t).is_empty());
+        t.push(EventKind::SwarmTaskStart, &[]);
+        t.push(EventKind::SwarmTaskFailed, &[]);
+        assert_eq!(run(check, &t).len(), 1); // 2/2
     }
 }

@@ -65,6 +65,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for problem in super::input::read_problems(&report.read) {
         eprintln!("loupe: {problem}");
     }
+    if report.duplicates > 0 {
+        eprintln!(
+            "loupe: {} event{} read twice written once (same session, event id and time)",
+            report.duplicates,
+            if report.duplicates == 1 { "" } else { "s" }
+        );
+    }
     if !report.skipped.is_empty() {
         eprintln!("{} malformed records skipped:", report.skipped.len());
         for s in &report.skipped {
