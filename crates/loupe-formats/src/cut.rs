@@ -262,24 +262,12 @@ impl<R: Read> Cutter<R> {
             self.shallow::<Value>(depth)?;
             return Ok(false);
         }
-        self.pos += 1;
-        if self.peek()? == Some(b']') {
-            self.pos += 1;
-            return Ok(true);
-        }
         let mut i = 0;
-        loop {
-            element(i, self.shallow(depth + 1)?);
+        self.list(&mut |c| {
+            element(i, c.shallow(depth + 1)?);
             i += 1;
-            match self.peek()? {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(true);
-                }
-                _ => return Err(Stop::GiveUp),
-            }
-        }
+            Ok(())
+        })
     }
 
     /// The next value, which lies `depth` levels down in the document.
