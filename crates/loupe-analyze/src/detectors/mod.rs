@@ -192,10 +192,24 @@ impl Thresholds {
 
     /// [`Thresholds::from_toml_str`] naming the file in errors.
     pub fn from_toml_named(text: &str, origin: &str) -> Result<Self, ThresholdsError> {
-        toml::from_str(text).map_err(|e| ThresholdsError {
+        let thresholds: Thresholds = toml::from_str(text).map_err(|e| ThresholdsError {
             origin: origin.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        // Counts, durations, rates and ratios: none is negative (a negative
+        // one would trip its rule on every session).
+        if let Ok(serde_json::Value::Object(values)) = serde_json::to_value(&thresholds) {
+            if let Some((key, v)) = values
+                .iter()
+                .find(|(_, v)| v.as_f64().is_some_and(|n| n < 0.0 || n.is_nan()))
+            {
+                return Err(ThresholdsError {
+                    origin: origin.to_owned(),
+                    message: format!("`{key}` = {v}: a threshold cannot be negative"),
+                });
+            }
+        }
+        Ok(thresholds)
     }
 }
 
@@ -356,6 +370,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("t.toml") && e.contains("doom_loop"), "{e}");
+        for negative in ["tool_error_rate = -1.0\n", "slow_tool_medium_ms = -5.0\n"] {
+            let e = Thresholds::from_toml_named(negative, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("t.toml") && e.contains("cannot be negative"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
