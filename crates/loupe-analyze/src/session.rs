@@ -185,6 +185,9 @@ fn fill_paired_durations(events: &mut [Event]) {
     let mut llm: HashMap<Option<String>, VecDeque<Timestamp>> = HashMap::default();
     let mut tools: HashMap<ToolKey, VecDeque<Timestamp>> = HashMap::default();
     for e in events.iter_mut() {
+        if !matches!(e.kind, EventKind::LlmRequest | EventKind::ToolStart) && !is_end(&e.kind) {
+            continue;
+        }
         let agent = e.agent.as_ref().map(|a| a.id.clone());
         let id = match e.kind {
             EventKind::LlmRequest

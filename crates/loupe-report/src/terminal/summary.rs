@@ -190,3 +190,21 @@ pub(crate) fn severity_name(s: Severity) -> &'static str {
         Severity::Critical => "CRITICAL",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn fixes_show_a_long_fix_whole() {
+        let mut a = crate::testing::sample_analysis();
+        let fix = format!(
+            "{} end of the fix.",
+            "Scope the command to the failing tests. ".repeat(10)
+        );
+        assert!(fix.len() > 300);
+        a.issues[0].suggestion = fix.clone();
+        let text = super::render_fixes(&a, false);
+        assert!(text.contains(&fix), "{text}");
+    }
+}
