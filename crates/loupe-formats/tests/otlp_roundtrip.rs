@@ -180,3 +180,165 @@ fn start_and_end_events_share_one_span() {
         vec![start, end, log]
     );
 }
+
+/// Events of formats without span ids: start/end kinds of a few families,
+/// one session, parents that are absent, shared, or another event's id.
+fn unlabelled_events() -> impl Strategy<Value = Vec<Event>> {
+    let kinds = proptest::sample::select(vec![
+        EventKind::SessionStart,
+        EventKind::SessionEnd,
+        EventKind::IterationStart,
+        EventKind::IterationEnd,
+        EventKind::LlmRequest,
+        EventKind::LlmResponse,
+        EventKind::ToolStart,
+        EventKind::ToolEnd,
+        EventKind::ToolError,
+        EventKind::SubagentSpawn,
+        EventKind::SubagentComplete,
+        EventKind::NodeStart,
+        EventKind::NodeEnd,
+        EventKind::Log,
+    ]);
+    proptest::collection::vec(
+        (
+            kinds,
+            0i64..50,
+            proptest::option::of(1u32..3),
+            proptest::option::of(0usize..12),
+            proptest::option::of(proptest::sample::select(vec!["bash", "grep"])),
+            proptest::option::of(proptest::sample::select(vec!["a", "b"])),
+            any::<bool>(),
+        ),
+        0..16,
+    )
+    .prop_map(|specs| {
+        let mut events: Vec<Event> = Vec::new();
+        for (i, (kind, at, iteration, parent, tool, agent, call)) in specs.into_iter().enumerate() {
+            let mut e = Event::new(format!("e{i}"), kind, Timestamp(at * 1_000_000), "s");
+            e.iteration = iteration;
+            e.parent_event_id = parent.map(|p| format!("e{p}"));
+            if let Some(t) = tool {
+                e = e.with("tool", t).with("node_id", t);
+            }
+            if call {
+                e = e.with("call_id", "c1");
+            }
+            if let Some(a) = agent {
+                e = e.with("agent_id", a);
+            }
+            events.push(e);
+        }
+        events
+    })
+}
+
+/// The spans of a request written by `events_to_otlp_json`.
+fn spans_of(json: &str) -> Vec<Value> {
+    let doc: Value = serde_json::from_str(json).unwrap();
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Every parent is a span of the same request and no chain of parents loops.
+fn assert_tree(spans: &[Value]) {
+    let by_id: std::collections::HashMap<&str, &Value> = spans
+        .iter()
+        .map(|s| (s["spanId"].as_str().unwrap(), s))
+        .collect();
+    for span in spans {
+        let mut at = span;
+        let mut steps = 0;
+        while let Some(parent) = at["parentSpanId"].as_str().filter(|p| !p.is_empty()) {
+            at = by_id
+                .get(parent)
+                .unwrap_or_else(|| panic!("parent {parent} of {span} is not written"));
+            steps += 1;
+            assert!(steps <= spans.len(), "parents loop at {span}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 128 } else { 1024 }))]
+
+    #[test]
+    fn events_without_span_ids_pair_into_a_tree_and_read_back_exactly(events in unlabelled_events()) {
+        let spans = spans_of(&events_to_otlp_json(&events));
+        assert_tree(&spans);
+        for span in &spans {
+            let start: u64 = span["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+            let end: u64 = span["endTimeUnixNano"].as_str().unwrap().parse().unwrap();
+            prop_assert!(end >= start || end == 0, "{span}");
+        }
+        prop_assert_eq!(sorted(round_trip(&events)), sorted(events));
+    }
+}
+
+/// A trace from a format without span ids (attocode-py) opens in an
+/// OpenTelemetry viewer as a tree: one root per session, iterations under it,
+/// calls under their iteration, every start paired with its end.
+#[test]
+fn an_attocode_py_session_becomes_a_span_tree() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/attocode-py/healthy.jsonl");
+    let mut sink = Collected::default();
+    loupe_formats::read_paths(&[path], &loupe_formats::ReadOptions::default(), &mut sink).unwrap();
+    let events: Vec<Event> = sink.events.into_iter().map(|(_, e)| e).collect();
+    let spans = spans_of(&events_to_otlp_json(&events));
+    assert_tree(&spans);
+    let attr = |span: &Value, key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].as_str().unwrap_or("").to_owned())
+    };
+    let roots: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["parentSpanId"].as_str().unwrap_or("").is_empty())
+        .collect();
+    assert_eq!(roots.len(), 1, "one root: {roots:?}");
+    assert_eq!(attr(roots[0], "loupe.kind").as_deref(), Some("session_end"));
+    assert!(
+        spans.iter().all(|s| s["endTimeUnixNano"] != "0"),
+        "every start of this finished session is paired"
+    );
+    let id_of = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no span {name}"))["spanId"]
+            .clone()
+    };
+    let iteration_1 = id_of("iteration 1");
+    assert_eq!(
+        spans.iter().find(|s| s["name"] == "iteration 1").unwrap()["parentSpanId"],
+        roots[0]["spanId"]
+    );
+    let under_1: Vec<&str> = spans
+        .iter()
+        .filter(|s| s["parentSpanId"] == iteration_1)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        under_1,
+        [
+            "chat claude-sonnet-4-20250514",
+            "execute_tool read_file",
+            "execute_tool grep"
+        ]
+    );
+    // The subagent spawned in iteration 3 hangs from it, as one span.
+    let subagent = spans
+        .iter()
+        .find(|s| attr(s, "loupe.kind").as_deref() == Some("subagent_complete"))
+        .unwrap();
+    assert_eq!(attr(subagent, "loupe.role").as_deref(), Some("pair"));
+    assert_eq!(subagent["parentSpanId"], id_of("iteration 3"));
+    // And the read-back is exact.
+    assert_eq!(sorted(round_trip(&events)), sorted(events));
+}

@@ -2,14 +2,19 @@
 //! and the exact read-back of spans Loupe wrote.
 //!
 //! Mapping (each choice keeps canonical → OTLP → canonical lossless):
-//! - A span-start event and a later span-end event with the same session, trace,
-//!   `span_id` and parent become **one span** (start → end). Its OTLP span id is
-//!   the `span_id` when that is 16 hex digits, else a stable FNV-1a hash of it.
+//! - A span-start event and its span-end event become **one span** (start →
+//!   end): by `span_id` when they have one, else as the span tree pairs them
+//!   (`span_plan.rs`). Its OTLP span id is the `span_id` when that is 16 hex
+//!   digits, else a stable FNV-1a hash of it (of the start's event id for a
+//!   pair without a span id).
 //! - Every other event becomes **its own span**: an end event with `duration_ms`
 //!   spans `timestamp - duration_ms → timestamp`; a lone start event is an unended
 //!   span (end time 0, "in progress"); any other event (`error`, `log`, `custom`,
 //!   budget checks...) is a zero-duration span. Span events are not used, because
 //!   a point event may have no enclosing span to hang from.
+//! - A span hangs from the span its events name as parent, else from its
+//!   iteration, subagent, turn, workflow or session span (`span_plan.rs`), so
+//!   the OTLP tree is the tree Loupe shows.
 //! - The OTLP trace id is the event's `trace_id` when it is 32 hex digits, else a
 //!   hash of the session id, so one session's spans share a trace.
 //! - Current OTel GenAI names describe what other tools understand:
@@ -29,8 +34,6 @@
 //! - Timestamps before 1970 cannot be written (OTLP times are unsigned) and
 //!   become 0.
 
-use std::collections::HashMap;
-
 use loupe_model::{keys, AgentRef, Event, EventKind, Timestamp};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
@@ -42,57 +45,54 @@ use serde_json::{json, Value};
 
 use super::attrs::{self, Attributes};
 use super::names;
+use super::span_plan::{self, Plan};
 
-/// How the events of one span were laid out.
-enum Plan {
-    /// A start event and its end event.
-    Pair(usize, usize),
-    /// One event on its own.
-    Single(usize),
+/// The OTLP ids one span is written with.
+struct SpanIds {
+    span: Vec<u8>,
+    trace: Vec<u8>,
+    /// Empty for a root span.
+    parent: Vec<u8>,
 }
-
-/// What a start and an end event must share to form one span: session, trace,
-/// span id and parent.
-type PairKey<'a> = (&'a str, Option<&'a str>, &'a str, Option<&'a str>);
 
 /// Converts canonical events to one OTLP request (see the module docs for the mapping).
 pub fn events_to_request(events: &[Event]) -> ExportTraceServiceRequest {
-    let mut plans: Vec<Plan> = Vec::with_capacity(events.len());
-    // Open starts by (session, trace, span, parent) → index into `plans`.
-    let mut open: HashMap<PairKey<'_>, usize> = HashMap::new();
-    for (i, e) in events.iter().enumerate() {
-        let Some(span_id) = e.span_id.as_deref() else {
-            plans.push(Plan::Single(i));
-            continue;
-        };
-        let key = (
-            e.session_id.as_str(),
-            e.trace_id.as_deref(),
-            span_id,
-            e.parent_event_id.as_deref(),
-        );
-        if e.kind.is_span_end() {
-            if let Some(slot) = open.remove(&key) {
-                if let Plan::Single(start) = plans[slot] {
-                    plans[slot] = Plan::Pair(start, i);
-                    continue;
-                }
-            }
-            plans.push(Plan::Single(i));
-        } else if e.kind.is_span_start() {
-            // A second start with the same key leaves the first one unended.
-            open.insert(key, plans.len());
-            plans.push(Plan::Single(i));
-        } else {
-            plans.push(Plan::Single(i));
-        }
-    }
+    let plans = span_plan::plan(events);
+    let ids: Vec<Vec<u8>> = plans
+        .iter()
+        .map(|plan| {
+            let (first, last) = (&events[plan.first()], &events[plan.last()]);
+            // A pair without a span id is known by its start's event id, which
+            // is what other events name as their parent.
+            let id = match (plan, last.span_id.as_deref()) {
+                (_, Some(span)) => span,
+                (Plan::Pair(..), None) => first.event_id.as_str(),
+                (Plan::Single(_), None) => last.event_id.as_str(),
+            };
+            span_id_bytes(&last.session_id, id)
+        })
+        .collect();
+    let traces: Vec<Vec<u8>> = plans
+        .iter()
+        .map(|plan| trace_id_bytes(&events[plan.last()]))
+        .collect();
+    let mut parents = span_plan::parents(events, &plans, &ids, &traces, span_id_bytes);
+    span_plan::break_cycles(&mut parents);
 
     let spans = plans
         .iter()
-        .map(|plan| match *plan {
-            Plan::Pair(s, e) => span_for(Some(&events[s]), &events[e]),
-            Plan::Single(i) => span_for(None, &events[i]),
+        .zip(ids.iter().zip(&traces))
+        .zip(&parents)
+        .map(|((plan, (id, trace)), parent)| {
+            let ids = SpanIds {
+                span: id.clone(),
+                trace: trace.clone(),
+                parent: parent.map(|q| ids[q].clone()).unwrap_or_default(),
+            };
+            match *plan {
+                Plan::Pair(s, e) => span_for(Some(&events[s]), &events[e], ids),
+                Plan::Single(i) => span_for(None, &events[i], ids),
+            }
         })
         .collect();
 
@@ -419,12 +419,28 @@ fn span_name(e: &Event, start: Option<&Event>) -> String {
             Some(n) => format!("invoke_agent {n}"),
             None => "invoke_agent".to_owned(),
         },
-        _ => get(keys::NAME).unwrap_or_else(|| {
-            start
-                .map(|s| s.kind.as_str())
-                .unwrap_or(e.kind.as_str())
-                .to_owned()
-        }),
+        _ => get(keys::NAME)
+            .or_else(|| match e.kind {
+                EventKind::NodeStart | EventKind::NodeEnd => {
+                    get(keys::NODE_ID).map(|n| format!("node {n}"))
+                }
+                EventKind::WorkflowStart | EventKind::WorkflowEnd => {
+                    get(keys::WORKFLOW).map(|w| format!("workflow {w}"))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| match (start, e.iteration, e.turn) {
+                // A pair is named for what it spans: `iteration 3`, `compaction`.
+                (Some(s), Some(n), _) if s.kind == EventKind::IterationStart => {
+                    format!("iteration {n}")
+                }
+                (Some(s), _, Some(n)) if s.kind == EventKind::TurnStart => format!("turn {n}"),
+                (Some(s), _, _) => {
+                    let kind = s.kind.as_str();
+                    kind.strip_suffix("_start").unwrap_or(kind).to_owned()
+                }
+                (None, _, _) => e.kind.as_str().to_owned(),
+            }),
     }
 }
 
@@ -443,9 +459,8 @@ fn operation(kind: &EventKind) -> Option<&'static str> {
     }
 }
 
-fn span_for(start: Option<&Event>, e: &Event) -> Span {
+fn span_for(start: Option<&Event>, e: &Event, ids: SpanIds) -> Span {
     let session = e.session_id.as_str();
-    let id_source = e.span_id.as_deref().unwrap_or(e.event_id.as_str());
     let role = match start {
         Some(_) => "pair",
         None if e.kind.is_span_end() => "end",
@@ -558,6 +573,16 @@ fn span_for(start: Option<&Event>, e: &Event) -> Span {
         names::PARENT_EVENT_ID,
         e.parent_event_id.clone().map_or(Value::Null, Value::from),
     );
+    // A start whose parent is not its end's (an end pointing at its own
+    // start): `false` stands for no parent.
+    if let Some(s) = start.filter(|s| s.parent_event_id != e.parent_event_id) {
+        put(
+            names::START_PARENT_EVENT_ID,
+            s.parent_event_id
+                .clone()
+                .map_or(Value::Bool(false), Value::from),
+        );
+    }
     for (prefix, ev) in [("", Some(e)), (names::START_PREFIX, start)] {
         let Some(ev) = ev else { continue };
         let name = |field: &str| format!("{}{prefix}{field}", names::PREFIX);
@@ -597,14 +622,10 @@ fn span_for(start: Option<&Event>, e: &Event) -> Span {
     };
 
     Span {
-        trace_id: trace_id_bytes(e),
-        span_id: span_id_bytes(session, id_source),
+        trace_id: ids.trace,
+        span_id: ids.span,
         trace_state: String::new(),
-        parent_span_id: e
-            .parent_event_id
-            .as_deref()
-            .map(|p| span_id_bytes(session, p))
-            .unwrap_or_default(),
+        parent_span_id: ids.parent,
         flags: 0,
         name: span_name(e, start),
         kind: kind as i32,
@@ -652,7 +673,11 @@ pub(crate) fn events_from_loupe_span(
         let mut e = Event::new(event_id, kind, ts, session.clone());
         e.trace_id = text(names::TRACE_ID);
         e.span_id = text(names::SPAN_ID);
-        e.parent_event_id = text(names::PARENT_EVENT_ID);
+        e.parent_event_id = match a.get(names::START_PARENT_EVENT_ID) {
+            Some(Value::String(p)) if !prefix.is_empty() => Some(p.clone()),
+            Some(Value::Bool(false)) if !prefix.is_empty() => None,
+            _ => text(names::PARENT_EVENT_ID),
+        };
         e.iteration = a
             .get(&name("iteration"))
             .and_then(loupe_model::value_u64)

@@ -21,6 +21,7 @@ mod file;
 mod ingest;
 mod json;
 mod proto_cut;
+mod span_plan;
 
 use prost::Message;
 
@@ -71,6 +72,9 @@ pub(crate) mod names {
     pub(crate) const SPAN_ID: &str = "loupe.span_id";
     /// `loupe.parent_event_id`: the parent verbatim.
     pub(crate) const PARENT_EVENT_ID: &str = "loupe.parent_event_id";
+    /// `loupe.start.parent_event_id`: the opening event's parent, when it is
+    /// not the closing event's (`false`: none).
+    pub(crate) const START_PARENT_EVENT_ID: &str = "loupe.start.parent_event_id";
 }
 
 /// Decodes one binary OTLP `ExportTraceServiceRequest`.
