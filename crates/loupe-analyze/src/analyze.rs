@@ -8,18 +8,13 @@ use crate::score::{attocode_py_score, attocode_ts_score, loupe_score, ScoreModel
 use crate::{metrics, token_flow, tools, NodeStatus, Session, SessionAnalysis, SpanKind, SpanNode};
 use loupe_model::{keys, UnreadMember};
 
-/// Payload members [`analyze()`] never reads: tool results, and the
-/// arguments of `tool_start` events (it reads a tool call's arguments from
-/// its end or error event, for loop fingerprints and evidence; the span
-/// tree and timeline, which show starts, are not built for a summary).
-/// `loupe analyze` lets readers skip building them
-/// (`ReadOptions::unread_payload`); the tests
+/// Payload members [`analyze()`] never reads: tool results. (Tool arguments
+/// are read, from a call's end event or else its start: the recorder and
+/// OTLP give them on the start only.) `loupe analyze` lets readers skip
+/// building them (`ReadOptions::unread_payload`); the tests
 /// `analysis_does_not_depend_on_unread_payload` and
-/// `analysis_leaves_out_the_arguments_of_tool_starts_only` hold it to this.
-pub const ANALYSIS_UNREAD_PAYLOAD: &[UnreadMember] = &[
-    UnreadMember::everywhere(keys::RESULT),
-    UnreadMember::in_kind("tool_start", keys::ARGS),
-];
+/// `analysis_keeps_the_arguments_of_tool_starts_and_ends` hold it to this.
+pub const ANALYSIS_UNREAD_PAYLOAD: &[UnreadMember] = &[UnreadMember::everywhere(keys::RESULT)];
 
 /// What [`analyze()`] needs besides the session.
 #[derive(Clone, Debug, Default)]

@@ -5,7 +5,7 @@
 //! events, which keeps analysis linear and allocation-light (payloads are
 //! borrowed, never cloned).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -41,6 +41,9 @@ pub(crate) struct ToolCall<'a> {
     pub(crate) duration_ms: Option<f64>,
     pub(crate) failed: bool,
     pub(crate) timed_out: bool,
+    /// The call's arguments: its end event's, else its start event's (the
+    /// recorder and OTLP give them on the start only).
+    pub(crate) args: Option<&'a Value>,
     /// Hash of `tool + ":" + args` with object keys sorted (attocode-py's doom-loop key).
     pub(crate) fingerprint: u64,
 }
@@ -134,6 +137,7 @@ impl<'a> Facts<'a> {
         let mut session_end_at: Option<Timestamp> = None;
         let mut session_start_at: Option<Timestamp> = None;
         let mut price_cache: HashMap<&str, Option<crate::pricing::ModelPrice>> = HashMap::default();
+        let mut starts = OpenStarts::default();
 
         for (index, e) in session.events.iter().enumerate() {
             if !e.is_subagent() {
@@ -186,13 +190,21 @@ impl<'a> Facts<'a> {
                     );
                 }
                 EventKind::IterationStart if !e.is_subagent() => f.iteration_starts += 1,
+                EventKind::LlmRequest | EventKind::ToolStart => starts.open(e),
                 EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
                     let usage = e.usage();
-                    let model = e.model().filter(|m| !m.is_empty()).or(if e.is_subagent() {
-                        None
-                    } else {
-                        f.session_model
-                    });
+                    // The response's model, else its request's (some writers
+                    // name it on the request only), else the session's.
+                    let request = starts.close(e);
+                    let model = e
+                        .model()
+                        .filter(|m| !m.is_empty())
+                        .or_else(|| request.and_then(Event::model).filter(|m| !m.is_empty()))
+                        .or(if e.is_subagent() {
+                            None
+                        } else {
+                            f.session_model
+                        });
                     let reported = e.reported_cost();
                     let has_anything = reported.is_some() || !usage.is_empty();
                     let (cost_usd, cost_source) =
@@ -227,7 +239,15 @@ impl<'a> Facts<'a> {
                     });
                 }
                 EventKind::ToolEnd | EventKind::ToolError => {
-                    let name = e.tool_name().unwrap_or("(unknown tool)");
+                    let start = starts.close(e);
+                    let name = e
+                        .tool_name()
+                        .or_else(|| start.and_then(Event::tool_name))
+                        .unwrap_or("(unknown tool)");
+                    let args = e
+                        .data
+                        .get(keys::ARGS)
+                        .or_else(|| start.and_then(|s| s.data.get(keys::ARGS)));
                     let failed =
                         e.kind == EventKind::ToolError || e.status().is_some_and(is_fail_status);
                     let duration_ms = e
@@ -243,7 +263,8 @@ impl<'a> Facts<'a> {
                         duration_ms,
                         failed,
                         timed_out: failed && is_timeout(e),
-                        fingerprint: fingerprint(name, e.data.get(keys::ARGS)),
+                        args,
+                        fingerprint: fingerprint(name, args),
                     });
                 }
                 EventKind::CompactionEnd => f.compactions += 1,
@@ -382,10 +403,81 @@ fn hash_value(v: &Value, h: &mut FingerprintHasher) {
     }
 }
 
+/// Open LLM requests and tool starts, paired with their ends as the span
+/// tree pairs them: by span id (or a tool's call id), else first in, first
+/// out per agent (LLM calls) or per agent, tool and iteration (tools).
+#[derive(Default)]
+struct OpenStarts<'a> {
+    by_id: HashMap<&'a str, &'a Event>,
+    llm: HashMap<Option<&'a str>, VecDeque<&'a Event>>,
+    tools: HashMap<(Option<&'a str>, &'a str, Option<u32>), VecDeque<&'a Event>>,
+}
+
+impl<'a> OpenStarts<'a> {
+    fn id(e: &'a Event) -> Option<&'a str> {
+        match e.kind {
+            EventKind::ToolStart | EventKind::ToolEnd | EventKind::ToolError => {
+                e.span_id.as_deref().or_else(|| e.str(keys::CALL_ID))
+            }
+            _ => e.span_id.as_deref(),
+        }
+    }
+
+    fn is_tool(e: &Event) -> bool {
+        matches!(
+            e.kind,
+            EventKind::ToolStart | EventKind::ToolEnd | EventKind::ToolError
+        )
+    }
+
+    fn tool_key(e: &'a Event) -> (Option<&'a str>, &'a str, Option<u32>) {
+        (
+            e.agent.as_ref().map(|a| a.id.as_str()),
+            e.tool_name().unwrap_or(""),
+            e.iteration,
+        )
+    }
+
+    fn open(&mut self, e: &'a Event) {
+        match Self::id(e) {
+            Some(id) => {
+                self.by_id.insert(id, e);
+            }
+            None if Self::is_tool(e) => {
+                self.tools
+                    .entry(Self::tool_key(e))
+                    .or_default()
+                    .push_back(e);
+            }
+            None => {
+                let agent = e.agent.as_ref().map(|a| a.id.as_str());
+                self.llm.entry(agent).or_default().push_back(e);
+            }
+        }
+    }
+
+    /// The start `e` closes, if it was seen.
+    fn close(&mut self, e: &'a Event) -> Option<&'a Event> {
+        match Self::id(e) {
+            Some(id) => self.by_id.remove(id),
+            None if Self::is_tool(e) => self.tools.get_mut(&Self::tool_key(e))?.pop_front(),
+            None => {
+                let agent = e.agent.as_ref().map(|a| a.id.as_str());
+                self.llm.get_mut(&agent)?.pop_front()
+            }
+        }
+    }
+}
+
 /// A short rendering of a tool call's arguments for evidence and suggestions
 /// (`path=src/a.rs`), at most ~80 characters.
 pub(crate) fn args_brief(e: &Event) -> String {
-    let Some(args) = e.data.get(keys::ARGS) else {
+    brief_of_args(e.data.get(keys::ARGS))
+}
+
+/// [`args_brief`] of arguments given directly.
+pub(crate) fn brief_of_args(args: Option<&Value>) -> String {
+    let Some(args) = args else {
         return String::new();
     };
     let mut out = String::new();

@@ -98,6 +98,25 @@ mod tests {
     }
 
     #[test]
+    fn a_response_without_a_model_is_priced_by_its_request() {
+        let mut t = Trace::new();
+        t.push(
+            EventKind::SessionStart,
+            &[(keys::MODEL, "claude-sonnet-4-5".into())],
+        );
+        t.iter(1);
+        for model in ["gpt-4o-mini", "my-unknown"] {
+            t.push(EventKind::LlmRequest, &[(keys::MODEL, model.into())]);
+            let e = t.push(EventKind::LlmResponse, &[]);
+            e.set_usage(&loupe_model::TokenUsage::otel(1_000_000, 0));
+        }
+        let m = metrics(&t.session(), &PriceTable::builtin());
+        let mini = PriceTable::builtin().lookup("gpt-4o-mini").unwrap().input;
+        assert!((m.cost_usd - mini).abs() < 1e-9, "{}", m.cost_usd);
+        assert_eq!(m.unpriced_models, vec!["my-unknown".to_owned()]);
+    }
+
+    #[test]
     fn empty_session_is_all_zero() {
         let m = metrics(&Trace::new().session(), &PriceTable::builtin());
         assert_eq!(m, Metrics::default());

@@ -391,7 +391,9 @@ fn analysis_does_not_depend_on_unread_payload() {
 }
 
 #[test]
-fn analysis_leaves_out_the_arguments_of_tool_starts_only() {
+fn analysis_keeps_the_arguments_of_tool_starts_and_ends() {
+    // A call's arguments may be on its start only (the recorder, OTLP), so
+    // `loupe analyze` must not leave them out of either.
     let args_by_kind = |unread: &'static [loupe_model::UnreadMember]| {
         let sink = read_leaving_out(samples().join("attocode-py"), unread);
         let count = |kind: EventKind| {
@@ -405,9 +407,6 @@ fn analysis_leaves_out_the_arguments_of_tool_starts_only() {
     let (starts_all, ends_all) = args_by_kind(&[]);
     let (starts_lean, ends_lean) = args_by_kind(loupe_analyze::ANALYSIS_UNREAD_PAYLOAD);
     assert!(starts_all > 0 && ends_all > 0, "{starts_all} {ends_all}");
-    assert!(
-        starts_lean < starts_all,
-        "tool_start arguments were built ({starts_lean} of {starts_all})"
-    );
+    assert_eq!(starts_lean, starts_all, "tool_start arguments must be kept");
     assert_eq!(ends_lean, ends_all, "tool_end arguments must be kept");
 }

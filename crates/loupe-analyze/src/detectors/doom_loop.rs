@@ -6,7 +6,7 @@
 
 use crate::HashMap;
 
-use crate::facts::{args_brief, iteration_range, ToolCall};
+use crate::facts::{brief_of_args, iteration_range, ToolCall};
 use crate::{Issue, Severity};
 
 use super::{issue, Ctx};
@@ -33,7 +33,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         let n = run.len();
         let failed = run.iter().filter(|c| c.failed).count();
         let its: Vec<u32> = run.iter().filter_map(|c| c.iteration).collect();
-        let args = args_brief(first.event);
+        let args = brief_of_args(first.args);
         let call = if args.is_empty() {
             first.name.to_owned()
         } else {
@@ -67,6 +67,7 @@ mod tests {
     use super::*;
     use crate::detectors::test_support::run;
     use crate::testing::Trace;
+    use loupe_model::EventKind;
     use serde_json::json;
 
     #[test]
@@ -100,5 +101,39 @@ mod tests {
         t.tool("grep", json!({"pattern": "x"}), 1.0);
         t.tool("read_file", json!({"path": "a"}), 1.0);
         assert!(run(check, &t).is_empty());
+    }
+
+    /// The recorder and OTLP give a call's arguments on its start only.
+    fn start_only_calls(t: &mut Trace, paths: &[&str]) {
+        for path in paths {
+            t.push(
+                EventKind::ToolStart,
+                &[
+                    ("tool", "read_file".into()),
+                    ("args", json!({"path": path})),
+                ],
+            );
+            t.push(EventKind::ToolEnd, &[("tool", "read_file".into())])
+                .duration_ms = Some(5.0);
+        }
+    }
+
+    #[test]
+    fn reads_arguments_from_the_start_when_the_end_has_none() {
+        let mut t = Trace::new();
+        t.iter(1);
+        start_only_calls(&mut t, &["a.rs", "b.rs", "c.rs", "d.rs"]);
+        assert!(run(check, &t).is_empty(), "different arguments are no loop");
+
+        let mut t = Trace::new();
+        t.iter(1);
+        start_only_calls(&mut t, &["a.rs", "a.rs", "a.rs"]);
+        let issues = run(check, &t);
+        assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0].description.contains("read_file(path=a.rs)"),
+            "{}",
+            issues[0].description
+        );
     }
 }

@@ -11,7 +11,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         let Some(d) = c.duration_ms.filter(|d| *d > cx.t.long_tool_ms) else {
             continue;
         };
-        let args = crate::facts::args_brief(c.event);
+        let args = crate::facts::brief_of_args(c.args);
         out.push(issue(
             "long_tool",
             Severity::Medium,

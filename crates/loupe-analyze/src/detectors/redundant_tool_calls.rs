@@ -7,7 +7,7 @@
 
 use crate::HashMap;
 
-use crate::facts::{args_brief, iteration_range, ToolCall};
+use crate::facts::{brief_of_args, iteration_range, ToolCall};
 use crate::{Issue, Severity};
 
 use super::{issue, Ctx};
@@ -40,7 +40,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         let first = calls[0];
         let n = calls.len();
         let its: Vec<u32> = calls.iter().filter_map(|c| c.iteration).collect();
-        let args = args_brief(first.event);
+        let args = brief_of_args(first.args);
         let call = if args.is_empty() {
             first.name.to_owned()
         } else {
