@@ -406,11 +406,14 @@ fn hash_value(v: &Value, h: &mut FingerprintHasher) {
 /// Open LLM requests and tool starts, paired with their ends as the span
 /// tree pairs them: by span id (or a tool's call id), else first in, first
 /// out per agent (LLM calls) or per agent, tool and iteration (tools).
+/// Tool starts without ids pair first in, first out per agent, tool and iteration.
+type ToolKey<'a> = (Option<&'a str>, &'a str, Option<u32>);
+
 #[derive(Default)]
 struct OpenStarts<'a> {
     by_id: HashMap<&'a str, &'a Event>,
     llm: HashMap<Option<&'a str>, VecDeque<&'a Event>>,
-    tools: HashMap<(Option<&'a str>, &'a str, Option<u32>), VecDeque<&'a Event>>,
+    tools: HashMap<ToolKey<'a>, VecDeque<&'a Event>>,
 }
 
 impl<'a> OpenStarts<'a> {
@@ -430,7 +433,7 @@ impl<'a> OpenStarts<'a> {
         )
     }
 
-    fn tool_key(e: &'a Event) -> (Option<&'a str>, &'a str, Option<u32>) {
+    fn tool_key(e: &'a Event) -> ToolKey<'a> {
         (
             e.agent.as_ref().map(|a| a.id.as_str()),
             e.tool_name().unwrap_or(""),
