@@ -403,12 +403,12 @@ fn hash_value(v: &Value, h: &mut FingerprintHasher) {
     }
 }
 
+/// What tool starts without ids pair by: agent, tool and iteration.
+type ToolKey<'a> = (Option<&'a str>, &'a str, Option<u32>);
+
 /// Open LLM requests and tool starts, paired with their ends as the span
 /// tree pairs them: by span id (or a tool's call id), else first in, first
 /// out per agent (LLM calls) or per agent, tool and iteration (tools).
-/// Tool starts without ids pair first in, first out per agent, tool and iteration.
-type ToolKey<'a> = (Option<&'a str>, &'a str, Option<u32>);
-
 #[derive(Default)]
 struct OpenStarts<'a> {
     by_id: HashMap<&'a str, &'a Event>,
