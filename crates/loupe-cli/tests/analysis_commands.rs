@@ -1225,3 +1225,41 @@ fn convert_writes_an_event_read_twice_once() {
         assert_eq!(read(twice.path()), read(once.path()), "{target}");
     }
 }
+
+/// Converting into the directory being read would truncate input files
+/// before they are read (a user lost most of a trace this way): refused,
+/// with the input left whole.
+#[test]
+fn convert_refuses_an_output_directory_that_overlaps_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let trace = input.join("healthy.jsonl");
+    std::fs::copy(sample("attocode-py/healthy.jsonl"), &trace).unwrap();
+    let before = std::fs::read(&trace).unwrap();
+    let sub = input.join("converted");
+    for (paths, out, says) in [
+        (vec![s(&trace)], s(&input), "holds the input"),
+        (vec![s(&input)], s(&input), "is inside the input"),
+        (vec![s(&input)], s(&sub), "is inside the input"),
+    ] {
+        for target in ["canonical", "otlp"] {
+            let mut args = vec!["convert"];
+            args.extend(&paths);
+            args.extend(["--to", target, "--out", out]);
+            let o = loupe(&args, None);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+            assert_eq!(std::fs::read(&trace).unwrap(), before, "{args:?}");
+        }
+    }
+    assert!(!sub.exists(), "nothing is created when refused");
+    // Beside the input is fine.
+    let out = dir.path().join("out");
+    let o = loupe(
+        &["convert", s(&input), "--to", "canonical", "--out", s(&out)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&trace).unwrap(), before);
+}

@@ -62,6 +62,17 @@ pub enum ConvertError {
     /// The input could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The output directory holds input files or lies inside an input
+    /// directory: output files would be written over files still being read.
+    #[error("{}: the output directory {} the input {}; converting there would write over files being read (choose another --out)", out.display(), if *inside { "is inside" } else { "holds" }, input.display())]
+    OutputOverlapsInput {
+        /// The output directory.
+        out: PathBuf,
+        /// The input it overlaps.
+        input: PathBuf,
+        /// Whether `out` is inside the input directory (else it holds the input file).
+        inside: bool,
+    },
     /// An output file could not be written.
     // The I/O error is in the message, so it is not also a `source`.
     #[error("{path}: cannot write: {error}")]
@@ -81,6 +92,7 @@ pub fn convert_paths(
     to: ConvertTarget,
     out_dir: &Path,
 ) -> Result<ConvertReport, ConvertError> {
+    check_out_dir(paths, out_dir)?;
     std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
         path: out_dir.to_path_buf(),
         error: e,
@@ -109,6 +121,57 @@ pub fn convert_paths(
         read,
         duplicates: sink.duplicates,
     })
+}
+
+/// `path` made absolute with symlinks resolved, as far as it exists (a
+/// directory still to be created keeps its missing tail as written).
+fn resolved(path: &Path) -> PathBuf {
+    let mut tail = Vec::new();
+    let mut at = path.to_path_buf();
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return tail.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (at.file_name().map(ToOwned::to_owned), at.parent()) {
+            (Some(name), Some(parent)) => {
+                tail.push(name);
+                at = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Refuses an output directory that is, or is inside, an input directory,
+/// or that holds an input file: converting there would truncate files
+/// before they are read (or read the output back as input).
+fn check_out_dir(paths: &[PathBuf], out_dir: &Path) -> Result<(), ConvertError> {
+    let out = resolved(out_dir);
+    for input in paths {
+        if input.as_os_str() == "-" {
+            continue;
+        }
+        let Ok(real) = input.canonicalize() else {
+            continue; // reading will report it
+        };
+        let overlap = if real.is_dir() {
+            out.starts_with(&real).then_some(true)
+        } else {
+            (real.parent() == Some(out.as_path())).then_some(false)
+        };
+        if let Some(inside) = overlap {
+            return Err(ConvertError::OutputOverlapsInput {
+                out: out_dir.to_path_buf(),
+                input: input.clone(),
+                inside,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A 64-bit digest of an event's id and time, the key events read twice
