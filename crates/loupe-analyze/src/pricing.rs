@@ -133,13 +133,18 @@ const BUILTIN: &[PriceRow] = &[
     ("o3",           2.0,   8.0, 0.50,  2.0,  K200),
     ("o3-mini",      1.1,   4.4, 0.55,  1.1,  K200),
     ("o4-mini",      1.1,   4.4, 0.275, 1.1,  K200),
+    ("o3-pro",      20.0,  80.0, 20.0, 20.0,  K200),
     ("o1",          15.0,  60.0, 7.50, 15.0,  K200),
+    ("o1-mini",      1.1,   4.4, 0.55,  1.1,  K128),
+    ("gpt-4.5-preview", 75.0, 150.0, 37.5, 75.0, K128),
     ("gpt-4-turbo", 10.0,  30.0, 10.0, 10.0,  K128),
     ("gpt-4",       30.0,  60.0, 30.0, 30.0,  Some(8_192)),
+    ("gpt-4-32k",   60.0, 120.0, 60.0, 60.0,  Some(32_768)),
     ("gpt-3.5-turbo", 0.5,  1.5, 0.5,   0.5,  Some(16_385)),
     // Google (prompts ≤ 200k tokens)
     ("gemini-2.5-pro",   1.25,  10.0, 0.125,   1.25,  M1),
     ("gemini-2.5-flash", 0.30,   2.5, 0.03,    0.30,  M1),
+    ("gemini-2.5-flash-lite", 0.10, 0.4, 0.01,  0.10,  M1),
     ("gemini-2.0-flash", 0.10,   0.4, 0.025,   0.10,  M1),
     ("gemini-1.5-pro",   1.25,   5.0, 0.3125,  1.25,  Some(2_097_152)),
     ("gemini-1.5-flash", 0.075,  0.3, 0.01875, 0.075, M1),
@@ -298,11 +303,12 @@ impl PriceTable {
         if let Some(p) = self.models.get(norm) {
             return Some(p);
         }
-        // Longest family id that prefixes the name at a separator boundary.
+        // Longest family id that prefixes the name at a separator boundary,
+        // unless what follows names another model of the family.
         let mut end = norm.len();
         while let Some(pos) = norm[..end].rfind(['-', ':', '.', '_']) {
             if let Some(p) = self.models.get(&norm[..pos]) {
-                return Some(p);
+                return (!names_another_model(&norm[pos + 1..])).then_some(p);
             }
             end = pos;
         }
@@ -333,6 +339,26 @@ impl PriceTable {
     pub fn context_window(&self, model: &str) -> Option<u64> {
         self.lookup(model).and_then(|p| p.context_window)
     }
+}
+
+/// Whether `rest`, what follows a known family id in a model name, makes it
+/// a different model with its own price: a tier (`o1-mini`, `o3-pro`,
+/// `gemini-2.5-flash-lite`), a context size (`gpt-4-32k`) or a minor
+/// version (`gpt-4.5-preview`, `claude-opus-4-6`). Such a name is unpriced
+/// (and listed as such) rather than priced as its family; dates, `preview`,
+/// `instruct` and sizes of open-weight models (`qwen3-235b-a22b`) are not.
+fn names_another_model(rest: &str) -> bool {
+    const TIERS: &[&str] = &[
+        "mini", "nano", "pro", "lite", "turbo", "max", "plus", "ultra", "flash", "haiku", "sonnet",
+        "opus", "large", "medium", "small",
+    ];
+    let first = rest.split(['-', ':', '.', '_']).next().unwrap_or("");
+    let b = first.as_bytes();
+    TIERS.contains(&first)
+        || (b.len() == 1 && b[0].is_ascii_digit())
+        || (b.len() > 1
+            && b[b.len() - 1] == b'k'
+            && b[..b.len() - 1].iter().all(u8::is_ascii_digit))
 }
 
 /// Lowercase, provider prefix stripped, date/`-latest` suffixes stripped.
@@ -400,12 +426,37 @@ mod tests {
             0.88
         );
         assert_eq!(t.lookup("qwen3-235b-a22b").unwrap().input, 0.2);
-        assert_eq!(t.lookup("qwen3-coder-plus").unwrap().input, 0.4);
+        assert!(t.lookup("qwen3-coder-plus").is_none(), "a tier of its own");
         assert_eq!(t.lookup("mistral-large-2411").unwrap().input, 2.0);
         assert_eq!(
             t.lookup("gemini-2.5-flash-preview-05-20").unwrap().input,
             0.3
         );
+    }
+
+    #[test]
+    fn other_models_of_a_family_are_not_priced_as_the_family() {
+        let t = PriceTable::builtin();
+        // Listed on their own.
+        assert_eq!(t.lookup("o1-mini").unwrap().input, 1.1);
+        assert_eq!(t.lookup("o3-pro").unwrap().input, 20.0);
+        assert_eq!(t.lookup("gpt-4.5-preview").unwrap().input, 75.0);
+        assert_eq!(t.lookup("gpt-4-32k-0613").unwrap().input, 60.0);
+        assert_eq!(t.lookup("gemini-2.5-flash-lite").unwrap().input, 0.10);
+        // Not listed: unpriced, not their family's price.
+        for other in [
+            "claude-opus-4-6",
+            "gpt-4o-pro",
+            "o4-mini-pro",
+            "gemini-2.5-pro-max",
+            "gpt-4.1-nano-lite",
+            "gpt-4-8k",
+        ] {
+            assert!(t.lookup(other).is_none(), "{other} priced as its family");
+        }
+        // Dates, previews and suffixes of the same model still find it.
+        assert_eq!(t.lookup("o3-mini-high").unwrap().input, 1.1);
+        assert_eq!(t.lookup("deepseek-v3-0324").unwrap().input, 0.27);
     }
 
     #[test]

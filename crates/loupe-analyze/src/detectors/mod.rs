@@ -209,6 +209,25 @@ impl Thresholds {
                 });
             }
         }
+        // Repeats: "called once in a row" is no loop, a window of none is none.
+        for (key, value, min) in [
+            ("doom_loop_repeats", thresholds.doom_loop_repeats, 2),
+            (
+                "redundant_calls_medium",
+                thresholds.redundant_calls_medium,
+                2,
+            ),
+            ("redundant_calls_high", thresholds.redundant_calls_high, 2),
+            ("error_loop_iterations", thresholds.error_loop_iterations, 1),
+            ("compaction_window", thresholds.compaction_window, 1),
+        ] {
+            if value < min {
+                return Err(ThresholdsError {
+                    origin: origin.to_owned(),
+                    message: format!("`{key}` = {value}: must be at least {min}"),
+                });
+            }
+        }
         Ok(thresholds)
     }
 }
@@ -379,6 +398,24 @@ mod tests {
                 "{e}"
             );
         }
+        for (too_few, says) in [
+            (
+                "doom_loop_repeats = 0\n",
+                "`doom_loop_repeats` = 0: must be at least 2",
+            ),
+            ("doom_loop_repeats = 1\n", "must be at least 2"),
+            ("redundant_calls_high = 1\n", "`redundant_calls_high` = 1"),
+            (
+                "compaction_window = 0\n",
+                "`compaction_window` = 0: must be at least 1",
+            ),
+        ] {
+            let e = Thresholds::from_toml_named(too_few, "t.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("t.toml") && e.contains(says), "{e}");
+        }
+        assert!(Thresholds::from_toml_str("doom_loop_repeats = 2\n").is_ok());
     }
 
     #[test]
