@@ -36,7 +36,11 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
     let metrics = metrics::compute(&facts);
     let issues = detectors::run_all(&facts, &cfg.thresholds, &cfg.prices);
     let efficiency_score = match cfg.score {
-        ScoreModel::Loupe => loupe_score(&metrics, &issues),
+        ScoreModel::Loupe => loupe_score(
+            &metrics,
+            &issues,
+            facts.llm.iter().any(|c| c.usage.reports_cache()),
+        ),
         ScoreModel::AttocodePy => attocode_py_score(session),
         ScoreModel::AttocodeTs => attocode_ts_score(session),
     };

@@ -188,7 +188,11 @@ const METRICS: &[MetricDef] = &[
     },
     MetricDef {
         name: "cache_hit_rate",
-        get: |s| Some(s.metrics.cache_hit_rate),
+        // Unknown, not 0%, when no call reports cache counts.
+        get: |s| {
+            (s.token_flow.cache_rating != crate::CacheRating::Unreported)
+                .then_some(s.metrics.cache_hit_rate)
+        },
         rule: |c| Rule::Abs(c.cache_hit_rate_abs, true),
         words: ("Lower cache hit rate", "Higher cache hit rate"),
     },
@@ -597,6 +601,49 @@ mod tests {
         let same = compare_sessions(&a, &a, &CompareConfig::default());
         assert_eq!(same.assessment, Assessment::Similar);
         assert!(same.metrics.iter().all(|m| m.direction == Direction::Same));
+    }
+
+    #[test]
+    fn unreported_cache_counts_are_not_compared_as_zero() {
+        let with_cache = run(4, 6000, 100.0);
+        let mut t = Trace::new();
+        for i in 1..=4 {
+            t.iter(i);
+            let e = t.push(
+                loupe_model::EventKind::LlmResponse,
+                &[("model", "claude-sonnet-4-5".into())],
+            );
+            // Input and output only: the format records no cache counts.
+            e.set_usage(&loupe_model::TokenUsage::otel(10_000, 100));
+            t.tool("bash", json!({"i": i}), 100.0);
+        }
+        t.end("completed");
+        let without = analyze(&t.session(), &AnalysisConfig::default());
+        assert_eq!(
+            without.token_flow.cache_rating,
+            crate::CacheRating::Unreported
+        );
+        for c in [
+            compare_sessions(&with_cache, &without, &CompareConfig::default()),
+            compare_sessions(&without, &with_cache, &CompareConfig::default()),
+        ] {
+            let cache = c.metrics.iter().find(|m| m.name == "cache_hit_rate");
+            assert!(cache.is_none_or(|m| !m.regression), "{cache:?}");
+            assert!(
+                !c.regressions
+                    .iter()
+                    .any(|r| r.contains("cache") || r.contains("efficiency")),
+                "{:?}",
+                c.regressions
+            );
+        }
+        // Reported zeros are a real loss of caching.
+        let zero = run(4, 0, 100.0);
+        let c = compare_sessions(&with_cache, &zero, &CompareConfig::default());
+        assert!(c
+            .regressions
+            .iter()
+            .any(|r| r.starts_with("Lower cache hit rate")));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Efficiency scores, 0–100.
 //!
 //! **Loupe** ([`loupe_score`]) — five parts, documented in docs/analysis.md:
-//! * cache (25): `min(cache_hit_rate / 0.7, 1) × 25`; 25 without LLM input;
+//! * cache (25): `min(cache_hit_rate / 0.7, 1) × 25`; 25 without LLM input
+//!   or when no call reports cache counts (unknown is not judged);
 //! * reliability (25): `(1 − min(errors / (llm_calls + tool_calls), 1)) × 25`;
 //! * tool success (15): `(1 − tool_errors / tool_calls) × 15`; 15 without tools;
 //! * context stability (10): `(1 − min(compactions / iterations, 1)) × 10`; 10 without iterations;
@@ -72,8 +73,8 @@ pub fn severity_weight(s: Severity) -> f64 {
 }
 
 /// Loupe's score from metrics and detected issues.
-pub fn loupe_score(m: &Metrics, issues: &[Issue]) -> f64 {
-    let cache = if m.tokens.input_tokens == 0 {
+pub fn loupe_score(m: &Metrics, issues: &[Issue], cache_reported: bool) -> f64 {
+    let cache = if m.tokens.input_tokens == 0 || !cache_reported {
         25.0
     } else {
         (m.cache_hit_rate / 0.7).min(1.0) * 25.0
@@ -227,7 +228,7 @@ mod tests {
 
     #[test]
     fn loupe_score_parts() {
-        assert_eq!(loupe_score(&Metrics::default(), &[]), 100.0);
+        assert_eq!(loupe_score(&Metrics::default(), &[], true), 100.0);
         let m = Metrics {
             iterations: 4,
             llm_calls: 4,
@@ -244,13 +245,16 @@ mod tests {
             ..Default::default()
         };
         // cache 12.5 + reliability 18.75 + tools 7.5 + context 7.5 + issues 25-6-3
-        let s = loupe_score(&m, &[issue(Severity::High), issue(Severity::Medium)]);
+        let s = loupe_score(&m, &[issue(Severity::High), issue(Severity::Medium)], true);
         assert_eq!(s, 62.3);
+        // Unreported cache counts are not judged: the cache part is whole.
+        let s = loupe_score(&m, &[issue(Severity::High), issue(Severity::Medium)], false);
+        assert_eq!(s, 74.8);
         // A report of missing events is not the agent's: it weighs nothing.
         let mut incomplete = issue(Severity::High);
         incomplete.category = crate::detectors::incomplete_trace::CATEGORY.into();
         let with_report = [issue(Severity::High), issue(Severity::Medium), incomplete];
-        assert_eq!(loupe_score(&m, &with_report), 62.3);
+        assert_eq!(loupe_score(&m, &with_report, true), 62.3);
     }
 
     #[test]

@@ -45,7 +45,8 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
             cumulative_tokens: cum_tokens,
         });
     }
-    let (cache_rating, recommendation) = rate_cache(&all);
+    let reports_cache = f.llm.iter().any(|c| c.usage.reports_cache());
+    let (cache_rating, recommendation) = rate_cache(&all, reports_cache);
     TokenFlow {
         trend: trend(&rows),
         peak_iteration: rows
@@ -62,11 +63,17 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
 }
 
 /// Cache verdict and what to do about it.
-pub(crate) fn rate_cache(t: &TokenTotals) -> (CacheRating, String) {
+pub(crate) fn rate_cache(t: &TokenTotals, reports_cache: bool) -> (CacheRating, String) {
     if t.input_tokens == 0 {
         return (
             CacheRating::None,
             "No LLM input was recorded, so there is nothing to cache.".to_owned(),
+        );
+    }
+    if !reports_cache {
+        return (
+            CacheRating::Unreported,
+            "No call reports cache reads or writes, so cache use is unknown: record them (gen_ai.usage.cache_read.input_tokens, cache_creation.input_tokens) to judge it.".to_owned(),
         );
     }
     let hit = t.cache_hit_rate();
@@ -158,10 +165,10 @@ mod tests {
             cache_read_tokens: read,
             ..Default::default()
         };
-        assert_eq!(rate_cache(&t(0, 0)).0, CacheRating::None);
-        assert_eq!(rate_cache(&t(100, 70)).0, CacheRating::Good);
-        assert_eq!(rate_cache(&t(100, 40)).0, CacheRating::Fair);
-        let (r, rec) = rate_cache(&t(100, 0));
+        assert_eq!(rate_cache(&t(0, 0), true).0, CacheRating::None);
+        assert_eq!(rate_cache(&t(100, 70), true).0, CacheRating::Good);
+        assert_eq!(rate_cache(&t(100, 40), true).0, CacheRating::Fair);
+        let (r, rec) = rate_cache(&t(100, 0), true);
         assert_eq!(r, CacheRating::Poor);
         assert!(rec.contains("Enable prompt caching"));
     }

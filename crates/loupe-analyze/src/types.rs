@@ -223,6 +223,9 @@ pub enum CacheRating {
     Poor,
     /// No LLM input at all.
     None,
+    /// LLM input, but no call reports cache reads or writes (the format or
+    /// the instrumentation does not record them): cache use is unknown.
+    Unreported,
 }
 
 /// Direction of a trend over iterations.

@@ -599,7 +599,7 @@ fn a_corrupt_trace_in_a_directory_is_named_and_other_files_skip_quietly() {
             "{command} still shows the good file"
         );
     }
-    let out = dir.path().join("out");
+    let out = tempfile::tempdir().unwrap();
     let o = loupe(
         &[
             "convert",
@@ -607,7 +607,7 @@ fn a_corrupt_trace_in_a_directory_is_named_and_other_files_skip_quietly() {
             "--to",
             "canonical",
             "--out",
-            s(&out),
+            s(out.path()),
         ],
         None,
     );

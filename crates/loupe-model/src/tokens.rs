@@ -83,6 +83,12 @@ impl TokenUsage {
         *self == TokenUsage::default()
     }
 
+    /// Whether cache reads or writes are reported (a count, even 0), so a
+    /// hit rate of 0 means no caching rather than "not recorded".
+    pub fn reports_cache(&self) -> bool {
+        self.cache_read_tokens.is_some() || self.cache_write_tokens.is_some()
+    }
+
     /// Prompt tokens, 0 when unknown.
     pub fn input(&self) -> u64 {
         self.input_tokens.unwrap_or(0)

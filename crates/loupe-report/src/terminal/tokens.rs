@@ -78,12 +78,17 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         CacheRating::Fair => p.fg(anstyle::AnsiColor::Yellow, "FAIR"),
         CacheRating::Poor => p.bad("POOR"),
         CacheRating::None => p.dim("NONE"),
+        CacheRating::Unreported => p.dim("UNREPORTED"),
     };
-    let _ = writeln!(
-        out,
-        "  Cache efficiency: {rating} ({} hit rate)",
-        percent(a.metrics.cache_hit_rate)
-    );
+    if flow.cache_rating == CacheRating::Unreported {
+        let _ = writeln!(out, "  Cache efficiency: {rating} (no cache counts)");
+    } else {
+        let _ = writeln!(
+            out,
+            "  Cache efficiency: {rating} ({} hit rate)",
+            percent(a.metrics.cache_hit_rate)
+        );
+    }
     if !flow.recommendation.is_empty() {
         let _ = writeln!(
             out,
