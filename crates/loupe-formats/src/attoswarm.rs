@@ -39,16 +39,36 @@ impl AttoswarmReader {
     }
 }
 
-/// The swarm directory name for a file of the swarm.
+/// The session of a file of the swarm: its swarm directory's name. attoswarm
+/// writes every project's run to `PROJECT/.agent/hybrid-swarm/`, so there
+/// the project's name comes first (`PROJECT/hybrid-swarm`): two projects'
+/// runs are two sessions, not one.
 pub(crate) fn swarm_session_of(path: &Path) -> String {
     let mut dir = path.parent();
     if dir.and_then(Path::file_name).is_some_and(|n| n == "agents") {
         dir = dir.and_then(Path::parent);
     }
-    dir.and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "attoswarm".to_owned())
+    let name = |d: Option<&Path>| {
+        d.and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+    };
+    let Some(swarm) = name(dir) else {
+        return "attoswarm".to_owned();
+    };
+    let parent = dir.and_then(Path::parent);
+    if let Some(agent_dir) = parent.filter(|p| name(Some(p)).as_deref() == Some(".agent")) {
+        // `.agent/hybrid-swarm` given from inside the project: its name is
+        // only on disk.
+        let project = name(agent_dir.parent()).or_else(|| {
+            let real = agent_dir.canonicalize().ok()?;
+            name(real.parent())
+        });
+        if let Some(project) = project {
+            return format!("{project}/{swarm}");
+        }
+    }
+    swarm
 }
 
 impl LineParser for AttoswarmReader {
@@ -125,6 +145,18 @@ mod tests {
     use super::*;
     use crate::{Collected, Source};
     use loupe_model::SourceFormat;
+
+    #[test]
+    fn a_run_in_a_project_agent_directory_is_named_by_its_project() {
+        let of = |p: &str| swarm_session_of(Path::new(p));
+        assert_eq!(of("projA/.agent/hybrid-swarm/swarm.events.jsonl"), "projA/hybrid-swarm");
+        assert_eq!(
+            of("/x/projB/.agent/hybrid-swarm/agents/agent-task-1.trace.jsonl"),
+            "projB/hybrid-swarm"
+        );
+        assert_eq!(of("samples/attoswarm-real/control.jsonl"), "attoswarm-real");
+        assert_eq!(of("swarm.events.jsonl"), "attoswarm");
+    }
 
     #[test]
     fn agent_files_belong_to_the_swarm_directory_session() {
