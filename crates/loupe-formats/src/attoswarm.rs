@@ -149,7 +149,10 @@ mod tests {
     #[test]
     fn a_run_in_a_project_agent_directory_is_named_by_its_project() {
         let of = |p: &str| swarm_session_of(Path::new(p));
-        assert_eq!(of("projA/.agent/hybrid-swarm/swarm.events.jsonl"), "projA/hybrid-swarm");
+        assert_eq!(
+            of("projA/.agent/hybrid-swarm/swarm.events.jsonl"),
+            "projA/hybrid-swarm"
+        );
         assert_eq!(
             of("/x/projB/.agent/hybrid-swarm/agents/agent-task-1.trace.jsonl"),
             "projB/hybrid-swarm"

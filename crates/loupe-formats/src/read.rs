@@ -31,10 +31,12 @@
 //!   the walk. A file named explicitly that cannot be read is an error
 //!   returned by [`read_paths`]/[`read_file`].
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -601,7 +603,8 @@ fn read_stream(
         let reopen: Option<Reopen<'_>> = ctx.reopenable.then_some(&reopen);
         return read_detected(input, format, ctx, ctx.size, reopen, sink);
     }
-    let mut stream = decoded(input).map_err(io_failure)?;
+    let cut: CutNote = Rc::default();
+    let mut stream = decoded(input, &cut).map_err(io_failure)?;
     let mut prefix = Vec::with_capacity(SNIFF_BYTES as usize);
     stream
         .by_ref()
@@ -614,12 +617,49 @@ fn read_stream(
     // is unknown).
     let reopen = || -> io::Result<Box<dyn BufRead>> {
         let file = BufReader::with_capacity(READ_BUFFER_BYTES, File::open(ctx.path)?);
-        let mut again = BufReader::with_capacity(READ_BUFFER_BYTES, decoded(Box::new(file))?);
+        let mut again = BufReader::with_capacity(READ_BUFFER_BYTES, decoded(Box::new(file), &cut)?);
         skip_bom(&mut again)?;
         Ok(Box::new(again))
     };
     let reopen: Option<Reopen<'_>> = ctx.reopenable.then_some(&reopen);
-    read_detected(Box::new(whole), format, ctx, None, reopen, sink)
+    let format = read_detected(Box::new(whole), format, ctx, None, reopen, sink)?;
+    if let Some(reason) = cut.take() {
+        sink.skip(Skipped::new(ctx.path, None, reason));
+    }
+    Ok(format)
+}
+
+/// Where [`CutShort`] notes that a compressed stream ended early.
+type CutNote = Rc<Cell<Option<String>>>;
+
+/// A decompressor whose data is cut short (the log of a writer that
+/// crashed, a copy made while it was written) ends where the data ends:
+/// what was decoded is read, as a torn plain file would be, and the cut is
+/// noted for the caller to report. A stream that decodes nothing at all
+/// stays an error.
+struct CutShort<R> {
+    inner: R,
+    decoded: u64,
+    cut: CutNote,
+}
+
+impl<R: Read> Read for CutShort<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.decoded += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || self.decoded == 0 => Err(e),
+            Err(e) => {
+                self.cut.set(Some(format!(
+                    "compressed data cut short after {} decoded bytes ({e}); what came before was read",
+                    self.decoded
+                )));
+                Ok(0)
+            }
+        }
+    }
 }
 
 /// `input` decompressed (gzip or zstd, by its magic bytes) and, when it is
@@ -627,12 +667,19 @@ fn read_stream(
 /// decoded to UTF-8; any other input passes through unchanged, invalid
 /// UTF-8 included (the line readers report it). A UTF-8 byte order mark is
 /// dropped.
-fn decoded<'a>(mut input: Box<dyn BufRead + 'a>) -> io::Result<Box<dyn Read + 'a>> {
+fn decoded<'a>(mut input: Box<dyn BufRead + 'a>, cut: &CutNote) -> io::Result<Box<dyn Read + 'a>> {
     let head = input.fill_buf()?;
+    let cut_short = |inner: Box<dyn Read + 'a>| -> Box<dyn Read + 'a> {
+        Box::new(CutShort {
+            inner,
+            decoded: 0,
+            cut: Rc::clone(cut),
+        })
+    };
     let stream: Box<dyn Read + 'a> = if head.starts_with(GZIP_MAGIC) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(input))
+        cut_short(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
     } else if head.starts_with(ZSTD_MAGIC) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(input)?)
+        cut_short(Box::new(zstd::stream::read::Decoder::with_buffer(input)?))
     } else {
         Box::new(input)
     };

@@ -198,6 +198,46 @@ fn gzip_and_zstd_files_read_like_the_plain_file() {
     }
 }
 
+/// The compressed log of a writer that crashed (or a copy made while it
+/// was written) ends without its trailer: the lines decoded before the cut
+/// are read, and the cut is reported, as for a torn plain file.
+#[test]
+fn a_compressed_file_cut_short_keeps_what_was_decoded() {
+    let plain_path = samples_dir().join("attocode-ts/single-task-healthy.jsonl");
+    let plain = std::fs::read(&plain_path).unwrap();
+    let want = events_of(&[plain_path], &ReadOptions::default());
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&plain).unwrap();
+    let gz = enc.finish().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.jsonl.gz");
+    // The 8-byte trailer and the end of the last block are missing.
+    std::fs::write(&cut, &gz[..gz.len() - 10]).unwrap();
+    let mut c = Collected::default();
+    read_paths(std::slice::from_ref(&cut), &ReadOptions::default(), &mut c).unwrap();
+    let got: Vec<Event> = c.events.into_iter().map(|(_, e)| e).collect();
+    assert!(!got.is_empty() && got.len() <= want.len());
+    assert_eq!(
+        got[..],
+        want[..got.len()],
+        "the decoded lines read as in the plain file"
+    );
+    assert!(
+        c.skipped.iter().any(|s| s.reason.contains("cut short")),
+        "{:?}",
+        c.skipped
+    );
+    // Nothing decodable at all stays one clear error.
+    let stub = tmp.path().join("stub.jsonl.gz");
+    std::fs::write(&stub, &gz[..20]).unwrap();
+    let mut c = Collected::default();
+    let err = read_paths(std::slice::from_ref(&stub), &ReadOptions::default(), &mut c)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stub.jsonl.gz"), "{err}");
+    assert!(c.events.is_empty());
+}
+
 /// Every sample file read with a UTF-8 byte order mark in front (as some
 /// Windows tools save JSON), or as UTF-16 with its mark (what PowerShell's
 /// `>` writes), plain and gzip-compressed, gives the same events and skips
