@@ -86,11 +86,13 @@ fn tree(a: &SessionAnalysis) -> String {
             NodeStatus::Running => "…",
             NodeStatus::Skipped => "skipped",
         };
+        let tag = crate::terminal::tree::kind_tag(node.kind);
         let _ = writeln!(
             out,
-            "{}- {:?} {} {}{}",
+            "{}- {}{}{} {}{}",
             "  ".repeat(depth),
-            node.kind,
+            tag,
+            if tag.is_empty() { "" } else { " " },
             escape(&node.label),
             status,
             node.duration_ms
@@ -228,5 +230,16 @@ mod tests {
         assert_eq!(escape("<script>"), "&lt;script&gt;");
         assert_eq!(escape("[x](javascript:y)"), "\\[x\\](javascript:y)");
         assert_eq!(escape("two\nlines"), "two lines");
+    }
+
+    #[test]
+    fn tree_lines_name_the_kind_once() {
+        let md = super::render_view(
+            &[crate::testing::sample_analysis()],
+            crate::terminal::View::Tree,
+        );
+        assert!(md.contains("\n  - Iteration 1 ✓"), "{md}");
+        assert!(md.contains("- llm "), "{md}");
+        assert!(!md.contains("Iteration Iteration"), "{md}");
     }
 }

@@ -185,7 +185,10 @@ pub fn csv(stats: &CrossStats) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(["section", "key", "metric", "value"]);
     let mut row = |section: &str, key: &str, metric: &str, value: String| {
-        let _ = w.write_record([section, key, metric, value.as_str()]);
+        let _ = w.write_record(
+            [section, key, metric, value.as_str()]
+                .map(|c| crate::csv::spreadsheet_safe(c).into_owned()),
+        );
     };
     row("total", "sessions", "count", stats.sessions.to_string());
     let mut bucket = |section: &str, b: &UsageBucket| {

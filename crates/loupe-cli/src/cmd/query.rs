@@ -271,7 +271,11 @@ fn write_sessions(out: &mut dyn Write, rows: &[SessionRow], output: Output) -> a
             let mut w = csv::Writer::from_writer(out);
             w.write_record(SESSION_COLUMNS)?;
             for r in rows {
-                w.write_record(session_record(r))?;
+                w.write_record(
+                    session_record(r)
+                        .iter()
+                        .map(|c| loupe_report::csv::spreadsheet_safe(c).into_owned()),
+                )?;
             }
             w.flush()?;
         }
@@ -330,15 +334,19 @@ fn write_runs(out: &mut dyn Write, runs: &[ToolRun], output: Output) -> anyhow::
                 "iteration",
             ])?;
             for r in runs {
-                w.write_record([
-                    r.session_id.clone(),
-                    r.event_id.clone(),
-                    r.tool.clone(),
-                    r.timestamp.to_rfc3339(),
-                    r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
-                    r.success.to_string(),
-                    r.iteration.map(|i| i.to_string()).unwrap_or_default(),
-                ])?;
+                w.write_record(
+                    [
+                        r.session_id.clone(),
+                        r.event_id.clone(),
+                        r.tool.clone(),
+                        r.timestamp.to_rfc3339(),
+                        r.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+                        r.success.to_string(),
+                        r.iteration.map(|i| i.to_string()).unwrap_or_default(),
+                    ]
+                    .iter()
+                    .map(|c| loupe_report::csv::spreadsheet_safe(c).into_owned()),
+                )?;
             }
             w.flush()?;
         }

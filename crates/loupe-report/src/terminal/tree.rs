@@ -76,7 +76,9 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
     s
 }
 
-fn kind_tag(kind: SpanKind) -> &'static str {
+/// The word a tree line starts with for a node of `kind` (none for
+/// iterations, turns and tasks, whose labels say what they are).
+pub(crate) fn kind_tag(kind: SpanKind) -> &'static str {
     match kind {
         SpanKind::Session => "session",
         SpanKind::Iteration | SpanKind::Turn | SpanKind::Task => "",
