@@ -72,6 +72,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) unpriced_models: BTreeSet<String>,
     /// Other reported costs (attoswarm `cost_delta`...).
     pub(crate) extra_cost_usd: f64,
+    /// The same, each with the iteration it was reported in (token flow rows).
+    pub(crate) extra_costs: Vec<(Option<u32>, f64)>,
 }
 
 const FAIL_STATUSES: &[&str] = &[
@@ -129,6 +131,7 @@ impl<'a> Facts<'a> {
             subagent_ids: BTreeSet::new(),
             unpriced_models: BTreeSet::new(),
             extra_cost_usd: 0.0,
+            extra_costs: Vec::new(),
         };
         let mut iteration_set: HashSet<u32> = HashSet::default();
         let mut compaction_starts = 0u64;
@@ -287,6 +290,7 @@ impl<'a> Facts<'a> {
                 EventKind::CostDelta => {
                     if let Some(c) = e.reported_cost().filter(|c| c.is_finite() && *c >= 0.0) {
                         f.extra_cost_usd += c;
+                        f.extra_costs.push((e.iteration, c));
                     }
                 }
                 _ => {}

@@ -2,7 +2,9 @@
 //!
 //! Subagent LLM calls are booked under the parent iteration that spawned them
 //! (`agent.spawned_at_iteration`), else under iteration 0 ("outside any
-//! iteration"). Hit rate is `cache_read / input` (OpenTelemetry semantics).
+//! iteration"). Costs reported outside LLM calls (attoswarm `cost_delta`)
+//! are booked in their iteration's row, so the rows add up to the session's
+//! cost. Hit rate is `cache_read / input` (OpenTelemetry semantics).
 //! Trend follows attocode-ts (seed-formats.md §1.5): with ≥ 3 rows, the mean
 //! input of the second half vs the first half, ±20%.
 
@@ -30,6 +32,11 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
         b.0 += &c.usage;
         b.1 += c.cost_usd;
         all += &c.usage;
+    }
+    // Costs reported outside LLM calls (`cost_delta`) belong to the session's
+    // total, so they go in their iteration's row too: the rows add up to it.
+    for &(iteration, cost) in f.extra_costs.iter().filter(|(_, c)| *c > 0.0) {
+        buckets.entry(iteration.unwrap_or(0)).or_default().1 += cost;
     }
     let mut rows = Vec::with_capacity(buckets.len());
     let (mut cum_cost, mut cum_tokens) = (0.0, 0u64);
@@ -156,6 +163,40 @@ mod tests {
         assert_eq!(flow.peak_iteration, Some(3));
         assert_eq!(flow.trend, Trend::Increasing);
         assert_eq!(flow.cache_rating, CacheRating::Good); // 5300 / 7500 = 0.71
+    }
+
+    #[test]
+    fn rows_add_up_to_the_session_cost_with_costs_reported_outside_calls() {
+        let mut t = Trace::new();
+        t.iter(1).llm(1000, 100, 0, 0);
+        t.push(
+            loupe_model::EventKind::CostDelta,
+            &[("cost_usd", 0.25.into())],
+        );
+        t.no_iter().push(
+            loupe_model::EventKind::CostDelta,
+            &[("cost_usd", 0.5.into())],
+        );
+        let s = t.session();
+        let f = Facts::build(&s, &PriceTable::builtin());
+        let flow = compute(&f);
+        let m = crate::metrics::compute(&f);
+        let last = flow
+            .rows
+            .iter()
+            .map(|r| r.cumulative_cost_usd)
+            .fold(0.0, f64::max);
+        assert!(
+            (last - m.cost_usd).abs() < 1e-12,
+            "{last} vs {}",
+            m.cost_usd
+        );
+        let sum: f64 = flow.rows.iter().map(|r| r.cost_usd).sum();
+        assert!((sum - m.cost_usd).abs() < 1e-12);
+        assert!(flow
+            .rows
+            .iter()
+            .any(|r| r.iteration == 0 && (r.cost_usd - 0.5).abs() < 1e-12));
     }
 
     #[test]

@@ -1263,3 +1263,40 @@ fn convert_refuses_an_output_directory_that_overlaps_the_input() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read(&trace).unwrap(), before);
 }
+
+/// `issues` and `fixes` show issues in every format, not the whole report:
+/// JSON is `{sessions: [{session_id, source, status, efficiency_score,
+/// issues}], skipped}`, streamed or not; Markdown lists issues and fixes.
+#[test]
+fn issues_and_fixes_focus_on_issues_in_json_and_markdown() {
+    let file = sample("attocode-py/pathological.jsonl");
+    for command in ["issues", "fixes"] {
+        let o = loupe(&[command, s(&file), "-o", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let streamed: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let session = &streamed["sessions"][0];
+        assert_eq!(session["session_id"], "pathological");
+        assert!(session["issues"].as_array().is_some_and(|i| !i.is_empty()));
+        assert!(session.get("metrics").is_none(), "{session}");
+        assert!(session["issues"][0]["suggestion"].is_string());
+        // The whole-input path (`--session`) writes the same document.
+        let o = loupe(
+            &[command, s(&file), "-o", "json", "--session", "pathological"],
+            None,
+        );
+        let whole: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(whole, streamed);
+
+        let o = loupe(&[command, s(&file), "-o", "md"], None);
+        let md = stdout(&o);
+        assert!(md.starts_with("# Loupe issues"), "{md}");
+        assert!(md.contains("Fix: "), "{md}");
+        assert!(
+            !md.contains("### Tools") && !md.contains("Token flow"),
+            "{md}"
+        );
+    }
+    let o = loupe(&["analyze", s(&file), "-o", "json"], None);
+    let full: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(full["sessions"][0].get("metrics").is_some());
+}

@@ -298,6 +298,62 @@ pub fn render_view(analyses: &[SessionAnalysis], skipped: &[SkippedRecord], view
 /// spaces a level, the first line indented too), for output built session
 /// by session (`loupe analyze` streams its sessions).
 pub fn session_piece(analysis: &SessionAnalysis, levels: usize) -> String {
+    piece(&SessionJson::new(analysis), levels)
+}
+
+/// One session of the `loupe issues` / `loupe fixes` JSON document: what it
+/// is and its issues, each with its fix (`suggestion`).
+#[derive(Debug, Serialize)]
+pub struct IssuesSessionJson<'a> {
+    /// Session id.
+    pub session_id: &'a str,
+    /// Where it came from.
+    pub source: &'a loupe_analyze::SessionSource,
+    /// Outcome.
+    pub status: loupe_model::SessionStatus,
+    /// Efficiency score.
+    pub efficiency_score: f64,
+    /// Issues, most severe first.
+    pub issues: &'a [Issue],
+}
+
+impl<'a> IssuesSessionJson<'a> {
+    /// The issues of `a`.
+    pub fn new(a: &'a SessionAnalysis) -> Self {
+        IssuesSessionJson {
+            session_id: &a.session_id,
+            source: &a.source,
+            status: a.status,
+            efficiency_score: a.efficiency_score,
+            issues: &a.issues,
+        }
+    }
+}
+
+/// The `loupe issues -o json` (and `fixes`) document: `{sessions: [{session_id,
+/// source, status, efficiency_score, issues}], skipped}`.
+pub fn render_issues(analyses: &[SessionAnalysis], skipped: &[SkippedRecord]) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        sessions: Vec<IssuesSessionJson<'a>>,
+        skipped: &'a [SkippedRecord],
+    }
+    let doc = Doc {
+        sessions: analyses.iter().map(IssuesSessionJson::new).collect(),
+        skipped,
+    };
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// [`session_piece`] for [`render_issues`]'s document.
+pub fn issues_piece(analysis: &SessionAnalysis, levels: usize) -> String {
+    piece(&IssuesSessionJson::new(analysis), levels)
+}
+
+/// `value` pretty-printed `levels` deep, the first line indented too.
+fn piece<T: Serialize>(value: &T, levels: usize) -> String {
     let mut out = Vec::with_capacity(4096);
     let mut formatter = NestedPretty {
         base: levels,
@@ -309,7 +365,7 @@ pub fn session_piece(analysis: &SessionAnalysis, levels: usize) -> String {
     let mut ser = serde_json::Serializer::with_formatter(&mut out, &mut formatter);
     // Serialising plain structs of strings and numbers cannot fail, and
     // serde_json writes UTF-8.
-    if SessionJson::new(analysis).serialize(&mut ser).is_err() {
+    if value.serialize(&mut ser).is_err() {
         return String::new();
     }
     String::from_utf8(out).unwrap_or_default()

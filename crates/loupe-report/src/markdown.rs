@@ -104,6 +104,48 @@ fn tree(a: &SessionAnalysis) -> String {
     out
 }
 
+/// The `loupe issues -o md` / `loupe fixes -o md` report: each session's
+/// issues with their fixes, nothing else.
+pub fn render_issues(analyses: &[SessionAnalysis]) -> String {
+    let mut out = String::from("# Loupe issues\n");
+    if analyses.is_empty() {
+        out.push_str("\nNo sessions found.\n");
+    }
+    for a in analyses {
+        let _ = writeln!(
+            out,
+            "\n## Session {} ({}, score {:.0}/100)\n",
+            escape(&a.session_id),
+            a.status.as_str(),
+            a.efficiency_score
+        );
+        issue_list(&mut out, a);
+    }
+    out
+}
+
+/// A session's issues as a Markdown list, each with its fix.
+fn issue_list(out: &mut String, a: &SessionAnalysis) {
+    if a.issues.is_empty() {
+        let _ = writeln!(out, "No issues found.");
+    }
+    for issue in &a.issues {
+        let at = issue
+            .iteration
+            .map(|i| format!(" (iteration {i})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "- **{}** {}{} — {}  \n  Fix: {}",
+            severity_name(issue.severity),
+            escape(&issue.title),
+            at,
+            escape(&issue.description),
+            escape(&issue.suggestion)
+        );
+    }
+}
+
 fn session(a: &SessionAnalysis) -> String {
     let mut out = String::new();
     let m = &a.metrics;
@@ -158,24 +200,7 @@ fn session(a: &SessionAnalysis) -> String {
     }
 
     let _ = writeln!(out, "\n### Issues\n");
-    if a.issues.is_empty() {
-        let _ = writeln!(out, "No issues found.");
-    }
-    for issue in &a.issues {
-        let at = issue
-            .iteration
-            .map(|i| format!(" (iteration {i})"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "- **{}** {}{} — {}  \n  Fix: {}",
-            severity_name(issue.severity),
-            escape(&issue.title),
-            at,
-            escape(&issue.description),
-            escape(&issue.suggestion)
-        );
-    }
+    issue_list(&mut out, a);
 
     if !a.tools.is_empty() {
         let _ = writeln!(out, "\n### Tools\n");

@@ -71,12 +71,20 @@ pub(crate) fn run(args: Args, focus: Focus) -> anyhow::Result<ExitCode> {
             }
             text
         }
-        Output::Json => loupe_report::json::render(&analyses, &loaded.skipped),
+        Output::Json => match focus {
+            Focus::All => loupe_report::json::render(&analyses, &loaded.skipped),
+            Focus::Issues | Focus::Fixes => {
+                loupe_report::json::render_issues(&analyses, &loaded.skipped)
+            }
+        },
         Output::Csv => match focus {
             Focus::All => loupe_report::csv::sessions(&analyses),
             Focus::Issues | Focus::Fixes => loupe_report::csv::issues(&analyses),
         },
-        Output::Md => loupe_report::markdown::render(&analyses),
+        Output::Md => match focus {
+            Focus::All => loupe_report::markdown::render(&analyses),
+            Focus::Issues | Focus::Fixes => loupe_report::markdown::render_issues(&analyses),
+        },
         Output::Html => loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now())),
     };
     input::write_output(out, &text)?;
@@ -121,7 +129,7 @@ fn stream(
         &|session| {
             let analysis = loupe_analyze::analyze(&session, &config);
             if json {
-                json_session(&analysis)
+                json_session(&analysis, focus)
             } else {
                 render_text(&analysis, focus, color)
             }
@@ -163,8 +171,11 @@ const JSON_HEAD: &str = "{\n  \"sessions\": [\n";
 
 /// One session as it appears inside the JSON document's `sessions` array
 /// (pretty-printed two levels in).
-fn json_session(a: &SessionAnalysis) -> String {
-    loupe_report::json::session_piece(a, 2)
+fn json_session(a: &SessionAnalysis, focus: Focus) -> String {
+    match focus {
+        Focus::All => loupe_report::json::session_piece(a, 2),
+        Focus::Issues | Focus::Fixes => loupe_report::json::issues_piece(a, 2),
+    }
 }
 
 /// The end of the JSON document after `sessions` sessions: the rest of
@@ -296,7 +307,7 @@ mod tests {
                 let mut streamed = String::new();
                 for (i, a) in all.iter().enumerate() {
                     streamed.push_str(if i == 0 { JSON_HEAD } else { ",\n" });
-                    streamed.push_str(&json_session(a));
+                    streamed.push_str(&json_session(a, Focus::All));
                 }
                 streamed.push_str(&json_tail(all.len(), skipped));
                 assert_eq!(streamed, loupe_report::json::render(&all, skipped));

@@ -26,10 +26,11 @@ pub(crate) struct InputArgs {
     /// Only the session with this id (or unique id prefix).
     #[arg(long, value_name = "ID")]
     pub(crate) session: Option<String>,
-    /// Only sessions active at or after T: RFC 3339, a date, or relative (30m, 2h, 7d).
+    /// Only sessions active at or after T: RFC 3339, a date (its 00:00 UTC), or relative (30m, 2h, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) since: Option<Timestamp>,
-    /// Only sessions active at or before T: RFC 3339, a date, or relative (30m, 2h, 7d).
+    /// Only sessions active at or before T: RFC 3339, a date (its 00:00 UTC: `--until 2026-03-02`
+    /// leaves out that day), or relative (30m, 2h, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) until: Option<Timestamp>,
 }
@@ -690,11 +691,13 @@ pub(crate) fn analyze_all(
     indexed.into_iter().map(|(_, a)| a).collect()
 }
 
-/// Whether to colour output going to stdout: a terminal, and `NO_COLOR` unset or empty.
+/// Whether to colour output going to stdout: a terminal that can show
+/// colour (`TERM` is not `dumb`), and `NO_COLOR` unset or empty.
 pub(crate) fn use_color(out: Option<&Path>) -> bool {
     out.is_none()
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Writes `text` to `out`, or to stdout when `out` is `None`.

@@ -51,7 +51,7 @@ pub(crate) struct Args {
     /// Sessions started at or after (RFC 3339, YYYY-MM-DD, or relative: 2h, 7d).
     #[arg(long, value_parser = parse_time)]
     since: Option<Timestamp>,
-    /// Sessions started before (same forms as --since).
+    /// Sessions started before (same forms as --since; a date means its 00:00 UTC).
     #[arg(long, value_parser = parse_time)]
     until: Option<Timestamp>,
     /// Only sessions with errors.

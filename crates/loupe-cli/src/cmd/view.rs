@@ -85,7 +85,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             loupe_report::json::render_view(&analyses, &loaded.skipped, args.view.view())
         }
         Output::Csv => match args.view {
-            ViewName::Summary | ViewName::All => loupe_report::csv::sessions(&analyses),
+            ViewName::Summary => loupe_report::csv::sessions(&analyses),
+            ViewName::All => {
+                // A CSV file holds one table.
+                eprintln!(
+                    "loupe: CSV holds one table: --view all writes the sessions table (--view tree, timeline or tokens write the others)"
+                );
+                loupe_report::csv::sessions(&analyses)
+            }
             ViewName::Tree => loupe_report::csv::nodes(&analyses),
             ViewName::Timeline => loupe_report::csv::timeline(&analyses),
             ViewName::Tokens => loupe_report::csv::token_flow(&analyses),

@@ -71,6 +71,19 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         String::new(),
     ]);
     out.push_str(&table.render(2, p));
+    if !a.metrics.unpriced_models.is_empty() {
+        let names: Vec<String> = a
+            .metrics
+            .unpriced_models
+            .iter()
+            .map(|s| one_line(s, 60))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  Cost leaves out calls to unpriced models: {} (price them with --prices FILE.toml)",
+            names.join(", ")
+        );
+    }
     let _ = writeln!(out, "  Legend: █ cache read  ▓ fresh input  ░ output");
     out.push('\n');
     let rating = match flow.cache_rating {
