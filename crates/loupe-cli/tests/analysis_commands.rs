@@ -1300,3 +1300,30 @@ fn issues_and_fixes_focus_on_issues_in_json_and_markdown() {
     let full: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(full["sessions"][0].get("metrics").is_some());
 }
+
+/// A conversion that finds no trace fails as `view` does and leaves no
+/// empty output directory behind.
+#[test]
+fn convert_without_traces_fails_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).unwrap();
+    std::fs::write(docs.join("README.md"), "# notes\n").unwrap();
+    let out = dir.path().join("out");
+    for target in ["canonical", "otlp"] {
+        let o = loupe(
+            &["convert", s(&docs), "--to", target, "--out", s(&out)],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("no trace files found"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            !out.exists(),
+            "{target}: an empty output directory was left"
+        );
+    }
+}

@@ -93,6 +93,21 @@ pub fn convert_paths(
     out_dir: &Path,
 ) -> Result<ConvertReport, ConvertError> {
     check_out_dir(paths, out_dir)?;
+    let created = !out_dir.exists();
+    let result = convert_into(paths, opts, to, out_dir);
+    // A failed or empty conversion leaves no empty directory behind.
+    if created && result.as_ref().map_or(true, |r| r.sessions.is_empty()) {
+        let _ = std::fs::remove_dir(out_dir);
+    }
+    result
+}
+
+fn convert_into(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    to: ConvertTarget,
+    out_dir: &Path,
+) -> Result<ConvertReport, ConvertError> {
     std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
         path: out_dir.to_path_buf(),
         error: e,

@@ -154,8 +154,14 @@ impl Walk {
     }
 }
 
+/// Hidden directories where the seed systems write their traces by default
+/// (attocode's `.attocode/traces`, attoswarm's `.agent/hybrid-swarm`, Agent
+/// Trace's `.agent/traces` and `.traces`, Victor's `~/.victor`), walked
+/// although hidden, so `loupe view PROJECT` finds them.
+const TRACE_HOMES: &[&str] = &[".attocode", ".agent", ".traces", ".victor"];
+
 impl Listing {
-    /// Lists `dir`: hidden entries (`.git`…) left out, symlinked directories
+    /// Lists `dir`: hidden entries (`.git`…) left out except [`TRACE_HOMES`], symlinked directories
     /// not followed (no cycles), an Agent Trace `metadata.json` beside an
     /// `events.jsonl` left out (the `events.jsonl` reader merges it).
     fn read(dir: &Path) -> Result<Listing, ReadError> {
@@ -171,7 +177,9 @@ impl Listing {
         let mut kept = Vec::with_capacity(entries.len());
         for entry in entries {
             let name = entry.file_name();
-            if name.as_encoded_bytes().starts_with(b".") {
+            if name.as_encoded_bytes().starts_with(b".")
+                && !TRACE_HOMES.iter().any(|home| name == *home)
+            {
                 continue;
             }
             let Ok(ft) = entry.file_type() else { continue };
@@ -211,6 +219,7 @@ mod tests {
             "a.jsonl",
             "c/d/e.jsonl",
             ".hidden/x.jsonl",
+            ".attocode/traces/t.jsonl",
         ] {
             let path = root.join(p);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -227,6 +236,7 @@ mod tests {
             rel,
             [
                 "/c/d/e.jsonl",
+                "/.attocode/traces/t.jsonl",
                 "/a.jsonl",
                 "/b/1.jsonl",
                 "/b/2.jsonl",

@@ -51,6 +51,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         To::Otlp => ConvertTarget::Otlp,
     };
     let report = loupe_formats::convert_paths(&args.paths, &opts, to, &args.out)?;
+    if report.read.files == 0 && report.sessions.is_empty() {
+        for problem in super::input::read_problems(&report.read) {
+            eprintln!("loupe: {problem}");
+        }
+        let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        anyhow::bail!("{}: no trace files found", shown.join(", "));
+    }
     let events: u64 = report.sessions.iter().map(|s| s.events).sum();
     println!(
         "Converted {} files into {} sessions ({} events) in {}",
