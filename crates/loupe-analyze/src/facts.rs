@@ -140,7 +140,8 @@ impl<'a> Facts<'a> {
         let mut session_end_at: Option<Timestamp> = None;
         let mut session_start_at: Option<Timestamp> = None;
         let mut price_cache: HashMap<&str, Option<crate::pricing::ModelPrice>> = HashMap::default();
-        let mut starts = OpenStarts::default();
+        let starts = starts_of_lacking_ends(&session.events);
+        let start_of = |index: usize| starts.get(&index).map(|&i| &session.events[i]);
 
         for (index, e) in session.events.iter().enumerate() {
             if !e.is_subagent() {
@@ -193,12 +194,11 @@ impl<'a> Facts<'a> {
                     );
                 }
                 EventKind::IterationStart if !e.is_subagent() => f.iteration_starts += 1,
-                EventKind::LlmRequest | EventKind::ToolStart => starts.open(e),
                 EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
                     let usage = e.usage();
                     // The response's model, else its request's (some writers
                     // name it on the request only), else the session's.
-                    let request = starts.close(e);
+                    let request = start_of(index);
                     let model = e
                         .model()
                         .filter(|m| !m.is_empty())
@@ -242,7 +242,7 @@ impl<'a> Facts<'a> {
                     });
                 }
                 EventKind::ToolEnd | EventKind::ToolError => {
-                    let start = starts.close(e);
+                    let start = start_of(index);
                     let name = e
                         .tool_name()
                         .or_else(|| start.and_then(Event::tool_name))
@@ -410,14 +410,73 @@ fn hash_value(v: &Value, h: &mut FingerprintHasher) {
 /// What tool starts without ids pair by: agent, tool and iteration.
 type ToolKey<'a> = (Option<&'a str>, &'a str, Option<u32>);
 
-/// Open LLM requests and tool starts, paired with their ends as the span
-/// tree pairs them: by span id (or a tool's call id), else first in, first
-/// out per agent (LLM calls) or per agent, tool and iteration (tools).
+/// Whether an LLM or tool end event lacks what its start may hold: the
+/// model, the tool's name or its arguments.
+fn lacks_start_info(e: &Event) -> bool {
+    match e.kind {
+        EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
+            e.model().is_none_or(str::is_empty)
+        }
+        EventKind::ToolEnd | EventKind::ToolError => {
+            e.tool_name().is_none() || !e.data.contains_key(keys::ARGS)
+        }
+        _ => false,
+    }
+}
+
+/// For each end event that [`lacks_start_info`], the index of the start it
+/// closes. Empty, without pairing anything, when no end lacks what a start
+/// could give (most formats repeat the model and arguments on the end, and
+/// `loupe stats` leaves arguments out of both).
+fn starts_of_lacking_ends(events: &[Event]) -> HashMap<usize, usize> {
+    let mut found = HashMap::default();
+    let (mut start_args, mut end_without_args, mut lacking) = (false, false, false);
+    for e in events {
+        match e.kind {
+            EventKind::ToolStart => start_args |= e.data.contains_key(keys::ARGS),
+            EventKind::ToolEnd | EventKind::ToolError => {
+                end_without_args |= !e.data.contains_key(keys::ARGS);
+                lacking |= e.tool_name().is_none();
+            }
+            EventKind::LlmResponse | EventKind::LlmError | EventKind::Think => {
+                lacking |= e.model().is_none_or(str::is_empty);
+            }
+            _ => {}
+        }
+    }
+    if !lacking && !(start_args && end_without_args) {
+        return found;
+    }
+    let mut open = OpenStarts::default();
+    for (i, e) in events.iter().enumerate() {
+        match e.kind {
+            EventKind::LlmRequest | EventKind::ToolStart => open.open(e, i),
+            EventKind::LlmResponse
+            | EventKind::LlmError
+            | EventKind::Think
+            | EventKind::ToolEnd
+            | EventKind::ToolError => {
+                if let Some(start) = open.close(e) {
+                    if lacks_start_info(e) {
+                        found.insert(i, start);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// Open LLM requests and tool starts (event indexes), paired with their
+/// ends as the span tree pairs them: by span id (or a tool's call id), else
+/// first in, first out per agent (LLM calls) or per agent, tool and
+/// iteration (tools).
 #[derive(Default)]
 struct OpenStarts<'a> {
-    by_id: HashMap<&'a str, &'a Event>,
-    llm: HashMap<Option<&'a str>, VecDeque<&'a Event>>,
-    tools: HashMap<ToolKey<'a>, VecDeque<&'a Event>>,
+    by_id: HashMap<&'a str, usize>,
+    llm: HashMap<Option<&'a str>, VecDeque<usize>>,
+    tools: HashMap<ToolKey<'a>, VecDeque<usize>>,
 }
 
 impl<'a> OpenStarts<'a> {
@@ -445,26 +504,26 @@ impl<'a> OpenStarts<'a> {
         )
     }
 
-    fn open(&mut self, e: &'a Event) {
+    fn open(&mut self, e: &'a Event, index: usize) {
         match Self::id(e) {
             Some(id) => {
-                self.by_id.insert(id, e);
+                self.by_id.insert(id, index);
             }
             None if Self::is_tool(e) => {
                 self.tools
                     .entry(Self::tool_key(e))
                     .or_default()
-                    .push_back(e);
+                    .push_back(index);
             }
             None => {
                 let agent = e.agent.as_ref().map(|a| a.id.as_str());
-                self.llm.entry(agent).or_default().push_back(e);
+                self.llm.entry(agent).or_default().push_back(index);
             }
         }
     }
 
-    /// The start `e` closes, if it was seen.
-    fn close(&mut self, e: &'a Event) -> Option<&'a Event> {
+    /// The index of the start `e` closes, if it was seen.
+    fn close(&mut self, e: &'a Event) -> Option<usize> {
         match Self::id(e) {
             Some(id) => self.by_id.remove(id),
             None if Self::is_tool(e) => self.tools.get_mut(&Self::tool_key(e))?.pop_front(),
