@@ -444,7 +444,7 @@ fn starts_of_lacking_ends(events: &[Event]) -> HashMap<usize, usize> {
             _ => {}
         }
     }
-    if !lacking && !(start_args && end_without_args) {
+    if !(lacking || start_args && end_without_args) {
         return found;
     }
     let mut open = OpenStarts::default();
