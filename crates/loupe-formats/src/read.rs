@@ -635,8 +635,8 @@ type CutNote = Rc<Cell<Option<String>>>;
 /// A decompressor whose data is cut short (the log of a writer that
 /// crashed, a copy made while it was written) ends where the data ends:
 /// what was decoded is read, as a torn plain file would be, and the cut is
-/// noted for the caller to report. A stream that decodes nothing at all
-/// stays an error.
+/// noted for the caller to report. A stream that decodes nothing at all,
+/// or whose data is corrupt rather than cut, stays an error.
 struct CutShort<R> {
     inner: R,
     decoded: u64,
@@ -650,7 +650,9 @@ impl<R: Read> Read for CutShort<R> {
                 self.decoded += n as u64;
                 Ok(n)
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted || self.decoded == 0 => Err(e),
+            // Only a stream that ends early (`UnexpectedEof` from both
+            // decoders) is a cut; corrupt data stays an error.
+            Err(e) if e.kind() != io::ErrorKind::UnexpectedEof || self.decoded == 0 => Err(e),
             Err(e) => {
                 self.cut.set(Some(format!(
                     "compressed data cut short after {} decoded bytes ({e}); what came before was read",

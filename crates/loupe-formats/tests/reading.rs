@@ -236,6 +236,19 @@ fn a_compressed_file_cut_short_keeps_what_was_decoded() {
         .to_string();
     assert!(err.contains("stub.jsonl.gz"), "{err}");
     assert!(c.events.is_empty());
+    // Corrupt data (a wrong checksum) is not a cut: the file fails.
+    let mut bad = gz.clone();
+    let crc_at = bad.len() - 8;
+    bad[crc_at] ^= 0xff;
+    let corrupt = tmp.path().join("corrupt.jsonl.gz");
+    std::fs::write(&corrupt, &bad).unwrap();
+    let mut c = Collected::default();
+    assert!(read_paths(
+        std::slice::from_ref(&corrupt),
+        &ReadOptions::default(),
+        &mut c
+    )
+    .is_err());
 }
 
 /// Every sample file read with a UTF-8 byte order mark in front (as some

@@ -668,14 +668,18 @@ mod tests {
     fn a_file_that_fails_keeps_none_of_its_events_while_they_are_uncommitted() {
         let dir = fresh_dir("failing");
         write_session(&dir, "a", 10);
-        // A gzip stream cut in the middle: its first events are read (and
-        // batched) before the decoder fails.
+        // A gzip stream whose checksum is wrong: its events are read (and
+        // batched) before the decoder fails at the end. (A stream merely
+        // cut short is read up to the cut.)
         let plain = std::fs::read(write_session(&dir, "b", 2_000)).unwrap();
         std::fs::remove_file(dir.join("b.jsonl")).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, &plain).unwrap();
         let gz = gz.finish().unwrap();
-        std::fs::write(dir.join("b.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
+        let mut gz = gz;
+        let crc_at = gz.len() - 8;
+        gz[crc_at] ^= 0xff;
+        std::fs::write(dir.join("b.jsonl.gz"), &gz).unwrap();
         write_session(&dir, "c", 10);
         let store = Logging::default();
         let summary = ingest_dir(&store, &dir);
