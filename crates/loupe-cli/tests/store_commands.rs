@@ -168,6 +168,25 @@ fn ingest_is_idempotent_and_incremental_and_query_filters() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["tool"], "bash");
     assert_eq!(runs[0]["duration_ms"], 1500.0);
+    // Session filters choose whose runs are listed.
+    let run_sessions = |args: &[&str]| {
+        let mut full = vec!["query", "--tool-runs", "--output", "json"];
+        full.extend_from_slice(args);
+        let runs: Vec<Value> = serde_json::from_str(&ok(&loupe(&full, root))).unwrap();
+        let mut sessions: Vec<String> = runs
+            .iter()
+            .map(|r| r["session_id"].as_str().unwrap().to_owned())
+            .collect();
+        sessions.dedup();
+        sessions
+    };
+    assert_eq!(run_sessions(&[]).len(), 2, "both sessions have runs");
+    assert_eq!(run_sessions(&["--agent", "coder"]), ["s1"]);
+    assert_eq!(run_sessions(&["--name", "REVIEW"]), ["s2"]);
+    assert_eq!(run_sessions(&["--since", "2026-01-01T00:05:00Z"]), ["s2"]);
+    assert!(run_sessions(&["--since", "2030-01-01"]).is_empty());
+    let refused = loupe(&["query", "--tool-runs", "--max-duration", "1s"], root);
+    assert_eq!(refused.status.code(), Some(2));
     let csv = ok(&loupe(&["query", "--output", "csv"], root));
     assert!(
         csv.starts_with("session_id,agent_name,task,model,status"),
@@ -184,6 +203,16 @@ fn ingest_is_idempotent_and_incremental_and_query_filters() {
 #[test]
 fn a_file_that_is_not_a_store_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.db"), "").unwrap();
+    let out = loupe(&["query", "--db", "empty.db"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty file, not a Loupe store"));
+    assert_eq!(
+        std::fs::metadata(dir.path().join("empty.db"))
+            .unwrap()
+            .len(),
+        0
+    );
     let bad = dir.path().join("notes.db");
     std::fs::write(&bad, "not a database at all\n".repeat(100)).unwrap();
     for args in [

@@ -30,7 +30,8 @@ pub(crate) struct Args {
     /// The store.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
     db: PathBuf,
-    /// List tool runs instead of sessions (filters: --tool, --min-duration, --success-only, --session).
+    /// List tool runs instead of sessions: --tool, --min-duration and --success-only filter
+    /// the runs, the session filters (--session, --since, --agent, --status...) their sessions.
     #[arg(long)]
     tool_runs: bool,
     /// Exact agent name.
@@ -142,17 +143,77 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.db.display()
         );
     }
+    // SQLite would take an empty file as an empty database and write a
+    // schema into it; a query only reads.
+    if std::fs::metadata(&args.db).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        anyhow::bail!(
+            "{}: empty file, not a Loupe store (run `loupe ingest` first)",
+            args.db.display()
+        );
+    }
     let store = super::open_store(&args.db)?;
     let mut out = std::io::stdout().lock();
     if args.tool_runs {
-        let runs = store.tool_runs(&ToolRunQuery {
-            session_ids: args.sessions.clone(),
-            tools: args.tools.clone(),
-            min_duration_ms: args.min_duration,
-            success_only: args.success_only,
-            limit: Some(args.limit),
-            offset: args.offset,
-        })?;
+        if args.max_duration.is_some() {
+            anyhow::bail!(
+                "--max-duration applies to sessions, not to --tool-runs (use --min-duration)"
+            );
+        }
+        // Session filters pick the sessions whose runs are listed; --tool
+        // and --min-duration apply to the runs themselves.
+        let mut sessions = SessionFilter {
+            tools: Vec::new(),
+            min_duration_ms: None,
+            ..filter(&args)
+        };
+        let session_ids = if sessions
+            == (SessionFilter {
+                session_ids: args.sessions.clone(),
+                ..SessionFilter::default()
+            }) {
+            args.sessions.clone()
+        } else {
+            sessions.session_ids = args.sessions.clone();
+            let rows = store.sessions(&SessionQuery {
+                filter: sessions,
+                sort: SessionSort::StartedAt,
+                descending: true,
+                limit: None,
+                offset: 0,
+            })?;
+            if rows.is_empty() {
+                write_runs(&mut out, &[], args.output)?;
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            rows.into_iter().map(|r| r.session_id).collect()
+        };
+        // A store query binds each id; many sessions are asked in chunks
+        // (SQLite allows 32,766 parameters) and merged in the store's order.
+        const CHUNK: usize = 10_000;
+        let query = |ids: &[String], limit: Option<usize>, offset: usize| {
+            store.tool_runs(&ToolRunQuery {
+                session_ids: ids.to_vec(),
+                tools: args.tools.clone(),
+                min_duration_ms: args.min_duration,
+                success_only: args.success_only,
+                limit,
+                offset,
+            })
+        };
+        let runs = if session_ids.len() <= CHUNK {
+            query(&session_ids, Some(args.limit), args.offset)?
+        } else {
+            let mut runs = Vec::new();
+            for ids in session_ids.chunks(CHUNK) {
+                runs.extend(query(ids, Some(args.offset + args.limit), 0)?);
+            }
+            runs.sort_by(ToolRunQuery::compare);
+            runs.into_iter()
+                .skip(args.offset)
+                .take(args.limit)
+                .collect()
+        };
         write_runs(&mut out, &runs, args.output)?;
     } else {
         let rows = store.sessions(&SessionQuery {
