@@ -50,7 +50,9 @@ pub use detectors::{detect, rule_categories, Thresholds, ThresholdsError};
 pub use metrics::metrics;
 pub use pricing::{normalise_model, ModelPrice, PriceError, PriceTable};
 pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weight, ScoreModel};
-pub use session::{assemble, finish_session, has_explicit_iterations, SessionAssembler};
+pub use session::{
+    assemble, finish_session, has_explicit_iterations, is_named_by_its_trace, SessionAssembler,
+};
 pub use stats::{
     AgentStats, CrossStats, NodeSlowness, SessionStats, SlowLlmCall, StatsAccumulator,
     ToolFailureRate, UsageBucket, STATS_UNREAD_PAYLOAD,

@@ -11,7 +11,7 @@ use crate::HashMap;
 
 use std::collections::VecDeque;
 
-use loupe_model::{keys, Event, EventKind, Timestamp};
+use loupe_model::{keys, Event, EventKind, SourceFormat, Timestamp};
 
 use crate::{Session, SessionSource};
 
@@ -120,18 +120,71 @@ impl SessionAssembler {
     pub fn finish_ranked(self) -> (Vec<(usize, Session)>, usize) {
         let taken = self.taken;
         let mut duplicates = self.duplicates;
-        let sessions = self
+        let mut sessions: Vec<(usize, Session)> = self
             .sessions
             .into_iter()
             .enumerate()
             .filter(|(i, _)| !taken[*i])
-            .map(|(i, mut s)| {
-                duplicates += finish_session(&mut s);
-                (i, s)
-            })
             .collect();
+        join_traces_named_elsewhere(&mut sessions);
+        for (_, s) in &mut sessions {
+            duplicates += finish_session(s);
+        }
         (sessions, duplicates)
     }
+}
+
+/// Whether an OpenTelemetry session is named by its trace id alone: none of
+/// the spans read with it named a session (see the OTLP reader).
+pub fn is_named_by_its_trace(s: &Session) -> bool {
+    s.source.format == SourceFormat::Otlp
+        && !s.events.is_empty()
+        && s.events
+            .iter()
+            .all(|e| e.trace_id.as_deref() == Some(s.session_id.as_str()))
+}
+
+/// A trace whose spans were exported in several files (the Collector's file
+/// exporter rotates, and children end, so are written, before their root):
+/// spans of a file that names no session are read as a session named by
+/// the trace id, while another file's spans name the session. Such a
+/// session joins the one that holds spans of its trace under a name.
+fn join_traces_named_elsewhere(sessions: &mut Vec<(usize, Session)>) {
+    if !sessions.iter().any(|(_, s)| is_named_by_its_trace(s)) {
+        return;
+    }
+    let mut named: HashMap<String, usize> = HashMap::default();
+    for (i, (_, s)) in sessions.iter().enumerate() {
+        if s.source.format != SourceFormat::Otlp || is_named_by_its_trace(s) {
+            continue;
+        }
+        for e in &s.events {
+            if let Some(t) = &e.trace_id {
+                named.entry(t.clone()).or_insert(i);
+            }
+        }
+    }
+    let mut joined = vec![false; sessions.len()];
+    for i in 0..sessions.len() {
+        if !is_named_by_its_trace(&sessions[i].1) {
+            continue;
+        }
+        let Some(&to) = named.get(&sessions[i].1.session_id) else {
+            continue;
+        };
+        let mut events = std::mem::take(&mut sessions[i].1.events);
+        let id = sessions[to].1.session_id.clone();
+        for e in &mut events {
+            e.session_id.clone_from(&id);
+        }
+        sessions[to].1.events.append(&mut events);
+        joined[i] = true;
+    }
+    let mut i = 0;
+    sessions.retain(|_| {
+        i += 1;
+        !joined[i - 1]
+    });
 }
 
 /// Sorts a session's events by time (stable), drops events read twice and

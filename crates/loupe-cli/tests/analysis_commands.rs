@@ -1327,3 +1327,44 @@ fn convert_without_traces_fails_and_creates_nothing() {
         );
     }
 }
+
+/// One trace exported in two files (a rotating Collector file exporter;
+/// children end, so are written, before their root): the file without the
+/// root names no session, yet its spans belong to the conversation the
+/// other file names, whichever command reads them.
+#[test]
+fn a_trace_split_across_otlp_files_is_one_session() {
+    let doc: serde_json::Value = serde_json::from_str(&interleaved_otlp_export()).unwrap();
+    let spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .unwrap()
+        .clone();
+    // Trace 1 (conversation "a"): its chat spans in one file, its root in the other.
+    let trace_1 = |root: bool| -> Vec<serde_json::Value> {
+        spans
+            .iter()
+            .filter(|sp| sp["traceId"] == "01".repeat(16))
+            .filter(|sp| sp.get("parentSpanId").is_none() == root)
+            .cloned()
+            .collect()
+    };
+    let request = |spans: Vec<serde_json::Value>| {
+        serde_json::json!({ "resourceSpans": [{ "scopeSpans": [{ "spans": spans }] }] }).to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1-children.json"), request(trace_1(false))).unwrap();
+    std::fs::write(dir.path().join("2-root.json"), request(trace_1(true))).unwrap();
+    for command in ["view", "analyze", "stats"] {
+        let o = loupe(&[command, s(dir.path()), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{command}: {}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        if command == "stats" {
+            assert_eq!(out["sessions"], 1, "{out}");
+            continue;
+        }
+        let sessions = out["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 1, "{command}: {out}");
+        assert_eq!(sessions[0]["session_id"], "a");
+        assert_eq!(sessions[0]["metrics"]["llm_calls"], 2, "{command}");
+    }
+}

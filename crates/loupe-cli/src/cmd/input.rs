@@ -282,6 +282,10 @@ pub(crate) fn stream<R: Send>(
     // rather than the id, so memory barely grows with the input. Two ids
     // with one hash (odds about n²/2⁶⁵) would only count a session as split.
     let mut seen: HashSet<u64> = HashSet::new();
+    // OpenTelemetry traces seen under a session name, and under their own
+    // id only: a trace in both was split across files, and only reading
+    // everything joins it (`SessionAssembler::finish_ranked`).
+    let (mut named_traces, mut unnamed_traces): (HashSet<u64>, HashSet<u64>) = Default::default();
     let progress = ReadProgress::start();
     let open = |hand_on| FileCollector::new(&filter, work, hand_on);
     let close = |file: FileCollector<'_, R>| file.finish();
@@ -300,6 +304,16 @@ pub(crate) fn stream<R: Send>(
             summary.sessions += 1;
             let first = seen.insert(part.session_key);
             summary.repeated_sessions += usize::from(!first);
+            for &trace in &part.traces {
+                let split = if part.by_trace {
+                    unnamed_traces.insert(trace);
+                    named_traces.contains(&trace)
+                } else {
+                    named_traces.insert(trace);
+                    unnamed_traces.contains(&trace)
+                };
+                summary.repeated_sessions += usize::from(split);
+            }
             if let Some(result) = part.result {
                 summary.split_sessions += usize::from(!first);
                 each(result);
@@ -449,8 +463,20 @@ impl<'w, R> FileCollector<'w, R> {
     }
 
     fn part(&self, session: Session) -> Part<R> {
+        let by_trace = loupe_analyze::is_named_by_its_trace(&session);
+        let mut traces: Vec<u64> = Vec::new();
+        if session.source.format == SourceFormat::Otlp {
+            for t in session.events.iter().filter_map(|e| e.trace_id.as_deref()) {
+                let key = session_key(t);
+                if traces.last() != Some(&key) && !traces.contains(&key) {
+                    traces.push(key);
+                }
+            }
+        }
         Part {
             session_key: session_key(&session.session_id),
+            traces,
+            by_trace,
             result: self.filter.keeps(&session).then(|| (self.work)(session)),
         }
     }
@@ -521,6 +547,10 @@ const HAND_ON_BATCH: usize = 16;
 struct Part<R> {
     /// [`session_key`] of its id.
     session_key: u64,
+    /// [`session_key`]s of its OpenTelemetry trace ids (none for other formats).
+    traces: Vec<u64>,
+    /// Named by its trace id alone ([`loupe_analyze::is_named_by_its_trace`]).
+    by_trace: bool,
     result: Option<R>,
 }
 
