@@ -231,50 +231,150 @@ fn drop_repeated(events: &mut Vec<Event>) {
     });
 }
 
-/// OTLP output: one `{session}.otlp.json` request per session. The OTLP
-/// writer needs a session's events together, so this target holds all
-/// events in memory (canonical output streams).
+/// OTLP output: one `{session}.otlp.json` request per session. A request
+/// needs its session's events together, so they are held until the reader
+/// says the session is done (OTLP) or its file ends, then written; a session
+/// that continues in a later file is read back from its output (the writer's
+/// read-back is exact), joined and written again. Memory is bounded by the
+/// sessions of one file, not by the input.
 fn convert_to_otlp(
     paths: &[PathBuf],
     opts: &ReadOptions,
     out_dir: &Path,
 ) -> Result<ConvertReport, ConvertError> {
-    let mut collected = crate::Collected::default();
-    let read = read_paths(paths, opts, &mut collected)?;
-    let mut order: Vec<String> = Vec::new();
-    let mut by_session: HashMap<String, Vec<Event>> = HashMap::new();
-    for (_, e) in collected.events {
-        if !by_session.contains_key(&e.session_id) {
-            order.push(e.session_id.clone());
-        }
-        by_session.entry(e.session_id.clone()).or_default().push(e);
-    }
-    let mut sessions = Vec::new();
-    let mut duplicates = 0;
-    for sid in order {
-        let mut events = by_session.remove(&sid).unwrap_or_default();
-        let before = events.len();
-        drop_repeated(&mut events);
-        duplicates += before - events.len();
-        let path = out_dir.join(format!("{}.otlp.json", session_file_stem(&sid)));
-        std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)).map_err(|e| {
-            ConvertError::Write {
-                path: path.clone(),
-                error: e,
-            }
-        })?;
-        sessions.push(ConvertedSession {
-            session_id: sid,
-            path,
-            events: events.len() as u64,
-        });
+    let mut sink = OtlpFiles {
+        out_dir: out_dir.to_path_buf(),
+        pending: HashMap::new(),
+        order: Vec::new(),
+        sessions: Vec::new(),
+        index: HashMap::new(),
+        skipped: Vec::new(),
+        duplicates: 0,
+        error: None,
+    };
+    let read = read_paths(paths, opts, &mut sink)?;
+    sink.flush_all();
+    if let Some(e) = sink.error {
+        return Err(e);
     }
     Ok(ConvertReport {
-        sessions,
-        skipped: collected.skipped,
+        sessions: sink.sessions,
+        skipped: sink.skipped,
         read,
-        duplicates,
+        duplicates: sink.duplicates,
     })
+}
+
+/// The [`Sink`] of OTLP conversion (see [`convert_to_otlp`]).
+struct OtlpFiles {
+    out_dir: PathBuf,
+    /// Events of sessions not written since they last had events.
+    pending: HashMap<String, Vec<Event>>,
+    /// `pending`'s sessions in order of first appearance.
+    order: Vec<String>,
+    sessions: Vec<ConvertedSession>,
+    /// Index into `sessions` of each session written.
+    index: HashMap<String, usize>,
+    skipped: Vec<Skipped>,
+    duplicates: usize,
+    error: Option<ConvertError>,
+}
+
+impl OtlpFiles {
+    fn flush_all(&mut self) {
+        for sid in std::mem::take(&mut self.order) {
+            self.flush(&sid);
+        }
+    }
+
+    /// Writes the held events of `sid`, joined with what was written of it
+    /// before.
+    fn flush(&mut self, sid: &str) {
+        let Some(mut events) = self.pending.remove(sid) else {
+            return;
+        };
+        self.order.retain(|s| s != sid);
+        if self.error.is_some() {
+            return;
+        }
+        let path = match self.index.get(sid) {
+            Some(&i) => {
+                let path = self.sessions[i].path.clone();
+                match read_back(&path) {
+                    Ok(mut written) => {
+                        written.append(&mut events);
+                        events = written;
+                    }
+                    Err(e) => {
+                        self.error = Some(e);
+                        return;
+                    }
+                }
+                path
+            }
+            None => {
+                let path = self
+                    .out_dir
+                    .join(format!("{}.otlp.json", session_file_stem(sid)));
+                self.index.insert(sid.to_owned(), self.sessions.len());
+                self.sessions.push(ConvertedSession {
+                    session_id: sid.to_owned(),
+                    path: path.clone(),
+                    events: 0,
+                });
+                path
+            }
+        };
+        let before = events.len();
+        drop_repeated(&mut events);
+        self.duplicates += before - events.len();
+        if let Err(e) = std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)) {
+            self.error = Some(ConvertError::Write { path, error: e });
+            return;
+        }
+        if let Some(&i) = self.index.get(sid) {
+            self.sessions[i].events = events.len() as u64;
+        }
+    }
+}
+
+/// The events of an OTLP file this conversion wrote.
+fn read_back(path: &Path) -> Result<Vec<Event>, ConvertError> {
+    let bytes = std::fs::read(path).map_err(|e| ConvertError::Write {
+        path: path.to_path_buf(),
+        error: e,
+    })?;
+    let source = Source {
+        path: path.to_path_buf(),
+        format: loupe_model::SourceFormat::Otlp,
+    };
+    let mut back = crate::Collected::default();
+    crate::otlp::read_json(&bytes, &source, &mut back)?;
+    Ok(back.events.into_iter().map(|(_, e)| e).collect())
+}
+
+impl Sink for OtlpFiles {
+    fn event(&mut self, _source: &Source, event: Event) {
+        match self.pending.get_mut(&event.session_id) {
+            Some(held) => held.push(event),
+            None => {
+                self.order.push(event.session_id.clone());
+                self.pending.insert(event.session_id.clone(), vec![event]);
+            }
+        }
+    }
+
+    fn skip(&mut self, skipped: Skipped) {
+        self.skipped.push(skipped);
+    }
+
+    fn session_done(&mut self, _source: &Source, session_id: &str) {
+        self.flush(session_id);
+    }
+
+    fn end(&mut self, _source: &Source) {
+        self.flush_all();
+    }
 }
 
 /// A file name for a session id: letters, digits, `.`, `_` and `-` are kept,

@@ -748,6 +748,53 @@ fn converting_to_otlp_writes_one_request_per_session() {
     assert_eq!(loupe_formats::detect(&written), Some(SourceFormat::Otlp));
 }
 
+/// OTLP output is written as each input file ends (memory bounded by one
+/// file's sessions): a session that continues in a later file is read back
+/// from its output and joined, so it is still one request with every event,
+/// and a file given twice adds nothing.
+#[test]
+fn converting_to_otlp_joins_a_session_continued_in_a_later_file() {
+    let src = std::fs::read_to_string(samples_dir().join("attocode-py/healthy.jsonl")).unwrap();
+    let lines: Vec<&str> = src.lines().collect();
+    let (head, tail) = lines.split_at(lines.len() / 2);
+    let dir = tempfile::tempdir().unwrap();
+    // Same file stem, so both parts read as session `healthy`.
+    std::fs::create_dir_all(dir.path().join("a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b")).unwrap();
+    std::fs::write(dir.path().join("a/healthy.jsonl"), head.join("\n") + "\n").unwrap();
+    std::fs::write(dir.path().join("b/healthy.jsonl"), tail.join("\n") + "\n").unwrap();
+    let whole = events_of(
+        &[samples_dir().join("attocode-py/healthy.jsonl")],
+        &ReadOptions::default(),
+    );
+    let out = tempfile::tempdir().unwrap();
+    let inputs = [
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("a/healthy.jsonl"),
+    ];
+    let report = convert_paths(
+        &inputs,
+        &ReadOptions::default(),
+        ConvertTarget::Otlp,
+        out.path(),
+    )
+    .unwrap();
+    assert_eq!(report.sessions.len(), 1, "{:?}", report.sessions);
+    assert_eq!(report.sessions[0].events as usize, whole.len());
+    assert_eq!(
+        report.duplicates,
+        head.len(),
+        "the file given twice adds nothing"
+    );
+    let mut back = events_of(&[report.sessions[0].path.clone()], &ReadOptions::default());
+    let mut want = whole;
+    for events in [&mut back, &mut want] {
+        events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    }
+    assert_eq!(back, want);
+}
+
 /// A named pipe returns what was written so far: a first read that ends
 /// inside the first line must not decide the format (the file's size, 0,
 /// says nothing about what a read can return).
