@@ -312,18 +312,13 @@ impl OtlpFiles {
                 }
                 path
             }
-            None => {
-                let path = self
-                    .out_dir
-                    .join(format!("{}.otlp.json", session_file_stem(sid)));
-                self.index.insert(sid.to_owned(), self.sessions.len());
-                self.sessions.push(ConvertedSession {
-                    session_id: sid.to_owned(),
-                    path: path.clone(),
-                    events: 0,
-                });
-                path
-            }
+            None => new_output(
+                &self.out_dir,
+                sid,
+                "otlp.json",
+                &mut self.sessions,
+                &mut self.index,
+            ),
         };
         let before = events.len();
         drop_repeated(&mut events);
@@ -336,6 +331,25 @@ impl OtlpFiles {
             self.sessions[i].events = events.len() as u64;
         }
     }
+}
+
+/// Names the output file of a session seen for the first time
+/// (`{stem}.{extension}` in `out_dir`) and lists it in the report.
+fn new_output(
+    out_dir: &Path,
+    sid: &str,
+    extension: &str,
+    sessions: &mut Vec<ConvertedSession>,
+    index: &mut HashMap<String, usize>,
+) -> PathBuf {
+    let path = out_dir.join(format!("{}.{extension}", session_file_stem(sid)));
+    index.insert(sid.to_owned(), sessions.len());
+    sessions.push(ConvertedSession {
+        session_id: sid.to_owned(),
+        path: path.clone(),
+        events: 0,
+    });
+    path
 }
 
 /// The events of an OTLP file this conversion wrote.
@@ -439,18 +453,16 @@ impl SessionFiles {
             }
             let (path, append) = match self.index.get(sid) {
                 Some(&i) => (self.sessions[i].path.clone(), true),
-                None => {
-                    let path = self
-                        .out_dir
-                        .join(format!("{}.jsonl", session_file_stem(sid)));
-                    self.index.insert(sid.clone(), self.sessions.len());
-                    self.sessions.push(ConvertedSession {
-                        session_id: sid.clone(),
-                        path: path.clone(),
-                        events: 0,
-                    });
-                    (path, false)
-                }
+                None => (
+                    new_output(
+                        &self.out_dir,
+                        sid,
+                        "jsonl",
+                        &mut self.sessions,
+                        &mut self.index,
+                    ),
+                    false,
+                ),
             };
             let file = OpenOptions::new()
                 .create(true)
