@@ -112,30 +112,83 @@ fn convert_into(
         path: out_dir.to_path_buf(),
         error: e,
     })?;
-    let mut sink = SessionFiles {
-        out_dir: out_dir.to_path_buf(),
-        open: HashMap::new(),
-        sessions: Vec::new(),
-        index: HashMap::new(),
-        skipped: Vec::new(),
-        error: None,
-        written: HashMap::new(),
-        duplicates: 0,
+    let outputs = Outputs::new(out_dir);
+    let (read, outputs) = match to {
+        ConvertTarget::Canonical => {
+            let mut sink = SessionFiles::new(outputs);
+            let read = read_paths(paths, opts, &mut sink)?;
+            (read, sink.finish())
+        }
+        ConvertTarget::Otlp => {
+            let mut sink = OtlpFiles::new(outputs);
+            let read = read_paths(paths, opts, &mut sink)?;
+            (read, sink.finish())
+        }
     };
-    if to == ConvertTarget::Otlp {
-        return convert_to_otlp(paths, opts, out_dir);
+    outputs.into_report(read)
+}
+
+/// What both output sinks keep: the files written, one per session, and
+/// what the report says besides.
+struct Outputs {
+    out_dir: PathBuf,
+    sessions: Vec<ConvertedSession>,
+    /// Index into `sessions` of each session written.
+    index: HashMap<String, usize>,
+    skipped: Vec<Skipped>,
+    duplicates: usize,
+    /// The first write that failed: the conversion fails with it.
+    error: Option<ConvertError>,
+}
+
+impl Outputs {
+    fn new(out_dir: &Path) -> Self {
+        Outputs {
+            out_dir: out_dir.to_path_buf(),
+            sessions: Vec::new(),
+            index: HashMap::new(),
+            skipped: Vec::new(),
+            duplicates: 0,
+            error: None,
+        }
     }
-    let read = read_paths(paths, opts, &mut sink)?;
-    sink.close_all();
-    if let Some(e) = sink.error {
-        return Err(e);
+
+    /// The output file of `sid`, if one was named already.
+    fn path_of(&self, sid: &str) -> Option<PathBuf> {
+        self.index.get(sid).map(|&i| self.sessions[i].path.clone())
     }
-    Ok(ConvertReport {
-        sessions: sink.sessions,
-        skipped: sink.skipped,
-        read,
-        duplicates: sink.duplicates,
-    })
+
+    /// Names the output file of a session seen for the first time
+    /// (`{stem}.{extension}` in the output directory) and lists it.
+    fn add(&mut self, sid: &str, extension: &str) -> PathBuf {
+        let path = self
+            .out_dir
+            .join(format!("{}.{extension}", session_file_stem(sid)));
+        self.index.insert(sid.to_owned(), self.sessions.len());
+        self.sessions.push(ConvertedSession {
+            session_id: sid.to_owned(),
+            path: path.clone(),
+            events: 0,
+        });
+        path
+    }
+
+    /// The listed session `sid`, to count its events.
+    fn session_mut(&mut self, sid: &str) -> Option<&mut ConvertedSession> {
+        self.index.get(sid).map(|&i| &mut self.sessions[i])
+    }
+
+    fn into_report(self, read: ReadStats) -> Result<ConvertReport, ConvertError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(ConvertReport {
+            sessions: self.sessions,
+            skipped: self.skipped,
+            read,
+            duplicates: self.duplicates,
+        })
+    }
 }
 
 /// `path` made absolute with symlinks resolved, as far as it exists (a
@@ -237,50 +290,29 @@ fn drop_repeated(events: &mut Vec<Event>) {
 /// that continues in a later file is read back from its output (the writer's
 /// read-back is exact), joined and written again. Memory is bounded by the
 /// sessions of one file, not by the input.
-fn convert_to_otlp(
-    paths: &[PathBuf],
-    opts: &ReadOptions,
-    out_dir: &Path,
-) -> Result<ConvertReport, ConvertError> {
-    let mut sink = OtlpFiles {
-        out_dir: out_dir.to_path_buf(),
-        pending: HashMap::new(),
-        order: Vec::new(),
-        sessions: Vec::new(),
-        index: HashMap::new(),
-        skipped: Vec::new(),
-        duplicates: 0,
-        error: None,
-    };
-    let read = read_paths(paths, opts, &mut sink)?;
-    sink.flush_all();
-    if let Some(e) = sink.error {
-        return Err(e);
-    }
-    Ok(ConvertReport {
-        sessions: sink.sessions,
-        skipped: sink.skipped,
-        read,
-        duplicates: sink.duplicates,
-    })
-}
-
-/// The [`Sink`] of OTLP conversion (see [`convert_to_otlp`]).
 struct OtlpFiles {
-    out_dir: PathBuf,
+    out: Outputs,
     /// Events of sessions not written since they last had events.
     pending: HashMap<String, Vec<Event>>,
-    /// `pending`'s sessions in order of first appearance.
+    /// `pending`'s sessions in order of first appearance (and sessions
+    /// flushed since, skipped by [`OtlpFiles::flush_all`]).
     order: Vec<String>,
-    sessions: Vec<ConvertedSession>,
-    /// Index into `sessions` of each session written.
-    index: HashMap<String, usize>,
-    skipped: Vec<Skipped>,
-    duplicates: usize,
-    error: Option<ConvertError>,
 }
 
 impl OtlpFiles {
+    fn new(out: Outputs) -> Self {
+        OtlpFiles {
+            out,
+            pending: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    fn finish(mut self) -> Outputs {
+        self.flush_all();
+        self.out
+    }
+
     fn flush_all(&mut self) {
         for sid in std::mem::take(&mut self.order) {
             self.flush(&sid);
@@ -290,66 +322,39 @@ impl OtlpFiles {
     /// Writes the held events of `sid`, joined with what was written of it
     /// before.
     fn flush(&mut self, sid: &str) {
+        // `order` keeps `sid` until the file ends (a flushed session is
+        // skipped there): removing it here would cost a scan per session.
         let Some(mut events) = self.pending.remove(sid) else {
             return;
         };
-        self.order.retain(|s| s != sid);
-        if self.error.is_some() {
+        if self.out.error.is_some() {
             return;
         }
-        let path = match self.index.get(sid) {
-            Some(&i) => {
-                let path = self.sessions[i].path.clone();
-                match read_back(&path) {
-                    Ok(mut written) => {
-                        written.append(&mut events);
-                        events = written;
-                    }
-                    Err(e) => {
-                        self.error = Some(e);
-                        return;
-                    }
+        let path = match self.out.path_of(sid) {
+            Some(path) => match read_back(&path) {
+                Ok(mut written) => {
+                    written.append(&mut events);
+                    events = written;
+                    path
                 }
-                path
-            }
-            None => new_output(
-                &self.out_dir,
-                sid,
-                "otlp.json",
-                &mut self.sessions,
-                &mut self.index,
-            ),
+                Err(e) => {
+                    self.out.error = Some(e);
+                    return;
+                }
+            },
+            None => self.out.add(sid, "otlp.json"),
         };
         let before = events.len();
         drop_repeated(&mut events);
-        self.duplicates += before - events.len();
+        self.out.duplicates += before - events.len();
         if let Err(e) = std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)) {
-            self.error = Some(ConvertError::Write { path, error: e });
+            self.out.error = Some(ConvertError::Write { path, error: e });
             return;
         }
-        if let Some(&i) = self.index.get(sid) {
-            self.sessions[i].events = events.len() as u64;
+        if let Some(session) = self.out.session_mut(sid) {
+            session.events = events.len() as u64;
         }
     }
-}
-
-/// Names the output file of a session seen for the first time
-/// (`{stem}.{extension}` in `out_dir`) and lists it in the report.
-fn new_output(
-    out_dir: &Path,
-    sid: &str,
-    extension: &str,
-    sessions: &mut Vec<ConvertedSession>,
-    index: &mut HashMap<String, usize>,
-) -> PathBuf {
-    let path = out_dir.join(format!("{}.{extension}", session_file_stem(sid)));
-    index.insert(sid.to_owned(), sessions.len());
-    sessions.push(ConvertedSession {
-        session_id: sid.to_owned(),
-        path: path.clone(),
-        events: 0,
-    });
-    path
 }
 
 /// The events of an OTLP file this conversion wrote.
@@ -379,7 +384,7 @@ impl Sink for OtlpFiles {
     }
 
     fn skip(&mut self, skipped: Skipped) {
-        self.skipped.push(skipped);
+        self.out.skipped.push(skipped);
     }
 
     fn session_done(&mut self, _source: &Source, session_id: &str) {
@@ -416,30 +421,37 @@ pub fn session_file_stem(session_id: &str) -> String {
     clean
 }
 
+/// The [`Sink`] of canonical conversion: events are appended to their
+/// session's file as they come (at most [`MAX_OPEN_OUTPUTS`] open at once).
 struct SessionFiles {
-    out_dir: PathBuf,
+    out: Outputs,
     open: HashMap<String, CanonicalWriter<BufWriter<File>>>,
-    sessions: Vec<ConvertedSession>,
-    index: HashMap<String, usize>,
-    skipped: Vec<Skipped>,
-    error: Option<ConvertError>,
     /// Per session, the [`event_key`]s written: an event read twice is
     /// written once, the first time (canonical output streams, so a later,
     /// richer copy cannot replace it). 8 bytes an event.
     written: HashMap<String, std::collections::HashSet<u64>>,
-    duplicates: usize,
 }
 
 impl SessionFiles {
+    fn new(out: Outputs) -> Self {
+        SessionFiles {
+            out,
+            open: HashMap::new(),
+            written: HashMap::new(),
+        }
+    }
+
+    fn finish(mut self) -> Outputs {
+        self.close_all();
+        self.out
+    }
+
     fn close_all(&mut self) {
         for (sid, w) in self.open.drain() {
             if let Err(e) = w.into_inner() {
-                let path = self
-                    .index
-                    .get(&sid)
-                    .map(|&i| self.sessions[i].path.clone())
-                    .unwrap_or_default();
-                self.error
+                let path = self.out.path_of(&sid).unwrap_or_default();
+                self.out
+                    .error
                     .get_or_insert(ConvertError::Write { path, error: e });
             }
         }
@@ -451,18 +463,9 @@ impl SessionFiles {
             if self.open.len() >= MAX_OPEN_OUTPUTS {
                 self.close_all();
             }
-            let (path, append) = match self.index.get(sid) {
-                Some(&i) => (self.sessions[i].path.clone(), true),
-                None => (
-                    new_output(
-                        &self.out_dir,
-                        sid,
-                        "jsonl",
-                        &mut self.sessions,
-                        &mut self.index,
-                    ),
-                    false,
-                ),
+            let (path, append) = match self.out.path_of(sid) {
+                Some(path) => (path, true),
+                None => (self.out.add(sid, "jsonl"), false),
             };
             let file = OpenOptions::new()
                 .create(true)
@@ -477,13 +480,14 @@ impl SessionFiles {
             self.open
                 .insert(sid.clone(), CanonicalWriter::new(BufWriter::new(file)));
         }
-        let i = self.index.get(sid).copied().unwrap_or(0);
         if let Some(w) = self.open.get_mut(sid) {
             w.write(event).map_err(|e| ConvertError::Write {
-                path: self.sessions[i].path.clone(),
+                path: self.out.path_of(sid).unwrap_or_default(),
                 error: e,
             })?;
-            self.sessions[i].events += 1;
+            if let Some(session) = self.out.session_mut(sid) {
+                session.events += 1;
+            }
         }
         Ok(())
     }
@@ -491,7 +495,7 @@ impl SessionFiles {
 
 impl Sink for SessionFiles {
     fn event(&mut self, _source: &Source, event: Event) {
-        if self.error.is_some() {
+        if self.out.error.is_some() {
             return;
         }
         let key = event_key(&event);
@@ -500,15 +504,15 @@ impl Sink for SessionFiles {
             None => self.written.entry(event.session_id.clone()).or_default(),
         };
         if !written.insert(key) {
-            self.duplicates += 1;
+            self.out.duplicates += 1;
             return;
         }
         if let Err(e) = self.write(&event) {
-            self.error = Some(e);
+            self.out.error = Some(e);
         }
     }
     fn skip(&mut self, skipped: Skipped) {
-        self.skipped.push(skipped);
+        self.out.skipped.push(skipped);
     }
 }
 

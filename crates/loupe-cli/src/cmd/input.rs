@@ -464,12 +464,15 @@ impl<'w, R> FileCollector<'w, R> {
 
     fn part(&self, session: Session) -> Part<R> {
         let by_trace = loupe_analyze::is_named_by_its_trace(&session);
-        let mut traces: Vec<u64> = Vec::new();
+        // Distinct trace ids: a set, since one session may span many traces.
+        let mut traces: HashSet<u64> = HashSet::new();
         if session.source.format == SourceFormat::Otlp {
+            let mut last = None;
             for t in session.events.iter().filter_map(|e| e.trace_id.as_deref()) {
-                let key = session_key(t);
-                if traces.last() != Some(&key) && !traces.contains(&key) {
-                    traces.push(key);
+                // Consecutive events mostly share a trace: hash it once.
+                if last != Some(t) {
+                    traces.insert(session_key(t));
+                    last = Some(t);
                 }
             }
         }
@@ -548,7 +551,7 @@ struct Part<R> {
     /// [`session_key`] of its id.
     session_key: u64,
     /// [`session_key`]s of its OpenTelemetry trace ids (none for other formats).
-    traces: Vec<u64>,
+    traces: HashSet<u64>,
     /// Named by its trace id alone ([`loupe_analyze::is_named_by_its_trace`]).
     by_trace: bool,
     result: Option<R>,
