@@ -71,6 +71,12 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
 
 /// Cache verdict and what to do about it.
 pub(crate) fn rate_cache(t: &TokenTotals, reports_cache: bool) -> (CacheRating, String) {
+    if t.input_tokens == 0 && t.total_only_tokens > 0 {
+        return (
+            CacheRating::Unreported,
+            "Tokens are reported only as totals, without the input/output split, so cache use is unknown: record input, output and cache counts to judge it.".to_owned(),
+        );
+    }
     if t.input_tokens == 0 {
         return (
             CacheRating::None,

@@ -180,7 +180,9 @@ fn usage_of(data: &Map<String, Value>) -> TokenUsage {
         cache_read_tokens: pick(&["cache_read", "cache_read_tokens", "cached_tokens"]),
         cache_write_tokens: pick(&["cache_write", "cache_write_tokens", "cache_creation_tokens"]),
         reasoning_tokens: pick(&["reasoning", "reasoning_tokens"]),
+        total_tokens: None,
     }
+    .with_unsplit_total(pick(&["total", "total_tokens"]))
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 //!   and writes); `data.usage` gets OpenTelemetry semantics through
 //!   [`TokenUsage::from_additive`]. The source keys `input_tokens`,
 //!   `output_tokens`, `cache_read_tokens`, `cache_write_tokens` move into
-//!   `usage`; the total `tokens` stays in `data`. Lines that only carry a
-//!   total (`tokens`, the real CLI's `TraceWriter`) get no `usage`: the split
-//!   between input and output is unknown.
+//!   `usage`; the total `tokens` stays in `data`. An LLM response that only
+//!   carries a total (`tokens`, the real CLI's `TraceWriter`) gets
+//!   `usage.total_tokens` alone: the split between input and output is
+//!   unknown, but the total counts (attocode's own `total_tokens` does too).
 //! - `cost` becomes `cost_usd`, `goal` becomes `task`, `messages_count`
 //!   becomes `message_count`.
 //! - `"kind": "tool"` (TraceWriter bug, §2.5) becomes `tool_end` with
@@ -372,7 +373,14 @@ fn normalise_payload(kind: &EventKind, data: &mut Fields<'_>) -> Option<TokenUsa
         _ => {}
     }
     if !SPLIT_TOKEN_KEYS.iter().any(|k| data.contains_key(k)) {
-        return None;
+        return match kind {
+            EventKind::LlmResponse => {
+                let total = data.get_u64(keys::TOKENS);
+                let usage = TokenUsage::default().with_unsplit_total(total);
+                (!usage.is_empty()).then_some(usage)
+            }
+            _ => None,
+        };
     }
     let [input, output, cache_read, cache_write] = SPLIT_TOKEN_KEYS.map(|k| {
         let n = data.get_u64(k);
@@ -412,6 +420,27 @@ mod tests {
         assert_eq!(e.reported_cost(), Some(0.04));
         assert_eq!(e.u64("tokens"), Some(10710));
         assert!(!e.data.contains_key("input_tokens"));
+    }
+
+    #[test]
+    fn a_total_without_its_split_is_kept_as_such() {
+        let out = read(concat!(
+            r#"{"event_id": "a", "kind": "llm_response", "timestamp": 1.5, "session_id": "s", "data": {"tokens": 2150, "cost": 0.0071}}"#,
+            "\n",
+            r#"{"type": "llm.complete", "timestamp": 2.0, "tokens": 1500, "cost": 0.004}"#,
+            "\n",
+            r#"{"event_id": "c", "kind": "tool_end", "timestamp": 3, "session_id": "s", "data": {"tokens": 9}}"#,
+            "\n",
+        ));
+        let usage = |i: usize| out.events[i].1.usage();
+        assert_eq!(usage(0).total_tokens, Some(2150));
+        assert_eq!(
+            (usage(0).input_tokens, usage(0).output_tokens),
+            (None, None)
+        );
+        assert_eq!(usage(0).total(), 2150);
+        assert_eq!(usage(1).total(), 1500, "the legacy line format too");
+        assert!(usage(2).is_empty(), "only LLM responses carry usage");
     }
 
     #[test]

@@ -1263,7 +1263,8 @@ fn end_event(run: &Run<'_>, trace_id: &str, step: Option<u32>) -> Option<Event> 
 
 /// A run's free-form `token_usage` dict in OTel semantics (`prompt_tokens` /
 /// `input_tokens` → input, `completion_tokens` / `output_tokens` → output;
-/// `total_tokens` is derived, never added).
+/// `total_tokens` is derived, never added, and kept only when it is all the
+/// run reports).
 fn usage_from_token_usage(v: &Value) -> Option<TokenUsage> {
     let Value::Object(m) = v else {
         return None;
@@ -1278,12 +1279,14 @@ fn usage_from_token_usage(v: &Value) -> Option<TokenUsage> {
         cache_read_tokens: get(&["cache_read_tokens", "cached_tokens"]),
         cache_write_tokens: get(&["cache_write_tokens", "cache_creation_tokens"]),
         reasoning_tokens: get(&["reasoning_tokens"]),
+        total_tokens: None,
     };
     if usage.input_tokens.is_none() {
         if let (Some(total), Some(out)) = (get(&["total_tokens"]), usage.output_tokens) {
             usage.input_tokens = Some(total.saturating_sub(out));
         }
     }
+    let usage = usage.with_unsplit_total(get(&["total_tokens"]));
     (!usage.is_empty()).then_some(usage)
 }
 

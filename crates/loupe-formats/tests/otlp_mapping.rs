@@ -379,6 +379,7 @@ fn nested_agents_are_subagents_and_other_conventions_are_classified() {
         cache_read_tokens: Some(100),
         cache_write_tokens: None,
         reasoning_tokens: Some(4),
+        total_tokens: None,
     };
     assert_eq!(events[5].usage(), openinference);
     assert_eq!(events[5].model(), Some("gpt-4o-mini"));

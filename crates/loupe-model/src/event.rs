@@ -140,6 +140,7 @@ impl Event {
                 "cache_read_tokens" => &mut u.cache_read_tokens,
                 "cache_write_tokens" => &mut u.cache_write_tokens,
                 "reasoning_tokens" => &mut u.reasoning_tokens,
+                "total_tokens" => &mut u.total_tokens,
                 _ => continue,
             };
             *count = value_u64(value);

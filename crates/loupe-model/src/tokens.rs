@@ -28,6 +28,11 @@ pub struct TokenUsage {
     /// Reasoning / thinking tokens (part of `output_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
+    /// A total reported without its input/output split (attocode's CLI
+    /// `TraceWriter` writes only `tokens`). Counted only when neither
+    /// `input_tokens` nor `output_tokens` is known; see [`Self::total_only`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens: Option<u64>,
 }
 
 impl TokenUsage {
@@ -62,6 +67,7 @@ impl TokenUsage {
             cache_read_tokens: cache_read,
             cache_write_tokens: cache_write,
             reasoning_tokens: None,
+            total_tokens: None,
         }
     }
 
@@ -69,6 +75,16 @@ impl TokenUsage {
     pub fn with_cache(mut self, read: u64, write: u64) -> Self {
         self.cache_read_tokens = Some(read);
         self.cache_write_tokens = Some(write);
+        self
+    }
+
+    /// With `total` kept as [`Self::total_tokens`] when it is all there is:
+    /// neither input nor output is known (builder style). A total beside a
+    /// split says nothing more and is not kept.
+    pub fn with_unsplit_total(mut self, total: Option<u64>) -> Self {
+        if self.input_tokens.is_none() && self.output_tokens.is_none() {
+            self.total_tokens = total;
+        }
         self
     }
 
@@ -126,9 +142,20 @@ impl TokenUsage {
         self.output().saturating_sub(self.reasoning())
     }
 
-    /// `input + output`.
+    /// The reported total when the split is not known: `total_tokens` if
+    /// neither input nor output is reported, else 0 (the split counts).
+    pub fn total_only(&self) -> u64 {
+        match (self.input_tokens, self.output_tokens) {
+            (None, None) => self.total_tokens.unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// `input + output`, or the reported total when neither is known.
     pub fn total(&self) -> u64 {
-        self.input().saturating_add(self.output())
+        self.input()
+            .saturating_add(self.output())
+            .saturating_add(self.total_only())
     }
 
     /// `cache_read / input`, `None` when there is no input. Never above 1:
@@ -149,12 +176,28 @@ pub struct TokenTotals {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
+    /// Tokens of calls that reported only a total, no input/output split
+    /// ([`TokenUsage::total_only`]); part of [`Self::total`], of neither side.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub total_only_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TokenTotals {
-    /// `input + output`.
+    /// `input + output`, plus the tokens reported only as a total.
     pub fn total(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens)
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.total_only_tokens)
+    }
+
+    /// Whether all there is is a total without its input/output split, so
+    /// per-side figures (and a hit rate) would show unknowns as zeros.
+    pub fn split_unknown(&self) -> bool {
+        self.input_tokens == 0 && self.output_tokens == 0 && self.total_only_tokens > 0
     }
 
     /// Prompt tokens neither read from nor written to the cache.
@@ -183,6 +226,7 @@ impl AddAssign<&TokenUsage> for TokenTotals {
         self.cache_read_tokens = self.cache_read_tokens.saturating_add(u.cache_read());
         self.cache_write_tokens = self.cache_write_tokens.saturating_add(u.cache_write());
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(u.reasoning());
+        self.total_only_tokens = self.total_only_tokens.saturating_add(u.total_only());
     }
 }
 
@@ -193,6 +237,7 @@ impl AddAssign<&TokenTotals> for TokenTotals {
         self.cache_read_tokens = self.cache_read_tokens.saturating_add(u.cache_read_tokens);
         self.cache_write_tokens = self.cache_write_tokens.saturating_add(u.cache_write_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(u.reasoning_tokens);
+        self.total_only_tokens = self.total_only_tokens.saturating_add(u.total_only_tokens);
     }
 }
 
@@ -220,6 +265,31 @@ pub struct Cost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_total_counts_only_where_the_split_is_unknown() {
+        let alone = TokenUsage::default().with_unsplit_total(Some(700));
+        assert_eq!((alone.total_only(), alone.total()), (700, 700));
+        // Beside a split, a total says nothing more: not kept, not added.
+        let split = TokenUsage::otel(500, 50).with_unsplit_total(Some(550));
+        assert_eq!((split.total_tokens, split.total()), (None, 550));
+        let stale = TokenUsage {
+            total_tokens: Some(10_000),
+            ..TokenUsage::otel(500, 50)
+        };
+        assert_eq!((stale.total_only(), stale.total()), (0, 550));
+        let mut sum = TokenTotals::default();
+        sum += &alone;
+        sum += &split;
+        assert_eq!(
+            (sum.input_tokens, sum.total_only_tokens, sum.total()),
+            (500, 700, 1250)
+        );
+        assert!(!sum.split_unknown());
+        let mut only = TokenTotals::default();
+        only += &alone;
+        assert!(only.split_unknown());
+    }
 
     #[test]
     fn additive_counts_become_otel_totals() {

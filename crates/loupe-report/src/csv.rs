@@ -28,6 +28,7 @@ pub const SESSION_COLUMNS: &[&str] = &[
     "cache_read_tokens",
     "cache_write_tokens",
     "reasoning_tokens",
+    "total_tokens",
     "cache_hit_rate",
     "cost_usd",
     "compactions",
@@ -106,6 +107,7 @@ pub fn sessions(analyses: &[SessionAnalysis]) -> String {
                 t.cache_read_tokens.to_string(),
                 t.cache_write_tokens.to_string(),
                 t.reasoning_tokens.to_string(),
+                t.total().to_string(),
                 format!("{:.4}", m.cache_hit_rate),
                 format!("{:.6}", m.cost_usd),
                 m.compactions.to_string(),
@@ -173,9 +175,11 @@ pub fn nodes(analyses: &[SessionAnalysis]) -> String {
             "input_tokens",
             "output_tokens",
             "cache_read_tokens",
+            "total_tokens",
         ],
     );
     fn walk(w: &mut csv::Writer<Vec<u8>>, session: &str, n: &SpanNode, depth: usize) {
+        let split = n.tokens.filter(|t| !t.split_unknown());
         let kind = crate::text::serde_name(n.kind);
         let status = crate::text::serde_name(n.status);
         row(
@@ -190,9 +194,11 @@ pub fn nodes(analyses: &[SessionAnalysis]) -> String {
                 n.agent.as_ref().map(|a| a.id.clone()).unwrap_or_default(),
                 n.start.to_rfc3339(),
                 opt(n.duration_ms),
-                opt(n.tokens.map(|t| t.input_tokens)),
-                opt(n.tokens.map(|t| t.output_tokens)),
-                opt(n.tokens.map(|t| t.cache_read_tokens)),
+                // A total without its split leaves the split's cells empty.
+                opt(split.map(|t| t.input_tokens)),
+                opt(split.map(|t| t.output_tokens)),
+                opt(split.map(|t| t.cache_read_tokens)),
+                opt(n.tokens.map(|t| t.total())),
             ],
         );
         for c in &n.children {
@@ -254,6 +260,7 @@ pub fn token_flow(analyses: &[SessionAnalysis]) -> String {
             "cache_read_tokens",
             "cache_write_tokens",
             "reasoning_tokens",
+            "total_tokens",
             "cache_hit_rate",
             "cost_usd",
             "cumulative_cost_usd",
@@ -273,6 +280,7 @@ pub fn token_flow(analyses: &[SessionAnalysis]) -> String {
                     t.cache_read_tokens.to_string(),
                     t.cache_write_tokens.to_string(),
                     t.reasoning_tokens.to_string(),
+                    t.total().to_string(),
                     format!("{:.4}", r.cache_hit_rate),
                     format!("{:.6}", r.cost_usd),
                     format!("{:.6}", r.cumulative_cost_usd),

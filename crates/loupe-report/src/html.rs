@@ -462,7 +462,13 @@ fn node_text(out: &mut String, n: &SpanNode) {
     if let Some(d) = n.duration_ms {
         let _ = write!(out, " {}", human_duration_ms(d));
     }
-    if let Some(t) = &n.tokens {
+    if let Some(t) = n.tokens.filter(|t| t.split_unknown()) {
+        let _ = write!(
+            out,
+            " <span class=\"muted\">{} tokens, no input/output split</span>",
+            human_tokens(t.total())
+        );
+    } else if let Some(t) = &n.tokens {
         let _ = write!(
             out,
             " <span class=\"muted\">in {} · out {} · hit {}</span>",

@@ -23,6 +23,8 @@
 //!       "cache_write_tokens", "reasoning_tokens": integer,   // OpenTelemetry GenAI semantics:
 //!                                                           // input includes cache read + write,
 //!                                                           // output includes reasoning
+//!       "total_tokens": integer,                            // addition: input + output, plus
+//!                                                           // totals reported without a split
 //!       "cache_hit_rate": number,                           // cache_read / input, 0 without input
 //!       "cost_usd": number,                                 // reported cost wins, else priced
 //!       "compactions", "subagents": integer,
@@ -149,6 +151,7 @@ pub struct MetricsJson<'a> {
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     pub reasoning_tokens: u64,
+    pub total_tokens: u64,
     pub cache_hit_rate: f64,
     pub cost_usd: f64,
     pub compactions: u64,
@@ -207,6 +210,7 @@ impl<'a> SessionJson<'a> {
                 cache_read_tokens: m.tokens.cache_read_tokens,
                 cache_write_tokens: m.tokens.cache_write_tokens,
                 reasoning_tokens: m.tokens.reasoning_tokens,
+                total_tokens: m.tokens.total(),
                 cache_hit_rate: finite(m.cache_hit_rate),
                 cost_usd: finite(m.cost_usd),
                 compactions: m.compactions,

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use loupe_analyze::{NodeStatus, SessionAnalysis};
+use loupe_model::TokenTotals;
 
 use crate::terminal::summary::severity_name;
 use crate::terminal::View;
@@ -146,6 +147,19 @@ fn issue_list(out: &mut String, a: &SessionAnalysis) {
     }
 }
 
+/// The total, saying how much of it came without an input/output split.
+fn total_tokens(t: &TokenTotals) -> String {
+    if t.total_only_tokens > 0 {
+        format!(
+            "{} ({} without an input/output split)",
+            thousands(t.total()),
+            thousands(t.total_only_tokens)
+        )
+    } else {
+        thousands(t.total())
+    }
+}
+
 fn session(a: &SessionAnalysis) -> String {
     let mut out = String::new();
     let m = &a.metrics;
@@ -171,7 +185,7 @@ fn session(a: &SessionAnalysis) -> String {
 
     let _ = writeln!(out, "\n### Metrics\n");
     let _ = writeln!(out, "| Metric | Value |\n|---|---:|");
-    let rows: [(&str, String); 14] = [
+    let rows: [(&str, String); 15] = [
         ("Iterations", m.iterations.to_string()),
         ("LLM calls", m.llm_calls.to_string()),
         ("Tool calls", m.tool_calls.to_string()),
@@ -182,6 +196,7 @@ fn session(a: &SessionAnalysis) -> String {
         ("Cache read tokens", thousands(t.cache_read_tokens)),
         ("Cache write tokens", thousands(t.cache_write_tokens)),
         ("Reasoning tokens", thousands(t.reasoning_tokens)),
+        ("Total tokens", total_tokens(t)),
         ("Cache hit rate", percent(m.cache_hit_rate)),
         ("Cost", usd(m.cost_usd)),
         ("Compactions", m.compactions.to_string()),

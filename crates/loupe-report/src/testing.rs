@@ -21,6 +21,7 @@ fn tokens(input: u64, output: u64, read: u64, write: u64) -> TokenTotals {
         cache_read_tokens: read,
         cache_write_tokens: write,
         reasoning_tokens: 0,
+        total_only_tokens: 0,
     }
 }
 

@@ -252,13 +252,24 @@ fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
         ),
         kv(
             "Tokens",
-            format!(
-                "in {}  out {}  cache read {}  write {}",
-                human_tokens(t.input_tokens),
-                human_tokens(t.output_tokens),
-                human_tokens(t.cache_read_tokens),
-                human_tokens(t.cache_write_tokens)
-            ),
+            if t.total_only_tokens > 0 {
+                format!(
+                    "in {}  out {}  cache read {}  write {}  (+{} without a split)",
+                    human_tokens(t.input_tokens),
+                    human_tokens(t.output_tokens),
+                    human_tokens(t.cache_read_tokens),
+                    human_tokens(t.cache_write_tokens),
+                    human_tokens(t.total_only_tokens)
+                )
+            } else {
+                format!(
+                    "in {}  out {}  cache read {}  write {}",
+                    human_tokens(t.input_tokens),
+                    human_tokens(t.output_tokens),
+                    human_tokens(t.cache_read_tokens),
+                    human_tokens(t.cache_write_tokens)
+                )
+            },
         ),
         kv("Cache hit", format!("{:.1}%", m.cache_hit_rate * 100.0)),
         kv("Cost", format!("${:.4}", m.cost_usd)),

@@ -155,7 +155,12 @@ fn usage_of(f: &Map<String, Value>) -> TokenUsage {
                 "gen_ai.usage.reasoning_tokens",
             ],
         ),
+        total_tokens: None,
     }
+    .with_unsplit_total(field_u64(
+        f,
+        &["gen_ai.usage.total_tokens", "llm.usage.total_tokens"],
+    ))
 }
 
 const ERROR_FIELDS: &[&str] = &["error", "error.message", "exception.message"];

@@ -213,7 +213,9 @@ pub(crate) struct DeferredLlmResponse {
 /// caller wrote, so its size is time; this cuts the numbers' share by a third.
 #[derive(Clone, Copy, Default)]
 struct Numbers {
-    values: [u64; NUMBERS],
+    values: [u64; WIDE],
+    /// The slots from [`WIDE`] on hold `u32`s (iteration and turn numbers).
+    small: [u32; NUMBERS - WIDE],
     present: u16,
 }
 
@@ -226,14 +228,27 @@ const REASONING_TOKENS: usize = 4;
 const COST_USD: usize = 5;
 const DURATION_MS: usize = 6;
 const TOOL_CALLS: usize = 7;
-const ITERATION: usize = 8;
-const TURN: usize = 9;
-const NUMBERS: usize = 10;
+const TOTAL_TOKENS: usize = 8;
+/// Slots below this hold 64 bits, the rest 32.
+const WIDE: usize = 9;
+const ITERATION: usize = 9;
+const TURN: usize = 10;
+const NUMBERS: usize = 11;
 
 impl Numbers {
     fn set(&mut self, slot: usize, value: Option<u64>) {
-        if let (Some(v), Some(cell)) = (value, self.values.get_mut(slot)) {
-            *cell = v;
+        let Some(v) = value else { return };
+        let stored = match slot.checked_sub(WIDE) {
+            None => self.values.get_mut(slot).map(|cell| *cell = v).is_some(),
+            Some(i) => match (self.small.get_mut(i), u32::try_from(v)) {
+                (Some(cell), Ok(v)) => {
+                    *cell = v;
+                    true
+                }
+                _ => false,
+            },
+        };
+        if stored {
             self.present |= 1 << slot;
         }
     }
@@ -242,7 +257,10 @@ impl Numbers {
         if self.present & (1 << slot) == 0 {
             return None;
         }
-        self.values.get(slot).copied()
+        match slot.checked_sub(WIDE) {
+            None => self.values.get(slot).copied(),
+            Some(i) => self.small.get(i).map(|&v| u64::from(v)),
+        }
     }
 
     fn float(&self, slot: usize) -> Option<f64> {
@@ -261,6 +279,7 @@ impl Numbers {
             cache_read_tokens: self.get(CACHE_READ_TOKENS),
             cache_write_tokens: self.get(CACHE_WRITE_TOKENS),
             reasoning_tokens: self.get(REASONING_TOKENS),
+            total_tokens: self.get(TOTAL_TOKENS),
         }
     }
 }
@@ -290,6 +309,7 @@ impl DeferredLlmResponse {
         numbers.set(CACHE_READ_TOKENS, usage.cache_read_tokens);
         numbers.set(CACHE_WRITE_TOKENS, usage.cache_write_tokens);
         numbers.set(REASONING_TOKENS, usage.reasoning_tokens);
+        numbers.set(TOTAL_TOKENS, usage.total_tokens);
         numbers.set(COST_USD, resp.cost_usd.map(f64::to_bits));
         numbers.set(DURATION_MS, resp.duration_ms.map(f64::to_bits));
         numbers.set(TOOL_CALLS, resp.tool_calls.map(u64::from));
@@ -614,6 +634,7 @@ impl DeferredLlmResponse {
                 u.uint("input_tokens", usage.input_tokens)?;
                 u.uint("output_tokens", usage.output_tokens)?;
                 u.uint("reasoning_tokens", usage.reasoning_tokens)?;
+                u.uint("total_tokens", usage.total_tokens)?;
                 u.close();
             }
             data.close();

@@ -58,6 +58,11 @@ fn every_event_of_a_session_using_every_helper_validates() {
             content: Some("hello"),
             duration_ms: Some(12.5),
         });
+        // A total without its split (what attocode's CLI writer reports).
+        it.record_llm_response(&LlmResponse {
+            usage: TokenUsage::default().with_unsplit_total(Some(700)),
+            ..Default::default()
+        });
         it.record_llm_error(Some("claude-haiku-4-5"), "overloaded", Some(3.0));
         it.record_llm_retry(1, "overloaded");
         it.record_thinking("hmm", Some(12));

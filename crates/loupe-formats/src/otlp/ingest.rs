@@ -782,6 +782,7 @@ pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
             ],
         )
         .or_else(|| detail(&["reasoning", "reasoning_tokens", "output_reasoning"])),
+        total_tokens: None,
     };
     let total = attrs::first_u64(
         a,
@@ -797,6 +798,7 @@ pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
             usage.input_tokens = Some(total.saturating_sub(out));
         }
     }
+    let mut usage = usage.with_unsplit_total(total);
     // OTel says input includes the cache parts. If the parts exceed the input, the
     // producer reported Anthropic-style additive counts: convert.
     if let Some(input) = usage.input_tokens {

@@ -69,6 +69,14 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         thousands(t.output_tokens),
         thousands(t.reasoning_tokens)
     );
+    if t.total_only_tokens > 0 {
+        let _ = writeln!(
+            out,
+            "  Total {} tokens, {} of them reported without an input/output split",
+            thousands(t.total()),
+            thousands(t.total_only_tokens)
+        );
+    }
     let _ = write!(
         out,
         "  Cache hit rate {}   Cost {}",

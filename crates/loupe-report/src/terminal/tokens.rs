@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use loupe_analyze::{CacheRating, SessionAnalysis, Trend};
+use loupe_model::TokenTotals;
 
 use super::{Align, Painter, Table};
 use crate::text::{human_tokens, one_line, percent, thousands, usd};
@@ -31,45 +32,63 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         .map(|r| r.tokens.total())
         .max()
         .unwrap_or(0);
-    let mut table = Table::new(&[
+    // Traces that report some calls' tokens only as a total get a Total
+    // column and bar part of their own: their split is unknown, not zero.
+    let unsplit = a.metrics.tokens.total_only_tokens > 0;
+    let mut columns = vec![
         ("Iter", Align::Right),
         ("In", Align::Right),
         ("Out", Align::Right),
+    ];
+    if unsplit {
+        columns.push(("Total", Align::Right));
+    }
+    columns.extend([
         ("Cache read", Align::Right),
         ("Cache write", Align::Right),
         ("Hit%", Align::Right),
         ("Cost", Align::Right),
         ("", Align::Left),
     ]);
-    for r in &flow.rows {
-        let t = &r.tokens;
-        table.row(vec![
-            r.iteration.to_string(),
-            thousands(t.input_tokens),
-            thousands(t.output_tokens),
+    let mut table = Table::new(&columns);
+    let cells = |label: String, t: &TokenTotals, hit: f64, cost: f64, bar: String| {
+        let mut row = vec![label, thousands(t.input_tokens), thousands(t.output_tokens)];
+        if unsplit {
+            row.push(thousands(t.total()));
+        }
+        row.extend([
             thousands(t.cache_read_tokens),
             thousands(t.cache_write_tokens),
-            percent(r.cache_hit_rate),
-            usd(r.cost_usd),
-            bar(
-                t.cache_read_tokens,
-                t.input_tokens.saturating_sub(t.cache_read_tokens),
-                t.output_tokens,
-                max,
-            ),
+            percent(hit),
+            usd(cost),
+            bar,
         ]);
+        row
+    };
+    for r in &flow.rows {
+        let t = &r.tokens;
+        let parts = BarParts {
+            cached: t.cache_read_tokens,
+            fresh: t.input_tokens.saturating_sub(t.cache_read_tokens),
+            output: t.output_tokens,
+            unsplit: t.total_only_tokens,
+        };
+        table.row(cells(
+            r.iteration.to_string(),
+            t,
+            r.cache_hit_rate,
+            r.cost_usd,
+            bar(parts, max),
+        ));
     }
     let tot = &a.metrics.tokens;
-    table.row(vec![
+    table.row(cells(
         "Total".to_owned(),
-        thousands(tot.input_tokens),
-        thousands(tot.output_tokens),
-        thousands(tot.cache_read_tokens),
-        thousands(tot.cache_write_tokens),
-        percent(a.metrics.cache_hit_rate),
-        usd(a.metrics.cost_usd),
+        tot,
+        a.metrics.cache_hit_rate,
+        a.metrics.cost_usd,
         String::new(),
-    ]);
+    ));
     out.push_str(&table.render(2, p));
     if !a.metrics.unpriced_models.is_empty() {
         let names: Vec<String> = a
@@ -84,7 +103,14 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
             names.join(", ")
         );
     }
-    let _ = writeln!(out, "  Legend: █ cache read  ▓ fresh input  ░ output");
+    if unsplit {
+        let _ = writeln!(
+            out,
+            "  Legend: █ cache read  ▓ fresh input  ░ output  ▒ total without an input/output split"
+        );
+    } else {
+        let _ = writeln!(out, "  Legend: █ cache read  ▓ fresh input  ░ output");
+    }
     out.push('\n');
     let rating = match flow.cache_rating {
         CacheRating::Good => p.ok("GOOD"),
@@ -131,10 +157,22 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     out
 }
 
-/// A bar of at most [`BAR_WIDTH`] characters scaled to `max`: `█` cached
-/// input, `▓` fresh input, `░` output. A non-zero part gets at least one cell
-/// so small but present parts stay visible.
-pub(crate) fn bar(cached: u64, fresh: u64, output: u64, max: u64) -> String {
+/// The parts of one row's bar, in tokens.
+#[derive(Clone, Copy)]
+pub(crate) struct BarParts {
+    /// Input read from the cache (`█`).
+    pub(crate) cached: u64,
+    /// Input neither read from the cache (`▓`).
+    pub(crate) fresh: u64,
+    /// Output (`░`).
+    pub(crate) output: u64,
+    /// Tokens reported only as a total (`▒`).
+    pub(crate) unsplit: u64,
+}
+
+/// A bar of at most [`BAR_WIDTH`] characters scaled to `max`. A non-zero
+/// part gets at least one cell so small but present parts stay visible.
+pub(crate) fn bar(parts: BarParts, max: u64) -> String {
     if max == 0 {
         return String::new();
     }
@@ -146,9 +184,10 @@ pub(crate) fn bar(cached: u64, fresh: u64, output: u64, max: u64) -> String {
         }
     };
     let mut s = String::new();
-    s.push_str(&"█".repeat(cells(cached)));
-    s.push_str(&"▓".repeat(cells(fresh)));
-    s.push_str(&"░".repeat(cells(output)));
+    s.push_str(&"█".repeat(cells(parts.cached)));
+    s.push_str(&"▓".repeat(cells(parts.fresh)));
+    s.push_str(&"░".repeat(cells(parts.output)));
+    s.push_str(&"▒".repeat(cells(parts.unsplit)));
     s
 }
 
@@ -158,12 +197,19 @@ mod tests {
 
     #[test]
     fn bars_scale_to_the_largest_iteration() {
-        assert_eq!(bar(0, 0, 0, 0), "");
-        let full = bar(20, 5, 5, 30);
+        let parts = |cached, fresh, output, unsplit| BarParts {
+            cached,
+            fresh,
+            output,
+            unsplit,
+        };
+        assert_eq!(bar(parts(0, 0, 0, 0), 0), "");
+        let full = bar(parts(20, 5, 5, 0), 30);
         assert_eq!(full.chars().filter(|c| *c == '█').count(), 20);
         assert_eq!(full.chars().filter(|c| *c == '▓').count(), 5);
         assert_eq!(full.chars().filter(|c| *c == '░').count(), 5);
-        let tiny = bar(0, 1, 1, 1_000_000);
+        let tiny = bar(parts(0, 1, 1, 0), 1_000_000);
         assert_eq!(tiny, "▓░");
+        assert_eq!(bar(parts(0, 0, 0, 15), 30), "▒".repeat(15));
     }
 }

@@ -61,7 +61,13 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
     if let Some(d) = node.duration_ms {
         let _ = write!(s, " {}", human_duration_ms(d));
     }
-    if let Some(t) = &node.tokens {
+    if let Some(t) = node.tokens.filter(|t| t.split_unknown()) {
+        let brief = format!(
+            "[{} tokens, no input/output split]",
+            human_tokens(t.total())
+        );
+        let _ = write!(s, "  {}", p.dim(&brief));
+    } else if let Some(t) = &node.tokens {
         let _ = write!(
             s,
             "  {}",
