@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::header::{CONTENT_ENCODING, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +72,33 @@ impl From<loupe_store::StoreError> for Problem {
     fn from(e: loupe_store::StoreError) -> Problem {
         Problem::retry(StatusCode::SERVICE_UNAVAILABLE, e.to_string(), 5)
     }
+}
+
+/// The body axum read under the router's `DefaultBodyLimit` (the
+/// configured `max_body_bytes`), or the JSON problem to answer: 413 naming
+/// the limit when the body is over it. `refused` counts the refusal.
+pub(crate) fn received(
+    body: Result<Bytes, BytesRejection>,
+    max_body: usize,
+    refused: impl FnOnce(&'static str),
+) -> Result<Bytes, Problem> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            refused("too_large");
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than the limit of {max_body} bytes (loupe serve --max-body-mib): send smaller batches"
+                ),
+            )
+        } else {
+            refused("bad_request");
+            Problem::new(
+                rejection.status(),
+                format!("the body could not be read: {}", rejection.body_text()),
+            )
+        }
+    })
 }
 
 /// The body with its `Content-Encoding` undone (identity or gzip), at most

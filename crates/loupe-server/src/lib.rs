@@ -68,6 +68,9 @@ pub enum ServerError {
 
 /// Builds the whole HTTP surface over `state`.
 fn router(state: AppState) -> Router {
+    // Bodies over the configured limit are refused while being read (the
+    // handlers answer 413 in JSON); axum's own default is 2 MiB.
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     Router::new()
         .merge(otlp::routes())
         .merge(native::routes())
@@ -75,6 +78,7 @@ fn router(state: AppState) -> Router {
         .merge(live::routes())
         .merge(web::routes())
         .merge(metrics::routes())
+        .layer(body_limit)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

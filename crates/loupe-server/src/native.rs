@@ -8,8 +8,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -31,8 +32,22 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/events", post(post_events))
 }
 
-async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let received = Instant::now();
+    if let Err(problem) = check_media_type(&headers) {
+        state.metrics.refused("unsupported_media_type");
+        return problem.into_response();
+    }
+    let body = match body::received(body, state.config.max_body_bytes, |why| {
+        state.metrics.refused(why)
+    }) {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
+    };
     match ingest(&state, headers, body).await {
         Ok(accepted) => {
             state
@@ -42,6 +57,24 @@ async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: By
             Json(serde_json::json!({ "accepted": accepted })).into_response()
         }
         Err(problem) => problem.into_response(),
+    }
+}
+
+/// Canonical JSONL comes as NDJSON/JSONL/JSON or plain text; no type, or
+/// curl's default form type, is taken as JSONL too. Anything else (OTLP
+/// protobuf, images...) is a client mistake: 415.
+fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
+    match body::media_type(headers).as_str() {
+        "" | "application/x-ndjson" | "application/jsonl" | "application/json-lines"
+        | "application/json" | "text/plain" | "application/x-www-form-urlencoded" => Ok(()),
+        "application/x-protobuf" | "application/protobuf" => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "this endpoint takes canonical JSONL; send OTLP protobuf to /v1/traces",
+        )),
+        other => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported Content-Type {other:?}: send canonical JSONL as application/x-ndjson"),
+        )),
     }
 }
 

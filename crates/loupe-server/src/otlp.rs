@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -56,7 +57,11 @@ struct RpcStatus {
     message: String,
 }
 
-async fn post_traces(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn post_traces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let received = Instant::now();
     let encoding = match body::media_type(&headers).as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
@@ -73,6 +78,12 @@ async fn post_traces(State(state): State<AppState>, headers: HeaderMap, body: By
                 ),
             );
         }
+    };
+    let body = match body::received(body, state.config.max_body_bytes, |why| {
+        state.metrics.refused(why)
+    }) {
+        Ok(body) => body,
+        Err(problem) => return error(encoding, problem),
     };
     match ingest(&state, encoding, headers, body).await {
         Ok(rejected) => {
@@ -124,6 +135,15 @@ fn decode(
     memory: &TraceSessions,
 ) -> Result<Decoded, Problem> {
     let bytes = body::decode(headers, body, max_decoded)?;
+    // `{}` is an empty ExportTraceServiceRequest, as an empty protobuf body
+    // is (files are stricter: there `{}` is not taken for OTLP).
+    if encoding == Encoding::Json && bytes.len() < 64 {
+        if let Ok(map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+            if map.is_empty() {
+                return Ok((Vec::new(), 0, 0, Vec::new()));
+            }
+        }
+    }
     let request = match encoding {
         Encoding::Protobuf => decode_request_proto(&bytes),
         Encoding::Json => decode_request_json(&bytes),

@@ -678,3 +678,76 @@ fn mutated_and_random_bodies_get_4xx_never_5xx() {
     assert_eq!(status, 200, "{health}");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn bodies_up_to_the_configured_limit_are_taken_and_larger_ones_refused_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    // 3 MiB of JSONL: over axum's own 2 MiB default, under the 32 MiB default.
+    let big = session_jsonl("big", 14_000, "a large batch");
+    assert!(big.len() > 3 << 20, "{}", big.len());
+    let server = ServerHandle::start(config(), store.clone()).unwrap();
+    let events = format!("{}/api/v1/events", server.url());
+    let (status, body, _) = post(&events, "application/x-ndjson", big.as_bytes());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["accepted"], 14_003);
+    server.shutdown().unwrap();
+
+    // A lower limit refuses the same body whole, in JSON, counted.
+    let small = ServerConfig {
+        max_body_bytes: 1 << 20,
+        ..config()
+    };
+    let server = ServerHandle::start(small, sqlite(&tempfile::tempdir().unwrap())).unwrap();
+    let (status, body, _) = post(
+        &format!("{}/api/v1/events", server.url()),
+        "application/x-ndjson",
+        big.as_bytes(),
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("--max-body-mib"), "{body}");
+    let (status, body, _) = post(
+        &format!("{}/v1/traces", server.url()),
+        "application/json",
+        big.as_bytes(),
+    );
+    assert_eq!(status, 413, "{body}");
+    let metrics = ureq::get(&format!("{}/metrics", server.url()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let too_large = metrics
+        .lines()
+        .find(|l| l.starts_with("loupe_refused_requests_total{reason=\"too_large\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(too_large.ends_with(" 2"), "{too_large}");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn native_ingest_refuses_foreign_content_types_and_otlp_takes_an_empty_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let server = ServerHandle::start(config(), store.clone()).unwrap();
+    let events = format!("{}/api/v1/events", server.url());
+    let jsonl = session_jsonl("s", 1, "t");
+    for foreign in ["image/png", "application/x-protobuf"] {
+        let (status, body, _) = post(&events, foreign, jsonl.as_bytes());
+        assert_eq!(status, 415, "{foreign}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    // curl's default type and plain text are taken as JSONL.
+    for ok in ["application/x-www-form-urlencoded", "text/plain"] {
+        let (status, body, _) = post(&events, ok, jsonl.as_bytes());
+        assert_eq!(status, 200, "{ok}: {body}");
+    }
+    // An empty request is valid OTLP in either encoding.
+    let traces = format!("{}/v1/traces", server.url());
+    let (status, body, _) = post(&traces, "application/json", b"{}");
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = post(&traces, "application/x-protobuf", b"");
+    assert_eq!(status, 200);
+    server.shutdown().unwrap();
+    assert_eq!(store.event_count().unwrap(), 4);
+}
