@@ -21,10 +21,14 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The recorder's optional `tracing` layer: no workspace member turns it on.
+cargo clippy -p loupe --all-targets --features tracing --locked -- -D warnings
 echo "== cargo doc (warnings are errors: broken or private intra-doc links)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== cargo test -p loupe --features tracing (the tracing layer)"
+cargo test -p loupe --features tracing --locked
 
 for extra in scripts/test-clickhouse.sh scripts/check-clickhouse-sql-chdb.sh; do
   if [ -f "$extra" ]; then

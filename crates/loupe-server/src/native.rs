@@ -65,15 +65,22 @@ async fn post_events(
 /// protobuf, images...) is a client mistake: 415.
 fn check_media_type(headers: &HeaderMap) -> Result<(), Problem> {
     match body::media_type(headers).as_str() {
-        "" | "application/x-ndjson" | "application/jsonl" | "application/json-lines"
-        | "application/json" | "text/plain" | "application/x-www-form-urlencoded" => Ok(()),
+        ""
+        | "application/x-ndjson"
+        | "application/jsonl"
+        | "application/json-lines"
+        | "application/json"
+        | "text/plain"
+        | "application/x-www-form-urlencoded" => Ok(()),
         "application/x-protobuf" | "application/protobuf" => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "this endpoint takes canonical JSONL; send OTLP protobuf to /v1/traces",
         )),
         other => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported Content-Type {other:?}: send canonical JSONL as application/x-ndjson"),
+            format!(
+                "unsupported Content-Type {other:?}: send canonical JSONL as application/x-ndjson"
+            ),
         )),
     }
 }

@@ -138,7 +138,9 @@ fn decode(
     // `{}` is an empty ExportTraceServiceRequest, as an empty protobuf body
     // is (files are stricter: there `{}` is not taken for OTLP).
     if encoding == Encoding::Json && bytes.len() < 64 {
-        if let Ok(map) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes) {
+        if let Ok(map) =
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
+        {
             if map.is_empty() {
                 return Ok((Vec::new(), 0, 0, Vec::new()));
             }

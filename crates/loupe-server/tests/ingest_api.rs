@@ -705,7 +705,10 @@ fn bodies_up_to_the_configured_limit_are_taken_and_larger_ones_refused_in_json()
         big.as_bytes(),
     );
     assert_eq!(status, 413, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("--max-body-mib"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--max-body-mib"),
+        "{body}"
+    );
     let (status, body, _) = post(
         &format!("{}/v1/traces", server.url()),
         "application/json",

@@ -787,7 +787,10 @@ impl Builder {
                 Some(
                     std::thread::Builder::new()
                         .name("loupe-http".into())
-                        .spawn(move || sink.run(for_thread))
+                        .spawn(move || {
+                            own_thread::mark();
+                            sink.run(for_thread)
+                        })
                         .map_err(|source| RecorderError::Io {
                             path: core.path.clone(),
                             source,
@@ -798,7 +801,10 @@ impl Builder {
         };
         let handle = std::thread::Builder::new()
             .name("loupe-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                own_thread::mark();
+                writer.run()
+            })
             .map_err(|source| {
                 if let Some(sink) = &core.http {
                     sink.finish(Instant::now());
@@ -1081,5 +1087,28 @@ mod tests {
         assert_eq!(file_safe("../a/b"), ".._a_b");
         assert_eq!(file_safe(".."), "session");
         assert_eq!(compact_time(Timestamp(0)), "19700101T000000Z");
+    }
+}
+
+/// Which threads are the recorder's own (writer, HTTP sender). What they
+/// log (the HTTP client's `log` records, bridged into `tracing` by
+/// `tracing-log`) must not be recorded: each send would log, be recorded
+/// and be sent again, forever.
+pub(crate) mod own_thread {
+    use std::cell::Cell;
+
+    thread_local! {
+        static OWN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Marks the calling thread as one of the recorder's own.
+    pub(crate) fn mark() {
+        OWN.with(|own| own.set(true));
+    }
+
+    /// Whether the calling thread is one of the recorder's own.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn is() -> bool {
+        OWN.with(Cell::get)
     }
 }

@@ -24,6 +24,11 @@
 //! * other spans → `span_start` / `span_end` with their fields in `data`;
 //! * events → `log` with `level`, `target`, `message` and their fields.
 //!
+//! Spans and events on the recorder's own threads (its writer and HTTP
+//! sender, whose HTTP client logs every request through `log`, which
+//! `tracing-log` bridges here) are not recorded: recording them would make
+//! each send log and send again, forever.
+//!
 //! `gen_ai.conversation.id` is kept as `data.conversation_id`. Parent links
 //! follow the span tree. Values may be recorded after the span opened
 //! (`Span::record`); they are read when it closes.
@@ -39,7 +44,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::helpers::{put, put_opt};
-use crate::recorder::Recorder;
+use crate::recorder::{own_thread, Recorder};
 
 /// The layer; build it with [`layer`].
 #[derive(Debug, Clone)]
@@ -193,7 +198,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.recorder.is_recording() {
+        if !self.recorder.is_recording() || own_thread::is() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -296,7 +301,7 @@ where
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        if !self.recorder.is_recording() {
+        if !self.recorder.is_recording() || own_thread::is() {
             return;
         }
         let rec = ctx
@@ -386,4 +391,48 @@ where
 
 fn agent_id(f: &Map<String, Value>) -> Option<&str> {
     field_str(f, &["gen_ai.agent.id", "gen_ai.agent.name"])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn events_on_the_recorders_own_threads_are_not_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = Recorder::builder()
+            .dir(dir.path())
+            .session_id("own")
+            .start()
+            .unwrap();
+        let path = session.path().unwrap().to_owned();
+        let subscriber = tracing_subscriber::registry().with(layer(session.recorder()));
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let on = |own: bool, message: &'static str| {
+            let dispatch = dispatch.clone();
+            std::thread::spawn(move || {
+                if own {
+                    own_thread::mark();
+                }
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _span = tracing::info_span!("sending").entered();
+                    tracing::info!(target: "ureq::unit", "{message}");
+                });
+            })
+            .join()
+            .unwrap();
+        };
+        on(
+            true,
+            "sending request POST http://127.0.0.1:4318/api/v1/events",
+        );
+        on(false, "the agent's own log line");
+        drop(session);
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(!text.contains("sending request"), "{text}");
+        assert!(text.contains("the agent's own log line"), "{text}");
+        assert_eq!(text.matches("\"span_start\"").count(), 1, "{text}");
+    }
 }
