@@ -375,7 +375,7 @@ impl LlmCallGuard {
         self.core.close(EventKind::LlmResponse, |ev| {
             let measured = ev.duration_ms;
             outer.fill_llm_response(ev, resp);
-            if resp.duration_ms.is_none() {
+            if !resp.duration_ms.is_some_and(crate::writer::plausible) {
                 ev.duration_ms = measured;
             }
             if resp.model.is_none() {

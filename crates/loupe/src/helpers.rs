@@ -141,13 +141,18 @@ pub(crate) fn llm_response_payload(ev: &mut Event, resp: &LlmResponse<'_>, captu
         ev.set_usage(&resp.usage);
     }
     put_opt(ev, keys::STOP_REASON, resp.stop_reason);
-    put_opt(ev, keys::COST_USD, resp.cost_usd.filter(|c| c.is_finite()));
+    put_opt(
+        ev,
+        keys::COST_USD,
+        resp.cost_usd.filter(|&c| crate::writer::plausible(c)),
+    );
     put_opt(ev, keys::TOOL_CALLS, resp.tool_calls);
     if capture_messages {
         put_opt(ev, keys::CONTENT, resp.content);
     }
-    if resp.duration_ms.is_some() {
-        ev.duration_ms = resp.duration_ms;
+    // A duration given that cannot be written leaves the measured one.
+    if let Some(d) = resp.duration_ms.filter(|&d| crate::writer::plausible(d)) {
+        ev.duration_ms = Some(d);
     }
 }
 

@@ -111,13 +111,18 @@
 //!
 //! # Redaction and truncation
 //!
-//! Every string in `data`, recursively, is checked against built-in patterns
-//! (Anthropic, OpenAI, AWS, GitHub, Google and Slack keys, `Bearer` tokens,
-//! `password=`/`api_key:`-style pairs, PEM private keys) and the user's
-//! regexes; matches become `[REDACTED]`. Values of keys named `password`,
-//! `secret`, `api_key`, `token`... are replaced whole. Strings longer than
+//! Every string in `data`, recursively, keys included, is checked against
+//! built-in patterns (Anthropic, OpenAI, AWS, GitHub, Google and Slack keys,
+//! `Bearer` tokens, `password=`/`api_key:`-style pairs, PEM private keys)
+//! and the user's regexes; matches become `[REDACTED]`. The values of keys
+//! whose last words name a secret (`password`, `secret`, `token`, `api_key`,
+//! `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`, `cookie`...;
+//! not `input_tokens` or `cache_key`) are replaced whole, numbers and
+//! objects too. Strings (and keys) longer than
 //! [`Config::max_content_chars`] characters are cut (never inside a UTF-8
-//! character) and end with `…[truncated N chars]`.
+//! character) and end with `…[truncated N chars]`. Arrays and objects nested
+//! more than 100 deep are replaced by a marker, so every line reads back.
+//! A duration or cost that is not a finite, non-negative number is left out.
 //!
 //! # Tokens
 //!

@@ -60,24 +60,84 @@ const BUILTIN_TRIGGERS: &[&str] = &[
     "token",
 ];
 
-/// Object keys whose string value is a secret whatever it looks like.
-/// Exact, case-insensitive match: `input_tokens` is not `token`.
-const SECRET_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "pwd",
-    "secret",
-    "client_secret",
-    "api_key",
-    "apikey",
-    "api-key",
-    "token",
-    "access_token",
-    "refresh_token",
-    "auth_token",
-    "authorization",
-    "private_key",
+/// Object keys whose value is a secret whatever it looks like, as the
+/// words a key ends with (see [`is_secret_key`]): `x-api-key`,
+/// `OPENAI_API_KEY`, `apiKey`, `db_password`, `Proxy-Authorization`,
+/// `aws_secret_access_key`. Whole words only: `input_tokens`, `max_tokens`
+/// and `cache_key` are not secrets.
+const SECRET_KEY_ENDINGS: &[&[&str]] = &[
+    &["password"],
+    &["passwd"],
+    &["pwd"],
+    &["secret"],
+    &["token"],
+    &["apikey"],
+    &["api", "key"],
+    &["private", "key"],
+    &["secret", "key"],
+    &["access", "key"],
+    &["authorization"],
+    &["cookie"],
 ];
+
+/// Whether `key` names a secret: its words (split at `_`, `-`, `.`, spaces
+/// and lower-to-upper case changes, compared in lower case) end with one of
+/// [`SECRET_KEY_ENDINGS`].
+fn is_secret_key(key: &str) -> bool {
+    // Most keys (`tool`, `args`, `model`...) hold none of the endings' last
+    // words: ruled out without splitting anything.
+    const LAST_WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "authorization",
+        "cookie",
+    ];
+    let lower_has = |word: &str| {
+        key.as_bytes()
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if key.len() > 128 || !LAST_WORDS.iter().any(|w| lower_has(w)) {
+        return false;
+    }
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if matches!(c, '_' | '-' | '.' | ' ') {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        word.extend(c.to_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    SECRET_KEY_ENDINGS.iter().any(|ending| {
+        words.len() >= ending.len()
+            && words
+                .iter()
+                .rev()
+                .zip(ending.iter().rev())
+                .all(|(w, e)| w == e)
+    })
+}
+
+/// Payload nesting kept, at most: deeper arrays and objects are replaced by
+/// a marker, so every line the recorder writes reads back (JSON parsers
+/// stop at 128 levels, the event and its `data` take two).
+pub(crate) const MAX_NESTING: usize = 100;
 
 /// Secrets straddling the truncation point are still found: redaction looks
 /// this many characters past the limit before the string is cut.
@@ -188,29 +248,57 @@ impl Sanitizer {
         })
     }
 
-    /// Sanitises every string in `data`, recursively.
+    /// Sanitises every string in `data`, recursively: values, and keys too
+    /// (a secret or a megabyte can be a key as well as a value).
     pub(crate) fn sanitize_map(&self, data: &mut Map<String, Value>) {
+        self.sanitize_map_at(data, 1);
+    }
+
+    fn sanitize_map_at(&self, data: &mut Map<String, Value>, depth: usize) {
+        let renamed: Vec<(String, String)> = data
+            .keys()
+            .filter_map(|key| match self.sanitized(key) {
+                std::borrow::Cow::Owned(clean) => Some((key.clone(), clean)),
+                std::borrow::Cow::Borrowed(_) => None,
+            })
+            .collect();
+        for (key, mut clean) in renamed {
+            if let Some(value) = data.remove(&key) {
+                // Two keys may sanitise alike; neither value is lost.
+                while data.contains_key(&clean) {
+                    clean.push('\'');
+                }
+                data.insert(clean, value);
+            }
+        }
         for (key, value) in data.iter_mut() {
-            self.sanitize_entry(key, value);
+            self.sanitize_entry(key, value, depth);
         }
     }
 
-    fn sanitize_entry(&self, key: &str, value: &mut Value) {
-        if self.redact_keys
-            && value.is_string()
-            && SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
-        {
+    fn sanitize_entry(&self, key: &str, value: &mut Value, depth: usize) {
+        if self.redact_keys && !value.is_null() && is_secret_key(key) {
             *value = Value::String(REDACTED.to_owned());
             return;
         }
-        self.sanitize_value(value);
+        self.sanitize_value(value, depth);
     }
 
-    fn sanitize_value(&self, value: &mut Value) {
+    /// `value` sits at nesting `depth` (1 for a member of `data`).
+    fn sanitize_value(&self, value: &mut Value, depth: usize) {
         match value {
             Value::String(s) => self.sanitize_string(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.sanitize_value(v)),
-            Value::Object(map) => self.sanitize_map(map),
+            Value::Array(_) | Value::Object(_) if depth >= MAX_NESTING => {
+                let cut = std::mem::replace(
+                    value,
+                    Value::String(format!("[nested deeper than {MAX_NESTING} levels]")),
+                );
+                drop_flat(cut);
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|v| self.sanitize_value(v, depth + 1)),
+            Value::Object(map) => self.sanitize_map_at(map, depth + 1),
             _ => {}
         }
     }
@@ -267,6 +355,19 @@ impl Sanitizer {
         } else if s.len() > self.max_chars {
             // Redaction made the string longer than the limit.
             truncate_in_place(s, self.max_chars);
+        }
+    }
+}
+
+/// Drops a value however deep without recursing (a recursive drop of a
+/// value nested thousands deep overflows the writer thread's stack).
+fn drop_flat(value: Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
         }
     }
 }
@@ -332,6 +433,85 @@ mod tests {
             out,
             json!({"password": "[REDACTED]", "input_tokens": 12, "tokens": "many", "nested": [{"api_key": "[REDACTED]"}]})
         );
+    }
+
+    #[test]
+    fn secret_keys_are_found_by_their_last_words_and_any_value_is_replaced() {
+        for key in [
+            "x-api-key",
+            "OPENAI_API_KEY",
+            "apiKey",
+            "db_password",
+            "Proxy-Authorization",
+            "aws_secret_access_key",
+            "github.token",
+            "Set-Cookie",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "input_tokens",
+            "max_tokens",
+            "cache_key",
+            "key",
+            "tokenizer",
+            "token_count",
+            "authorization_status",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+        let out = clean(json!({
+            "api_key": 123456789,
+            "secret": {"value": "nested-secret-value"},
+            "x-api-key": "abcdef0123456789",
+            "password": null,
+        }));
+        assert_eq!(
+            out,
+            json!({
+                "api_key": REDACTED,
+                "secret": REDACTED,
+                "x-api-key": REDACTED,
+                "password": null,
+            })
+        );
+    }
+
+    #[test]
+    fn payloads_nested_too_deep_to_read_back_are_cut_with_a_marker() {
+        let mut deep = json!("leaf");
+        for _ in 0..1000 {
+            deep = json!({ "a": [deep] });
+        }
+        let mut event = loupe_model::Event::new(
+            "e",
+            loupe_model::EventKind::ToolEnd,
+            loupe_model::Timestamp(0),
+            "s",
+        );
+        event.data.insert("args".into(), deep);
+        Sanitizer::new(true, &[], 100)
+            .unwrap()
+            .sanitize_map(&mut event.data);
+        let line = serde_json::to_string(&event).unwrap();
+        assert!(line.contains("[nested deeper than 100 levels]"));
+        let back: loupe_model::Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.kind, loupe_model::EventKind::ToolEnd);
+    }
+
+    #[test]
+    fn keys_are_redacted_and_truncated_like_values() {
+        let long = "k".repeat(500);
+        let out = clean(json!({
+            "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz": "v",
+            long.clone(): 1,
+            "plain": 2,
+        }));
+        let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
+        assert!(keys.iter().all(|k| !k.contains("sk-ant-api03")), "{keys:?}");
+        assert!(keys.iter().all(|k| k.chars().count() < 150), "{keys:?}");
+        assert_eq!(out["plain"], 2);
+        assert_eq!(out.as_object().unwrap().len(), 3);
     }
 
     #[test]

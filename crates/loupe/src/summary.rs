@@ -41,15 +41,21 @@ impl Counters {
     }
 
     pub(crate) fn add_usage(&self, u: &TokenUsage) {
-        self.input_tokens.fetch_add(u.input(), Relaxed);
-        self.output_tokens.fetch_add(u.output(), Relaxed);
-        self.cache_read_tokens.fetch_add(u.cache_read(), Relaxed);
-        self.cache_write_tokens.fetch_add(u.cache_write(), Relaxed);
-        self.reasoning_tokens.fetch_add(u.reasoning(), Relaxed);
+        // Saturating, as the readers sum: an absurd count must not wrap.
+        let add = |counter: &AtomicU64, n: u64| {
+            if n > 0 {
+                let _ = counter.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_add(n)));
+            }
+        };
+        add(&self.input_tokens, u.input());
+        add(&self.output_tokens, u.output());
+        add(&self.cache_read_tokens, u.cache_read());
+        add(&self.cache_write_tokens, u.cache_write());
+        add(&self.reasoning_tokens, u.reasoning());
     }
 
     pub(crate) fn add_cost(&self, usd: f64) {
-        if !usd.is_finite() {
+        if !crate::writer::plausible(usd) {
             return;
         }
         let mut cur = self.cost_usd_bits.load(Relaxed);
@@ -150,6 +156,19 @@ pub struct Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_saturate_and_ignore_implausible_costs() {
+        let c = Counters::default();
+        c.add_usage(&TokenUsage::otel(1, 0));
+        c.add_usage(&TokenUsage::otel(u64::MAX, 0));
+        c.add_cost(0.5);
+        c.add_cost(-0.25);
+        c.add_cost(f64::NAN);
+        let s = c.snapshot();
+        assert_eq!(s.input_tokens, u64::MAX);
+        assert_eq!(s.cost_usd, 0.5);
+    }
 
     #[test]
     fn counters_add_tokens_and_cost() {

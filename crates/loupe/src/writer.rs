@@ -219,6 +219,13 @@ struct Numbers {
     present: u16,
 }
 
+/// Whether a duration or a cost can be written: finite and not negative.
+/// Others are left out (a count the caller got wrong is unknown, not `null`
+/// or a refund).
+pub(crate) fn plausible(v: f64) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
 /// Slots of [`Numbers`].
 const INPUT_TOKENS: usize = 0;
 const OUTPUT_TOKENS: usize = 1;
@@ -310,8 +317,14 @@ impl DeferredLlmResponse {
         numbers.set(CACHE_WRITE_TOKENS, usage.cache_write_tokens);
         numbers.set(REASONING_TOKENS, usage.reasoning_tokens);
         numbers.set(TOTAL_TOKENS, usage.total_tokens);
-        numbers.set(COST_USD, resp.cost_usd.map(f64::to_bits));
-        numbers.set(DURATION_MS, resp.duration_ms.map(f64::to_bits));
+        numbers.set(
+            COST_USD,
+            resp.cost_usd.filter(|&c| plausible(c)).map(f64::to_bits),
+        );
+        numbers.set(
+            DURATION_MS,
+            resp.duration_ms.filter(|&d| plausible(d)).map(f64::to_bits),
+        );
         numbers.set(TOOL_CALLS, resp.tool_calls.map(u64::from));
         numbers.set(ITERATION, scope.iteration.map(u64::from));
         numbers.set(TURN, scope.turn.map(u64::from));
@@ -820,6 +833,8 @@ impl Writer {
     /// Sanitises (in place: the event is written once) and appends one line
     /// to `buf`.
     fn encode(&self, ev: &mut Event, buf: &mut Vec<u8>) {
+        // NaN would be written as `null`, which the format does not allow.
+        ev.duration_ms = ev.duration_ms.filter(|&d| plausible(d));
         if !ev.data.is_empty() {
             self.sanitizer.sanitize_map(&mut ev.data);
         }

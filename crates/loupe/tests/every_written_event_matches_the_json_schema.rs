@@ -58,6 +58,23 @@ fn every_event_of_a_session_using_every_helper_validates() {
             content: Some("hello"),
             duration_ms: Some(12.5),
         });
+        // Numbers a caller got wrong are left out, never written as `null`
+        // or a negative cost.
+        it.record_llm_response(&LlmResponse {
+            usage: TokenUsage::otel(1, 1),
+            cost_usd: Some(-0.5),
+            duration_ms: Some(f64::INFINITY),
+            ..Default::default()
+        });
+        it.record_tool_call(&ToolCall {
+            tool: "bash",
+            duration_ms: Some(f64::NAN),
+            ..Default::default()
+        });
+        it.llm_call(&LlmRequest::default()).response(&LlmResponse {
+            duration_ms: Some(-5.0),
+            ..Default::default()
+        });
         // A total without its split (what attocode's CLI writer reports).
         it.record_llm_response(&LlmResponse {
             usage: TokenUsage::default().with_unsplit_total(Some(700)),
