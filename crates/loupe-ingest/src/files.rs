@@ -407,12 +407,20 @@ fn read_into(
     same_head: bool,
     state: &FileState,
 ) -> Result<(SourceFormat, u64, u64, u64), IngestError> {
-    // A line-oriented plain-text file that grew from the same head: read its tail.
+    // A line-oriented plain-text file that grew from the same head: read its
+    // tail, unless the session its last lines belonged to was pruned since
+    // (its tail alone would come back as a fragment of it, with no start):
+    // then the whole file again (stored events are deduplicated by id).
+    let store = sink.store;
     let tail_from = previous.filter(|prev| {
         same_head
             && state.size >= prev.offset
             && prev.offset > 0
             && SourceFormat::from_name(&prev.format).is_some_and(loupe_formats::is_line_oriented)
+            && prev
+                .session_hint
+                .as_deref()
+                .is_none_or(|s| store.session(s).is_ok_and(|row| row.is_some()))
     });
     if let Some(prev) = tail_from {
         let format = SourceFormat::from_name(&prev.format).unwrap_or(SourceFormat::Loupe);
@@ -697,6 +705,34 @@ mod tests {
             .events("b", &EventQuery::default())
             .unwrap()
             .is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_pruned_session_whose_file_grows_comes_back_whole_not_as_a_fragment() {
+        let dir = fresh_dir("pruned-grows");
+        let path = write_session(&dir, "p", 100);
+        let full = std::fs::read_to_string(&path).unwrap();
+        let cut = full.match_indices('\n').nth(39).unwrap().0 + 1;
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let store = Logging::default();
+        assert_eq!(ingest_dir(&store, &dir).events.inserted, 40);
+        let policy = loupe_store::RetentionPolicy {
+            max_age_ms: None,
+            max_count: Some(0),
+            now: Timestamp(1_767_225_600_000_000),
+        };
+        store.store.prune(&policy).unwrap();
+        assert!(store.store.session("p").unwrap().is_none());
+        // Unchanged, the file stays skipped: the prune holds.
+        assert_eq!(ingest_dir(&store, &dir).events.inserted, 0);
+        // Grown, it is read whole again: all 100 events, not the last 60.
+        std::fs::write(&path, &full).unwrap();
+        let again = ingest_dir(&store, &dir);
+        assert_eq!(again.events.inserted, 100);
+        let events = store.store.events("p", &EventQuery::default()).unwrap();
+        assert_eq!(events.len(), 100);
+        assert_eq!(events[0].event_id, "p-0");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
