@@ -101,6 +101,23 @@ pub(crate) fn reports_failure(e: &Event) -> bool {
             && e.error_message().is_some())
 }
 
+/// Whether one event counts in `metrics.errors`, judged on its own (as a
+/// live view must): a failed tool call, a failed LLM call, an `error`
+/// event, a subagent error or timeout, a failed workflow node or a failed
+/// workflow. A `recovery` is not an error (it follows one).
+pub fn counts_as_error(e: &Event) -> bool {
+    match e.kind {
+        EventKind::ToolError
+        | EventKind::LlmError
+        | EventKind::Error
+        | EventKind::SubagentError
+        | EventKind::SubagentTimeout => true,
+        EventKind::ToolEnd | EventKind::NodeEnd => e.status().is_some_and(is_fail_status),
+        EventKind::LlmResponse | EventKind::WorkflowEnd => reports_failure(e),
+        _ => false,
+    }
+}
+
 fn is_timeout(e: &Event) -> bool {
     let status_timeout = e
         .status()

@@ -47,6 +47,7 @@ pub use compare::{
     MetricDelta, Slowdown,
 };
 pub use detectors::{detect, rule_categories, Thresholds, ThresholdsError};
+pub use facts::counts_as_error;
 pub use metrics::metrics;
 pub use pricing::{normalise_model, ModelPrice, PriceError, PriceTable};
 pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weight, ScoreModel};

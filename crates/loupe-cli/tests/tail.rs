@@ -298,3 +298,56 @@ fn tail_follows_a_growing_utf16_trace() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tail_counts_errors_as_view_does_and_names_each_malformed_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = Command::new(LOUPE)
+        .args(["demo", "--sessions", "3", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(demo.status.success());
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // The demo's sessions recover from errors: a `recovery` is not one.
+    let trace = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(trace.contains("\"recovery\""));
+    let mut lines: Vec<&str> = trace.lines().collect();
+    lines.insert(3, "not json at all");
+    let input = lines.join("\n") + "\n";
+    let mut child = Command::new(LOUPE)
+        .args(["tail", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let view = Command::new(LOUPE)
+        .args(["view", "--output", "json"])
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    let errors = &view["sessions"][0]["metrics"]["errors"];
+    assert!(
+        stderr.contains(&format!(" · {errors} errors")),
+        "{errors}: {stderr}"
+    );
+    assert!(
+        stderr.contains("loupe tail: skipped -:4: "),
+        "the line is named: {stderr}"
+    );
+}

@@ -132,22 +132,12 @@ struct Printer {
     models: HashMap<String, String>,
 }
 
-const FAIL_STATUSES: &[&str] = &[
-    "error",
-    "failed",
-    "failure",
-    "timeout",
-    "timed_out",
-    "blocked",
-    "denied",
-];
+/// Malformed lines reported one by one; the rest are counted.
+const SKIPS_SHOWN: u64 = 10;
 
+/// What `metrics.errors` counts, so the running total agrees with `view`.
 fn failed(e: &Event) -> bool {
-    e.kind == EventKind::ToolError
-        || e.kind.category() == Category::Error
-        || matches!(e.kind, EventKind::LlmError | EventKind::SubagentError)
-        || e.status()
-            .is_some_and(|s| FAIL_STATUSES.iter().any(|f| s.eq_ignore_ascii_case(f)))
+    loupe_analyze::counts_as_error(e)
 }
 
 /// Control characters from trace content would move the cursor: make them spaces.
@@ -286,8 +276,24 @@ impl Sink for Printer {
         self.out.push('\n');
     }
 
-    fn skip(&mut self, _skipped: Skipped) {
+    fn skip(&mut self, skipped: Skipped) {
         self.skipped += 1;
+        // Said as it happens (file, line, reason), the first few only: a
+        // stream of garbage must not drown the events.
+        if self.skipped <= SKIPS_SHOWN {
+            let clear = if std::io::stderr().is_terminal() {
+                "\r\x1b[K"
+            } else {
+                ""
+            };
+            eprintln!(
+                "{clear}loupe tail: skipped {}",
+                clean(&skipped.to_string(), 300)
+            );
+            if self.skipped == SKIPS_SHOWN {
+                eprintln!("loupe tail: further malformed lines are only counted");
+            }
+        }
     }
 }
 
