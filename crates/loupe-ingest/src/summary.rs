@@ -157,6 +157,8 @@ pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> 
             cost_usd: m.cost_usd,
             compactions: m.compactions,
             subagents: m.subagents,
+            total_only_tokens: m.tokens.total_only_tokens,
+            unpriced_models: m.unpriced_models.clone(),
         },
         efficiency_score: Some(a.efficiency_score),
     }

@@ -278,6 +278,12 @@ pub(crate) fn add_metrics(t: &mut crate::SessionMetrics, m: &crate::SessionMetri
     t.cost_usd += m.cost_usd;
     t.compactions += m.compactions;
     t.subagents += m.subagents;
+    t.total_only_tokens += m.total_only_tokens;
+    for model in &m.unpriced_models {
+        if !t.unpriced_models.contains(model) {
+            t.unpriced_models.push(model.clone());
+        }
+    }
 }
 
 /// Recomputes the rate in summed totals.

@@ -24,12 +24,27 @@ pub struct SessionMetrics {
     pub cost_usd: f64,
     pub compactions: u64,
     pub subagents: u64,
+    /// Tokens of calls that reported only a total, no input/output split
+    /// (part of [`Self::total_tokens`], of neither side).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub total_only_tokens: u64,
+    /// Models seen without a reported cost and absent from the price table:
+    /// `cost_usd` leaves their calls out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unpriced_models: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SessionMetrics {
-    /// `input_tokens + output_tokens`, the figure `--min-tokens` and `--sort tokens` use.
+    /// `input_tokens + output_tokens`, plus the tokens reported only as a
+    /// total: the figure `--min-tokens` and `--sort tokens` use.
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens)
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.total_only_tokens)
     }
 
     /// Whether the session recorded any error (agent errors or failed tool runs).

@@ -143,6 +143,8 @@ pub fn fixture_rows() -> Vec<SessionRow> {
         cost_usd: 0.25,
         compactions: 0,
         subagents: 1,
+        total_only_tokens: 0,
+        unpriced_models: vec!["mystery-model".into()],
     };
     a.efficiency_score = Some(72.5);
 
