@@ -57,9 +57,9 @@ pub(crate) struct Args {
     input: InputArgs,
     #[command(flatten)]
     format: FormatArg,
-    /// What to show.
-    #[arg(long, value_enum, default_value = "summary")]
-    view: ViewName,
+    /// What to show [default: summary; for HTML, all: the whole report].
+    #[arg(long, value_enum)]
+    view: Option<ViewName>,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: Output,
@@ -77,14 +77,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let out = args.out.as_deref();
     // On stderr whatever the output: JSON also lists them in the document.
     input::report_skipped(&loaded.skipped);
+    let view = args.view.unwrap_or(ViewName::Summary);
     let text = match args.output {
         Output::Text => {
-            loupe_report::terminal::render(&analyses, args.view.view(), input::use_color(out))
+            loupe_report::terminal::render(&analyses, view.view(), input::use_color(out))
         }
-        Output::Json => {
-            loupe_report::json::render_view(&analyses, &loaded.skipped, args.view.view())
-        }
-        Output::Csv => match args.view {
+        Output::Json => loupe_report::json::render_view(&analyses, &loaded.skipped, view.view()),
+        Output::Csv => match view {
             ViewName::Summary => loupe_report::csv::sessions(&analyses),
             ViewName::All => {
                 // A CSV file holds one table.
@@ -97,8 +96,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ViewName::Timeline => loupe_report::csv::timeline(&analyses),
             ViewName::Tokens => loupe_report::csv::token_flow(&analyses),
         },
-        Output::Md => loupe_report::markdown::render_view(&analyses, args.view.view()),
-        Output::Html => loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now())),
+        Output::Md => loupe_report::markdown::render_view(&analyses, view.view()),
+        Output::Html => loupe_report::html::render_view(
+            &analyses,
+            args.view.unwrap_or(ViewName::All).view(),
+            Some(loupe_model::Timestamp::now()),
+        ),
     };
     input::write_output(out, &text)?;
     if let Some(path) = out {
