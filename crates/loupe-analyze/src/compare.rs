@@ -105,14 +105,17 @@ pub struct MetricDelta {
 pub struct Slowdown {
     /// Tool name or node id.
     pub name: String,
-    /// Mean duration in A.
+    /// Mean duration in A (for a group, the median of its runs' means).
     pub a_avg_ms: f64,
-    /// Mean duration in B.
+    /// Mean duration in B (likewise).
     pub b_avg_ms: f64,
     /// `b − a`.
     pub delta_ms: f64,
     /// `delta / a × 100`.
     pub percent_change: Option<f64>,
+    /// Two-sided Mann–Whitney p-value over the runs' means (groups only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_value: Option<f64>,
 }
 
 /// Overall verdict.
@@ -241,7 +244,17 @@ fn fmt_value(name: &str, v: f64) -> String {
         "cost_usd" => format!("${v:.4}"),
         "duration_ms" => crate::detectors::secs(v),
         "efficiency_score" => format!("{v:.1}"),
-        _ => format!("{v:.0}"),
+        _ => count(v),
+    }
+}
+
+/// A count, or a group's median of counts (which may fall between two):
+/// `6`, `6.5`.
+fn count(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
     }
 }
 
@@ -316,12 +329,12 @@ pub fn compare_groups(
         let p = p_value.map(|p| format!(", p = {p:.3}")).unwrap_or_default();
         if regression {
             regressions.push(match def.name {
-                "iterations" => format!("+{delta:.0} iterations {change}{p}"),
+                "iterations" => format!("+{} iterations {change}{p}", count(delta)),
                 _ => format!("{} {change}{p}", def.words.0),
             });
         } else if improvement {
             improvements.push(match def.name {
-                "iterations" => format!("{delta:.0} iterations {change}{p}"),
+                "iterations" => format!("{} iterations {change}{p}", count(delta)),
                 _ => format!("{} {change}{p}", def.words.1),
             });
         }
@@ -336,12 +349,16 @@ pub fn compare_groups(
             p_value,
         });
     }
-    let tool_slowdowns = slowdowns(&tool_means(a), &tool_means(b), cfg);
-    let node_slowdowns = slowdowns(&node_means(a), &node_means(b), cfg);
+    let tool_slowdowns = slowdowns(&tool_means(a), &tool_means(b), cfg, grouped);
+    let node_slowdowns = slowdowns(&node_means(a), &node_means(b), cfg, grouped);
     for (kind, list) in [("Tool", &tool_slowdowns), ("Node", &node_slowdowns)] {
         for s in list {
+            let p = s
+                .p_value
+                .map(|p| format!(", p = {p:.3}"))
+                .unwrap_or_default();
             regressions.push(format!(
-                "{kind} {} slower: {} → {} (+{})",
+                "{kind} {} slower: {} → {} (+{}){p}",
                 s.name,
                 crate::detectors::secs(s.a_avg_ms),
                 crate::detectors::secs(s.b_avg_ms),
@@ -492,24 +509,25 @@ fn erfc(x: f64) -> f64 {
     poly * (-x * x).exp()
 }
 
-fn tool_means(runs: &[SessionAnalysis]) -> BTreeMap<String, (f64, u64)> {
-    let mut m: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+/// Each run's mean duration of each tool (runs without a timed call of it
+/// have none).
+fn tool_means(runs: &[SessionAnalysis]) -> BTreeMap<String, Vec<f64>> {
+    let mut m: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in runs {
         for t in &r.tools {
-            if t.calls > 0 && t.avg_duration_ms > 0.0 {
-                let e = m.entry(t.name.clone()).or_default();
-                e.0 += t.avg_duration_ms * t.calls as f64;
-                e.1 += t.calls;
+            if t.calls > 0 && t.avg_duration_ms > 0.0 && t.avg_duration_ms.is_finite() {
+                m.entry(t.name.clone()).or_default().push(t.avg_duration_ms);
             }
         }
     }
     m
 }
 
-fn node_means(runs: &[SessionAnalysis]) -> BTreeMap<String, (f64, u64)> {
+/// Each run's mean duration of each workflow node.
+fn node_means(runs: &[SessionAnalysis]) -> BTreeMap<String, Vec<f64>> {
     fn walk(n: &SpanNode, m: &mut BTreeMap<String, (f64, u64)>) {
         if n.kind == SpanKind::Node {
-            if let Some(d) = n.duration_ms {
+            if let Some(d) = n.duration_ms.filter(|d| d.is_finite()) {
                 let e = m.entry(n.label.clone()).or_default();
                 e.0 += d;
                 e.1 += 1;
@@ -519,31 +537,43 @@ fn node_means(runs: &[SessionAnalysis]) -> BTreeMap<String, (f64, u64)> {
             walk(c, m);
         }
     }
-    let mut m = BTreeMap::new();
+    let mut means: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in runs {
-        walk(&r.tree, &mut m);
+        let mut run = BTreeMap::new();
+        walk(&r.tree, &mut run);
+        for (name, (sum, n)) in run {
+            means.entry(name).or_default().push(sum / n.max(1) as f64);
+        }
     }
-    m
+    means
 }
 
+/// Tools or nodes slower in B, judged like the metrics: on the median of
+/// the runs' means, beyond both thresholds, and for groups significant by
+/// the Mann–Whitney test over those means, so one slow run in six does not
+/// make a slowdown.
 fn slowdowns(
-    a: &BTreeMap<String, (f64, u64)>,
-    b: &BTreeMap<String, (f64, u64)>,
+    a: &BTreeMap<String, Vec<f64>>,
+    b: &BTreeMap<String, Vec<f64>>,
     cfg: &CompareConfig,
+    grouped: bool,
 ) -> Vec<Slowdown> {
     let mut out: Vec<Slowdown> = a
         .iter()
-        .filter_map(|(name, &(sa, na))| {
-            let &(sb, nb) = b.get(name)?;
-            let (ma, mb) = (sa / na.max(1) as f64, sb / nb.max(1) as f64);
+        .filter_map(|(name, va)| {
+            let vb = b.get(name)?;
+            let (ma, mb) = (median(va)?, median(vb)?);
             let delta = mb - ma;
             let rel_ok = ma <= 0.0 || delta / ma > cfg.slowdown_relative;
-            (delta > cfg.slowdown_threshold_ms && rel_ok).then(|| Slowdown {
+            let p_value = grouped.then(|| mann_whitney_p(va, vb));
+            let significant = p_value.is_none_or(|p| p < cfg.alpha);
+            (delta > cfg.slowdown_threshold_ms && rel_ok && significant).then(|| Slowdown {
                 name: name.clone(),
                 a_avg_ms: ma,
                 b_avg_ms: mb,
                 delta_ms: delta,
                 percent_change: (ma > 0.0).then(|| delta / ma * 100.0),
+                p_value,
             })
         })
         .collect();
@@ -567,6 +597,45 @@ mod tests {
         }
         t.end("completed");
         analyze(&t.session(), &AnalysisConfig::default())
+    }
+
+    #[test]
+    fn one_slow_run_in_a_group_is_not_a_tool_slowdown_but_all_slow_runs_are() {
+        let base: Vec<SessionAnalysis> = [3000.0, 3100.0, 2900.0, 3050.0, 2950.0, 3000.0]
+            .iter()
+            .map(|&ms| run(6, 7000, ms))
+            .collect();
+        let mut outlier = base.clone();
+        outlier[2] = run(6, 7000, 70_000.0);
+        let c = compare_groups(&base, &outlier, &CompareConfig::default());
+        assert!(c.tool_slowdowns.is_empty(), "{:?}", c.tool_slowdowns);
+        assert!(!c.regressed, "{:?}", c.regressions);
+        let slower: Vec<SessionAnalysis> = [9000.0, 9100.0, 8900.0, 9050.0, 8950.0, 9000.0]
+            .iter()
+            .map(|&ms| run(6, 7000, ms))
+            .collect();
+        let c = compare_groups(&base, &slower, &CompareConfig::default());
+        let bash = &c.tool_slowdowns[0];
+        assert_eq!((bash.a_avg_ms, bash.b_avg_ms), (3000.0, 9000.0));
+        assert!(bash.p_value.unwrap() < 0.05);
+        assert!(c
+            .regressions
+            .iter()
+            .any(|r| r.starts_with("Tool bash slower")));
+    }
+
+    #[test]
+    fn a_group_median_between_two_counts_is_worded_as_it_is() {
+        let a = [run(6, 7000, 100.0), run(7, 7000, 100.0)];
+        let b = [run(10, 7000, 100.0), run(10, 7000, 100.0)];
+        let c = compare_groups(&a, &b, &CompareConfig::default());
+        assert!(
+            c.regressions
+                .iter()
+                .any(|r| r.starts_with("+3.5 iterations (6.5 → 10)")),
+            "{:?}",
+            c.regressions
+        );
     }
 
     #[test]

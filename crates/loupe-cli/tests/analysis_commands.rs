@@ -101,6 +101,23 @@ fn compare_reports_the_seed_regressions_and_fails_the_gate() {
     let o = loupe(&["compare", s(&healthy), s(&regressed)], None);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("Assessment: REGRESSED"));
+    // The slowdown threshold is the user's: a high one keeps bash's
+    // slowdown out of the verdict; a bad one is refused.
+    let slowdowns = |extra: &[&str]| {
+        let mut args = vec!["compare", s(&healthy), s(&regressed), "--output", "json"];
+        args.extend_from_slice(extra);
+        let o = loupe(&args, None);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["tool_slowdowns"].as_array().unwrap().len()
+    };
+    assert!(slowdowns(&[]) > 0);
+    assert_eq!(slowdowns(&["--slowdown-ms", "1000000"]), 0);
+    let o = loupe(
+        &["compare", s(&healthy), s(&regressed), "--alpha", "2"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--alpha"), "{}", stderr(&o));
     // Comparing a run with itself passes the gate.
     let o = loupe(
         &["compare", s(&healthy), s(&healthy), "--fail-on-regression"],

@@ -54,12 +54,15 @@ fn value(name: &str, v: f64) -> String {
         "cost_usd" => format!("${v:.4}"),
         "duration_ms" => human_duration_ms(v),
         "efficiency_score" => format!("{v:.1}"),
-        _ if v.fract() == 0.0 && v.abs() < 1e15 => {
-            let n = v.abs() as u64;
-            if v < 0.0 {
-                format!("-{}", thousands(n))
+        // Counts, or a group's median between two counts (`100,034.5`).
+        _ if v.abs() < 1e14 => {
+            let tenths_total = (v.abs() * 10.0).round() as u64;
+            let (whole, tenths) = (thousands(tenths_total / 10), tenths_total % 10);
+            let sign = if v < 0.0 { "-" } else { "" };
+            if tenths == 0 {
+                format!("{sign}{whole}")
             } else {
-                thousands(n)
+                format!("{sign}{whole}.{tenths}")
             }
         }
         _ => format!("{v:.2}"),
@@ -200,4 +203,17 @@ fn slowdowns(out: &mut String, title: &str, list: &[Slowdown], p: Painter) {
         ]);
     }
     out.push_str(&table.render(2, p));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_group_medians_between_counts_keep_their_separators() {
+        assert_eq!(value("total_tokens", 90_586.0), "90,586");
+        assert_eq!(value("total_tokens", 100_034.5), "100,034.5");
+        assert_eq!(value("iterations", 6.96), "7");
+        assert_eq!(value("total_tokens", -9_448.5), "-9,448.5");
+    }
 }

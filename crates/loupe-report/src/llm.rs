@@ -122,8 +122,24 @@ fn document(analyses: &[SessionAnalysis], d: Detail) -> Value {
     if analyses.len() > 1 {
         doc.insert("totals".into(), totals(analyses));
     }
-    let shown: Vec<Value> = analyses
-        .iter()
+    // When not all fit, the ones worth a model's attention come first:
+    // failed sessions, then the lowest scores (input order breaks ties).
+    let mut order: Vec<&SessionAnalysis> = analyses.iter().collect();
+    if analyses.len() > d.sessions {
+        order.sort_by(|x, y| {
+            let failed = |a: &SessionAnalysis| a.status != loupe_model::SessionStatus::Failed;
+            failed(x)
+                .cmp(&failed(y))
+                .then(x.efficiency_score.total_cmp(&y.efficiency_score))
+        });
+        doc.insert(
+            "sessions_shown".into(),
+            json!("failed first, then lowest score"),
+        );
+        doc.insert("issue_counts".into(), issue_counts(analyses));
+    }
+    let shown: Vec<Value> = order
+        .into_iter()
         .take(d.sessions)
         .map(|a| session(a, d))
         .collect();
@@ -135,6 +151,29 @@ fn document(analyses: &[SessionAnalysis], d: Detail) -> Value {
         );
     }
     Value::Object(doc)
+}
+
+/// How many sessions each issue category was found in, most common first
+/// (at most ten), across every session, shown or not.
+fn issue_counts(analyses: &[SessionAnalysis]) -> Value {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for a in analyses {
+        let mut seen: Vec<&str> = a.issues.iter().map(|i| i.category.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for c in seen {
+            *counts.entry(c).or_default() += 1;
+        }
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    Value::Object(
+        counts
+            .into_iter()
+            .take(10)
+            .map(|(c, n)| (c.to_owned(), json!(n)))
+            .collect(),
+    )
 }
 
 fn text(s: &str, d: Detail) -> String {
@@ -177,7 +216,7 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
     }
     s.insert(
         "efficiency_score".into(),
-        json!(round(a.efficiency_score, 0)),
+        json!(round(a.efficiency_score, 1)),
     );
     s.insert(
         "metrics".into(),
@@ -310,6 +349,33 @@ fn collect_failures<'a>(n: &'a SpanNode, out: &mut Vec<(Option<u32>, &'a str)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_not_all_sessions_fit_the_failed_and_lowest_scoring_come_first() {
+        let mut analyses: Vec<SessionAnalysis> = (0..40)
+            .map(|i| {
+                let mut a = crate::testing::sample_analysis();
+                a.session_id = format!("s{i:02}");
+                a.status = loupe_model::SessionStatus::Completed;
+                a.efficiency_score = 90.0 - f64::from(i % 7);
+                a
+            })
+            .collect();
+        analyses[33].status = loupe_model::SessionStatus::Failed;
+        analyses[21].efficiency_score = 12.3;
+        let doc: Value = serde_json::from_str(&render(&analyses)).unwrap();
+        let ids: Vec<&str> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().or(s["session_id"].as_str()).unwrap())
+            .collect();
+        assert_eq!(&ids[..2], ["s33", "s21"], "{ids:?}");
+        assert_eq!(doc["sessions"][1]["efficiency_score"], 12.3);
+        assert!(doc["issue_counts"]
+            .as_object()
+            .is_some_and(|m| !m.is_empty()));
+    }
 
     #[test]
     fn row_sampling_keeps_ends_and_peak() {

@@ -220,11 +220,59 @@ impl Thresholds {
             ("redundant_calls_high", thresholds.redundant_calls_high, 2),
             ("error_loop_iterations", thresholds.error_loop_iterations, 1),
             ("compaction_window", thresholds.compaction_window, 1),
+            ("budget_lookahead", thresholds.budget_lookahead, 1),
         ] {
             if value < min {
                 return Err(ThresholdsError {
                     origin: origin.to_owned(),
                     message: format!("`{key}` = {value}: must be at least {min}"),
+                });
+            }
+        }
+        // Fractions of a whole cannot exceed it (a rule would never trip).
+        for (key, value) in [
+            ("tool_error_rate", thresholds.tool_error_rate),
+            ("cache_high_rate", thresholds.cache_high_rate),
+            ("cache_medium_rate", thresholds.cache_medium_rate),
+            (
+                "cache_invalidation_prev",
+                thresholds.cache_invalidation_prev,
+            ),
+            ("cache_invalidation_cur", thresholds.cache_invalidation_cur),
+            ("subagent_failure_ratio", thresholds.subagent_failure_ratio),
+        ] {
+            if value > 1.0 {
+                return Err(ThresholdsError {
+                    origin: origin.to_owned(),
+                    message: format!("`{key}` = {value}: a fraction, at most 1"),
+                });
+            }
+        }
+        // A high level below its medium one would make every medium finding high.
+        for (high, h, medium, m) in [
+            (
+                "excessive_iterations_high",
+                thresholds.excessive_iterations_high,
+                "excessive_iterations_medium",
+                thresholds.excessive_iterations_medium,
+            ),
+            (
+                "redundant_calls_high",
+                thresholds.redundant_calls_high,
+                "redundant_calls_medium",
+                thresholds.redundant_calls_medium,
+            ),
+            (
+                "tool_timeouts_high",
+                thresholds.tool_timeouts_high,
+                "tool_timeouts_medium",
+                thresholds.tool_timeouts_medium,
+            ),
+        ] {
+            if h < m {
+                return Err(ThresholdsError {
+                    origin: origin.to_owned(),
+                    message: format!("`{high}` = {h} is below `{medium}` = {m}"),
                 });
             }
         }
@@ -408,6 +456,12 @@ mod tests {
             (
                 "compaction_window = 0\n",
                 "`compaction_window` = 0: must be at least 1",
+            ),
+            ("budget_lookahead = 0\n", "`budget_lookahead` = 0"),
+            ("tool_error_rate = 1.5\n", "a fraction, at most 1"),
+            (
+                "excessive_iterations_high = 3\n",
+                "`excessive_iterations_high` = 3 is below",
             ),
         ] {
             let e = Thresholds::from_toml_named(too_few, "t.toml")

@@ -43,20 +43,59 @@ pub(crate) struct Args {
     /// Write to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// A tool or node is slower when its mean grew by more than MS
+    /// milliseconds...
+    #[arg(long, value_name = "MS", default_value_t = CompareConfig::default().slowdown_threshold_ms)]
+    slowdown_ms: f64,
+    /// ...and by more than PCT percent.
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().slowdown_relative * 100.0)]
+    slowdown_pct: f64,
+    /// Tokens, duration and tool calls regress beyond PCT percent.
+    #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().relative * 100.0)]
+    change_pct: f64,
+    /// Significance level of the Mann–Whitney test for groups.
+    #[arg(long, value_name = "P", default_value_t = CompareConfig::default().alpha)]
+    alpha: f64,
+    /// Groups with fewer runs than N are judged on medians alone.
+    #[arg(long, value_name = "N", default_value_t = CompareConfig::default().min_group_runs)]
+    min_group_runs: usize,
     #[command(flatten)]
     format: FormatArg,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
 
+/// The comparison thresholds the flags set, checked.
+fn compare_config(args: &Args) -> anyhow::Result<CompareConfig> {
+    let finite_non_negative = |v: f64, flag: &str| -> anyhow::Result<f64> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(v)
+        } else {
+            bail!("{flag} must be a number of at least 0, not {v}")
+        }
+    };
+    let alpha = args.alpha;
+    if !(alpha > 0.0 && alpha < 1.0) {
+        bail!("--alpha must be between 0 and 1 (exclusive), not {alpha}");
+    }
+    Ok(CompareConfig {
+        slowdown_threshold_ms: finite_non_negative(args.slowdown_ms, "--slowdown-ms")?,
+        slowdown_relative: finite_non_negative(args.slowdown_pct, "--slowdown-pct")? / 100.0,
+        relative: finite_non_negative(args.change_pct, "--change-pct")? / 100.0,
+        alpha,
+        min_group_runs: args.min_group_runs.max(2),
+        ..CompareConfig::default()
+    })
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = input::analysis_config(&args.analysis)?;
+    let cfg = compare_config(&args)?;
     if args.a == "-" && args.b == "-" {
         bail!("only one side of a comparison can be read from standard input (-)");
     }
     let (side_a, a) = resolve(&args.a, &args, &config)?;
     let (side_b, b) = resolve(&args.b, &args, &config)?;
-    let cfg = CompareConfig::default();
     let comparison = match (a.as_slice(), b.as_slice()) {
         ([one_a], [one_b]) => loupe_analyze::compare_sessions(one_a, one_b, &cfg),
         _ => loupe_analyze::compare_groups(&a, &b, &cfg),
