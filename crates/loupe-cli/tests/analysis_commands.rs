@@ -1385,3 +1385,31 @@ fn a_trace_split_across_otlp_files_is_one_session() {
         assert_eq!(sessions[0]["metrics"]["llm_calls"], 2, "{command}");
     }
 }
+
+#[test]
+fn compare_warns_of_runs_that_reuse_a_session_id_and_can_take_each_file_as_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = sample("attocode-ts/single-task-healthy.jsonl");
+    for run in ["run1", "run2", "run3"] {
+        let d = dir.path().join("b").join(run);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(&trace, d.join("trace.jsonl")).unwrap();
+    }
+    let b = dir.path().join("b");
+    let runs = |extra: &[&str]| {
+        let mut args = vec!["compare", s(&trace), s(&b), "--output", "json"];
+        args.extend_from_slice(extra);
+        let o = loupe(&args, None);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (v["b_runs"].as_u64().unwrap(), stderr(&o))
+    };
+    let (joined, warning) = runs(&[]);
+    assert_eq!(joined, 1);
+    assert!(
+        warning.contains("is in 3 files") && warning.contains("--run-per-file"),
+        "{warning}"
+    );
+    let (each, warning) = runs(&["--run-per-file"]);
+    assert_eq!(each, 3);
+    assert!(!warning.contains("is in 3 files"), "{warning}");
+}

@@ -6,11 +6,13 @@
 //! each side is compared directly; otherwise the groups are compared by their
 //! medians (with a significance test for larger groups).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
 use loupe_analyze::{CompareConfig, SessionAnalysis};
+use loupe_model::SourceFormat;
 use loupe_report::compare::Side;
 
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
@@ -56,6 +58,10 @@ pub(crate) struct Args {
     /// Significance level of the Mann–Whitney test for groups.
     #[arg(long, value_name = "P", default_value_t = CompareConfig::default().alpha)]
     alpha: f64,
+    /// In a directory, each trace file is one run, even when runs reuse a
+    /// session id (by default files naming one session are joined into one).
+    #[arg(long)]
+    run_per_file: bool,
     /// Groups with fewer runs than N are judged on medians alone.
     #[arg(long, value_name = "N", default_value_t = CompareConfig::default().min_group_runs)]
     min_group_runs: usize,
@@ -148,6 +154,51 @@ fn resolve(
     }
     // On stderr whatever the output.
     input::report_skipped(&loaded.skipped);
+    // Sessions read from several files (Agent Trace keeps one in a
+    // directory of files: that is one run).
+    let joined: Vec<(&String, &BTreeSet<PathBuf>)> = loaded
+        .sessions
+        .iter()
+        .filter(|s| s.source.format != SourceFormat::AgentTrace)
+        .filter_map(|s| {
+            let (id, files) = loaded.session_files.get_key_value(&s.session_id)?;
+            (files.len() > 1).then_some((id, files))
+        })
+        .collect();
+    if args.run_per_file && !joined.is_empty() {
+        let mut files: Vec<&PathBuf> = loaded.session_files.values().flatten().collect();
+        files.sort();
+        files.dedup();
+        let mut analyses = Vec::new();
+        for file in files {
+            let one = InputArgs {
+                paths: vec![file.clone()],
+                session: None,
+                since: None,
+                until: None,
+            };
+            let loaded = input::load(&one, args.format.format)?;
+            analyses.extend(input::analyze_all(&loaded.sessions, config));
+        }
+        let side = Side {
+            label: spec.to_owned(),
+            sessions: analyses.iter().map(|a| a.session_id.clone()).collect(),
+        };
+        return Ok((side, analyses));
+    }
+    for (id, files) in &joined {
+        let shown: Vec<String> = files
+            .iter()
+            .take(3)
+            .map(|f| f.display().to_string())
+            .collect();
+        let more = if files.len() > 3 { ", ..." } else { "" };
+        eprintln!(
+            "loupe: warning: {spec}: session {id} is in {} files ({}{more}), read as one run; if they are separate runs that reuse the id, add --run-per-file",
+            files.len(),
+            shown.join(", ")
+        );
+    }
     let analyses = input::analyze_all(&loaded.sessions, config);
     let side = Side {
         label: spec.to_owned(),

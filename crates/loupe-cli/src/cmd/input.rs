@@ -3,7 +3,7 @@
 //! them (`--session`, `--since`, `--until`), analyse them with the user's
 //! prices/thresholds/score model, and write the result to stdout or `--out`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -74,6 +74,9 @@ pub(crate) use loupe_model::parse_time;
 pub(crate) struct Loaded {
     pub(crate) sessions: Vec<Session>,
     pub(crate) skipped: Vec<SkippedRecord>,
+    /// The files each session's events came from (a session read from
+    /// several files was joined: one trace in parts, or runs reusing an id).
+    pub(crate) session_files: HashMap<String, BTreeSet<PathBuf>>,
 }
 
 /// Feeds read events into a [`SessionAssembler`], remembering skipped records.
@@ -87,6 +90,11 @@ struct AssemblingSink {
     /// Ids of the sessions not assembled.
     others: HashSet<String>,
     progress: ReadProgress,
+    /// See [`Loaded::session_files`]; noted when the session or file
+    /// changes from one event to the next, not per event.
+    session_files: HashMap<String, BTreeSet<PathBuf>>,
+    /// The session and file of the last event.
+    last_noted: Option<(String, PathBuf)>,
 }
 
 impl AssemblingSink {
@@ -122,6 +130,15 @@ impl Sink for AssemblingSink {
             }
         }
         self.refresh(source);
+        let noted = matches!(&self.last_noted, Some((id, path))
+            if *id == event.session_id && path.as_os_str() == source.path.as_os_str());
+        if !noted {
+            self.session_files
+                .entry(event.session_id.clone())
+                .or_default()
+                .insert(source.path.clone());
+            self.last_noted = Some((event.session_id.clone(), source.path.clone()));
+        }
         if let Some((_, session_source)) = &self.current {
             self.assembler.push(session_source, event);
         }
@@ -212,6 +229,8 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         keep_prefix: args.session.clone(),
         others: HashSet::new(),
         progress: ReadProgress::start(),
+        session_files: HashMap::new(),
+        last_noted: None,
     };
     let opts = ReadOptions {
         format,
@@ -240,6 +259,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     Ok(Loaded {
         sessions,
         skipped: sink.skipped,
+        session_files: sink.session_files,
     })
 }
 
