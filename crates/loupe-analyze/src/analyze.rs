@@ -6,7 +6,7 @@ use crate::facts::Facts;
 use crate::pricing::PriceTable;
 use crate::score::{attocode_py_score, attocode_ts_score, loupe_score, ScoreModel};
 use crate::{metrics, token_flow, tools, NodeStatus, Session, SessionAnalysis, SpanKind, SpanNode};
-use loupe_model::{keys, UnreadMember};
+use loupe_model::{keys, SessionStatus, UnreadMember};
 
 /// Payload members [`analyze()`] never reads: tool results. (Tool arguments
 /// are read, from a call's end event or else its start: the recorder and
@@ -61,10 +61,16 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
             Vec::new(),
         )
     } else {
-        (
-            crate::tree::span_tree(session),
-            crate::timeline::timeline(session),
-        )
+        let mut tree = crate::tree::span_tree(session);
+        // The root shows the session's own outcome, as the summary does; a
+        // failed call inside a completed session is marked on that call
+        // and its iteration, not on the whole run.
+        tree.status = match facts.status {
+            SessionStatus::Running => NodeStatus::Running,
+            SessionStatus::Completed => NodeStatus::Ok,
+            SessionStatus::Failed | SessionStatus::Cancelled => NodeStatus::Error,
+        };
+        (tree, crate::timeline::timeline(session))
     };
     SessionAnalysis {
         session_id: session.session_id.clone(),
@@ -180,6 +186,24 @@ mod tests {
         assert_eq!(a.status, SessionStatus::Completed);
         assert_eq!(a.started_at, Some(s.events[0].timestamp));
         assert_eq!(a.ended_at, Some(s.events[s.events.len() - 2].timestamp));
+    }
+
+    #[test]
+    fn the_tree_root_shows_the_sessions_outcome_not_a_failed_call_inside() {
+        let run = |end: Option<&str>| {
+            let mut t = Trace::new();
+            t.iter(1).llm(10, 1, 0, 0);
+            t.tool_err("bash", json!({"c": "ls"}), "exit 1");
+            if let Some(status) = end {
+                t.end(status);
+            }
+            let a = analyze(&t.session(), &AnalysisConfig::default());
+            let iteration = a.tree.children[0].status;
+            (a.tree.status, iteration)
+        };
+        assert_eq!(run(Some("completed")), (NodeStatus::Ok, NodeStatus::Error));
+        assert_eq!(run(Some("failed")).0, NodeStatus::Error);
+        assert_eq!(run(None).0, NodeStatus::Running);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use loupe_model::Timestamp;
 
 use crate::terminal::summary::severity_name;
 use crate::terminal::View;
-use crate::text::{human_duration_ms, human_tokens, percent, thousands, usd};
+use crate::text::{cost_text, human_duration_ms, human_tokens, percent, thousands};
 
 /// The report's stylesheet (the server's web viewer serves it too).
 pub const CSS: &str = include_str!("../assets/report.css");
@@ -122,7 +122,7 @@ fn index(out: &mut String, analyses: &[SessionAnalysis]) {
             a.status,
             a.efficiency_score,
             human_tokens(a.metrics.tokens.total()),
-            usd(a.metrics.cost_usd),
+            cost_text(a.metrics.cost_usd, &a.metrics.unpriced_models),
             a.issues.len()
         );
     }
@@ -200,7 +200,11 @@ fn cards(out: &mut String, a: &SessionAnalysis) {
         ("Errors", m.errors.to_string(), m.errors > 0),
         ("Tokens", human_tokens(t.total()), false),
         ("Cache hit rate", percent(m.cache_hit_rate), false),
-        ("Cost", usd(m.cost_usd), false),
+        (
+            "Cost",
+            cost_text(m.cost_usd, &m.unpriced_models),
+            !m.unpriced_models.is_empty(),
+        ),
     ];
     for (label, value, bad) in cards {
         metric_card(out, label, &value, bad, None);
@@ -239,8 +243,11 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
         return;
     }
     // Long sessions: one bar per group of consecutive iterations, so the chart
-    // stays readable and the file small.
+    // stays readable and the file small. A grouped bar is the group's mean
+    // per iteration: a last group shorter than the others must not look
+    // like a drop.
     let per_bar = rows.len().div_ceil(MAX_FLOW_BARS);
+    let grouped = per_bar > 1;
     let bars: Vec<FlowBar> = rows
         .chunks(per_bar)
         .map(|chunk| {
@@ -255,15 +262,24 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
             } else {
                 format!("{first}–{last}")
             };
-            FlowBar { label, tokens }
+            FlowBar {
+                label,
+                tokens,
+                iterations: chunk.len() as u64,
+            }
         })
         .collect();
+    let per_iteration = |bar: &FlowBar, v: u64| {
+        if grouped {
+            v as f64 / bar.iterations.max(1) as f64
+        } else {
+            v as f64
+        }
+    };
     let max = bars
         .iter()
-        .map(|b| b.tokens.total())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .map(|b| per_iteration(b, b.tokens.total()))
+        .fold(1.0, f64::max);
     let (w, h, pad) = (900.0_f64, 220.0_f64, 24.0_f64);
     let slot = (w - 2.0 * pad) / bars.len() as f64;
     let bar_w = (slot * 0.7).max(1.0);
@@ -279,22 +295,40 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
             ("cached", t.cache_read_tokens),
             ("fresh", t.input_tokens.saturating_sub(t.cache_read_tokens)),
             ("output", t.output_tokens),
+            ("unsplit", t.total_only_tokens),
         ];
         let mut y = h - pad;
         for (class, v) in parts {
             if v == 0 {
                 continue;
             }
-            let bh = v as f64 * scale;
+            let bh = per_iteration(bar, v) * scale;
             y -= bh;
+            let what = if grouped {
+                format!(
+                    "Iterations {}: {} {class} per iteration ({} in all)",
+                    bar.label,
+                    thousands(per_iteration(bar, v).round() as u64),
+                    thousands(v)
+                )
+            } else {
+                format!("Iteration {}: {} {class}", bar.label, thousands(v))
+            };
             let _ = writeln!(
                 out,
-                "<rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{bh:.1}\"><title>Iteration {}: {} {class}</title></rect>",
-                bar.label,
-                thousands(v)
+                "<rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w:.1}\" height=\"{bh:.1}\"><title>{what}</title></rect>"
             );
         }
-        if bars.len() <= 40 || n % (bars.len() / 20).max(1) == 0 {
+        // Labels at least ~70 units apart (a range label is about nine
+        // characters), so they never run into each other.
+        let label_every = if grouped {
+            (70.0 / slot).ceil().max(1.0) as usize
+        } else if bars.len() <= 40 {
+            1
+        } else {
+            (bars.len() / 20).max(1)
+        };
+        if n % label_every == 0 {
             let _ = writeln!(
                 out,
                 "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
@@ -304,7 +338,17 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
             );
         }
     }
-    out.push_str("</svg>\n<p class=\"legend muted\"><span class=\"cached\">cache read</span><span class=\"fresh\">fresh input</span><span class=\"output\">output</span></p>\n");
+    out.push_str("</svg>\n<p class=\"legend muted\"><span class=\"cached\">cache read</span><span class=\"fresh\">fresh input</span><span class=\"output\">output</span>");
+    if a.metrics.tokens.total_only_tokens > 0 {
+        out.push_str("<span class=\"unsplit\">total without an input/output split</span>");
+    }
+    if grouped {
+        let _ = write!(
+            out,
+            " · each bar: the mean per iteration of {per_bar} iterations"
+        );
+    }
+    out.push_str("</p>\n");
     let flow = &a.token_flow;
     let rating = crate::text::serde_name(flow.cache_rating);
     let trend = crate::text::serde_name(flow.trend);
@@ -330,6 +374,8 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
 struct FlowBar {
     label: String,
     tokens: loupe_model::TokenTotals,
+    /// Iterations summed in `tokens`.
+    iterations: u64,
 }
 
 fn waterfall(out: &mut String, a: &SessionAnalysis) {
@@ -591,6 +637,29 @@ mod tests {
     }
 
     #[test]
+    fn grouped_token_bars_are_means_so_a_short_last_group_does_not_drop() {
+        let mut a = crate::testing::sample_analysis();
+        let row = a.token_flow.rows[0].clone();
+        a.token_flow.rows = (1..=1990)
+            .map(|i| {
+                let mut r = row.clone();
+                r.iteration = i;
+                r
+            })
+            .collect();
+        let mut out = String::new();
+        token_flow_chart(&mut out, &a);
+        let heights: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("<rect class=\"fresh\""))
+            .filter_map(|l| l.split("height=\"").nth(1)?.split('"').next())
+            .collect();
+        assert!(heights.len() > 10);
+        assert!(heights.iter().all(|h| *h == heights[0]), "{heights:?}");
+        assert!(out.contains("mean per iteration"));
+    }
+
+    #[test]
     fn escape_covers_the_five_html_specials() {
         assert_eq!(
             escape(r#"<a href="x" title='y'>&</a>"#),
@@ -627,6 +696,6 @@ mod tests {
             1_000_usize.div_ceil(1_000_usize.div_ceil(MAX_FLOW_BARS))
         );
         assert!(bars <= MAX_FLOW_BARS);
-        assert!(html.contains("<title>Iteration 1–9: "));
+        assert!(html.contains("<title>Iterations 1–9: "));
     }
 }

@@ -95,10 +95,20 @@ pub(crate) fn truncate_chars(s: &str, max_chars: usize) -> String {
     }
 }
 
-/// Display width in terminal columns, counting each char as one column
-/// (trace text is overwhelmingly ASCII; the tables stay readable otherwise).
+/// A cost that leaves out calls to unpriced models says so: `$0.0000` alone
+/// would read as free.
+pub(crate) fn cost_text(usd_value: f64, unpriced_models: &[String]) -> String {
+    if unpriced_models.is_empty() {
+        usd(usd_value)
+    } else {
+        format!("{} + unpriced", usd(usd_value))
+    }
+}
+
+/// Display width in terminal columns: CJK and most emoji take two, so
+/// tables holding them stay aligned.
 pub(crate) fn width(s: &str) -> usize {
-    s.chars().count()
+    unicode_width::UnicodeWidthStr::width(s)
 }
 
 /// The serialised name of a unit enum variant (`"node"`, `"fair"`...), as it
@@ -113,6 +123,13 @@ pub(crate) fn serde_name<T: serde::Serialize>(value: T) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(width("bash"), 4);
+        assert_eq!(width("搜索代码"), 8);
+        assert_eq!(width("é"), 1);
+    }
 
     #[test]
     fn formats_numbers_for_people() {

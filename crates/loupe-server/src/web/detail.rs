@@ -23,7 +23,7 @@ use loupe_report::{human_duration_ms, human_tokens};
 use loupe_store::{SessionFilter, SessionRow};
 
 use super::list::short_time;
-use super::page::{blocking, percent, url_encode, usd, Ctx, PageError};
+use super::page::{blocking, cost_text, percent, url_encode, Ctx, PageError};
 use crate::state::AppState;
 
 /// Rows of the waterfall; longer sessions show the first ones and say so.
@@ -143,7 +143,12 @@ fn cards(row: &SessionRow) -> Vec<(&'static str, &'static str, String, bool)> {
             percent(m.cache_hit_rate),
             false,
         ),
-        ("cost_usd", "Cost", usd(m.cost_usd), false),
+        (
+            "cost_usd",
+            "Cost",
+            cost_text(m.cost_usd, &m.unpriced_models),
+            false,
+        ),
         (
             "efficiency_score",
             "Efficiency",

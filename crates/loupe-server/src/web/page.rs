@@ -162,6 +162,15 @@ pub(super) fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str
     out
 }
 
+/// A cost that leaves out calls to unpriced models says so.
+pub(super) fn cost_text(v: f64, unpriced_models: &[String]) -> String {
+    if unpriced_models.is_empty() {
+        usd(v)
+    } else {
+        format!("{} + unpriced", usd(v))
+    }
+}
+
 pub(super) fn usd(v: f64) -> String {
     if v == 0.0 {
         "$0".to_owned()
