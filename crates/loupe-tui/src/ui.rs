@@ -108,26 +108,44 @@ fn draw_browser(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
     }
     let height = usize::from(body.height.saturating_sub(1));
     let start = window_start(app.selected_index(), height);
+    // Columns too wide for the terminal are left out whole, least useful
+    // first: a value cut short ("$0.0" for $0.004) would read as another.
+    const WIDTHS: [u16; 9] = [1, 18, 14, 9, 5, 7, 8, 3, 4];
+    const DROP_ORDER: [usize; 7] = [8, 4, 2, 7, 3, 6, 5];
+    let keep = fit_columns(&WIDTHS, &DROP_ORDER, body.width, 1);
     let rows = app
         .visible_sessions()
         .enumerate()
         .skip(start)
         .take(height)
-        .map(|(i, view)| browser_row(app, view, i == app.selected_index()));
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(18),
-        Constraint::Length(14),
-        Constraint::Length(9),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Length(8),
-        Constraint::Length(3),
-        Constraint::Min(4),
-    ];
-    let header = Row::new(vec![
-        "", "Session", "Started", "Status", "Iter", "Tokens", "Cost", "Eff", "Task",
-    ])
+        .map(|(i, view)| {
+            let cells = kept(browser_cells(app, view), &keep);
+            let row = Row::new(cells);
+            if i == app.selected_index() {
+                row.style(SELECTED)
+            } else {
+                row
+            }
+        });
+    let widths: Vec<Constraint> = WIDTHS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep[*i])
+        // The task takes what is left.
+        .map(|(i, &w)| {
+            if i == 8 {
+                Constraint::Min(w)
+            } else {
+                Constraint::Length(w)
+            }
+        })
+        .collect();
+    let header = Row::new(kept(
+        vec![
+            "", "Session", "Started", "Status", "Iter", "Tokens", "Cost", "Eff", "Task",
+        ],
+        &keep,
+    ))
     .style(HEADER);
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
@@ -135,14 +153,52 @@ fn draw_browser(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
     );
 }
 
-fn browser_row<'a>(app: &App, view: &'a SessionView, selected: bool) -> Row<'a> {
+/// Which of the columns of `widths` fit in `available` cells (with
+/// `spacing` between them), leaving out columns in `drop_order` until they do.
+pub(crate) fn fit_columns(
+    widths: &[u16],
+    drop_order: &[usize],
+    available: u16,
+    spacing: u16,
+) -> Vec<bool> {
+    let mut keep = vec![true; widths.len()];
+    let needed = |keep: &[bool]| -> u32 {
+        let shown: Vec<u32> = widths
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(w, _)| u32::from(*w))
+            .collect();
+        shown.iter().sum::<u32>() + u32::from(spacing) * shown.len().saturating_sub(1) as u32
+    };
+    for &i in drop_order {
+        if needed(&keep) <= u32::from(available) {
+            break;
+        }
+        if let Some(k) = keep.get_mut(i) {
+            *k = false;
+        }
+    }
+    keep
+}
+
+/// The items of `cells` whose column is kept.
+fn kept<T>(cells: Vec<T>, keep: &[bool]) -> Vec<T> {
+    cells
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(c, k)| k.then_some(c))
+        .collect()
+}
+
+fn browser_cells<'a>(app: &App, view: &'a SessionView) -> Vec<Line<'a>> {
     let a = &view.analysis;
     let mark = if app.is_marked(&a.session_id) {
         "*"
     } else {
         " "
     };
-    let row = Row::new(vec![
+    vec![
         Line::raw(mark),
         Line::raw(a.session_id.as_str()),
         Line::raw(short_time(a.started_at)),
@@ -155,12 +211,7 @@ fn browser_row<'a>(app: &App, view: &'a SessionView, selected: bool) -> Row<'a> 
             efficiency_style(a.efficiency_score),
         ),
         Line::raw(a.task.as_deref().unwrap_or("")),
-    ]);
-    if selected {
-        row.style(SELECTED)
-    } else {
-        row
-    }
+    ]
 }
 
 fn draw_detail(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
@@ -404,29 +455,28 @@ fn draw_tokens(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: 
     let height = usize::from(table_area.height.saturating_sub(1));
     let len = flow.rows.len();
     let start = clamp_scroll(scroll, len, height);
+    const WIDTHS: [u16; 7] = [5, 8, 8, 8, 6, 10, 10];
+    const DROP_ORDER: [usize; 5] = [6, 4, 3, 2, 1];
+    let keep = fit_columns(&WIDTHS, &DROP_ORDER, table_area.width, 1);
     let rows = flow.rows[start..(start + height).min(len)].iter().map(|r| {
-        Row::new(vec![
-            r.iteration.to_string(),
-            human_tokens(r.tokens.input_tokens),
-            human_tokens(r.tokens.output_tokens),
-            human_tokens(r.tokens.cache_read_tokens),
-            format!("{:.0}%", r.cache_hit_rate * 100.0),
-            format!("${:.4}", r.cost_usd),
-            format!("${:.4}", r.cumulative_cost_usd),
-        ])
+        Row::new(kept(
+            vec![
+                r.iteration.to_string(),
+                human_tokens(r.tokens.input_tokens),
+                human_tokens(r.tokens.output_tokens),
+                human_tokens(r.tokens.cache_read_tokens),
+                format!("{:.0}%", r.cache_hit_rate * 100.0),
+                format!("${:.4}", r.cost_usd),
+                format!("${:.4}", r.cumulative_cost_usd),
+            ],
+            &keep,
+        ))
     });
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(10),
-    ];
-    let header = Row::new(vec![
-        "Iter", "Input", "Output", "Cache", "Hit", "Cost", "Total",
-    ])
+    let widths: Vec<Constraint> = kept(WIDTHS.map(Constraint::Length).to_vec(), &keep);
+    let header = Row::new(kept(
+        vec!["Iter", "Input", "Output", "Cache", "Hit", "Cost", "Total"],
+        &keep,
+    ))
     .style(HEADER);
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
 }
@@ -601,4 +651,24 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect) {
         Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys ")),
         popup,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_that_do_not_fit_are_left_out_whole_least_useful_first() {
+        let widths = [1, 18, 14, 9, 5, 7, 8, 3, 4];
+        let order = [8, 4, 2, 7, 3, 6, 5];
+        assert!(fit_columns(&widths, &order, 200, 1).iter().all(|k| *k));
+        let narrow = fit_columns(&widths, &order, 40, 1);
+        assert_eq!(
+            narrow,
+            [true, true, false, false, false, true, true, false, false]
+        );
+        // Never more than the order allows: the mark and the id stay.
+        let tiny = fit_columns(&widths, &order, 5, 1);
+        assert!(tiny[0] && tiny[1]);
+    }
 }
