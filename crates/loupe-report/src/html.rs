@@ -473,9 +473,14 @@ pub fn iterations(out: &mut String, i: usize, a: &SessionAnalysis) {
         return;
     }
     let mut budget = MAX_TREE_NODES;
-    for child in &a.tree.children {
+    for (shown, child) in a.tree.children.iter().enumerate() {
         if budget == 0 {
-            out.push_str("<p class=\"muted\">More spans not shown.</p>\n");
+            let rest = a.tree.children.len() - shown;
+            let _ = writeln!(
+                out,
+                "<p class=\"muted\">{rest} more top-level span{} (iterations, turns...) not shown: the report lists {MAX_TREE_NODES} spans at most; <code>loupe view --view tree</code> shows them all.</p>",
+                if rest == 1 { "" } else { "s" }
+            );
             break;
         }
         let id = match (child.kind, child.iteration) {
