@@ -122,6 +122,9 @@ pub struct AgentStats {
     pub mean_session_duration_ms: f64,
     /// LLM calls of the main agent (the mean is over those with a duration).
     pub llm_calls: u64,
+    /// Of those, the calls with a duration: with none, the mean is unknown
+    /// (reported as 0).
+    pub timed_llm_calls: u64,
 }
 
 /// Statistics over many sessions.
@@ -533,6 +536,7 @@ impl StatsAccumulator {
                 sessions: a.sessions,
                 completed: a.completed,
                 success_rate: a.completed as f64 / a.sessions.max(1) as f64,
+                timed_llm_calls: a.llm_n,
                 mean_llm_duration_ms: if a.llm_n == 0 {
                     0.0
                 } else {

@@ -135,7 +135,11 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
                 a.sessions.to_string(),
                 percent(a.success_rate),
                 thousands(a.llm_calls),
-                human_duration_ms(a.mean_llm_duration_ms),
+                if a.timed_llm_calls == 0 {
+                    "-".to_owned()
+                } else {
+                    human_duration_ms(a.mean_llm_duration_ms)
+                },
                 human_duration_ms(a.mean_session_duration_ms),
             ]);
         }
