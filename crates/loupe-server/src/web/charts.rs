@@ -22,6 +22,13 @@ pub(super) fn bars(out: &mut String, aria: &str, bars: &[Bar]) {
         return;
     }
     let (label_w, track_w, row_h) = (180.0_f64, 300.0_f64, 20.0_f64);
+    // Room right of the track for the longest value label, so the label of
+    // the largest bar is never cut off.
+    let value_w = bars
+        .iter()
+        .map(|b| text_width(&b.text))
+        .fold(40.0_f64, f64::max)
+        + 10.0;
     let max = bars
         .iter()
         .map(|b| b.value)
@@ -33,7 +40,7 @@ pub(super) fn bars(out: &mut String, aria: &str, bars: &[Bar]) {
         out,
         "<svg class=\"chart bars\" viewBox=\"0 0 {w} {height}\" role=\"img\" aria-label=\"{}\">",
         escape(aria),
-        w = label_w + track_w + 90.0
+        w = label_w + track_w + value_w
     );
     for (i, b) in bars.iter().enumerate() {
         let y = i as f64 * row_h;
@@ -42,7 +49,7 @@ pub(super) fn bars(out: &mut String, aria: &str, bars: &[Bar]) {
         } else {
             0.0
         };
-        let label: String = b.label.chars().take(28).collect();
+        let label = fit(&b.label, label_w - 8.0);
         let _ = writeln!(
             out,
             "<g><title>{full}: {text}</title><text x=\"0\" y=\"{ty:.1}\">{label}</text>\
@@ -58,6 +65,37 @@ pub(super) fn bars(out: &mut String, aria: &str, bars: &[Bar]) {
         );
     }
     out.push_str("</svg>\n");
+}
+
+/// Estimated width of `s` at the charts' 13px font, in SVG units: SVG
+/// text cannot end in a CSS ellipsis, so labels are cut to fit by this
+/// estimate. Generous (0.62em a character, a full em for wide CJK ones) so
+/// it errs on the short side.
+fn text_width(s: &str) -> f64 {
+    s.chars().map(|c| if is_wide(c) { 13.0 } else { 8.0 }).sum()
+}
+
+/// East Asian wide characters (CJK, kana, Hangul, full-width forms).
+fn is_wide(c: char) -> bool {
+    matches!(c as u32, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x20000..=0x3FFFD)
+}
+
+/// `s` cut to `max` SVG units with a trailing ellipsis when too long.
+fn fit(s: &str, max: f64) -> String {
+    if text_width(s) <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = text_width("…");
+    for c in s.chars() {
+        used += text_width(c.encode_utf8(&mut [0; 4]));
+        if used > max {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// A line (with dots) over labelled points; `None` leaves a gap. `y_text`
@@ -173,6 +211,14 @@ mod tests {
         assert!(out.contains("width=\"300.0\""));
         assert!(out.contains("width=\"150.0\""));
         assert!(out.contains("&lt;b&gt;") && !out.contains("<b>"));
+    }
+
+    #[test]
+    fn long_labels_end_in_an_ellipsis() {
+        assert_eq!(fit("bash", 100.0), "bash");
+        let cut = fit(&"x".repeat(80), 100.0);
+        assert!(cut.ends_with('…') && text_width(&cut) <= 100.0, "{cut}");
+        assert!(text_width("長い") > text_width("ab"));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub(super) async fn page(
         "<p class=\"verdict\">Verdict: <strong>{}</strong></p>",
         escape(&serde_name(&comparison.assessment))
     );
-    body.push_str("<table class=\"compare\" id=\"compare-metrics\">\n<thead><tr><th>Metric</th><th class=\"num\">A</th><th class=\"num\">B</th><th class=\"num\">Change</th><th></th></tr></thead>\n<tbody>\n");
+    body.push_str("<div class=\"table-scroll\">\n<table class=\"compare\" id=\"compare-metrics\">\n<thead><tr><th>Metric</th><th class=\"num\">A</th><th class=\"num\">B</th><th class=\"num\">Change</th><th></th></tr></thead>\n<tbody>\n");
     for m in &comparison.metrics {
         let change = m
             .percent_change
@@ -72,7 +72,7 @@ pub(super) async fn page(
             if m.regression { "regression" } else { "" }
         );
     }
-    body.push_str("</tbody>\n</table>\n");
+    body.push_str("</tbody>\n</table>\n</div>\n");
     for (title, lines) in [
         ("Regressions", &comparison.regressions),
         ("Improvements", &comparison.improvements),

@@ -247,10 +247,18 @@ fn collect_spans<'a>(n: &'a SpanNode, out: &mut Vec<&'a SpanNode>) {
     }
 }
 
-/// The waterfall as inline SVG (the report's version positions bars with
-/// `style` attributes, which this CSP forbids). Spans not ended yet run to
-/// the session's last event, or `now` while it is running.
+/// The waterfall: span names as HTML in a left column (so they keep their
+/// font size and end in an ellipsis when too long), bars in an SVG that
+/// only stretches sideways (`preserveAspectRatio="none"`, one row =
+/// `ROW_PX` CSS pixels, so bars line up with the names). Bars are SVG
+/// because the CSP forbids the `style` attributes the report uses to place
+/// them. Spans not ended yet run to the session's last event, or `now`
+/// while it is running.
 fn waterfall(out: &mut String, a: &SessionAnalysis, now: Timestamp) {
+    /// Height of a row; `.wf-names > div` in viewer.css has the same.
+    const ROW_PX: f64 = 18.0;
+    /// Width of the bar track in SVG units (stretched to the column).
+    const TRACK: f64 = 1000.0;
     let mut spans = Vec::new();
     collect_spans(&a.tree, &mut spans);
     spans.sort_by_key(|n| n.start);
@@ -274,19 +282,27 @@ fn waterfall(out: &mut String, a: &SessionAnalysis, now: Timestamp) {
         .unwrap_or(0.0)
         .max(last.millis_since(origin))
         .max(1.0);
-    let shown = spans.len().min(MAX_WATERFALL_ROWS);
-    let (label_w, track_w, row_h) = (300.0_f64, 680.0_f64, 18.0_f64);
-    let height = shown as f64 * row_h + 22.0;
+    let shown = &spans[..spans.len().min(MAX_WATERFALL_ROWS)];
+    let height = shown.len() as f64 * ROW_PX;
+    out.push_str("<div class=\"wf-chart\">\n<div class=\"wf-names\">");
+    for n in shown {
+        let _ = write!(
+            out,
+            "<div title=\"{kind} {label}\"><span class=\"muted\">{kind}</span> {label}</div>",
+            kind = kind_name(n.kind),
+            label = escape(&n.label),
+        );
+    }
     let _ = writeln!(
         out,
-        "<svg class=\"waterfall-svg\" viewBox=\"0 0 {w} {height}\" role=\"img\" aria-label=\"Waterfall of spans\">",
-        w = label_w + track_w + 10.0
+        "</div>\n<svg class=\"waterfall-svg\" viewBox=\"0 0 {TRACK} {height}\" height=\"{height}\" \
+         preserveAspectRatio=\"none\" role=\"img\" aria-label=\"Waterfall of spans\">"
     );
-    for (i, n) in spans.iter().take(MAX_WATERFALL_ROWS).enumerate() {
-        let y = i as f64 * row_h;
-        let left = (n.start.millis_since(origin) / total).clamp(0.0, 1.0) * track_w;
-        let width = (end_of(n).millis_since(n.start) / total * track_w)
-            .clamp(2.0, (track_w - left).max(2.0));
+    for (i, n) in shown.iter().enumerate() {
+        let left = (n.start.millis_since(origin) / total).clamp(0.0, 1.0) * TRACK;
+        // At least 0.3% of the track, so the shortest spans stay visible.
+        let width =
+            (end_of(n).millis_since(n.start) / total * TRACK).clamp(3.0, (TRACK - left).max(3.0));
         let class = match (n.status, n.kind) {
             (NodeStatus::Error, _) => "wf-error",
             (NodeStatus::Running, _) => "wf-running",
@@ -294,29 +310,22 @@ fn waterfall(out: &mut String, a: &SessionAnalysis, now: Timestamp) {
             (_, SpanKind::Tool) => "wf-tool",
             _ => "wf-other",
         };
-        let label = escape(&n.label);
-        // The label column is fixed; long labels are cut (the tooltip has them whole).
-        let short: String = n.label.chars().take(44).collect();
-        let short = escape(&short);
         let dur = match n.duration_ms {
             Some(d) => human_duration_ms(d),
             None => "running".to_owned(),
         };
         let _ = writeln!(
             out,
-            "<g class=\"wf-span\"><title>{kind} {label} · {dur}</title><text x=\"0\" y=\"{ty:.1}\">{kind} {short}</text>\
-             <rect class=\"{class}\" x=\"{x:.1}\" y=\"{ry:.1}\" width=\"{width:.1}\" height=\"12\" rx=\"2\"></rect></g>",
+            "<g class=\"wf-span\"><title>{kind} {label} · {dur}</title>\
+             <rect class=\"{class}\" x=\"{left:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"12\"></rect></g>",
             kind = kind_name(n.kind),
-            ty = y + 13.0,
-            x = label_w + left,
-            ry = y + 3.0,
+            label = escape(&n.label),
+            y = i as f64 * ROW_PX + 3.0,
         );
     }
-    let axis_y = shown as f64 * row_h + 14.0;
     let _ = writeln!(
         out,
-        "<text class=\"axis\" x=\"{label_w}\" y=\"{axis_y}\">0</text><text class=\"axis\" x=\"{}\" y=\"{axis_y}\" text-anchor=\"end\">{}</text>\n</svg>",
-        label_w + track_w,
+        "</svg>\n<div class=\"wf-axis muted\"><span>0</span><span>{}</span></div>\n</div>",
         human_duration_ms(total)
     );
     loupe_report::html::spans_not_shown(out, spans.len().saturating_sub(MAX_WATERFALL_ROWS));

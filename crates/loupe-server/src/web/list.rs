@@ -80,9 +80,10 @@ pub(super) async fn page(
             escape(key)
         );
     }
+    // Narrow screens scroll the table inside its wrapper, not the page.
     let _ = writeln!(
         body,
-        "<table class=\"sessions\" id=\"sessions\" data-live-insert=\"{}\">",
+        "<div class=\"table-scroll\">\n<table class=\"sessions\" id=\"sessions\" data-live-insert=\"{}\">",
         u8::from(!filtered && offset == 0)
     );
     body.push_str(
@@ -93,7 +94,7 @@ pub(super) async fn page(
     for row in &rows {
         session_row(&mut body, &ctx, row);
     }
-    body.push_str("</tbody>\n</table>\n");
+    body.push_str("</tbody>\n</table>\n</div>\n");
     if rows.is_empty() {
         body.push_str("<p class=\"muted empty\">No sessions match.</p>\n");
     } else {
