@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::header::{CONTENT_ENCODING, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,31 +74,61 @@ impl From<loupe_store::StoreError> for Problem {
     }
 }
 
-/// The body axum read under the router's `DefaultBodyLimit` (the
-/// configured `max_body_bytes`), or the JSON problem to answer: 413 naming
-/// the limit when the body is over it. `refused` counts the refusal.
-pub(crate) fn received(
-    body: Result<Bytes, BytesRejection>,
+/// Bodies over the limit are still read to their end up to this many
+/// bytes and thrown away, so the client reads the 413 instead of having the
+/// connection closed under it mid-send (which exporters take for a network
+/// error and retry). Beyond it, the connection is closed.
+const DRAIN_BYTES: u64 = 512 << 20;
+
+/// Reads a request body of at most `max_body` bytes (`--max-body-mib`), or
+/// the JSON problem to answer: 413 naming the limit. `refused` counts the
+/// refusal.
+pub(crate) async fn read_limited(
+    body: Body,
     max_body: usize,
     refused: impl FnOnce(&'static str),
 ) -> Result<Bytes, Problem> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            refused("too_large");
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the body is larger than the limit of {max_body} bytes (loupe serve --max-body-mib): send smaller batches"
-                ),
-            )
+    use http_body_util::BodyExt as _;
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than the limit of {max_body} bytes (loupe serve --max-body-mib): send smaller batches"
+            ),
+        )
+    };
+    let mut body = body;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut total: u64 = 0;
+    let limit = u64::try_from(max_body).unwrap_or(u64::MAX);
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                refused("bad_request");
+                return Err(Problem::bad_request(format!(
+                    "the body could not be read: {e}"
+                )));
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len() as u64);
+        if total > limit {
+            kept = Vec::new();
+            if total > DRAIN_BYTES {
+                break;
+            }
         } else {
-            refused("bad_request");
-            Problem::new(
-                rejection.status(),
-                format!("the body could not be read: {}", rejection.body_text()),
-            )
+            kept.extend_from_slice(&data);
         }
-    })
+    }
+    if total > limit {
+        refused("too_large");
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// The body with its `Content-Encoding` undone (identity or gzip), at most

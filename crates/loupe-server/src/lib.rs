@@ -68,8 +68,8 @@ pub enum ServerError {
 
 /// Builds the whole HTTP surface over `state`.
 fn router(state: AppState) -> Router {
-    // Bodies over the configured limit are refused while being read (the
-    // handlers answer 413 in JSON); axum's own default is 2 MiB.
+    // The ingest handlers read their bodies under the configured limit
+    // themselves (`body::read_limited`); axum's own default is 2 MiB.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     Router::new()
         .merge(otlp::routes())

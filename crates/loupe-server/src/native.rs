@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -32,19 +32,17 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/events", post(post_events))
 }
 
-async fn post_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let received = Instant::now();
     if let Err(problem) = check_media_type(&headers) {
         state.metrics.refused("unsupported_media_type");
         return problem.into_response();
     }
-    let body = match body::received(body, state.config.max_body_bytes, |why| {
+    let body = match body::read_limited(body, state.config.max_body_bytes, |why| {
         state.metrics.refused(why)
-    }) {
+    })
+    .await
+    {
         Ok(body) => body,
         Err(problem) => return problem.into_response(),
     };

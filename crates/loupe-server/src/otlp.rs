@@ -8,8 +8,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -57,11 +57,7 @@ struct RpcStatus {
     message: String,
 }
 
-async fn post_traces(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn post_traces(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let received = Instant::now();
     let encoding = match body::media_type(&headers).as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
@@ -79,9 +75,11 @@ async fn post_traces(
             );
         }
     };
-    let body = match body::received(body, state.config.max_body_bytes, |why| {
+    let body = match body::read_limited(body, state.config.max_body_bytes, |why| {
         state.metrics.refused(why)
-    }) {
+    })
+    .await
+    {
         Ok(body) => body,
         Err(problem) => return error(encoding, problem),
     };
