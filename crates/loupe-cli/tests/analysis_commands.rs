@@ -1413,3 +1413,43 @@ fn compare_warns_of_runs_that_reuse_a_session_id_and_can_take_each_file_as_a_run
     assert_eq!(each, 3);
     assert!(!warning.contains("is in 3 files"), "{warning}");
 }
+
+#[test]
+fn an_attocode_py_session_done_early_and_then_continued_is_still_one_whole_session() {
+    // The reader says a session is done when the next starts after its end;
+    // a late line of it must still be counted in it, by analyze and stats.
+    let dir = tempfile::tempdir().unwrap();
+    let line = |id: &str, kind: &str, t: u32, data: &str| {
+        format!(
+            r#"{{"event_id": "{id}{t}", "kind": "{kind}", "timestamp": {t}, "session_id": "{id}", "iteration": 1, "data": {data}}}"#
+        )
+    };
+    let usage = |i: u32| {
+        format!(
+            r#"{{"tokens": {}, "input_tokens": {i}, "output_tokens": 5}}"#,
+            i + 5
+        )
+    };
+    let text = [
+        line("a", "session_start", 1, "{}"),
+        line("a", "llm_response", 2, &usage(100)),
+        line("a", "session_end", 3, "{}"),
+        line("b", "session_start", 4, "{}"),
+        line("a", "llm_response", 5, &usage(20)),
+        line("b", "session_end", 6, "{}"),
+    ]
+    .join("\n");
+    let path = dir.path().join("late.jsonl");
+    std::fs::write(&path, text + "\n").unwrap();
+    let o = loupe(&["analyze", s(&path), "--output", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{v}");
+    assert_eq!(sessions[0]["session_id"], "a");
+    assert_eq!(sessions[0]["metrics"]["llm_calls"], 2);
+    assert_eq!(sessions[0]["metrics"]["input_tokens"], 120);
+    let o = loupe(&["stats", s(&path), "--output", "json"], None);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["sessions"], 2, "{v}");
+    assert_eq!(v["total"]["llm_calls"], 2);
+}

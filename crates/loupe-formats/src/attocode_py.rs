@@ -40,6 +40,9 @@ pub(crate) struct AttocodePyReader {
     legacy_session: Option<String>,
     seen_start: HashSet<String>,
     seen_end: HashSet<String>,
+    /// Sessions whose `session_end` was read and that the sink has not
+    /// been told are done yet.
+    ended: Vec<String>,
 }
 
 impl AttocodePyReader {
@@ -51,7 +54,32 @@ impl AttocodePyReader {
             legacy_session: None,
             seen_start: HashSet::new(),
             seen_end: HashSet::new(),
+            ended: Vec::new(),
         }
+    }
+
+    /// Hands `event` on, telling the sink a session is done when the next
+    /// session starts after its end: a file of many sessions (one after
+    /// another, as the collector writes them) need not be held whole. Not
+    /// at the end itself: the CLI's `TraceWriter` writes it twice. An event
+    /// of a session after it was declared done is still read (the consumer
+    /// then sees the session twice and reads it whole).
+    fn send(&mut self, mut event: Event, source: &crate::Source, sink: &mut dyn Sink) {
+        self.flag_duplicate(&mut event);
+        match event.kind {
+            EventKind::SessionStart if !self.ended.is_empty() => {
+                for done in std::mem::take(&mut self.ended) {
+                    if done != event.session_id {
+                        sink.session_done(source, &done);
+                    }
+                }
+            }
+            EventKind::SessionEnd if !self.ended.contains(&event.session_id) => {
+                self.ended.push(event.session_id.clone());
+            }
+            _ => {}
+        }
+        sink.event(source, event);
     }
 
     fn flag_duplicate(&mut self, event: &mut Event) {
@@ -178,21 +206,19 @@ impl AttocodePyReader {
 
 impl LineParser for AttocodePyReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
-        if let Some(mut event) = self.fast_line(line) {
-            self.flag_duplicate(&mut event);
-            sink.event(ctx.source, event);
+        if let Some(event) = self.fast_line(line) {
+            self.send(event, ctx.source, sink);
             return Ok(());
         }
         let map = parse_object(line)?;
-        let mut event = if map.contains_key("kind") {
+        let event = if map.contains_key("kind") {
             self.current_line(ctx, line, map)?
         } else if map.contains_key("type") {
             self.legacy_line(ctx, line, map)?
         } else {
             return Err("neither `kind` nor `type`: not an attocode-py event".to_owned());
         };
-        self.flag_duplicate(&mut event);
-        sink.event(ctx.source, event);
+        self.send(event, ctx.source, sink);
         Ok(())
     }
 }
@@ -420,6 +446,52 @@ mod tests {
         assert_eq!(e.reported_cost(), Some(0.04));
         assert_eq!(e.u64("tokens"), Some(10710));
         assert!(!e.data.contains_key("input_tokens"));
+    }
+
+    #[test]
+    fn a_session_is_done_when_the_next_starts_after_its_end_not_at_its_end() {
+        #[derive(Default)]
+        struct Log(Vec<String>);
+        impl Sink for Log {
+            fn event(&mut self, _: &Source, e: Event) {
+                self.0.push(format!("{} {}", e.kind.as_str(), e.session_id));
+            }
+            fn skip(&mut self, _: crate::Skipped) {}
+            fn session_done(&mut self, _: &Source, id: &str) {
+                self.0.push(format!("done {id}"));
+            }
+        }
+        let line = |id: &str, kind: &str, t: u32| {
+            format!(
+                r#"{{"event_id": "{id}{t}", "kind": "{kind}", "timestamp": {t}, "session_id": "{id}"}}"#
+            )
+        };
+        let text = [
+            line("a", "session_start", 1),
+            line("a", "session_end", 2),
+            line("a", "session_end", 3), // TraceWriter writes it twice
+            line("b", "session_start", 4),
+            line("b", "session_end", 5),
+        ]
+        .join("\n");
+        let source = Source {
+            path: "t.jsonl".into(),
+            format: SourceFormat::AttocodePy,
+        };
+        let mut log = Log::default();
+        let mut r = AttocodePyReader::new("t".into());
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut log).unwrap();
+        assert_eq!(
+            log.0,
+            [
+                "session_start a",
+                "session_end a",
+                "session_end a",
+                "done a",
+                "session_start b",
+                "session_end b",
+            ]
+        );
     }
 
     #[test]

@@ -140,9 +140,12 @@ pub trait Sink {
     /// No more events of `session_id` will come from this file, so a sink
     /// that groups events into sessions may finish that one now instead of
     /// holding it until [`Sink::end`]. A hint: sinks may ignore it, and
-    /// readers send it only where they know (OTLP JSON, whose reader looks
-    /// over the whole file first), so a file of many sessions need not be
-    /// held whole.
+    /// readers send it where they know (OTLP JSON, whose reader looks over
+    /// the whole file first) or where their writer's layout says so
+    /// (attocode-py: a session that ended, once the next one starts), so a
+    /// file of many sessions need not be held whole. A sink must still take
+    /// a later event of the session (a writer interleaving sessions): the
+    /// CLI then sees the session twice and reads the files whole.
     fn session_done(&mut self, _source: &Source, _session_id: &str) {}
     /// The file is done.
     fn end(&mut self, _source: &Source) {}
