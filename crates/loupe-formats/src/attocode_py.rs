@@ -27,8 +27,8 @@ use loupe_model::{keys, Event, EventKind, Timestamp, TokenUsage};
 use serde_json::{Map, Value};
 
 use crate::common::{
-    derived_event_id, parse_object, take_f64, take_string, take_timestamp, take_u32, LineCtx,
-    LineParser,
+    derived_event_id, parse_object, take_f64, take_string, take_timestamp, take_u32, EndedSessions,
+    LineCtx, LineParser,
 };
 use crate::fields::Fields;
 use crate::layout::LayoutCursor;
@@ -40,9 +40,7 @@ pub(crate) struct AttocodePyReader {
     legacy_session: Option<String>,
     seen_start: HashSet<String>,
     seen_end: HashSet<String>,
-    /// Sessions whose `session_end` was read and that the sink has not
-    /// been told are done yet.
-    ended: Vec<String>,
+    ended: EndedSessions,
 }
 
 impl AttocodePyReader {
@@ -54,31 +52,15 @@ impl AttocodePyReader {
             legacy_session: None,
             seen_start: HashSet::new(),
             seen_end: HashSet::new(),
-            ended: Vec::new(),
+            ended: EndedSessions::default(),
         }
     }
 
-    /// Hands `event` on, telling the sink a session is done when the next
-    /// session starts after its end: a file of many sessions (one after
-    /// another, as the collector writes them) need not be held whole. Not
-    /// at the end itself: the CLI's `TraceWriter` writes it twice. An event
-    /// of a session after it was declared done is still read (the consumer
-    /// then sees the session twice and reads it whole).
+    /// Hands `event` on, telling the sink which sessions are done
+    /// ([`EndedSessions`]).
     fn send(&mut self, mut event: Event, source: &crate::Source, sink: &mut dyn Sink) {
         self.flag_duplicate(&mut event);
-        match event.kind {
-            EventKind::SessionStart if !self.ended.is_empty() => {
-                for done in std::mem::take(&mut self.ended) {
-                    if done != event.session_id {
-                        sink.session_done(source, &done);
-                    }
-                }
-            }
-            EventKind::SessionEnd if !self.ended.contains(&event.session_id) => {
-                self.ended.push(event.session_id.clone());
-            }
-            _ => {}
-        }
+        self.ended.note(&event, source, sink);
         sink.event(source, event);
     }
 

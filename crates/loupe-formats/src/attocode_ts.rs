@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use loupe_model::{keys, AgentRef, Event, EventKind, TokenUsage};
 use serde_json::Value;
 
-use crate::common::{derived_event_id, get_u64, LineCtx, LineParser};
+use crate::common::{derived_event_id, get_u64, EndedSessions, LineCtx, LineParser};
 use crate::fields::Fields;
 use crate::Sink;
 
@@ -41,6 +41,7 @@ pub(crate) struct AttocodeTsReader {
     session: Option<String>,
     fallback_session: String,
     request_models: HashMap<String, Value>,
+    ended: EndedSessions,
 }
 
 impl AttocodeTsReader {
@@ -51,6 +52,7 @@ impl AttocodeTsReader {
             session: None,
             fallback_session,
             request_models: HashMap::new(),
+            ended: EndedSessions::default(),
         }
     }
 }
@@ -102,6 +104,7 @@ impl LineParser for AttocodeTsReader {
         if let Some(usage) = usage {
             event.set_usage(&usage);
         }
+        self.ended.note(&event, ctx.source, sink);
         sink.event(ctx.source, event);
         Ok(())
     }
@@ -306,7 +309,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::{Collected, Source};
-    use loupe_model::SourceFormat;
+    use loupe_model::{Event, SourceFormat};
 
     fn read(text: &str) -> Collected {
         let source = Source {
@@ -317,6 +320,47 @@ mod tests {
         let mut r = AttocodeTsReader::new("fallback".into());
         crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn a_session_is_done_only_after_its_own_end_once_another_starts() {
+        #[derive(Default)]
+        struct Done(Vec<String>);
+        impl Sink for Done {
+            fn event(&mut self, _: &Source, e: Event) {
+                self.0.push(format!("{} {}", e.kind.as_str(), e.session_id));
+            }
+            fn skip(&mut self, _: crate::Skipped) {}
+            fn session_done(&mut self, _: &Source, id: &str) {
+                self.0.push(format!("done {id}"));
+            }
+        }
+        let text = concat!(
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:00.000Z","sessionId":"s1"}"#,
+            "\n",
+            // Another session's start and end inside s1 do not end s1.
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:01.000Z","sessionId":"sub","subagentId":"r-1"}"#,
+            "\n",
+            r#"{"_type":"session.end","_ts":"2026-02-28T12:00:02.000Z","sessionId":"sub","subagentId":"r-1"}"#,
+            "\n",
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:03.000Z","sessionId":"sub2","subagentId":"r-2"}"#,
+            "\n",
+            r#"{"_type":"session.end","_ts":"2026-02-28T12:00:04.000Z","sessionId":"s1"}"#,
+            "\n",
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:05.000Z","sessionId":"s2"}"#,
+            "\n",
+        );
+        let source = Source {
+            path: "t.jsonl".into(),
+            format: SourceFormat::AttocodeTs,
+        };
+        let mut log = Done::default();
+        let mut r = AttocodeTsReader::new("fallback".into());
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut r, &mut log).unwrap();
+        let at = |line: &str| log.0.iter().position(|l| l == line).unwrap();
+        assert!(at("done s1") > at("session_end s1"), "{:?}", log.0);
+        assert_eq!(at("done s1") + 1, at("session_start s2"), "{:?}", log.0);
+        assert_eq!(log.0.iter().filter(|l| *l == "done s1").count(), 1);
     }
 
     #[test]

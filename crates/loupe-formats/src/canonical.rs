@@ -7,12 +7,15 @@ use std::io::{self, Write};
 
 use loupe_model::{Event, EventKind, Timestamp};
 
-use crate::common::{from_line, LineCtx, LineParser};
+use crate::common::{from_line, EndedSessions, LineCtx, LineParser};
 use crate::layout::LayoutCursor;
 use crate::Sink;
 
-/// Reader for canonical lines (stateless).
-pub(crate) struct CanonicalReader;
+/// Reader for canonical lines.
+#[derive(Default)]
+pub(crate) struct CanonicalReader {
+    ended: EndedSessions,
+}
 
 impl LineParser for CanonicalReader {
     fn line(&mut self, ctx: &LineCtx<'_>, line: &[u8], sink: &mut dyn Sink) -> Result<(), String> {
@@ -31,6 +34,7 @@ impl LineParser for CanonicalReader {
             }
             None => from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?,
         };
+        self.ended.note(&event, ctx.source, sink);
         sink.event(ctx.source, event);
         Ok(())
     }

@@ -139,6 +139,41 @@ impl Lines<'_> {
     }
 }
 
+/// Sessions whose end was read, waiting for the next session's start to be
+/// declared done ([`Sink::session_done`]): a file of many sessions written
+/// one after another need not be held whole by the sink. Not at the end
+/// itself, which some writers repeat (attocode's `TraceWriter` writes it
+/// twice); a late event of a session declared done still reaches the sink,
+/// which then reads the session whole.
+#[derive(Default)]
+pub(crate) struct EndedSessions(Vec<String>);
+
+impl EndedSessions {
+    /// Notes `event` (about to be handed on) and declares the sessions
+    /// that ended done when another one starts.
+    pub(crate) fn note(
+        &mut self,
+        event: &loupe_model::Event,
+        source: &Source,
+        sink: &mut dyn Sink,
+    ) {
+        use loupe_model::EventKind;
+        match event.kind {
+            EventKind::SessionStart if !self.0.is_empty() => {
+                for done in std::mem::take(&mut self.0) {
+                    if done != event.session_id {
+                        sink.session_done(source, &done);
+                    }
+                }
+            }
+            EventKind::SessionEnd if !self.0.contains(&event.session_id) => {
+                self.0.push(event.session_id.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Deserialises one line into `T`. A line that is valid UTF-8 (nearly all)
 /// is checked once and parsed as `str`, which spares serde_json a UTF-8 check
 /// per string; other lines get serde_json's own error.

@@ -931,7 +931,7 @@ fn line_parser(ctx: &FileCtx<'_>, format: SourceFormat) -> Box<dyn LineParser> {
             Box::new(AttoswarmReader::new(ctx.path, ctx.session_hint.clone()))
         }
         // Canonical lines name their session; whole-file formats never get here.
-        _ => Box::new(CanonicalReader),
+        _ => Box::new(CanonicalReader::default()),
     }
 }
 
