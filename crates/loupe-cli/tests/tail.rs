@@ -75,6 +75,22 @@ impl Tail {
 }
 
 /// The event ids `--ids` appends to printed lines.
+/// `loupe tail -` fed `input` on standard input, run to the end of it.
+fn tail_stdin(input: &[u8]) -> Output {
+    let mut child = Command::new(LOUPE)
+        .args(["tail", "-"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
 fn ids(lines: &[String]) -> Vec<&str> {
     lines
         .iter()
@@ -220,19 +236,9 @@ fn tail_dash_follows_standard_input_to_its_end() {
         "/../../../shared/samples/attocode-ts/single-task-healthy.jsonl"
     );
     let trace = std::fs::read(sample).unwrap();
-    let mut child = Command::new(LOUPE)
-        .args(["tail", "-"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"Starting agent v1.2...\n\n").unwrap();
-    stdin.write_all(&trace).unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
+    let mut input = b"Starting agent v1.2...\n\n".to_vec();
+    input.extend_from_slice(&trace);
+    let output = tail_stdin(&input);
     assert!(output.status.success(), "exit status {:?}", output.status);
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -319,21 +325,7 @@ fn tail_counts_errors_as_view_does_and_names_each_malformed_line() {
     let mut lines: Vec<&str> = trace.lines().collect();
     lines.insert(3, "not json at all");
     let input = lines.join("\n") + "\n";
-    let mut child = Command::new(LOUPE)
-        .args(["tail", "-"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = tail_stdin(input.as_bytes());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let view = Command::new(LOUPE)
         .args(["view", "--output", "json"])

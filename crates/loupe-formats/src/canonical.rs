@@ -156,6 +156,31 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    #[test]
+    fn a_session_is_done_once_another_starts_after_its_end() {
+        let mut text = String::new();
+        for (n, (id, kind)) in [
+            ("a", EventKind::SessionStart),
+            ("a", EventKind::SessionEnd),
+            ("b", EventKind::SessionStart),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let e = Event::new(format!("e{n}"), kind, Timestamp(n as i64), id);
+            text.push_str(&serde_json::to_string(&e).unwrap());
+            text.push('\n');
+        }
+        let source = crate::Source {
+            path: "t.jsonl".into(),
+            format: loupe_model::SourceFormat::Loupe,
+        };
+        let mut out = crate::Collected::default();
+        let mut reader = CanonicalReader::default();
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut reader, &mut out).unwrap();
+        assert_eq!(out.done, [(2, "a".to_owned())]);
+    }
+
     fn derived(line: &str) -> Option<Event> {
         serde_json::from_str(line).ok()
     }

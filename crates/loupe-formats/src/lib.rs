@@ -196,6 +196,9 @@ pub struct Collected {
     pub events: Vec<(Source, Event)>,
     /// Skipped records.
     pub skipped: Vec<Skipped>,
+    /// Sessions the readers said were done ([`Sink::session_done`]), each
+    /// with the number of events read before it was.
+    pub done: Vec<(usize, String)>,
 }
 
 impl Sink for Collected {
@@ -204,5 +207,8 @@ impl Sink for Collected {
     }
     fn skip(&mut self, skipped: Skipped) {
         self.skipped.push(skipped);
+    }
+    fn session_done(&mut self, _source: &Source, session_id: &str) {
+        self.done.push((self.events.len(), session_id.to_owned()));
     }
 }

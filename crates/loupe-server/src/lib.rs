@@ -69,7 +69,9 @@ pub enum ServerError {
 /// Builds the whole HTTP surface over `state`.
 fn router(state: AppState) -> Router {
     // The ingest handlers read their bodies under the configured limit
-    // themselves (`body::read_limited`); axum's own default is 2 MiB.
+    // themselves (`body::read_limited`, which drains an oversized one); the
+    // layer holds any other body extractor to the same limit instead of
+    // axum's own 2 MiB default.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     Router::new()
         .merge(otlp::routes())
