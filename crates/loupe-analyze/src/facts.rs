@@ -10,7 +10,9 @@ use std::collections::{BTreeSet, VecDeque};
 use crate::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use loupe_model::{keys, CostSource, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
+use loupe_model::{
+    keys, CostSource, Event, EventKind, SessionStatus, SourceFormat, Timestamp, TokenUsage,
+};
 use serde_json::Value;
 
 use crate::pricing::PriceTable;
@@ -321,6 +323,7 @@ impl<'a> Facts<'a> {
         f.iterations.sort_unstable();
         f.status = end_status
             .or(workflow_status)
+            .or_else(|| spans_outcome(session))
             .unwrap_or(SessionStatus::Running);
         f.started_at = session_start_at.or_else(|| session.events.first().map(|e| e.timestamp));
         f.ended_at = session_end_at.or_else(|| session.events.last().map(|e| e.timestamp));
@@ -445,6 +448,46 @@ fn lacks_start_info(e: &Event) -> bool {
 /// closes. Empty, without pairing anything, when no end lacks what a start
 /// could give (most formats repeat the model and arguments on the end, and
 /// `loupe stats` leaves arguments out of both).
+/// The outcome of an OpenTelemetry session with no agent root span (no
+/// `session_end`): OTLP exports a span only once it has ended, so when every
+/// span read has its end, and every parent they name has been read too, the
+/// session is over. It failed when one of its root spans ended in error,
+/// else it completed. A span without an end, or a parent not (yet) read
+/// (a live agent's root span is exported last), keeps it `running`; other
+/// formats without an end stay `running` (crashed or still going).
+fn spans_outcome(session: &Session) -> Option<SessionStatus> {
+    if session.source.format != SourceFormat::Otlp {
+        return None;
+    }
+    let mut spans: HashMap<&str, bool> = HashMap::default();
+    for e in &session.events {
+        if let Some(span) = e.span_id.as_deref() {
+            let ended = spans.entry(span).or_insert(false);
+            *ended |= e.kind.is_span_end();
+        }
+    }
+    let parent_missing = || {
+        session.events.iter().any(|e| {
+            e.parent_event_id
+                .as_deref()
+                .is_some_and(|p| !spans.contains_key(p))
+        })
+    };
+    if spans.is_empty() || spans.values().any(|ended| !ended) || parent_missing() {
+        return None;
+    }
+    let root_failed = session.events.iter().any(|e| {
+        e.kind.is_span_end()
+            && e.parent_event_id.is_none()
+            && (e.kind.is_error() || e.status().is_some_and(is_fail_status))
+    });
+    Some(if root_failed {
+        SessionStatus::Failed
+    } else {
+        SessionStatus::Completed
+    })
+}
+
 fn starts_of_lacking_ends(events: &[Event]) -> HashMap<usize, usize> {
     let mut found = HashMap::default();
     let (mut start_args, mut end_without_args, mut lacking) = (false, false, false);
@@ -632,6 +675,90 @@ mod tests {
         assert_ne!(
             fingerprint("t", Some(&json!({"a": 2}))),
             fingerprint("t", Some(&json!({"a": 1})))
+        );
+    }
+
+    fn otlp_session(
+        format: SourceFormat,
+        spans: &[(&str, Option<&str>, bool, Option<bool>)],
+    ) -> Session {
+        // (span, parent, is an LLM span, Some(failed) when it ended)
+        let mut events = Vec::new();
+        for (i, (span, parent, llm, end)) in spans.iter().enumerate() {
+            let (start_kind, ok_kind, err_kind) = if *llm {
+                (
+                    EventKind::LlmRequest,
+                    EventKind::LlmResponse,
+                    EventKind::LlmError,
+                )
+            } else {
+                (
+                    EventKind::ToolStart,
+                    EventKind::ToolEnd,
+                    EventKind::ToolError,
+                )
+            };
+            let mut start = Event::new(
+                format!("{span}:start"),
+                start_kind,
+                Timestamp(i as i64),
+                "s",
+            );
+            start.span_id = Some((*span).into());
+            start.parent_event_id = parent.map(Into::into);
+            events.push(start.clone());
+            if let Some(failed) = end {
+                let mut e = start;
+                e.event_id = format!("{span}:end");
+                e.kind = if *failed { err_kind } else { ok_kind };
+                events.push(e);
+            }
+        }
+        Session {
+            session_id: "s".into(),
+            source: crate::SessionSource {
+                path: "t.json".into(),
+                format,
+            },
+            events,
+        }
+    }
+
+    #[test]
+    fn an_otlp_session_without_a_root_ends_when_its_spans_have() {
+        let status = |format, spans: &[_]| {
+            Facts::build(&otlp_session(format, spans), &PriceTable::default()).status
+        };
+        let otlp = SourceFormat::Otlp;
+        let done = [
+            ("a", None, true, Some(false)),
+            ("b", Some("a"), false, Some(false)),
+        ];
+        assert_eq!(status(otlp, &done), SessionStatus::Completed);
+        // A failed tool inside a call that went on does not fail the session...
+        let inner_failed = [
+            ("a", None, true, Some(false)),
+            ("b", Some("a"), false, Some(true)),
+        ];
+        assert_eq!(status(otlp, &inner_failed), SessionStatus::Completed);
+        // ...a failed root span does.
+        let root_failed = [
+            ("a", None, true, Some(true)),
+            ("b", None, false, Some(false)),
+        ];
+        assert_eq!(status(otlp, &root_failed), SessionStatus::Failed);
+        // A parent not read (yet): a live agent whose root span comes last.
+        let orphan = [("a", Some("later"), true, Some(false))];
+        assert_eq!(status(otlp, &orphan), SessionStatus::Running);
+        let open = [
+            ("a", None, true, Some(false)),
+            ("b", Some("a"), false, None),
+        ];
+        assert_eq!(status(otlp, &open), SessionStatus::Running);
+        // Other formats without an end may have crashed: still running.
+        assert_eq!(
+            status(SourceFormat::AttocodeTs, &done),
+            SessionStatus::Running
         );
     }
 
