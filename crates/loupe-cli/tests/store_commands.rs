@@ -309,3 +309,38 @@ fn query_counts_each_error_once_in_every_output() {
     let row = table.lines().find(|l| l.contains("e1")).unwrap();
     assert_eq!(row.split_whitespace().last(), Some("2"), "{table}");
 }
+
+#[test]
+fn query_takes_a_session_id_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("run.jsonl"),
+        session("run-2026-alpha", "coder", "bash", "x", 0)
+            + &session("run-2026-beta", "coder", "bash", "y", 10)
+            + &session("other", "coder", "bash", "z", 20),
+    )
+    .unwrap();
+    ok(&loupe(&["ingest", "run.jsonl"], root));
+    let query = |id: &str| loupe(&["query", "--session", id, "--output", "json"], root);
+    assert_eq!(ids(&ok(&query("run-2026-b"))), ["run-2026-beta"]);
+    assert_eq!(ids(&ok(&query("other"))), ["other"]);
+    // An exact id wins over longer ids it starts.
+    assert_eq!(ids(&ok(&query("run-2026-alpha"))), ["run-2026-alpha"]);
+    let several = query("run-");
+    assert!(!several.status.success());
+    let err = String::from_utf8_lossy(&several.stderr);
+    assert!(
+        err.contains("several stored sessions start with \"run-\"")
+            && err.contains("run-2026-alpha, run-2026-beta"),
+        "{err}"
+    );
+    let none = query("nope");
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr)
+            .contains("no stored session has the id or id prefix \"nope\""),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+}

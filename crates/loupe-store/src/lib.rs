@@ -64,6 +64,10 @@ pub trait Store: Send + Sync {
     /// One session summary.
     fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>>;
 
+    /// Ids of stored sessions starting with `prefix`, in id order, at most
+    /// `limit` (for commands that take an id prefix, as `loupe view` does).
+    fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;
+
     /// Events of one session in time order (ties in insertion order).
     fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>>;
 

@@ -133,6 +133,21 @@ impl Store for MemoryStore {
         Ok(self.lock()?.rows.get(session_id).cloned())
     }
 
+    fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        let inner = self.lock()?;
+        let mut ids: Vec<String> = inner
+            .rows
+            .keys()
+            .chain(inner.events.keys())
+            .filter(|id| id.starts_with(prefix))
+            .cloned()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(limit);
+        Ok(ids)
+    }
+
     fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
         let inner = self.lock()?;
         let Some(session) = inner.events.get(session_id) else {

@@ -78,6 +78,9 @@ impl Store for Skip {
     fn session(&self, _: &str) -> loupe_store::StoreResult<Option<loupe_store::SessionRow>> {
         skip!()
     }
+    fn session_ids_with_prefix(&self, _: &str, _: usize) -> loupe_store::StoreResult<Vec<String>> {
+        skip!()
+    }
     fn events(
         &self,
         _: &str,

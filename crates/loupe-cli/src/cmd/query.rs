@@ -40,7 +40,7 @@ pub(crate) struct Args {
     /// Case-insensitive part of the agent name or task.
     #[arg(long)]
     name: Option<String>,
-    /// Session id (repeatable: any of them).
+    /// Session id or unique id prefix (repeatable: any of them).
     #[arg(long = "session", value_name = "ID")]
     sessions: Vec<String>,
     /// Exact model name.
@@ -136,7 +136,7 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     if !args.db.exists() {
         anyhow::bail!(
             "{}: no such store (run `loupe ingest` first)",
@@ -152,6 +152,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let store = super::open_store(&args.db)?;
+    args.sessions = args
+        .sessions
+        .iter()
+        .map(|id| resolve_session_id(&store, id))
+        .collect::<anyhow::Result<_>>()?;
     let mut out = std::io::stdout().lock();
     if args.tool_runs {
         if args.max_duration.is_some() {
@@ -227,6 +232,27 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The stored session whose id is `id`, else the one whose id starts with
+/// `id` (tables show ids cut short); an error when none or several do.
+fn resolve_session_id(store: &dyn Store, id: &str) -> anyhow::Result<String> {
+    if store.session(id)?.is_some() {
+        return Ok(id.to_owned());
+    }
+    let mut matching = store.session_ids_with_prefix(id, 6)?;
+    match matching.len() {
+        0 => anyhow::bail!("no stored session has the id or id prefix {id:?}"),
+        1 => Ok(matching.remove(0)),
+        n => {
+            let more = if n > 5 { ", ..." } else { "" };
+            matching.truncate(5);
+            anyhow::bail!(
+                "several stored sessions start with {id:?} ({}{more}); give more of the id",
+                matching.join(", ")
+            )
+        }
+    }
 }
 
 fn filter(args: &Args) -> SessionFilter {

@@ -656,6 +656,26 @@ impl Store for ClickHouseStore {
         Ok(self.sessions(&q)?.into_iter().next())
     }
 
+    fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        // `substring` counts bytes, as `prefix.len()` does (ClickHouse
+        // 18.16 has no `startsWith`).
+        let sql = format!(
+            "SELECT DISTINCT session_id FROM {db}.sessions FINAL WHERE substring(session_id, 1, {n}) = {p} ORDER BY session_id LIMIT {limit}",
+            db = self.db,
+            n = prefix.len(),
+            p = lit(prefix),
+        );
+        Ok(self
+            .select(&sql)?
+            .iter()
+            .filter_map(|r| {
+                r.get("session_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
     fn events(&self, session_id: &str, query: &EventQuery) -> StoreResult<Vec<Event>> {
         let rows = self.select(&events_sql(&self.db, session_id, query))?;
         self.rows_to_events(rows)

@@ -971,6 +971,21 @@ fn decode_rows(
     Ok(out)
 }
 
+/// The least text greater than every text starting with `prefix` (in
+/// SQLite's byte order, which is code point order for UTF-8), or `None` when
+/// there is none (an empty prefix, or one of only `char::MAX`).
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 impl Store for SqliteStore {
     fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
         if events.is_empty() {
@@ -1057,6 +1072,32 @@ impl Store for SqliteStore {
                 json.map(|j| parse_row(&j)).transpose()
             },
             "reading a session",
+        )
+    }
+
+    fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(
+            |conn| {
+                // A range over the unique index: ids from `prefix` up to the
+                // first text after every id it starts (none: to the end).
+                let ids = match prefix_successor(prefix) {
+                    Some(end) => conn
+                        .prepare_cached(
+                            "SELECT session_id FROM session_keys WHERE session_id >= ?1 AND session_id < ?2 ORDER BY session_id LIMIT ?3",
+                        )?
+                        .query_map(rusqlite::params![prefix, end, limit], |r| r.get(0))?
+                        .collect::<Result<Vec<String>, _>>()?,
+                    None => conn
+                        .prepare_cached(
+                            "SELECT session_id FROM session_keys WHERE session_id >= ?1 ORDER BY session_id LIMIT ?2",
+                        )?
+                        .query_map(rusqlite::params![prefix, limit], |r| r.get(0))?
+                        .collect::<Result<Vec<String>, _>>()?,
+                };
+                Ok(ids)
+            },
+            "reading session ids",
         )
     }
 
@@ -1453,6 +1494,31 @@ mod tests {
     use super::*;
     use crate::RetentionPolicy;
     use loupe_model::{keys, EventKind};
+
+    #[test]
+    fn the_prefix_successor_bounds_every_id_with_the_prefix() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{10FFFF}"), None);
+        assert_eq!(prefix_successor(""), None);
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db")).unwrap();
+        let ids = ["é-1", "é-2", "éa", "f", "e\u{10FFFF}"];
+        let events: Vec<Event> = ids
+            .iter()
+            .map(|id| Event::new("e", EventKind::SessionStart, Timestamp(0), *id))
+            .collect();
+        store.append_events(&events).unwrap();
+        assert_eq!(
+            store.session_ids_with_prefix("é-", 10).unwrap(),
+            ["é-1", "é-2"]
+        );
+        assert_eq!(
+            store.session_ids_with_prefix("e", 10).unwrap(),
+            ["e\u{10FFFF}"]
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -300,6 +300,20 @@ pub fn session_rows_round_trip(store: &dyn Store) {
     );
 }
 
+pub fn session_ids_by_prefix(store: &dyn Store) {
+    load(store);
+    let by = |prefix: &str, limit| store.session_ids_with_prefix(prefix, limit).unwrap();
+    assert_eq!(by("s-", 10), ["s-alpha", "s-beta", "s-gamma"]);
+    assert_eq!(by("s-", 2), ["s-alpha", "s-beta"]);
+    assert_eq!(by("", 10), ["s-alpha", "s-beta", "s-gamma"]);
+    assert_eq!(by("s-b", 10), ["s-beta"]);
+    assert_eq!(by("s-beta", 10), ["s-beta"]);
+    assert!(by("s-beta-", 10).is_empty());
+    assert!(by("s_", 10).is_empty(), "no pattern characters");
+    assert!(by("s%", 10).is_empty(), "no pattern characters");
+    assert!(by("t", 10).is_empty());
+}
+
 pub fn every_session_filter(store: &dyn Store) {
     load(store);
     let all = ["s-alpha", "s-beta", "s-gamma"];
@@ -985,6 +999,11 @@ macro_rules! behaviour_tests {
         fn every_session_filter() {
             let store = $make;
             common::every_session_filter(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn session_ids_by_prefix() {
+            let store = $make;
+            common::session_ids_by_prefix(common::AsStore::as_store(&store));
         }
         #[test]
         fn sort_limit_offset() {
