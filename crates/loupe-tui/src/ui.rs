@@ -627,30 +627,68 @@ const HELP: &[(&str, &str)] = &[
     ("q / Esc", "back / quit"),
 ];
 
+/// Width of the keys column of the help.
+const HELP_KEYS: usize = 11;
+
+/// The help overlay: a bordered box when the terminal is tall enough;
+/// otherwise the keys in two columns side by side when it is wide enough,
+/// else as many as fit with a count of the rest, without a border, so that
+/// a short terminal still shows the keys rather than a cut box.
 fn draw_help(frame: &mut Frame<'_>, area: Rect) {
-    let width = area.width.min(52);
-    let height = area.height.min(HELP.len() as u16 + 3);
+    let entry = |(keys, what): &(&str, &str)| {
+        vec![
+            Span::styled(format!("{keys:<HELP_KEYS$}"), HEADER),
+            Span::raw(format!("{what:<36}")),
+        ]
+    };
+    let close = Line::styled("any key closes", DIM);
+    let rows = HELP.len() as u16;
+    let (lines, width, bordered): (Vec<Line<'_>>, u16, bool) = if area.height > rows + 2 {
+        let mut lines: Vec<Line<'_>> = HELP.iter().map(|e| Line::from(entry(e))).collect();
+        lines.push(close);
+        (lines, 52, true)
+    } else if area.height > rows.div_ceil(2) && area.width >= 2 * 48 {
+        let half = HELP.len().div_ceil(2);
+        let mut lines: Vec<Line<'_>> = (0..half)
+            .map(|i| {
+                let mut spans = entry(&HELP[i]);
+                if let Some(right) = HELP.get(i + half) {
+                    spans.push(Span::raw(" "));
+                    spans.extend(entry(right));
+                }
+                Line::from(spans)
+            })
+            .collect();
+        lines.push(close);
+        (lines, 2 * 48, false)
+    } else {
+        let fit = usize::from(area.height.saturating_sub(1)).min(HELP.len());
+        let mut lines: Vec<Line<'_>> = HELP[..fit].iter().map(|e| Line::from(entry(e))).collect();
+        let rest = HELP.len() - fit;
+        lines.push(if rest == 0 {
+            close
+        } else {
+            Line::styled(format!("…{rest} more keys in a taller terminal"), DIM)
+        });
+        (lines, 52, false)
+    };
+    let width = area.width.min(width);
+    let height = area
+        .height
+        .min(lines.len() as u16 + if bordered { 2 } else { 0 });
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let mut lines: Vec<Line<'_>> = HELP
-        .iter()
-        .map(|(keys, what)| {
-            Line::from(vec![
-                Span::styled(format!("{keys:<11}"), HEADER),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::styled("any key closes", DIM));
     frame.render_widget(Clear, popup);
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys ")),
-        popup,
-    );
+    let block = if bordered {
+        Block::default().borders(Borders::ALL).title(" Keys ")
+    } else {
+        Block::default()
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
 #[cfg(test)]

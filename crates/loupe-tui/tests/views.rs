@@ -268,6 +268,25 @@ fn help_overlay_shows_keys_and_any_key_closes_it() {
 }
 
 #[test]
+fn help_fits_short_terminals() {
+    let mut app = three_sessions();
+    press(&mut app, &[KeyCode::Char('?')]);
+    // Short but wide: every key, in two columns.
+    let wide = render(&mut app, 100, 9).join("\n");
+    for key in ["↑ ↓ / j k", "q / Esc", "mark for compare", "any key closes"] {
+        assert!(wide.contains(key), "{key} in\n{wide}");
+    }
+    // Short and narrow: the first keys and a count of the rest.
+    let narrow = render(&mut app, 60, 6).join("\n");
+    assert!(narrow.contains("↑ ↓ / j k"), "{narrow}");
+    assert!(
+        narrow.contains("…6 more keys in a taller terminal"),
+        "{narrow}"
+    );
+    assert!(!narrow.contains("Keys"), "no border: {narrow}");
+}
+
+#[test]
 fn quit_keys_and_ctrl_c() {
     let mut app = three_sessions();
     assert_eq!(
