@@ -570,3 +570,122 @@ fn additive_cache_counts_and_flattened_openinference_messages_are_normalised() {
     assert_eq!(events[0].data["messages"][1]["message.content"], "hi");
     assert_eq!(events[1].data["content"][0]["message.content"], "hello");
 }
+
+#[test]
+fn langfuse_usage_details_add_up_and_its_error_level_fails_the_span() {
+    let generation = |id: &str, details: Value, extra: Vec<Value>| {
+        let mut attrs = vec![
+            attr("langfuse.observation.type", json!("generation")),
+            attr("langfuse.observation.model.name", json!("gpt-4o")),
+            attr(
+                "langfuse.observation.usage_details",
+                json!(details.to_string()),
+            ),
+        ];
+        attrs.extend(extra);
+        span(id, None, "generation", 0, 10, attrs)
+    };
+    let bytes = request(
+        vec![],
+        vec![
+            // Langfuse's OpenAI shape: `input` and `output` leave out their parts.
+            generation(
+                "c000000000000001",
+                json!({"input": 1600, "input_cached_tokens": 2900, "output": 550,
+                       "output_reasoning_tokens": 50, "total": 5100}),
+                vec![],
+            ),
+            // Its Anthropic shape, cache parts no larger than the fresh input.
+            generation(
+                "c000000000000002",
+                json!({"input": 1500, "cache_read_input_tokens": 1000,
+                       "cache_creation_input_tokens": 100, "output": 200}),
+                vec![
+                    attr("langfuse.observation.level", json!("ERROR")),
+                    attr("langfuse.observation.status_message", json!("overloaded")),
+                ],
+            ),
+            // Counts written as float text.
+            span(
+                "c000000000000003",
+                None,
+                "chat",
+                0,
+                10,
+                vec![
+                    attr("gen_ai.operation.name", json!("chat")),
+                    attr("gen_ai.usage.input_tokens", json!("200.0")),
+                    attr("gen_ai.usage.output_tokens", json!("2e1")),
+                    attr("llm.usage.reasoning_tokens", json!(5)),
+                ],
+            ),
+        ],
+    );
+    let (events, _, _) = read(&bytes);
+    let ends: Vec<&Event> = events.iter().filter(|e| e.kind.is_span_end()).collect();
+    let mut openai = TokenUsage::otel(4500, 600);
+    openai.cache_read_tokens = Some(2900);
+    openai.reasoning_tokens = Some(50);
+    assert_eq!(ends[0].usage(), openai);
+    assert_eq!(ends[0].kind, EventKind::LlmResponse);
+    assert_eq!(
+        ends[1].usage(),
+        TokenUsage::otel(2600, 200).with_cache(1000, 100)
+    );
+    assert_eq!(ends[1].kind, EventKind::LlmError);
+    assert_eq!(ends[1].error_message().as_deref(), Some("overloaded"));
+    let mut floats = TokenUsage::otel(200, 20);
+    floats.reasoning_tokens = Some(5);
+    assert_eq!(ends[2].usage(), floats);
+}
+
+#[test]
+fn a_failure_recorded_as_status_and_exception_counts_once() {
+    let exception = |message: &str| {
+        json!([{
+            "timeUnixNano": "1772280000005000000",
+            "name": "exception",
+            "attributes": [
+                attr("exception.type", json!("AssertionError")),
+                attr("exception.message", json!(message)),
+            ],
+        }])
+    };
+    let mut tool = span(
+        "d000000000000002",
+        Some("d000000000000001"),
+        "execute_tool run_tests",
+        1,
+        6,
+        vec![
+            attr("gen_ai.operation.name", json!("execute_tool")),
+            attr("gen_ai.tool.name", json!("run_tests")),
+        ],
+    );
+    tool["status"] = json!({"code": 2});
+    tool["events"] = exception("3 tests failed");
+    let mut chain = span("d000000000000001", None, "pipeline", 0, 10, vec![]);
+    chain["status"] = json!({"code": 2, "message": "pipeline broke"});
+    chain["events"] = exception("3 tests failed");
+    let (events, _, _) = read(&request(vec![], vec![chain, tool]));
+    let tool_end = events
+        .iter()
+        .find(|e| e.kind == EventKind::ToolError)
+        .unwrap();
+    // The bare status takes the exception's message...
+    assert_eq!(tool_end.error_message().as_deref(), Some("3 tests failed"));
+    // ...whose event is then a log line, while the chain's, whose end
+    // counts nothing, stays the error it reports.
+    let logged: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.data.get("name") == Some(&json!("exception")))
+        .map(|e| (e.kind.as_str(), e.parent_event_id.as_deref()))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            ("error", Some("d000000000000001")),
+            ("log", Some("d000000000000002"))
+        ]
+    );
+}

@@ -204,7 +204,15 @@ pub fn value_u64(v: &Value) -> Option<u64> {
                 .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
                 .map(|f| f as u64)
         }),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse().ok().or_else(|| {
+                // "200.0", "2e2": an integral number written as a float.
+                s.parse::<f64>()
+                    .ok()
+                    .and_then(|f| value_u64(&Value::from(f)))
+            })
+        }
         _ => None,
     }
 }

@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::attrs::{self, Attributes};
 use super::names;
@@ -526,6 +526,17 @@ fn status_error(span: &Span) -> Option<String> {
     })
 }
 
+/// A failure Langfuse reports only by level (`langfuse.observation.level =
+/// ERROR`, with its `status_message`), without an OTel span status.
+fn langfuse_level_error(a: &Attributes) -> Option<String> {
+    let level = attrs::first_str(a, &["langfuse.observation.level"])?;
+    level.eq_ignore_ascii_case("error").then(|| {
+        attrs::first_text(a, &["langfuse.observation.status_message"])
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| "error".to_owned())
+    })
+}
+
 fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Vec<Event> {
     let span_hex = const_hex::encode(&span.span_id);
     // Some SDKs write an all-zero parent id for roots.
@@ -533,8 +544,21 @@ fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Ve
         && span.parent_span_id.iter().any(|b| *b != 0))
     .then(|| const_hex::encode(&span.parent_span_id));
     let (start, end) = span_times(span);
-    let error = status_error(span);
     let class = classify(span, &a);
+    // A bare ERROR status takes the message of the exception recorded on
+    // the span, as `record_exception` writes it.
+    let error = status_error(span)
+        .or_else(|| langfuse_level_error(&a))
+        .map(|msg| match (msg.as_str(), exception_message(span)) {
+            ("error", Some(m)) => m,
+            _ => msg,
+        });
+    // The failure of an LLM, tool or subagent span is counted by its end
+    // event; the exception recorded on it is kept as a log line, not counted
+    // again (OTel SDKs set the status and record the exception together).
+    let failure_counted_by_end = error.is_some()
+        && (matches!(class, SpanClass::Llm | SpanClass::Tool)
+            || (class == SpanClass::Agent && parent_hex.is_some()));
 
     let envelope = |id_suffix: &str, kind: EventKind, ts: Timestamp| {
         let mut e = Event::new(format!("{span_hex}:{id_suffix}"), kind, ts, session_id);
@@ -668,12 +692,30 @@ fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Ve
         .insert("attributes".to_owned(), Value::Object(a));
     out.push(first);
     for (i, ev) in span.events.iter().enumerate() {
-        out.push(span_event(ev, i, &span_hex, session_id, trace_hex, start));
+        let mut e = span_event(ev, i, &span_hex, session_id, trace_hex, start);
+        if failure_counted_by_end && e.kind == EventKind::Error {
+            e.kind = EventKind::Log;
+        }
+        out.push(e);
     }
     if let Some(l) = last {
         out.push(l);
     }
     out
+}
+
+/// The message of the first exception recorded on a span.
+fn exception_message(span: &Span) -> Option<String> {
+    span.events
+        .iter()
+        .filter(|ev| ev.name == "exception" || ev.name == "gen_ai.client.operation.exception")
+        .flat_map(|ev| &ev.attributes)
+        .find(|kv| kv.key == "exception.message")
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| match attrs::any_to_json(v) {
+            Value::String(s) if !s.trim().is_empty() => Some(s),
+            _ => None,
+        })
 }
 
 fn span_event(
@@ -717,6 +759,54 @@ fn span_event(
     e
 }
 
+/// Token usage from Langfuse's `usage_details` when it is in Langfuse's own
+/// shape (`input`, `output`, `total` and parts named after them). Its counts
+/// add up: `input` leaves out the cached parts (`input_cached_tokens`,
+/// `cache_read_input_tokens`...), `output` the reasoning ones
+/// (`output_reasoning_tokens`), and `total` is the sum of all of them; in
+/// OTel semantics they are included, so the parts are added back.
+fn langfuse_usage(details: &Map<String, Value>) -> Option<TokenUsage> {
+    if !details.contains_key("input") && !details.contains_key("output") {
+        return None;
+    }
+    let count = |k: &str| details.get(k).and_then(loupe_model::value_u64);
+    let sum_of = |side: &str| {
+        details
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str() == side
+                    || k.strip_prefix(side)
+                        .is_some_and(|rest| rest.starts_with('_'))
+                    || (side == "input"
+                        && matches!(
+                            k.as_str(),
+                            "cache_read_input_tokens" | "cache_creation_input_tokens"
+                        ))
+            })
+            .filter_map(|(_, v)| loupe_model::value_u64(v))
+            .fold(None, |sum: Option<u64>, n| {
+                Some(sum.unwrap_or(0).saturating_add(n))
+            })
+    };
+    let first = |keys: &[&str]| keys.iter().find_map(|k| count(k));
+    Some(TokenUsage {
+        input_tokens: sum_of("input"),
+        output_tokens: sum_of("output"),
+        cache_read_tokens: first(&[
+            "input_cached_tokens",
+            "input_cache_read",
+            "cache_read_input_tokens",
+        ]),
+        cache_write_tokens: first(&[
+            "input_cache_creation",
+            "input_cache_write",
+            "cache_creation_input_tokens",
+        ]),
+        reasoning_tokens: first(&["output_reasoning_tokens", "output_reasoning"]),
+        total_tokens: None,
+    })
+}
+
 /// Token usage in OTel semantics from any of the known attribute families.
 pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
     let details = attrs::structured(a, &["langfuse.observation.usage_details"])
@@ -725,6 +815,21 @@ pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
             _ => None,
         })
         .unwrap_or_default();
+    let standard_counts = [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.token_count.prompt",
+        "llm.usage.prompt_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+        "llm.usage.completion_tokens",
+    ];
+    if !standard_counts.iter().any(|k| a.contains_key(*k)) {
+        if let Some(usage) = langfuse_usage(&details) {
+            return usage;
+        }
+    }
     let detail = |keys: &[&str]| attrs::first_u64(&details, keys);
     let mut usage = TokenUsage {
         input_tokens: attrs::first_u64(
@@ -779,6 +884,7 @@ pub(crate) fn usage_from_attributes(a: &Attributes) -> TokenUsage {
                 "gen_ai.usage.reasoning.output_tokens",
                 "gen_ai.usage.reasoning_tokens",
                 "llm.token_count.completion_details.reasoning",
+                "llm.usage.reasoning_tokens",
             ],
         )
         .or_else(|| detail(&["reasoning", "reasoning_tokens", "output_reasoning"])),
@@ -993,7 +1099,10 @@ fn fill_agent(
     let (id, name) = agent_identity(
         span,
         attrs::first_text(a, &["gen_ai.agent.id"]),
-        attrs::first_text(a, &["gen_ai.agent.name", "agent.name"]),
+        attrs::first_text(
+            a,
+            &["gen_ai.agent.name", "agent.name", "traceloop.entity.name"],
+        ),
     );
     if is_root {
         if let Some(n) = &name {
