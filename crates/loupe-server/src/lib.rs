@@ -137,6 +137,8 @@ pub struct ServerHandle {
 impl ServerHandle {
     /// Binds `config.bind` and starts serving in the background.
     pub fn start(config: ServerConfig, store: Arc<dyn Store>) -> Result<ServerHandle, ServerError> {
+        // Tokio panics on zero workers; say which limit is wrong instead.
+        config.check(config.bind)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("loupe-http")

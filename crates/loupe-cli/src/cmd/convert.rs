@@ -59,7 +59,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{}: no trace files found", shown.join(", "));
     }
     let events: u64 = report.sessions.iter().map(|s| s.events).sum();
-    println!(
+    super::outln!(
         "Converted {} files into {} sessions ({} events) in {}",
         report.read.files,
         report.sessions.len(),
@@ -67,7 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     for s in &report.sessions {
-        println!("  {}  {} events", s.path.display(), s.events);
+        super::outln!("  {}  {} events", s.path.display(), s.events);
     }
     for problem in super::input::read_problems(&report.read) {
         eprintln!("loupe: {problem}");

@@ -25,16 +25,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let report = loupe::demo::run_demo(&args.out, args.sessions, args.seed)
         .with_context(|| format!("recording the demo into {}", args.out.display()))?;
-    println!(
+    super::outln!(
         "Recorded {} sessions ({} events) into {}",
         report.files.len(),
         report.events,
         args.out.display()
     );
     for file in &report.files {
-        println!("  {}", file.display());
+        super::outln!("  {}", file.display());
     }
-    println!(
+    super::outln!(
         "Next: loupe view {}   (or: loupe analyze {})",
         args.out.display(),
         args.out.display()

@@ -75,7 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             0.0
         };
-        println!(
+        super::outln!(
             "ingested {} files ({} unchanged, {} ignored) into {}: {} new events, {} duplicates, {} sessions updated, {} skipped records in {:.2} s ({:.0} events/s)",
             summary.files_read,
             summary.files_unchanged,

@@ -19,6 +19,20 @@ pub(crate) mod view;
 
 use std::path::Path;
 
+/// `println!` that returns an error instead of panicking when standard
+/// output is closed (`| head`) or full; `main` ends quietly on a closed pipe
+/// and names the failure otherwise.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        anyhow::Context::context(
+            writeln!(std::io::stdout(), $($arg)*),
+            "writing to standard output",
+        )?
+    }};
+}
+pub(crate) use outln;
+
 use loupe_store::{SqliteStore, SCHEMA_VERSION};
 
 /// Opens (creating if missing) a SQLite store, saying on stderr first when

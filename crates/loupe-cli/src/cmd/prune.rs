@@ -38,14 +38,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_count: args.max_count,
         now: Timestamp::now(),
     })?;
-    println!(
+    super::outln!(
         "pruned {} sessions ({} events) from {}",
         outcome.sessions.len(),
         outcome.events,
         args.db.display()
     );
     for id in &outcome.sessions {
-        println!("  {id}");
+        super::outln!("  {id}");
     }
     Ok(ExitCode::SUCCESS)
 }

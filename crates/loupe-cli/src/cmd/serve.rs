@@ -33,10 +33,10 @@ pub(crate) struct Args {
     #[arg(long = "read-key", value_name = "KEY")]
     read_keys: Vec<String>,
     /// Events accepted but not yet stored, at most; beyond it ingest answers 429.
-    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().queue_events)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, default_value_t = ServerConfig::default().queue_events)]
     queue_events: usize,
     /// Largest request body in MiB (as sent, possibly gzip-compressed).
-    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    #[arg(long, value_name = "MIB", value_parser = at_least_one, default_value_t = 32)]
     max_body_mib: usize,
     /// Scheduled retention: delete sessions older than this (e.g. 30d).
     #[arg(long, value_parser = parse_duration_ms, value_name = "AGE")]
@@ -48,8 +48,17 @@ pub(crate) struct Args {
     #[arg(long, value_parser = parse_duration_ms, value_name = "INTERVAL", default_value = "1h")]
     prune_every: f64,
     /// HTTP worker threads.
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", value_parser = at_least_one, default_value_t = 2)]
     workers: usize,
+}
+
+/// A count that must be at least 1 (a usage error otherwise, naming the flag).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
