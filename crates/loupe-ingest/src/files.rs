@@ -284,7 +284,11 @@ pub fn ingest(
     }
     summary.events = sink.outcome;
     summary.skipped = std::mem::take(&mut sink.skipped);
-    summary.sessions = summarise(store, &sink.touched, &sink.sources, config)?;
+    // Sessions an earlier, interrupted run stored but never summarised
+    // (their files are recorded as read, so nothing else would).
+    let mut touched = std::mem::take(&mut sink.touched);
+    touched.extend(store.sessions_needing_summary(usize::MAX)?);
+    summary.sessions = summarise(store, &touched, &sink.sources, config)?;
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
@@ -579,6 +583,43 @@ mod tests {
         let files = expand_paths(&[dir.to_path_buf()]).unwrap();
         let config = AnalysisConfig::default();
         ingest(&logging.store, &files, None, &config, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn sessions_an_interrupted_run_stored_but_never_summarised_are_summarised_next_time() {
+        let dir = fresh_dir("interrupted");
+        let traces = dir.join("traces");
+        std::fs::create_dir_all(&traces).unwrap();
+        write_session(&traces, "s1", 5);
+        let store = loupe_store::SqliteStore::open(dir.join("loupe.db")).unwrap();
+        let files = expand_paths(std::slice::from_ref(&traces)).unwrap();
+        let config = AnalysisConfig::default();
+        let run = |store: &loupe_store::SqliteStore| {
+            ingest(store, &files, None, &config, &mut |_| {}).unwrap()
+        };
+        assert_eq!(run(&store).sessions, 1);
+        // What a run killed between storing events and summarising leaves:
+        // events of a new session and more of s1, their files already
+        // recorded (here: nothing new to read), no summary.
+        let late = |session: &str, n: i64| {
+            Event::new(
+                format!("{session}-late{n}"),
+                EventKind::Custom,
+                Timestamp(1_767_225_700_000_000 + n),
+                session,
+            )
+        };
+        store
+            .append_events(&[late("s2", 0), late("s2", 1), late("s1", 0)])
+            .unwrap();
+        assert_eq!(store.sessions_needing_summary(10).unwrap(), ["s1", "s2"]);
+        let again = run(&store);
+        assert_eq!((again.files_unchanged, again.sessions), (1, 2));
+        assert!(store.sessions_needing_summary(10).unwrap().is_empty());
+        assert!(store.session("s2").unwrap().is_some());
+        let events = |id: &str| store.events(id, &EventQuery::default()).unwrap().len();
+        assert_eq!((events("s1"), events("s2")), (6, 2));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

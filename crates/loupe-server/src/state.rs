@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use loupe_formats::otlp::TraceSessions;
-use loupe_store::Store;
+use loupe_store::{SourceRef, Store};
 use tokio::sync::{broadcast, watch, Semaphore};
 
 use crate::analysis::AnalysisCache;
@@ -80,6 +80,15 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let summariser = Arc::new(Summariser::new());
+        // Sessions a server stopped before summarising them (a crash, a
+        // kill) are summarised first; their stored row keeps their source.
+        if let Ok(ids) = store.sessions_needing_summary(usize::MAX) {
+            let unknown = SourceRef {
+                path: String::new(),
+                format: loupe_model::SourceFormat::Loupe,
+            };
+            summariser.mark(ids.into_iter().map(|id| (id, unknown.clone())).collect());
+        }
         let summariser_thread = summariser.clone().spawn(
             store.clone(),
             live.clone(),

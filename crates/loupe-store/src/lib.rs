@@ -64,6 +64,14 @@ pub trait Store: Send + Sync {
     /// One session summary.
     fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>>;
 
+    /// Sessions whose stored events are not all covered by their summary
+    /// row (an ingest or server stopped between storing events and
+    /// summarising them), at most `limit`, so the next run summarises them.
+    /// Backends that cannot tell return none.
+    fn sessions_needing_summary(&self, _limit: usize) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// Ids of stored sessions starting with `prefix`, in id order, at most
     /// `limit` (for commands that take an id prefix, as `loupe view` does).
     fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;

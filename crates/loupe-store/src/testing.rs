@@ -51,6 +51,9 @@ impl<S: Store> Store for Intercepted<S> {
     fn session(&self, session_id: &str) -> StoreResult<Option<SessionRow>> {
         self.inner.session(session_id)
     }
+    fn sessions_needing_summary(&self, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.sessions_needing_summary(limit)
+    }
     fn session_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
         self.inner.session_ids_with_prefix(prefix, limit)
     }

@@ -693,6 +693,8 @@ fn upsert_row(tx: &rusqlite::Transaction<'_>, row: &SessionRow) -> rusqlite::Res
         row.started_at.map(Timestamp::as_micros),
         activity,
     )?;
+    tx.prepare_cached("UPDATE session_keys SET summarised_events = events WHERE sid = ?1")?
+        .execute([sid])?;
     let json = serde_json::to_string(row)
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     tx.prepare_cached(
@@ -1072,6 +1074,20 @@ impl Store for SqliteStore {
                 json.map(|j| parse_row(&j)).transpose()
             },
             "reading a session",
+        )
+    }
+
+    fn sessions_needing_summary(&self, limit: usize) -> StoreResult<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(
+            |conn| {
+                conn.prepare_cached(
+                    "SELECT session_id FROM session_keys WHERE events <> summarised_events ORDER BY sid LIMIT ?1",
+                )?
+                .query_map([limit], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+            },
+            "finding sessions without a current summary",
         )
     }
 
@@ -1640,7 +1656,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
+        // Its events had no summary row: the next ingest writes one.
+        assert_eq!(store.sessions_needing_summary(10).unwrap(), ["old"]);
         assert_eq!(store.events("old", &EventQuery::default()).unwrap(), old);
         assert_eq!(store.event_count().unwrap(), 2, "counted in their blocks");
         let again = store.append_events(&old).unwrap();

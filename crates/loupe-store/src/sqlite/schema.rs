@@ -171,6 +171,13 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO store_meta(key, value) VALUES ('recent_links', 0);
     INSERT INTO store_meta(key, value) SELECT 'links', count(*) FROM block_texts;
     "#,
+    // 5: how many of a session's events its summary row covers, so that
+    // summaries an interrupted ingest (or server) never wrote are found and
+    // written by the next one. Rows already stored are taken as current.
+    r#"
+    ALTER TABLE session_keys ADD COLUMN summarised_events INTEGER NOT NULL DEFAULT 0;
+    UPDATE session_keys SET summarised_events = events WHERE sid IN (SELECT sid FROM sessions);
+    "#,
 ];
 
 /// Steps in Rust that follow a migration's SQL (by migration number).
