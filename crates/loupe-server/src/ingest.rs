@@ -72,6 +72,8 @@ pub(crate) enum SubmitError {
 struct Job {
     events: Vec<Event>,
     source: SourceRef,
+    /// Sessions to merge once the events are stored: `(from, into)`.
+    merges: Vec<(String, String)>,
     ack: oneshot::Sender<Result<(), String>>,
     /// Released when the job's events are committed (or failed).
     _permit: OwnedSemaphorePermit,
@@ -123,7 +125,19 @@ impl Ingestor {
         events: Vec<Event>,
         source: SourceRef,
     ) -> Result<(), SubmitError> {
-        if events.is_empty() {
+        self.submit_merging(events, source, Vec::new()).await
+    }
+
+    /// [`Ingestor::submit`], then moves the events stored under each
+    /// `from` session into its `into` session (an OTLP trace whose session
+    /// became known after some of its spans were stored under the trace id).
+    pub(crate) async fn submit_merging(
+        &self,
+        events: Vec<Event>,
+        source: SourceRef,
+        merges: Vec<(String, String)>,
+    ) -> Result<(), SubmitError> {
+        if events.is_empty() && merges.is_empty() {
             return Ok(());
         }
         let n = events.len();
@@ -142,6 +156,7 @@ impl Ingestor {
             .send(Job {
                 events,
                 source,
+                merges,
                 ack,
                 _permit: permit,
             })
@@ -166,6 +181,7 @@ fn write_loop(
     live: broadcast::Sender<LiveUpdate>,
     metrics: Arc<Metrics>,
 ) {
+    let mut redirects = Redirects::default();
     while let Some(first) = rx.blocking_recv() {
         let mut count = first.events.len();
         let mut jobs = vec![first];
@@ -181,7 +197,19 @@ fn write_loop(
         let mut events = Vec::with_capacity(count);
         let mut touched: HashMap<String, SourceRef> = HashMap::new();
         let mut acks = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        let mut merges = Vec::new();
+        for mut job in jobs {
+            for (from, into) in job.merges.drain(..) {
+                redirects.note(&from, &into);
+                merges.push((from, into, job.source.clone()));
+            }
+            // Spans of a merged trace still under its trace id (a request
+            // racing the one that named the session) go to the session.
+            for e in &mut job.events {
+                if let Some(into) = redirects.get(&e.session_id) {
+                    e.session_id = into.to_owned();
+                }
+            }
             for e in &job.events {
                 if !touched.contains_key(&e.session_id) {
                     touched.insert(e.session_id.clone(), job.source.clone());
@@ -200,6 +228,20 @@ fn write_loop(
                 metrics.commits.inc();
                 metrics.stored_events.inc_by(outcome.inserted);
                 metrics.duplicate_events.inc_by(outcome.duplicates);
+                // Merged before the acknowledgement: once a request is
+                // answered, its trace's spans are all in its session.
+                for (from, into, source) in merges {
+                    match merge_sessions(&*store, &from, &into) {
+                        Ok(_moved) => {
+                            touched.insert(into, source.clone());
+                            // Summarised again: finds no events, drops the row.
+                            touched.insert(from, source);
+                        }
+                        Err(_) => {
+                            metrics.store_errors.inc();
+                        }
+                    }
+                }
                 for (ack, permit) in acks {
                     let _ = ack.send(Ok(()));
                     drop(permit);
@@ -218,6 +260,41 @@ fn write_loop(
             }
         }
     }
+}
+
+/// Sessions merged into others, remembered (boundedly) so that late events
+/// of a merged session follow it.
+#[derive(Default)]
+struct Redirects(HashMap<String, String>);
+
+impl Redirects {
+    const CAPACITY: usize = 4096;
+
+    fn note(&mut self, from: &str, into: &str) {
+        if self.0.len() >= Self::CAPACITY {
+            self.0.clear();
+        }
+        self.0.insert(from.to_owned(), into.to_owned());
+    }
+
+    fn get(&self, session: &str) -> Option<&str> {
+        self.0.get(session).map(String::as_str)
+    }
+}
+
+/// Moves every event stored under session `from` into session `into` and
+/// deletes `from`; returns how many events moved.
+fn merge_sessions(store: &dyn Store, from: &str, into: &str) -> loupe_store::StoreResult<u64> {
+    let mut moved = store.events(from, &loupe_store::EventQuery::default())?;
+    if moved.is_empty() {
+        return Ok(0);
+    }
+    for e in &mut moved {
+        e.session_id = into.to_owned();
+    }
+    let outcome = store.append_events(&moved)?;
+    store.delete_sessions(&[from.to_owned()])?;
+    Ok(outcome.inserted)
 }
 
 /// Sends the stored events, grouped by session, to live subscribers (if any:

@@ -105,7 +105,7 @@ async fn ingest(
     let _admitted = state.admit_ingest()?;
     let max_decoded = state.config.max_decoded_bytes;
     let memory = state.trace_sessions.clone();
-    let (events, spans, rejected, reasons) = state
+    let (events, spans, rejected, reasons, merges) = state
         .decode_blocking(move || decode(encoding, &headers, body, max_decoded, &memory))
         .await?;
     state.metrics.received_spans.inc_by(spans);
@@ -117,13 +117,14 @@ async fn ingest(
     };
     state
         .ingest
-        .submit(events, source)
+        .submit_merging(events, source, merges)
         .await
         .map_err(|e| submit_problem(state, e))?;
     Ok((rejected, reasons))
 }
 
-type Decoded = (Vec<Event>, u64, u64, Vec<String>);
+/// Events, spans, rejected spans, why, and sessions to merge (`from`, `into`).
+type Decoded = (Vec<Event>, u64, u64, Vec<String>, Vec<(String, String)>);
 
 fn decode(
     encoding: Encoding,
@@ -140,7 +141,7 @@ fn decode(
             serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
         {
             if map.is_empty() {
-                return Ok((Vec::new(), 0, 0, Vec::new()));
+                return Ok((Vec::new(), 0, 0, Vec::new(), Vec::new()));
             }
         }
     }
@@ -166,7 +167,13 @@ fn decode(
     let events = sink.events;
     let mut reasons = stats.rejection_reasons;
     reasons.truncate(MAX_REASONS);
-    Ok((events, stats.spans, stats.rejected_spans, reasons))
+    Ok((
+        events,
+        stats.spans,
+        stats.rejected_spans,
+        reasons,
+        stats.merged_sessions,
+    ))
 }
 
 /// Maps a queue refusal to the answer OTLP clients retry (429/503) or not.

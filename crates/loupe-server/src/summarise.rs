@@ -109,10 +109,12 @@ impl Summariser {
             // rather than per session keeps the writer's lock free.
             for chunk in ready.chunks(UPSERT_CHUNK) {
                 let mut rows = Vec::with_capacity(chunk.len());
+                let mut gone = Vec::new();
                 for (id, source) in chunk {
                     let started = Instant::now();
                     match summary_rows(store, id, source.clone(), &config.analysis) {
-                        Ok(r) => rows.extend(r),
+                        Ok(None) => gone.push(id.clone()),
+                        Ok(Some(r)) => rows.extend(r),
                         Err(_) => {
                             metrics.summary_errors.inc();
                         }
@@ -133,6 +135,12 @@ impl Summariser {
                     Err(_) => {
                         metrics.summary_errors.inc();
                     }
+                }
+                // A session whose events were all moved into another (see
+                // the writer's merges) keeps no row, even one written by a
+                // summary that read its events just before they moved.
+                if !gone.is_empty() && store.delete_sessions(&gone).is_err() {
+                    metrics.summary_errors.inc();
                 }
             }
             // Under heavy ingest, summaries give way: rest three times as long
@@ -223,22 +231,22 @@ impl Summariser {
 }
 
 /// Rebuilds the summary rows of one session from its stored events (the
-/// caller upserts them).
+/// caller upserts them); `None` when it has no events (left).
 pub(crate) fn summary_rows(
     store: &dyn Store,
     session_id: &str,
     source: SourceRef,
     analysis: &AnalysisConfig,
-) -> StoreResult<Vec<SessionRow>> {
+) -> StoreResult<Option<Vec<SessionRow>>> {
     let events = store.events(session_id, &EventQuery::default())?;
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let source = store
         .session(session_id)?
         .and_then(|r| r.source)
         .unwrap_or(source);
-    Ok(rows_from_events(events, source, analysis))
+    Ok(Some(rows_from_events(events, source, analysis)))
 }
 
 #[cfg(test)]

@@ -612,6 +612,72 @@ fn later_batches_of_a_trace_join_the_session_an_earlier_batch_named() {
     server.shutdown().unwrap();
 }
 
+#[test]
+fn earlier_batches_of_a_trace_join_the_session_a_later_batch_names() {
+    // The usual order: children end (and are exported) before the root span
+    // that names the session.
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let server = ServerHandle::start(config(), store.clone()).unwrap();
+    let traces = format!("{}/v1/traces", server.url());
+    let trace = "8c8efff798038103d269b633813fc60d";
+    let unnamed = |span: &str| {
+        let mut body = otlp_json("unused", &[(span, trace)]);
+        body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|a| a["key"] != "gen_ai.conversation.id");
+        body
+    };
+    for span in ["ccc19b7ec3c1b171", "ccc19b7ec3c1b172"] {
+        let (status, _, _) = post(
+            &traces,
+            "application/json",
+            unnamed(span).to_string().as_bytes(),
+        );
+        assert_eq!(status, 200);
+    }
+    eventually("the trace-id session's summary", || {
+        store.session(trace).unwrap()
+    });
+    let named = otlp_json("conv-late", &[("ccc19b7ec3c1b173", trace)]);
+    let (status, _, _) = post(&traces, "application/json", named.to_string().as_bytes());
+    assert_eq!(status, 200);
+    let spans = || {
+        store
+            .events("conv-late", &EventQuery::default())
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.span_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(spans().len(), 3);
+    // A straggler of the trace sent without the session still joins it.
+    let (status, _, _) = post(
+        &traces,
+        "application/json",
+        unnamed("ccc19b7ec3c1b174").to_string().as_bytes(),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(spans().len(), 4);
+    let row = eventually("the merged summary", || {
+        store
+            .session("conv-late")
+            .unwrap()
+            .filter(|r| r.metrics.llm_calls == 4)
+    });
+    assert_eq!(row.metrics.total_tokens(), 4 * 220);
+    eventually("the trace-id session gone", || {
+        (store.session(trace).unwrap().is_none()
+            && store
+                .events(trace, &EventQuery::default())
+                .unwrap()
+                .is_empty())
+        .then_some(())
+    });
+    server.shutdown().unwrap();
+}
+
 /// Garbage and near-valid bodies never crash the server nor get a 5xx: each
 /// is either stored (2xx) or refused with a 4xx naming the problem.
 #[test]

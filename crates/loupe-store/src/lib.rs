@@ -92,6 +92,10 @@ pub trait Store: Send + Sync {
     /// Deletes whole sessions per the policy (summary, events, tool runs).
     fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome>;
 
+    /// Deletes whole sessions by id (summary, events, tool runs); ids not
+    /// stored are left out of the outcome.
+    fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome>;
+
     /// What the store remembers about an ingested file.
     fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>>;
 

@@ -244,7 +244,7 @@ impl Store for MemoryStore {
     }
 
     fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
-        let mut inner = self.lock()?;
+        let inner = self.lock()?;
         let ids: BTreeSet<String> = inner
             .events
             .keys()
@@ -256,15 +256,25 @@ impl Store for MemoryStore {
             .map(|id| (inner.last_activity(&id), id))
             .collect();
         let doomed = crate::query::sessions_to_prune(&mut by_activity, policy);
+        drop(inner);
+        let mut outcome = self.delete_sessions(&doomed)?;
+        outcome.sessions.sort();
+        Ok(outcome)
+    }
+
+    fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
+        let mut inner = self.lock()?;
         let mut outcome = PruneOutcome::default();
-        for id in doomed {
+        for id in ids.iter().cloned() {
+            if !inner.events.contains_key(&id) && !inner.rows.contains_key(&id) {
+                continue;
+            }
             if let Some(s) = inner.events.remove(&id) {
                 outcome.events += s.events.len() as u64;
             }
             inner.rows.remove(&id);
             outcome.sessions.push(id);
         }
-        outcome.sessions.sort();
         Ok(outcome)
     }
 

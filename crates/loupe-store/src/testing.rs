@@ -72,6 +72,9 @@ impl<S: Store> Store for Intercepted<S> {
     fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
         self.inner.prune(policy)
     }
+    fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
+        self.inner.delete_sessions(ids)
+    }
     fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
         self.inner.ingested_file(path)
     }

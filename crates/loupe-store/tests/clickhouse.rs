@@ -81,6 +81,9 @@ impl Store for Skip {
     fn session_ids_with_prefix(&self, _: &str, _: usize) -> loupe_store::StoreResult<Vec<String>> {
         skip!()
     }
+    fn delete_sessions(&self, _: &[String]) -> loupe_store::StoreResult<loupe_store::PruneOutcome> {
+        skip!()
+    }
     fn events(
         &self,
         _: &str,

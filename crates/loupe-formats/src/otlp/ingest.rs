@@ -43,6 +43,11 @@ pub struct OtlpStats {
     pub rejected_spans: u64,
     /// Why spans were rejected, one entry per rejected span.
     pub rejection_reasons: Vec<String>,
+    /// Sessions to merge, `(from, into)`: spans of a trace that an earlier
+    /// request put in the session named by the trace id (no span had named
+    /// one yet) belong to the session this request's spans name. A receiver
+    /// (`loupe serve`) moves what it stored under `from` into `into`.
+    pub merged_sessions: Vec<(String, String)>,
 }
 
 /// Attribute names that carry a session id, in priority order.
@@ -94,6 +99,10 @@ pub struct TraceSessions {
 struct TraceSessionsInner {
     sessions: HashMap<Vec<u8>, String>,
     order: std::collections::VecDeque<Vec<u8>>,
+    /// Traces whose spans went to the trace-id session so far (no span
+    /// named a session yet), oldest first.
+    orphans: std::collections::HashSet<Vec<u8>>,
+    orphan_order: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl TraceSessions {
@@ -125,13 +134,26 @@ impl TraceSessions {
     }
 
     /// Adds what `found` learned and fills in, for traces it does not name,
-    /// what earlier requests learned.
-    fn exchange(&self, found: &mut HashMap<Vec<u8>, String>, traces: &[&Vec<u8>]) {
+    /// what earlier requests learned. Returns the sessions to merge: for each
+    /// trace an earlier request left in its trace-id session that `found`
+    /// now names, `(trace-id session, named session)`.
+    fn exchange(
+        &self,
+        found: &mut HashMap<Vec<u8>, String>,
+        traces: &[&Vec<u8>],
+    ) -> Vec<(String, String)> {
+        let mut merges = Vec::new();
         if self.capacity == 0 {
-            return;
+            return merges;
         }
         let mut inner = self.lock();
         for (trace, session) in found.iter() {
+            if inner.orphans.remove(trace) {
+                let by_trace = const_hex::encode(trace);
+                if &by_trace != session {
+                    merges.push((by_trace, session.clone()));
+                }
+            }
             if inner.sessions.contains_key(trace) {
                 continue;
             }
@@ -147,9 +169,30 @@ impl TraceSessions {
             if !found.contains_key(*trace) {
                 if let Some(known) = inner.sessions.get(*trace) {
                     found.insert((*trace).clone(), known.clone());
+                } else if inner.orphans.insert((*trace).clone()) {
+                    inner.orphan_order.push_back((*trace).clone());
+                    // Merged orphans leave `orphan_order` only here, lazily.
+                    while inner.orphans.len() > self.capacity {
+                        match inner.orphan_order.pop_front() {
+                            Some(oldest) => {
+                                inner.orphans.remove(&oldest);
+                            }
+                            None => break,
+                        }
+                    }
                 }
             }
         }
+        if inner.orphan_order.len() > 2 * self.capacity {
+            let TraceSessionsInner {
+                orphans,
+                orphan_order,
+                ..
+            } = &mut *inner;
+            orphan_order.retain(|t| orphans.contains(t));
+        }
+        merges.sort();
+        merges
     }
 }
 
@@ -176,7 +219,7 @@ pub fn events_from_request_remembering(
     let mut traces: Vec<&Vec<u8>> = spans().map(|span| &span.trace_id).collect();
     traces.sort_unstable();
     traces.dedup();
-    memory.exchange(&mut context.trace_sessions, &traces);
+    let merged_sessions = memory.exchange(&mut context.trace_sessions, &traces);
     let mut mapper = SpanMapper::new(&context);
     for resource_spans in &request.resource_spans {
         mapper.begin_resource(resource_spans.resource.as_ref());
@@ -187,7 +230,9 @@ pub fn events_from_request_remembering(
             }
         }
     }
-    mapper.stats
+    let mut stats = mapper.stats;
+    stats.merged_sessions = merged_sessions;
+    stats
 }
 
 /// What mapping one span needs to know about the others: the session each

@@ -791,6 +791,11 @@ impl Store for ClickHouseStore {
             })
             .collect();
         let doomed = sessions_to_prune(&mut sessions, policy);
+        self.delete_sessions(&doomed)
+    }
+
+    fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
+        let doomed = ids.to_vec();
         let mut outcome = PruneOutcome::default();
         if doomed.is_empty() {
             return Ok(outcome);

@@ -973,6 +973,32 @@ fn decode_rows(
     Ok(out)
 }
 
+/// Deletes whole sessions by id (summary, events, tool runs); ids not
+/// stored are left out of the outcome.
+fn delete_by_id(
+    tx: &rusqlite::Transaction<'_>,
+    doomed: Vec<String>,
+) -> rusqlite::Result<PruneOutcome> {
+    let mut outcome = PruneOutcome::default();
+    if !doomed.is_empty() {
+        tx.execute(
+            "UPDATE store_meta SET value = value + 1 WHERE key = 'prune_generation'",
+            [],
+        )?;
+    }
+    for id in doomed {
+        let sid: Option<i64> = tx
+            .prepare_cached("SELECT sid FROM session_keys WHERE session_id = ?1")?
+            .query_row([&id], |r| r.get(0))
+            .optional()?;
+        if let Some(sid) = sid {
+            outcome.events += delete_session(tx, sid)?;
+            outcome.sessions.push(id);
+        }
+    }
+    Ok(outcome)
+}
+
 /// The least text greater than every text starting with `prefix` (in
 /// SQLite's byte order, which is code point order for UTF-8), or `None` when
 /// there is none (an empty prefix, or one of only `char::MAX`).
@@ -1416,28 +1442,24 @@ impl Store for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<_>>()?;
             let doomed = sessions_to_prune(&mut sessions, policy);
-            let mut outcome = PruneOutcome::default();
-            if !doomed.is_empty() {
-                tx.execute(
-                    "UPDATE store_meta SET value = value + 1 WHERE key = 'prune_generation'",
-                    [],
-                )?;
-            }
-            for id in doomed {
-                let sid: Option<i64> = tx
-                    .prepare_cached("SELECT sid FROM session_keys WHERE session_id = ?1")?
-                    .query_row([&id], |r| r.get(0))
-                    .optional()?;
-                if let Some(sid) = sid {
-                    outcome.events += delete_session(tx, sid)?;
-                    outcome.sessions.push(id);
-                }
-            }
-            Ok(outcome)
+            delete_by_id(tx, doomed)
         };
         let outcome = run(&tx).map_err(|e| map_err(e, &self.label, "pruning"))?;
         tx.commit()
             .map_err(|e| map_err(e, &self.label, "committing the prune"))?;
+        Ok(outcome)
+    }
+
+    fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
+        let mut guard = self.lock_writer()?;
+        let tx = guard
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| map_err(e, &self.label, "starting a delete"))?;
+        let outcome = delete_by_id(&tx, ids.to_vec())
+            .map_err(|e| map_err(e, &self.label, "deleting sessions"))?;
+        tx.commit()
+            .map_err(|e| map_err(e, &self.label, "committing the delete"))?;
         Ok(outcome)
     }
 

@@ -314,6 +314,33 @@ pub fn session_ids_by_prefix(store: &dyn Store) {
     assert!(by("t", 10).is_empty());
 }
 
+pub fn sessions_deleted_by_id(store: &dyn Store) {
+    load(store);
+    let before = store
+        .events("s-beta", &EventQuery::default())
+        .unwrap()
+        .len() as u64;
+    let outcome = store
+        .delete_sessions(&["s-beta".to_owned(), "missing".to_owned()])
+        .unwrap();
+    assert_eq!(outcome.sessions, ["s-beta"]);
+    assert_eq!(outcome.events, before);
+    assert_eq!(store.session("s-beta").unwrap(), None);
+    assert!(store
+        .events("s-beta", &EventQuery::default())
+        .unwrap()
+        .is_empty());
+    assert_eq!(ids(store, f()), ["s-alpha", "s-gamma"]);
+    let runs = store
+        .tool_runs(&ToolRunQuery {
+            session_ids: vec!["s-beta".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(runs.is_empty());
+    assert!(store.session("s-alpha").unwrap().is_some());
+}
+
 pub fn every_session_filter(store: &dyn Store) {
     load(store);
     let all = ["s-alpha", "s-beta", "s-gamma"];
@@ -1004,6 +1031,11 @@ macro_rules! behaviour_tests {
         fn session_ids_by_prefix() {
             let store = $make;
             common::session_ids_by_prefix(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn sessions_deleted_by_id() {
+            let store = $make;
+            common::sessions_deleted_by_id(common::AsStore::as_store(&store));
         }
         #[test]
         fn sort_limit_offset() {
