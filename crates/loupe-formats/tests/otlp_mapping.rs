@@ -162,7 +162,9 @@ fn an_agent_tree_maps_to_a_session_with_llm_and_tool_calls() {
             "llm_request",
             "llm_response",
             "tool_start",
-            "error",
+            // The tool's failure counts once, by its end; the exception
+            // recorded with it is a log line.
+            "log",
             "tool_error",
             "llm_request",
             "llm_response",
