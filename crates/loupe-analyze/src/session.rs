@@ -203,11 +203,59 @@ pub fn finish_session(session: &mut Session) -> usize {
         session.events.sort_by_key(|e| e.timestamp);
     }
     let dropped = drop_repeated_events(&mut session.events);
+    attribute_to_subagents(&mut session.events);
     if !has_explicit_iterations(&session.events) {
         infer_iterations(&mut session.events);
     }
     fill_paired_durations(&mut session.events);
     dropped
+}
+
+/// Gives events nested (by `parent_event_id`) under a subagent's span the
+/// subagent as their `agent` when they lack one. Readers that see a whole
+/// trace do this as they read (the OTLP reader's ancestry); a receiver gets a
+/// trace in batches, children usually before the subagent span that encloses
+/// them (it ends last), so the stored events of one session are completed
+/// here, whatever the batching was.
+fn attribute_to_subagents(events: &mut [Event]) {
+    let is_subagent_span = |k: &EventKind| {
+        matches!(
+            k,
+            EventKind::SubagentSpawn
+                | EventKind::SubagentComplete
+                | EventKind::SubagentError
+                | EventKind::SubagentTimeout
+        )
+    };
+    let mut agents: HashMap<String, Box<loupe_model::AgentRef>> = HashMap::default();
+    for e in events.iter() {
+        if let (true, Some(span), Some(agent)) = (is_subagent_span(&e.kind), &e.span_id, &e.agent) {
+            agents.entry(span.clone()).or_insert_with(|| agent.clone());
+        }
+    }
+    if agents.is_empty() {
+        return;
+    }
+    let parents: HashMap<String, String> = events
+        .iter()
+        .filter_map(|e| Some((e.span_id.clone()?, e.parent_event_id.clone()?)))
+        .filter(|(span, parent)| span != parent)
+        .collect();
+    for e in events.iter_mut() {
+        if e.agent.is_some() || is_subagent_span(&e.kind) {
+            continue;
+        }
+        let mut above = e.parent_event_id.as_deref();
+        // Bounded: corrupt input may hold parent cycles.
+        for _ in 0..256 {
+            let Some(span) = above else { break };
+            if let Some(agent) = agents.get(span) {
+                e.agent = Some(agent.clone());
+                break;
+            }
+            above = parents.get(span).map(String::as_str);
+        }
+    }
 }
 
 /// Gives an LLM or tool call's closing event the duration its opening event
@@ -402,6 +450,55 @@ mod tests {
         let ids: Vec<&str> = out[0].events.iter().map(|e| e.event_id.as_str()).collect();
         assert_eq!(ids, ["a2", "a3", "a1"], "ties keep read order");
         assert_eq!(out[1].events.len(), 1);
+    }
+
+    #[test]
+    fn events_under_a_subagent_span_are_its_own_whatever_order_they_came_in() {
+        // As a receiver stores a trace: children (no agent known yet) in an
+        // earlier batch than the subagent span enclosing them.
+        let span = |id: &str, kind, at, parent: &str| {
+            let mut e = Event::new(format!("{id}:{at}"), kind, Timestamp(at), "s");
+            e.span_id = Some(id.into());
+            e.parent_event_id = Some(parent.into());
+            e
+        };
+        let mut child = vec![
+            span("c1", EventKind::LlmRequest, 20, "sub"),
+            span("c1", EventKind::LlmResponse, 30, "sub"),
+            span("t1", EventKind::ToolEnd, 35, "c1"),
+        ];
+        let researcher = loupe_model::AgentRef {
+            id: "researcher-1".into(),
+            ..Default::default()
+        };
+        let mut spawn = span("sub", EventKind::SubagentSpawn, 10, "root");
+        spawn.agent = Some(Box::new(researcher.clone()));
+        let mut done = span("sub", EventKind::SubagentComplete, 40, "root");
+        done.agent = Some(Box::new(researcher));
+        let main = vec![
+            span("m1", EventKind::LlmRequest, 1, "root"),
+            span("m1", EventKind::LlmResponse, 5, "root"),
+            span("m2", EventKind::LlmRequest, 50, "root"),
+            span("m2", EventKind::LlmResponse, 60, "root"),
+        ];
+        let mut events = main;
+        events.append(&mut child);
+        events.extend([spawn, done]);
+        let session = &assemble(events, source())[0];
+        let agent_of = |id: &str| {
+            session
+                .events
+                .iter()
+                .find(|e| e.event_id == id)
+                .and_then(|e| e.agent.as_ref().map(|a| a.id.clone()))
+        };
+        assert_eq!(agent_of("c1:30").as_deref(), Some("researcher-1"));
+        assert_eq!(agent_of("t1:35").as_deref(), Some("researcher-1"));
+        assert_eq!(agent_of("m2:60"), None);
+        // The subagent's call is not a parent iteration.
+        let iterations: std::collections::BTreeSet<u32> =
+            session.events.iter().filter_map(|e| e.iteration).collect();
+        assert_eq!(iterations.len(), 2, "{iterations:?}");
     }
 
     #[test]

@@ -1256,6 +1256,7 @@ impl Ancestry {
                 text("gen_ai.agent.id").map(str::to_owned),
                 text("gen_ai.agent.name")
                     .or_else(|| text("agent.name"))
+                    .or_else(|| text("traceloop.entity.name"))
                     .map(str::to_owned),
             );
             self.agents.insert(id, agent_ref(span, agent_id, name));
