@@ -10,7 +10,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
-use loupe_model::Event;
+use loupe_model::{keys, Event, EventKind};
+use serde_json::Value;
 
 use crate::canonical::CanonicalWriter;
 use crate::read::{read_paths, ReadOptions, ReadStats};
@@ -493,8 +494,35 @@ impl SessionFiles {
     }
 }
 
+/// Makes a `session_start` say it is canonical Loupe (`format`,
+/// `format_version`, as docs/format.md requires), keeping a source's own
+/// `format` member, if it had another one, as `original_format`.
+fn mark_canonical(event: &mut Event) {
+    if event.kind != EventKind::SessionStart {
+        return;
+    }
+    let data = &mut event.data;
+    if data.get(keys::FORMAT).and_then(Value::as_str) != Some(loupe_model::FORMAT_NAME) {
+        if let Some(own) = data.remove(keys::FORMAT) {
+            data.insert("original_format".to_owned(), own);
+        }
+        data.insert(keys::FORMAT.to_owned(), loupe_model::FORMAT_NAME.into());
+    }
+    if data
+        .get(keys::FORMAT_VERSION)
+        .and_then(Value::as_u64)
+        .is_none_or(|v| v == 0)
+    {
+        data.insert(
+            keys::FORMAT_VERSION.to_owned(),
+            loupe_model::FORMAT_VERSION.into(),
+        );
+    }
+}
+
 impl Sink for SessionFiles {
-    fn event(&mut self, _source: &Source, event: Event) {
+    fn event(&mut self, _source: &Source, mut event: Event) {
+        mark_canonical(&mut event);
         if self.out.error.is_some() {
             return;
         }

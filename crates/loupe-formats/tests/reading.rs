@@ -670,6 +670,37 @@ fn format_override_reads_as_the_named_format() {
 }
 
 #[test]
+fn every_sample_converted_to_canonical_matches_the_json_schema() {
+    let schema_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/loupe-event.schema.json"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::JSONSchema::compile(&schema).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let report = convert_paths(
+        &[samples_dir()],
+        &ReadOptions::default(),
+        ConvertTarget::Canonical,
+        out.path(),
+    )
+    .unwrap();
+    assert!(report.sessions.len() > 20, "{}", report.sessions.len());
+    let mut lines = 0;
+    for session in &report.sessions {
+        for (n, line) in support::json_lines(&session.path).iter().enumerate() {
+            lines += 1;
+            if let Err(errors) = validator.validate(line) {
+                let why: Vec<String> = errors.map(|e| e.to_string()).collect();
+                panic!("{}:{}: {why:?}\n{line}", session.path.display(), n + 1);
+            }
+        }
+    }
+    assert!(lines > 500, "{lines}");
+}
+
+#[test]
 fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_event() {
     let src = samples_dir().join("attocode-py");
     let out = tempfile::tempdir().unwrap();
@@ -726,7 +757,19 @@ fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_even
             &mut direct,
         )
         .unwrap();
-        let direct: Vec<Event> = direct.events.into_iter().map(|(_, e)| e).collect();
+        let mut direct: Vec<Event> = direct.events.into_iter().map(|(_, e)| e).collect();
+        // ...its session start marked canonical, as docs/format.md requires.
+        for e in direct
+            .iter_mut()
+            .filter(|e| e.kind == loupe_model::EventKind::SessionStart)
+        {
+            e.data
+                .entry("format")
+                .or_insert(loupe_model::FORMAT_NAME.into());
+            e.data
+                .entry("format_version")
+                .or_insert(loupe_model::FORMAT_VERSION.into());
+        }
         let back: Vec<Event> = back.events.into_iter().map(|(_, e)| e).collect();
         assert_eq!(back, direct);
     }
