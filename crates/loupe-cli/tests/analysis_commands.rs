@@ -224,6 +224,39 @@ fn unreadable_input_exits_2_naming_the_file() {
 }
 
 #[test]
+fn a_format_that_reads_nothing_is_an_error_not_an_empty_result() {
+    let py = sample("attocode-py/healthy.jsonl");
+    for command in ["view", "analyze", "stats"] {
+        let o = loupe(&[command, "--format", "attocode-ts", s(&py)], None);
+        assert_eq!(o.status.code(), Some(2), "{command}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("no event read as attocode-ts (--format)")
+                && err.contains("healthy.jsonl:1:"),
+            "{command}: {err}"
+        );
+    }
+    // A directory whose only trace cannot be opened says why.
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("run.jsonl");
+    std::fs::copy(&py, &locked).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::read(&locked).is_err() {
+        // (root reads it anyway)
+        for command in ["analyze", "stats", "view"] {
+            let o = loupe(&[command, s(dir.path())], None);
+            assert_eq!(o.status.code(), Some(2), "{command}");
+            assert!(
+                stderr(&o).contains("Permission denied"),
+                "{command}: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
+
+#[test]
 fn malformed_lines_are_skipped_reported_and_listed_in_json() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = std::fs::read_to_string(sample("attocode-py/healthy.jsonl")).unwrap();

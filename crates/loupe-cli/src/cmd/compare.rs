@@ -148,7 +148,21 @@ fn resolve(
             args.dir.display()
         );
     };
-    let loaded = input::load(&input, args.format.format)?;
+    // A spec that reads as a path (a separator, a trace extension) is one
+    // that does not exist, not a session id to look up.
+    let looks_like_path = spec.contains(std::path::MAIN_SEPARATOR)
+        || [".jsonl", ".json", ".ndjson", ".gz", ".zst", ".pb"]
+            .iter()
+            .any(|ext| spec.ends_with(ext));
+    let loaded = match input::load(&input, args.format.format) {
+        Err(e) if input.session.is_some() && looks_like_path => {
+            bail!(
+                "{spec}: no such file or directory (nor a session id in {}: {e:#})",
+                args.dir.display()
+            )
+        }
+        loaded => loaded?,
+    };
     if loaded.sessions.is_empty() {
         bail!("{spec}: no sessions found");
     }

@@ -250,6 +250,11 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         bail!("{}: no trace files found", shown.join(", "));
     }
+    if total == 0 {
+        if let Some(err) = nothing_read(&sink.skipped, format) {
+            return Err(err);
+        }
+    }
     if let Some(id) = &args.session {
         sessions = select_session(sessions, id, total)?;
     }
@@ -345,11 +350,46 @@ pub(crate) fn stream<R: Send>(
     let stats = read?;
     if summary.sessions == 0 && stats.files == 0 {
         let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        // A directory whose traces could not be opened says why.
+        let problems = read_problems(&stats);
+        if !problems.is_empty() {
+            bail!(
+                "{}: no trace file could be read: {}",
+                shown.join(", "),
+                problems.join("; ")
+            );
+        }
         bail!("{}: no trace files found", shown.join(", "));
+    }
+    if summary.sessions == 0 {
+        if let Some(err) = nothing_read(&summary.skipped, format) {
+            return Err(err);
+        }
     }
     Ok(Streamed {
         read_errors: read_problems(&stats),
         ..summary
+    })
+}
+
+/// The error for a read that found trace files but no event in them, every
+/// record being skipped (a `--format` that does not fit the files, or files
+/// of nothing but broken lines); `None` when nothing was skipped (empty
+/// files read fine and hold no sessions).
+fn nothing_read(
+    skipped: &[loupe_report::SkippedRecord],
+    forced: Option<SourceFormat>,
+) -> Option<anyhow::Error> {
+    let first = skipped.first()?;
+    let n = skipped.len();
+    let lines = if n == 1 { "record" } else { "records" };
+    Some(match forced {
+        Some(format) => anyhow::anyhow!(
+            "no event read as {} (--format): all {n} {lines} skipped, first {first}; \
+             without --format Loupe detects each file's format by its content",
+            format.as_str()
+        ),
+        None => anyhow::anyhow!("no event read: all {n} {lines} skipped, first {first}"),
     })
 }
 
