@@ -1144,6 +1144,12 @@ fn the_view_and_the_focus_hold_in_every_output_format() {
     assert!(md("timeline").contains("### Timeline"));
     assert!(md("tree").contains("### Span tree"));
     assert!(md("all").contains("### Timeline") && md("all").contains("### Span tree"));
+    // `tokens` adds the cache verdict, trend and peak to the token flow.
+    assert!(
+        md("tokens").contains("### Cache and trend") && md("tokens").contains("- **Input trend:**")
+    );
+    assert!(md("all").contains("### Cache and trend"));
+    assert!(!md("summary").contains("### Cache and trend"));
     for focus in ["issues", "fixes"] {
         let csv = stdout(&loupe(&[focus, f, "-o", "csv"], None));
         assert!(

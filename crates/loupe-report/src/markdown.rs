@@ -37,8 +37,9 @@ pub fn render(analyses: &[SessionAnalysis]) -> String {
 }
 
 /// [`render`], each session followed by what `view` shows beyond the
-/// summary: its timeline (`timeline`, `all`) and span tree (`tree`,
-/// `all`); the token flow is always shown.
+/// summary: its cache verdict, input trend and peak (`tokens`, `all`),
+/// timeline (`timeline`, `all`) and span tree (`tree`, `all`); the token
+/// flow table is always shown.
 pub fn render_view(analyses: &[SessionAnalysis], view: View) -> String {
     let mut out = String::from("# Loupe report\n");
     if analyses.is_empty() {
@@ -46,12 +47,57 @@ pub fn render_view(analyses: &[SessionAnalysis], view: View) -> String {
     }
     for a in analyses {
         out.push_str(&session(a));
+        if matches!(view, View::Tokens | View::All) {
+            out.push_str(&cache_verdict(a));
+        }
         if matches!(view, View::Timeline | View::All) {
             out.push_str(&timeline(a));
         }
         if matches!(view, View::Tree | View::All) {
             out.push_str(&tree(a));
         }
+    }
+    out
+}
+
+/// The token view's verdict under the token-flow table: cache efficiency
+/// and what to do about it, the input trend and the peak iteration.
+fn cache_verdict(a: &SessionAnalysis) -> String {
+    let flow = &a.token_flow;
+    let mut out = String::from("\n### Cache and trend\n\n");
+    let rating = crate::text::serde_name(flow.cache_rating);
+    if flow.cache_rating == loupe_analyze::CacheRating::Unreported {
+        let _ = writeln!(out, "- **Cache efficiency:** {rating} (no cache counts)");
+    } else {
+        let _ = writeln!(
+            out,
+            "- **Cache efficiency:** {rating} ({} hit rate)",
+            percent(a.metrics.cache_hit_rate)
+        );
+    }
+    if !flow.recommendation.is_empty() {
+        let _ = writeln!(
+            out,
+            "- **Recommendation:** {}",
+            escape(&flow.recommendation)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- **Input trend:** {}",
+        crate::text::serde_name(flow.trend)
+    );
+    if let Some(peak) = flow.peak_iteration {
+        let tokens = flow
+            .rows
+            .iter()
+            .find(|r| r.iteration == peak)
+            .map_or(0, |r| r.tokens.total());
+        let _ = writeln!(
+            out,
+            "- **Peak:** iteration {peak} ({} tokens)",
+            thousands(tokens)
+        );
     }
     out
 }

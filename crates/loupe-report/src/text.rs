@@ -31,7 +31,7 @@ pub fn human_duration_ms(ms: f64) -> String {
 }
 
 /// Integer with thousands separators: `39,100`.
-pub(crate) fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

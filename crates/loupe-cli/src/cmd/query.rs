@@ -17,7 +17,7 @@ use crate::cmd::input::parse_time;
 pub(crate) use loupe_model::parse_duration_ms;
 
 /// Output format.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Output {
     Text,
     Json,
@@ -108,7 +108,7 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 0)]
     offset: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     output: Output,
 }
 
@@ -221,14 +221,24 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         };
         write_runs(&mut out, &runs, args.output)?;
     } else {
-        let rows = store.sessions(&SessionQuery {
+        // One more than the page, to say whether more sessions match.
+        let mut rows = store.sessions(&SessionQuery {
             filter: filter(&args),
             sort: args.sort,
             descending: !args.asc,
-            limit: Some(args.limit),
+            limit: Some(args.limit.saturating_add(1)),
             offset: args.offset,
         })?;
+        let more = rows.len() > args.limit;
+        rows.truncate(args.limit);
         write_sessions(&mut out, &rows, args.output)?;
+        if more && args.output == Output::Text {
+            writeln!(
+                out,
+                "more sessions match: see the next page with --offset {} (or raise --limit)",
+                args.offset + rows.len()
+            )?;
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -392,12 +402,13 @@ fn write_sessions(out: &mut dyn Write, rows: &[SessionRow], output: Output) -> a
                     clip(r.model.as_deref().unwrap_or("-"), 22),
                     r.status.as_str(),
                     r.duration_ms.map(format_ms).unwrap_or_else(|| "-".into()),
-                    r.metrics.total_tokens(),
+                    loupe_report::thousands(r.metrics.total_tokens()),
                     format!("${:.4}", r.metrics.cost_usd),
                     r.metrics.errors,
                 )?;
             }
-            writeln!(out, "{} sessions", rows.len())?;
+            let n = rows.len();
+            writeln!(out, "{n} session{}", if n == 1 { "" } else { "s" })?;
         }
     }
     Ok(())
@@ -454,7 +465,8 @@ fn write_runs(out: &mut dyn Write, runs: &[ToolRun], output: Output) -> anyhow::
                     if r.success { "ok" } else { "failed" }
                 )?;
             }
-            writeln!(out, "{} tool runs", runs.len())?;
+            let n = runs.len();
+            writeln!(out, "{n} tool run{}", if n == 1 { "" } else { "s" })?;
         }
     }
     Ok(())
