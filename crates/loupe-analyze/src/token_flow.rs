@@ -1,7 +1,8 @@
 //! Token flow per iteration, cache rating, trend and peak.
 //!
 //! Subagent LLM calls are booked under the parent iteration that spawned them
-//! (`agent.spawned_at_iteration`), else under iteration 0 ("outside any
+//! (`agent.spawned_at_iteration`), else under the main agent's iteration
+//! running when they started, else under iteration 0 ("outside any
 //! iteration"). Costs reported outside LLM calls (attoswarm `cost_delta`)
 //! are booked in their iteration's row, so the rows add up to the session's
 //! cost. Hit rate is `cache_read / input` (OpenTelemetry semantics).
@@ -18,6 +19,17 @@ use crate::{CacheRating, TokenFlow, TokenFlowRow, Trend};
 pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
     let mut buckets: BTreeMap<u32, (TokenTotals, f64)> = BTreeMap::new();
     let mut all = TokenTotals::default();
+    // When the main agent's iterations started, to book a subagent call
+    // that names no parent iteration under the one running when it started.
+    let mut main_starts: Vec<(loupe_model::Timestamp, u32)> = f
+        .main_llm()
+        .filter_map(|c| Some((c.event.start_time(), c.iteration?)))
+        .collect();
+    main_starts.sort_unstable();
+    let running_at = |t: loupe_model::Timestamp| {
+        let after = main_starts.partition_point(|(start, _)| *start <= t);
+        after.checked_sub(1).map(|i| main_starts[i].1)
+    };
     for c in &f.llm {
         let it = match c.iteration {
             Some(i) => i,
@@ -26,6 +38,7 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
                 .agent
                 .as_ref()
                 .and_then(|a| a.spawned_at_iteration)
+                .or_else(|| c.agent.and_then(|_| running_at(c.event.start_time())))
                 .unwrap_or(0),
         };
         let b = buckets.entry(it).or_default();
@@ -146,6 +159,25 @@ mod tests {
     use super::*;
     use crate::pricing::PriceTable;
     use crate::testing::Trace;
+
+    #[test]
+    fn a_subagent_call_naming_no_parent_iteration_books_under_the_running_one() {
+        let mut t = Trace::new();
+        t.iter(1).llm(1000, 100, 0, 0);
+        t.iter(2).llm(2000, 100, 0, 0);
+        t.no_iter().as_agent(Some("sub")).llm(500, 50, 0, 0);
+        t.as_agent(None).iter(3).llm(4000, 200, 0, 0);
+        let s = t.session();
+        let f = Facts::build(&s, &PriceTable::builtin());
+        let flow = compute(&f);
+        let rows: Vec<(u32, u64)> = flow
+            .rows
+            .iter()
+            .map(|r| (r.iteration, r.tokens.input_tokens))
+            .collect();
+        // Not a row 0 ahead of iteration 1: it ran during iteration 2.
+        assert_eq!(rows, [(1, 1000), (2, 2500), (3, 4000)]);
+    }
 
     #[test]
     fn rows_cumulate_and_subagents_book_under_their_spawn_iteration() {
