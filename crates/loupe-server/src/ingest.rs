@@ -242,9 +242,11 @@ fn write_loop(
                         }
                     }
                 }
+                // The queue space is free before the client hears back, so
+                // its next request finds it free.
                 for (ack, permit) in acks {
-                    let _ = ack.send(Ok(()));
                     drop(permit);
+                    let _ = ack.send(Ok(()));
                 }
                 // Events first: a live client sees them before the summary they change.
                 announce(&live, events);
@@ -254,8 +256,8 @@ fn write_loop(
                 metrics.store_errors.inc();
                 let message = e.to_string();
                 for (ack, permit) in acks {
-                    let _ = ack.send(Err(message.clone()));
                     drop(permit);
+                    let _ = ack.send(Err(message.clone()));
                 }
             }
         }
