@@ -114,7 +114,7 @@ fn ingest_is_idempotent_and_incremental_and_query_filters() {
     f.flush().unwrap();
     let grown = ok(&loupe(&["ingest", "traces"], root));
     assert!(
-        grown.contains("1 new events, 0 duplicates, 1 sessions updated"),
+        grown.contains("1 new events, 0 duplicates, 1 session updated"),
         "{grown}"
     );
     f.write_all(&more.as_bytes()[20..]).unwrap();
@@ -264,7 +264,7 @@ fn a_dash_reads_standard_input_for_ingest_and_analyze() {
 
     let out = ok(&loupe_with_stdin(&["ingest", "-"], root, trace.as_bytes()));
     assert!(
-        out.contains("2 new events, 0 duplicates, 1 sessions updated"),
+        out.contains("2 new events, 0 duplicates, 1 session updated"),
         "{out}"
     );
     // The same trace piped again: nothing is remembered of a pipe, and its

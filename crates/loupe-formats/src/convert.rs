@@ -111,7 +111,12 @@ fn convert_into(
 ) -> Result<ConvertReport, ConvertError> {
     std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
         path: out_dir.to_path_buf(),
-        error: e,
+        // "File exists" would not say what is wrong with it.
+        error: if out_dir.exists() && !out_dir.is_dir() {
+            io::Error::other("it exists and is not a directory")
+        } else {
+            e
+        },
     })?;
     let outputs = Outputs::new(out_dir);
     let (read, outputs) = match to {

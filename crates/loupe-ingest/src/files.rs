@@ -44,6 +44,10 @@ pub struct IngestSummary {
     pub skipped: Vec<Skipped>,
     /// Files that could not be read (directory walks only; named files fail the run).
     pub errors: Vec<String>,
+    /// Files of a directory walk left out whose name says they are traces
+    /// (`.jsonl`, `.ndjson`, possibly compressed) but whose content is not:
+    /// worth a warning, as `loupe view` gives.
+    pub ignored_traces: Vec<String>,
     /// Bytes of input read.
     pub bytes: u64,
     /// Wall time.
@@ -272,7 +276,12 @@ pub fn ingest(
             }
             Err(IngestError::Store(e)) => return Err(e.into()),
             Err(IngestError::Read(e)) if file.explicit => return Err(e.into()),
-            Err(IngestError::Read(ReadError::Unrecognized { .. })) => summary.files_ignored += 1,
+            Err(IngestError::Read(e @ ReadError::Unrecognized { .. })) => {
+                summary.files_ignored += 1;
+                if looks_like_trace(&file.path) {
+                    summary.ignored_traces.push(e.to_string());
+                }
+            }
             Err(IngestError::Read(e)) => summary.errors.push(e.to_string()),
             Err(IngestError::Other(e)) if file.explicit => return Err(e),
             Err(IngestError::Other(e)) => summary.errors.push(format!("{e:#}")),
@@ -291,6 +300,16 @@ pub fn ingest(
     summary.sessions = summarise(store, &touched, &sink.sources, config)?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Whether a file's name says it holds JSON lines (possibly compressed).
+fn looks_like_trace(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
 }
 
 enum FileOutcome {

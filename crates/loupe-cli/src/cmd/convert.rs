@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loupe_formats::{ConvertTarget, ReadOptions};
-use loupe_model::SourceFormat;
 
 /// Output format of `loupe convert`.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -29,21 +28,13 @@ pub(crate) struct Args {
     /// Output directory (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Read every input as this format instead of detecting it.
-    #[arg(long, value_parser = parse_format)]
-    format: Option<SourceFormat>,
-}
-
-fn parse_format(s: &str) -> Result<SourceFormat, String> {
-    SourceFormat::from_name(s).ok_or_else(|| {
-        let names: Vec<&str> = SourceFormat::ALL.iter().map(|f| f.as_str()).collect();
-        format!("unknown format {s:?}; known: {}", names.join(", "))
-    })
+    #[command(flatten)]
+    format: super::input::FormatArg,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = ReadOptions {
-        format: args.format,
+        format: args.format.format,
         ..ReadOptions::default()
     };
     let to = match args.to {

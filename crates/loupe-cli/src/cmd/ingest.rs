@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use loupe_model::SourceFormat;
 use loupe_store::DEFAULT_DB_PATH;
 
-use crate::cmd::input::parse_format;
 use loupe_ingest::{expand_paths, ingest};
 
 /// Arguments of `loupe ingest`.
@@ -23,9 +21,8 @@ pub(crate) struct Args {
     /// The store (created if missing).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
     db: PathBuf,
-    /// Read every file as this format instead of detecting it.
-    #[arg(long, value_parser = parse_format, value_name = "FORMAT")]
-    format: Option<SourceFormat>,
+    #[command(flatten)]
+    format: crate::cmd::input::FormatArg,
     /// Do not print the summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -52,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         score: loupe_analyze::ScoreModel::Loupe,
         summary_only: true,
     };
-    let summary = ingest(&store, &files, args.format, &config, &mut |bytes| {
+    let summary = ingest(&store, &files, args.format.format, &config, &mut |bytes| {
         bar.inc(bytes)
     })?;
     bar.finish_and_clear();
@@ -68,6 +65,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for e in &summary.errors {
         eprintln!("loupe: {e}");
     }
+    for name in &summary.ignored_traces {
+        eprintln!("loupe: warning: {name}; skipped");
+    }
+    if summary.files_read + summary.files_unchanged == 0 {
+        let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("loupe: warning: {}: no trace files found", shown.join(", "));
+    }
     if !args.quiet {
         let secs = summary.elapsed.as_secs_f64();
         let rate = if secs > 0.0 {
@@ -76,14 +80,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             0.0
         };
         super::outln!(
-            "ingested {} files ({} unchanged, {} ignored) into {}: {} new events, {} duplicates, {} sessions updated, {} skipped records in {:.2} s ({:.0} events/s)",
+            "ingested {} file{} ({} unchanged, {} ignored) into {}: {} new events, {} duplicates, {} session{} updated, {} skipped records in {:.2} s ({:.0} events/s)",
             summary.files_read,
+            if summary.files_read == 1 { "" } else { "s" },
             summary.files_unchanged,
             summary.files_ignored,
             args.db.display(),
             summary.events.inserted,
             summary.events.duplicates,
             summary.sessions,
+            if summary.sessions == 1 { "" } else { "s" },
             summary.skipped.len(),
             secs,
             rate

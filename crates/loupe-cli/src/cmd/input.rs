@@ -220,6 +220,7 @@ impl Drop for ReadProgress {
 
 /// Reads `args.paths` (or the default trace directory) into filtered sessions.
 pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Result<Loaded> {
+    check_window(args.since, args.until)?;
     let paths = input_paths(args)?;
     // With `--session`, only the sessions it can select are kept in memory.
     let mut sink = AssemblingSink {
@@ -289,6 +290,7 @@ pub(crate) fn stream<R: Send>(
     work: &(dyn Fn(Session) -> R + Sync),
     each: &mut dyn FnMut(R),
 ) -> anyhow::Result<Streamed> {
+    check_window(args.since, args.until)?;
     let paths = input_paths(args)?;
     let filter = SessionFilter {
         session: args.session.as_deref(),
@@ -370,6 +372,24 @@ pub(crate) fn stream<R: Send>(
         read_errors: read_problems(&stats),
         ..summary
     })
+}
+
+/// Refuses a time window that ends before it starts (it would select
+/// nothing, silently).
+pub(crate) fn check_window(
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> anyhow::Result<()> {
+    if let (Some(since), Some(until)) = (since, until) {
+        if since > until {
+            bail!(
+                "--since {} is after --until {}: the window selects nothing",
+                since.to_rfc3339(),
+                until.to_rfc3339()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The error for a read that found trace files but no event in them, every

@@ -137,6 +137,7 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 }
 
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    crate::cmd::input::check_window(args.since, args.until)?;
     if !args.db.exists() {
         anyhow::bail!(
             "{}: no such store (run `loupe ingest` first)",

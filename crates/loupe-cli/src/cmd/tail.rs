@@ -54,9 +54,8 @@ pub(crate) struct Args {
     /// How often to look for new data, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     interval_ms: u64,
-    /// Read every file as this format instead of detecting it.
-    #[arg(long, value_name = "NAME", value_parser = input::parse_format)]
-    format: Option<SourceFormat>,
+    #[command(flatten)]
+    format: input::FormatArg,
 }
 
 /// How far one followed file has been read.
@@ -338,7 +337,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         for (path, _) in paths {
             let state = files
                 .entry(path.clone())
-                .or_insert_with(|| Followed::new(args.format));
+                .or_insert_with(|| Followed::new(args.format.format));
             // Files present at start are skipped with --new-only; files created
             // later are new content and printed whole.
             printer.live = !(args.new_only && first_pass);
@@ -385,7 +384,7 @@ fn print_final_totals(printer: &Printer) {
 /// a terminal stops the agent as well, which closes the pipe.
 fn follow_stdin(args: &Args, mut printer: Printer) -> anyhow::Result<ExitCode> {
     let path = Path::new("-");
-    let mut state = Followed::new(args.format);
+    let mut state = Followed::new(args.format.format);
     printer.live = true;
     let mut stdin = std::io::stdin().lock();
     let mut line = Vec::new();
