@@ -691,3 +691,36 @@ fn a_failure_recorded_as_status_and_exception_counts_once() {
         ]
     );
 }
+
+#[test]
+fn openinference_messages_come_from_the_flattened_list_before_the_raw_request() {
+    let request_body = json!({"model": "gpt-4o", "messages": [{"role": "user"}, {"role": "user"}]});
+    let llm = |id: &str, flattened: bool| {
+        let mut attrs = vec![
+            attr("openinference.span.kind", json!("LLM")),
+            attr("input.value", json!(request_body.to_string())),
+        ];
+        if flattened {
+            for i in 0..3 {
+                attrs.push(attr(
+                    &format!("llm.input_messages.{i}.message.role"),
+                    json!("user"),
+                ));
+            }
+        }
+        span(id, None, "llm", 0, 10, attrs)
+    };
+    let (events, _, _) = read(&request(
+        vec![],
+        vec![
+            llm("e000000000000001", true),
+            llm("e000000000000002", false),
+        ],
+    ));
+    let counts: Vec<Option<u64>> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::LlmRequest)
+        .map(|e| e.u64("message_count"))
+        .collect();
+    assert_eq!(counts, [Some(3), Some(2)]);
+}

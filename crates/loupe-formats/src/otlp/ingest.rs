@@ -996,6 +996,8 @@ fn fill_llm(a: &Attributes, first: &mut Event, last: Option<&mut Event>) {
     if let Some(p) = provider {
         first.data.insert(keys::PROVIDER.to_owned(), p.into());
     }
+    // OpenInference's `input.value` is the raw request: its messages, when
+    // flattened as `llm.input_messages.*`, are the better record.
     let messages = attrs::structured(
         a,
         &[
@@ -1003,16 +1005,20 @@ fn fill_llm(a: &Attributes, first: &mut Event, last: Option<&mut Event>) {
             "langfuse.observation.input",
             "traceloop.entity.input",
             "lmnr.span.input",
-            "input.value",
         ],
     )
     .or_else(|| attrs::indexed_messages(a, "gen_ai.prompt."))
-    .or_else(|| attrs::indexed_messages(a, "llm.input_messages."));
+    .or_else(|| attrs::indexed_messages(a, "llm.input_messages."))
+    .or_else(|| attrs::structured(a, &["input.value"]));
     if let Some(m) = messages {
-        if let Value::Array(items) = &m {
-            first
-                .data
-                .insert(keys::MESSAGE_COUNT.to_owned(), items.len().into());
+        let count = match &m {
+            Value::Array(items) => Some(items.len()),
+            // A request body (`{"model": ..., "messages": [...]}`).
+            Value::Object(body) => body.get("messages").and_then(Value::as_array).map(Vec::len),
+            _ => None,
+        };
+        if let Some(n) = count {
+            first.data.insert(keys::MESSAGE_COUNT.to_owned(), n.into());
         }
         first.data.insert(keys::MESSAGES.to_owned(), m);
     }

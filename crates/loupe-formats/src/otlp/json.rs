@@ -670,6 +670,12 @@ pub(crate) fn decode_id(text: &str) -> Vec<u8> {
             }
         }
     }
+    // Hex of the wrong length: its bytes, so the rejection says how many.
+    if text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(bytes) = const_hex::decode(text) {
+            return bytes;
+        }
+    }
     Vec::new()
 }
 
@@ -875,6 +881,8 @@ mod tests {
         assert_eq!(decode_id("eee19b7ec3c1b174").len(), 8);
         assert!(decode_id("not an id!").is_empty());
         assert!(decode_id("").is_empty());
+        // Short hex keeps its bytes, so the rejection can say "2 bytes".
+        assert_eq!(decode_id("abcd"), [0xab, 0xcd]);
     }
 
     #[test]
