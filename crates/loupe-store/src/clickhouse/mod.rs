@@ -795,8 +795,27 @@ impl Store for ClickHouseStore {
     }
 
     fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
-        let doomed = ids.to_vec();
         let mut outcome = PruneOutcome::default();
+        // Only ids stored (as a summary or as events) are reported deleted.
+        let mut stored = std::collections::HashSet::new();
+        for chunk in ids.chunks(1_000) {
+            let ids = list(chunk);
+            for table in ["sessions", "events"] {
+                for row in self.select(&format!(
+                    "SELECT DISTINCT session_id FROM {}.{table} FINAL WHERE session_id IN ({ids})",
+                    self.db
+                ))? {
+                    if let Some(id) = row.get("session_id").and_then(Value::as_str) {
+                        stored.insert(id.to_owned());
+                    }
+                }
+            }
+        }
+        let doomed: Vec<String> = ids
+            .iter()
+            .filter(|id| stored.contains(*id))
+            .cloned()
+            .collect();
         if doomed.is_empty() {
             return Ok(outcome);
         }
