@@ -45,6 +45,9 @@ struct Builder<'a> {
     open_by_id: HashMap<&'a str, usize>,
     /// open tool starts without ids per (agent, tool, iteration).
     open_tools: HashMap<ToolKey<'a>, VecDeque<usize>>,
+    /// LLM and tool calls by span id, open or closed: a subagent spawned
+    /// inside one (a `delegate` tool) nests under it.
+    call_spans: HashMap<&'a str, usize>,
 }
 
 fn node(kind: SpanKind, label: String, start: Timestamp, e: Option<(&Event, usize)>) -> SpanNode {
@@ -87,13 +90,26 @@ impl<'a> Builder<'a> {
                 None,
             ),
             Key::Subagent(id) => {
+                // Spawned inside a call or another subagent (OTLP spans say
+                // so by their parent): nested there.
+                let inside = e
+                    .and_then(|(e, _)| e.parent_event_id.as_deref())
+                    .and_then(|p| {
+                        self.call_spans.get(p).copied().or_else(|| {
+                            self.anchors
+                                .get(p)
+                                .copied()
+                                .filter(|&i| self.nodes[i].kind == SpanKind::Subagent)
+                        })
+                    });
                 let at = e.and_then(|(e, _)| {
                     e.agent
                         .as_ref()
                         .and_then(|a| a.spawned_at_iteration)
                         .or(if e.agent.is_none() { e.iteration } else { None })
                 });
-                let parent = at.map(|n| self.container(Key::Iteration(n), start, None));
+                let parent =
+                    inside.or_else(|| at.map(|n| self.container(Key::Iteration(n), start, None)));
                 (SpanKind::Subagent, format!("Subagent {id}"), parent)
             }
             Key::Node(id) => {
@@ -262,6 +278,7 @@ impl<'a> Builder<'a> {
                 match e.span_id.as_deref() {
                     Some(s) => {
                         self.open_by_id.insert(s, i);
+                        self.call_spans.insert(s, i);
                     }
                     None => self
                         .open_llm
@@ -315,6 +332,9 @@ impl<'a> Builder<'a> {
                 match e.span_id.as_deref().or(e.str(keys::CALL_ID)) {
                     Some(s) => {
                         self.open_by_id.insert(s, i);
+                        if e.span_id.is_some() {
+                            self.call_spans.insert(s, i);
+                        }
                     }
                     None => self
                         .open_tools
@@ -450,6 +470,7 @@ pub fn span_tree(session: &Session) -> SpanNode {
         open_llm: HashMap::default(),
         open_by_id: HashMap::default(),
         open_tools: HashMap::default(),
+        call_spans: HashMap::default(),
     };
     for (i, e) in session.events.iter().enumerate() {
         b.leaf(e, i);
@@ -678,6 +699,40 @@ mod tests {
         assert_eq!((sub.kind, sub.status), (SpanKind::Subagent, NodeStatus::Ok));
         assert_eq!(sub.children[0].kind, SpanKind::Llm);
         assert!(sub.duration_ms.is_some());
+    }
+
+    #[test]
+    fn a_subagent_spawned_inside_a_call_or_a_subagent_nests_there() {
+        // OTLP-like spans: main → delegate tool → researcher → critic.
+        let mut t = Trace::new();
+        t.no_iter();
+        let mut span = |kind, span: &str, parent: &str, agent: Option<&str>| {
+            let data = match agent {
+                Some(a) => vec![(keys::AGENT_ID, serde_json::Value::from(a))],
+                None => vec![(keys::TOOL, serde_json::Value::from("delegate"))],
+            };
+            let e = t.push(kind, &data);
+            e.span_id = Some(span.into());
+            e.parent_event_id = Some(parent.into());
+            e.agent = agent.map(|a| {
+                Box::new(loupe_model::AgentRef {
+                    id: a.into(),
+                    ..Default::default()
+                })
+            });
+        };
+        span(EventKind::ToolStart, "tool", "root", None);
+        span(EventKind::SubagentSpawn, "r", "tool", Some("researcher"));
+        span(EventKind::SubagentSpawn, "c", "r", Some("critic"));
+        span(EventKind::SubagentComplete, "c", "r", Some("critic"));
+        span(EventKind::SubagentComplete, "r", "tool", Some("researcher"));
+        span(EventKind::ToolEnd, "tool", "root", None);
+        let tree = span_tree(&t.session());
+        let tool = find(&tree, SpanKind::Tool).unwrap();
+        assert_eq!(tool.children.len(), 1, "{tree:#?}");
+        let researcher = &tool.children[0];
+        assert_eq!(researcher.label, "Subagent researcher");
+        assert_eq!(researcher.children[0].label, "Subagent critic");
     }
 
     #[test]
