@@ -344,3 +344,44 @@ fn query_takes_a_session_id_prefix() {
         String::from_utf8_lossy(&none.stderr)
     );
 }
+
+/// An OpenTelemetry trace exported in two files, only the second (the agent's
+/// root span, exported last) naming the session: one stored session, whether
+/// the files are ingested together or one run after the other.
+#[test]
+fn an_otlp_trace_split_over_files_is_one_stored_session() {
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let request = |span: &str| {
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[]}},"scopeSpans":[{{"spans":[{span}]}}]}}]}}"#
+        )
+    };
+    let child = request(&format!(
+        r#"{{"traceId":"{trace}","spanId":"b7ad6b7169203331","parentSpanId":"00f067aa0ba902b7","name":"chat gpt-4o","kind":3,"startTimeUnixNano":"1700000001000000000","endTimeUnixNano":"1700000002000000000","attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},{{"key":"gen_ai.request.model","value":{{"stringValue":"gpt-4o"}}}},{{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"100"}}}},{{"key":"gen_ai.usage.output_tokens","value":{{"intValue":"20"}}}}]}}"#
+    ));
+    let root = request(&format!(
+        r#"{{"traceId":"{trace}","spanId":"00f067aa0ba902b7","name":"invoke_agent helper","kind":1,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000003000000000","attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"invoke_agent"}}}},{{"key":"gen_ai.conversation.id","value":{{"stringValue":"conv-42"}}}}]}}"#
+    ));
+    for together in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let root_dir = dir.path();
+        std::fs::write(root_dir.join("a.json"), &child).unwrap();
+        std::fs::write(root_dir.join("b.json"), &root).unwrap();
+        if together {
+            ok(&loupe(&["ingest", "a.json", "b.json"], root_dir));
+        } else {
+            ok(&loupe(&["ingest", "a.json"], root_dir));
+            assert_eq!(
+                ids(&ok(&loupe(&["query", "-o", "json"], root_dir))),
+                [trace]
+            );
+            ok(&loupe(&["ingest", "b.json"], root_dir));
+        }
+        let rows: Vec<Value> =
+            serde_json::from_str(&ok(&loupe(&["query", "-o", "json"], root_dir))).unwrap();
+        assert_eq!(rows.len(), 1, "together: {together}: {rows:#?}");
+        assert_eq!(rows[0]["session_id"], "conv-42");
+        assert_eq!(rows[0]["metrics"]["llm_calls"], 1);
+        assert_eq!(rows[0]["status"], "completed");
+    }
+}

@@ -139,6 +139,8 @@ struct BatchingSink<'a> {
     /// Commits so far (to tell whether a failed file's events are all still in `batch`).
     commits: u64,
     error: Option<StoreError>,
+    /// OpenTelemetry traces read under their trace id and under a session name.
+    trace_links: crate::merge::TraceLinks,
 }
 
 impl BatchingSink<'_> {
@@ -179,6 +181,7 @@ impl Sink for BatchingSink<'_> {
         if self.last_session.as_deref() != Some(event.session_id.as_str()) {
             self.last_session = Some(event.session_id.clone());
         }
+        self.trace_links.note(source.format, &event);
         self.batch.push(event);
         if self.batch.len() >= BATCH_EVENTS {
             self.flush();
@@ -264,6 +267,7 @@ pub fn ingest(
         pending_files: Vec::new(),
         commits: 0,
         error: None,
+        trace_links: Default::default(),
     };
     for file in files {
         let outcome = ingest_file(&mut sink, file, format);
@@ -293,9 +297,16 @@ pub fn ingest(
     }
     summary.events = sink.outcome;
     summary.skipped = std::mem::take(&mut sink.skipped);
+    let mut touched = std::mem::take(&mut sink.touched);
+    // A trace split over files, part of it under its trace id only: one session.
+    let stored = |id: &str| -> loupe_store::StoreResult<bool> { Ok(store.session(id)?.is_some()) };
+    for (by_trace, named) in sink.trace_links.merges(&stored)? {
+        crate::merge::merge_sessions(store, &by_trace, &named)?;
+        touched.remove(&by_trace);
+        touched.insert(named);
+    }
     // Sessions an earlier, interrupted run stored but never summarised
     // (their files are recorded as read, so nothing else would).
-    let mut touched = std::mem::take(&mut sink.touched);
     touched.extend(store.sessions_needing_summary(usize::MAX)?);
     summary.sessions = summarise(store, &touched, &sink.sources, config)?;
     summary.elapsed = started.elapsed();

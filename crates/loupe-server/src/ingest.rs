@@ -231,7 +231,7 @@ fn write_loop(
                 // Merged before the acknowledgement: once a request is
                 // answered, its trace's spans are all in its session.
                 for (from, into, source) in merges {
-                    match merge_sessions(&*store, &from, &into) {
+                    match loupe_ingest::merge_sessions(&*store, &from, &into) {
                         Ok(_moved) => {
                             touched.insert(into, source.clone());
                             // Summarised again: finds no events, drops the row.
@@ -282,21 +282,6 @@ impl Redirects {
     fn get(&self, session: &str) -> Option<&str> {
         self.0.get(session).map(String::as_str)
     }
-}
-
-/// Moves every event stored under session `from` into session `into` and
-/// deletes `from`; returns how many events moved.
-fn merge_sessions(store: &dyn Store, from: &str, into: &str) -> loupe_store::StoreResult<u64> {
-    let mut moved = store.events(from, &loupe_store::EventQuery::default())?;
-    if moved.is_empty() {
-        return Ok(0);
-    }
-    for e in &mut moved {
-        e.session_id = into.to_owned();
-    }
-    let outcome = store.append_events(&moved)?;
-    store.delete_sessions(&[from.to_owned()])?;
-    Ok(outcome.inserted)
 }
 
 /// Sends the stored events, grouped by session, to live subscribers (if any:
