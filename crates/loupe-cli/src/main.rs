@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Record, read, analyse and show the traces of LLM agents.
 #[derive(Parser)]
-#[command(name = "loupe", version, about, long_about = None, propagate_version = true)]
+#[command(name = "loupe", version, long_about = None, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -20,8 +20,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.sessions == 0 {
-        anyhow::bail!("--sessions must be at least 1");
+    // A demo, not a load generator (bench/ has those): bounded so a typo
+    // does not fill the disk.
+    const MAX_SESSIONS: usize = 100_000;
+    if args.sessions == 0 || args.sessions > MAX_SESSIONS {
+        anyhow::bail!("--sessions must be between 1 and {MAX_SESSIONS}");
     }
     let report = loupe::demo::run_demo(&args.out, args.sessions, args.seed)
         .with_context(|| format!("recording the demo into {}", args.out.display()))?;

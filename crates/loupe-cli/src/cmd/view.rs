@@ -15,7 +15,9 @@ pub(crate) enum Output {
     Text,
     /// One JSON document (design §4 contract).
     Json,
-    /// CSV rows: sessions (summary), spans (tree), events (timeline) or iterations (tokens).
+    /// CSV rows: `view` writes sessions (summary), spans (tree), events
+    /// (timeline) or iterations (tokens); `analyze` sessions; `issues` and
+    /// `fixes` one row per issue.
     Csv,
     /// Markdown.
     Md,
