@@ -146,6 +146,15 @@
       tr.classList.add("fresh");
       document.body.setAttribute("data-live-updates", String(Number(document.body.getAttribute("data-live-updates") || 0) + 1));
     });
+    // A session merged into another (an OpenTelemetry trace first stored
+    // under its trace id): its row goes; the merged session's row follows.
+    source.addEventListener("removed", function (msg) {
+      var body;
+      try { body = JSON.parse(msg.data); } catch (e) { return; }
+      for (var i = 0; i < tbody.rows.length; i++) {
+        if (tbody.rows[i].getAttribute("data-session") === body.session_id) { tbody.rows[i].remove(); break; }
+      }
+    });
   }
 
   // ---- Session page: analysis fragment -------------------------------------
@@ -358,6 +367,14 @@
         var row;
         try { row = JSON.parse(msg.data); } catch (e) { return; }
         if (row.session_id === sessionId) { onSession(row); }
+      });
+      source.addEventListener("removed", function (msg) {
+        var body;
+        try { body = JSON.parse(msg.data); } catch (e) { return; }
+        // This session's events now belong to another one: go there.
+        if (body.session_id === sessionId && body.merged_into) {
+          window.location.replace(withKey("/sessions/" + encodeURIComponent(body.merged_into)));
+        }
       });
       source.addEventListener("lagged", function () {
         // Missed events: forget the cached tail so it is fetched again.

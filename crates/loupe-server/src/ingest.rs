@@ -233,6 +233,10 @@ fn write_loop(
                 for (from, into, source) in merges {
                     match loupe_ingest::merge_sessions(&*store, &from, &into) {
                         Ok(_moved) => {
+                            let _ = live.send(LiveUpdate::Removed {
+                                session_id: from.as_str().into(),
+                                merged_into: into.as_str().into(),
+                            });
                             touched.insert(into, source.clone());
                             // Summarised again: finds no events, drops the row.
                             touched.insert(from, source);

@@ -37,6 +37,14 @@ pub enum LiveUpdate {
         /// The events, in the order they were received.
         events: Arc<[Event]>,
     },
+    /// A session was deleted: its events moved into `merged_into` (an
+    /// OpenTelemetry trace first stored under its trace id).
+    Removed {
+        /// The session that is gone.
+        session_id: Arc<str>,
+        /// Where its events went.
+        merged_into: Arc<str>,
+    },
 }
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -90,6 +98,14 @@ fn to_sse(
         {
             let data = serde_json::json!({ "session_id": &*session_id, "events": &*events });
             Some(SseEvent::default().event("events").data(data.to_string()))
+        }
+        Ok(LiveUpdate::Removed {
+            session_id,
+            merged_into,
+        }) if wanted(&session_id) || wanted(&merged_into) => {
+            let data =
+                serde_json::json!({ "session_id": &*session_id, "merged_into": &*merged_into });
+            Some(SseEvent::default().event("removed").data(data.to_string()))
         }
         Ok(_) => None,
         Err(BroadcastStreamRecvError::Lagged(missed)) => Some(

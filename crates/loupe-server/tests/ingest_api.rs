@@ -621,6 +621,25 @@ fn earlier_batches_of_a_trace_join_the_session_a_later_batch_names() {
     let server = ServerHandle::start(config(), store.clone()).unwrap();
     let traces = format!("{}/v1/traces", server.url());
     let trace = "8c8efff798038103d269b633813fc60d";
+    // A page following the trace-id session hears where it went.
+    let stream = ureq::get(&format!("{}/api/v1/live?session={trace}", server.url()))
+        .call()
+        .unwrap();
+    let mut lines = BufReader::new(stream.into_reader()).lines();
+    let mut next_named = |wanted: &str| -> Value {
+        let mut name = String::new();
+        loop {
+            let line = lines.next().expect("stream ended").unwrap();
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = n.to_owned();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if name == wanted {
+                    return serde_json::from_str(data).unwrap();
+                }
+            }
+        }
+    };
+    next_named("ready");
     let unnamed = |span: &str| {
         let mut body = otlp_json("unused", &[(span, trace)]);
         body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
@@ -643,6 +662,14 @@ fn earlier_batches_of_a_trace_join_the_session_a_later_batch_names() {
     let named = otlp_json("conv-late", &[("ccc19b7ec3c1b173", trace)]);
     let (status, _, _) = post(&traces, "application/json", named.to_string().as_bytes());
     assert_eq!(status, 200);
+    let removed = next_named("removed");
+    assert_eq!(
+        (
+            removed["session_id"].as_str(),
+            removed["merged_into"].as_str()
+        ),
+        (Some(trace), Some("conv-late"))
+    );
     let spans = || {
         store
             .events("conv-late", &EventQuery::default())
