@@ -315,6 +315,19 @@ impl<'a> Facts<'a> {
                 _ => {}
             }
         }
+        if f.agent_name.is_none() {
+            // No start names it (an OpenTelemetry trace without an agent
+            // root span): a main-agent event that does; a subagent's name
+            // is not the session's.
+            f.agent_name = session
+                .events
+                .iter()
+                .filter(|e| {
+                    !e.is_subagent() && e.kind.category() != loupe_model::Category::Subagent
+                })
+                .find_map(|e| e.str(keys::AGENT_NAME))
+                .filter(|m| !m.is_empty());
+        }
         if f.compactions == 0 {
             // Some formats only record the start of a compaction.
             f.compactions = compaction_starts;
@@ -759,6 +772,27 @@ mod tests {
         assert_eq!(
             status(SourceFormat::AttocodeTs, &done),
             SessionStatus::Running
+        );
+    }
+
+    #[test]
+    fn without_a_start_naming_it_the_agent_is_the_main_agents_not_a_subagents() {
+        let mut spawn = Event::new("s", EventKind::SubagentSpawn, Timestamp(1), "s")
+            .with(keys::AGENT_NAME, "researcher");
+        spawn.agent = Some(Box::new(loupe_model::AgentRef {
+            id: "researcher".into(),
+            ..Default::default()
+        }));
+        let call = Event::new("c", EventKind::LlmResponse, Timestamp(2), "s")
+            .with(keys::AGENT_NAME, "coder");
+        let mut session = otlp_session(SourceFormat::Otlp, &[]);
+        session.events = vec![spawn.clone(), call];
+        let f = Facts::build(&session, &PriceTable::default());
+        assert_eq!(f.agent_name, Some("coder"));
+        session.events = vec![spawn];
+        assert_eq!(
+            Facts::build(&session, &PriceTable::default()).agent_name,
+            None
         );
     }
 

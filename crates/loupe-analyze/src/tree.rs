@@ -90,16 +90,16 @@ impl<'a> Builder<'a> {
                 None,
             ),
             Key::Subagent(id) => {
-                // Spawned inside a call or another subagent (OTLP spans say
-                // so by their parent): nested there.
+                // Spawned inside a call, a plain span (an OTLP chain root)
+                // or another subagent (OTLP spans say so by their parent):
+                // nested there.
                 let inside = e
                     .and_then(|(e, _)| e.parent_event_id.as_deref())
                     .and_then(|p| {
                         self.call_spans.get(p).copied().or_else(|| {
-                            self.anchors
-                                .get(p)
-                                .copied()
-                                .filter(|&i| self.nodes[i].kind == SpanKind::Subagent)
+                            self.anchors.get(p).copied().filter(|&i| {
+                                matches!(self.nodes[i].kind, SpanKind::Subagent | SpanKind::Span)
+                            })
                         })
                     });
                 let at = e.and_then(|(e, _)| {
@@ -721,6 +721,9 @@ mod tests {
                 })
             });
         };
+        span(EventKind::SpanStart, "root", "outside", None);
+        span(EventKind::SubagentSpawn, "p", "root", Some("planner"));
+        span(EventKind::SubagentComplete, "p", "root", Some("planner"));
         span(EventKind::ToolStart, "tool", "root", None);
         span(EventKind::SubagentSpawn, "r", "tool", Some("researcher"));
         span(EventKind::SubagentSpawn, "c", "r", Some("critic"));
@@ -733,6 +736,10 @@ mod tests {
         let researcher = &tool.children[0];
         assert_eq!(researcher.label, "Subagent researcher");
         assert_eq!(researcher.children[0].label, "Subagent critic");
+        // A subagent whose parent is a plain span (an OTLP chain root) sits in it.
+        let root = find(&tree, SpanKind::Span).unwrap();
+        let inside: Vec<&str> = root.children.iter().map(|c| c.label.as_str()).collect();
+        assert!(inside.contains(&"Subagent planner"), "{inside:?}");
     }
 
     #[test]

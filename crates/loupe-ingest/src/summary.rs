@@ -110,9 +110,17 @@ pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> 
     let start = events
         .iter()
         .find(|e| e.kind == loupe_model::EventKind::SessionStart);
+    // The main agent's name: a subagent's (on its spawn, its events) is not.
     let agent_name = start
         .and_then(|e| e.str(keys::AGENT_NAME))
-        .or_else(|| events.iter().find_map(|e| e.str(keys::AGENT_NAME)))
+        .or_else(|| {
+            events
+                .iter()
+                .filter(|e| {
+                    !e.is_subagent() && e.kind.category() != loupe_model::Category::Subagent
+                })
+                .find_map(|e| e.str(keys::AGENT_NAME))
+        })
         .map(str::to_owned);
     let tags = start
         .and_then(|e| e.data.get(keys::TAGS))
