@@ -241,6 +241,27 @@ fn prune_needs_a_policy() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn prune_dry_run_lists_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("run.jsonl"),
+        session("old", "coder", "bash", "x", 0) + &session("new", "coder", "bash", "y", 10),
+    )
+    .unwrap();
+    ok(&loupe(&["ingest", "run.jsonl"], root));
+    let preview = ok(&loupe(&["prune", "--max-count", "1", "--dry-run"], root));
+    assert!(
+        preview.contains("would prune 1 session") && preview.contains("  old"),
+        "{preview}"
+    );
+    assert_eq!(ids(&ok(&loupe(&["query", "-o", "json"], root))).len(), 2);
+    let pruned = ok(&loupe(&["prune", "--max-count", "1"], root));
+    assert!(pruned.contains("  old"), "{pruned}");
+    assert_eq!(ids(&ok(&loupe(&["query", "-o", "json"], root))), ["new"]);
+}
+
 /// Runs `loupe ARGS` in `cwd` with `input` on standard input.
 fn loupe_with_stdin(args: &[&str], cwd: &Path, input: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))

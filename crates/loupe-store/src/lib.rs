@@ -92,6 +92,19 @@ pub trait Store: Send + Sync {
     /// Deletes whole sessions per the policy (summary, events, tool runs).
     fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome>;
 
+    /// Every stored session with its last activity (`None`: unknown), the
+    /// input of a retention policy.
+    fn sessions_by_activity(&self) -> StoreResult<Vec<(Option<loupe_model::Timestamp>, String)>>;
+
+    /// The sessions `prune(policy)` would delete now, without deleting them
+    /// (`loupe prune --dry-run`).
+    fn prune_preview(&self, policy: &RetentionPolicy) -> StoreResult<Vec<String>> {
+        let mut sessions = self.sessions_by_activity()?;
+        let mut doomed = query::sessions_to_prune(&mut sessions, policy);
+        doomed.sort();
+        Ok(doomed)
+    }
+
     /// Deletes whole sessions by id (summary, events, tool runs); ids not
     /// stored are left out of the outcome.
     fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome>;

@@ -243,7 +243,7 @@ impl Store for MemoryStore {
         Ok(stats)
     }
 
-    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
+    fn sessions_by_activity(&self) -> StoreResult<Vec<(Option<Timestamp>, String)>> {
         let inner = self.lock()?;
         let ids: BTreeSet<String> = inner
             .events
@@ -251,12 +251,15 @@ impl Store for MemoryStore {
             .chain(inner.rows.keys())
             .cloned()
             .collect();
-        let mut by_activity: Vec<(Option<Timestamp>, String)> = ids
+        Ok(ids
             .into_iter()
             .map(|id| (inner.last_activity(&id), id))
-            .collect();
+            .collect())
+    }
+
+    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
+        let mut by_activity = self.sessions_by_activity()?;
         let doomed = crate::query::sessions_to_prune(&mut by_activity, policy);
-        drop(inner);
         let mut outcome = self.delete_sessions(&doomed)?;
         outcome.sessions.sort();
         Ok(outcome)

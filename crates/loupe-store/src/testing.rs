@@ -75,6 +75,9 @@ impl<S: Store> Store for Intercepted<S> {
     fn delete_sessions(&self, ids: &[String]) -> StoreResult<PruneOutcome> {
         self.inner.delete_sessions(ids)
     }
+    fn sessions_by_activity(&self) -> StoreResult<Vec<(Option<loupe_model::Timestamp>, String)>> {
+        self.inner.sessions_by_activity()
+    }
     fn ingested_file(&self, path: &str) -> StoreResult<Option<IngestedFile>> {
         self.inner.ingested_file(path)
     }

@@ -84,6 +84,11 @@ impl Store for Skip {
     fn delete_sessions(&self, _: &[String]) -> loupe_store::StoreResult<loupe_store::PruneOutcome> {
         skip!()
     }
+    fn sessions_by_activity(
+        &self,
+    ) -> loupe_store::StoreResult<Vec<(Option<loupe_model::Timestamp>, String)>> {
+        skip!()
+    }
     fn events(
         &self,
         _: &str,

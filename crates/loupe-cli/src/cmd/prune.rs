@@ -1,4 +1,4 @@
-//! `loupe prune --max-age 30d | --max-count N [--db FILE]`: delete whole
+//! `loupe prune --max-age 30d | --max-count N [--db FILE] [--dry-run]`: delete whole
 //! sessions (summary, events, tool runs, text no longer referenced) from the
 //! store. The server applies the same [`loupe_store::RetentionPolicy`] on a schedule.
 
@@ -23,6 +23,9 @@ pub(crate) struct Args {
     /// Keep only the newest N sessions (by last activity).
     #[arg(long, value_name = "N")]
     max_count: Option<usize>,
+    /// List the sessions the policy would delete, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -33,11 +36,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let store = super::open_store(&args.db)?;
-    let outcome = store.prune(&RetentionPolicy {
+    let policy = RetentionPolicy {
         max_age_ms: args.max_age,
         max_count: args.max_count,
         now: Timestamp::now(),
-    })?;
+    };
+    if args.dry_run {
+        let doomed = store.prune_preview(&policy)?;
+        super::outln!(
+            "would prune {} session{} from {} (dry run: nothing deleted)",
+            doomed.len(),
+            if doomed.len() == 1 { "" } else { "s" },
+            args.db.display()
+        );
+        for id in &doomed {
+            super::outln!("  {id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = store.prune(&policy)?;
     super::outln!(
         "pruned {} sessions ({} events) from {}",
         outcome.sessions.len(),

@@ -770,8 +770,8 @@ impl Store for ClickHouseStore {
         Ok(stats)
     }
 
-    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
-        let mut sessions: Vec<(Option<Timestamp>, String)> = self
+    fn sessions_by_activity(&self) -> StoreResult<Vec<(Option<Timestamp>, String)>> {
+        let sessions: Vec<(Option<Timestamp>, String)> = self
             .select(&activity_sql(&self.db))?
             .into_iter()
             .map(|r| {
@@ -790,6 +790,11 @@ impl Store for ClickHouseStore {
                 )
             })
             .collect();
+        Ok(sessions)
+    }
+
+    fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
+        let mut sessions = self.sessions_by_activity()?;
         let doomed = sessions_to_prune(&mut sessions, policy);
         self.delete_sessions(&doomed)
     }

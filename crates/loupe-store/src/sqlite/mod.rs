@@ -1428,6 +1428,19 @@ impl Store for SqliteStore {
         )
     }
 
+    fn sessions_by_activity(&self) -> StoreResult<Vec<(Option<Timestamp>, String)>> {
+        self.read(
+            |conn| {
+                conn.prepare_cached("SELECT last_ts, session_id FROM session_keys")?
+                    .query_map([], |r| {
+                        Ok((r.get::<_, Option<i64>>(0)?.map(Timestamp), r.get(1)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()
+            },
+            "listing sessions by activity",
+        )
+    }
+
     fn prune(&self, policy: &RetentionPolicy) -> StoreResult<PruneOutcome> {
         let mut guard = self.lock_writer()?;
         let tx = guard

@@ -782,6 +782,12 @@ pub fn prune_by_count(store: &dyn Store) {
         max_count: Some(2),
         now: ts(150),
     };
+    // A preview names what prune deletes, and deletes nothing.
+    assert_eq!(
+        store.prune_preview(&policy).unwrap(),
+        ["s-alpha", "s-orphan"]
+    );
+    assert_eq!(ids(store, f()).len(), 3);
     let out = store.prune(&policy).unwrap();
     assert_eq!(out.sessions, ["s-alpha", "s-orphan"]);
     assert_eq!(out.events, 8);
