@@ -141,6 +141,11 @@ pub fn error_patterns(session: &Session) -> Vec<ErrorPattern> {
 
 /// The error message of a failing event, if it is one.
 pub(crate) fn error_text(e: &loupe_model::Event) -> Option<String> {
+    // A failed session's end repeats the failure already counted inside
+    // it: left out, so the patterns add up to the errors metric.
+    if e.kind == EventKind::SessionEnd {
+        return None;
+    }
     let failing = e.kind.is_error()
         || e.status().is_some_and(crate::facts::is_fail_status)
         || matches!(e.kind, EventKind::NodeEnd | EventKind::ToolEnd) && e.error_message().is_some();
