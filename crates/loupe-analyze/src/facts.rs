@@ -315,10 +315,11 @@ impl<'a> Facts<'a> {
                 _ => {}
             }
         }
-        if f.agent_name.is_none() {
+        if f.agent_name.is_none() && session.source.format == SourceFormat::Otlp {
             // No start names it (an OpenTelemetry trace without an agent
-            // root span): a main-agent event that does; a subagent's name
-            // is not the session's.
+            // root span): a main-agent event that does (`gen_ai.agent.name`
+            // on its spans); a subagent's name is not the session's. Other
+            // formats name their agent at the start, if at all: no pass.
             f.agent_name = session
                 .events
                 .iter()

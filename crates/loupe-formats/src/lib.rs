@@ -42,7 +42,7 @@ pub use read::{
     is_line_oriented, is_utf16, is_utf16_big_endian, read_bytes, read_bytes_from, read_file,
     read_paths, read_paths_per_file, utf16_whole_lines, HandOn, Ignored, ReadOptions, ReadStats,
 };
-pub use walk::resolve_stdin;
+pub use walk::{named_as_json_lines, resolve_stdin};
 
 /// The file an event came from and the format it was read as.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,6 +25,19 @@ pub fn resolve_stdin(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether a file's name says it holds JSON lines (`.jsonl`, `.ndjson`,
+/// possibly compressed): a file so named whose content is no trace is worth
+/// a warning, where other non-trace files of a directory are skipped
+/// quietly.
+pub fn named_as_json_lines(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    name.ends_with(".jsonl") || name.ends_with(".ndjson")
+}
+
 /// One file to read.
 #[derive(Clone, Debug)]
 pub(crate) struct Item {

@@ -282,7 +282,7 @@ pub fn ingest(
             Err(IngestError::Read(e)) if file.explicit => return Err(e.into()),
             Err(IngestError::Read(e @ ReadError::Unrecognized { .. })) => {
                 summary.files_ignored += 1;
-                if looks_like_trace(&file.path) {
+                if loupe_formats::named_as_json_lines(&file.path) {
                     summary.ignored_traces.push(e.to_string());
                 }
             }
@@ -311,16 +311,6 @@ pub fn ingest(
     summary.sessions = summarise(store, &touched, &sink.sources, config)?;
     summary.elapsed = started.elapsed();
     Ok(summary)
-}
-
-/// Whether a file's name says it holds JSON lines (possibly compressed).
-fn looks_like_trace(path: &Path) -> bool {
-    let name = path.to_string_lossy();
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(&name);
-    name.ends_with(".jsonl") || name.ends_with(".ndjson")
 }
 
 enum FileOutcome {

@@ -500,16 +500,12 @@ fn keys_are_enforced_per_role() {
     assert!(err.to_string().contains("API key"), "{err}");
 }
 
-#[test]
-fn live_stream_announces_stored_events_and_new_summaries() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerHandle::start(config(), sqlite(&dir)).unwrap();
-    let stream = ureq::get(&format!("{}/api/v1/live?session=live-1", server.url()))
-        .call()
-        .unwrap();
+/// Subscribes to a live stream; each call gives its next message (name, data).
+fn live_events(url: &str) -> impl FnMut() -> (String, Value) {
+    let stream = ureq::get(url).call().unwrap();
     assert_eq!(stream.header("content-type"), Some("text/event-stream"));
     let mut lines = BufReader::new(stream.into_reader()).lines();
-    let mut next_event = || -> (String, Value) {
+    move || {
         let mut name = String::new();
         loop {
             let line = lines.next().expect("stream ended").unwrap();
@@ -519,7 +515,14 @@ fn live_stream_announces_stored_events_and_new_summaries() {
                 return (name, serde_json::from_str(data).unwrap());
             }
         }
-    };
+    }
+}
+
+#[test]
+fn live_stream_announces_stored_events_and_new_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerHandle::start(config(), sqlite(&dir)).unwrap();
+    let mut next_event = live_events(&format!("{}/api/v1/live?session=live-1", server.url()));
     assert_eq!(next_event().0, "ready");
     let url = format!("{}/api/v1/events", server.url());
     post(
@@ -622,21 +625,11 @@ fn earlier_batches_of_a_trace_join_the_session_a_later_batch_names() {
     let traces = format!("{}/v1/traces", server.url());
     let trace = "8c8efff798038103d269b633813fc60d";
     // A page following the trace-id session hears where it went.
-    let stream = ureq::get(&format!("{}/api/v1/live?session={trace}", server.url()))
-        .call()
-        .unwrap();
-    let mut lines = BufReader::new(stream.into_reader()).lines();
-    let mut next_named = |wanted: &str| -> Value {
-        let mut name = String::new();
-        loop {
-            let line = lines.next().expect("stream ended").unwrap();
-            if let Some(n) = line.strip_prefix("event: ") {
-                name = n.to_owned();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                if name == wanted {
-                    return serde_json::from_str(data).unwrap();
-                }
-            }
+    let mut next_event = live_events(&format!("{}/api/v1/live?session={trace}", server.url()));
+    let mut next_named = |wanted: &str| loop {
+        let (name, data) = next_event();
+        if name == wanted {
+            return data;
         }
     };
     next_named("ready");

@@ -419,14 +419,6 @@ fn nothing_read(
 /// truncated trace). Other non-trace files (READMEs, unrelated JSON) are
 /// skipped quietly, as `rg` skips binary files.
 pub(crate) fn read_problems(stats: &loupe_formats::ReadStats) -> Vec<String> {
-    let looks_like_trace = |path: &Path| {
-        let name = path.to_string_lossy();
-        let name = name
-            .strip_suffix(".gz")
-            .or_else(|| name.strip_suffix(".zst"))
-            .unwrap_or(&name);
-        name.ends_with(".jsonl") || name.ends_with(".ndjson")
-    };
     stats
         .errors
         .iter()
@@ -435,7 +427,7 @@ pub(crate) fn read_problems(stats: &loupe_formats::ReadStats) -> Vec<String> {
             stats
                 .ignored
                 .iter()
-                .filter(|i| looks_like_trace(&i.path))
+                .filter(|i| loupe_formats::named_as_json_lines(&i.path))
                 .map(|i| {
                     format!(
                         "{}: not a trace Loupe can read ({}); skipped",
