@@ -87,3 +87,6 @@ echo "test-clickhouse: ClickHouse $(curl -fsS "$url/?query=SELECT%20version()") 
 cd "$root"
 LOUPE_TEST_CLICKHOUSE_URL="$url" CARGO_TARGET_DIR="$target" \
     cargo test -p loupe-store --features clickhouse --test clickhouse -- --test-threads=2
+# The CLI on the same server (`--db clickhouse://...`).
+LOUPE_TEST_CLICKHOUSE_URL="$url" CARGO_TARGET_DIR="$target" \
+    cargo test -p loupe-cli --test store_commands the_store_commands_work_on_clickhouse

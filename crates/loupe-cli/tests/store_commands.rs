@@ -406,3 +406,52 @@ fn an_otlp_trace_split_over_files_is_one_stored_session() {
         assert_eq!(rows[0]["status"], "completed");
     }
 }
+
+/// `ingest`, `query` and `prune` on a real ClickHouse server given as
+/// `--db clickhouse://HOST:PORT/DATABASE`. Runs when `LOUPE_TEST_CLICKHOUSE_URL`
+/// is set (scripts/test-clickhouse.sh starts a throwaway server and sets it).
+#[test]
+fn the_store_commands_work_on_clickhouse() {
+    let Ok(url) = std::env::var("LOUPE_TEST_CLICKHOUSE_URL") else {
+        eprintln!("LOUPE_TEST_CLICKHOUSE_URL is not set: run scripts/test-clickhouse.sh");
+        return;
+    };
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let database = format!("loupe_cli_{}", std::process::id());
+    let db = format!("clickhouse://{host}/{database}");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("run.jsonl"),
+        session("ch-old", "coder", "bash", "linker error", 0)
+            + &session("ch-new", "reviewer", "grep", "all good", 10),
+    )
+    .unwrap();
+    let out = ok(&loupe(&["ingest", "run.jsonl", "--db", &db], root));
+    assert!(out.contains("2 sessions updated"), "{out}");
+    let rows = ok(&loupe(&["query", "--db", &db, "-o", "json"], root));
+    assert_eq!(ids(&rows), ["ch-new", "ch-old"]);
+    let found = ok(&loupe(
+        &["query", "--db", &db, "--session", "ch-o", "-o", "json"],
+        root,
+    ));
+    assert_eq!(ids(&found), ["ch-old"]);
+    let text = ok(&loupe(
+        &["query", "--db", &db, "--text", "linker", "-o", "json"],
+        root,
+    ));
+    assert_eq!(ids(&text), ["ch-old"]);
+    let preview = ok(&loupe(
+        &["prune", "--db", &db, "--max-count", "1", "--dry-run"],
+        root,
+    ));
+    assert!(preview.contains("  ch-old"), "{preview}");
+    ok(&loupe(&["prune", "--db", &db, "--max-count", "1"], root));
+    assert_eq!(
+        ids(&ok(&loupe(&["query", "--db", &db, "-o", "json"], root))),
+        ["ch-new"]
+    );
+    // Clean up the database this test made.
+    let _ =
+        ureq::post(&format!("{url}/")).send_string(&format!("DROP DATABASE IF EXISTS {database}"));
+}

@@ -48,6 +48,11 @@ impl StoreError {
         }
     }
 
+    /// Why it failed, without the context.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     /// The coarse kind.
     pub fn kind(&self) -> StoreErrorKind {
         self.kind

@@ -19,7 +19,7 @@ pub(crate) struct Args {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// The store (created if missing).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    #[arg(long, value_name = "FILE|URL", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB", help = super::DB_HELP)]
     db: PathBuf,
     #[command(flatten)]
     format: crate::cmd::input::FormatArg,
@@ -30,7 +30,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let files = expand_paths(&args.paths)?;
-    let store = super::open_store(&args.db)?;
+    let store = super::open_any_store(&args.db)?;
     let total: u64 = files.iter().map(|f| f.size).sum();
     let bar = if std::io::stderr().is_terminal() && !args.quiet {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
@@ -49,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         score: loupe_analyze::ScoreModel::Loupe,
         summary_only: true,
     };
-    let summary = ingest(&store, &files, args.format.format, &config, &mut |bytes| {
+    let summary = ingest(&*store, &files, args.format.format, &config, &mut |bytes| {
         bar.inc(bytes)
     })?;
     bar.finish_and_clear();

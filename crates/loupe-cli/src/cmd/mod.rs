@@ -33,7 +33,56 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
-use loupe_store::{SqliteStore, SCHEMA_VERSION};
+use loupe_store::{ClickHouseStore, SqliteStore, Store, SCHEMA_VERSION};
+
+/// Help text of every `--db`: a SQLite file, or a ClickHouse server.
+pub(crate) const DB_HELP: &str = "The store: a SQLite file, or clickhouse://HOST:PORT/DATABASE (ClickHouse's HTTP interface; the database is created if missing)";
+
+/// A ClickHouse `--db` (`clickhouse://HOST:PORT[/DATABASE]`) as the HTTP
+/// URL and database name; `None` for a SQLite path.
+pub(crate) fn clickhouse_target(db: &Path) -> Option<(String, String)> {
+    let text = db.to_str()?;
+    let rest = text.strip_prefix("clickhouse://")?;
+    let (host, database) = rest.split_once('/').unwrap_or((rest, "loupe"));
+    let database = database.trim_end_matches('/');
+    Some((
+        format!("http://{host}"),
+        if database.is_empty() {
+            "loupe"
+        } else {
+            database
+        }
+        .to_owned(),
+    ))
+}
+
+/// Opens the store `--db` names: a ClickHouse server, or a SQLite file
+/// ([`open_store`]).
+pub(crate) fn open_any_store(db: &Path) -> loupe_store::StoreResult<Box<dyn Store>> {
+    match clickhouse_target(db) {
+        Some((url, database)) => Ok(Box::new(ClickHouseStore::connect(&url, &database)?)),
+        None => Ok(Box::new(open_store(db)?)),
+    }
+}
+
+/// Refuses a SQLite `--db` that does not exist or is an empty file, for
+/// commands that only read or delete (SQLite would create it, or take an
+/// empty file for an empty database and write a schema into it).
+pub(crate) fn existing_store(db: &Path) -> anyhow::Result<()> {
+    if clickhouse_target(db).is_some() {
+        return Ok(());
+    }
+    if !db.exists() {
+        anyhow::bail!("{}: no such store (run `loupe ingest` first)", db.display());
+    }
+    if std::fs::metadata(db).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        anyhow::bail!(
+            "{}: empty file, not a Loupe store (run `loupe ingest` first)",
+            db.display()
+        );
+    }
+    Ok(())
+}
 
 /// Opens (creating if missing) a SQLite store, saying on stderr first when
 /// the store is from an older Loupe and will be upgraded: the upgrade
@@ -48,4 +97,24 @@ pub(crate) fn open_store(path: &Path) -> loupe_store::StoreResult<SqliteStore> {
         }
     }
     SqliteStore::open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clickhouse_db_is_a_url_and_anything_else_a_file() {
+        let target = |s: &str| clickhouse_target(Path::new(s));
+        assert_eq!(
+            target("clickhouse://127.0.0.1:8123/traces"),
+            Some(("http://127.0.0.1:8123".into(), "traces".into()))
+        );
+        assert_eq!(
+            target("clickhouse://ch:8123"),
+            Some(("http://ch:8123".into(), "loupe".into()))
+        );
+        assert_eq!(target(".loupe/loupe.db"), None);
+        assert_eq!(target("clickhouse.db"), None);
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use loupe_model::Timestamp;
-use loupe_store::{RetentionPolicy, Store, DEFAULT_DB_PATH};
+use loupe_store::{RetentionPolicy, DEFAULT_DB_PATH};
 
 use crate::cmd::query::parse_duration_ms;
 
@@ -15,7 +15,7 @@ use crate::cmd::query::parse_duration_ms;
 #[command(group = clap::ArgGroup::new("policy").required(true).multiple(true).args(["max_age", "max_count"]))]
 pub(crate) struct Args {
     /// The store.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    #[arg(long, value_name = "FILE|URL", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB", help = super::DB_HELP)]
     db: PathBuf,
     /// Delete sessions whose last activity is older than this (`30d`, `12h`, `90m`, or milliseconds).
     #[arg(long, value_parser = parse_duration_ms, value_name = "AGE")]
@@ -29,13 +29,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !args.db.exists() {
-        anyhow::bail!(
-            "{}: no such store (run `loupe ingest` first)",
-            args.db.display()
-        );
-    }
-    let store = super::open_store(&args.db)?;
+    super::existing_store(&args.db)?;
+    let store = super::open_any_store(&args.db)?;
     let policy = RetentionPolicy {
         max_age_ms: args.max_age,
         max_count: args.max_count,

@@ -28,7 +28,7 @@ pub(crate) enum Output {
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The store.
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    #[arg(long, value_name = "FILE|URL", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB", help = super::DB_HELP)]
     db: PathBuf,
     /// List tool runs instead of sessions: --tool, --min-duration and --success-only filter
     /// the runs, the session filters (--session, --since, --agent, --status...) their sessions.
@@ -138,25 +138,12 @@ fn parse_meta(s: &str) -> Result<(String, String), String> {
 
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     crate::cmd::input::check_window(args.since, args.until)?;
-    if !args.db.exists() {
-        anyhow::bail!(
-            "{}: no such store (run `loupe ingest` first)",
-            args.db.display()
-        );
-    }
-    // SQLite would take an empty file as an empty database and write a
-    // schema into it; a query only reads.
-    if std::fs::metadata(&args.db).is_ok_and(|m| m.is_file() && m.len() == 0) {
-        anyhow::bail!(
-            "{}: empty file, not a Loupe store (run `loupe ingest` first)",
-            args.db.display()
-        );
-    }
-    let store = super::open_store(&args.db)?;
+    super::existing_store(&args.db)?;
+    let store = super::open_any_store(&args.db)?;
     args.sessions = args
         .sessions
         .iter()
-        .map(|id| resolve_session_id(&store, id))
+        .map(|id| resolve_session_id(&*store, id))
         .collect::<anyhow::Result<_>>()?;
     let mut out = std::io::stdout().lock();
     if args.tool_runs {

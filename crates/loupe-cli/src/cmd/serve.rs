@@ -18,7 +18,7 @@ use loupe_store::DEFAULT_DB_PATH;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// The store (created if missing).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB")]
+    #[arg(long, value_name = "FILE|URL", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB", help = super::DB_HELP)]
     db: PathBuf,
     /// Address to listen on. Off loopback, API keys are required.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_BIND)]
@@ -62,10 +62,12 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    if super::clickhouse_target(&args.db).is_none() {
+        if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
     }
-    let store = super::open_store(&args.db)?;
+    let store: Arc<dyn loupe_store::Store> = Arc::from(super::open_any_store(&args.db)?);
     let mut config = ServerConfig {
         bind: args.bind,
         queue_events: args.queue_events,
@@ -83,7 +85,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.read_keys.extend(args.api_keys);
     config.ingest_keys.extend(args.ingest_keys);
     config.read_keys.extend(args.read_keys);
-    let server = ServerHandle::start(config, Arc::new(store))?;
+    let server = ServerHandle::start(config, store)?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());

@@ -391,7 +391,9 @@ impl ClickHouseStore {
         for (name, sql) in CLICKHOUSE_SQL {
             store
                 .execute(&sql.replace("{db}", &store.db))
-                .map_err(|e| StoreError::new(e.kind(), url, format!("applying {name}: {e}")))?;
+                .map_err(|e| {
+                    StoreError::new(e.kind(), url, format!("applying {name}: {}", e.reason()))
+                })?;
         }
         Ok(store)
     }
@@ -416,11 +418,21 @@ impl ClickHouseStore {
                     format!("{doing}: HTTP {code}: {}", body.trim()),
                 )
             }
-            ureq::Error::Transport(t) => StoreError::new(
-                StoreErrorKind::Unavailable,
-                &self.url,
-                format!("{doing}: {t}"),
-            ),
+            ureq::Error::Transport(t) => {
+                // ureq's own text repeats the URL this error is already about.
+                let mut why = t.kind().to_string();
+                if let Some(m) = t.message() {
+                    why = format!("{why}: {m}");
+                }
+                if let Some(source) = std::error::Error::source(&t) {
+                    why = format!("{why}: {source}");
+                }
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    &self.url,
+                    format!("{doing}: {why}"),
+                )
+            }
         }
     }
 
