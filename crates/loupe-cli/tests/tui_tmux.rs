@@ -185,7 +185,8 @@ fn browse_a_store_with_db_in_tmux() {
     let screen = tmux.wait_for(&["Loupe sessions", "2 sessions", "db-one", "db-two"]);
     assert!(screen.find("db-two") < screen.find("db-one"), "{screen}");
     tmux.keys(&["Enter"]);
-    tmux.wait_for(&["Session db-two", "Iterations   4", "loupe.db"]);
+    // The source is where the store read the session from, as the server shows it.
+    tmux.wait_for(&["Session db-two", "Iterations   4", "db-two.jsonl (loupe)"]);
     tmux.keys(&["q", "q"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tmux.alive() {

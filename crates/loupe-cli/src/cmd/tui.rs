@@ -11,13 +11,13 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context as _};
 use loupe_analyze::{AnalysisConfig, SessionAnalysis, SessionAssembler, SessionSource};
 use loupe_formats::{ReadOptions, Sink, Skipped, Source};
 use loupe_model::SourceFormat;
-use loupe_store::{EventQuery, SessionQuery, SqliteStore, Store as _};
+use loupe_store::{EventQuery, SessionQuery, Store};
 
 use super::input;
 
@@ -30,8 +30,9 @@ pub(crate) struct Args {
     /// Trace file or directory to browse (searched recursively). Default: .loupe/traces
     #[arg(value_name = "PATH", conflicts_with_all = ["db", "server"])]
     path: Option<PathBuf>,
-    /// Browse a Loupe store (SQLite file written by `loupe ingest`), read-only.
-    #[arg(long, value_name = "FILE", conflicts_with = "server")]
+    /// Browse a Loupe store, read-only: a SQLite file written by `loupe ingest`,
+    /// or clickhouse://HOST:PORT/DATABASE.
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "server")]
     db: Option<PathBuf>,
     /// Browse a Loupe server (`loupe serve`), e.g. http://127.0.0.1:4318.
     #[arg(long, value_name = "URL")]
@@ -199,29 +200,37 @@ impl Sink for TuiSink {
     }
 }
 
-/// A SQLite store, re-read when the database file or its WAL changes.
+/// A store: a SQLite file, re-read when the database file or its WAL
+/// changes, or a ClickHouse server, re-read every few seconds.
 struct DbFeed {
     path: PathBuf,
-    store: SqliteStore,
+    store: Box<dyn Store>,
     config: AnalysisConfig,
     stamp: Option<Stamp>,
+    /// For a ClickHouse store: when it was last read.
+    remote_read: Option<Option<Instant>>,
 }
+
+/// How often a ClickHouse store is read again (it has no file to watch).
+const REMOTE_REFRESH: Duration = Duration::from_secs(5);
 
 impl DbFeed {
     fn new(path: &Path, config: AnalysisConfig) -> anyhow::Result<Self> {
+        let remote = super::clickhouse_target(path).is_some();
         // `SqliteStore::open` creates missing stores; a viewer must not.
-        if !path.is_file() {
+        if !remote && !path.is_file() {
             bail!(
                 "{}: no such store (run `loupe ingest` first)",
                 path.display()
             );
         }
-        let store = super::open_store(path)?;
+        let store = super::open_any_store(path)?;
         Ok(DbFeed {
             path: path.to_path_buf(),
             store,
             config,
             stamp: None,
+            remote_read: remote.then_some(None),
         })
     }
 
@@ -230,19 +239,27 @@ impl DbFeed {
             .store
             .sessions(&SessionQuery::default())
             .map_err(|e| e.to_string())?;
-        let source = SessionSource {
-            path: self.path.display().to_string(),
-            format: SourceFormat::Loupe,
-        };
         let mut analyses = Vec::with_capacity(rows.len());
         for row in rows {
+            // Where the session was read from, as the server analyses it
+            // (an OpenTelemetry session's outcome depends on it).
+            let source = match &row.source {
+                Some(s) => SessionSource {
+                    path: s.path.clone(),
+                    format: s.format,
+                },
+                None => SessionSource {
+                    path: self.path.display().to_string(),
+                    format: SourceFormat::Loupe,
+                },
+            };
             let events = self
                 .store
                 .events(&row.session_id, &EventQuery::default())
                 .map_err(|e| e.to_string())?;
             let mut session = loupe_analyze::Session {
                 session_id: row.session_id,
-                source: source.clone(),
+                source,
                 events,
             };
             loupe_analyze::finish_session(&mut session);
@@ -254,6 +271,13 @@ impl DbFeed {
 
 impl loupe_tui::Feed for DbFeed {
     fn poll(&mut self) -> Result<Option<Vec<SessionAnalysis>>, String> {
+        if let Some(last) = self.remote_read {
+            if last.is_some_and(|t| t.elapsed() < REMOTE_REFRESH) {
+                return Ok(None);
+            }
+            self.remote_read = Some(Some(Instant::now()));
+            return self.load().map(Some);
+        }
         let mut now = Stamp::new();
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
         for path in [&self.path, &wal] {
