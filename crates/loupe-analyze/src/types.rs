@@ -255,6 +255,19 @@ pub struct TokenFlow {
     pub peak_iteration: Option<u32>,
 }
 
+impl TokenFlow {
+    /// The peak iteration and its `input + output` tokens.
+    pub fn peak(&self) -> Option<(u32, u64)> {
+        let peak = self.peak_iteration?;
+        let tokens = self
+            .rows
+            .iter()
+            .find(|r| r.iteration == peak)
+            .map_or(0, |r| r.tokens.total());
+        Some((peak, tokens))
+    }
+}
+
 /// Everything Loupe computes about one session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SessionAnalysis {

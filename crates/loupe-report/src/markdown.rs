@@ -87,12 +87,7 @@ fn cache_verdict(a: &SessionAnalysis) -> String {
         "- **Input trend:** {}",
         crate::text::serde_name(flow.trend)
     );
-    if let Some(peak) = flow.peak_iteration {
-        let tokens = flow
-            .rows
-            .iter()
-            .find(|r| r.iteration == peak)
-            .map_or(0, |r| r.tokens.total());
+    if let Some((peak, tokens)) = flow.peak() {
         let _ = writeln!(
             out,
             "- **Peak:** iteration {peak} ({} tokens)",

@@ -141,13 +141,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         Trend::Stable => "→ stable",
     };
     let _ = writeln!(out, "  Trend: {trend}");
-    if let Some(peak) = flow.peak_iteration {
-        let tokens = flow
-            .rows
-            .iter()
-            .find(|r| r.iteration == peak)
-            .map(|r| r.tokens.total())
-            .unwrap_or(0);
+    if let Some((peak, tokens)) = flow.peak() {
         let _ = writeln!(
             out,
             "  Peak: iteration {peak} ({} tokens)",
