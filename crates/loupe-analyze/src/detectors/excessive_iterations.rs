@@ -16,13 +16,21 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     } else {
         return;
     };
+    // The main agent's tool calls: subagents' are not its iterations' work,
+    // and saying so keeps the figure from reading as a different total than
+    // the session's tool calls.
     let tools = cx.facts.tools.iter().filter(|t| t.agent.is_none()).count();
+    let by_subagents = cx.facts.tools.len() - tools;
+    let tool_calls = match by_subagents {
+        0 => format!("{tools} tool calls"),
+        n => format!("{tools} tool calls, not counting {n} by subagents"),
+    };
     out.push(issue(
         "excessive_iterations",
         sev,
         format!("{n} iterations"),
         format!(
-            "The session took {n} iterations ({tools} tool calls), more than the {} a task usually needs (threshold `excessive_iterations_medium`).",
+            "The session took {n} iterations ({tool_calls}), more than the {} a task usually needs (threshold `excessive_iterations_medium`).",
             cx.t.excessive_iterations_medium
         ),
         None,
@@ -36,6 +44,25 @@ mod tests {
     use super::*;
     use crate::detectors::test_support::run;
     use crate::testing::Trace;
+
+    #[test]
+    fn counts_the_main_agents_tool_calls_and_says_what_subagents_did() {
+        let mut t = Trace::new();
+        for i in 1..=8 {
+            t.iter(i);
+            t.tool("bash", serde_json::json!({"command": i}), 5.0);
+        }
+        t.as_agent(Some("sub"));
+        t.tool("grep", serde_json::json!({}), 5.0);
+        let issues = run(check, &t);
+        assert!(
+            issues[0]
+                .description
+                .contains("(8 tool calls, not counting 1 by subagents)"),
+            "{}",
+            issues[0].description
+        );
+    }
 
     #[test]
     fn trips_high_at_12() {
