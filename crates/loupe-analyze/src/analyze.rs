@@ -56,6 +56,7 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
                 agent: None,
                 event_index: None,
                 tokens: Some(metrics.tokens),
+                error: None,
                 children: Vec::new(),
             },
             Vec::new(),

@@ -5,7 +5,9 @@
 //! (attocode-ts `compareSessions` thresholds, seed-formats.md §1.5, plus
 //! Loupe's): iterations more than +2, cost more than +$0.01, cache hit rate
 //! down more than 0.10, any increase in errors, total tokens / duration / tool
-//! calls up more than 20%, efficiency down more than 10 points. For groups the medians are compared and, when both groups have at
+//! calls up more than 20%, efficiency down more than 10 points, any drop of
+//! the success rate (the share of runs that completed: a run that failed
+//! early looks cheaper and faster, so its outcome is compared too). For groups the medians are compared and, when both groups have at
 //! least `min_group_runs` (3) runs, the shift must also be significant: a
 //! two-sided Mann–Whitney U test (exact up to 8 vs 8 runs, else the normal
 //! approximation with tie and continuity correction) with p < `alpha`
@@ -39,6 +41,9 @@ pub struct CompareConfig {
     pub relative: f64,
     /// Efficiency score: absolute change in points.
     pub efficiency_abs: f64,
+    /// Success rate (share of runs that completed): absolute drop (0–1,
+    /// strictly above; 0 means any drop).
+    pub success_rate_abs: f64,
     /// Tool / node slowdown: minimum increase of the mean duration.
     pub slowdown_threshold_ms: f64,
     /// Tool / node slowdown: minimum relative increase.
@@ -58,6 +63,7 @@ impl Default for CompareConfig {
             errors_abs: 0.0,
             relative: 0.2,
             efficiency_abs: 10.0,
+            success_rate_abs: 0.0,
             slowdown_threshold_ms: 500.0,
             slowdown_relative: 0.2,
             alpha: 0.05,
@@ -171,21 +177,50 @@ enum Rule {
 struct MetricDef {
     name: &'static str,
     get: fn(&SessionAnalysis) -> Option<f64>,
+    /// How a group's values are summed up: the median, or (for 0/1
+    /// outcomes, whose median says little) the mean.
+    mean: bool,
     rule: fn(&CompareConfig) -> Rule,
     /// Regression / improvement wording.
     words: (&'static str, &'static str),
 }
 
+/// A run's outcome: 1 completed, 0 failed or cancelled; unknown while it
+/// runs.
+fn succeeded(s: &SessionAnalysis) -> Option<f64> {
+    match s.status {
+        loupe_model::SessionStatus::Completed => Some(1.0),
+        loupe_model::SessionStatus::Failed | loupe_model::SessionStatus::Cancelled => Some(0.0),
+        loupe_model::SessionStatus::Running => None,
+    }
+}
+
+/// Whether a run's token counts are known: LLM calls that report no usage
+/// (some MyAgent runs, Victor) leave them unknown, not 0, or a run that
+/// reports nothing would look cheaper than one that does.
+fn tokens_reported(s: &SessionAnalysis) -> bool {
+    s.metrics.llm_calls == 0 || s.metrics.tokens.total() > 0
+}
+
 const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "success_rate",
+        get: succeeded,
+        mean: true,
+        rule: |c| Rule::Abs(c.success_rate_abs, true),
+        words: ("Lower success rate", "Higher success rate"),
+    },
     MetricDef {
         name: "iterations",
         get: |s| Some(s.metrics.iterations as f64),
+        mean: false,
         rule: |c| Rule::Abs(c.iterations_abs, false),
         words: ("iterations", "iterations"),
     },
     MetricDef {
         name: "total_tokens",
-        get: |s| Some(s.metrics.tokens.total() as f64),
+        get: |s| tokens_reported(s).then_some(s.metrics.tokens.total() as f64),
+        mean: false,
         rule: |c| Rule::Rel(c.relative),
         words: ("More tokens", "Fewer tokens"),
     },
@@ -196,6 +231,7 @@ const METRICS: &[MetricDef] = &[
             (s.token_flow.cache_rating != crate::CacheRating::Unreported)
                 .then_some(s.metrics.cache_hit_rate)
         },
+        mean: false,
         rule: |c| Rule::Abs(c.cache_hit_rate_abs, true),
         words: ("Lower cache hit rate", "Higher cache hit rate"),
     },
@@ -204,35 +240,39 @@ const METRICS: &[MetricDef] = &[
         // Unknown, not $0, when a model has no price: such a run would
         // look cheaper than it was.
         get: |s| {
-            s.metrics
-                .unpriced_models
-                .is_empty()
+            (s.metrics.unpriced_models.is_empty()
+                && (tokens_reported(s) || s.metrics.cost_usd > 0.0))
                 .then_some(s.metrics.cost_usd)
         },
+        mean: false,
         rule: |c| Rule::Abs(c.cost_abs_usd, false),
         words: ("Higher cost", "Lower cost"),
     },
     MetricDef {
         name: "errors",
         get: |s| Some(s.metrics.errors as f64),
+        mean: false,
         rule: |c| Rule::Abs(c.errors_abs, false),
         words: ("More errors", "Fewer errors"),
     },
     MetricDef {
         name: "duration_ms",
         get: |s| s.duration_ms,
+        mean: false,
         rule: |c| Rule::Rel(c.relative),
         words: ("Slower", "Faster"),
     },
     MetricDef {
         name: "efficiency_score",
         get: |s| Some(s.efficiency_score),
+        mean: false,
         rule: |c| Rule::Abs(c.efficiency_abs, true),
         words: ("Lower efficiency score", "Higher efficiency score"),
     },
     MetricDef {
         name: "tool_calls",
         get: |s| Some(s.metrics.tool_calls as f64),
+        mean: false,
         rule: |c| Rule::Rel(c.relative),
         words: ("More tool calls", "Fewer tool calls"),
     },
@@ -241,6 +281,7 @@ const METRICS: &[MetricDef] = &[
 fn fmt_value(name: &str, v: f64) -> String {
     match name {
         "cache_hit_rate" => format!("{:.1}%", v * 100.0),
+        "success_rate" => format!("{:.0}%", v * 100.0),
         "cost_usd" => format!("${v:.4}"),
         "duration_ms" => crate::detectors::secs(v),
         "efficiency_score" => format!("{v:.1}"),
@@ -289,7 +330,8 @@ pub fn compare_groups(
             .filter_map(def.get)
             .filter(|v| v.is_finite())
             .collect();
-        let (Some(ma), Some(mb)) = (median(&va), median(&vb)) else {
+        let summed = if def.mean { mean } else { median };
+        let (Some(ma), Some(mb)) = (summed(&va), summed(&vb)) else {
             continue;
         };
         let delta = mb - ma;
@@ -389,6 +431,11 @@ pub fn compare_groups(
         improvements,
         assessment,
     }
+}
+
+/// Mean; `None` for an empty slice.
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 /// Median; `None` for an empty slice.
@@ -587,6 +634,7 @@ mod tests {
     use super::*;
     use crate::testing::Trace;
     use crate::{analyze, AnalysisConfig};
+    use loupe_model::EventKind;
     use serde_json::json;
 
     fn run(iterations: u32, cache_read: u64, bash_ms: f64) -> SessionAnalysis {
@@ -635,6 +683,57 @@ mod tests {
                 .any(|r| r.starts_with("+3.5 iterations (6.5 → 10)")),
             "{:?}",
             c.regressions
+        );
+    }
+
+    #[test]
+    fn a_run_that_failed_regresses_even_when_it_was_cheaper() {
+        let a = run(6, 7000, 8000.0);
+        let mut t = Trace::new();
+        t.iter(1).llm(10_000, 100, 7000, 0);
+        t.end("failed");
+        let b = analyze(&t.session(), &AnalysisConfig::default());
+        let c = compare_sessions(&a, &b, &CompareConfig::default());
+        assert!(c.regressed, "{:?}", c.regressions);
+        assert!(c
+            .regressions
+            .contains(&"Lower success rate (100% → 0%)".to_owned()));
+        let rate = c.metrics.iter().find(|m| m.name == "success_rate").unwrap();
+        assert_eq!((rate.a, rate.b), (1.0, 0.0));
+        // Groups compare the share of runs that completed, not a median of
+        // outcomes: 3 of 4 completed is 75 %.
+        let groups = compare_groups(
+            &[a.clone(), a.clone(), a.clone(), a.clone()],
+            &[a.clone(), a.clone(), a.clone(), b],
+            &CompareConfig::default(),
+        );
+        let rate = groups
+            .metrics
+            .iter()
+            .find(|m| m.name == "success_rate")
+            .unwrap();
+        assert_eq!(rate.b, 0.75);
+    }
+
+    #[test]
+    fn tokens_no_call_reported_are_unknown_not_fewer() {
+        let a = run(2, 7000, 100.0);
+        let mut t = Trace::new();
+        t.iter(1);
+        t.push(EventKind::LlmResponse, &[]);
+        t.iter(2);
+        t.push(EventKind::LlmResponse, &[]);
+        t.end("completed");
+        let b = analyze(&t.session(), &AnalysisConfig::default());
+        assert_eq!(b.metrics.llm_calls, 2);
+        let c = compare_sessions(&a, &b, &CompareConfig::default());
+        let names: Vec<&str> = c.metrics.iter().map(|m| m.name.as_str()).collect();
+        assert!(!names.contains(&"total_tokens"), "{names:?}");
+        assert!(!names.contains(&"cost_usd"), "{names:?}");
+        assert!(
+            !c.improvements.iter().any(|i| i.contains("tokens")),
+            "{:?}",
+            c.improvements
         );
     }
 

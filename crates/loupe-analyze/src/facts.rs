@@ -204,6 +204,15 @@ impl<'a> Facts<'a> {
                         },
                     });
                 }
+                // A swarm's end says how it went, as a workflow's does (its
+                // failed tasks are counted as their workers' errors).
+                EventKind::SwarmComplete if !e.is_subagent() => {
+                    workflow_status = Some(
+                        e.status()
+                            .map(SessionStatus::from_lenient)
+                            .unwrap_or(SessionStatus::Completed),
+                    );
+                }
                 EventKind::WorkflowEnd => {
                     f.error_events += u64::from(reports_failure(e));
                     workflow_status = Some(

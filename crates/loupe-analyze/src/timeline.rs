@@ -174,8 +174,17 @@ pub(crate) fn label(e: &Event) -> String {
                     None => raw,
                 }
             });
-            format!("{name}{}", dur(e))
+            // Logs, swarm steps, retries: their text says what happened.
+            match e.str(keys::MESSAGE).filter(|m| !m.is_empty()) {
+                Some(m) => format!("{name}{}: {m}", dur(e)),
+                None => format!("{name}{}", dur(e)),
+            }
         }
+    };
+    // A failure says why, when the label does not already.
+    let s = match e.error_message().filter(|m| !m.is_empty()) {
+        Some(why) if reports_failure(e) && !s.contains(why.as_str()) => format!("{s} -- {why}"),
+        _ => s,
     };
     truncate_owned(s, 160)
 }

@@ -61,6 +61,7 @@ fn node(kind: SpanKind, label: String, start: Timestamp, e: Option<(&Event, usiz
         agent: e.and_then(|(e, _)| e.agent.as_deref().cloned()),
         event_index: e.map(|(_, i)| i),
         tokens: None,
+        error: None,
         children: Vec::new(),
     }
 }
@@ -185,6 +186,7 @@ impl<'a> Builder<'a> {
             .duration_ms
             .filter(|d| d.is_finite() && *d >= 0.0)
             .or_else(|| Some(e.timestamp.millis_since(n.start).max(0.0)));
+        n.error = if failed { e.error_message() } else { None };
         n.status = if failed {
             NodeStatus::Error
         } else if e
@@ -442,6 +444,9 @@ impl<'a> Builder<'a> {
                 } else {
                     NodeStatus::Ok
                 };
+                if failed {
+                    n.error = e.error_message();
+                }
                 self.push(n, p);
             }
             _ => {}
@@ -506,12 +511,13 @@ pub fn span_tree(session: &Session) -> SpanNode {
         agent: None,
         event_index: None,
         tokens: None,
+        error: None,
         children: roots
             .iter()
             .filter_map(|&r| materialise(r, &mut slots, &children, 0))
             .collect(),
     };
-    finish(&mut root);
+    finish(&mut root, &session.events);
     // A session ends with its `session_end`, or (Victor, which writes none)
     // its workflow's end, as its status does (`facts.rs`).
     if !session
@@ -584,14 +590,15 @@ fn deeper_spans(
         agent: None,
         event_index: None,
         tokens: None,
+        error: None,
         children: Vec::new(),
     })
 }
 
 /// Sorts children by start, fills container durations, rolls up errors and tokens.
-fn finish(n: &mut SpanNode) {
+fn finish(n: &mut SpanNode, events: &[Event]) {
     for c in &mut n.children {
-        finish(c);
+        finish(c, events);
     }
     n.children.sort_by_key(|c| c.start);
     if matches!(
@@ -612,7 +619,23 @@ fn finish(n: &mut SpanNode) {
                 .unwrap_or(n.start);
             n.duration_ms = Some(end.millis_since(n.start).max(0.0));
         }
-        if n.status == NodeStatus::Ok && n.children.iter().any(|c| c.status == NodeStatus::Error) {
+        // A failed child marks its container failed, unless the container
+        // recorded its own success (a subagent that recovered and
+        // completed, an iteration ended with `status: success`): the tree
+        // then shows what was recorded, and the failure on the child.
+        let recorded_success = n
+            .event_index
+            .and_then(|i| events.get(i))
+            .and_then(Event::status)
+            .is_some_and(|s| {
+                ["success", "ok", "completed", "complete"]
+                    .iter()
+                    .any(|ok| s.eq_ignore_ascii_case(ok))
+            });
+        if n.status == NodeStatus::Ok
+            && !recorded_success
+            && n.children.iter().any(|c| c.status == NodeStatus::Error)
+        {
             n.status = NodeStatus::Error;
         }
         let mut t = TokenTotals::default();

@@ -124,6 +124,9 @@ pub struct SpanNode {
     pub event_index: Option<usize>,
     /// Tokens of an LLM node.
     pub tokens: Option<TokenTotals>,
+    /// Why it failed, when the event that closed it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Child nodes in time order.
     pub children: Vec<SpanNode>,
 }

@@ -174,12 +174,18 @@ fn usage_of(data: &Map<String, Value>) -> TokenUsage {
         return TokenUsage::default();
     };
     let pick = |names: &[&str]| names.iter().find_map(|n| get_u64(t, n));
+    let output_tokens = pick(&["completion", "output", "completion_tokens", "output_tokens"]);
+    // The response's `thinking_tokens` (beside `tokens`, with its
+    // `thinking` text) are reasoning, counted in the completion when they
+    // fit in it (OpenTelemetry semantics: output includes reasoning).
+    let thinking =
+        get_u64(data, "thinking_tokens").filter(|&n| output_tokens.is_some_and(|out| n <= out));
     TokenUsage {
         input_tokens: pick(&["prompt", "input", "prompt_tokens", "input_tokens"]),
-        output_tokens: pick(&["completion", "output", "completion_tokens", "output_tokens"]),
+        output_tokens,
         cache_read_tokens: pick(&["cache_read", "cache_read_tokens", "cached_tokens"]),
         cache_write_tokens: pick(&["cache_write", "cache_write_tokens", "cache_creation_tokens"]),
-        reasoning_tokens: pick(&["reasoning", "reasoning_tokens"]),
+        reasoning_tokens: pick(&["reasoning", "reasoning_tokens"]).or(thinking),
         total_tokens: None,
     }
     .with_unsplit_total(pick(&["total", "total_tokens"]))

@@ -6,7 +6,9 @@
 //! every file of one swarm lands in one session.
 //!
 //! Mapping of `swarm.events.jsonl` `event_type`: `spawn` → `subagent_spawn`,
-//! `complete` → `subagent_complete`, `fail` → `subagent_error`, `retry` →
+//! `complete` → `subagent_complete` (a worker's) or `swarm_complete` (with no
+//! `agent_id`: the swarm's own, status `failed` when its `data.failed`
+//! counts a task, else `completed`), `fail` → `subagent_error`, `retry` →
 //! `retry_attempt`, `decision` → `swarm_decision`, `info` → `log`, anything
 //! else → `swarm_event`; the worker (`agent_id`) becomes `agent`. Agent trace
 //! lines (`entry_type`): `cost_delta` → `cost_delta` with `cost_usd`, `error` →
@@ -79,6 +81,20 @@ impl LineParser for AttoswarmReader {
         let (source_kind, kind) = if let Some(t) = take_string(&mut map, "event_type") {
             let kind = match t.as_str() {
                 "spawn" => EventKind::SubagentSpawn,
+                // With no worker, the swarm itself completed ("Swarm
+                // complete: 17/17 tasks").
+                "complete" if agent_id.is_none() => {
+                    let failed = map
+                        .get("data")
+                        .and_then(|d| d.get("failed"))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    map.insert(
+                        keys::STATUS.to_owned(),
+                        Value::from(if failed == 0 { "completed" } else { "failed" }),
+                    );
+                    EventKind::SwarmComplete
+                }
                 "complete" => EventKind::SubagentComplete,
                 "fail" => EventKind::SubagentError,
                 "retry" => EventKind::RetryAttempt,

@@ -1101,6 +1101,7 @@ fn step_number(run: &Run<'_>) -> Option<u32> {
     run.name.strip_prefix("step_")?.parse().ok()
 }
 
+#[derive(PartialEq, Eq)]
 enum RunClass {
     Step,
     Llm,
@@ -1178,9 +1179,31 @@ fn start_event(run: &Run<'_>, trace_id: &str, step: Option<u32>) -> Event {
     e
 }
 
+/// The error a tool run returned without raising: MyAgent's tool wrapper
+/// catches it, keeps the run's status `success`, and writes `outputs.error`
+/// (and `metadata.has_error`). The call failed all the same.
+fn returned_error(run: &Run<'_>) -> Option<String> {
+    let outputs_error = run
+        .raw
+        .get("outputs")
+        .and_then(|o| o.get("error"))
+        .filter(|e| !e.is_null() && e.as_str() != Some(""))
+        .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned));
+    let flagged = run
+        .raw
+        .get("metadata")
+        .and_then(|m| m.get("has_error"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    outputs_error.or_else(|| flagged.then(|| "the tool returned an error".to_owned()))
+}
+
 fn end_event(run: &Run<'_>, trace_id: &str, step: Option<u32>) -> Option<Event> {
     let end = run.end?;
-    let failed = run.status == "error";
+    let returned = (class(run) == RunClass::Tool && run.status != "error")
+        .then(|| returned_error(run))
+        .flatten();
+    let failed = run.status == "error" || returned.is_some();
     let kind = match (class(run), failed) {
         (RunClass::Step, _) => EventKind::IterationEnd,
         (RunClass::Llm, false) => EventKind::LlmResponse,
@@ -1201,13 +1224,14 @@ fn end_event(run: &Run<'_>, trace_id: &str, step: Option<u32>) -> Option<Event> 
     e.data
         .insert(keys::SOURCE_KIND.to_owned(), run.run_type.clone().into());
     let status = match run.status.as_str() {
+        _ if returned.is_some() => "error".to_owned(),
         "success" => "success".to_owned(),
         "error" => "error".to_owned(),
         "" => "unknown".to_owned(),
         other => other.to_owned(),
     };
     e.data.insert(keys::STATUS.to_owned(), status.into());
-    if let Some(err) = text(run.raw, "error") {
+    if let Some(err) = text(run.raw, "error").or(returned) {
         e.data.insert(keys::ERROR.to_owned(), err.into());
     }
     if let Some(t) = text(run.raw, "error_type") {

@@ -473,7 +473,18 @@ fn attoswarm_files_form_one_swarm_session() {
     read_paths(std::slice::from_ref(&dir), &ReadOptions::default(), &mut c).unwrap();
     let kinds = |k: EventKind| c.events.iter().filter(|(_, e)| e.kind == k).count();
     assert_eq!(kinds(EventKind::SubagentSpawn), count("spawn"));
-    assert_eq!(kinds(EventKind::SubagentComplete), count("complete"));
+    // A `complete` names its worker, or none when the swarm itself
+    // completed.
+    let swarm_ends = raw_events
+        .iter()
+        .filter(|l| l["event_type"] == "complete" && l["agent_id"] == "")
+        .count();
+    assert_eq!(swarm_ends, 2);
+    assert_eq!(
+        kinds(EventKind::SubagentComplete),
+        count("complete") - swarm_ends
+    );
+    assert_eq!(kinds(EventKind::SwarmComplete), swarm_ends);
     assert_eq!(kinds(EventKind::SubagentError), count("fail"));
     assert_eq!(kinds(EventKind::RetryAttempt), count("retry"));
     assert_eq!(kinds(EventKind::Log), count("info"));

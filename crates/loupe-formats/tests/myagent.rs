@@ -70,6 +70,31 @@ fn figures(events: &[&Event]) -> BTreeMap<String, SessionFigures> {
     map
 }
 
+/// Whether a tool run whose status is `success` returned an error
+/// (`outputs.error`, what MyAgent's tool wrapper writes when it catches
+/// one): Loupe counts it as a failed call, MyAgent's own views do not.
+fn returned_an_error(row: &BTreeMap<String, String>) -> bool {
+    row["run_type"] == "tool"
+        && row["status"] != "error"
+        && serde_json::from_str::<Value>(&row["outputs"])
+            .ok()
+            .and_then(|o| o.get("error").cloned())
+            .is_some_and(|e| !e.is_null() && e != "")
+}
+
+/// Per session, the tool runs that returned an error without failing.
+fn returned_errors_from_runs_csv() -> BTreeMap<String, u64> {
+    let mut reader = csv::Reader::from_path(samples().join("runs.csv")).unwrap();
+    let mut map = BTreeMap::new();
+    for row in reader.deserialize::<BTreeMap<String, String>>() {
+        let row = row.unwrap();
+        if returned_an_error(&row) {
+            *map.entry(row["trace_id"].clone()).or_default() += 1;
+        }
+    }
+    map
+}
+
 /// The same figures from `runs.csv` (export_runs_to_csv): one row per run.
 fn figures_from_runs_csv() -> BTreeMap<String, SessionFigures> {
     let mut reader = csv::Reader::from_path(samples().join("runs.csv")).unwrap();
@@ -83,7 +108,7 @@ fn figures_from_runs_csv() -> BTreeMap<String, SessionFigures> {
             "think" | "llm" => f.llm_calls += 1,
             "tool" => {
                 f.tool_calls += 1;
-                if row["status"] == "error" {
+                if row["status"] == "error" || returned_an_error(&row) {
                     f.tool_errors += 1;
                 }
             }
@@ -152,8 +177,11 @@ fn traces_export_matches_the_runs_csv_tree_and_statistics() {
 
     let tree = counts_from_tree();
     assert_eq!(tree.len(), ours.len());
+    let returned = returned_errors_from_runs_csv();
+    assert_eq!(returned.values().sum::<u64>(), 1, "one `no such table`");
     for (session, f) in &ours {
-        let (llm, tools, tool_errors) = tree[&session[..8]];
+        let (llm, tools, tree_errors) = tree[&session[..8]];
+        let tool_errors = tree_errors + returned.get(session).copied().unwrap_or(0);
         assert_eq!(
             (f.llm_calls, f.tool_calls, f.tool_errors),
             (llm, tools, tool_errors),
@@ -214,6 +242,7 @@ fn the_tree_is_rebuilt_from_parent_ids_despite_completion_order() {
         .filter(|e| e.session_id.starts_with("73c62e22"))
         .map(|e| e.kind.as_str())
         .collect();
+    // The first SQL call returned "no such table" (a failed call).
     assert_eq!(
         &c_kinds[..6],
         [
@@ -222,7 +251,7 @@ fn the_tree_is_rebuilt_from_parent_ids_despite_completion_order() {
             "llm_request",
             "llm_response",
             "tool_start",
-            "tool_end"
+            "tool_error"
         ]
     );
     assert_eq!(c_kinds.last(), Some(&"session_end"));

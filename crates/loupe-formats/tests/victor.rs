@@ -121,6 +121,11 @@ fn workflow_tracer_matches_victors_own_analysis() {
         end.duration_ms,
         Some(analysis["total_duration_seconds"].as_f64().unwrap() * 1000.0)
     );
+    // No node ends after its workflow: `review`, stamped at the workflow's
+    // end with 12 s of duration (a `trace_node` record, made once the node
+    // ran), ended at its stamp.
+    let last = events.iter().map(|e| e.timestamp).max().unwrap();
+    assert_eq!(last, end.timestamp, "the workflow's end is the last event");
 
     // Tool calls hang under their node span, which is open around them.
     let failed_tool = tools

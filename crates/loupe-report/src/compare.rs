@@ -51,6 +51,7 @@ fn value(name: &str, v: f64) -> String {
     }
     match name {
         "cache_hit_rate" => format!("{:.1}%", v * 100.0),
+        "success_rate" => format!("{:.0}%", v * 100.0),
         "cost_usd" => format!("${v:.4}"),
         "duration_ms" => human_duration_ms(v),
         "efficiency_score" => format!("{v:.1}"),
@@ -73,6 +74,9 @@ fn signed(name: &str, delta: f64) -> String {
     // A change of a rate is in percentage points, not a percentage of it.
     if name == "cache_hit_rate" && delta.is_finite() {
         return format!("{:+.1} pp", delta * 100.0);
+    }
+    if name == "success_rate" && delta.is_finite() {
+        return format!("{:+.0} pp", delta * 100.0);
     }
     let s = value(name, delta.abs());
     if delta > 0.0 {

@@ -131,7 +131,7 @@ fn tree(a: &SessionAnalysis) -> String {
         let tag = crate::terminal::tree::kind_tag(node.kind);
         let _ = writeln!(
             out,
-            "{}- {}{}{} {}{}",
+            "{}- {}{}{} {}{}{}",
             "  ".repeat(depth),
             tag,
             if tag.is_empty() { "" } else { " " },
@@ -139,6 +139,11 @@ fn tree(a: &SessionAnalysis) -> String {
             status,
             node.duration_ms
                 .map(|d| format!(" {}", human_duration_ms(d)))
+                .unwrap_or_default(),
+            node.error
+                .as_deref()
+                .filter(|w| !node.label.contains(w))
+                .map(|w| format!(" — {}", escape(&crate::text::one_line(w, 100))))
                 .unwrap_or_default()
         );
         stack.extend(node.children.iter().rev().map(|c| (c, depth + 1)));

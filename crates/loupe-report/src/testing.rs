@@ -36,6 +36,7 @@ fn leaf(kind: SpanKind, label: &str, start_ms: f64, dur: f64, iteration: u32) ->
         agent: None,
         event_index: None,
         tokens: None,
+        error: None,
         children: Vec::new(),
     }
 }

@@ -60,15 +60,28 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         "  Iterations {}   LLM calls {}   Tool calls {}   Tool errors {}   Errors {}   Compactions {}   Subagents {}",
         m.iterations, m.llm_calls, m.tool_calls, m.tool_errors, m.errors, m.compactions, m.subagents
     );
-    let _ = writeln!(
-        out,
-        "  Input {} tokens (cache read {}, cache write {})   Output {} tokens (reasoning {})",
-        thousands(t.input_tokens),
-        thousands(t.cache_read_tokens),
-        thousands(t.cache_write_tokens),
-        thousands(t.output_tokens),
-        thousands(t.reasoning_tokens)
-    );
+    // No count at all is unknown, not 0 tokens (docs/format.md).
+    if t.total() == 0 {
+        let _ = writeln!(
+            out,
+            "  Tokens {}",
+            if m.llm_calls == 0 {
+                "none: no LLM calls"
+            } else {
+                "unreported: no LLM call reports its usage"
+            }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  Input {} tokens (cache read {}, cache write {})   Output {} tokens (reasoning {})",
+            thousands(t.input_tokens),
+            thousands(t.cache_read_tokens),
+            thousands(t.cache_write_tokens),
+            thousands(t.output_tokens),
+            thousands(t.reasoning_tokens)
+        );
+    }
     if t.total_only_tokens > 0 {
         let _ = writeln!(
             out,
@@ -80,7 +93,11 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     let _ = write!(
         out,
         "  Cache hit rate {}   Cost {}",
-        percent(m.cache_hit_rate),
+        match a.token_flow.cache_rating {
+            loupe_analyze::CacheRating::Unreported => "unreported".to_owned(),
+            loupe_analyze::CacheRating::None => "-".to_owned(),
+            _ => percent(m.cache_hit_rate),
+        },
         usd(m.cost_usd)
     );
     if !m.unpriced_models.is_empty() {

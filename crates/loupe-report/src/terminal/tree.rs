@@ -61,6 +61,11 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
     if let Some(d) = node.duration_ms {
         let _ = write!(s, " {}", human_duration_ms(d));
     }
+    // Why it failed, unless the label already says (timeline labels of
+    // point events end with the error).
+    if let Some(why) = node.error.as_deref().filter(|w| !node.label.contains(w)) {
+        let _ = write!(s, "  {}", p.bad(&one_line(why, 100)));
+    }
     if let Some(t) = node.tokens.filter(|t| t.split_unknown()) {
         let brief = format!(
             "[{} tokens, no input/output split]",

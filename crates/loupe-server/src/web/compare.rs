@@ -150,7 +150,7 @@ fn metric_value(name: &str, v: f64) -> String {
         return "-".to_owned();
     }
     match name {
-        "cache_hit_rate" => percent(v),
+        "cache_hit_rate" | "success_rate" => percent(v),
         "cost_usd" => usd(v),
         "duration_ms" => human_duration_ms(v),
         "efficiency_score" => format!("{v:.1}"),
