@@ -111,18 +111,43 @@
 //!
 //! # Redaction and truncation
 //!
-//! Every string in `data`, recursively, keys included, is checked against
-//! built-in patterns (Anthropic, OpenAI, AWS, GitHub, Google and Slack keys,
-//! `Bearer` tokens, `password=`/`api_key:`-style pairs, PEM private keys)
-//! and the user's regexes; matches become `[REDACTED]`. The values of keys
-//! whose last words name a secret (`password`, `secret`, `token`, `api_key`,
-//! `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`, `cookie`...;
-//! not `input_tokens` or `cache_key`) are replaced whole, numbers and
-//! objects too. Strings (and keys) longer than
-//! [`Config::max_content_chars`] characters are cut (never inside a UTF-8
-//! character) and end with `…[truncated N chars]`. Arrays and objects nested
-//! more than 100 deep are replaced by a marker, so every line reads back.
-//! A duration or cost that is not a finite, non-negative number is left out.
+//! Redaction covers, on the writer thread:
+//!
+//! * every string in `data`, recursively, keys included;
+//! * the `agent` identity an event carries: `agent.id`, `agent.name` and
+//!   `agent.type` (a subagent's id is redacted the same way in the spawn's
+//!   `data.agent_id` and in its events' `agent.id`, so the two still match).
+//!
+//! It does not cover the ids the caller passes for the envelope:
+//! `session_id` ([`Builder::session_id`], also in the file name and in
+//! `agent.parent_session_id`), `trace_id`, `span_id`, `parent_event_id` and
+//! `event_id` (of events given to [`Recorder::record_event`]) are written as
+//! given; keep secrets out of them.
+//!
+//! Strings are checked against built-in patterns (Anthropic, OpenAI, AWS,
+//! GitHub, Google and Slack keys, `Bearer` tokens, `password=`/`api_key:`-style
+//! pairs, passwords in URLs such as `postgres://user:pw@host`, PEM private
+//! keys) and the user's regexes; matches become `[REDACTED]`. The values of
+//! keys whose last words name a secret (`password`, `secret`, `token`,
+//! `api_key`, `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`,
+//! `cookie`...; not `input_tokens` or `cache_key`) are replaced whole,
+//! numbers and objects too.
+//!
+//! Truncation cuts free-text values only: string values in `data` longer
+//! than [`Config::max_content_chars`] characters (messages, content,
+//! results, tool arguments' values, errors, task...) are cut (never inside
+//! a UTF-8 character) and end with `…[truncated N chars]`. Object keys are
+//! never cut, nor are the members of `data` the library writes as
+//! identifiers, fixed words or counts: `format`, `format_version`, `model`,
+//! `provider`, `usage`, `cost_usd`, `stop_reason`, `tool_calls`,
+//! `message_count`, `tool_count`, `tool`, `call_id`, `status`,
+//! `error_type`, `agent_id`, `agent_type`, `agent_name`, `node_id`,
+//! `node_type`, `workflow`, `name`, `dropped`, `tokens*`, `usage_fraction`,
+//! `task_id` and the `session_end` `summary` (a limit however small keeps
+//! every line valid and every token count). The envelope is never cut.
+//! Arrays and objects nested more than 100 deep are replaced by a marker,
+//! so every line reads back. A duration or cost that is not a finite,
+//! non-negative number is left out.
 //!
 //! # Tokens
 //!

@@ -571,7 +571,8 @@ impl Builder {
         capture_tool_args: bool => capture.tool_args);
     setter!(/// Keep tool results.
         capture_tool_results: bool => capture.tool_results);
-    setter!(/// Strings longer than this many characters are truncated with a marker.
+    setter!(/// Free-text strings in `data` longer than this many characters are
+        /// truncated with a marker (keys and the library's own fields are not).
         max_content_chars: usize => max_content_chars);
     setter!(/// Apply the built-in secret patterns.
         redact: bool => redact);

@@ -496,7 +496,7 @@ pub(crate) struct LineCache {
     /// A second since the epoch and its `YYYY-MM-DDTHH:MM:SS.` text.
     second: Option<(i64, String)>,
     /// Per memoised part ([`MEMO_PARTS`]): the raw value last seen and its
-    /// JSON (sanitised, except the parent id, which no event sanitises).
+    /// JSON (redacted, except the parent id, which no event sanitises).
     parts: [Option<(Vec<u8>, Vec<u8>)>; 4],
 }
 
@@ -574,10 +574,12 @@ impl LineCache {
             let Some(value) = rec.part(part) else {
                 return Ok(None);
             };
+            // Model, provider and stop reason are identifiers: redacted,
+            // never truncated (as `FIXED_KEYS` in built events).
             let json = if part == PARENT {
                 serde_json::to_vec(value)?
             } else {
-                serde_json::to_vec(&*sanitizer.sanitized(value))?
+                serde_json::to_vec(&*sanitizer.redacted(value))?
             };
             *entry = Some((raw.to_vec(), json));
         }
@@ -611,7 +613,7 @@ impl DeferredLlmResponse {
         ev.uint("iteration", numbers.get(ITERATION))?;
         ev.uint("turn", numbers.get(TURN))?;
         ev.float("duration_ms", numbers.float(DURATION_MS))?;
-        ev.opt("agent", self.agent.as_deref())?;
+        ev.opt("agent", self.agent.as_deref().map(|a| sanitizer.agent(a)))?;
         let usage = numbers.usage();
         let cost = numbers.float(COST_USD).filter(|c| c.is_finite());
         let tool_calls = numbers.small(TOOL_CALLS);
@@ -835,9 +837,7 @@ impl Writer {
     fn encode(&self, ev: &mut Event, buf: &mut Vec<u8>) {
         // NaN would be written as `null`, which the format does not allow.
         ev.duration_ms = ev.duration_ms.filter(|&d| plausible(d));
-        if !ev.data.is_empty() {
-            self.sanitizer.sanitize_map(&mut ev.data);
-        }
+        self.sanitizer.sanitize_event(ev);
         let mark = buf.len();
         match serde_json::to_writer(&mut *buf, &*ev) {
             Ok(()) => buf.push(b'\n'),
@@ -994,7 +994,15 @@ mod tests {
             .start()
             .unwrap();
         let core = session.core().unwrap();
-        let sanitizer = Sanitizer::new(true, &[], 40).unwrap();
+        // A limit shorter than the model name and the usage keys too: both
+        // paths cut free text only.
+        for limit in [40, 8] {
+            let sanitizer = Sanitizer::new(true, &[], limit).unwrap();
+            check_deferred_matches_built(core, &sanitizer);
+        }
+    }
+
+    fn check_deferred_matches_built(core: &Core, sanitizer: &Sanitizer) {
         let scoped = Scope {
             parent: Some(Arc::from("parent-span")),
             iteration: Some(3),
@@ -1003,6 +1011,14 @@ mod tests {
                 id: "w1".into(),
                 ..AgentRef::default()
             })),
+        };
+        let secret_agent = Scope {
+            agent: Some(Arc::new(AgentRef {
+                id: "worker-sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv".into(),
+                agent_type: Some("coder".into()),
+                ..AgentRef::default()
+            })),
+            ..scoped.clone()
         };
         let cases = [
             (Scope::default(), LlmResponse::default()),
@@ -1040,6 +1056,14 @@ mod tests {
                 },
             ),
             (
+                secret_agent,
+                LlmResponse {
+                    model: Some("claude-sonnet-4-5"),
+                    usage: TokenUsage::otel(1000, 10).with_cache(500, 100),
+                    ..LlmResponse::default()
+                },
+            ),
+            (
                 scoped,
                 LlmResponse {
                     model: Some("m"),
@@ -1058,6 +1082,7 @@ mod tests {
             1_700_000_000_999_999,
             1_700_000_001_000_005,
             1_700_000_001_000_006,
+            1_700_000_001_000_007,
         ];
         assert_eq!(cases.len(), times.len());
         for ((scope, resp), time) in cases.into_iter().zip(times) {
@@ -1065,11 +1090,11 @@ mod tests {
             // Twice with one cache: the second line comes from its memo.
             let mut fast = Vec::new();
             record()
-                .write_json(core, &sanitizer, &mut cache, &mut fast)
+                .write_json(core, sanitizer, &mut cache, &mut fast)
                 .unwrap();
             let mut again = Vec::new();
             record()
-                .write_json(core, &sanitizer, &mut cache, &mut again)
+                .write_json(core, sanitizer, &mut cache, &mut again)
                 .unwrap();
             assert_eq!(fast, again);
             // The event as every other helper builds it.
@@ -1083,7 +1108,7 @@ mod tests {
             llm_response_payload(&mut ev, &resp, true);
             // Durable events take the record through `to_event`.
             assert_eq!(record().to_event(core), ev);
-            sanitizer.sanitize_map(&mut ev.data);
+            sanitizer.sanitize_event(&mut ev);
             let slow = serde_json::to_vec(&ev).unwrap();
             // Byte for byte too, unless some crate in the build turned on
             // serde_json's `preserve_order` (maps then keep insertion order).
@@ -1095,6 +1120,14 @@ mod tests {
             }
             let fast: Value = serde_json::from_slice(&fast).unwrap();
             assert_eq!(fast, serde_json::from_slice::<Value>(&slow).unwrap());
+            // Identifiers and usage keys are whole; secrets in the agent gone.
+            if let Some(model) = resp.model {
+                assert_eq!(fast["data"]["model"], model);
+            }
+            if let Some(cached) = resp.usage.cache_read_tokens {
+                assert_eq!(fast["data"]["usage"]["cache_read_tokens"], cached);
+            }
+            assert!(!fast.to_string().contains("sk-ant"), "{fast}");
         }
     }
 
