@@ -63,7 +63,9 @@
 //! | `SIGKILL`, power loss | events recorded since the last write (at most `flush_interval`, 500 ms by default, or `buffer_size` bytes); the last line may be torn. Nothing recorded before a [`Recorder::flush`] that returned `true` is lost on `SIGKILL`. | nothing: each record call returns only after its line was written, flushed and `fsync`ed (a call costs one disk sync) |
 //!
 //! Readers skip a torn last line. Write errors never reach the agent; they are
-//! counted in [`Summary::write_errors`]. A write the disk cuts short is cut
+//! counted in [`Summary::write_errors`], the first of a session is said once
+//! on stderr (`loupe: cannot write the trace file PATH: OS error...`), and
+//! from then on [`Recorder::flush`] returns false. A write the disk cuts short is cut
 //! back to the last whole line, so the file never holds a torn line in its
 //! middle; the events it could not take are counted in
 //! [`Summary::unwritten`], and once the file takes lines again a

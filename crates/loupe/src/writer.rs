@@ -708,6 +708,8 @@ pub(crate) struct Writer {
     pub(crate) cache: LineCache,
     /// Lines the file did not take since the last report of them.
     pub(crate) unwritten: u64,
+    /// Whether a write error was said on stderr (once per session).
+    pub(crate) reported_write_error: bool,
 }
 
 impl Writer {
@@ -896,11 +898,11 @@ impl Writer {
             if report.is_some_and(|line| append_whole_lines(file, &line).is_ok()) {
                 self.unwritten = 0;
             }
-            if let Err(written) = append_whole_lines(file, buf) {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
+            if let Err((written, error)) = append_whole_lines(file, buf) {
                 let lost = count_lines(buf.get(written..).unwrap_or_default());
                 self.unwritten += lost;
                 self.core.counters.unwritten.fetch_add(lost, Relaxed);
+                self.write_failed(&error);
             }
         }
         if let Some(sink) = &self.sink {
@@ -916,43 +918,68 @@ impl Writer {
     }
 
     fn flush_file(&mut self) {
-        if let Some(file) = &mut self.file {
-            if file.flush().is_err() {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
-            }
+        if let Some(Err(e)) = self.file.as_mut().map(File::flush) {
+            self.write_failed(&e);
         }
     }
 
     fn sync(&mut self) {
         self.flush_file();
-        if let Some(file) = &self.file {
-            if file.sync_data().is_err() {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
-            }
+        if let Some(Err(e)) = self.file.as_ref().map(File::sync_data) {
+            self.write_failed(&e);
+        }
+    }
+
+    /// Counts a failed write, flush or sync of the trace file. The first of
+    /// a session is also said on stderr, as the HTTP sink says its first
+    /// refusal: the agent never sees these errors, and a trace silently
+    /// missing events is worse than one line of noise. Later ones are only
+    /// counted (a full disk fails every write).
+    fn write_failed(&mut self, error: &std::io::Error) {
+        self.core.counters.write_errors.fetch_add(1, Relaxed);
+        if !self.reported_write_error {
+            self.reported_write_error = true;
+            // `writeln!` rather than `eprintln!`: a closed stderr must not
+            // panic the writer thread.
+            let _ = writeln!(
+                std::io::stderr(),
+                "loupe: cannot write the trace file {}: {error}; events it did not take are counted in the session summary (write_errors, unwritten), later write errors are not logged",
+                self.core.path.display()
+            );
         }
     }
 }
 
 /// Appends `lines` (whole lines) to `file`. On failure, returns how many
-/// bytes of `lines` (whole lines) the file kept.
+/// bytes of `lines` (whole lines) the file kept, and why it stopped.
 ///
 /// When the write stops part way (disk full, file size limit), the torn
 /// line is cut off again: the file keeps only whole lines, and whatever is
 /// written later (after space was freed) starts a line of its own instead
 /// of completing a torn one into a line no reader can parse.
-pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> Result<(), usize> {
+pub(crate) fn append_whole_lines(
+    file: &mut File,
+    lines: &[u8],
+) -> Result<(), (usize, std::io::Error)> {
     let mut written = 0;
+    let mut error = None;
     while let Some(rest) = lines.get(written..).filter(|r| !r.is_empty()) {
         match file.write(rest) {
-            Ok(0) => break,
+            Ok(0) => {
+                error = Some(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                break;
+            }
             Ok(n) => written += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
         }
     }
-    if written >= lines.len() {
+    let Some(error) = error else {
         return Ok(());
-    }
+    };
     let whole = lines
         .get(..written)
         .and_then(|done| done.iter().rposition(|&b| b == b'\n'))
@@ -964,7 +991,7 @@ pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> Result<(), us
             let _ = file.set_len(meta.len().saturating_sub(torn));
         }
     }
-    Err(whole)
+    Err((whole, error))
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
