@@ -6,8 +6,7 @@
 //! per line (the canonical Loupe format, `docs/loupe-event.schema.json`).
 //!
 //! ```
-//! use loupe::{LlmRequest, LlmResponse, Recorder};
-//! use loupe_model::{SessionStatus, TokenUsage};
+//! use loupe::{LlmRequest, LlmResponse, Recorder, SessionStatus, TokenUsage};
 //! use serde_json::json;
 //!
 //! # let dir = tempfile::tempdir().unwrap();
@@ -174,6 +173,11 @@ mod summary;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod writer;
+
+/// The event model the recorder writes (`Event`, `EventKind`, `keys`...),
+/// re-exported so that agents need no dependency of their own on it.
+pub use loupe_model;
+pub use loupe_model::{AgentRef, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

@@ -6,8 +6,9 @@
 
 mod common;
 
-use loupe::{LlmRequest, LlmResponse, Recorder, ToolCall};
-use loupe_model::{SessionStatus, TokenUsage, FORMAT_VERSION};
+// Everything through `loupe`: the model crate is re-exported.
+use loupe::loupe_model::FORMAT_VERSION;
+use loupe::{LlmRequest, LlmResponse, Recorder, SessionStatus, TokenUsage, ToolCall};
 use serde_json::json;
 
 const MODEL: &str = "claude-sonnet-4-5";
