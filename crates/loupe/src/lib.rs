@@ -195,3 +195,9 @@ pub use helpers::{
 pub use recorder::{is_sampled, sample_point, Builder, Recorder, RecorderError, Session};
 pub use sanitize::{truncate_in_place, REDACTED};
 pub use summary::Summary;
+
+/// The README's Rust quick start, compiled as a doctest so that it stays
+/// true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
