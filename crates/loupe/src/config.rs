@@ -95,9 +95,13 @@ pub struct Config {
     pub sample_rate: f64,
     /// Which content is kept.
     pub capture: Capture,
-    /// Longer strings in `data` are cut and marked `…[truncated N chars]`.
+    /// Longer free-text strings in `data` are cut and marked
+    /// `…[truncated N chars]`; keys and the library's own fields are not
+    /// (see the crate docs, "Redaction and truncation").
     pub max_content_chars: usize,
-    /// Apply the built-in secret patterns (and `redact_patterns`) to every string in `data`.
+    /// Apply the built-in secret patterns (and `redact_patterns`) to every
+    /// string in `data` and to the `agent` identity (not to session or
+    /// trace ids; see the crate docs).
     pub redact: bool,
     /// Extra regular expressions whose matches are replaced by `[REDACTED]`.
     pub redact_patterns: Vec<String>,

@@ -6,8 +6,7 @@
 //! per line (the canonical Loupe format, `docs/loupe-event.schema.json`).
 //!
 //! ```
-//! use loupe::{LlmRequest, LlmResponse, Recorder};
-//! use loupe_model::{SessionStatus, TokenUsage};
+//! use loupe::{LlmRequest, LlmResponse, Recorder, SessionStatus, TokenUsage};
 //! use serde_json::json;
 //!
 //! # let dir = tempfile::tempdir().unwrap();
@@ -63,7 +62,9 @@
 //! | `SIGKILL`, power loss | events recorded since the last write (at most `flush_interval`, 500 ms by default, or `buffer_size` bytes); the last line may be torn. Nothing recorded before a [`Recorder::flush`] that returned `true` is lost on `SIGKILL`. | nothing: each record call returns only after its line was written, flushed and `fsync`ed (a call costs one disk sync) |
 //!
 //! Readers skip a torn last line. Write errors never reach the agent; they are
-//! counted in [`Summary::write_errors`]. A write the disk cuts short is cut
+//! counted in [`Summary::write_errors`], the first of a session is said once
+//! on stderr (`loupe: cannot write the trace file PATH: OS error...`), and
+//! from then on [`Recorder::flush`] returns false. A write the disk cuts short is cut
 //! back to the last whole line, so the file never holds a torn line in its
 //! middle; the events it could not take are counted in
 //! [`Summary::unwritten`], and once the file takes lines again a
@@ -111,18 +112,43 @@
 //!
 //! # Redaction and truncation
 //!
-//! Every string in `data`, recursively, keys included, is checked against
-//! built-in patterns (Anthropic, OpenAI, AWS, GitHub, Google and Slack keys,
-//! `Bearer` tokens, `password=`/`api_key:`-style pairs, PEM private keys)
-//! and the user's regexes; matches become `[REDACTED]`. The values of keys
-//! whose last words name a secret (`password`, `secret`, `token`, `api_key`,
-//! `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`, `cookie`...;
-//! not `input_tokens` or `cache_key`) are replaced whole, numbers and
-//! objects too. Strings (and keys) longer than
-//! [`Config::max_content_chars`] characters are cut (never inside a UTF-8
-//! character) and end with `…[truncated N chars]`. Arrays and objects nested
-//! more than 100 deep are replaced by a marker, so every line reads back.
-//! A duration or cost that is not a finite, non-negative number is left out.
+//! Redaction covers, on the writer thread:
+//!
+//! * every string in `data`, recursively, keys included;
+//! * the `agent` identity an event carries: `agent.id`, `agent.name` and
+//!   `agent.type` (a subagent's id is redacted the same way in the spawn's
+//!   `data.agent_id` and in its events' `agent.id`, so the two still match).
+//!
+//! It does not cover the ids the caller passes for the envelope:
+//! `session_id` ([`Builder::session_id`], also in the file name and in
+//! `agent.parent_session_id`), `trace_id`, `span_id`, `parent_event_id` and
+//! `event_id` (of events given to [`Recorder::record_event`]) are written as
+//! given; keep secrets out of them.
+//!
+//! Strings are checked against built-in patterns (Anthropic, OpenAI, AWS,
+//! GitHub, Google and Slack keys, `Bearer` tokens, `password=`/`api_key:`-style
+//! pairs, passwords in URLs such as `postgres://user:pw@host`, PEM private
+//! keys) and the user's regexes; matches become `[REDACTED]`. The values of
+//! keys whose last words name a secret (`password`, `secret`, `token`,
+//! `api_key`, `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`,
+//! `cookie`...; not `input_tokens` or `cache_key`) are replaced whole,
+//! numbers and objects too.
+//!
+//! Truncation cuts free-text values only: string values in `data` longer
+//! than [`Config::max_content_chars`] characters (messages, content,
+//! results, tool arguments' values, errors, task...) are cut (never inside
+//! a UTF-8 character) and end with `…[truncated N chars]`. Object keys are
+//! never cut, nor are the members of `data` the library writes as
+//! identifiers, fixed words or counts: `format`, `format_version`, `model`,
+//! `provider`, `usage`, `cost_usd`, `stop_reason`, `tool_calls`,
+//! `message_count`, `tool_count`, `tool`, `call_id`, `status`,
+//! `error_type`, `agent_id`, `agent_type`, `agent_name`, `node_id`,
+//! `node_type`, `workflow`, `name`, `dropped`, `tokens*`, `usage_fraction`,
+//! `task_id` and the `session_end` `summary` (a limit however small keeps
+//! every line valid and every token count). The envelope is never cut.
+//! Arrays and objects nested more than 100 deep are replaced by a marker,
+//! so every line reads back. A duration or cost that is not a finite,
+//! non-negative number is left out.
 //!
 //! # Tokens
 //!
@@ -148,6 +174,11 @@ mod summary;
 pub mod tracing;
 mod writer;
 
+/// The event model the recorder writes (`Event`, `EventKind`, `keys`...),
+/// re-exported so that agents need no dependency of their own on it.
+pub use loupe_model;
+pub use loupe_model::{AgentRef, Event, EventKind, SessionStatus, Timestamp, TokenUsage};
+
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Capture, Config, ConfigError, Durability, QueueFullPolicy, DEFAULT_DIR, DEFAULT_FILE_PATTERN,
@@ -164,3 +195,9 @@ pub use helpers::{
 pub use recorder::{is_sampled, sample_point, Builder, Recorder, RecorderError, Session};
 pub use sanitize::{truncate_in_place, REDACTED};
 pub use summary::Summary;
+
+/// The README's Rust quick start, compiled as a doctest so that it stays
+/// true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

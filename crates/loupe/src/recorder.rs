@@ -281,7 +281,9 @@ impl Core {
     }
 
     /// Asks the writer to write and flush everything queued so far, and waits
-    /// (at most [`FLUSH_TIMEOUT`]). Returns whether the writer confirmed.
+    /// (at most [`FLUSH_TIMEOUT`]). Returns whether the writer confirmed and
+    /// no accepted event was ever lost to a write error: a trace missing
+    /// events is not safe, whenever they went missing.
     pub(crate) fn flush(&self) -> bool {
         if ON_WRITER_THREAD.with(|w| w.get()) {
             return false;
@@ -292,7 +294,15 @@ impl Core {
             return false;
         }
         self.wake_writer();
-        ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok()
+        // The writer counts its errors before it answers.
+        ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok() && self.nothing_lost()
+    }
+
+    /// Whether every event accepted so far was written (or is still
+    /// queued): no write error and no line the file refused. Events
+    /// dropped from a full queue were never accepted ([`Summary::dropped`]).
+    fn nothing_lost(&self) -> bool {
+        self.counters.write_errors.load(Relaxed) == 0 && self.counters.unwritten.load(Relaxed) == 0
     }
 
     /// Waits until the HTTP sink has delivered what the writer handed it, at
@@ -425,8 +435,17 @@ impl Recorder {
     }
 
     /// Writes everything recorded so far to the file (write + flush, no
-    /// fsync) and waits for it, at most 5 s. Returns whether it was confirmed.
-    /// After it returns true, a `SIGKILL` cannot lose those events.
+    /// fsync) and waits for it, at most 5 s. After it returns true, a
+    /// `SIGKILL` cannot lose those events.
+    ///
+    /// Returns false when the writer did not confirm in time, or when any
+    /// event accepted since the session started was not written
+    /// ([`Summary::write_errors`] or [`Summary::unwritten`] is not 0, e.g.
+    /// the disk was full): once events are missing from the file, every
+    /// later flush of the session returns false, even after the disk took
+    /// lines again. Events dropped from a full queue
+    /// ([`QueueFullPolicy::Drop`], [`Summary::dropped`]) were never accepted
+    /// and do not count.
     pub fn flush(&self) -> bool {
         self.core().is_some_and(Core::flush)
     }
@@ -571,7 +590,8 @@ impl Builder {
         capture_tool_args: bool => capture.tool_args);
     setter!(/// Keep tool results.
         capture_tool_results: bool => capture.tool_results);
-    setter!(/// Strings longer than this many characters are truncated with a marker.
+    setter!(/// Free-text strings in `data` longer than this many characters are
+        /// truncated with a marker (keys and the library's own fields are not).
         max_content_chars: usize => max_content_chars);
     setter!(/// Apply the built-in secret patterns.
         redact: bool => redact);
@@ -778,6 +798,7 @@ impl Builder {
             sink: core.http.clone(),
             cache: LineCache::default(),
             unwritten: 0,
+            reported_write_error: false,
         };
         // The sender first: if the writer cannot start, the sender is
         // stopped again and nothing is left running.

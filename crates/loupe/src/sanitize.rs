@@ -1,9 +1,16 @@
 //! Redaction of secrets and truncation of long strings, applied by the
-//! writer thread to every string in an event's `data` (recursively), so the
-//! agent's thread never pays for a regex.
+//! writer thread to every string in an event's `data` (recursively) and to
+//! the `agent` identity, so the agent's thread never pays for a regex.
+//!
+//! Truncation only cuts free text: keys, and the values of the members of
+//! `data` this library writes as identifiers or counts ([`FIXED_KEYS`]), are
+//! redacted but never cut, so a small limit cannot break the format.
 
 use std::sync::OnceLock;
 
+use std::borrow::Cow;
+
+use loupe_model::{keys, AgentRef, Event};
 use regex::{Regex, RegexSet};
 use serde_json::{Map, Value};
 
@@ -30,7 +37,11 @@ const BUILTIN_PATTERNS: &[&str] = &[
     // `Authorization: Bearer <token>`.
     r"(?i)(?P<keep>\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}",
     // `password=...`, `"api_key": "..."`, `secret: ...` in free text or JSON text.
-    r#"(?i)(?P<keep>["']?\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|token)\b["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\r\n,;&}\]"']+)"#,
+    // A value an earlier pattern already redacted is taken whole (first
+    // alternative), else the `]` of `[REDACTED]` would be left behind.
+    r#"(?i)(?P<keep>["']?\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|token)\b["']?\s*[:=]\s*)(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\r\n,;&}\]"']+)"#,
+    // The password in a URL's user info: `postgres://user:pw@host`.
+    r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:]*:)[^/?#@\s]+(?P<after>@)",
 ];
 
 /// Every built-in pattern contains one of these (ASCII case-insensitively):
@@ -58,6 +69,7 @@ const BUILTIN_TRIGGERS: &[&str] = &[
     "api-key",
     "apikey",
     "token",
+    "://",
 ];
 
 /// Object keys whose value is a secret whatever it looks like, as the
@@ -134,6 +146,51 @@ fn is_secret_key(key: &str) -> bool {
     })
 }
 
+/// Members of `data` that this library writes as identifiers, names, fixed
+/// words or counts (`model`, `usage`, `status`, `format_version`, the
+/// `session_end` summary...): their values are redacted like any other but
+/// never truncated. Cutting them would make lines the schema refuses and
+/// lose token counts; free text (messages, results, arguments, errors,
+/// task) is what the limit is for.
+pub(crate) const FIXED_KEYS: &[&str] = &[
+    keys::FORMAT,
+    keys::FORMAT_VERSION,
+    keys::MODEL,
+    keys::PROVIDER,
+    keys::USAGE,
+    keys::COST_USD,
+    keys::STOP_REASON,
+    keys::TOOL_CALLS,
+    keys::MESSAGE_COUNT,
+    keys::TOOL_COUNT,
+    keys::TOOL,
+    keys::CALL_ID,
+    keys::STATUS,
+    keys::ERROR_TYPE,
+    keys::AGENT_ID,
+    keys::AGENT_TYPE,
+    keys::AGENT_NAME,
+    keys::NODE_ID,
+    keys::NODE_TYPE,
+    keys::WORKFLOW,
+    keys::NAME,
+    keys::DROPPED,
+    keys::TOKENS,
+    keys::TOKENS_BEFORE,
+    keys::TOKENS_AFTER,
+    keys::TOKENS_SAVED,
+    keys::USAGE_FRACTION,
+    "task_id",
+    "summary",
+];
+
+/// Whether strings are cut to the limit, or only redacted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Truncate,
+    RedactOnly,
+}
+
 /// Payload nesting kept, at most: deeper arrays and objects are replaced by
 /// a marker, so every line the recorder writes reads back (JSON parsers
 /// stop at 128 levels, the event and its `data` take two).
@@ -182,11 +239,10 @@ impl PatternSet {
         let hits = self.any.matches(s);
         for i in hits.iter() {
             if let Some(re) = self.each.get(i) {
-                let replaced =
-                    re.replace_all(s, |caps: &regex::Captures<'_>| match caps.name("keep") {
-                        Some(k) => format!("{}{REDACTED}", k.as_str()),
-                        None => REDACTED.to_owned(),
-                    });
+                let replaced = re.replace_all(s, |caps: &regex::Captures<'_>| {
+                    let kept = |name| caps.name(name).map_or("", |m| m.as_str());
+                    format!("{}{REDACTED}{}", kept("keep"), kept("after"))
+                });
                 if let std::borrow::Cow::Owned(r) = replaced {
                     *s = r;
                 }
@@ -248,18 +304,42 @@ impl Sanitizer {
         })
     }
 
-    /// Sanitises every string in `data`, recursively: values, and keys too
-    /// (a secret or a megabyte can be a key as well as a value).
+    /// Sanitises every string in `data`, recursively: values are redacted
+    /// and (but for [`FIXED_KEYS`]) truncated; keys are redacted, never
+    /// truncated (a secret can be a key as well as a value).
     pub(crate) fn sanitize_map(&self, data: &mut Map<String, Value>) {
-        self.sanitize_map_at(data, 1);
+        self.sanitize_map_at(data, 1, FIXED_KEYS, Cut::Truncate);
     }
 
-    fn sanitize_map_at(&self, data: &mut Map<String, Value>, depth: usize) {
+    /// Sanitises what the writer writes of an event: its `data`
+    /// ([`Sanitizer::sanitize_map`]) and its `agent` identity
+    /// ([`Sanitizer::agent`]). Ids, `session_id` and `trace_id` are left
+    /// as given.
+    pub(crate) fn sanitize_event(&self, ev: &mut Event) {
+        if !ev.data.is_empty() {
+            self.sanitize_map(&mut ev.data);
+        }
+        if let Some(agent) = ev.agent.as_deref_mut() {
+            if let Cow::Owned(clean) = self.agent(agent) {
+                *agent = clean;
+            }
+        }
+    }
+
+    /// Values under the keys in `fixed` are only redacted, others as `cut`
+    /// says (nested in a fixed member, they are only redacted too).
+    fn sanitize_map_at(
+        &self,
+        data: &mut Map<String, Value>,
+        depth: usize,
+        fixed: &[&str],
+        cut: Cut,
+    ) {
         let renamed: Vec<(String, String)> = data
             .keys()
-            .filter_map(|key| match self.sanitized(key) {
-                std::borrow::Cow::Owned(clean) => Some((key.clone(), clean)),
-                std::borrow::Cow::Borrowed(_) => None,
+            .filter_map(|key| match self.redacted(key) {
+                Cow::Owned(clean) => Some((key.clone(), clean)),
+                Cow::Borrowed(_) => None,
             })
             .collect();
         for (key, mut clean) in renamed {
@@ -272,22 +352,30 @@ impl Sanitizer {
             }
         }
         for (key, value) in data.iter_mut() {
-            self.sanitize_entry(key, value, depth);
+            let cut = if fixed.contains(&key.as_str()) {
+                Cut::RedactOnly
+            } else {
+                cut
+            };
+            self.sanitize_entry(key, value, depth, cut);
         }
     }
 
-    fn sanitize_entry(&self, key: &str, value: &mut Value, depth: usize) {
+    fn sanitize_entry(&self, key: &str, value: &mut Value, depth: usize, cut: Cut) {
         if self.redact_keys && !value.is_null() && is_secret_key(key) {
             *value = Value::String(REDACTED.to_owned());
             return;
         }
-        self.sanitize_value(value, depth);
+        self.sanitize_value(value, depth, cut);
     }
 
     /// `value` sits at nesting `depth` (1 for a member of `data`).
-    fn sanitize_value(&self, value: &mut Value, depth: usize) {
+    fn sanitize_value(&self, value: &mut Value, depth: usize, cut: Cut) {
         match value {
-            Value::String(s) => self.sanitize_string(s),
+            Value::String(s) => match cut {
+                Cut::Truncate => self.sanitize_string(s),
+                Cut::RedactOnly => self.redact_string(s),
+            },
             Value::Array(_) | Value::Object(_) if depth >= MAX_NESTING => {
                 let cut = std::mem::replace(
                     value,
@@ -297,27 +385,82 @@ impl Sanitizer {
             }
             Value::Array(items) => items
                 .iter_mut()
-                .for_each(|v| self.sanitize_value(v, depth + 1)),
-            Value::Object(map) => self.sanitize_map_at(map, depth + 1),
+                .for_each(|v| self.sanitize_value(v, depth + 1, cut)),
+            Value::Object(map) => self.sanitize_map_at(map, depth + 1, &[], cut),
             _ => {}
         }
     }
 
-    /// `s` as it will be written: borrowed when sanitising cannot change it
-    /// (short enough, and the literal pre-check rules out every built-in
-    /// pattern), else a sanitised copy. The writer's fast path for strings.
-    pub(crate) fn sanitized<'a>(&self, s: &'a str) -> std::borrow::Cow<'a, str> {
-        let surely_clean = s.len() <= self.max_chars
-            && self.user.is_none()
+    /// Whether redaction surely leaves `s` as it is: no user patterns, and
+    /// the literal pre-check rules out every built-in one.
+    fn surely_secret_free(&self, s: &str) -> bool {
+        self.user.is_none()
             && self
                 .builtin
-                .is_none_or(|p| p.triggers.as_ref().is_some_and(|t| !t.is_match(s)));
-        if surely_clean {
-            std::borrow::Cow::Borrowed(s)
+                .is_none_or(|p| p.triggers.as_ref().is_some_and(|t| !t.is_match(s)))
+    }
+
+    /// `s` as it will be written: borrowed when sanitising cannot change it
+    /// (short enough, and secret-free), else a sanitised copy. The writer's
+    /// fast path for free-text strings.
+    pub(crate) fn sanitized<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        if s.len() <= self.max_chars && self.surely_secret_free(s) {
+            Cow::Borrowed(s)
         } else {
             let mut owned = s.to_owned();
             self.sanitize_string(&mut owned);
-            std::borrow::Cow::Owned(owned)
+            Cow::Owned(owned)
+        }
+    }
+
+    /// `s` redacted but never truncated: keys, identifiers and the fixed
+    /// fields ([`FIXED_KEYS`]). Borrowed when redaction cannot change it.
+    pub(crate) fn redacted<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        if self.surely_secret_free(s) {
+            return Cow::Borrowed(s);
+        }
+        let mut owned = s.to_owned();
+        self.redact_string(&mut owned);
+        if owned == s {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(owned)
+        }
+    }
+
+    /// The agent identity an event carries, redacted like an identifier
+    /// (id, name, type; not `parent_session_id`, a session id): the same
+    /// text as the subagent's `data.agent_id`, so the two still match.
+    /// Borrowed when nothing changes.
+    pub(crate) fn agent<'a>(&self, agent: &'a AgentRef) -> Cow<'a, AgentRef> {
+        let id = self.redacted(&agent.id);
+        let name = agent.name.as_deref().map(|n| self.redacted(n));
+        let agent_type = agent.agent_type.as_deref().map(|t| self.redacted(t));
+        let changed = matches!(id, Cow::Owned(_))
+            || matches!(name, Some(Cow::Owned(_)))
+            || matches!(agent_type, Some(Cow::Owned(_)));
+        if !changed {
+            return Cow::Borrowed(agent);
+        }
+        let (id, name, agent_type) = (
+            id.into_owned(),
+            name.map(Cow::into_owned),
+            agent_type.map(Cow::into_owned),
+        );
+        let mut clean = agent.clone();
+        clean.id = id;
+        clean.name = name;
+        clean.agent_type = agent_type;
+        Cow::Owned(clean)
+    }
+
+    /// Redacts one string in place, without truncating it.
+    fn redact_string(&self, s: &mut String) {
+        if let Some(p) = self.builtin {
+            p.redact(s);
+        }
+        if let Some(p) = &self.user {
+            p.redact(s);
         }
     }
 
@@ -334,12 +477,7 @@ impl Sanitizer {
                 s.truncate(cut);
             }
         }
-        if let Some(p) = self.builtin {
-            p.redact(s);
-        }
-        if let Some(p) = &self.user {
-            p.redact(s);
-        }
+        self.redact_string(s);
         if let (true, Some(total)) = (too_long, original_chars) {
             let kept = match s.char_indices().nth(self.max_chars) {
                 Some((cut, _)) => {
@@ -500,7 +638,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_redacted_and_truncated_like_values() {
+    fn keys_are_redacted_but_never_truncated() {
         let long = "k".repeat(500);
         let out = clean(json!({
             "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz": "v",
@@ -509,9 +647,103 @@ mod tests {
         }));
         let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
         assert!(keys.iter().all(|k| !k.contains("sk-ant-api03")), "{keys:?}");
-        assert!(keys.iter().all(|k| k.chars().count() < 150), "{keys:?}");
+        assert_eq!(out[&long], 1, "{keys:?}");
         assert_eq!(out["plain"], 2);
         assert_eq!(out.as_object().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_library_s_own_fields_are_redacted_but_never_truncated() {
+        let s = Sanitizer::new(true, &[], 10).unwrap();
+        let mut data = json!({
+            "format": "loupe",
+            "format_version": 1,
+            "model": "claude-sonnet-4-5",
+            "provider": "anthropic-bedrock",
+            "status": "success-ish-status",
+            "agent_id": "worker-sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv",
+            "usage": {"cache_read_tokens": 500, "cache_write_tokens": 100},
+            "summary": {"cache_write_tokens": 3, "note": "a long summary value"},
+            "content": "a long response text",
+            "args": {"model": "nested args are content"},
+        });
+        s.sanitize_map(data.as_object_mut().unwrap());
+        assert_eq!(data["model"], "claude-sonnet-4-5");
+        assert_eq!(data["provider"], "anthropic-bedrock");
+        assert_eq!(data["status"], "success-ish-status");
+        assert_eq!(data["format_version"], 1);
+        assert_eq!(data["agent_id"], "worker-[REDACTED]");
+        assert_eq!(
+            data["usage"],
+            json!({"cache_read_tokens": 500, "cache_write_tokens": 100})
+        );
+        assert_eq!(data["summary"]["note"], "a long summary value");
+        assert_eq!(data["content"], "a long res…[truncated 10 chars]");
+        assert_eq!(data["args"]["model"], "nested arg…[truncated 13 chars]");
+    }
+
+    #[test]
+    fn a_value_two_patterns_match_is_redacted_once_without_a_stray_bracket() {
+        let key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+        for (input, expected) in [
+            (format!("x-api-key: {key}"), "x-api-key: [REDACTED]"),
+            (format!("api_key={key}"), "api_key=[REDACTED]"),
+            (format!("token: {key}, next"), "token: [REDACTED], next"),
+            ("password=hunter2".to_owned(), "password=[REDACTED]"),
+        ] {
+            assert_eq!(clean(json!(input)), json!(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        for (input, expected) in [
+            (
+                "postgres://user:s3cretpw@db",
+                "postgres://user:[REDACTED]@db",
+            ),
+            (
+                "connect to postgres://user:s3cretpw@db:5432/x now",
+                "connect to postgres://user:[REDACTED]@db:5432/x now",
+            ),
+            ("https://:tok3n@host/p", "https://:[REDACTED]@host/p"),
+            (
+                "https://u:sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv@host",
+                "https://u:[REDACTED]@host",
+            ),
+            // No password: nothing to redact.
+            ("http://example.com:8080/a@b", "http://example.com:8080/a@b"),
+            ("ssh://git@github.com/x", "ssh://git@github.com/x"),
+        ] {
+            assert_eq!(clean(json!(input)), json!(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn an_agent_identity_is_redacted_like_its_agent_id() {
+        let s = Sanitizer::new(true, &[], 8).unwrap();
+        let id = "worker-sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv";
+        let agent = AgentRef {
+            id: id.into(),
+            name: Some("plain name longer than the limit".into()),
+            agent_type: Some("type ghp_0123456789abcdefghijABCDEFGHIJ012345".into()),
+            parent_session_id: Some("sk-ant-api03-session-id-kept-as-given".into()),
+            spawned_at_iteration: Some(2),
+        };
+        let clean = s.agent(&agent).into_owned();
+        let mut data = json!({"agent_id": id});
+        s.sanitize_map(data.as_object_mut().unwrap());
+        assert_eq!(clean.id, "worker-[REDACTED]");
+        assert_eq!(data["agent_id"].as_str(), Some(clean.id.as_str()));
+        assert_eq!(clean.name, agent.name, "identities are not truncated");
+        assert_eq!(clean.agent_type.as_deref(), Some("type [REDACTED]"));
+        assert_eq!(clean.parent_session_id, agent.parent_session_id);
+        assert_eq!(clean.spawned_at_iteration, Some(2));
+        let plain = AgentRef {
+            id: "worker-1".into(),
+            ..AgentRef::default()
+        };
+        assert!(matches!(s.agent(&plain), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -1,9 +1,36 @@
 //! A `tracing` [`Layer`] that records spans and events into a Loupe session
-//! (cargo feature `tracing`):
+//! (cargo feature `tracing`).
 //!
-//! ```text
+//! Installing the layer takes `tracing-subscriber` in the agent's own
+//! dependencies, with the features `registry` (the subscriber the layer
+//! sits on) and `std` (`init`); its default features can stay off:
+//!
+//! ```toml
+//! [dependencies]
+//! loupe = { path = "../loupe/crates/loupe", features = ["tracing"] }
+//! tracing = "0.1"
+//! tracing-subscriber = { version = "0.3", default-features = false, features = ["registry", "std"] }
+//! ```
+//!
+//! ```no_run
 //! use tracing_subscriber::prelude::*;
-//! tracing_subscriber::registry().with(loupe::tracing::layer(session.recorder())).init();
+//!
+//! let session = loupe::Recorder::builder().task("Fix the login bug").start()?;
+//! tracing_subscriber::registry()
+//!     .with(loupe::tracing::layer(session.recorder()))
+//!     .init();
+//!
+//! let call = tracing::info_span!(
+//!     "chat",
+//!     "gen_ai.operation.name" = "chat",
+//!     "gen_ai.request.model" = "claude-sonnet-4-5",
+//!     "gen_ai.usage.input_tokens" = tracing::field::Empty,
+//! );
+//! call.in_scope(|| { /* call the model */ });
+//! call.record("gen_ai.usage.input_tokens", 1_200);
+//! drop(call); // llm_request, then llm_response with the usage
+//! session.end(loupe::SessionStatus::Completed);
+//! # Ok::<(), loupe::RecorderError>(())
 //! ```
 //!
 //! Spans carrying OpenTelemetry GenAI fields become typed events

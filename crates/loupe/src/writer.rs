@@ -496,7 +496,7 @@ pub(crate) struct LineCache {
     /// A second since the epoch and its `YYYY-MM-DDTHH:MM:SS.` text.
     second: Option<(i64, String)>,
     /// Per memoised part ([`MEMO_PARTS`]): the raw value last seen and its
-    /// JSON (sanitised, except the parent id, which no event sanitises).
+    /// JSON (redacted, except the parent id, which no event sanitises).
     parts: [Option<(Vec<u8>, Vec<u8>)>; 4],
 }
 
@@ -574,10 +574,12 @@ impl LineCache {
             let Some(value) = rec.part(part) else {
                 return Ok(None);
             };
+            // Model, provider and stop reason are identifiers: redacted,
+            // never truncated (as `FIXED_KEYS` in built events).
             let json = if part == PARENT {
                 serde_json::to_vec(value)?
             } else {
-                serde_json::to_vec(&*sanitizer.sanitized(value))?
+                serde_json::to_vec(&*sanitizer.redacted(value))?
             };
             *entry = Some((raw.to_vec(), json));
         }
@@ -611,7 +613,7 @@ impl DeferredLlmResponse {
         ev.uint("iteration", numbers.get(ITERATION))?;
         ev.uint("turn", numbers.get(TURN))?;
         ev.float("duration_ms", numbers.float(DURATION_MS))?;
-        ev.opt("agent", self.agent.as_deref())?;
+        ev.opt("agent", self.agent.as_deref().map(|a| sanitizer.agent(a)))?;
         let usage = numbers.usage();
         let cost = numbers.float(COST_USD).filter(|c| c.is_finite());
         let tool_calls = numbers.small(TOOL_CALLS);
@@ -706,6 +708,8 @@ pub(crate) struct Writer {
     pub(crate) cache: LineCache,
     /// Lines the file did not take since the last report of them.
     pub(crate) unwritten: u64,
+    /// Whether a write error was said on stderr (once per session).
+    pub(crate) reported_write_error: bool,
 }
 
 impl Writer {
@@ -835,9 +839,7 @@ impl Writer {
     fn encode(&self, ev: &mut Event, buf: &mut Vec<u8>) {
         // NaN would be written as `null`, which the format does not allow.
         ev.duration_ms = ev.duration_ms.filter(|&d| plausible(d));
-        if !ev.data.is_empty() {
-            self.sanitizer.sanitize_map(&mut ev.data);
-        }
+        self.sanitizer.sanitize_event(ev);
         let mark = buf.len();
         match serde_json::to_writer(&mut *buf, &*ev) {
             Ok(()) => buf.push(b'\n'),
@@ -896,11 +898,11 @@ impl Writer {
             if report.is_some_and(|line| append_whole_lines(file, &line).is_ok()) {
                 self.unwritten = 0;
             }
-            if let Err(written) = append_whole_lines(file, buf) {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
+            if let Err((written, error)) = append_whole_lines(file, buf) {
                 let lost = count_lines(buf.get(written..).unwrap_or_default());
                 self.unwritten += lost;
                 self.core.counters.unwritten.fetch_add(lost, Relaxed);
+                self.write_failed(&error);
             }
         }
         if let Some(sink) = &self.sink {
@@ -916,43 +918,68 @@ impl Writer {
     }
 
     fn flush_file(&mut self) {
-        if let Some(file) = &mut self.file {
-            if file.flush().is_err() {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
-            }
+        if let Some(Err(e)) = self.file.as_mut().map(File::flush) {
+            self.write_failed(&e);
         }
     }
 
     fn sync(&mut self) {
         self.flush_file();
-        if let Some(file) = &self.file {
-            if file.sync_data().is_err() {
-                self.core.counters.write_errors.fetch_add(1, Relaxed);
-            }
+        if let Some(Err(e)) = self.file.as_ref().map(File::sync_data) {
+            self.write_failed(&e);
+        }
+    }
+
+    /// Counts a failed write, flush or sync of the trace file. The first of
+    /// a session is also said on stderr, as the HTTP sink says its first
+    /// refusal: the agent never sees these errors, and a trace silently
+    /// missing events is worse than one line of noise. Later ones are only
+    /// counted (a full disk fails every write).
+    fn write_failed(&mut self, error: &std::io::Error) {
+        self.core.counters.write_errors.fetch_add(1, Relaxed);
+        if !self.reported_write_error {
+            self.reported_write_error = true;
+            // `writeln!` rather than `eprintln!`: a closed stderr must not
+            // panic the writer thread.
+            let _ = writeln!(
+                std::io::stderr(),
+                "loupe: cannot write the trace file {}: {error}; events it did not take are counted in the session summary (write_errors, unwritten), later write errors are not logged",
+                self.core.path.display()
+            );
         }
     }
 }
 
 /// Appends `lines` (whole lines) to `file`. On failure, returns how many
-/// bytes of `lines` (whole lines) the file kept.
+/// bytes of `lines` (whole lines) the file kept, and why it stopped.
 ///
 /// When the write stops part way (disk full, file size limit), the torn
 /// line is cut off again: the file keeps only whole lines, and whatever is
 /// written later (after space was freed) starts a line of its own instead
 /// of completing a torn one into a line no reader can parse.
-pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> Result<(), usize> {
+pub(crate) fn append_whole_lines(
+    file: &mut File,
+    lines: &[u8],
+) -> Result<(), (usize, std::io::Error)> {
     let mut written = 0;
+    let mut error = None;
     while let Some(rest) = lines.get(written..).filter(|r| !r.is_empty()) {
         match file.write(rest) {
-            Ok(0) => break,
+            Ok(0) => {
+                error = Some(std::io::Error::from(std::io::ErrorKind::WriteZero));
+                break;
+            }
             Ok(n) => written += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
         }
     }
-    if written >= lines.len() {
+    let Some(error) = error else {
         return Ok(());
-    }
+    };
     let whole = lines
         .get(..written)
         .and_then(|done| done.iter().rposition(|&b| b == b'\n'))
@@ -964,7 +991,7 @@ pub(crate) fn append_whole_lines(file: &mut File, lines: &[u8]) -> Result<(), us
             let _ = file.set_len(meta.len().saturating_sub(torn));
         }
     }
-    Err(whole)
+    Err((whole, error))
 }
 
 fn count_lines(bytes: &[u8]) -> u64 {
@@ -994,7 +1021,15 @@ mod tests {
             .start()
             .unwrap();
         let core = session.core().unwrap();
-        let sanitizer = Sanitizer::new(true, &[], 40).unwrap();
+        // A limit shorter than the model name and the usage keys too: both
+        // paths cut free text only.
+        for limit in [40, 8] {
+            let sanitizer = Sanitizer::new(true, &[], limit).unwrap();
+            check_deferred_matches_built(core, &sanitizer);
+        }
+    }
+
+    fn check_deferred_matches_built(core: &Core, sanitizer: &Sanitizer) {
         let scoped = Scope {
             parent: Some(Arc::from("parent-span")),
             iteration: Some(3),
@@ -1003,6 +1038,14 @@ mod tests {
                 id: "w1".into(),
                 ..AgentRef::default()
             })),
+        };
+        let secret_agent = Scope {
+            agent: Some(Arc::new(AgentRef {
+                id: "worker-sk-ant-api03-AbCdEfGhIjKlMnOpQrStUv".into(),
+                agent_type: Some("coder".into()),
+                ..AgentRef::default()
+            })),
+            ..scoped.clone()
         };
         let cases = [
             (Scope::default(), LlmResponse::default()),
@@ -1040,6 +1083,14 @@ mod tests {
                 },
             ),
             (
+                secret_agent,
+                LlmResponse {
+                    model: Some("claude-sonnet-4-5"),
+                    usage: TokenUsage::otel(1000, 10).with_cache(500, 100),
+                    ..LlmResponse::default()
+                },
+            ),
+            (
                 scoped,
                 LlmResponse {
                     model: Some("m"),
@@ -1058,6 +1109,7 @@ mod tests {
             1_700_000_000_999_999,
             1_700_000_001_000_005,
             1_700_000_001_000_006,
+            1_700_000_001_000_007,
         ];
         assert_eq!(cases.len(), times.len());
         for ((scope, resp), time) in cases.into_iter().zip(times) {
@@ -1065,11 +1117,11 @@ mod tests {
             // Twice with one cache: the second line comes from its memo.
             let mut fast = Vec::new();
             record()
-                .write_json(core, &sanitizer, &mut cache, &mut fast)
+                .write_json(core, sanitizer, &mut cache, &mut fast)
                 .unwrap();
             let mut again = Vec::new();
             record()
-                .write_json(core, &sanitizer, &mut cache, &mut again)
+                .write_json(core, sanitizer, &mut cache, &mut again)
                 .unwrap();
             assert_eq!(fast, again);
             // The event as every other helper builds it.
@@ -1083,7 +1135,7 @@ mod tests {
             llm_response_payload(&mut ev, &resp, true);
             // Durable events take the record through `to_event`.
             assert_eq!(record().to_event(core), ev);
-            sanitizer.sanitize_map(&mut ev.data);
+            sanitizer.sanitize_event(&mut ev);
             let slow = serde_json::to_vec(&ev).unwrap();
             // Byte for byte too, unless some crate in the build turned on
             // serde_json's `preserve_order` (maps then keep insertion order).
@@ -1095,6 +1147,14 @@ mod tests {
             }
             let fast: Value = serde_json::from_slice(&fast).unwrap();
             assert_eq!(fast, serde_json::from_slice::<Value>(&slow).unwrap());
+            // Identifiers and usage keys are whole; secrets in the agent gone.
+            if let Some(model) = resp.model {
+                assert_eq!(fast["data"]["model"], model);
+            }
+            if let Some(cached) = resp.usage.cache_read_tokens {
+                assert_eq!(fast["data"]["usage"]["cache_read_tokens"], cached);
+            }
+            assert!(!fast.to_string().contains("sk-ant"), "{fast}");
         }
     }
 

@@ -59,7 +59,8 @@ fn child_entry() {
         .unwrap();
     let rec = session.recorder();
     record(&rec, 0, EVENTS);
-    assert!(session.flush());
+    // Events are missing from the file: the flush must not confirm them.
+    assert!(!session.flush());
     let full = rec.summary();
     println!("LOUPE_WRITE_ERRORS={}", full.write_errors);
     println!("LOUPE_UNWRITTEN={}", full.unwritten);
@@ -145,11 +146,12 @@ fn a_write_cut_short_by_a_size_limit_leaves_only_whole_lines() {
     assert!(lifted.success(), "prlimit failed");
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "child failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child failed: {stderr}");
+    // The first write error, and only it, is said on stderr.
+    let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("loupe:")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("limited.jsonl"), "{}", said[0]);
 
     // The file says how many events it is missing (in one report or in
     // several, as space came and went), before the events that follow.
