@@ -96,6 +96,33 @@ pub(crate) fn is_fail_status(s: &str) -> bool {
 /// Whether an event reports a failure: an error kind, a failure status,
 /// or an LLM response or workflow end that carries an error (Agent Trace
 /// writes a failed call as an `llm.response` with `error` set).
+/// Whether the subagent that wrote the `error` event `e` also failed, by
+/// the swarm's account, within a second of it (a failed retry attempt, a
+/// subagent error or timeout): one failure written twice, as attoswarm
+/// writes a worker's timeout in the worker's trace and in the swarm's
+/// events. Events are in time order, so only that window is looked at.
+fn said_by_the_swarm(events: &[Event], e: &Event) -> bool {
+    let Some(agent) = e.agent.as_ref().map(|a| a.id.as_str()) else {
+        return false;
+    };
+    let (lo, hi) = (
+        e.timestamp.plus_millis(-1_000.0),
+        e.timestamp.plus_millis(1_000.0),
+    );
+    let from = events.partition_point(|x| x.timestamp < lo);
+    events[from..]
+        .iter()
+        .take_while(|x| x.timestamp <= hi)
+        .any(|x| {
+            x.agent.as_ref().is_some_and(|a| a.id == agent)
+                && match x.kind {
+                    EventKind::RetryAttempt => x.status().is_some_and(is_fail_status),
+                    EventKind::SubagentError | EventKind::SubagentTimeout => true,
+                    _ => false,
+                }
+        })
+}
+
 pub(crate) fn reports_failure(e: &Event) -> bool {
     e.kind.is_error()
         || e.status().is_some_and(is_fail_status)
@@ -114,7 +141,9 @@ pub fn counts_as_error(e: &Event) -> bool {
         | EventKind::Error
         | EventKind::SubagentError
         | EventKind::SubagentTimeout => true,
-        EventKind::ToolEnd | EventKind::NodeEnd => e.status().is_some_and(is_fail_status),
+        EventKind::ToolEnd | EventKind::NodeEnd | EventKind::RetryAttempt => {
+            e.status().is_some_and(is_fail_status)
+        }
         EventKind::LlmResponse | EventKind::WorkflowEnd => reports_failure(e),
         _ => false,
     }
@@ -300,7 +329,12 @@ impl<'a> Facts<'a> {
                 }
                 EventKind::CompactionEnd => f.compactions += 1,
                 EventKind::CompactionStart => compaction_starts += 1,
-                EventKind::Error => f.error_events += 1,
+                // Unless the swarm counted the same failure (below).
+                EventKind::Error if !said_by_the_swarm(&session.events, e) => f.error_events += 1,
+                // A retry that says its attempt failed (attoswarm's).
+                EventKind::RetryAttempt if e.status().is_some_and(is_fail_status) => {
+                    f.error_events += 1
+                }
                 EventKind::SubagentError | EventKind::SubagentTimeout => {
                     f.subagent_errors += 1;
                     if let Some(id) = e.str(keys::AGENT_ID) {
@@ -688,6 +722,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failure_the_worker_and_the_swarm_both_wrote_counts_once() {
+        use crate::testing::Trace;
+        let mut t = Trace::new();
+        t.no_iter().as_agent(Some("w1"));
+        // The worker's own error line, and the swarm's retry a moment later.
+        t.push(EventKind::Error, &[(keys::ERROR, "timed out".into())]);
+        t.push(EventKind::RetryAttempt, &[(keys::STATUS, "failed".into())])
+            .timestamp = t.events().last().unwrap().timestamp.plus_millis(-500.0);
+        // A retry with no error beside it, and an error with no retry.
+        t.push(EventKind::RetryAttempt, &[(keys::STATUS, "failed".into())]);
+        t.as_agent(Some("w2"));
+        t.push(EventKind::Error, &[(keys::ERROR, "boom".into())]);
+        let session = t.session();
+        let f = Facts::build(&session, &PriceTable::empty());
+        assert_eq!(f.error_events, 3);
+    }
 
     #[test]
     fn fingerprint_ignores_key_order_but_not_values() {

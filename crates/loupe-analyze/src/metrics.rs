@@ -54,6 +54,33 @@ pub(crate) fn compute(f: &Facts<'_>) -> Metrics {
     }
 }
 
+/// LLM use per model, by name. Cost not tied to a call goes to `main_model`.
+pub(crate) fn by_model(f: &Facts<'_>, main_model: Option<&str>) -> Vec<crate::ModelUsage> {
+    let mut by: std::collections::BTreeMap<&str, crate::ModelUsage> =
+        std::collections::BTreeMap::new();
+    for c in &f.llm {
+        let name = c.model.unwrap_or("");
+        let m = by.entry(name).or_insert_with(|| crate::ModelUsage {
+            model: name.to_owned(),
+            ..Default::default()
+        });
+        m.llm_calls += 1;
+        m.input_tokens += c.usage.input();
+        m.output_tokens += c.usage.output();
+        m.cost_usd += c.cost_usd;
+    }
+    if f.extra_cost_usd != 0.0 {
+        let name = main_model.unwrap_or("");
+        by.entry(name)
+            .or_insert_with(|| crate::ModelUsage {
+                model: name.to_owned(),
+                ..Default::default()
+            })
+            .cost_usd += f.extra_cost_usd;
+    }
+    by.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

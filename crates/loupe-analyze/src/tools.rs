@@ -269,7 +269,10 @@ fn normalise_word(word: &str) -> String {
             || (trimmed.starts_with('`') && trimmed.ends_with('`')))
     {
         "<str>".to_owned()
-    } else if trimmed.contains('/') || trimmed.contains('\\') {
+    } else if (trimmed.contains('/') || trimmed.contains('\\'))
+        // A fraction or a date (`1/5`, `2026/03/01`) is numbers, not a path.
+        && trimmed.chars().any(|c| c.is_alphabetic() || matches!(c, '.' | '~' | '_'))
+    {
         "<path>".to_owned()
     } else if is_hex_id(trimmed) {
         "<hex>".to_owned()
@@ -359,6 +362,10 @@ mod tests {
         assert_eq!(
             normalise_error("open /var/x failed after 3.5s id deadbeef12"),
             "open <path> failed after <n>s id <hex>"
+        );
+        assert_eq!(
+            normalise_error("Task task-6 failed (attempt 1/5), retrying"),
+            "Task task-<n> failed (attempt <n>/<n>), retrying"
         );
         let mut t = Trace::new();
         t.tool_err("bash", json!({}), "exit code 1: 3 failing");

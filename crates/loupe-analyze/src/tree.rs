@@ -62,6 +62,7 @@ fn node(kind: SpanKind, label: String, start: Timestamp, e: Option<(&Event, usiz
         event_index: e.map(|(_, i)| i),
         tokens: None,
         error: None,
+        recorded_success: false,
         children: Vec::new(),
     }
 }
@@ -187,6 +188,12 @@ impl<'a> Builder<'a> {
             .filter(|d| d.is_finite() && *d >= 0.0)
             .or_else(|| Some(e.timestamp.millis_since(n.start).max(0.0)));
         n.error = if failed { e.error_message() } else { None };
+        n.recorded_success = !failed
+            && e.status().is_some_and(|s| {
+                ["success", "ok", "completed", "complete"]
+                    .iter()
+                    .any(|ok| s.eq_ignore_ascii_case(ok))
+            });
         n.status = if failed {
             NodeStatus::Error
         } else if e
@@ -512,12 +519,13 @@ pub fn span_tree(session: &Session) -> SpanNode {
         event_index: None,
         tokens: None,
         error: None,
+        recorded_success: false,
         children: roots
             .iter()
             .filter_map(|&r| materialise(r, &mut slots, &children, 0))
             .collect(),
     };
-    finish(&mut root, &session.events);
+    finish(&mut root);
     // A session ends with its `session_end`, or (Victor, which writes none)
     // its workflow's end, as its status does (`facts.rs`).
     if !session
@@ -591,14 +599,15 @@ fn deeper_spans(
         event_index: None,
         tokens: None,
         error: None,
+        recorded_success: false,
         children: Vec::new(),
     })
 }
 
 /// Sorts children by start, fills container durations, rolls up errors and tokens.
-fn finish(n: &mut SpanNode, events: &[Event]) {
+fn finish(n: &mut SpanNode) {
     for c in &mut n.children {
-        finish(c, events);
+        finish(c);
     }
     n.children.sort_by_key(|c| c.start);
     if matches!(
@@ -610,6 +619,8 @@ fn finish(n: &mut SpanNode, events: &[Event]) {
                 n.start = first.start;
             }
         }
+        // Whether an event ended it (else its extent comes from its children).
+        let ended = n.duration_ms.is_some();
         if n.duration_ms.is_none() && !n.children.is_empty() {
             let end = n
                 .children
@@ -623,20 +634,19 @@ fn finish(n: &mut SpanNode, events: &[Event]) {
         // recorded its own success (a subagent that recovered and
         // completed, an iteration ended with `status: success`): the tree
         // then shows what was recorded, and the failure on the child.
-        let recorded_success = n
-            .event_index
-            .and_then(|i| events.get(i))
-            .and_then(Event::status)
-            .is_some_and(|s| {
-                ["success", "ok", "completed", "complete"]
-                    .iter()
-                    .any(|ok| s.eq_ignore_ascii_case(ok))
-            });
+        let recorded_success = n.recorded_success;
         if n.status == NodeStatus::Ok
             && !recorded_success
             && n.children.iter().any(|c| c.status == NodeStatus::Error)
         {
             n.status = NodeStatus::Error;
+        } else if n.status == NodeStatus::Ok
+            && !ended
+            && n.children.iter().any(|c| c.status == NodeStatus::Running)
+        {
+            // Never ended, with a call still open inside (a crash mid-tool):
+            // still running, not done.
+            n.status = NodeStatus::Running;
         }
         let mut t = TokenTotals::default();
         let mut any = false;
@@ -697,6 +707,25 @@ mod tests {
         let sub = find(&tree, SpanKind::Subagent).unwrap();
         assert_eq!(sub.children.len(), 2);
         assert_eq!(sub.status, NodeStatus::Error);
+    }
+
+    #[test]
+    fn containers_show_what_they_recorded_and_failures_say_why() {
+        let mut t = Trace::new();
+        // Iteration 1 ends with `status: success` although a tool failed in it.
+        t.iter(1)
+            .tool_err("bash", json!({"command": "make"}), "exit 2");
+        t.push(EventKind::IterationEnd, &[(keys::STATUS, "success".into())]);
+        // Iteration 2 never ends: its tool is still open (a crash mid-call).
+        t.iter(2)
+            .push(EventKind::ToolStart, &[(keys::TOOL, "grep".into())]);
+        let tree = span_tree(&t.session());
+        let (it1, it2) = (&tree.children[0], &tree.children[1]);
+        assert_eq!(it1.status, NodeStatus::Ok, "its own success is kept");
+        let failed = &it1.children[0];
+        assert_eq!(failed.status, NodeStatus::Error);
+        assert_eq!(failed.error.as_deref(), Some("exit 2"));
+        assert_eq!(it2.status, NodeStatus::Running, "{it2:?}");
     }
 
     fn find(n: &SpanNode, k: SpanKind) -> Option<&SpanNode> {

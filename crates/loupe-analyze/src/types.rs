@@ -103,6 +103,21 @@ pub struct ToolStats {
     pub p95_duration_ms: f64,
 }
 
+/// One model's share of a session's LLM calls.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    /// Model name (`""` for calls that name none).
+    pub model: String,
+    /// LLM calls to it.
+    pub llm_calls: u64,
+    /// Prompt tokens (cache included).
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost: reported, else priced (0 for an unpriced model).
+    pub cost_usd: f64,
+}
+
 /// A node of the span tree: session → iteration/turn → LLM call / tool / subagent → children.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpanNode {
@@ -127,6 +142,11 @@ pub struct SpanNode {
     /// Why it failed, when the event that closed it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether the event that closed it recorded a success status of its
+    /// own (`success`, `completed`...): failed children then do not mark it
+    /// failed. Only used while the tree is built.
+    #[serde(skip)]
+    pub recorded_success: bool,
     /// Child nodes in time order.
     pub children: Vec<SpanNode>,
 }
@@ -298,6 +318,12 @@ pub struct SessionAnalysis {
     pub issues: Vec<Issue>,
     /// Per-tool statistics, most called first.
     pub tools: Vec<ToolStats>,
+    /// Workflow nodes (Victor), slowest first: durations summed per node
+    /// id. Empty for sessions without workflow nodes.
+    pub nodes: Vec<crate::NodeStats>,
+    /// LLM use per model, by model name; a cost not tied to a call
+    /// (reported per step or per task) goes to the session's model.
+    pub models: Vec<ModelUsage>,
     /// Token flow.
     pub token_flow: TokenFlow,
     /// Span tree rooted at the session.

@@ -6,10 +6,11 @@
 //! every file of one swarm lands in one session.
 //!
 //! Mapping of `swarm.events.jsonl` `event_type`: `spawn` → `subagent_spawn`,
+//! `retry` → `retry_attempt` with status `failed` (an attempt that failed),
 //! `complete` → `subagent_complete` (a worker's) or `swarm_complete` (with no
 //! `agent_id`: the swarm's own, status `failed` when its `data.failed`
-//! counts a task, else `completed`), `fail` → `subagent_error`, `retry` →
-//! `retry_attempt`, `decision` → `swarm_decision`, `info` → `log`, anything
+//! counts a task, else `completed`), `fail` → `subagent_error`, `decision` →
+//! `swarm_decision`, `info` → `log`, anything
 //! else → `swarm_event`; the worker (`agent_id`) becomes `agent`. Agent trace
 //! lines (`entry_type`): `cost_delta` → `cost_delta` with `cost_usd`, `error` →
 //! `error`, others → `swarm_event`. Control lines (`action`) → `custom` named
@@ -46,6 +47,10 @@ impl AttoswarmReader {
 /// the project's name comes first (`PROJECT/hybrid-swarm`): two projects'
 /// runs are two sessions, not one.
 pub(crate) fn swarm_session_of(path: &Path) -> String {
+    // Standard input has no swarm directory (`/dev` is not one).
+    if path == Path::new("/dev/stdin") || path == Path::new("-") {
+        return "attoswarm".to_owned();
+    }
     let mut dir = path.parent();
     if dir.and_then(Path::file_name).is_some_and(|n| n == "agents") {
         dir = dir.and_then(Path::parent);
@@ -97,7 +102,12 @@ impl LineParser for AttoswarmReader {
                 }
                 "complete" => EventKind::SubagentComplete,
                 "fail" => EventKind::SubagentError,
-                "retry" => EventKind::RetryAttempt,
+                // "Task task-6 failed (attempt 1/5), retrying": the
+                // worker's attempt failed.
+                "retry" => {
+                    map.insert(keys::STATUS.to_owned(), Value::from("failed"));
+                    EventKind::RetryAttempt
+                }
                 "decision" => EventKind::SwarmDecision,
                 "info" => EventKind::Log,
                 _ => EventKind::SwarmEvent,
@@ -175,6 +185,7 @@ mod tests {
         );
         assert_eq!(of("samples/attoswarm-real/control.jsonl"), "attoswarm-real");
         assert_eq!(of("swarm.events.jsonl"), "attoswarm");
+        assert_eq!(of("/dev/stdin"), "attoswarm");
     }
 
     #[test]

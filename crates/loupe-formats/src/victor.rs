@@ -356,6 +356,10 @@ fn read_execution_trace(
     // Open node spans by node id → (span id, start time).
     let mut open: HashMap<String, (String, Timestamp)> = HashMap::new();
     let mut workflow_start: Option<Timestamp> = None;
+    // When the last node ended (or the workflow started): a streamed
+    // `node_completed` with no start and no duration ran since then, when
+    // no other node was open (the executor ran them one after another).
+    let mut last_boundary: Option<Timestamp> = None;
     for (i, raw) in events.iter().enumerate() {
         let Some((ev, ts)) = timed_object(raw, "events", i, source, sink) else {
             continue;
@@ -383,6 +387,7 @@ fn read_execution_trace(
         match kind {
             EventKind::WorkflowStart => {
                 workflow_start = Some(ts);
+                last_boundary = Some(ts);
                 e.span_id = Some(exec_id.clone());
             }
             EventKind::WorkflowEnd => {
@@ -403,12 +408,19 @@ fn read_execution_trace(
                 };
                 e.span_id = Some(span);
                 e.parent_event_id = Some(exec_id.clone());
-                // Streamed `node_completed` events report 0 s; a matching start is better.
-                e.duration_ms = match (duration_ms, started) {
-                    (Some(d), _) if d > 0.0 => Some(d),
-                    (_, Some(s)) => Some(millis_between(s, ts)),
-                    (d, None) => d,
+                // Streamed `node_completed` events report 0 s; a matching
+                // start is better, else the time since the previous node
+                // ended, when nodes ran one at a time (noted as inferred).
+                e.duration_ms = match (duration_ms, started, last_boundary) {
+                    (Some(d), _, _) if d > 0.0 => Some(d),
+                    (_, Some(s), _) => Some(millis_between(s, ts)),
+                    (_, None, Some(b)) if open.is_empty() && ts >= b => {
+                        e.data.insert("duration_inferred".to_owned(), true.into());
+                        Some(millis_between(b, ts))
+                    }
+                    (d, None, _) => d,
                 };
+                last_boundary = Some(ts);
             }
             EventKind::Custom => {
                 e.data

@@ -169,5 +169,15 @@ pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> 
             unpriced_models: m.unpriced_models.clone(),
         },
         efficiency_score: Some(a.efficiency_score),
+        models: a
+            .models
+            .iter()
+            .map(|u| loupe_store::ModelUsage {
+                model: u.model.clone(),
+                input_tokens: u.input_tokens,
+                output_tokens: u.output_tokens,
+                cost_usd: u.cost_usd,
+            })
+            .collect(),
     }
 }

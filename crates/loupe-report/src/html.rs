@@ -191,7 +191,7 @@ fn cards(out: &mut String, a: &SessionAnalysis) {
     let cards: [(&str, String, bool); 8] = [
         (
             "Efficiency",
-            format!("{:.0}/100", a.efficiency_score),
+            crate::text::score(a.efficiency_score),
             a.efficiency_score < 50.0,
         ),
         ("Iterations", m.iterations.to_string(), false),
@@ -579,6 +579,28 @@ pub fn tools(out: &mut String, a: &SessionAnalysis) {
             t.errors,
             human_duration_ms(t.avg_duration_ms),
             human_duration_ms(t.p95_duration_ms)
+        );
+    }
+    out.push_str("</tbody>\n</table>\n");
+    nodes(out, a);
+}
+
+/// Appends the workflow-node table, when the session has nodes.
+fn nodes(out: &mut String, a: &SessionAnalysis) {
+    if a.nodes.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Workflow nodes</h3>\n<table class=\"tools nodes\">\n<thead><tr><th>Node</th><th>Type</th><th class=\"num\">Runs</th><th class=\"num\">Failed</th><th class=\"num\">Total</th><th class=\"num\">Avg</th></tr></thead>\n<tbody>\n");
+    for n in &a.nodes {
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&n.node_id),
+            escape(n.node_type.as_deref().unwrap_or("")),
+            n.runs,
+            n.failures,
+            human_duration_ms(n.total_duration_ms),
+            human_duration_ms(n.avg_duration_ms)
         );
     }
     out.push_str("</tbody>\n</table>\n");

@@ -41,6 +41,9 @@
 //!     } ],
 //!     "tools": [ { "name": string, "calls": integer, "errors": integer,
 //!                  "avg_duration_ms": number, "p95_duration_ms": number } ],
+//!     "nodes": [ { "node_id": string, "node_type": string | null,  // addition: workflow nodes,
+//!                  "runs", "failures": integer,                    // slowest first; [] without
+//!                  "total_duration_ms", "avg_duration_ms": number } ],  // workflow nodes
 //!     "timeline": [ { "offset_ms", "kind", "label", ... } ],   // only with `view --view timeline|all`
 //!     "tree": { "kind", "label", "status", "children": [...] }, // only with `--view tree|all`
 //!     "token_flow": { "rows": [...], ... }                     // only with `--view tokens|all`
@@ -117,6 +120,8 @@ pub struct SessionJson<'a> {
     pub issues: Vec<IssueJson<'a>>,
     /// Per-tool statistics.
     pub tools: Vec<ToolJson<'a>>,
+    /// Workflow nodes, slowest first (empty without workflow nodes).
+    pub nodes: &'a [loupe_analyze::NodeStats],
     /// Every event in order (`loupe view --view timeline|all`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<&'a [loupe_analyze::TimelineEntry]>,
@@ -220,6 +225,7 @@ impl<'a> SessionJson<'a> {
             efficiency_score: finite(a.efficiency_score),
             issues: a.issues.iter().map(IssueJson::new).collect(),
             tools: a.tools.iter().map(ToolJson::new).collect(),
+            nodes: &a.nodes,
             timeline: None,
             tree: None,
             token_flow: None,

@@ -161,10 +161,10 @@ pub fn render_issues(analyses: &[SessionAnalysis]) -> String {
     for a in analyses {
         let _ = writeln!(
             out,
-            "\n## Session {} ({}, score {:.0}/100)\n",
+            "\n## Session {} ({}, score {})\n",
             escape(&a.session_id),
             a.status.as_str(),
-            a.efficiency_score
+            crate::text::score(a.efficiency_score)
         );
         issue_list(&mut out, a);
     }
@@ -227,7 +227,11 @@ fn session(a: &SessionAnalysis) -> String {
     if let Some(d) = a.duration_ms {
         let _ = writeln!(out, "- **Duration:** {}", human_duration_ms(d));
     }
-    let _ = writeln!(out, "- **Efficiency score:** {:.0}/100", a.efficiency_score);
+    let _ = writeln!(
+        out,
+        "- **Efficiency score:** {}",
+        crate::text::score(a.efficiency_score)
+    );
 
     let _ = writeln!(out, "\n### Metrics\n");
     let _ = writeln!(out, "| Metric | Value |\n|---|---:|");
@@ -278,6 +282,26 @@ fn session(a: &SessionAnalysis) -> String {
                 tool.errors,
                 human_duration_ms(tool.avg_duration_ms),
                 human_duration_ms(tool.p95_duration_ms)
+            );
+        }
+    }
+
+    if !a.nodes.is_empty() {
+        let _ = writeln!(out, "\n### Workflow nodes\n");
+        let _ = writeln!(
+            out,
+            "| Node | Type | Runs | Failed | Total | Avg |\n|---|---|---:|---:|---:|---:|"
+        );
+        for n in &a.nodes {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape(&n.node_id),
+                escape(n.node_type.as_deref().unwrap_or("")),
+                n.runs,
+                n.failures,
+                human_duration_ms(n.total_duration_ms),
+                human_duration_ms(n.avg_duration_ms)
             );
         }
     }

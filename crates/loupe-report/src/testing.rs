@@ -37,6 +37,7 @@ fn leaf(kind: SpanKind, label: &str, start_ms: f64, dur: f64, iteration: u32) ->
         event_index: None,
         tokens: None,
         error: None,
+        recorded_success: false,
         children: Vec::new(),
     }
 }
@@ -167,6 +168,8 @@ pub fn sample_analysis() -> SessionAnalysis {
                 suggestion: "Read the failing test output before editing again".to_owned(),
             },
         ],
+        nodes: Vec::new(),
+        models: Vec::new(),
         tools: vec![
             tool("bash", 1, 1, 8_450.0, 8_450.0),
             tool("edit_file", 1, 0, 36.0, 36.0),

@@ -30,6 +30,18 @@ pub fn human_duration_ms(ms: f64) -> String {
     }
 }
 
+/// An efficiency score out of 100, as every output shows it: one decimal
+/// when it has one (`69.5/100`, `100/100`), so the text, Markdown and HTML
+/// agree with the JSON and CSV figure.
+pub fn score(v: f64) -> String {
+    let tenths = (v * 10.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0}/100")
+    } else {
+        format!("{tenths:.1}/100")
+    }
+}
+
 /// Integer with thousands separators: `39,100`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -35,8 +35,8 @@ pub use query::{
     EventQuery, RetentionPolicy, SessionFilter, SessionQuery, SessionSort, ToolRunQuery,
 };
 pub use rows::{
-    metadata_value_text, AppendOutcome, IngestedFile, ModelStats, PruneOutcome, SearchHit,
-    SessionMetrics, SessionRow, SourceRef, StoreStats, ToolAggregate, ToolRun,
+    metadata_value_text, AppendOutcome, IngestedFile, ModelStats, ModelUsage, PruneOutcome,
+    SearchHit, SessionMetrics, SessionRow, SourceRef, StoreStats, ToolAggregate, ToolRun,
 };
 pub use sqlite::{SqliteStore, DEFAULT_DB_PATH, SCHEMA_VERSION};
 

@@ -210,13 +210,7 @@ impl Store for MemoryStore {
         for row in &rows {
             stats.sessions += 1;
             add_metrics(&mut stats.totals, &row.metrics);
-            let model = row.model.clone().unwrap_or_default();
-            let m = by_model.entry(model.clone()).or_default();
-            m.model = model;
-            m.sessions += 1;
-            m.input_tokens += row.metrics.input_tokens;
-            m.output_tokens += row.metrics.output_tokens;
-            m.cost_usd += row.metrics.cost_usd;
+            row.add_to_models(&mut by_model);
             if let Some(s) = inner.events.get(&row.session_id) {
                 stats.events += s.events.len() as u64;
                 for run in s.events.iter().filter_map(tool_run) {

@@ -106,6 +106,23 @@ pub struct SessionRow {
     /// Efficiency score, 0–100, when computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efficiency_score: Option<f64>,
+    /// LLM use per model, when computed (rows stored before it have none:
+    /// their whole usage counts under `model`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelUsage>,
+}
+
+/// One model's share of a session's LLM use ([`SessionRow::models`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelUsage {
+    /// Model name (`""` for calls that name none).
+    pub model: String,
+    /// Prompt tokens (cache included).
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost.
+    pub cost_usd: f64,
 }
 
 impl SessionRow {
@@ -126,6 +143,34 @@ impl SessionRow {
             tools: Vec::new(),
             metrics: SessionMetrics::default(),
             efficiency_score: None,
+            models: Vec::new(),
+        }
+    }
+
+    /// Adds this session to per-model aggregates: each model it used gets
+    /// the session and that model's tokens and cost (all of them under the
+    /// main model for a row without a per-model split).
+    pub fn add_to_models(&self, by_model: &mut std::collections::BTreeMap<String, ModelStats>) {
+        let mut add = |model: &str, input: u64, output: u64, cost: f64| {
+            let m = by_model.entry(model.to_owned()).or_default();
+            m.model = model.to_owned();
+            m.sessions += 1;
+            m.input_tokens += input;
+            m.output_tokens += output;
+            m.cost_usd += cost;
+        };
+        if self.models.is_empty() {
+            let m = &self.metrics;
+            add(
+                self.model.as_deref().unwrap_or(""),
+                m.input_tokens,
+                m.output_tokens,
+                m.cost_usd,
+            );
+        } else {
+            for u in &self.models {
+                add(&u.model, u.input_tokens, u.output_tokens, u.cost_usd);
+            }
         }
     }
 

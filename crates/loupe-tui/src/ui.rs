@@ -270,7 +270,7 @@ fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
             Span::raw("   "),
             Span::styled("Efficiency ", DIM),
             Span::styled(
-                format!("{:.0}/100", a.efficiency_score),
+                loupe_report::score(a.efficiency_score),
                 efficiency_style(a.efficiency_score),
             ),
         ]),

@@ -80,6 +80,8 @@ pub struct Config {
     /// Directory of trace files (created if missing).
     pub dir: PathBuf,
     /// File name inside `dir`; `{session_id}` and `{timestamp}` are replaced.
+    /// An existing file is appended to (a resumed session reads as one), and
+    /// the start says so on stderr.
     pub file_pattern: String,
     /// Capacity of the queue between record calls and the writer, in events.
     pub queue_capacity: usize,

@@ -889,6 +889,18 @@ fn open_trace_file(path: &Path) -> Result<File, RecorderError> {
         .append(true)
         .open(path)
         .map_err(io_error)?;
+    // A session id given twice (copied from an example, a constant) appends
+    // a second run to the first one's trace, and the two read as one
+    // session. That is right for a resumed session, so it is allowed, but
+    // said once, so a new run that reuses an id is not silently merged.
+    if file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = writeln!(
+            stderr,
+            "loupe: {} already holds a trace of this session id: this run is appended to it and reads as the same session (give each new run its own session id)",
+            path.display()
+        );
+    }
     // Appending to a trace whose writer died mid-line: end the torn line
     // first, so it stays one line that readers skip and count, and the new
     // lines stay whole.

@@ -330,11 +330,30 @@ pub fn detect(session: &Session, thresholds: &Thresholds, prices: &PriceTable) -
     run_all(&facts, thresholds, prices)
 }
 
+/// Rules that report something missing (tool calls, a reaction), unsure
+/// when the trace itself is missing events.
+const ABSENCE_BASED: &[&str] = &["spinning", "budget_warning_ignored"];
+
 pub(crate) fn run_all(facts: &Facts<'_>, t: &Thresholds, prices: &PriceTable) -> Vec<Issue> {
     let cx = Ctx { facts, t, prices };
     let mut out = Vec::new();
     for (_, rule) in RULES {
         rule(&cx, &mut out);
+    }
+    // A finding that rests on events *not* being there (no tool call in 50
+    // iterations) cannot be trusted when the recorder says events are
+    // missing: a full disk keeps short lines and loses long ones, and the
+    // lost tool calls read as spinning. Said, and made low.
+    if out.iter().any(|i| i.category == incomplete_trace::CATEGORY) {
+        for i in out
+            .iter_mut()
+            .filter(|i| ABSENCE_BASED.contains(&i.category.as_str()))
+        {
+            i.severity = Severity::Low;
+            i.description.push_str(
+                " The trace is missing events (see incomplete_trace): the calls this finding misses may be among them.",
+            );
+        }
     }
     // Most severe first; stable, so rule order breaks ties.
     out.sort_by_key(|i| std::cmp::Reverse(i.severity));
@@ -425,6 +444,34 @@ pub(crate) mod test_support {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn spinning_is_unsure_on_a_trace_missing_events() {
+        use crate::testing::Trace;
+        use loupe_model::{keys, EventKind};
+        let mut t = Trace::new();
+        for i in 1..=17 {
+            t.iter(i).llm(1000, 50, 0, 0);
+        }
+        let facts_of = |t: &Trace| {
+            let session = t.session();
+            let prices = PriceTable::empty();
+            let issues = run_all(
+                &Facts::build(&session, &prices),
+                &Thresholds::default(),
+                &prices,
+            );
+            issues
+                .into_iter()
+                .find(|i| i.category == "spinning")
+                .unwrap()
+        };
+        assert_eq!(facts_of(&t).severity, Severity::High);
+        t.push(EventKind::Dropped, &[(keys::DROPPED, 500.into())]);
+        let spinning = facts_of(&t);
+        assert_eq!(spinning.severity, Severity::Low);
+        assert!(spinning.description.contains("missing events"));
+    }
 
     #[test]
     fn thresholds_toml_overrides_some_keys_and_rejects_unknown_ones() {

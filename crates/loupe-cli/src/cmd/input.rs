@@ -810,12 +810,16 @@ pub(crate) fn write_output(out: Option<&Path>, text: &str) -> anyhow::Result<()>
     write_output_bytes(out, text.as_bytes())
 }
 
-/// Writes `bytes` to `out`, or to stdout when `out` is `None`.
+/// Writes `bytes` to `out` (and says so on stderr, as every command with
+/// `--out` does), or to stdout when `out` is `None`.
 pub(crate) fn write_output_bytes(out: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match out {
         Some(path) => {
             create_parent_dir(path)?;
-            std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
+            std::fs::write(path, bytes)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            eprintln!("loupe: wrote {}", path.display());
+            Ok(())
         }
         None => {
             let mut stdout = std::io::stdout().lock();

@@ -106,8 +106,5 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
     };
     input::write_output(out, &text)?;
-    if let Some(path) = out {
-        eprintln!("loupe: wrote {}", path.display());
-    }
     Ok(ExitCode::SUCCESS)
 }

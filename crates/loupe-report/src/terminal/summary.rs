@@ -42,7 +42,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     if let Some(d) = a.duration_ms {
         let _ = writeln!(out, "  Duration  {}", human_duration_ms(d));
     }
-    let score = format!("{:.0}/100", a.efficiency_score);
+    let score = crate::text::score(a.efficiency_score);
     let score = if a.efficiency_score >= 80.0 {
         p.ok(&score)
     } else if a.efficiency_score >= 50.0 {
@@ -124,6 +124,28 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
                 tool.errors.to_string(),
                 human_duration_ms(tool.avg_duration_ms),
                 human_duration_ms(tool.p95_duration_ms),
+            ]);
+        }
+        out.push_str(&table.render(2, p));
+    }
+    if !a.nodes.is_empty() {
+        let _ = writeln!(out, "\n{}", p.bold("Workflow nodes"));
+        let mut table = Table::new(&[
+            ("Node", Align::Left),
+            ("Type", Align::Left),
+            ("Runs", Align::Right),
+            ("Failed", Align::Right),
+            ("Total", Align::Right),
+            ("Avg", Align::Right),
+        ]);
+        for n in &a.nodes {
+            table.row(vec![
+                one_line(&n.node_id, 40),
+                one_line(n.node_type.as_deref().unwrap_or(""), 20),
+                n.runs.to_string(),
+                n.failures.to_string(),
+                human_duration_ms(n.total_duration_ms),
+                human_duration_ms(n.avg_duration_ms),
             ]);
         }
         out.push_str(&table.render(2, p));

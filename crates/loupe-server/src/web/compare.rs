@@ -127,7 +127,7 @@ fn column(
         ("Tokens", human_tokens(m.tokens.total())),
         ("Cache hit rate", percent(m.cache_hit_rate)),
         ("Cost", usd(m.cost_usd)),
-        ("Efficiency", format!("{:.0}/100", a.efficiency_score)),
+        ("Efficiency", loupe_report::score(a.efficiency_score)),
     ];
     for (label, value) in cards {
         let _ = writeln!(

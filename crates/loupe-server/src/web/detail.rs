@@ -153,7 +153,7 @@ fn cards(row: &SessionRow) -> Vec<(&'static str, &'static str, String, bool)> {
             "efficiency_score",
             "Efficiency",
             row.efficiency_score
-                .map(|s| format!("{s:.0}/100"))
+                .map(loupe_report::score)
                 .unwrap_or_default(),
             row.efficiency_score.is_some_and(|s| s < 50.0),
         ),

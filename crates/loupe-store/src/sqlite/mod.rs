@@ -1393,13 +1393,7 @@ impl Store for SqliteStore {
                     let row = parse_row(&json?)?;
                     stats.sessions += 1;
                     add_metrics(&mut stats.totals, &row.metrics);
-                    let model = row.model.clone().unwrap_or_default();
-                    let m = by_model.entry(model.clone()).or_default();
-                    m.model = model;
-                    m.sessions += 1;
-                    m.input_tokens += row.metrics.input_tokens;
-                    m.output_tokens += row.metrics.output_tokens;
-                    m.cost_usd += row.metrics.cost_usd;
+                    row.add_to_models(&mut by_model);
                 }
                 finish_totals(&mut stats.totals);
                 stats.by_model = by_model.into_values().collect();

@@ -736,6 +736,56 @@ pub fn statistics(store: &dyn Store) {
     assert_eq!(coder.by_tool.len(), 2);
 }
 
+/// A session that used two models counts under each, with that model's
+/// tokens and cost (not all of them under its main model).
+pub fn statistics_split_a_session_by_model(store: &dyn Store) {
+    load(store);
+    let mut rows = fixture_rows();
+    let beta = rows
+        .iter_mut()
+        .find(|r| r.model.as_deref() == Some("gpt-5"))
+        .unwrap();
+    let (input, output, cost) = (
+        beta.metrics.input_tokens,
+        beta.metrics.output_tokens,
+        beta.metrics.cost_usd,
+    );
+    beta.models = vec![
+        loupe_store::ModelUsage {
+            model: "gpt-5".into(),
+            input_tokens: input - 1_000,
+            output_tokens: output,
+            cost_usd: cost - 0.25,
+        },
+        loupe_store::ModelUsage {
+            model: "gpt-5-mini".into(),
+            input_tokens: 1_000,
+            output_tokens: 0,
+            cost_usd: 0.25,
+        },
+    ];
+    store.upsert_sessions(&rows).unwrap();
+    let all = store.stats(&f()).unwrap();
+    let models: Vec<(String, u64, u64)> = all
+        .by_model
+        .iter()
+        .map(|m| (m.model.clone(), m.sessions, m.input_tokens))
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("claude-sonnet-4-5".to_owned(), 2, 62_000 - input),
+            ("gpt-5".to_owned(), 1, input - 1_000),
+            ("gpt-5-mini".to_owned(), 1, 1_000)
+        ]
+    );
+    let mini = &all.by_model[2];
+    assert!((mini.cost_usd - 0.25).abs() < 1e-9);
+    // The split survives a read back.
+    let back = store.session(&rows[1].session_id).unwrap().unwrap();
+    assert_eq!(back.models, rows[1].models);
+}
+
 pub fn prune_by_age(store: &dyn Store) {
     load(store);
     // Last activity: alpha ts(5), beta ts(63), gamma ts(121). Keep 90 minutes before ts(150).
@@ -1062,6 +1112,11 @@ macro_rules! behaviour_tests {
         fn statistics() {
             let store = $make;
             common::statistics(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn statistics_split_a_session_by_model() {
+            let store = $make;
+            common::statistics_split_a_session_by_model(common::AsStore::as_store(&store));
         }
         #[test]
         fn prune_by_age() {
