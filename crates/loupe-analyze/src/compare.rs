@@ -6,13 +6,16 @@
 //! Loupe's): iterations more than +2, cost more than +$0.01, cache hit rate
 //! down more than 0.10, any increase in errors, total tokens / duration / tool
 //! calls up more than 20%, efficiency down more than 10 points, any drop of
-//! the success rate (the share of runs that completed: a run that failed
-//! early looks cheaper and faster, so its outcome is compared too). For groups the medians are compared and, when both groups have at
-//! least `min_group_runs` (3) runs, the shift must also be significant: a
-//! two-sided Mann–Whitney U test (exact up to 8 vs 8 runs, else the normal
-//! approximation with tie and continuity correction) with p < `alpha`
-//! (0.05) — so one noisy run does not fail CI. 3 vs 3 runs can never reach
-//! p < 0.05 (at best 0.10); use ≥ 4 each.
+//! the success rate (the share of runs that completed, a run without an end
+//! counting as not completed: a run that failed or crashed early looks
+//! cheaper and faster, so its outcome is compared too). For groups the
+//! medians are compared (the mean for the success rate) and, when both
+//! groups have at least `min_group_runs` (4) runs, the shift must also be
+//! significant: a two-sided Mann–Whitney U test (exact up to 8 vs 8 runs,
+//! else the normal approximation with tie and continuity correction) with
+//! p < `alpha` (0.05) — so one noisy run does not fail CI. Smaller groups
+//! are judged on their medians alone (3 vs 3 runs can never reach p < 0.05:
+//! at best 0.10, so testing them would make the gate unable to fail).
 //!
 //! Per-tool and per-workflow-node slowdowns: mean duration in B above A by
 //! more than `slowdown_threshold_ms` (500 ms, Victor's node-regression
@@ -67,7 +70,7 @@ impl Default for CompareConfig {
             slowdown_threshold_ms: 500.0,
             slowdown_relative: 0.2,
             alpha: 0.05,
-            min_group_runs: 3,
+            min_group_runs: 4,
         }
     }
 }
@@ -185,14 +188,13 @@ struct MetricDef {
     words: (&'static str, &'static str),
 }
 
-/// A run's outcome: 1 completed, 0 failed or cancelled; unknown while it
-/// runs.
+/// A run's outcome: 1 completed, else 0. A run still `running` in a
+/// finished trace never wrote its end: it crashed (or was killed), which is
+/// what a gate must catch, and `loupe stats` counts it the same way.
 fn succeeded(s: &SessionAnalysis) -> Option<f64> {
-    match s.status {
-        loupe_model::SessionStatus::Completed => Some(1.0),
-        loupe_model::SessionStatus::Failed | loupe_model::SessionStatus::Cancelled => Some(0.0),
-        loupe_model::SessionStatus::Running => None,
-    }
+    Some(f64::from(u8::from(
+        s.status == loupe_model::SessionStatus::Completed,
+    )))
 }
 
 /// Whether a run's token counts are known: LLM calls that report no usage
@@ -290,12 +292,27 @@ fn fmt_value(name: &str, v: f64) -> String {
 }
 
 /// A count, or a group's median of counts (which may fall between two):
-/// `6`, `6.5`.
+/// `6`, `6.5`, `105,498`, `293,917.5`.
 fn count(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
+    let whole = crate::detectors::thousands(v.abs().trunc() as u64);
+    let sign = if v < 0.0 { "-" } else { "" };
+    let tenths = ((v.abs().fract()) * 10.0).round() as u64;
+    match tenths {
+        0 => format!("{sign}{whole}"),
+        10 => format!(
+            "{sign}{}",
+            crate::detectors::thousands(v.abs().trunc() as u64 + 1)
+        ),
+        t => format!("{sign}{whole}.{t}"),
+    }
+}
+
+/// A p-value as the regression lines give it: `, p = 0.038`, `, p < 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        ", p < 0.001".to_owned()
     } else {
-        format!("{v:.1}")
+        format!(", p = {p:.3}")
     }
 }
 
@@ -368,7 +385,7 @@ pub fn compare_groups(
             fmt_value(def.name, ma),
             fmt_value(def.name, mb)
         );
-        let p = p_value.map(|p| format!(", p = {p:.3}")).unwrap_or_default();
+        let p = p_value.map(p_text).unwrap_or_default();
         if regression {
             regressions.push(match def.name {
                 "iterations" => format!("+{} iterations {change}{p}", count(delta)),
@@ -395,10 +412,7 @@ pub fn compare_groups(
     let node_slowdowns = slowdowns(&node_means(a), &node_means(b), cfg, grouped);
     for (kind, list) in [("Tool", &tool_slowdowns), ("Node", &node_slowdowns)] {
         for s in list {
-            let p = s
-                .p_value
-                .map(|p| format!(", p = {p:.3}"))
-                .unwrap_or_default();
+            let p = s.p_value.map(p_text).unwrap_or_default();
             regressions.push(format!(
                 "{kind} {} slower: {} → {} (+{}){p}",
                 s.name,
@@ -713,6 +727,30 @@ mod tests {
             .find(|m| m.name == "success_rate")
             .unwrap();
         assert_eq!(rate.b, 0.75);
+    }
+
+    #[test]
+    fn a_run_that_never_ended_counts_as_not_completed() {
+        let a = run(2, 7000, 100.0);
+        let mut t = Trace::new();
+        t.iter(1).llm(10_000, 100, 7000, 0);
+        let crashed = analyze(&t.session(), &AnalysisConfig::default());
+        assert_eq!(crashed.status, loupe_model::SessionStatus::Running);
+        let c = compare_sessions(&a, &crashed, &CompareConfig::default());
+        assert!(c.regressed);
+        assert!(c
+            .regressions
+            .iter()
+            .any(|r| r.starts_with("Lower success rate")));
+    }
+
+    #[test]
+    fn counts_have_separators_and_tiny_p_values_read_as_bounds() {
+        assert_eq!(count(293_917.5), "293,917.5");
+        assert_eq!(count(-6.0), "-6");
+        assert_eq!(count(9.96), "10");
+        assert_eq!(p_text(0.000_155), ", p < 0.001");
+        assert_eq!(p_text(0.038), ", p = 0.038");
     }
 
     #[test]

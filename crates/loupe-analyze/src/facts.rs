@@ -382,6 +382,16 @@ impl<'a> Facts<'a> {
             .or(workflow_status)
             .or_else(|| spans_outcome(session))
             .unwrap_or(SessionStatus::Running);
+        if f.task.is_none() {
+            // No task on the start (Agent Trace): the first thing the user
+            // asked, as a conversation's first turn gives it.
+            f.task = session
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::TurnStart && !e.is_subagent())
+                .find_map(|e| e.str("user_input"))
+                .filter(|t| !t.is_empty());
+        }
         f.started_at = session_start_at.or_else(|| session.events.first().map(|e| e.timestamp));
         f.ended_at = session_end_at.or_else(|| session.events.last().map(|e| e.timestamp));
         f
@@ -722,6 +732,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn without_a_task_the_first_user_input_is_the_task() {
+        use crate::testing::Trace;
+        let mut t = Trace::new();
+        t.no_iter();
+        t.push(EventKind::SessionStart, &[]);
+        t.push(
+            EventKind::TurnStart,
+            &[("user_input", "Why is CI red?".into())],
+        );
+        t.push(EventKind::TurnStart, &[("user_input", "And now?".into())]);
+        let session = t.session();
+        let f = Facts::build(&session, &PriceTable::empty());
+        assert_eq!(f.task, Some("Why is CI red?"));
+    }
 
     #[test]
     fn a_failure_the_worker_and_the_swarm_both_wrote_counts_once() {

@@ -88,6 +88,18 @@ pub struct UsageBucket {
     pub cost_usd: f64,
     /// Calls that had no reported cost and no price.
     pub unpriced_calls: u64,
+    /// Prompt tokens of the calls that report cache reads or writes: the
+    /// base of [`UsageBucket::cache_hit_rate`].
+    pub cache_reported_input_tokens: u64,
+}
+
+impl UsageBucket {
+    /// Cache reads over the prompt tokens of the calls that report cache
+    /// use; `None` when no call does (unknown, not 0 %).
+    pub fn cache_hit_rate(&self) -> Option<f64> {
+        (self.cache_reported_input_tokens > 0)
+            .then(|| self.tokens.cache_read_tokens as f64 / self.cache_reported_input_tokens as f64)
+    }
 }
 
 /// A workflow node that is slow across sessions.
@@ -395,6 +407,9 @@ impl StatsAccumulator {
             ] {
                 bucket.llm_calls += 1;
                 bucket.tokens += &c.usage;
+                if c.usage.reports_cache() {
+                    bucket.cache_reported_input_tokens += c.usage.input();
+                }
                 bucket.cost_usd += c.cost_usd;
                 bucket.unpriced_calls += unpriced;
             }

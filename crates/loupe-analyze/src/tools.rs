@@ -141,9 +141,10 @@ pub fn error_patterns(session: &Session) -> Vec<ErrorPattern> {
 
 /// The error message of a failing event, if it is one.
 pub(crate) fn error_text(e: &loupe_model::Event) -> Option<String> {
-    // A failed session's end repeats the failure already counted inside
-    // it: left out, so the patterns add up to the errors metric.
-    if e.kind == EventKind::SessionEnd {
+    // A failed session's (or swarm's) end repeats the failures already
+    // counted inside it: left out, so the patterns add up to the errors
+    // metric.
+    if matches!(e.kind, EventKind::SessionEnd | EventKind::SwarmComplete) {
         return None;
     }
     let failing = e.kind.is_error()

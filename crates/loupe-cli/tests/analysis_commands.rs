@@ -112,6 +112,36 @@ fn compare_reports_the_seed_regressions_and_fails_the_gate() {
     };
     assert!(slowdowns(&[]) > 0);
     assert_eq!(slowdowns(&["--slowdown-ms", "1000000"]), 0);
+    // Every metric's threshold is the user's too.
+    let regressed_metrics = |extra: &[&str]| {
+        let mut args = vec!["compare", s(&healthy), s(&regressed), "--output", "json"];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&loupe(&args, None))).unwrap();
+        v["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["regression"] == true)
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let all = regressed_metrics(&[]);
+    assert!(all.contains(&"iterations".to_owned()), "{all:?}");
+    let loose = regressed_metrics(&[
+        "--iterations",
+        "100",
+        "--cost-usd",
+        "100",
+        "--errors",
+        "100",
+        "--efficiency-points",
+        "100",
+        "--cache-pp",
+        "100",
+        "--change-pct",
+        "10000",
+    ]);
+    assert!(loose.is_empty(), "{loose:?}");
     let o = loupe(
         &["compare", s(&healthy), s(&regressed), "--alpha", "2"],
         None,

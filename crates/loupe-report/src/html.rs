@@ -410,9 +410,14 @@ fn waterfall(out: &mut String, a: &SessionAnalysis) {
         };
         let label = escape(&n.label);
         let dur = n.duration_ms.map(human_duration_ms).unwrap_or_default();
+        let why = n
+            .error
+            .as_deref()
+            .map(|w| format!(" · {}", escape(&crate::text::one_line(w, 160))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<div class=\"wf-row\"><span class=\"wf-label\" title=\"{label}\">{kind} {label}</span><span class=\"wf-track\"><span class=\"wf-bar {class}\" style=\"left:{left:.3}%;width:{width:.3}%\" title=\"{label} · {dur}\"></span></span></div>",
+            "<div class=\"wf-row\"><span class=\"wf-label\" title=\"{label}\">{kind} {label}</span><span class=\"wf-track\"><span class=\"wf-bar {class}\" style=\"left:{left:.3}%;width:{width:.3}%\" title=\"{label} · {dur}{why}\"></span></span></div>",
             kind = kind_name(n.kind),
         );
     }
@@ -544,6 +549,14 @@ fn node_text(out: &mut String, n: &SpanNode) {
     );
     if let Some(d) = n.duration_ms {
         let _ = write!(out, " {}", human_duration_ms(d));
+    }
+    // Why it failed, unless the label already says.
+    if let Some(why) = n.error.as_deref().filter(|w| !n.label.contains(w)) {
+        let _ = write!(
+            out,
+            " <span class=\"st-error\">{}</span>",
+            escape(&crate::text::one_line(why, 160))
+        );
     }
     if let Some(t) = n.tokens.filter(|t| t.split_unknown()) {
         let _ = write!(

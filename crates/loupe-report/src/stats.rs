@@ -23,13 +23,16 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
     let t = &stats.total;
     let _ = writeln!(
         out,
-        "{} {} sessions · {} LLM calls · {} input / {} output tokens · cache hit {} · {}",
+        "{} {} session{} · {} LLM call{} · {} input / {} output tokens · cache hit {} · {}",
         p.bold("Stats"),
-        stats.sessions,
+        thousands(stats.sessions),
+        if stats.sessions == 1 { "" } else { "s" },
         thousands(t.llm_calls),
+        if t.llm_calls == 1 { "" } else { "s" },
         thousands(t.tokens.input_tokens),
         thousands(t.tokens.output_tokens),
-        percent(t.tokens.cache_hit_rate()),
+        t.cache_hit_rate()
+            .map_or_else(|| "unreported".to_owned(), percent),
         usd(t.cost_usd)
     );
     if t.unpriced_calls > 0 {
@@ -113,7 +116,11 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
                 n.sessions.to_string(),
                 n.runs.to_string(),
                 human_duration_ms(n.avg_duration_ms),
-                format!("{} sessions", n.slow_sessions),
+                format!(
+                    "{} session{}",
+                    n.slow_sessions,
+                    if n.slow_sessions == 1 { "" } else { "s" }
+                ),
             ]);
         }
         out.push_str(&table.render(2, p));
@@ -171,7 +178,7 @@ fn usage(out: &mut String, title: &str, buckets: &[UsageBucket], p: Painter) {
             thousands(b.llm_calls),
             thousands(b.tokens.input_tokens),
             thousands(b.tokens.output_tokens),
-            percent(b.tokens.cache_hit_rate()),
+            b.cache_hit_rate().map_or_else(|| "-".to_owned(), percent),
             cost,
         ]);
     }

@@ -87,7 +87,7 @@ impl Counters {
             cache_read_tokens: self.cache_read_tokens.load(Relaxed),
             cache_write_tokens: self.cache_write_tokens.load(Relaxed),
             reasoning_tokens: self.reasoning_tokens.load(Relaxed),
-            cost_usd: f64::from_bits(self.cost_usd_bits.load(Relaxed)),
+            reported_cost_usd: f64::from_bits(self.cost_usd_bits.load(Relaxed)),
             dropped: self.dropped.load(Relaxed),
             write_errors: self.write_errors.load(Relaxed),
             unwritten: self.unwritten.load(Relaxed),
@@ -103,7 +103,8 @@ impl Counters {
 /// `llm_response` or `llm_error` (a finished call); `tool_calls` per `tool_end`
 /// or `tool_error`; `errors` counts `tool_error`, `llm_error`, `error`,
 /// `subagent_error` and `subagent_timeout`; `compactions` per `compaction_end`;
-/// tokens and `cost_usd` from `llm_response` (cost only when reported).
+/// tokens and `reported_cost_usd` from `llm_response` (cost only when
+/// reported).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// Events accepted by the recorder (written or queued; not dropped).
@@ -134,8 +135,10 @@ pub struct Summary {
     pub cache_write_tokens: u64,
     /// Reasoning tokens.
     pub reasoning_tokens: u64,
-    /// Sum of the costs reported on LLM responses, in USD.
-    pub cost_usd: f64,
+    /// Sum of the costs reported on LLM responses, in USD. Calls that
+    /// report none add nothing (the recorder has no price table): `loupe
+    /// view` prices those, so its cost can be higher.
+    pub reported_cost_usd: f64,
     /// Events dropped because the queue was full.
     pub dropped: u64,
     /// Failed writes to the trace file (the agent never sees them).
@@ -167,7 +170,7 @@ mod tests {
         c.add_cost(f64::NAN);
         let s = c.snapshot();
         assert_eq!(s.input_tokens, u64::MAX);
-        assert_eq!(s.cost_usd, 0.5);
+        assert_eq!(s.reported_cost_usd, 0.5);
     }
 
     #[test]
@@ -188,6 +191,6 @@ mod tests {
             (150, 11, 80)
         );
         assert_eq!((s.cache_write_tokens, s.reasoning_tokens), (5, 3));
-        assert_eq!(s.cost_usd, 0.75);
+        assert_eq!(s.reported_cost_usd, 0.75);
     }
 }

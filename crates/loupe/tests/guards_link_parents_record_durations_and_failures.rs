@@ -60,7 +60,7 @@ fn guards_build_a_span_tree_with_durations_and_statuses() {
         (1000, 900, 20)
     );
     assert_eq!(s.errors, 3); // two tool errors and the subagent timeout
-    assert_eq!(s.cost_usd, 0.002);
+    assert_eq!(s.reported_cost_usd, 0.002);
     session.end(SessionStatus::Completed);
 
     let events = common::read_events(&path);

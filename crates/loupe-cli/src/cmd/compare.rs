@@ -55,6 +55,26 @@ pub(crate) struct Args {
     /// Tokens, duration and tool calls regress beyond PCT percent.
     #[arg(long, value_name = "PCT", default_value_t = CompareConfig::default().relative * 100.0)]
     change_pct: f64,
+    /// Cost regresses when it grew by more than USD dollars.
+    #[arg(long, value_name = "USD", default_value_t = CompareConfig::default().cost_abs_usd)]
+    cost_usd: f64,
+    /// Iterations regress when they grew by more than N.
+    #[arg(long, value_name = "N", default_value_t = CompareConfig::default().iterations_abs)]
+    iterations: f64,
+    /// Errors regress when they grew by more than N (0: any new error).
+    #[arg(long, value_name = "N", default_value_t = CompareConfig::default().errors_abs)]
+    errors: f64,
+    /// The efficiency score regresses when it fell by more than POINTS.
+    #[arg(long, value_name = "POINTS", default_value_t = CompareConfig::default().efficiency_abs)]
+    efficiency_points: f64,
+    /// The cache hit rate regresses when it fell by more than PP
+    /// percentage points.
+    #[arg(long, value_name = "PP", default_value_t = CompareConfig::default().cache_hit_rate_abs * 100.0)]
+    cache_pp: f64,
+    /// The success rate regresses when it fell by more than PP percentage
+    /// points (0: any drop).
+    #[arg(long, value_name = "PP", default_value_t = CompareConfig::default().success_rate_abs * 100.0)]
+    success_pp: f64,
     /// Significance level of the Mann–Whitney test for groups.
     #[arg(long, value_name = "P", default_value_t = CompareConfig::default().alpha)]
     alpha: f64,
@@ -62,7 +82,9 @@ pub(crate) struct Args {
     /// session id (by default files naming one session are joined into one).
     #[arg(long)]
     run_per_file: bool,
-    /// Groups with fewer runs than N are judged on medians alone.
+    /// Groups with fewer runs than N are judged on medians alone (with 3
+    /// runs a side the test can never reach p < 0.05, so 4 is the least
+    /// that tests).
     #[arg(long, value_name = "N", default_value_t = CompareConfig::default().min_group_runs)]
     min_group_runs: usize,
     #[command(flatten)]
@@ -88,9 +110,14 @@ fn compare_config(args: &Args) -> anyhow::Result<CompareConfig> {
         slowdown_threshold_ms: finite_non_negative(args.slowdown_ms, "--slowdown-ms")?,
         slowdown_relative: finite_non_negative(args.slowdown_pct, "--slowdown-pct")? / 100.0,
         relative: finite_non_negative(args.change_pct, "--change-pct")? / 100.0,
+        cost_abs_usd: finite_non_negative(args.cost_usd, "--cost-usd")?,
+        iterations_abs: finite_non_negative(args.iterations, "--iterations")?,
+        errors_abs: finite_non_negative(args.errors, "--errors")?,
+        efficiency_abs: finite_non_negative(args.efficiency_points, "--efficiency-points")?,
+        cache_hit_rate_abs: finite_non_negative(args.cache_pp, "--cache-pp")? / 100.0,
+        success_rate_abs: finite_non_negative(args.success_pp, "--success-pp")? / 100.0,
         alpha,
         min_group_runs: args.min_group_runs.max(2),
-        ..CompareConfig::default()
     })
 }
 

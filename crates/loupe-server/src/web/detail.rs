@@ -314,9 +314,14 @@ fn waterfall(out: &mut String, a: &SessionAnalysis, now: Timestamp) {
             Some(d) => human_duration_ms(d),
             None => "running".to_owned(),
         };
+        let why = n
+            .error
+            .as_deref()
+            .map(|w| format!(" · {}", escape(w)))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<g class=\"wf-span\"><title>{kind} {label} · {dur}</title>\
+            "<g class=\"wf-span\"><title>{kind} {label} · {dur}{why}</title>\
              <rect class=\"{class}\" x=\"{left:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"12\"></rect></g>",
             kind = kind_name(n.kind),
             label = escape(&n.label),
