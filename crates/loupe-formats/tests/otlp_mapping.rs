@@ -469,12 +469,12 @@ fn id_less_spans_are_rejected_with_reasons() {
     assert_eq!(stats.spans, 1);
     assert_eq!(stats.rejected_spans, 3);
     assert!(
-        stats.rejection_reasons[0].contains("'log line': trace id has 0 bytes"),
+        stats.rejection_reasons[0].contains("'log line': trace id is missing or not an id"),
         "{:?}",
         stats.rejection_reasons
     );
     assert!(stats.rejection_reasons[1].contains("all zeros"));
-    assert!(stats.rejection_reasons[2].contains("'short': span id has 0 bytes"));
+    assert!(stats.rejection_reasons[2].contains("'short': span id is missing or not an id"));
     assert_eq!(kinds(&events), ["span_start", "span_end"]);
     assert_eq!(events[1].duration_ms, Some(0.001));
 }

@@ -57,7 +57,8 @@
       case "duration": case "duration_ms": return duration(row.duration_ms);
       case "input_tokens": case "output_tokens": return tokens(m[name]);
       case "cache_hit_rate": return percent(m.cache_hit_rate);
-      case "cost_usd": return usd(m.cost_usd);
+      // At least: calls to unpriced models are not in it (as the page says).
+      case "cost_usd": return (m.unpriced_models && m.unpriced_models.length ? "\u2265 " : "") + usd(m.cost_usd);
       case "score": return row.efficiency_score === undefined ? "" : String(Math.round(row.efficiency_score));
       case "efficiency_score": return row.efficiency_score === undefined ? "" : Math.round(row.efficiency_score) + "/100";
       default: return m[name] === undefined ? "" : String(m[name]);

@@ -35,6 +35,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/search", get(search))
         .route("/api/v1/tool-runs", get(tool_runs))
         .route("/api/v1/stats", get(stats))
+        // Any other API path: a JSON 404 like every other API error, not
+        // an empty body.
+        .route("/api/{*rest}", axum::routing::any(unknown_endpoint))
+}
+
+async fn unknown_endpoint(uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "no API endpoint {}: see GET /api/v1/sessions, /api/v1/sessions/ID, /api/v1/sessions/ID/events, /api/v1/search, /api/v1/tool-runs, /api/v1/stats, POST /api/v1/events",
+            uri.path()
+        ),
+    )
 }
 
 type Params = Query<HashMap<String, String>>;

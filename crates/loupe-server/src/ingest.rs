@@ -10,9 +10,10 @@
 //! of the server buffering without limit.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use loupe_model::Event;
@@ -49,8 +50,14 @@ impl AppState {
         let decoded = tokio::task::spawn_blocking(decode)
             .await
             .map_err(|e| Problem::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        if decoded.is_err() {
-            self.metrics.refused("bad_request");
+        if let Err(problem) = &decoded {
+            // A body too large once decompressed is refused for its size,
+            // as a raw body over the limit is.
+            self.metrics.refused(match problem.status {
+                StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                _ => "bad_request",
+            });
         }
         decoded
     }
@@ -182,6 +189,10 @@ fn write_loop(
     metrics: Arc<Metrics>,
 ) {
     let mut redirects = Redirects::default();
+    // When the store last refused a batch: said on stderr at most once a
+    // minute, so an operator sees a store that cannot be written (read-only
+    // file, full disk) and the log is not flooded.
+    let mut last_said: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut count = first.events.len();
         let mut jobs = vec![first];
@@ -259,6 +270,15 @@ fn write_loop(
             Err(e) => {
                 metrics.store_errors.inc();
                 let message = e.to_string();
+                if last_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    last_said = Some(Instant::now());
+                    let mut stderr = std::io::stderr().lock();
+                    let _ = writeln!(
+                        stderr,
+                        "loupe: the store refused {} events (clients were told to retry): {message}",
+                        events.len()
+                    );
+                }
                 for (ack, permit) in acks {
                     drop(permit);
                     let _ = ack.send(Err(message.clone()));

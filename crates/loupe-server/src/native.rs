@@ -135,5 +135,13 @@ fn parse(
             quoted.join("; ")
         )));
     }
+    // A session with no id could be stored but never opened (`/sessions/`).
+    if let Some(i) = sink.events.iter().position(|e| e.session_id.is_empty()) {
+        return Err(Problem::bad_request(format!(
+            "event {} of the batch ({}) has an empty session_id; every event names its session; nothing was stored",
+            i + 1,
+            sink.events[i].event_id
+        )));
+    }
     Ok(sink.events)
 }

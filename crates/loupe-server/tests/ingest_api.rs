@@ -177,6 +177,15 @@ fn bad_payloads_get_clear_errors_and_store_nothing() {
         .unwrap()
         .is_empty());
 
+    // An event with an empty session id: a session nobody could open.
+    let empty = "{\"event_id\":\"x\",\"kind\":\"session_start\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"session_id\":\"\"}\n";
+    let (status, body, _) = post(&events, "application/x-ndjson", empty.as_bytes());
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("session_id"),
+        "{body}"
+    );
+
     // OTLP: not OTLP at all, a wrong content type, broken gzip, a gzip bomb.
     let (status, body, _) = post(&traces, "application/json", b"{\"hello\": 1}");
     assert_eq!(status, 400, "{body}");
@@ -207,6 +216,13 @@ fn bad_payloads_get_clear_errors_and_store_nothing() {
     assert!(body["error"].as_str().unwrap().contains("since"), "{body}");
     let (status, _) = get(&format!("{}/api/v1/sessions/nope", server.url()));
     assert_eq!(status, 404);
+    // An unknown endpoint is a JSON error naming the path, like the others.
+    let (status, body) = get(&format!("{}/api/v1/nope", server.url()));
+    assert_eq!(status, 404);
+    assert!(
+        body["error"].as_str().unwrap().contains("/api/v1/nope"),
+        "{body}"
+    );
 
     let metrics = ureq::get(&format!("{}/metrics", server.url()))
         .call()
@@ -215,6 +231,11 @@ fn bad_payloads_get_clear_errors_and_store_nothing() {
         .unwrap();
     assert!(
         metrics.contains("loupe_refused_requests_total{reason=\"bad_request\"}"),
+        "{metrics}"
+    );
+    // The gzip bomb was refused for its size once decompressed.
+    assert!(
+        metrics.contains("loupe_refused_requests_total{reason=\"too_large\"}"),
         "{metrics}"
     );
     server.shutdown().unwrap();

@@ -400,6 +400,23 @@ fn viewer_in_chromium_shows_sessions_live_updates_and_a_virtualised_200k_event_p
     cdp.navigate(&format!("{url}/"));
     let rows = cdp.eval("document.querySelectorAll('#sessions tbody tr').length");
     assert_eq!(rows, json!(4), "demo ×2, live-1 and big listed");
+    // On a 1280 px screen every column, cost and score included, is in
+    // view: the table does not scroll sideways.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    let overflow = cdp.eval(
+        "(() => { const s = document.querySelector('.table-scroll'); return s.scrollWidth - s.clientWidth; })()",
+    );
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the list scrolls sideways by {overflow} px at 1280 px"
+    );
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+    );
     cdp.wait_for("the live stream", "document.body.dataset.liveReady === '1'");
     post_events(
         &server,

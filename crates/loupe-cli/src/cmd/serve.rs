@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use loupe_model::parse_duration_ms;
 use loupe_server::config::{Retention, DEFAULT_BIND};
 use loupe_server::{ServerConfig, ServerHandle};
@@ -61,13 +63,45 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A server whose SQLite store cannot be written would answer every agent
+/// with "retry later" for ever: refused at start instead. SQLite writes the
+/// file and, beside it, its `-wal` and `-shm` files.
+fn check_writable(db: &std::path::Path) -> anyhow::Result<()> {
+    let cannot = |what: &std::path::Path| {
+        format!(
+            "{}: cannot be written; `loupe serve` stores what agents send (pick another --db)",
+            what.display()
+        )
+    };
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(db)
+        .with_context(|| cannot(db))?;
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(format!(".loupe-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| cannot(dir))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if super::clickhouse_target(&args.db).is_none() {
         if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create directory", dir.display()))?;
         }
     }
     let store: Arc<dyn loupe_store::Store> = Arc::from(super::open_any_store(&args.db)?);
+    if super::clickhouse_target(&args.db).is_none() {
+        check_writable(&args.db)?;
+    }
     let mut config = ServerConfig {
         bind: args.bind,
         queue_events: args.queue_events,
@@ -87,6 +121,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.read_keys.extend(args.read_keys);
     let server = ServerHandle::start(config, store)?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    // Ctrl-C, and SIGTERM/SIGHUP too (the `termination` feature): systemd,
+    // Docker and Kubernetes stop a service with SIGTERM, which must store
+    // what was acknowledged and refresh summaries as Ctrl-C does.
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })?;

@@ -60,6 +60,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Sessions split across files (a rotated log, the same traces in two
         // exports) are counted whole, once: read everything, as `view`
         // does, so their parts are merged and events read twice dropped.
+        // Said, since runs that reuse a session id are merged this way too
+        // (`compare --run-per-file` keeps them apart).
+        eprintln!(
+            "loupe: {} session part{} in more than one file, each session counted once (a trace exported in parts, or runs that reuse a session id)",
+            streamed.split_sessions.max(1),
+            if streamed.split_sessions == 1 { " was" } else { "s were" }
+        );
         let loaded = input::load(&args.input, args.format.format)?;
         acc = StatsAccumulator::new(config.prices.clone()).with_top_n(args.top.max(1));
         for session in &loaded.sessions {

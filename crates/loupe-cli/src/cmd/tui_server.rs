@@ -22,6 +22,8 @@ const EVENTS_PAGE: usize = 10_000;
 #[derive(Deserialize)]
 struct SessionPage {
     sessions: Vec<SessionRow>,
+    #[serde(default)]
+    has_more: bool,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,8 @@ pub(crate) struct ServerFeed {
     known: HashMap<String, (String, SessionAnalysis)>,
     /// Session ids in the server's order at the last poll.
     order: Vec<String>,
+    /// Whether the server holds more sessions than are shown.
+    more: bool,
 }
 
 impl ServerFeed {
@@ -54,6 +58,7 @@ impl ServerFeed {
             config,
             known: HashMap::new(),
             order: Vec::new(),
+            more: false,
         }
     }
 
@@ -114,8 +119,15 @@ impl ServerFeed {
 }
 
 impl loupe_tui::Feed for ServerFeed {
+    fn warning(&self) -> Option<String> {
+        self.more.then(|| {
+            format!("the newest {MAX_SESSIONS} sessions; the server has more (the web viewer and `loupe query` list them all)")
+        })
+    }
+
     fn poll(&mut self) -> Result<Option<Vec<SessionAnalysis>>, String> {
         let page: SessionPage = self.get(&format!("/api/v1/sessions?limit={MAX_SESSIONS}"))?;
+        self.more = page.has_more;
         let mut changed = page.sessions.len() != self.order.len();
         let mut fresh = HashMap::with_capacity(page.sessions.len());
         let mut order = Vec::with_capacity(page.sessions.len());

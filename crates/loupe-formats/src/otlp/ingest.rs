@@ -447,6 +447,17 @@ fn validate_ids(span: &Span) -> Result<(), String> {
     } else {
         span.name.as_str()
     };
+    // Ids that are neither hex nor base64 (or absent) decode to nothing.
+    if span.trace_id.is_empty() {
+        return Err(format!(
+            "span '{name}': trace id is missing or not an id (32 hex digits, or base64 of 16 bytes)"
+        ));
+    }
+    if span.span_id.is_empty() {
+        return Err(format!(
+            "span '{name}': span id is missing or not an id (16 hex digits, or base64 of 8 bytes)"
+        ));
+    }
     if span.trace_id.len() != 16 {
         return Err(format!(
             "span '{name}': trace id has {} bytes, expected 16",

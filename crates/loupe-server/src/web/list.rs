@@ -13,7 +13,7 @@ use loupe_report::html::escape;
 use loupe_report::{human_duration_ms, human_tokens};
 use loupe_store::SessionRow;
 
-use super::page::{cost_text, percent, query_string, Ctx, PageError};
+use super::page::{percent, query_string, usd, Ctx, PageError};
 use crate::state::AppState;
 
 /// The filter fields shown in the form, in order: (parameter, label, placeholder).
@@ -217,7 +217,15 @@ fn session_row(out: &mut String, ctx: &Ctx, row: &SessionRow) {
         ("input_tokens", human_tokens(m.input_tokens)),
         ("output_tokens", human_tokens(m.output_tokens)),
         ("cache_hit_rate", percent(m.cache_hit_rate)),
-        ("cost_usd", cost_text(m.cost_usd, &m.unpriced_models)),
+        // A lower bound when some calls had no price: short, for the table.
+        (
+            "cost_usd",
+            if m.unpriced_models.is_empty() {
+                usd(m.cost_usd)
+            } else {
+                format!("≥ {}", usd(m.cost_usd))
+            },
+        ),
         (
             "score",
             row.efficiency_score
