@@ -52,9 +52,44 @@ fn flush_all_live(select: impl Fn(&Core) -> bool) -> usize {
         .count()
 }
 
+thread_local! {
+    /// The last panic of this thread, as the hook saw it: what guards and
+    /// sessions dropped while unwinding record as their error.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Why this thread is unwinding (`panicked at src/agent.rs:12:5: boom`),
+/// when the panic hook saw it; plain `panicked` otherwise.
+pub(crate) fn panic_reason() -> String {
+    LAST_PANIC
+        .try_with(|p| p.borrow().clone())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "panicked".to_owned())
+}
+
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("");
+        let mut reason = match info.location() {
+            Some(at) => format!("panicked at {}:{}:{}", at.file(), at.line(), at.column()),
+            None => "panicked".to_owned(),
+        };
+        if !message.is_empty() {
+            reason.push_str(": ");
+            reason.extend(message.chars().take(500));
+        }
+        let _ = LAST_PANIC.try_with(|p| {
+            if let Ok(mut slot) = p.try_borrow_mut() {
+                *slot = Some(reason);
+            }
+        });
         flush_all_live(|c| c.config.flush_on_panic);
         previous(info);
     }));

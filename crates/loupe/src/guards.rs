@@ -18,12 +18,13 @@ use serde_json::Value;
 use crate::helpers::{put, put_opt, LlmRequest, LlmResponse};
 use crate::recorder::Recorder;
 
-/// Why an unfinished guard was dropped.
-fn drop_reason() -> &'static str {
+/// Why an unfinished guard was dropped (with the panic's message and place
+/// when the panic hook saw it).
+fn drop_reason() -> String {
     if std::thread::panicking() {
-        "panicked"
+        crate::exit::panic_reason()
     } else {
-        "abandoned"
+        "abandoned".to_owned()
     }
 }
 
@@ -343,7 +344,7 @@ impl IterationGuard {
 
 impl Drop for IterationGuard {
     fn drop(&mut self) {
-        let err = std::thread::panicking().then(|| drop_reason().to_owned());
+        let err = std::thread::panicking().then(drop_reason);
         status_end(&mut self.core, EventKind::IterationEnd, err);
     }
 }
@@ -362,7 +363,7 @@ impl TurnGuard {
 
 impl Drop for TurnGuard {
     fn drop(&mut self) {
-        let err = std::thread::panicking().then(|| drop_reason().to_owned());
+        let err = std::thread::panicking().then(drop_reason);
         status_end(&mut self.core, EventKind::TurnEnd, err);
     }
 }
@@ -401,7 +402,7 @@ impl LlmCallGuard {
 
 impl Drop for LlmCallGuard {
     fn drop(&mut self) {
-        self.error(drop_reason().to_owned());
+        self.error(drop_reason());
     }
 }
 
@@ -439,7 +440,7 @@ impl ToolGuard {
 
 impl Drop for ToolGuard {
     fn drop(&mut self) {
-        self.error(drop_reason().to_owned());
+        self.error(drop_reason());
     }
 }
 
@@ -490,7 +491,7 @@ impl Drop for SubagentGuard {
             EventKind::SubagentError,
             "error",
             keys::ERROR,
-            Some(drop_reason().to_owned()),
+            Some(drop_reason()),
         );
     }
 }
@@ -543,7 +544,7 @@ impl NodeGuard {
 
 impl Drop for NodeGuard {
     fn drop(&mut self) {
-        self.end("failed", Some(drop_reason().to_owned()));
+        self.end("failed", Some(drop_reason()));
     }
 }
 
@@ -570,7 +571,7 @@ impl SpanGuard {
 
 impl Drop for SpanGuard {
     fn drop(&mut self) {
-        let err = std::thread::panicking().then(|| drop_reason().to_owned());
+        let err = std::thread::panicking().then(drop_reason);
         self.close_with(err);
     }
 }

@@ -57,7 +57,7 @@
 //! | what happens | [`Durability::Buffered`] (default) | [`Durability::EveryEvent`] |
 //! |---|---|---|
 //! | `Session` ended or dropped | everything, `session_end` included | everything |
-//! | panic (unwinding or `panic = "abort"`) | everything recorded before the panic: a panic hook flushes all live sessions; unwinding then ends them as `failed` | everything |
+//! | panic (unwinding or `panic = "abort"`) | everything recorded before the panic: a panic hook flushes all live sessions; unwinding then ends them (and every open guard) as `failed`, with the panic's place and message as the error (`panicked at src/agent.rs:12:5: boom`) | everything |
 //! | `std::process::exit`, `main` returning with a session still open | everything; an `atexit` handler flushes (sessions stay open: no `session_end`) | everything |
 //! | `SIGKILL`, power loss | events recorded since the last write (at most `flush_interval`, 500 ms by default, or `buffer_size` bytes); the last line may be torn. Nothing recorded before a [`Recorder::flush`] that returned `true` is lost on `SIGKILL`. | nothing: each record call returns only after its line was written, flushed and `fsync`ed (a call costs one disk sync) |
 //!

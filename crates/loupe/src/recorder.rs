@@ -1036,7 +1036,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            self.finish(SessionStatus::Failed, Some("panicked".into()));
+            self.finish(SessionStatus::Failed, Some(crate::exit::panic_reason()));
         } else {
             self.finish(SessionStatus::Completed, None);
         }

@@ -160,10 +160,20 @@ fn a_panic_unwinding_through_guards_ends_them_as_failed() {
     let it_end = common::of_kind(&events, "iteration_end");
     assert_eq!(it_end.len(), 1);
     assert_eq!(it_end[0]["data"]["status"], "error");
-    assert_eq!(it_end[0]["data"]["error"], "panicked");
+    // The panic's place and message, not a bare "panicked".
+    let error = it_end[0]["data"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("panicked at ") && error.ends_with(": agent bug"),
+        "{error}"
+    );
+    assert!(
+        error.contains("crashes_lose_nothing_recorded_before_the_crash.rs:"),
+        "{error}"
+    );
     let end = events.last().unwrap();
     assert_eq!(end["kind"], "session_end");
     assert_eq!(end["data"]["status"], "failed");
+    assert_eq!(end["data"]["error"], error);
 }
 
 #[test]
