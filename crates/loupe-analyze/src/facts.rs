@@ -242,6 +242,11 @@ impl<'a> Facts<'a> {
                             .unwrap_or(SessionStatus::Completed),
                     );
                 }
+                // A workflow names its agent on its start (Victor), as a
+                // session does.
+                EventKind::WorkflowStart if f.agent_name.is_none() && !e.is_subagent() => {
+                    f.agent_name = e.str(keys::AGENT_NAME).filter(|m| !m.is_empty());
+                }
                 EventKind::WorkflowEnd => {
                     f.error_events += u64::from(reports_failure(e));
                     workflow_status = Some(

@@ -148,12 +148,13 @@ fn compare_reports_the_seed_regressions_and_fails_the_gate() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--alpha"), "{}", stderr(&o));
-    // Comparing a run with itself passes the gate.
+    // Comparing a run with itself passes the gate, and says the sides overlap.
     let o = loupe(
         &["compare", s(&healthy), s(&healthy), "--fail-on-regression"],
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stderr(&o).contains("A and B overlap"), "{}", stderr(&o));
 }
 
 #[test]

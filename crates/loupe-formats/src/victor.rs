@@ -203,6 +203,12 @@ fn read_workflow_tracer(
     first
         .data
         .insert(keys::WORKFLOW.to_owned(), workflow.clone().into());
+    // The workflow is what runs: its name is the agent's (stats by agent).
+    if !workflow.is_empty() {
+        first
+            .data
+            .insert(keys::AGENT_NAME.to_owned(), workflow.clone().into());
+    }
     first
         .data
         .insert(keys::SOURCE_KIND.to_owned(), "workflow_tracer".into());

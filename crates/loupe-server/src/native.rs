@@ -124,13 +124,21 @@ fn parse(
             .skipped
             .iter()
             .take(MAX_QUOTED)
-            .map(|s| match s.line {
-                Some(line) => format!("line {line}: {}", s.reason),
-                None => s.reason.clone(),
+            .map(|s| {
+                // A request body has no "end of file" to speak of: its last
+                // line failed to parse, newline or not.
+                let reason = s
+                    .reason
+                    .strip_prefix("torn last line (no newline at end of file): ")
+                    .unwrap_or(&s.reason);
+                match s.line {
+                    Some(line) => format!("line {line}: {reason}"),
+                    None => reason.to_owned(),
+                }
             })
             .collect();
         return Err(Problem::bad_request(format!(
-            "{} malformed line(s); nothing was stored: {}",
+            "{} malformed line(s) (the body is canonical JSONL: one event object per line); nothing was stored: {}",
             sink.skipped.len(),
             quoted.join("; ")
         )));

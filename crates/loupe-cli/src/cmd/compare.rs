@@ -129,6 +129,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let (side_a, a) = resolve(&args.a, &args, &config)?;
     let (side_b, b) = resolve(&args.b, &args, &config)?;
+    warn_of_shared_files(&a, &b);
     let comparison = match (a.as_slice(), b.as_slice()) {
         ([one_a], [one_b]) => loupe_analyze::compare_sessions(one_a, one_b, &cfg),
         _ => loupe_analyze::compare_groups(&a, &b, &cfg),
@@ -145,6 +146,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr when a trace file is on both sides: a baseline compared
+/// with itself (or a candidate directory inside the baseline's) passes any
+/// gate, which is rarely what was meant.
+fn warn_of_shared_files(a: &[SessionAnalysis], b: &[SessionAnalysis]) {
+    let file = |s: &SessionAnalysis| {
+        let path = Path::new(&s.source.path);
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+    };
+    let in_a: BTreeSet<PathBuf> = a.iter().map(file).collect();
+    let shared: BTreeSet<PathBuf> = b.iter().map(file).filter(|f| in_a.contains(f)).collect();
+    if let Some(first) = shared.iter().next() {
+        eprintln!(
+            "loupe: warning: {} trace file{} on both sides (first: {}): A and B overlap",
+            shared.len(),
+            if shared.len() == 1 { " is" } else { "s are" },
+            first.display()
+        );
+    }
 }
 
 /// Reads one side: a path, or a session id in `--dir`.

@@ -182,6 +182,10 @@ pub(super) fn usd(v: f64) -> String {
 }
 
 pub(super) fn percent(rate: f64) -> String {
+    // A rate above 0 never reads as 0% (1 failure in 512 is not none).
+    if rate > 0.0 && rate < 0.005 {
+        return "<1%".to_owned();
+    }
     format!("{:.0}%", rate * 100.0)
 }
 
