@@ -12,6 +12,8 @@ use std::process::Command;
 
 use loupe::Recorder;
 use serde_json::{json, Map};
+mod common;
+use common::printed;
 
 const CHILD: &str = "LOUPE_DEV_FULL";
 
@@ -69,16 +71,6 @@ fn flush_is_false_when_events_were_not_written_and_the_error_is_said_once() {
     assert_eq!(said.len(), 1, "stderr:\n{stderr}");
     assert!(said[0].contains("/dev/full"), "{}", said[0]);
     assert!(said[0].contains("No space left on device"), "{}", said[0]);
-}
-
-/// The number after `NAME=` in `text`.
-fn printed(text: &str, name: &str) -> u64 {
-    text.split(&format!("{name}="))
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{name} not printed: {text}"))
-        .parse()
-        .unwrap()
 }
 
 /// A healthy session's flush is still confirmed.

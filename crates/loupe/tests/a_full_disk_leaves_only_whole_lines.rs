@@ -15,6 +15,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::printed;
 use loupe::{QueueFullPolicy, Recorder};
 use serde_json::{json, Map};
 
@@ -70,17 +71,6 @@ fn child_entry() {
     record(&rec, EVENTS, EVENTS + AFTER);
     drop(session);
     assert_eq!(rec.summary().unwritten, full.unwritten);
-}
-
-/// The number after `NAME=` in `text` (the harness prints the test's name
-/// on the same line).
-fn printed(text: &str, name: &str) -> u64 {
-    text.split(&format!("{name}="))
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{name} not printed: {text}"))
-        .parse()
-        .unwrap()
 }
 
 #[test]

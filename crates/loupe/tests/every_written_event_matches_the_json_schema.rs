@@ -15,13 +15,7 @@ use serde_json::{json, Map};
 
 #[test]
 fn every_event_of_a_session_using_every_helper_validates() {
-    let schema_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/loupe-event.schema.json"
-    );
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
-    let validator = jsonschema::JSONSchema::compile(&schema).unwrap();
+    let validator = common::schema_validator();
 
     let dir = tempfile::tempdir().unwrap();
     let session = Recorder::builder()

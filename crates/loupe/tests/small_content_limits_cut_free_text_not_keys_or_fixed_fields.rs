@@ -15,13 +15,7 @@ const MODEL: &str = "claude-sonnet-4-5";
 
 #[test]
 fn keys_usage_and_identifiers_survive_a_tiny_content_limit() {
-    let schema_path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/loupe-event.schema.json"
-    );
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
-    let validator = jsonschema::JSONSchema::compile(&schema).unwrap();
+    let validator = common::schema_validator();
     let usage = || {
         TokenUsage::otel(1000, 10)
             .with_cache(500, 100)

@@ -21,3 +21,25 @@ pub fn read_events(path: &Path) -> Vec<Value> {
 pub fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
+
+/// The published event schema (docs/loupe-event.schema.json), compiled.
+pub fn schema_validator() -> jsonschema::JSONSchema {
+    let schema_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/loupe-event.schema.json"
+    );
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    jsonschema::JSONSchema::compile(&schema).unwrap()
+}
+
+/// The number after `NAME=` in a child process's output (the harness may
+/// print the test's name on the same line).
+pub fn printed(text: &str, name: &str) -> u64 {
+    text.split(&format!("{name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} not printed: {text}"))
+        .parse()
+        .unwrap()
+}
