@@ -722,6 +722,7 @@ mod tests {
         let tree = span_tree(&t.session());
         let (it1, it2) = (&tree.children[0], &tree.children[1]);
         assert_eq!(it1.status, NodeStatus::Ok, "its own success is kept");
+        assert_eq!(it1.failed_inside(), 1, "and the failure inside is counted");
         let failed = &it1.children[0];
         assert_eq!(failed.status, NodeStatus::Error);
         assert_eq!(failed.error.as_deref(), Some("exit 2"));

@@ -151,6 +151,22 @@ pub struct SpanNode {
     pub children: Vec<SpanNode>,
 }
 
+impl SpanNode {
+    /// Failed spans below this one, at any depth: what a node that
+    /// recorded its own success shows beside its ✓ (an iteration that went
+    /// on after three failed commands), so a collapsed tree still says where
+    /// failures are.
+    pub fn failed_inside(&self) -> usize {
+        let mut stack: Vec<&SpanNode> = self.children.iter().collect();
+        let mut failed = 0;
+        while let Some(n) = stack.pop() {
+            failed += usize::from(n.status == NodeStatus::Error);
+            stack.extend(n.children.iter());
+        }
+        failed
+    }
+}
+
 /// Kind of a span-tree node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

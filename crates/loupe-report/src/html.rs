@@ -550,6 +550,15 @@ fn node_text(out: &mut String, n: &SpanNode) {
     if let Some(d) = n.duration_ms {
         let _ = write!(out, " {}", human_duration_ms(d));
     }
+    if n.status == NodeStatus::Ok && n.kind != SpanKind::Session {
+        let failed = n.failed_inside();
+        if failed > 0 {
+            let _ = write!(
+                out,
+                " <span class=\"st-error\">({failed} failed inside)</span>"
+            );
+        }
+    }
     // Why it failed, unless the label already says.
     if let Some(why) = n.error.as_deref().filter(|w| !n.label.contains(w)) {
         let _ = write!(

@@ -140,11 +140,16 @@ fn tree(a: &SessionAnalysis) -> String {
             node.duration_ms
                 .map(|d| format!(" {}", human_duration_ms(d)))
                 .unwrap_or_default(),
-            node.error
-                .as_deref()
-                .filter(|w| !node.label.contains(w))
-                .map(|w| format!(" — {}", escape(&crate::text::one_line(w, 100))))
-                .unwrap_or_default()
+            match node.error.as_deref().filter(|w| !node.label.contains(w)) {
+                Some(w) => format!(" — {}", escape(&crate::text::one_line(w, 100))),
+                None if node.status == NodeStatus::Ok
+                    && node.kind != loupe_analyze::SpanKind::Session
+                    && node.failed_inside() > 0 =>
+                {
+                    format!(" ({} failed inside)", node.failed_inside())
+                }
+                None => String::new(),
+            }
         );
         stack.extend(node.children.iter().rev().map(|c| (c, depth + 1)));
     }

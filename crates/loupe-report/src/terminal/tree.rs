@@ -61,6 +61,12 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
     if let Some(d) = node.duration_ms {
         let _ = write!(s, " {}", human_duration_ms(d));
     }
+    if node.status == NodeStatus::Ok && node.kind != SpanKind::Session {
+        let failed = node.failed_inside();
+        if failed > 0 {
+            let _ = write!(s, "  {}", p.bad(&format!("({failed} failed inside)")));
+        }
+    }
     // Why it failed, unless the label already says (timeline labels of
     // point events end with the error).
     if let Some(why) = node.error.as_deref().filter(|w| !node.label.contains(w)) {
