@@ -601,6 +601,11 @@ fn streamed_analyze_prints_what_reading_everything_first_prints() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout(&view));
+    assert!(
+        stderr(&o).contains(&format!("loupe: wrote {}", out.display())),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -627,6 +632,17 @@ fn analyze_merges_a_session_split_across_files() {
     );
     let whole: serde_json::Value = serde_json::from_str(&stdout(&whole)).unwrap();
     assert_eq!(sessions[0]["metrics"], whole["sessions"][0]["metrics"]);
+    // `stats` counts it once too, and says the session spans files (runs
+    // that reuse a session id would be merged the same way).
+    let o = loupe(&["stats", s(dir.path()), "--output", "json"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(doc["sessions"], 1);
+    assert!(
+        stderr(&o).contains("in more than one file"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -400,8 +400,30 @@ fn viewer_in_chromium_shows_sessions_live_updates_and_a_virtualised_200k_event_p
     cdp.navigate(&format!("{url}/"));
     let rows = cdp.eval("document.querySelectorAll('#sessions tbody tr').length");
     assert_eq!(rows, json!(4), "demo ×2, live-1 and big listed");
-    // On a 1280 px screen every column, cost and score included, is in
-    // view: the table does not scroll sideways.
+    cdp.wait_for("the live stream", "document.body.dataset.liveReady === '1'");
+    post_events(
+        &server,
+        &[event(
+            "live-2",
+            "live-2-start",
+            "session_start",
+            30,
+            json!({
+                "data": {"format": "loupe", "format_version": 1, "task": "appears without reload",
+                         "agent_name": "late_agent_with_a_name_that_has_no_place_to_wrap_at_0123456789",
+                         "model": "provider_a_model_name_that_has_no_place_to_wrap_at_0123456789"}
+            }),
+        )],
+    );
+    cdp.wait_for(
+        "live-2 inserted into the list",
+        "!!document.querySelector('#sessions tr[data-session=\"live-2\"]')",
+    );
+    let task = cdp.eval("document.querySelector('#sessions tr[data-session=\"live-2\"] [data-col=task]').textContent");
+    assert_eq!(task, json!("appears without reload"));
+    // On a 1280 px screen every column, cost and score included, stays in
+    // view despite live-2's long agent and model names: the table does not
+    // scroll sideways.
     cdp.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
@@ -417,25 +439,6 @@ fn viewer_in_chromium_shows_sessions_live_updates_and_a_virtualised_200k_event_p
         "Emulation.setDeviceMetricsOverride",
         json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
     );
-    cdp.wait_for("the live stream", "document.body.dataset.liveReady === '1'");
-    post_events(
-        &server,
-        &[event(
-            "live-2",
-            "live-2-start",
-            "session_start",
-            30,
-            json!({
-                "data": {"format": "loupe", "format_version": 1, "task": "appears without reload", "agent_name": "late"}
-            }),
-        )],
-    );
-    cdp.wait_for(
-        "live-2 inserted into the list",
-        "!!document.querySelector('#sessions tr[data-session=\"live-2\"]')",
-    );
-    let task = cdp.eval("document.querySelector('#sessions tr[data-session=\"live-2\"] [data-col=task]').textContent");
-    assert_eq!(task, json!("appears without reload"));
     cdp.screenshot("list.png");
     cdp.assert_no_csp_violation();
 
