@@ -175,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_session_records_are_ignored_for_status_and_time() {
+    fn duplicate_session_records_are_ignored_for_status_but_a_later_end_ends_it() {
         use loupe_model::{keys, EventKind};
         let mut t = Trace::new();
         t.push(EventKind::SessionStart, &[("duplicate", true.into())]);
@@ -189,7 +189,7 @@ mod tests {
         let a = analyze(&s, &AnalysisConfig::default());
         assert_eq!(a.status, SessionStatus::Completed);
         assert_eq!(a.started_at, Some(s.events[0].timestamp));
-        assert_eq!(a.ended_at, Some(s.events[s.events.len() - 2].timestamp));
+        assert_eq!(a.ended_at, Some(s.events[s.events.len() - 1].timestamp));
     }
 
     #[test]

@@ -233,6 +233,13 @@ impl<'a> Facts<'a> {
                         },
                     });
                 }
+                // attocode's TraceWriter ends a session twice, a bare end
+                // then the full one (status, duration, summary) a moment
+                // later: the session lasts until its last end, as attocode's
+                // own loader and the writer's `duration_seconds` have it.
+                EventKind::SessionEnd => {
+                    session_end_at = session_end_at.max(Some(e.timestamp));
+                }
                 // A swarm's end says how it went, as a workflow's does (its
                 // failed tasks are counted as their workers' errors).
                 EventKind::SwarmComplete if !e.is_subagent() => {

@@ -80,6 +80,9 @@ fn main() -> ExitCode {
         Command::Tail(args) => cmd::tail::run(args),
     };
     match result {
+        // A file that could not be read fails the run once what could be
+        // read is shown (see `input::read_problems`).
+        Ok(code) if code == ExitCode::SUCCESS && cmd::input::read_failed() => ExitCode::from(2),
         Ok(code) => code,
         Err(err) => {
             if is_broken_pipe(&err) {

@@ -1329,6 +1329,52 @@ fn convert_writes_an_event_read_twice_once() {
     }
 }
 
+/// MyAgent writes the same traces as a runs export (no task, no metadata)
+/// and a traces export; whichever is read first, the converted sessions
+/// keep the task, as `view` of the two exports does.
+#[test]
+fn convert_keeps_the_fuller_copy_of_an_event_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // Named so the runs export is read first.
+    std::fs::copy(
+        sample("myagent/runs_export.json"),
+        input.join("a_runs.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        sample("myagent/traces_export.json"),
+        input.join("b_traces.json"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = loupe(
+        &["convert", s(&input), "--to", "canonical", "--out", s(&out)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let tasks = |path: &Path| {
+        let o = loupe(&["view", s(path), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut tasks: Vec<String> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["task"].as_str().unwrap_or("(none)").to_owned())
+            .collect();
+        tasks.sort();
+        tasks
+    };
+    let converted = tasks(&out);
+    assert_eq!(converted, tasks(&input));
+    assert!(
+        converted.contains(&"Weather in Paris?".to_owned()),
+        "{converted:?}"
+    );
+}
+
 /// Converting into the directory being read would truncate input files
 /// before they are read (a user lost most of a trace this way): refused,
 /// with the input left whole.
@@ -1538,4 +1584,84 @@ fn an_attocode_py_session_done_early_and_then_continued_is_still_one_whole_sessi
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["sessions"], 2, "{v}");
     assert_eq!(v["total"]["llm_calls"], 2);
+}
+
+/// One file in a list that is no trace (a README in a shell glob) does not
+/// cost the others: they are shown, the file is named on stderr and in JSON
+/// `skipped`, and the exit status is 2 so a script learns the input was
+/// incomplete. `convert` writes what it could and says so the same way.
+#[test]
+fn a_named_file_that_is_no_trace_is_reported_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = dir.path().join("README.md");
+    std::fs::write(&readme, "# notes\nnot a trace\n").unwrap();
+    let good = sample("attocode-py/healthy.jsonl");
+    let o = loupe(&["view", s(&good), s(&readme), "--output", "json"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error: ") && stderr(&o).contains("README.md"),
+        "{}",
+        stderr(&o)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["sessions"].as_array().unwrap().len(), 1);
+    let skipped = doc["skipped"].as_array().unwrap();
+    assert!(
+        skipped
+            .iter()
+            .any(|r| r["path"].as_str().unwrap().ends_with("README.md") && r["line"].is_null()),
+        "{doc}"
+    );
+
+    let out = dir.path().join("out");
+    let o = loupe(
+        &[
+            "convert",
+            s(&good),
+            s(&readme),
+            "--to",
+            "canonical",
+            "--out",
+            s(&out),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Converted 1 file"), "{}", stdout(&o));
+    assert!(out.join("healthy.jsonl").exists());
+
+    // Alone, it is the command's error, as before.
+    let o = loupe(&["view", s(&readme)], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("not a trace Loupe can read"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A walked directory's file that looks like a trace but is not (a `.jsonl`
+/// of garbage) is listed in JSON `skipped`, not only warned about on stderr;
+/// it does not fail the run (directories hold other files).
+#[test]
+fn a_walked_file_that_is_no_trace_is_listed_in_json_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        sample("attocode-py/healthy.jsonl"),
+        dir.path().join("a.jsonl"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("g.jsonl"), "garbage\n").unwrap();
+    for cmd in ["view", "analyze"] {
+        let o = loupe(&[cmd, s(dir.path()), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let skipped = doc["skipped"].as_array().unwrap();
+        assert!(
+            skipped
+                .iter()
+                .any(|r| r["path"].as_str().unwrap().ends_with("g.jsonl")),
+            "{cmd}: {doc}"
+        );
+    }
 }

@@ -67,8 +67,9 @@ impl LineParser for AttocodeTsReader {
         let trace_id = map.take_string("traceId");
         let agent = take_agent(&mut map);
 
-        // The session: `session.start` sets it; subagent lines stay in the parent's.
-        if type_name == "session.start" {
+        // The session: the main agent's `session.start` sets it; subagent
+        // lines (a subagent's own `session.start` included) stay in the parent's.
+        if type_name == "session.start" && agent.is_none() {
             if let Some(s) = map.get_str("sessionId") {
                 if self.session.as_deref() != Some(s) {
                     self.session = Some(s.to_owned());
@@ -76,9 +77,15 @@ impl LineParser for AttocodeTsReader {
             }
         }
         let named = map.get_str("sessionId");
+        // A session or task line names its session, unless the file's start
+        // was lost (a tail read): then the lines before it went to the
+        // fallback session, and its end belongs with them, not in a session
+        // of its own with nothing in it.
         let session_id = match (&type_name[..], named) {
             (t, Some(s))
-                if agent.is_none() && (t.starts_with("session.") || t.starts_with("task.")) =>
+                if agent.is_none()
+                    && (t.starts_with("session.") || t.starts_with("task."))
+                    && (t == "session.start" || self.session.is_some()) =>
             {
                 s.to_owned()
             }
@@ -347,6 +354,67 @@ mod tests {
             .collect();
         // Once, after its end (the fifth event), before s2 starts.
         assert_eq!(s1, [5], "{:?}", out.done);
+    }
+
+    #[test]
+    fn a_subagents_own_session_start_does_not_take_over_the_parents_lines() {
+        let out = read(concat!(
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:00.000Z","sessionId":"s1"}"#,
+            "\n",
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:01.000Z","sessionId":"sub-coder","subagentId":"coder-3-2"}"#,
+            "\n",
+            r#"{"_type":"session.end","_ts":"2026-02-28T12:00:02.000Z","sessionId":"sub-coder","subagentId":"coder-3-2"}"#,
+            "\n",
+            // The parent goes on after its subagent ended.
+            r#"{"_type":"llm.request","_ts":"2026-02-28T12:00:03.000Z","requestId":"r9","model":"m"}"#,
+            "\n",
+            r#"{"_type":"session.end","_ts":"2026-02-28T12:00:04.000Z","sessionId":"s1"}"#,
+            "\n",
+        ));
+        let sessions: Vec<&str> = out
+            .events
+            .iter()
+            .map(|(_, e)| e.session_id.as_str())
+            .collect();
+        assert_eq!(sessions, ["s1"; 5]);
+        assert!(out.events[1].1.agent.is_some() && out.events[3].1.agent.is_none());
+    }
+
+    #[test]
+    fn a_file_missing_its_start_is_one_session_with_its_end() {
+        // `tail -n +2`: the start line is gone; the end still names the session.
+        let out = read(concat!(
+            r#"{"_type":"llm.request","_ts":"2026-02-28T12:00:01.000Z","requestId":"r1","model":"m"}"#,
+            "\n",
+            r#"{"_type":"llm.response","_ts":"2026-02-28T12:00:02.000Z","requestId":"r1","durationMs":900,"tokens":{"input":10,"output":5}}"#,
+            "\n",
+            r#"{"_type":"session.end","_ts":"2026-02-28T12:00:04.000Z","sessionId":"s1","status":"completed"}"#,
+            "\n",
+        ));
+        let sessions: Vec<&str> = out
+            .events
+            .iter()
+            .map(|(_, e)| e.session_id.as_str())
+            .collect();
+        assert_eq!(
+            sessions, ["fallback"; 3],
+            "no empty session of its own for the end"
+        );
+        assert_eq!(out.events[2].1.kind, EventKind::SessionEnd);
+    }
+
+    #[test]
+    fn a_line_cut_inside_an_emoji_is_read_with_a_replacement_character() {
+        // JSON.stringify("…😀".slice(0, -1)) writes a lone high surrogate.
+        let out = read(concat!(
+            r#"{"_type":"session.start","_ts":"2026-02-28T12:00:00.000Z","sessionId":"s1","task":"make the tests pass \ud83d"}"#,
+            "\n",
+        ));
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        assert_eq!(
+            out.events[0].1.str(keys::TASK),
+            Some("make the tests pass \u{fffd}")
+        );
     }
 
     #[test]

@@ -120,7 +120,13 @@ impl Lines<'_> {
                 source: self.source,
                 line_no: self.line_no,
             };
-            if let Err(reason) = self.parser.line(&ctx, line, self.sink) {
+            let mut outcome = self.parser.line(&ctx, line, self.sink);
+            if outcome.is_err() {
+                if let Some(repaired) = crate::surrogates::replace_lone_surrogates(line) {
+                    outcome = self.parser.line(&ctx, &repaired, self.sink);
+                }
+            }
+            if let Err(reason) = outcome {
                 let reason = if line.contains(&0) {
                     format!("{reason} (the line holds NUL bytes: zero fill left by a crash?)")
                 } else {

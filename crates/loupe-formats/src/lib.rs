@@ -30,6 +30,7 @@ mod detect;
 mod fields;
 mod layout;
 mod read;
+mod surrogates;
 mod walk;
 
 pub use canonical::{write_canonical, CanonicalWriter};

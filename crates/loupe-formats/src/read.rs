@@ -113,7 +113,9 @@ pub struct ReadStats {
     pub bytes: u64,
     /// Files of a directory walk that are not traces.
     pub ignored: Vec<Ignored>,
-    /// Files of a directory walk that could not be read.
+    /// Files that could not be read: of a directory walk (I/O errors), and
+    /// files named explicitly that could not be read or are no trace, when
+    /// other files were read (when none was, the first is the read's error).
     pub errors: Vec<ReadError>,
 }
 
@@ -184,9 +186,9 @@ pub fn read_paths(
     let mut stats = ReadStats::default();
     let mut walk = Walk::new(paths)?;
     let threads = worker_threads(opts, &mut walk);
-    let mut fatal = None;
+    let mut named_failures = Vec::new();
     let mut record = |item: &Item, outcome: Outcome, stats: &mut ReadStats| {
-        record_outcome(item, outcome, stats, &mut fatal);
+        record_outcome(item, outcome, stats, &mut named_failures);
     };
     if threads <= 1 {
         while let Some((_, item)) = walk.next_numbered() {
@@ -204,10 +206,22 @@ pub fn read_paths(
         walk = read_parallel(walk, opts, threads, sink, &mut stats, &mut record);
     }
     stats.errors.extend(walk.into_errors());
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(stats),
+    finish(stats, named_failures)
+}
+
+/// A read's result: an error when nothing could be read and a file named
+/// explicitly is why (`loupe view notes.md`); otherwise the stats, the
+/// named files that failed among its errors, so one bad file in a list
+/// (or in a shell glob) does not cost the others.
+fn finish(mut stats: ReadStats, named_failures: Vec<ReadError>) -> Result<ReadStats, ReadError> {
+    let mut failures = named_failures.into_iter();
+    if stats.files == 0 {
+        if let Some(first) = failures.next() {
+            return Err(first);
+        }
     }
+    stats.errors.extend(failures);
+    Ok(stats)
 }
 
 /// Reads every path like [`read_paths`], but each file into its own sink on
@@ -247,7 +261,7 @@ where
     let mut walk = Walk::new(paths)?;
     let threads = worker_threads(opts, &mut walk);
     let mut stats = ReadStats::default();
-    let mut fatal = None;
+    let mut named_failures = Vec::new();
     let (msg_tx, msg_rx) = unbounded::<FileMsg<R>>();
     let work = |i: usize, item: &Item, to: &Sender<FileMsg<R>>| {
         let mut counting = Counting {
@@ -268,7 +282,7 @@ where
                        each: &mut dyn FnMut(&Path, R, bool)| {
         stats.events += events;
         stats.skipped += skipped;
-        record_outcome(item, outcome, &mut stats, &mut fatal);
+        record_outcome(item, outcome, &mut stats, &mut named_failures);
         each(&item.path, result, true);
     };
     // Even one worker runs beside this thread, which hands on its results
@@ -332,10 +346,7 @@ where
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
     stats.errors.extend(walk.into_errors());
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(stats),
-    }
+    finish(stats, named_failures)
 }
 
 /// What a worker of [`read_paths_per_file`] tells the calling thread.
@@ -406,12 +417,12 @@ fn worker_threads(opts: &ReadOptions, walk: &mut Walk) -> usize {
 }
 
 /// Adds a file's outcome to `stats`; an explicitly named file that could not
-/// be read becomes the read's error (the first one wins).
+/// be read, or is no trace, goes to `named_failures` (see [`finish`]).
 fn record_outcome(
     item: &Item,
     outcome: Outcome,
     stats: &mut ReadStats,
-    fatal: &mut Option<ReadError>,
+    named_failures: &mut Vec<ReadError>,
 ) {
     match outcome {
         Outcome::Read { format, bytes } => {
@@ -421,7 +432,7 @@ fn record_outcome(
         }
         Outcome::Failed(failure) => {
             if item.explicit {
-                fatal.get_or_insert(failure.into_error(&item.path));
+                named_failures.push(failure.into_error(&item.path));
             } else {
                 match failure {
                     Failure::NotTrace(reason) => stats.ignored.push(Ignored {
@@ -948,7 +959,15 @@ fn agent_trace_metadata(events_path: &Path) -> (Option<Map<String, Value>>, Opti
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (None, None),
         Err(e) => return problem(format!("cannot read it ({e}); session metadata left out")),
     };
-    match serde_json::from_slice(bytes.strip_prefix(BOM).unwrap_or(&bytes)) {
+    let text = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    let parsed =
+        serde_json::from_slice(text).or_else(|e| match crate::surrogates::replace_lone_surrogates(
+            text,
+        ) {
+            Some(repaired) => serde_json::from_slice(&repaired),
+            None => Err(e),
+        });
+    match parsed {
         Ok(Value::Object(map)) => (Some(map), None),
         Ok(_) => problem("not a JSON object; session metadata left out".to_owned()),
         Err(e) => problem(format!("invalid JSON ({e}); session metadata left out")),

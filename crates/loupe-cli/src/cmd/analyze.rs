@@ -72,10 +72,14 @@ pub(crate) fn run(args: Args, focus: Focus) -> anyhow::Result<ExitCode> {
             text
         }
         Output::Json => match focus {
-            Focus::All => loupe_report::json::render(&analyses, &loaded.skipped),
-            Focus::Issues | Focus::Fixes => {
-                loupe_report::json::render_issues(&analyses, &loaded.skipped)
-            }
+            Focus::All => loupe_report::json::render(
+                &analyses,
+                &input::json_skipped(&loaded.skipped, &loaded.unread_files),
+            ),
+            Focus::Issues | Focus::Fixes => loupe_report::json::render_issues(
+                &analyses,
+                &input::json_skipped(&loaded.skipped, &loaded.unread_files),
+            ),
         },
         Output::Csv => match focus {
             Focus::All => loupe_report::csv::sessions(&analyses),
@@ -159,7 +163,10 @@ fn stream(
     streamed.warn();
     input::report_skipped(&streamed.skipped);
     if json {
-        spool.push(&json_tail(count, &streamed.skipped))?;
+        spool.push(&json_tail(
+            count,
+            &input::json_skipped(&streamed.skipped, &streamed.unread_files),
+        ))?;
     } else if count == 0 {
         spool.push(NO_SESSIONS)?;
     }

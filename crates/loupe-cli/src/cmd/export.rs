@@ -83,7 +83,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     ExportFormat::Html => {
                         loupe_report::html::render(&analyses, Some(loupe_model::Timestamp::now()))
                     }
-                    _ => loupe_report::json::render(&analyses, &loaded.skipped),
+                    _ => loupe_report::json::render(
+                        &analyses,
+                        &input::json_skipped(&loaded.skipped, &loaded.unread_files),
+                    ),
                 }
             }
         }

@@ -74,9 +74,20 @@ pub(crate) use loupe_model::parse_time;
 pub(crate) struct Loaded {
     pub(crate) sessions: Vec<Session>,
     pub(crate) skipped: Vec<SkippedRecord>,
+    /// Files that could not be used (said on stderr as they were found).
+    pub(crate) unread_files: Vec<SkippedRecord>,
     /// The files each session's events came from (a session read from
     /// several files was joined: one trace in parts, or runs reusing an id).
     pub(crate) session_files: HashMap<String, BTreeSet<PathBuf>>,
+}
+
+/// What the JSON document's `skipped` lists: records skipped inside files,
+/// then files that could not be used at all (`line` null).
+pub(crate) fn json_skipped(
+    skipped: &[SkippedRecord],
+    unread_files: &[SkippedRecord],
+) -> Vec<SkippedRecord> {
+    skipped.iter().chain(unread_files).cloned().collect()
 }
 
 /// Feeds read events into a [`SessionAssembler`], remembering skipped records.
@@ -241,7 +252,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     sink.progress.finish();
     let stats = stats?;
     for problem in read_problems(&stats) {
-        eprintln!("loupe: warning: {problem}");
+        eprintln!("loupe: {problem}");
     }
     let (sessions, duplicates) = sink.assembler.finish_ranked();
     let mut sessions: Vec<Session> = sessions.into_iter().map(|(_, s)| s).collect();
@@ -265,6 +276,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     Ok(Loaded {
         sessions,
         skipped: sink.skipped,
+        unread_files: problem_records(&stats),
         session_files: sink.session_files,
     })
 }
@@ -300,6 +312,7 @@ pub(crate) fn stream<R: Send>(
     let mut summary = Streamed {
         read_errors: Vec::new(),
         skipped: Vec::new(),
+        unread_files: Vec::new(),
         split_sessions: 0,
         repeated_sessions: 0,
         sessions: 0,
@@ -368,6 +381,7 @@ pub(crate) fn stream<R: Send>(
             return Err(err);
         }
     }
+    summary.unread_files = problem_records(&stats);
     Ok(Streamed {
         read_errors: read_problems(&stats),
         ..summary
@@ -418,30 +432,84 @@ fn nothing_read(
 /// `.ndjson`, possibly compressed) but whose content is not (a corrupt or
 /// truncated trace). Other non-trace files (READMEs, unrelated JSON) are
 /// skipped quietly, as `rg` skips binary files.
+///
+/// Each message starts with `error: ` or `warning: `. A file that could not
+/// be read (an I/O error, or a file named on the command line that is no
+/// trace) also makes the command exit 2 once its output is written
+/// ([`read_failed`]), as `rg` does: what could be read is still shown, and
+/// a script still learns that the input was incomplete.
 pub(crate) fn read_problems(stats: &loupe_formats::ReadStats) -> Vec<String> {
-    stats
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .chain(
-            stats
-                .ignored
-                .iter()
-                .filter(|i| loupe_formats::named_as_json_lines(&i.path))
-                .map(|i| {
-                    format!(
-                        "{}: not a trace Loupe can read ({}); skipped",
-                        i.path.display(),
-                        i.reason
-                    )
-                }),
-        )
+    if !stats.errors.is_empty() {
+        READ_FAILED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    problem_files(stats)
+        .map(|(error, path, reason)| {
+            let level = if error { "error" } else { "warning" };
+            format!("{level}: {path}: {reason}")
+        })
         .collect()
+}
+
+/// The files [`read_problems`] names, as skipped records (no line) for the
+/// JSON document's `skipped`.
+pub(crate) fn problem_records(stats: &loupe_formats::ReadStats) -> Vec<SkippedRecord> {
+    problem_files(stats)
+        .map(|(_, path, reason)| SkippedRecord {
+            path,
+            line: None,
+            reason,
+        })
+        .collect()
+}
+
+/// (is an error, path, reason) of each file a read could not use and should say so.
+fn problem_files(
+    stats: &loupe_formats::ReadStats,
+) -> impl Iterator<Item = (bool, String, String)> + '_ {
+    use loupe_formats::ReadError;
+    let errors = stats.errors.iter().map(|e| {
+        let (path, reason) = match e {
+            ReadError::Io { path, error } => (path, error.to_string()),
+            ReadError::Unrecognized { path, reason } => {
+                (path, format!("not a trace Loupe can read: {reason}"))
+            }
+            ReadError::Invalid {
+                path,
+                format,
+                reason,
+            } => (path, format!("invalid {format} file: {reason}")),
+        };
+        (true, path.display().to_string(), reason)
+    });
+    let ignored = stats
+        .ignored
+        .iter()
+        .filter(|i| loupe_formats::named_as_json_lines(&i.path))
+        .map(|i| {
+            (
+                false,
+                i.path.display().to_string(),
+                format!("not a trace Loupe can read ({}); skipped", i.reason),
+            )
+        });
+    errors.chain(ignored)
+}
+
+/// Set once a read met a file it could not read ([`read_problems`]):
+/// `main` then exits 2 after the command's output. Every command reads
+/// through this module, and the exit status is decided in one place.
+static READ_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a read of this run met a file it could not read.
+pub(crate) fn read_failed() -> bool {
+    READ_FAILED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What [`stream`] leaves once every session has been handed over.
 pub(crate) struct Streamed {
     pub(crate) skipped: Vec<SkippedRecord>,
+    /// Files that could not be used (see [`Loaded::unread_files`]).
+    pub(crate) unread_files: Vec<SkippedRecord>,
     /// Parts of sessions that had already appeared in an earlier file (0 when
     /// no session is split across files).
     pub(crate) split_sessions: usize,
@@ -460,8 +528,8 @@ impl Streamed {
     /// Prints the files that could not be read, and the events read twice,
     /// on stderr, as [`load`] does.
     pub(crate) fn warn(&self) {
-        for err in &self.read_errors {
-            eprintln!("loupe: warning: {err}");
+        for problem in &self.read_errors {
+            eprintln!("loupe: {problem}");
         }
         report_duplicates(self.duplicates);
     }

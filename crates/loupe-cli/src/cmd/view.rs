@@ -84,7 +84,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Output::Text => {
             loupe_report::terminal::render(&analyses, view.view(), input::use_color(out))
         }
-        Output::Json => loupe_report::json::render_view(&analyses, &loaded.skipped, view.view()),
+        Output::Json => loupe_report::json::render_view(
+            &analyses,
+            &input::json_skipped(&loaded.skipped, &loaded.unread_files),
+            view.view(),
+        ),
         Output::Csv => match view {
             ViewName::Summary => loupe_report::csv::sessions(&analyses),
             ViewName::All => {

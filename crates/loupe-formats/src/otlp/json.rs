@@ -25,7 +25,13 @@ use serde::{Deserialize, Deserializer};
 /// Fails when the text is not JSON, or is JSON without a `resourceSpans` field
 /// (for example an OTLP logs or metrics payload).
 pub fn decode_request_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    let shadow: JsonRequest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let parsed = serde_json::from_slice::<JsonRequest>(bytes).or_else(|e| {
+        match crate::surrogates::replace_lone_surrogates(bytes) {
+            Some(repaired) => serde_json::from_slice(&repaired),
+            None => Err(e),
+        }
+    });
+    let shadow = parsed.map_err(|e| e.to_string())?;
     let Some(resource_spans) = shadow.resource_spans else {
         return Err(not_traces_reason(bytes));
     };
