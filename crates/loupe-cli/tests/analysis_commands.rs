@@ -1665,3 +1665,33 @@ fn a_walked_file_that_is_no_trace_is_listed_in_json_skipped() {
         );
     }
 }
+
+/// `--until DATE` leaves out that whole day, a session starting at its
+/// first instant too; an RFC 3339 `--until` keeps a session starting at it.
+#[test]
+fn until_a_date_leaves_out_a_session_starting_at_its_midnight() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("midnight.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"event_id":"a","kind":"session_start","timestamp":"2026-03-02T00:00:00Z","session_id":"midnight"}"#,
+            "\n",
+            r#"{"event_id":"b","kind":"session_end","timestamp":"2026-03-02T00:00:05Z","session_id":"midnight"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let count = |until: &str| -> usize {
+        let o = loupe(
+            &["view", s(&file), "--output", "json", "--until", until],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v["sessions"].as_array().unwrap().len()
+    };
+    assert_eq!(count("2026-03-02"), 0);
+    assert_eq!(count("2026-03-02T00:00:00Z"), 1);
+    assert_eq!(count("2026-03-03"), 1);
+}

@@ -29,10 +29,19 @@ pub(crate) struct InputArgs {
     /// Only sessions active at or after T: RFC 3339, a date (its 00:00 UTC), or relative (30m, 2h, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) since: Option<Timestamp>,
-    /// Only sessions active at or before T: RFC 3339, a date (its 00:00 UTC: `--until 2026-03-02`
-    /// leaves out that day), or relative (30m, 2h, 7d).
-    #[arg(long, value_name = "T", value_parser = parse_time)]
+    /// Only sessions active at or before T: RFC 3339, a date (up to its 00:00 UTC, not
+    /// included: `--until 2026-03-02` leaves out that day), or relative (30m, 2h, 7d).
+    #[arg(long, value_name = "T", value_parser = parse_until)]
     pub(crate) until: Option<Timestamp>,
+}
+
+/// `--until`: as [`parse_time`], but a bare date ends just before its
+/// midnight, so a session starting at 00:00:00 of that day is left out
+/// with the rest of the day.
+fn parse_until(s: &str) -> Result<Timestamp, String> {
+    let t = parse_time(s)?;
+    let bare_date = s.trim().len() == 10 && !s.contains(['T', 't', ' ']);
+    Ok(if bare_date { t.minus_millis(0.001) } else { t })
 }
 
 /// `--format NAME`: the input format override of `view`, `analyze`, `stats`
