@@ -663,7 +663,11 @@ impl<R: Read> Read for CutShort<R> {
             }
             // Only a stream that ends early (`UnexpectedEof` from both
             // decoders) is a cut; corrupt data stays an error.
-            Err(e) if e.kind() != io::ErrorKind::UnexpectedEof || self.decoded == 0 => Err(e),
+            Err(e) if e.kind() != io::ErrorKind::UnexpectedEof => Err(e),
+            Err(e) if self.decoded == 0 => Err(io::Error::new(
+                e.kind(),
+                format!("compressed data cut short before anything could be decoded ({e})"),
+            )),
             Err(e) => {
                 self.cut.set(Some(format!(
                     "compressed data cut short after {} decoded bytes ({e}); what came before was read",
