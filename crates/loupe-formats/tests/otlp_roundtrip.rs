@@ -7,7 +7,7 @@ use loupe_formats::otlp::{events_to_otlp_json, read_json};
 use loupe_formats::{Collected, Source};
 use loupe_model::{AgentRef, Event, EventKind, SourceFormat, Timestamp};
 use proptest::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 fn kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![
@@ -179,6 +179,37 @@ fn start_and_end_events_share_one_span() {
         round_trip(&[start.clone(), log.clone(), end.clone()]),
         vec![start, end, log]
     );
+}
+
+/// Other OpenTelemetry tools see a tool call's arguments and result under
+/// the GenAI names, as text (JSON for structured arguments).
+#[test]
+fn tool_spans_carry_arguments_and_result_under_their_genai_names() {
+    let mut start = Event::new("a", EventKind::ToolStart, Timestamp(1_000_000), "s")
+        .with("tool", "grep")
+        .with("args", json!({"pattern": "TODO", "path": "src"}));
+    start.span_id = Some("t1".into());
+    let mut end = Event::new("b", EventKind::ToolEnd, Timestamp(3_000_000), "s")
+        .with("tool", "grep")
+        .with("result", "src/a.rs:3: TODO");
+    end.span_id = Some("t1".into());
+    let json = events_to_otlp_json(&[start.clone(), end.clone()]);
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    let span = &doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    let attr = |key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let args: Value =
+        serde_json::from_str(attr("gen_ai.tool.call.arguments").as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"pattern": "TODO", "path": "src"}));
+    assert_eq!(attr("gen_ai.tool.call.result"), "src/a.rs:3: TODO");
+    assert_eq!(round_trip(&[start.clone(), end.clone()]), vec![start, end]);
 }
 
 /// Events of formats without span ids: start/end kinds of a few families,

@@ -235,7 +235,10 @@ fn a_compressed_file_cut_short_keeps_what_was_decoded() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("stub.jsonl.gz"), "{err}");
-    assert!(err.contains("cut short before anything could be decoded"), "{err}");
+    assert!(
+        err.contains("cut short before anything could be decoded"),
+        "{err}"
+    );
     assert!(c.events.is_empty());
     // Corrupt data (a wrong checksum) is not a cut: the file fails.
     let mut bad = gz.clone();

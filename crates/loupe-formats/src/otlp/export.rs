@@ -23,7 +23,8 @@
 //!   `gen_ai.provider.name`, `gen_ai.usage.input_tokens` / `output_tokens` /
 //!   `cache_read.input_tokens` / `cache_creation.input_tokens` /
 //!   `reasoning.output_tokens`, `gen_ai.response.finish_reasons`,
-//!   `gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.agent.id` / `.name`, and
+//!   `gen_ai.tool.name`, `gen_ai.tool.call.id`, `gen_ai.tool.call.arguments` /
+//!   `.result` (text; JSON for structured values), `gen_ai.agent.id` / `.name`, and
 //!   OpenInference `llm.cost.total` for reported cost (GenAI has no cost attribute,
 //!   anchors.md §2.4). Error kinds set span status ERROR with the error text.
 //! - Loupe-only fields go into `loupe.*` attributes (`loupe.kind`,
@@ -540,6 +541,19 @@ fn span_for(start: Option<&Event>, e: &Event, ids: SpanIds) -> Span {
             "execute_tool" => {
                 put("gen_ai.tool.name", pick(keys::TOOL));
                 put("gen_ai.tool.call.id", pick(keys::CALL_ID));
+                // What other tools show of a call (Jaeger, Langfuse, Phoenix
+                // read these; `loupe.data` below is for Loupe's read-back).
+                // Both are text in the conventions: JSON for structured values.
+                let as_text = |v: Value| match v {
+                    Value::Null => Value::Null,
+                    Value::String(s) => Value::String(s),
+                    other => Value::String(other.to_string()),
+                };
+                put("gen_ai.tool.call.arguments", as_text(pick(keys::ARGS)));
+                put(
+                    "gen_ai.tool.call.result",
+                    as_text(e.data.get(keys::RESULT).cloned().unwrap_or(Value::Null)),
+                );
             }
             _ => {
                 let agent = e
