@@ -316,6 +316,25 @@ fn p_text(p: f64) -> String {
     }
 }
 
+/// Drops from `a` what comparing does not read, so a group of thousands of
+/// runs can be held for its medians: the timeline, and every span of the
+/// tree but the workflow nodes (kept, flattened under the root, for the
+/// per-node slowdowns). The comparison of pruned analyses is the same.
+pub fn prune_for_comparison(a: &mut SessionAnalysis) {
+    fn nodes_of(n: &mut SpanNode, out: &mut Vec<SpanNode>) {
+        for mut c in std::mem::take(&mut n.children) {
+            nodes_of(&mut c, out);
+            if c.kind == SpanKind::Node {
+                out.push(c);
+            }
+        }
+    }
+    a.timeline = Vec::new();
+    let mut nodes = Vec::new();
+    nodes_of(&mut a.tree, &mut nodes);
+    a.tree.children = nodes;
+}
+
 /// Compares two sessions.
 pub fn compare_sessions(
     a: &SessionAnalysis,
@@ -659,6 +678,53 @@ mod tests {
         }
         t.end("completed");
         analyze(&t.session(), &AnalysisConfig::default())
+    }
+
+    /// A run with a workflow whose `implement` node takes `node_ms`.
+    fn workflow_run(node_ms: f64) -> SessionAnalysis {
+        use loupe_model::keys;
+        let mut t = Trace::new();
+        t.no_iter();
+        t.push(
+            EventKind::WorkflowStart,
+            &[(keys::WORKFLOW, "bugfix".into())],
+        );
+        t.push(EventKind::NodeStart, &[(keys::NODE_ID, "implement".into())]);
+        t.tool("bash", json!({"c": "make"}), 100.0);
+        t.push(EventKind::NodeEnd, &[(keys::NODE_ID, "implement".into())])
+            .duration_ms = Some(node_ms);
+        t.end("completed");
+        analyze(&t.session(), &AnalysisConfig::default())
+    }
+
+    #[test]
+    fn pruned_analyses_compare_as_whole_ones() {
+        let a: Vec<SessionAnalysis> = [1000.0, 1100.0, 900.0, 1050.0, 950.0]
+            .iter()
+            .map(|&ms| workflow_run(ms))
+            .collect();
+        let b: Vec<SessionAnalysis> = [3000.0, 3100.0, 2900.0, 3050.0, 2950.0]
+            .iter()
+            .map(|&ms| workflow_run(ms))
+            .collect();
+        let cfg = CompareConfig::default();
+        let whole = compare_groups(&a, &b, &cfg);
+        assert!(!whole.node_slowdowns.is_empty(), "{whole:?}");
+        let prune = |runs: &[SessionAnalysis]| -> Vec<SessionAnalysis> {
+            runs.iter()
+                .cloned()
+                .map(|mut r| {
+                    prune_for_comparison(&mut r);
+                    assert!(r.timeline.is_empty());
+                    r
+                })
+                .collect()
+        };
+        let pruned = compare_groups(&prune(&a), &prune(&b), &cfg);
+        assert_eq!(
+            serde_json::to_value(&pruned).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
     }
 
     #[test]

@@ -202,6 +202,36 @@ fn resolve(
         || [".jsonl", ".json", ".ndjson", ".gz", ".zst", ".pb"]
             .iter()
             .any(|ext| spec.ends_with(ext));
+    // A path (not a session looked up by id) is read as `analyze` reads:
+    // session by session on worker threads, each kept only as the pruned
+    // analysis a comparison reads, so thousands of runs a side fit in little
+    // memory. A session split across files needs the whole read below.
+    if input.session.is_none() {
+        let mut analyses = Vec::new();
+        let streamed = input::stream(
+            &input,
+            args.format.format,
+            loupe_analyze::ANALYSIS_UNREAD_PAYLOAD,
+            &|session| {
+                let mut analysis = loupe_analyze::analyze(&session, config);
+                loupe_analyze::prune_for_comparison(&mut analysis);
+                analysis
+            },
+            &mut |analysis| analyses.push(analysis),
+        )?;
+        if streamed.repeated_sessions == 0 {
+            streamed.warn();
+            input::report_skipped(&streamed.skipped);
+            if analyses.is_empty() {
+                bail!("{spec}: no sessions found");
+            }
+            let side = Side {
+                label: spec.to_owned(),
+                sessions: analyses.iter().map(|a| a.session_id.clone()).collect(),
+            };
+            return Ok((side, analyses));
+        }
+    }
     let loaded = match input::load(&input, args.format.format) {
         Err(e) if input.session.is_some() && looks_like_path => {
             bail!(
