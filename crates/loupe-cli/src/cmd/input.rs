@@ -26,10 +26,11 @@ pub(crate) struct InputArgs {
     /// Only the session with this id (or unique id prefix).
     #[arg(long, value_name = "ID")]
     pub(crate) session: Option<String>,
-    /// Only sessions active at or after T: RFC 3339, a date (its 00:00 UTC), or relative (30m, 2h, 7d).
+    /// Only sessions active at or after T: RFC 3339 (UTC when it names no offset), a date (its
+    /// 00:00 UTC), or relative (30m, 2h, 7d).
     #[arg(long, value_name = "T", value_parser = parse_time)]
     pub(crate) since: Option<Timestamp>,
-    /// Only sessions active at or before T: RFC 3339, a date (up to its 00:00 UTC, not
+    /// Only sessions active at or before T: RFC 3339 (UTC when it names no offset), a date (up to its 00:00 UTC, not
     /// included: `--until 2026-03-02` leaves out that day), or relative (30m, 2h, 7d).
     #[arg(long, value_name = "T", value_parser = parse_until)]
     pub(crate) until: Option<Timestamp>,
