@@ -181,6 +181,26 @@ mod tests {
         assert_eq!(out.done, [(2, "a".to_owned())]);
     }
 
+    /// Python's `json.dumps` writes `NaN` for a duration it could not
+    /// measure: the event still counts, with no duration.
+    #[test]
+    fn a_bare_nan_duration_is_read_as_none_and_the_event_kept() {
+        let text = concat!(
+            r#"{"event_id":"e1","kind":"llm_response","timestamp":"2026-02-28T12:00:00Z","session_id":"s","duration_ms":NaN,"data":{"model":"m","usage":{"input_tokens":1000,"output_tokens":10}}}"#,
+            "\n"
+        );
+        let source = crate::Source {
+            path: "t.jsonl".into(),
+            format: loupe_model::SourceFormat::Loupe,
+        };
+        let mut out = crate::Collected::default();
+        let mut reader = CanonicalReader::default();
+        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut reader, &mut out).unwrap();
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        let e = &out.events[0].1;
+        assert_eq!((e.duration_ms, e.usage().input_tokens), (None, Some(1000)));
+    }
+
     fn derived(line: &str) -> Option<Event> {
         serde_json::from_str(line).ok()
     }

@@ -122,7 +122,7 @@ impl Lines<'_> {
             };
             let mut outcome = self.parser.line(&ctx, line, self.sink);
             if outcome.is_err() {
-                if let Some(repaired) = crate::surrogates::replace_lone_surrogates(line) {
+                if let Some(repaired) = crate::lenient::repair(line) {
                     outcome = self.parser.line(&ctx, &repaired, self.sink);
                 }
             }

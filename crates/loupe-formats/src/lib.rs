@@ -29,8 +29,8 @@ mod cut;
 mod detect;
 mod fields;
 mod layout;
+mod lenient;
 mod read;
-mod surrogates;
 mod walk;
 
 pub use canonical::{write_canonical, CanonicalWriter};

@@ -964,13 +964,10 @@ fn agent_trace_metadata(events_path: &Path) -> (Option<Map<String, Value>>, Opti
         Err(e) => return problem(format!("cannot read it ({e}); session metadata left out")),
     };
     let text = bytes.strip_prefix(BOM).unwrap_or(&bytes);
-    let parsed =
-        serde_json::from_slice(text).or_else(|e| match crate::surrogates::replace_lone_surrogates(
-            text,
-        ) {
-            Some(repaired) => serde_json::from_slice(&repaired),
-            None => Err(e),
-        });
+    let parsed = serde_json::from_slice(text).or_else(|e| match crate::lenient::repair(text) {
+        Some(repaired) => serde_json::from_slice(&repaired),
+        None => Err(e),
+    });
     match parsed {
         Ok(Value::Object(map)) => (Some(map), None),
         Ok(_) => problem("not a JSON object; session metadata left out".to_owned()),

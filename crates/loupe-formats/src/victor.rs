@@ -33,12 +33,11 @@ use crate::{ReadError, Sink, Skipped, Source};
 
 /// Reads a Victor WorkflowTracer, ExecutionTrace or history JSON file.
 pub fn read(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
-    let parsed = serde_json::from_slice::<Value>(bytes).or_else(|e| {
-        match crate::surrogates::replace_lone_surrogates(bytes) {
+    let parsed =
+        serde_json::from_slice::<Value>(bytes).or_else(|e| match crate::lenient::repair(bytes) {
             Some(repaired) => serde_json::from_slice(&repaired),
             None => Err(e),
-        }
-    });
+        });
     let doc = parsed.map_err(|e| ReadError::Invalid {
         path: source.path.clone(),
         format: source.format,

@@ -26,7 +26,7 @@ use serde::{Deserialize, Deserializer};
 /// (for example an OTLP logs or metrics payload).
 pub fn decode_request_json(bytes: &[u8]) -> Result<ExportTraceServiceRequest, String> {
     let parsed = serde_json::from_slice::<JsonRequest>(bytes).or_else(|e| {
-        match crate::surrogates::replace_lone_surrogates(bytes) {
+        match crate::lenient::repair(bytes) {
             Some(repaired) => serde_json::from_slice(&repaired),
             None => Err(e),
         }
