@@ -353,12 +353,22 @@ impl OtlpFiles {
         let before = events.len();
         drop_repeated(&mut events);
         self.out.duplicates += before - events.len();
-        if let Err(e) = std::fs::write(&path, crate::otlp::events_to_otlp_json(&events)) {
+        // The events are dropped once they are spans, and the text is
+        // written as it is made: a huge session is held once, not three times.
+        let count = events.len() as u64;
+        let request = crate::otlp::events_to_request(&events);
+        drop(events);
+        let written = File::create(&path).and_then(|file| {
+            let mut out = BufWriter::new(file);
+            crate::otlp::write_request_json(&mut out, &request)?;
+            io::Write::flush(&mut out)
+        });
+        if let Err(e) = written {
             self.out.error = Some(ConvertError::Write { path, error: e });
             return;
         }
         if let Some(session) = self.out.session_mut(sid) {
-            session.events = events.len() as u64;
+            session.events = count;
         }
     }
 }

@@ -132,6 +132,15 @@ pub fn request_to_json(request: &ExportTraceServiceRequest) -> String {
     serde_json::to_string(&wire_json::Request(request)).unwrap_or_default()
 }
 
+/// Writes a request as [`request_to_json`] does, to `out` as it goes: a
+/// session of a million events is not held a second time as text.
+pub fn write_request_json(
+    out: impl std::io::Write,
+    request: &ExportTraceServiceRequest,
+) -> std::io::Result<()> {
+    serde_json::to_writer(out, &wire_json::Request(request)).map_err(std::io::Error::from)
+}
+
 /// `Serialize` views of the prost types in OTLP/JSON form.
 mod wire_json {
     use base64::Engine;

@@ -25,7 +25,7 @@ mod span_plan;
 
 use prost::Message;
 
-pub use export::{events_to_otlp_json, events_to_request, request_to_json};
+pub use export::{events_to_otlp_json, events_to_request, request_to_json, write_request_json};
 pub use ingest::{events_from_request, events_from_request_remembering, OtlpStats, TraceSessions};
 pub use json::decode_request_json;
 /// The prost request type in this module's signatures, re-exported so callers
