@@ -95,6 +95,26 @@ pub(crate) fn one_line(s: &str, max_chars: usize) -> String {
     out
 }
 
+/// A name (tool, node, model, agent) made safe like [`one_line`] and, when
+/// longer than `max_chars`, shortened in the middle: names that share a long
+/// prefix (`mcp__github__create_pull_request_review_comment`, `…_thread`)
+/// differ at the end, so the start and the end are kept with `…` between.
+pub(crate) fn short_name(s: &str, max_chars: usize) -> String {
+    // Never more characters than bytes: nothing is cut here.
+    let safe = one_line(s, s.len());
+    let chars: Vec<char> = safe.chars().collect();
+    if chars.len() <= max_chars {
+        return safe;
+    }
+    let keep = max_chars.saturating_sub(1);
+    let tail = keep / 2;
+    let head = keep - tail;
+    let mut out: String = chars.iter().take(head).collect();
+    out.push('…');
+    out.extend(chars.iter().skip(chars.len() - tail));
+    out
+}
+
 /// Cuts `s` to at most `max_chars` characters, marking the cut with `…`.
 pub(crate) fn truncate_chars(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
@@ -166,6 +186,14 @@ mod tests {
         assert!(!s.contains('\n'));
         assert!(s.contains("\\u{1b}"));
         assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(short_name("abcdef", 6), "abcdef");
+        assert_eq!(short_name("abcdefgh", 5), "ab…gh");
+        let comment = short_name("mcp__github__create_pull_request_review_comment", 40);
+        let thread = short_name("mcp__github__create_pull_request_review_thread", 40);
+        assert_ne!(comment, thread);
+        assert_eq!(comment.chars().count(), 40);
+        assert!(comment.ends_with("review_comment"), "{comment}");
+        assert_eq!(short_name("a\x1bb", 10), "a\\u{1b}b");
         assert_eq!(truncate_chars("héllo", 2), "hé…");
         assert_eq!(truncate_chars("hé", 2), "hé");
     }
