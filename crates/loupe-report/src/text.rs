@@ -42,6 +42,36 @@ pub fn score(v: f64) -> String {
     }
 }
 
+/// Output rounding, the one place it is decided (docs/analysis.md, Metrics):
+/// a cost in USD to 1e-9 USD, so float noise (`0.003400000000000001`) does
+/// not show. The analysis keeps the exact sums; only what is written is
+/// rounded.
+pub(crate) fn round_usd(v: f64) -> f64 {
+    round_to(v, 1e9)
+}
+
+/// A duration or offset in milliseconds to 3 decimals (a microsecond), so
+/// durations computed from float seconds (`8700.000047683716`) do not show
+/// their noise.
+pub(crate) fn round_ms(v: f64) -> f64 {
+    round_to(v, 1e3)
+}
+
+fn round_to(v: f64, scale: f64) -> f64 {
+    let scaled = v * scale;
+    // Beyond 2^52 a float has no fraction left to round away.
+    if !scaled.is_finite() || scaled.abs() >= 4.5e15 {
+        return v;
+    }
+    scaled.round() / scale
+}
+
+/// A duration in milliseconds as a CSV cell: rounded by [`round_ms`],
+/// written as Rust writes floats (`1500`, `8700.5`).
+pub(crate) fn ms_cell(v: f64) -> String {
+    round_ms(v).to_string()
+}
+
 /// Integer with thousands separators: `39,100`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
