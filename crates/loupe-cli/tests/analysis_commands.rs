@@ -1539,3 +1539,36 @@ fn an_attocode_py_session_done_early_and_then_continued_is_still_one_whole_sessi
     assert_eq!(v["sessions"], 2, "{v}");
     assert_eq!(v["total"]["llm_calls"], 2);
 }
+
+/// MyAgent runs whose LLM calls report no usage: the text says "Tokens
+/// unreported", and the machine-readable outputs say unknown too (null, an
+/// empty CSV cell), never 0 tokens at $0.
+#[test]
+fn unreported_usage_is_null_in_json_csv_and_llm_not_zero() {
+    let input = sample("myagent/runs_export.json");
+    let text = stdout(&loupe(&["view", s(&input)], None));
+    assert!(text.contains("Tokens unreported"), "{text}");
+    for command in ["view", "analyze"] {
+        let o = loupe(&[command, s(&input), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let unreported = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["metrics"]["llm_calls"].as_u64() > Some(0)
+                    && s["metrics"]["input_tokens"].is_null()
+            })
+            .unwrap_or_else(|| panic!("{command}: no session with null tokens: {v}"));
+        let m = &unreported["metrics"];
+        assert!(
+            m["total_tokens"].is_null() && m["cost_usd"].is_null() && m["cache_hit_rate"].is_null(),
+            "{m}"
+        );
+    }
+    let csv = stdout(&loupe(&["view", s(&input), "--output", "csv"], None));
+    assert!(csv.lines().any(|l| l.contains(",,,,,,,,")), "{csv}");
+    let llm = stdout(&loupe(&["export", s(&input), "--llm"], None));
+    assert!(llm.contains("\"input_tokens\":null"), "{llm}");
+}
