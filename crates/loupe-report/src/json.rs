@@ -535,7 +535,8 @@ mod tests {
     use super::*;
 
     fn metrics_of(a: &SessionAnalysis) -> serde_json::Value {
-        let doc: serde_json::Value = serde_json::from_str(&render(&[a.clone()], &[])).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&render(std::slice::from_ref(a), &[])).unwrap();
         doc["sessions"][0]["metrics"].clone()
     }
 
