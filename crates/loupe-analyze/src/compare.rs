@@ -197,13 +197,6 @@ fn succeeded(s: &SessionAnalysis) -> Option<f64> {
     )))
 }
 
-/// Whether a run's token counts are known: LLM calls that report no usage
-/// (some MyAgent runs, Victor) leave them unknown, not 0, or a run that
-/// reports nothing would look cheaper than one that does.
-fn tokens_reported(s: &SessionAnalysis) -> bool {
-    s.metrics.llm_calls == 0 || s.metrics.tokens.total() > 0
-}
-
 const METRICS: &[MetricDef] = &[
     MetricDef {
         name: "success_rate",
@@ -221,7 +214,10 @@ const METRICS: &[MetricDef] = &[
     },
     MetricDef {
         name: "total_tokens",
-        get: |s| tokens_reported(s).then_some(s.metrics.tokens.total() as f64),
+        get: |s| {
+            s.tokens_reported()
+                .then_some(s.metrics.tokens.total() as f64)
+        },
         mean: false,
         rule: |c| Rule::Rel(c.relative),
         words: ("More tokens", "Fewer tokens"),
@@ -229,10 +225,7 @@ const METRICS: &[MetricDef] = &[
     MetricDef {
         name: "cache_hit_rate",
         // Unknown, not 0%, when no call reports cache counts.
-        get: |s| {
-            (s.token_flow.cache_rating != crate::CacheRating::Unreported)
-                .then_some(s.metrics.cache_hit_rate)
-        },
+        get: SessionAnalysis::known_cache_hit_rate,
         mean: false,
         rule: |c| Rule::Abs(c.cache_hit_rate_abs, true),
         words: ("Lower cache hit rate", "Higher cache hit rate"),
@@ -242,9 +235,8 @@ const METRICS: &[MetricDef] = &[
         // Unknown, not $0, when a model has no price: such a run would
         // look cheaper than it was.
         get: |s| {
-            (s.metrics.unpriced_models.is_empty()
-                && (tokens_reported(s) || s.metrics.cost_usd > 0.0))
-                .then_some(s.metrics.cost_usd)
+            s.known_cost_usd()
+                .filter(|_| s.metrics.unpriced_models.is_empty())
         },
         mean: false,
         rule: |c| Rule::Abs(c.cost_abs_usd, false),

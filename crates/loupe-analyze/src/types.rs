@@ -347,3 +347,48 @@ pub struct SessionAnalysis {
     /// Timeline rows.
     pub timeline: Vec<TimelineEntry>,
 }
+
+/// What is known of a session's usage. A count a trace does not report is
+/// unknown, not 0 (docs/format.md): every output that prints these figures
+/// asks here, so the text views, `compare`, JSON, CSV and `--llm` agree.
+impl SessionAnalysis {
+    /// Whether the token counts are known: LLM calls that report no usage
+    /// (some MyAgent runs, Victor) leave them unknown, not 0, or a run that
+    /// reports nothing would look cheaper than one that does. A session
+    /// without LLM calls used no tokens: 0 is known.
+    pub fn tokens_reported(&self) -> bool {
+        self.metrics.llm_calls == 0 || self.metrics.tokens.total() > 0
+    }
+
+    /// The cache hit rate, `None` when no call reports cache use (or no
+    /// usage at all): the summary's `unreported`.
+    pub fn known_cache_hit_rate(&self) -> Option<f64> {
+        (self.tokens_reported() && self.token_flow.cache_rating != CacheRating::Unreported)
+            .then_some(self.metrics.cache_hit_rate)
+    }
+
+    /// The cost, `None` when no LLM call has a reported cost or a price:
+    /// calls that report no usage and no cost, or only unpriced models.
+    /// With some models unpriced it is a lower bound (`unpriced_models`
+    /// says which are missing).
+    pub fn known_cost_usd(&self) -> Option<f64> {
+        let m = &self.metrics;
+        if m.llm_calls == 0 || m.cost_usd > 0.0 {
+            return Some(m.cost_usd);
+        }
+        // A call that names no model is unpriced as "(unknown model)".
+        let unpriced = |name: &str| {
+            let name = if name.is_empty() {
+                "(unknown model)"
+            } else {
+                name
+            };
+            m.unpriced_models.iter().any(|u| u == name)
+        };
+        let some_priced = self
+            .models
+            .iter()
+            .any(|u| u.llm_calls > 0 && !unpriced(&u.model));
+        (self.tokens_reported() && some_priced).then_some(m.cost_usd)
+    }
+}

@@ -1695,3 +1695,36 @@ fn until_a_date_leaves_out_a_session_starting_at_its_midnight() {
     assert_eq!(count("2026-03-02T00:00:00Z"), 1);
     assert_eq!(count("2026-03-03"), 1);
 }
+
+/// MyAgent runs whose LLM calls report no usage: the text says "Tokens
+/// unreported", and the machine-readable outputs say unknown too (null, an
+/// empty CSV cell), never 0 tokens at $0.
+#[test]
+fn unreported_usage_is_null_in_json_csv_and_llm_not_zero() {
+    let input = sample("myagent/runs_export.json");
+    let text = stdout(&loupe(&["view", s(&input)], None));
+    assert!(text.contains("Tokens unreported"), "{text}");
+    for command in ["view", "analyze"] {
+        let o = loupe(&[command, s(&input), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let unreported = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["metrics"]["llm_calls"].as_u64() > Some(0)
+                    && s["metrics"]["input_tokens"].is_null()
+            })
+            .unwrap_or_else(|| panic!("{command}: no session with null tokens: {v}"));
+        let m = &unreported["metrics"];
+        assert!(
+            m["total_tokens"].is_null() && m["cost_usd"].is_null() && m["cache_hit_rate"].is_null(),
+            "{m}"
+        );
+    }
+    let csv = stdout(&loupe(&["view", s(&input), "--output", "csv"], None));
+    assert!(csv.lines().any(|l| l.contains(",,,,,,,,")), "{csv}");
+    let llm = stdout(&loupe(&["export", s(&input), "--llm"], None));
+    assert!(llm.contains("\"input_tokens\":null"), "{llm}");
+}

@@ -14,7 +14,7 @@ use loupe_analyze::{Assessment, Comparison, Direction, Slowdown};
 use serde::Serialize;
 
 use crate::terminal::{Align, Painter, Table};
-use crate::text::{human_duration_ms, one_line, thousands};
+use crate::text::{human_duration_ms, one_line, short_name, thousands};
 
 /// One side of a comparison as the user named it.
 #[derive(Clone, Debug, Serialize)]
@@ -149,7 +149,11 @@ pub fn text(a: &Side, b: &Side, c: &Comparison, color: bool) -> String {
     }
     out.push_str(&table.render(2, p));
     if !c.unpriced_models.is_empty() {
-        let names: Vec<String> = c.unpriced_models.iter().map(|m| one_line(m, 60)).collect();
+        let names: Vec<String> = c
+            .unpriced_models
+            .iter()
+            .map(|m| short_name(m, 60))
+            .collect();
         let _ = writeln!(
             out,
             "  {}",
@@ -197,7 +201,7 @@ fn slowdowns(out: &mut String, title: &str, list: &[Slowdown], p: Painter) {
     ]);
     for s in list {
         table.row(vec![
-            one_line(&s.name, 60),
+            short_name(&s.name, 60),
             human_duration_ms(s.a_avg_ms),
             human_duration_ms(s.b_avg_ms),
             format!("+{}", human_duration_ms(s.delta_ms.max(0.0))),

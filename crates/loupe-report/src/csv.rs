@@ -5,6 +5,8 @@
 //! crate's (RFC 4180).
 
 use loupe_analyze::{SessionAnalysis, SpanNode};
+
+use crate::text::ms_cell;
 use std::borrow::Cow;
 
 /// Header of [`sessions`].
@@ -85,6 +87,8 @@ pub fn sessions(analyses: &[SessionAnalysis]) -> String {
     for a in analyses {
         let m = &a.metrics;
         let t = &m.tokens;
+        // Unknown is an empty cell, never 0 (the JSON's null).
+        let tokens = |n: u64| opt(a.tokens_reported().then_some(n));
         row(
             &mut w,
             [
@@ -96,20 +100,20 @@ pub fn sessions(analyses: &[SessionAnalysis]) -> String {
                 a.status.as_str().to_owned(),
                 opt(a.started_at.map(|t| t.to_rfc3339())),
                 opt(a.ended_at.map(|t| t.to_rfc3339())),
-                opt(a.duration_ms),
+                opt(a.duration_ms.map(ms_cell)),
                 m.iterations.to_string(),
                 m.llm_calls.to_string(),
                 m.tool_calls.to_string(),
                 m.tool_errors.to_string(),
                 m.errors.to_string(),
-                t.input_tokens.to_string(),
-                t.output_tokens.to_string(),
-                t.cache_read_tokens.to_string(),
-                t.cache_write_tokens.to_string(),
-                t.reasoning_tokens.to_string(),
-                t.total().to_string(),
-                format!("{:.4}", m.cache_hit_rate),
-                format!("{:.6}", m.cost_usd),
+                tokens(t.input_tokens),
+                tokens(t.output_tokens),
+                tokens(t.cache_read_tokens),
+                tokens(t.cache_write_tokens),
+                tokens(t.reasoning_tokens),
+                tokens(t.total()),
+                opt(a.known_cache_hit_rate().map(|r| format!("{r:.4}"))),
+                opt(a.known_cost_usd().map(|c| format!("{c:.6}"))),
                 m.compactions.to_string(),
                 m.subagents.to_string(),
                 format!("{:.1}", a.efficiency_score),
@@ -193,7 +197,7 @@ pub fn nodes(analyses: &[SessionAnalysis]) -> String {
                 opt(n.iteration),
                 n.agent.as_ref().map(|a| a.id.clone()).unwrap_or_default(),
                 n.start.to_rfc3339(),
-                opt(n.duration_ms),
+                opt(n.duration_ms.map(ms_cell)),
                 // A total without its split leaves the split's cells empty.
                 opt(split.map(|t| t.input_tokens)),
                 opt(split.map(|t| t.output_tokens)),
@@ -236,7 +240,7 @@ pub fn timeline(analyses: &[SessionAnalysis]) -> String {
                     format!("{:.3}", e.offset_ms),
                     e.kind.as_str().to_owned(),
                     e.label.clone(),
-                    opt(e.duration_ms),
+                    opt(e.duration_ms.map(ms_cell)),
                     opt(e.iteration),
                     e.agent.clone().unwrap_or_default(),
                     e.important.to_string(),
@@ -296,6 +300,32 @@ pub fn token_flow(analyses: &[SessionAnalysis]) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn unknown_is_an_empty_cell_and_durations_lose_their_float_noise() {
+        let mut a = crate::testing::sample_analysis();
+        a.metrics.tokens = loupe_model::TokenTotals::default();
+        a.metrics.cost_usd = 0.0;
+        a.token_flow.cache_rating = loupe_analyze::CacheRating::None;
+        a.duration_ms = Some(8_700.000_047_683_716);
+        a.tree.duration_ms = Some(4_099.999_904_632_568);
+        let out = sessions(std::slice::from_ref(&a));
+        let mut reader = ::csv::ReaderBuilder::new().from_reader(out.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let record = reader.records().next().unwrap().unwrap();
+        let cell = |name: &str| {
+            let i = header.iter().position(|h| h == name).unwrap();
+            record.get(i).unwrap().to_owned()
+        };
+        for name in ["input_tokens", "total_tokens", "cache_hit_rate", "cost_usd"] {
+            assert_eq!(cell(name), "", "{name}");
+        }
+        assert_eq!(cell("llm_calls"), "3");
+        assert_eq!(cell("duration_ms"), "8700");
+        let tree = nodes(std::slice::from_ref(&a));
+        assert!(tree.contains(",4100,"), "{tree}");
+        assert!(!tree.contains("4099.99"), "{tree}");
+    }
 
     #[test]
     fn formulas_from_trace_content_are_kept_as_text() {

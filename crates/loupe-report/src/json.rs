@@ -20,13 +20,17 @@
 //!     "metrics": {
 //!       "iterations", "llm_calls", "tool_calls", "tool_errors", "errors": integer,
 //!       "input_tokens", "output_tokens", "cache_read_tokens",
-//!       "cache_write_tokens", "reasoning_tokens": integer,   // OpenTelemetry GenAI semantics:
+//!       "cache_write_tokens", "reasoning_tokens": integer | null, // OpenTelemetry GenAI semantics:
 //!                                                           // input includes cache read + write,
-//!                                                           // output includes reasoning
-//!       "total_tokens": integer,                            // addition: input + output, plus
+//!                                                           // output includes reasoning; null when
+//!                                                           // no LLM call reports its usage
+//!       "total_tokens": integer | null,                     // addition: input + output, plus
 //!                                                           // totals reported without a split
-//!       "cache_hit_rate": number,                           // cache_read / input, 0 without input
-//!       "cost_usd": number,                                 // reported cost wins, else priced
+//!       "cache_hit_rate": number | null,                    // cache_read / input, 0 without input,
+//!                                                           // null when no call reports cache use
+//!       "cost_usd": number | null,                          // reported cost wins, else priced; a
+//!                                                           // lower bound with unpriced_models,
+//!                                                           // null when no call has a cost or price
 //!       "compactions", "subagents": integer,
 //!       "unpriced_models": [string]                         // addition: models with no price
 //!     },
@@ -51,6 +55,10 @@
 //!   "skipped": [ { "path": string, "line": integer | null, "reason": string } ]
 //! }
 //! ```
+//!
+//! Costs in USD are written rounded to 1e-9 USD and durations and offsets
+//! in milliseconds (keys ending in `_ms`) to 3 decimals ([`crate::text::round_usd`],
+//! [`crate::text::round_ms`]); the analysis keeps the exact values.
 //!
 //! Every key above is always present (absent values are `null`, never a
 //! missing key), so scripts can index without guards. Keys may be added in
@@ -151,14 +159,14 @@ pub struct MetricsJson<'a> {
     pub tool_calls: u64,
     pub tool_errors: u64,
     pub errors: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub total_tokens: u64,
-    pub cache_hit_rate: f64,
-    pub cost_usd: f64,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cache_read_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+    pub total_tokens: Option<u64>,
+    pub cache_hit_rate: Option<f64>,
+    pub cost_usd: Option<f64>,
     pub compactions: u64,
     pub subagents: u64,
     pub unpriced_models: &'a [String],
@@ -192,6 +200,7 @@ impl<'a> SessionJson<'a> {
     /// The JSON view of one analysis.
     pub fn new(a: &'a SessionAnalysis) -> Self {
         let m = &a.metrics;
+        let tokens = |n: u64| a.tokens_reported().then_some(n);
         SessionJson {
             session_id: &a.session_id,
             source: SourceJson {
@@ -210,14 +219,14 @@ impl<'a> SessionJson<'a> {
                 tool_calls: m.tool_calls,
                 tool_errors: m.tool_errors,
                 errors: m.errors,
-                input_tokens: m.tokens.input_tokens,
-                output_tokens: m.tokens.output_tokens,
-                cache_read_tokens: m.tokens.cache_read_tokens,
-                cache_write_tokens: m.tokens.cache_write_tokens,
-                reasoning_tokens: m.tokens.reasoning_tokens,
-                total_tokens: m.tokens.total(),
-                cache_hit_rate: finite(m.cache_hit_rate),
-                cost_usd: finite(m.cost_usd),
+                input_tokens: tokens(m.tokens.input_tokens),
+                output_tokens: tokens(m.tokens.output_tokens),
+                cache_read_tokens: tokens(m.tokens.cache_read_tokens),
+                cache_write_tokens: tokens(m.tokens.cache_write_tokens),
+                reasoning_tokens: tokens(m.tokens.reasoning_tokens),
+                total_tokens: tokens(m.tokens.total()),
+                cache_hit_rate: a.known_cache_hit_rate().map(finite),
+                cost_usd: a.known_cost_usd().map(finite),
                 compactions: m.compactions,
                 subagents: m.subagents,
                 unpriced_models: &m.unpriced_models,
@@ -298,8 +307,7 @@ pub fn render_view(analyses: &[SessionAnalysis], skipped: &[SkippedRecord], view
             .collect(),
         skipped,
     };
-    // Serialising plain structs of strings and numbers cannot fail.
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut out = piece(&doc, 0);
     out.push('\n');
     out
 }
@@ -352,7 +360,7 @@ pub fn render_issues(analyses: &[SessionAnalysis], skipped: &[SkippedRecord]) ->
         sessions: analyses.iter().map(IssuesSessionJson::new).collect(),
         skipped,
     };
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut out = piece(&doc, 0);
     out.push('\n');
     out
 }
@@ -369,6 +377,8 @@ fn piece<T: Serialize>(value: &T, levels: usize) -> String {
         base: levels,
         depth: 0,
         has_value: false,
+        in_key: false,
+        key: String::new(),
     };
     // Writing to a Vec cannot fail.
     let _ = formatter.write_indent(&mut out);
@@ -383,11 +393,30 @@ fn piece<T: Serialize>(value: &T, levels: usize) -> String {
 
 /// serde_json's pretty layout (`PrettyFormatter` with two spaces) starting
 /// `base` levels in. Each line's indentation is written in one piece, where
-/// `PrettyFormatter` writes it a level at a time.
+/// `PrettyFormatter` writes it a level at a time. Numbers are rounded as
+/// they are written, by the key they belong to ([`rounded`]).
 struct NestedPretty {
     base: usize,
     depth: usize,
     has_value: bool,
+    /// Whether the string being written is an object key.
+    in_key: bool,
+    /// The last object key written: the one a number that follows belongs to.
+    key: String,
+}
+
+/// `v` rounded for output by what its key says it is: a cost in USD
+/// (`cost_usd`, `cumulative_cost_usd`) by [`crate::text::round_usd`], a
+/// duration or offset in milliseconds (`duration_ms`, `offset_ms`,
+/// `avg_duration_ms`…) by [`crate::text::round_ms`].
+fn rounded(key: &str, v: f64) -> f64 {
+    if key.ends_with("cost_usd") {
+        crate::text::round_usd(v)
+    } else if key.ends_with("_ms") {
+        crate::text::round_ms(v)
+    } else {
+        v
+    }
 }
 
 impl NestedPretty {
@@ -461,13 +490,135 @@ impl serde_json::ser::Formatter for &mut NestedPretty {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
+        self.in_key = true;
         self.new_line(w, first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
         w.write_all(b": ")
     }
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        if self.in_key {
+            self.key.clear();
+        }
+        w.write_all(b"\"")
+    }
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        if self.in_key {
+            self.key.push_str(fragment);
+        }
+        w.write_all(fragment.as_bytes())
+    }
+    fn end_object_key<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
+        self.in_key = false;
+        Ok(())
+    }
+    fn write_f64<W: ?Sized + std::io::Write>(&mut self, w: &mut W, v: f64) -> std::io::Result<()> {
+        serde_json::ser::Formatter::write_f64(
+            &mut serde_json::ser::CompactFormatter,
+            w,
+            rounded(&self.key, v),
+        )
+    }
     fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _w: &mut W) -> std::io::Result<()> {
         self.has_value = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn metrics_of(a: &SessionAnalysis) -> serde_json::Value {
+        let doc: serde_json::Value =
+            serde_json::from_str(&render(std::slice::from_ref(a), &[])).unwrap();
+        doc["sessions"][0]["metrics"].clone()
+    }
+
+    #[test]
+    fn usage_no_call_reports_is_null_not_zero() {
+        let mut a = crate::testing::sample_analysis();
+        a.metrics.tokens = loupe_model::TokenTotals::default();
+        a.metrics.cost_usd = 0.0;
+        a.token_flow.cache_rating = loupe_analyze::CacheRating::None;
+        let m = metrics_of(&a);
+        for key in [
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+            "total_tokens",
+            "cache_hit_rate",
+            "cost_usd",
+        ] {
+            assert!(m.get(key).is_some_and(|v| v.is_null()), "{key}: {m}");
+        }
+        assert_eq!(m["llm_calls"], 3);
+    }
+
+    #[test]
+    fn unreported_cache_is_null_and_a_session_without_llm_calls_is_zero() {
+        let mut a = crate::testing::sample_analysis();
+        a.token_flow.cache_rating = loupe_analyze::CacheRating::Unreported;
+        let m = metrics_of(&a);
+        assert!(m["cache_hit_rate"].is_null(), "{m}");
+        assert!(m["input_tokens"].is_u64(), "{m}");
+
+        a.metrics.llm_calls = 0;
+        a.metrics.cache_hit_rate = 0.0;
+        a.metrics.tokens = loupe_model::TokenTotals::default();
+        a.metrics.cost_usd = 0.0;
+        a.token_flow.cache_rating = loupe_analyze::CacheRating::None;
+        let m = metrics_of(&a);
+        assert_eq!(m["input_tokens"], 0);
+        assert_eq!(m["cost_usd"], 0.0);
+        assert_eq!(m["cache_hit_rate"], 0.0);
+    }
+
+    #[test]
+    fn cost_is_null_only_when_every_model_is_unpriced() {
+        let mut a = crate::testing::sample_analysis();
+        a.metrics.cost_usd = 0.0;
+        a.metrics.unpriced_models = vec!["mystery".to_owned()];
+        a.models = vec![loupe_analyze::ModelUsage {
+            model: "mystery".to_owned(),
+            llm_calls: 3,
+            ..Default::default()
+        }];
+        assert!(metrics_of(&a)["cost_usd"].is_null());
+        // Another, priced model: a lower bound, with the unpriced one named.
+        a.models.push(loupe_analyze::ModelUsage {
+            model: "claude-sonnet-4-5".to_owned(),
+            llm_calls: 1,
+            ..Default::default()
+        });
+        a.metrics.cost_usd = 0.25;
+        let m = metrics_of(&a);
+        assert_eq!(m["cost_usd"], 0.25);
+        assert_eq!(m["unpriced_models"][0], "mystery");
+    }
+
+    #[test]
+    fn float_noise_is_rounded_where_it_is_written() {
+        let mut a = crate::testing::sample_analysis();
+        a.metrics.cost_usd = 0.003_400_000_000_000_001;
+        a.duration_ms = Some(8_700.000_047_683_716);
+        a.tools[0].avg_duration_ms = 19_166.666_666_666_668;
+        a.tree.duration_ms = Some(4_099.999_904_632_568);
+        let out = render_view(&[a.clone()], &[], View::All);
+        assert!(out.contains("\"cost_usd\": 0.0034,"), "{out}");
+        assert!(out.contains("\"duration_ms\": 8700.0,"), "{out}");
+        assert!(out.contains("\"avg_duration_ms\": 19166.667,"), "{out}");
+        assert!(out.contains("\"duration_ms\": 4100.0,"), "{out}");
+        // The streamed piece rounds the same way.
+        assert!(session_piece(&a, 2).contains("\"cost_usd\": 0.0034,"));
+        // The analysis itself keeps the exact value.
+        assert_eq!(a.metrics.cost_usd, 0.003_400_000_000_000_001);
     }
 }

@@ -1,6 +1,17 @@
 //! `loupe export --llm`: a compact JSON summary to paste into a model, at most
-//! [`MAX_CHARS`] characters (about 4,000 tokens at 4 characters per token)
-//! whatever the number or size of sessions.
+//! [`MAX_TOKENS`] tokens by [`estimated_tokens`] whatever the number or size
+//! of sessions.
+//!
+//! The estimate is deliberately conservative, so the budget holds for any
+//! script: ASCII at 4 characters a token (English text and JSON punctuation
+//! in the usual BPE tokenizers), every other character at 2 of its UTF-8
+//! bytes a token, never less than one: an accented letter or Cyrillic is 1
+//! token, a CJK ideograph 1.5, an emoji 2. Tokenizers give CJK about 1–1.5
+//! tokens a character and an emoji 1–3.
+//!
+//! Issues, when not all fit, are picked one per category (most severe
+//! first) before a category's repeats, and `issues_by_category` counts
+//! them all, so a category never disappears behind another's repeats.
 //!
 //! The budget is met by trying progressively terser detail levels (fewer
 //! issues, tools, token-flow rows and failures, shorter texts, fewer
@@ -12,8 +23,24 @@ use serde_json::{json, Map, Value};
 
 use crate::text::truncate_chars;
 
-/// Hard ceiling on the output length, in characters.
-pub const MAX_CHARS: usize = 16_000;
+/// Hard ceiling on the output's size, in [`estimated_tokens`].
+pub const MAX_TOKENS: usize = 4_000;
+
+/// A conservative token count of `s` (see the module's documentation):
+/// ASCII at 4 characters a token, any other character at 2 UTF-8 bytes a
+/// token.
+pub fn estimated_tokens(s: &str) -> usize {
+    let (mut ascii, mut other_halves) = (0usize, 0usize);
+    for c in s.chars() {
+        if c.is_ascii() {
+            ascii += 1;
+        } else {
+            // 2 bytes: 1 token, 3 bytes: 1.5, 4 bytes: 2 (in half tokens).
+            other_halves += c.len_utf8().max(2);
+        }
+    }
+    ascii.div_ceil(4) + other_halves.div_ceil(2)
+}
 
 #[derive(Clone, Copy)]
 struct Detail {
@@ -76,38 +103,59 @@ const LEVELS: &[Detail] = &[
     },
 ];
 
-/// The compact summary of `analyses` as one line of JSON, ≤ [`MAX_CHARS`] characters.
+/// The compact summary of `analyses` as one line of JSON, ≤ [`MAX_TOKENS`]
+/// [`estimated_tokens`].
 pub fn render(analyses: &[SessionAnalysis]) -> String {
     for level in LEVELS {
         let s = document(analyses, *level).to_string();
-        if s.chars().count() <= MAX_CHARS {
+        if estimated_tokens(&s) <= MAX_TOKENS {
             return s;
         }
     }
     // Pathological input (for example enormous session ids): totals only.
     let s = totals(analyses).to_string();
-    if s.chars().count() <= MAX_CHARS {
+    if estimated_tokens(&s) <= MAX_TOKENS {
         return s;
     }
     json!({ "sessions_total": analyses.len(), "note": "summary too large" }).to_string()
 }
 
+/// A session that never wrote its end (still `running` in a finished
+/// trace): it crashed or was killed, which `compare` and `stats` count as
+/// not completed.
+fn unfinished(a: &SessionAnalysis) -> bool {
+    a.status == loupe_model::SessionStatus::Running
+}
+
+fn failed(a: &SessionAnalysis) -> bool {
+    a.status == loupe_model::SessionStatus::Failed
+}
+
+/// Totals over every session; a token or cost total sums the sessions
+/// where it is known, and is `null` when it is known for none.
 fn totals(analyses: &[SessionAnalysis]) -> Value {
-    let mut cost = 0.0;
-    let mut tokens = 0u64;
+    let mut cost: Option<f64> = None;
+    let mut tokens: Option<u64> = None;
     let mut issues = 0usize;
-    let mut failed = 0usize;
+    let mut failed_sessions = 0usize;
+    let mut unfinished_sessions = 0usize;
     for a in analyses {
-        cost += a.metrics.cost_usd;
-        tokens += a.metrics.tokens.total();
+        if let Some(c) = a.known_cost_usd() {
+            *cost.get_or_insert(0.0) += c;
+        }
+        if a.tokens_reported() {
+            *tokens.get_or_insert(0) += a.metrics.tokens.total();
+        }
         issues += a.issues.len();
-        failed += usize::from(a.status == loupe_model::SessionStatus::Failed);
+        failed_sessions += usize::from(failed(a));
+        unfinished_sessions += usize::from(unfinished(a));
     }
     json!({
         "sessions_total": analyses.len(),
-        "failed_sessions": failed,
+        "failed_sessions": failed_sessions,
+        "unfinished_sessions": unfinished_sessions,
         "total_tokens": tokens,
-        "total_cost_usd": round(cost, 4),
+        "total_cost_usd": cost.map(|c| round(c, 4)),
         "total_issues": issues,
     })
 }
@@ -123,18 +171,19 @@ fn document(analyses: &[SessionAnalysis], d: Detail) -> Value {
         doc.insert("totals".into(), totals(analyses));
     }
     // When not all fit, the ones worth a model's attention come first:
-    // failed sessions, then the lowest scores (input order breaks ties).
+    // failed and unfinished sessions, then the lowest scores (input order
+    // breaks ties).
     let mut order: Vec<&SessionAnalysis> = analyses.iter().collect();
     if analyses.len() > d.sessions {
         order.sort_by(|x, y| {
-            let failed = |a: &SessionAnalysis| a.status != loupe_model::SessionStatus::Failed;
-            failed(x)
-                .cmp(&failed(y))
+            let ok = |a: &SessionAnalysis| !(failed(a) || unfinished(a));
+            ok(x)
+                .cmp(&ok(y))
                 .then(x.efficiency_score.total_cmp(&y.efficiency_score))
         });
         doc.insert(
             "sessions_shown".into(),
-            json!("failed first, then lowest score"),
+            json!("failed and unfinished first, then lowest score"),
         );
         doc.insert("issue_counts".into(), issue_counts(analyses));
     }
@@ -201,6 +250,8 @@ fn capped(obj: &mut Map<String, Value>, key: &str, items: Vec<Value>, total: usi
 fn session(a: &SessionAnalysis, d: Detail) -> Value {
     let m = &a.metrics;
     let t = &m.tokens;
+    // Unknown counts are null, as in `--output json`.
+    let tokens = |n: u64| a.tokens_reported().then_some(n);
     let mut s = Map::new();
     s.insert("id".into(), json!(text(&a.session_id, d)));
     s.insert("format".into(), json!(a.source.format.as_str()));
@@ -223,10 +274,12 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
         json!({
             "iterations": m.iterations, "llm_calls": m.llm_calls, "tool_calls": m.tool_calls,
             "tool_errors": m.tool_errors, "errors": m.errors,
-            "input_tokens": t.input_tokens, "output_tokens": t.output_tokens,
-            "cache_read_tokens": t.cache_read_tokens, "cache_write_tokens": t.cache_write_tokens,
-            "reasoning_tokens": t.reasoning_tokens,
-            "cache_hit_rate": round(m.cache_hit_rate, 3), "cost_usd": round(m.cost_usd, 4),
+            "input_tokens": tokens(t.input_tokens), "output_tokens": tokens(t.output_tokens),
+            "cache_read_tokens": tokens(t.cache_read_tokens),
+            "cache_write_tokens": tokens(t.cache_write_tokens),
+            "reasoning_tokens": tokens(t.reasoning_tokens),
+            "cache_hit_rate": a.known_cache_hit_rate().map(|r| round(r, 3)),
+            "cost_usd": a.known_cost_usd().map(|c| round(c, 4)),
             "compactions": m.compactions, "subagents": m.subagents,
         }),
     );
@@ -239,10 +292,8 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
             .collect();
         s.insert("unpriced_models".into(), Value::Array(names));
     }
-    let issues = a
-        .issues
-        .iter()
-        .take(d.issues)
+    let issues = pick_issues(&a.issues, d.issues)
+        .into_iter()
         .map(|i| {
             let mut o = json!({
                 "severity": i.severity, "category": text(&i.category, d),
@@ -255,6 +306,12 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
         })
         .collect();
     capped(&mut s, "issues", issues, a.issues.len());
+    if a.issues.len() > d.issues {
+        s.insert(
+            "issues_by_category".into(),
+            issues_by_category(&a.issues, d),
+        );
+    }
     let tools = a
         .tools
         .iter()
@@ -312,6 +369,44 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
         .collect();
     capped(&mut s, "failed_spans", failures, total_failures);
     Value::Object(s)
+}
+
+/// At most `max` of `issues` (most severe first), one per category before
+/// any category's second, so a category with many repeats cannot push the
+/// others out; shown in their original (severity) order.
+fn pick_issues(issues: &[loupe_analyze::Issue], max: usize) -> Vec<&loupe_analyze::Issue> {
+    let mut firsts = Vec::new();
+    let mut repeats = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, issue) in issues.iter().enumerate() {
+        if seen.insert(issue.category.as_str()) {
+            firsts.push(index);
+        } else {
+            repeats.push(index);
+        }
+    }
+    let mut picked: Vec<usize> = firsts.into_iter().chain(repeats).take(max).collect();
+    picked.sort_unstable();
+    picked.into_iter().filter_map(|i| issues.get(i)).collect()
+}
+
+/// How many issues of each category the session has, most first.
+fn issues_by_category(issues: &[loupe_analyze::Issue], d: Detail) -> Value {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in issues {
+        *counts.entry(i.category.as_str()).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    // Rule names are a few dozen; the cap only guards against a trace
+    // that invents categories by the thousand.
+    Value::Object(
+        counts
+            .into_iter()
+            .take(32)
+            .map(|(c, n)| (text(c, d), json!(n)))
+            .collect(),
+    )
 }
 
 /// Indices of at most `max` rows: the first and last halves, plus the peak.
@@ -375,6 +470,141 @@ mod tests {
         assert!(doc["issue_counts"]
             .as_object()
             .is_some_and(|m| !m.is_empty()));
+    }
+
+    fn issue(category: &str, severity: loupe_analyze::Severity) -> loupe_analyze::Issue {
+        loupe_analyze::Issue {
+            category: category.to_owned(),
+            severity,
+            title: format!("{category} found"),
+            description: String::new(),
+            iteration: Some(3),
+            evidence: Vec::new(),
+            suggestion: "do less".to_owned(),
+        }
+    }
+
+    #[test]
+    fn every_issue_category_shows_before_any_category_repeats() {
+        use loupe_analyze::Severity;
+        let mut a = crate::testing::sample_analysis();
+        a.issues = std::iter::once(issue("excessive_iterations", Severity::High))
+            .chain((0..199).map(|_| issue("doom_loop", Severity::High)))
+            .chain((0..499).map(|_| issue("error_loop", Severity::Medium)))
+            .chain((0..39).map(|_| issue("cache_drop", Severity::Low)))
+            .collect();
+        let doc: Value = serde_json::from_str(&render(&[a])).unwrap();
+        let s = &doc["sessions"][0];
+        let shown: Vec<&str> = s["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["category"].as_str().unwrap())
+            .collect();
+        for category in [
+            "excessive_iterations",
+            "doom_loop",
+            "error_loop",
+            "cache_drop",
+        ] {
+            assert!(
+                shown.contains(&category),
+                "{category} missing from {shown:?}"
+            );
+        }
+        // Still most severe first.
+        assert_eq!(shown[0], "excessive_iterations");
+        assert_eq!(shown.last(), Some(&"cache_drop"));
+        assert_eq!(s["issues_by_category"]["error_loop"], 499);
+        assert_eq!(s["issues_by_category"]["doom_loop"], 199);
+        assert_eq!(s["issues_by_category"]["cache_drop"], 39);
+        assert_eq!(s["issues_by_category"]["excessive_iterations"], 1);
+        assert_eq!(s["issues_omitted"], 738 - shown.len());
+    }
+
+    #[test]
+    fn unfinished_sessions_are_counted_and_shown_first() {
+        let analyses: Vec<SessionAnalysis> = (0..30)
+            .map(|i| {
+                let mut a = crate::testing::sample_analysis();
+                a.session_id = format!("s{i:02}");
+                a.efficiency_score = 10.0 + f64::from(i);
+                a
+            })
+            .collect();
+        let mut analyses = analyses;
+        // Highest scores, so only their status can bring them forward.
+        analyses[28].status = loupe_model::SessionStatus::Running;
+        analyses[29].status = loupe_model::SessionStatus::Failed;
+        let doc: Value = serde_json::from_str(&render(&analyses)).unwrap();
+        assert_eq!(doc["totals"]["unfinished_sessions"], 1);
+        assert_eq!(doc["totals"]["failed_sessions"], 1);
+        let ids: Vec<&str> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(&ids[..3], ["s28", "s29", "s00"], "{ids:?}");
+    }
+
+    #[test]
+    fn unknown_usage_is_null_not_zero() {
+        let mut a = crate::testing::sample_analysis();
+        a.metrics.tokens = loupe_model::TokenTotals::default();
+        a.metrics.cost_usd = 0.0;
+        a.token_flow.cache_rating = loupe_analyze::CacheRating::None;
+        let doc: Value = serde_json::from_str(&render(&[a])).unwrap();
+        let m = &doc["sessions"][0]["metrics"];
+        for key in [
+            "input_tokens",
+            "output_tokens",
+            "cache_hit_rate",
+            "cost_usd",
+        ] {
+            assert!(m[key].is_null(), "{key}: {m}");
+        }
+    }
+
+    /// CJK and emoji cost far more tokens a character than English: a
+    /// budget in characters let such a summary reach ~3x its size.
+    #[test]
+    fn the_budget_holds_in_tokens_for_cjk_and_emoji_text() {
+        let cjk = "漢字仮名交じり文😀🚀".repeat(400);
+        let analyses: Vec<SessionAnalysis> = (0..40)
+            .map(|i| {
+                let mut a = crate::testing::sample_analysis();
+                a.session_id = format!("会话-{i}-{}", "😀".repeat(30));
+                a.task = Some(cjk.clone());
+                for issue in &mut a.issues {
+                    issue.title = cjk.clone();
+                    issue.suggestion = cjk.clone();
+                }
+                a
+            })
+            .collect();
+        let out = render(&analyses);
+        assert!(serde_json::from_str::<Value>(&out).is_ok());
+        // A tokenizer-like count: CJK a token each, emoji two.
+        let realistic: usize = out
+            .chars()
+            .map(|c| match c.len_utf8() {
+                1 => 1,
+                4 => 8,
+                _ => 4,
+            })
+            .sum::<usize>()
+            .div_ceil(4);
+        assert!(realistic <= MAX_TOKENS, "~{realistic} tokens");
+        assert!(estimated_tokens(&out) <= MAX_TOKENS);
+    }
+
+    #[test]
+    fn token_estimate() {
+        assert_eq!(estimated_tokens("abcdefgh"), 2);
+        assert_eq!(estimated_tokens("é"), 1);
+        assert_eq!(estimated_tokens("漢字"), 3);
+        assert_eq!(estimated_tokens("😀"), 2);
     }
 
     #[test]

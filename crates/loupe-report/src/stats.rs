@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use loupe_analyze::{CrossStats, UsageBucket};
 
 use crate::terminal::{Align, Painter, Table};
-use crate::text::{human_duration_ms, one_line, percent, thousands, usd};
+use crate::text::{human_duration_ms, one_line, percent, short_name, thousands, usd};
 
 /// Pretty JSON with a trailing newline.
 pub fn json(stats: &CrossStats) -> String {
@@ -56,8 +56,8 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
         for c in &stats.slowest_llm_calls {
             table.row(vec![
                 human_duration_ms(c.duration_ms),
-                one_line(c.model.as_deref().unwrap_or("-"), 40),
-                one_line(&c.session_id, 40),
+                short_name(c.model.as_deref().unwrap_or("-"), 40),
+                short_name(&c.session_id, 40),
                 c.iteration.map(|i| i.to_string()).unwrap_or_default(),
                 thousands(c.input_tokens),
                 thousands(c.output_tokens),
@@ -78,7 +78,7 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
         for f in &stats.tool_failure_rates {
             let rate = percent(f.failure_rate);
             table.row(vec![
-                one_line(&f.tool, 40),
+                short_name(&f.tool, 40),
                 thousands(f.calls),
                 thousands(f.errors),
                 rate,
@@ -112,7 +112,7 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
         ]);
         for n in &stats.slow_nodes {
             table.row(vec![
-                one_line(&n.node_id, 60),
+                short_name(&n.node_id, 60),
                 n.sessions.to_string(),
                 n.runs.to_string(),
                 human_duration_ms(n.avg_duration_ms),
@@ -138,7 +138,7 @@ pub fn text(stats: &CrossStats, color: bool) -> String {
         ]);
         for a in &stats.agents {
             table.row(vec![
-                one_line(&a.agent, 40),
+                short_name(&a.agent, 40),
                 a.sessions.to_string(),
                 percent(a.success_rate),
                 thousands(a.llm_calls),
@@ -174,7 +174,7 @@ fn usage(out: &mut String, title: &str, buckets: &[UsageBucket], p: Painter) {
             cost.push_str(" *");
         }
         table.row(vec![
-            one_line(&b.key, 50),
+            short_name(&b.key, 50),
             thousands(b.llm_calls),
             thousands(b.tokens.input_tokens),
             thousands(b.tokens.output_tokens),

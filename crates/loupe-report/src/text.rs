@@ -42,6 +42,36 @@ pub fn score(v: f64) -> String {
     }
 }
 
+/// Output rounding, the one place it is decided (docs/analysis.md, Metrics):
+/// a cost in USD to 1e-9 USD, so float noise (`0.003400000000000001`) does
+/// not show. The analysis keeps the exact sums; only what is written is
+/// rounded.
+pub(crate) fn round_usd(v: f64) -> f64 {
+    round_to(v, 1e9)
+}
+
+/// A duration or offset in milliseconds to 3 decimals (a microsecond), so
+/// durations computed from float seconds (`8700.000047683716`) do not show
+/// their noise.
+pub(crate) fn round_ms(v: f64) -> f64 {
+    round_to(v, 1e3)
+}
+
+fn round_to(v: f64, scale: f64) -> f64 {
+    let scaled = v * scale;
+    // Beyond 2^52 a float has no fraction left to round away.
+    if !scaled.is_finite() || scaled.abs() >= 4.5e15 {
+        return v;
+    }
+    scaled.round() / scale
+}
+
+/// A duration in milliseconds as a CSV cell: rounded by [`round_ms`],
+/// written as Rust writes floats (`1500`, `8700.5`).
+pub(crate) fn ms_cell(v: f64) -> String {
+    round_ms(v).to_string()
+}
+
 /// Integer with thousands separators: `39,100`.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -92,6 +122,26 @@ pub(crate) fn one_line(s: &str, max_chars: usize) -> String {
             c => out.push(c),
         }
     }
+    out
+}
+
+/// A name (tool, node, model, agent) made safe like [`one_line`] and, when
+/// longer than `max_chars`, shortened in the middle: names that share a long
+/// prefix (`mcp__github__create_pull_request_review_comment`, `…_thread`)
+/// differ at the end, so the start and the end are kept with `…` between.
+pub(crate) fn short_name(s: &str, max_chars: usize) -> String {
+    // Never more characters than bytes: nothing is cut here.
+    let safe = one_line(s, s.len());
+    let chars: Vec<char> = safe.chars().collect();
+    if chars.len() <= max_chars {
+        return safe;
+    }
+    let keep = max_chars.saturating_sub(1);
+    let tail = keep / 2;
+    let head = keep - tail;
+    let mut out: String = chars.iter().take(head).collect();
+    out.push('…');
+    out.extend(chars.iter().skip(chars.len() - tail));
     out
 }
 
@@ -166,6 +216,14 @@ mod tests {
         assert!(!s.contains('\n'));
         assert!(s.contains("\\u{1b}"));
         assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(short_name("abcdef", 6), "abcdef");
+        assert_eq!(short_name("abcdefgh", 5), "ab…gh");
+        let comment = short_name("mcp__github__create_pull_request_review_comment", 40);
+        let thread = short_name("mcp__github__create_pull_request_review_thread", 40);
+        assert_ne!(comment, thread);
+        assert_eq!(comment.chars().count(), 40);
+        assert!(comment.ends_with("review_comment"), "{comment}");
+        assert_eq!(short_name("a\x1bb", 10), "a\\u{1b}b");
         assert_eq!(truncate_chars("héllo", 2), "hé…");
         assert_eq!(truncate_chars("hé", 2), "hé");
     }

@@ -76,9 +76,9 @@ fn llm_summary_stays_within_budget_for_huge_inputs() {
     let many: Vec<_> = (0..120).map(|_| big.clone()).collect();
     let out = loupe_report::llm::render(&many);
     assert!(
-        out.chars().count() <= loupe_report::llm::MAX_CHARS,
-        "{} chars",
-        out.chars().count()
+        loupe_report::llm::estimated_tokens(&out) <= loupe_report::llm::MAX_TOKENS,
+        "{} tokens",
+        loupe_report::llm::estimated_tokens(&out)
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["totals"]["sessions_total"], 120);

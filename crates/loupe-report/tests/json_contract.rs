@@ -42,13 +42,14 @@ struct Metrics {
     tool_calls: u64,
     tool_errors: u64,
     errors: u64,
-    input_tokens: u64,
-    output_tokens: u64,
-    cache_read_tokens: u64,
-    cache_write_tokens: u64,
-    reasoning_tokens: u64,
-    cache_hit_rate: f64,
-    cost_usd: f64,
+    // Unknown (not reported) is null, never 0.
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_read_tokens: Option<u64>,
+    cache_write_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+    cache_hit_rate: Option<f64>,
+    cost_usd: Option<f64>,
     compactions: u64,
     subagents: u64,
 }
@@ -231,10 +232,10 @@ fn the_document_has_every_contract_key_with_the_contract_types() {
             m.cache_write_tokens,
             m.reasoning_tokens
         ),
-        (35_500, 980, 21_500, 5_200, 0)
+        (Some(35_500), Some(980), Some(21_500), Some(5_200), Some(0))
     );
-    assert!((m.cache_hit_rate - 21_500.0 / 35_500.0).abs() < 1e-12);
-    assert_eq!(m.cost_usd, 0.0603);
+    assert!((m.cache_hit_rate.unwrap() - 21_500.0 / 35_500.0).abs() < 1e-12);
+    assert_eq!(m.cost_usd, Some(0.0603));
     assert_eq!((m.compactions, m.subagents), (0, 0));
     assert_eq!(s.efficiency_score, 82.5);
     assert_eq!(s.issues.len(), 2);
@@ -274,6 +275,21 @@ fn absent_values_are_null_not_missing() {
     // A non-finite score must still be a number, as the contract promises.
     assert!(s["efficiency_score"].is_number());
     assert_eq!(raw["sessions"][0]["issues"][1]["iteration"], 2);
+    check(&text);
+}
+
+#[test]
+fn unreported_usage_is_null_with_every_key_present() {
+    let mut a = loupe_report::testing::sample_analysis();
+    a.metrics.tokens = Default::default();
+    a.metrics.cost_usd = 0.0;
+    let text = loupe_report::json::render(&[a], &[]);
+    let raw: Value = serde_json::from_str(&text).unwrap();
+    let m = &raw["sessions"][0]["metrics"];
+    has_keys(m, METRIC_KEYS, "metrics");
+    for k in ["input_tokens", "total_tokens", "cache_hit_rate", "cost_usd"] {
+        assert_eq!(m[k], Value::Null, "{k}");
+    }
     check(&text);
 }
 

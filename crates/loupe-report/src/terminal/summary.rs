@@ -6,7 +6,7 @@ use loupe_analyze::{SessionAnalysis, Severity};
 use loupe_model::SessionStatus;
 
 use super::{Align, Painter, Table};
-use crate::text::{human_duration_ms, one_line, percent, thousands, usd};
+use crate::text::{human_duration_ms, one_line, percent, short_name, thousands, usd};
 
 /// Renders the summary of one session.
 pub fn render(a: &SessionAnalysis, color: bool) -> String {
@@ -28,7 +28,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         let _ = writeln!(out, "  Task      {}", one_line(task, 160));
     }
     if let Some(model) = &a.model {
-        let _ = writeln!(out, "  Model     {}", one_line(model, 80));
+        let _ = writeln!(out, "  Model     {}", short_name(model, 80));
     }
     let status = match a.status {
         SessionStatus::Completed => p.ok(a.status.as_str()),
@@ -101,7 +101,11 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         usd(m.cost_usd)
     );
     if !m.unpriced_models.is_empty() {
-        let names: Vec<String> = m.unpriced_models.iter().map(|s| one_line(s, 60)).collect();
+        let names: Vec<String> = m
+            .unpriced_models
+            .iter()
+            .map(|s| short_name(s, 60))
+            .collect();
         let _ = write!(out, " (unpriced: {})", names.join(", "));
     }
     out.push('\n');
@@ -119,7 +123,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         ]);
         for tool in &a.tools {
             table.row(vec![
-                one_line(&tool.name, 40),
+                short_name(&tool.name, 40),
                 tool.calls.to_string(),
                 tool.errors.to_string(),
                 human_duration_ms(tool.avg_duration_ms),
@@ -140,8 +144,8 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         ]);
         for n in &a.nodes {
             table.row(vec![
-                one_line(&n.node_id, 40),
-                one_line(n.node_type.as_deref().unwrap_or(""), 20),
+                short_name(&n.node_id, 40),
+                short_name(n.node_type.as_deref().unwrap_or(""), 20),
                 n.runs.to_string(),
                 n.failures.to_string(),
                 human_duration_ms(n.total_duration_ms),
@@ -253,5 +257,18 @@ mod tests {
         a.issues[0].suggestion = fix.clone();
         let text = super::render_fixes(&a, false);
         assert!(text.contains(&fix), "{text}");
+    }
+
+    /// MCP tools share long prefixes: cut at the end, two tools read as one.
+    #[test]
+    fn long_tool_names_that_differ_at_the_end_stay_distinct() {
+        let mut a = crate::testing::sample_analysis();
+        a.tools[0].name = "mcp__github__create_pull_request_review_comment".to_owned();
+        a.tools[1].name = "mcp__github__create_pull_request_review_thread".to_owned();
+        let text = super::render(&a, false);
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("mcp__github")).collect();
+        assert_eq!(rows.len(), 2, "{text}");
+        assert!(rows[0].contains("_review_comment "), "{text}");
+        assert!(rows[1].contains("_review_thread "), "{text}");
     }
 }

@@ -7,7 +7,7 @@ use loupe_analyze::{SessionAnalysis, TimelineEntry};
 use loupe_model::Category;
 
 use super::Painter;
-use crate::text::{human_duration_ms, one_line};
+use crate::text::{human_duration_ms, one_line, short_name};
 
 /// Renders the timeline of one session.
 pub fn render(a: &SessionAnalysis, color: bool) -> String {
@@ -45,7 +45,7 @@ fn line(e: &TimelineEntry, width: usize, p: Painter) -> String {
     };
     let mut s = format!("{:>width$}  {}", offset(e.offset_ms), tag);
     if let Some(agent) = &e.agent {
-        let _ = write!(s, "[{}] ", one_line(agent, 30));
+        let _ = write!(s, "[{}] ", short_name(agent, 30));
     }
     let label = one_line(&e.label, 100);
     s.push_str(&if e.important { p.bold(&label) } else { label });

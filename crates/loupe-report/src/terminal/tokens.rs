@@ -10,7 +10,7 @@ use loupe_analyze::{CacheRating, SessionAnalysis, Trend};
 use loupe_model::TokenTotals;
 
 use super::{Align, Painter, Table};
-use crate::text::{human_tokens, one_line, percent, thousands, usd};
+use crate::text::{human_tokens, one_line, percent, short_name, thousands, usd};
 
 /// Width of the longest bar, in characters.
 const BAR_WIDTH: usize = 30;
@@ -95,7 +95,7 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
             .metrics
             .unpriced_models
             .iter()
-            .map(|s| one_line(s, 60))
+            .map(|s| short_name(s, 60))
             .collect();
         let _ = writeln!(
             out,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use loupe_analyze::{NodeStatus, SessionAnalysis, SpanKind, SpanNode};
 
 use super::Painter;
-use crate::text::{human_duration_ms, human_tokens, one_line, percent};
+use crate::text::{human_duration_ms, human_tokens, one_line, percent, short_name};
 
 /// Renders the span tree of one session.
 pub fn render(a: &SessionAnalysis, color: bool) -> String {
@@ -47,7 +47,7 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
         let _ = write!(
             s,
             "[{}] ",
-            one_line(agent.name.as_deref().unwrap_or(&agent.id), 30)
+            short_name(agent.name.as_deref().unwrap_or(&agent.id), 30)
         );
     }
     s.push_str(&one_line(&node.label, 90));
