@@ -3,7 +3,9 @@
 //! (3) or more times in a session (high from `redundant_calls_high`, 5), but
 //! never `doom_loop_repeats` times in a row (that is a `doom_loop`). The seed
 //! systems match on the tool name only, which flags every agent that reads
-//! several files; Loupe matches on the tool + arguments fingerprint.
+//! several files; Loupe matches on the tool + arguments fingerprint, per
+//! agent: parallel subagents do not share a context, so three workers that
+//! each read one file once are not redundant.
 
 use crate::HashMap;
 
@@ -15,7 +17,7 @@ use super::{issue, Ctx};
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let t = cx.t;
     // fingerprint → (calls, longest run in a row, current run)
-    let mut groups: HashMap<u64, (Vec<&ToolCall<'_>>, usize)> = HashMap::default();
+    let mut groups: HashMap<(Option<&str>, u64), (Vec<&ToolCall<'_>>, usize)> = HashMap::default();
     let mut last_fp: HashMap<Option<&str>, (u64, usize)> = HashMap::default();
     for call in &cx.facts.tools {
         let run = last_fp.entry(call.agent).or_insert((call.fingerprint, 0));
@@ -24,7 +26,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         } else {
             *run = (call.fingerprint, 1);
         }
-        let g = groups.entry(call.fingerprint).or_default();
+        let g = groups.entry((call.agent, call.fingerprint)).or_default();
         g.0.push(call);
         g.1 = g.1.max(run.1);
     }
@@ -56,7 +58,11 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             "redundant_tool_calls",
             sev,
             format!("Redundant tool calls: {}", first.name),
-            format!("{call} was called {n} times with identical arguments ({}).", iteration_range(&its)),
+            format!(
+                "{call} was called {n} times with identical arguments{} ({}).",
+                first.agent.map(|a| format!(" by {a}")).unwrap_or_default(),
+                iteration_range(&its)
+            ),
             first.iteration,
             vec![format!("called in iterations: {}", list.join(", "))],
             format!("Cache the result of {call} or keep it in context; it was called {n} times in {}. If the result can change, say so in the tool description so the model re-reads only after edits.", iteration_range(&its)),
@@ -70,6 +76,29 @@ mod tests {
     use crate::detectors::test_support::run;
     use crate::testing::Trace;
     use serde_json::json;
+
+    #[test]
+    fn one_read_each_by_parallel_subagents_is_not_redundant() {
+        let mut t = Trace::new();
+        t.iter(1).llm(1000, 10, 0, 0);
+        for worker in ["w1", "w2", "w3"] {
+            t.as_agent(Some(worker));
+            t.tool("read_file", json!({"path": "src/f0.rs"}), 5.0);
+        }
+        assert!(run(check, &t).is_empty());
+        // The same subagent reading it three times is.
+        t.as_agent(Some("w1"));
+        t.tool("read_file", json!({"path": "src/f0.rs"}), 5.0);
+        t.tool("bash", json!({"command": "ls"}), 5.0);
+        t.tool("read_file", json!({"path": "src/f0.rs"}), 5.0);
+        let issues = run(check, &t);
+        assert_eq!(issues.len(), 1);
+        assert!(
+            issues[0].description.contains("by w1"),
+            "{}",
+            issues[0].description
+        );
+    }
 
     #[test]
     fn trips_on_identical_reads_spread_over_iterations() {
