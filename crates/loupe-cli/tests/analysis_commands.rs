@@ -1539,3 +1539,36 @@ fn an_attocode_py_session_done_early_and_then_continued_is_still_one_whole_sessi
     assert_eq!(v["sessions"], 2, "{v}");
     assert_eq!(v["total"]["llm_calls"], 2);
 }
+
+#[test]
+fn a_thresholds_override_changes_the_numbers_in_issue_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("loop.jsonl");
+    let mut lines = vec![r#"{"event_id": "s", "kind": "session_start", "timestamp": 1.0, "session_id": "loop", "data": {"goal": "g"}}"#.to_owned()];
+    for i in 1..=5 {
+        lines.push(format!(r#"{{"event_id": "i{i}", "kind": "iteration_start", "timestamp": {i}.0, "session_id": "loop", "iteration": {i}}}"#));
+        lines.push(format!(r#"{{"event_id": "t{i}", "kind": "tool_end", "timestamp": {i}.5, "session_id": "loop", "iteration": {i}, "data": {{"tool": "read_file", "args": {{"path": "a.py"}}}}}}"#));
+    }
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let doom_suggestion = |extra: &[&str]| -> String {
+        let mut args = vec!["analyze", s(&trace), "--output", "json"];
+        args.extend_from_slice(extra);
+        let o = loupe(&args, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let issues = v["sessions"][0]["issues"].as_array().unwrap().clone();
+        issues
+            .iter()
+            .find(|i| i["category"] == "doom_loop")
+            .map(|i| i["suggestion"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no doom_loop in {issues:?}"))
+    };
+    assert!(doom_suggestion(&[]).contains("blocks a 3rd identical call"));
+    let thresholds = dir.path().join("thresholds.toml");
+    std::fs::write(&thresholds, "doom_loop_repeats = 5\n").unwrap();
+    let configured = doom_suggestion(&["--thresholds", s(&thresholds)]);
+    assert!(
+        configured.contains("blocks a 5th identical call"),
+        "{configured}"
+    );
+}

@@ -425,7 +425,7 @@ fn normalise_payload(kind: &EventKind, data: &mut Fields<'_>) -> Option<TokenUsa
 }
 
 /// Set to `true` in `data` on a line whose split was read as inclusive.
-pub const INPUT_INCLUDES_CACHE: &str = "input_includes_cache";
+pub(crate) const INPUT_INCLUDES_CACHE: &str = "input_includes_cache";
 
 /// Whether a line's split already counts its cache tokens in `input_tokens`
 /// although attocode-py's split is additive: the reported total `tokens`
