@@ -4,12 +4,13 @@
 //! Loupe differs on purpose: the hit rate is `cache_read / input` with input
 //! *including* cache reads, so it can never exceed 1 (attocode-py divides by
 //! uncached input and reports 3.73 on its own healthy sample). Inconsistent
-//! inputs (cache read > input) are clamped.
+//! inputs (cache read > input) are clamped. The token flow carries its
+//! stats (`TokenFlow::cache_boundary`) for every renderer to show.
 
 use std::collections::VecDeque;
 
 use loupe_model::TokenUsage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default window: the last 50 requests.
 pub const DEFAULT_WINDOW: usize = 50;
@@ -27,10 +28,16 @@ pub struct CacheBoundaryTracker {
 }
 
 /// A snapshot of the tracker.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CacheBoundaryStats {
     /// Requests recorded.
     pub total_requests: u64,
+    /// Size of the window (the last 50 requests by default).
+    pub window_size: u64,
+    /// Requests in the window now (at most `window_size`).
+    pub window_requests: u64,
+    /// `cache_read / input` over the window's requests, within 0..=1.
+    pub window_hit_rate: f64,
     /// Prompt tokens (cache included).
     pub total_input_tokens: u64,
     /// Cache-read tokens.
@@ -113,10 +120,28 @@ impl CacheBoundaryTracker {
         }
     }
 
+    /// `cache_read / input` summed over the window, 0..=1 (0 without input).
+    pub fn window_hit_rate(&self) -> f64 {
+        let (input, read) = self
+            .window
+            .iter()
+            .fold((0u64, 0u64), |(i, r), &(input, read)| {
+                (i.saturating_add(input), r.saturating_add(read))
+            });
+        if input == 0 {
+            0.0
+        } else {
+            read as f64 / input as f64
+        }
+    }
+
     /// A snapshot.
     pub fn stats(&self) -> CacheBoundaryStats {
         CacheBoundaryStats {
             total_requests: self.total_requests,
+            window_size: self.window_size as u64,
+            window_requests: self.window.len() as u64,
+            window_hit_rate: self.window_hit_rate(),
             total_input_tokens: self.total_input,
             total_cache_read: self.total_cache_read,
             total_cache_write: self.total_cache_write,

@@ -1,7 +1,8 @@
 //! Model prices and context windows, per million tokens.
 //!
 //! The built-in table holds published list prices as of 2025-11 (provider
-//! pricing pages; Meta and open-weight Qwen models at typical hosted prices).
+//! pricing pages; DeepSeek's API as of 2026-04; Meta and open-weight Qwen
+//! models at typical hosted prices).
 //! Prices change: override or extend them with a TOML file
 //! ([`PriceTable::from_toml_str`], [`PriceTable::with_overrides`]).
 //!
@@ -129,18 +130,30 @@ const BUILTIN: &[PriceRow] = &[
     ("gpt-4.1-mini", 0.4,   1.6, 0.10,  0.4,  M1),
     ("gpt-4.1-nano", 0.1,   0.4, 0.025, 0.1,  M1),
     ("gpt-4o",       2.5,  10.0, 1.25,  2.5,  K128),
+    // The first gpt-4o snapshot kept its launch price (no prompt caching).
+    ("gpt-4o-2024-05-13", 5.0, 15.0, 5.0, 5.0, K128),
+    // Realtime: text tokens (audio tokens cost more and are not told apart).
+    ("gpt-4o-realtime-preview", 5.0, 20.0, 2.5, 5.0, K128),
     ("gpt-4o-mini",  0.15,  0.6, 0.075, 0.15, K128),
     ("o3",           2.0,   8.0, 0.50,  2.0,  K200),
     ("o3-mini",      1.1,   4.4, 0.55,  1.1,  K200),
     ("o4-mini",      1.1,   4.4, 0.275, 1.1,  K200),
     ("o3-pro",      20.0,  80.0, 20.0, 20.0,  K200),
+    ("o3-deep-research",      10.0, 40.0, 2.5, 10.0, K200),
+    ("o4-mini-deep-research",  2.0,  8.0, 0.5,  2.0, K200),
     ("o1",          15.0,  60.0, 7.50, 15.0,  K200),
     ("o1-mini",      1.1,   4.4, 0.55,  1.1,  K128),
     ("gpt-4.5-preview", 75.0, 150.0, 37.5, 75.0, K128),
     ("gpt-4-turbo", 10.0,  30.0, 10.0, 10.0,  K128),
+    // GPT-4 Turbo under its preview names (not the 8k gpt-4).
+    ("gpt-4-turbo-preview",  10.0, 30.0, 10.0, 10.0, K128),
+    ("gpt-4-1106-preview",   10.0, 30.0, 10.0, 10.0, K128),
+    ("gpt-4-0125-preview",   10.0, 30.0, 10.0, 10.0, K128),
+    ("gpt-4-vision-preview", 10.0, 30.0, 10.0, 10.0, K128),
     ("gpt-4",       30.0,  60.0, 30.0, 30.0,  Some(8_192)),
     ("gpt-4-32k",   60.0, 120.0, 60.0, 60.0,  Some(32_768)),
     ("gpt-3.5-turbo", 0.5,  1.5, 0.5,   0.5,  Some(16_385)),
+    ("gpt-3.5-turbo-instruct", 1.5, 2.0, 1.5, 1.5, Some(4_096)),
     // Google (prompts ≤ 200k tokens)
     ("gemini-2.5-pro",   1.25,  10.0, 0.125,   1.25,  M1),
     ("gemini-2.5-flash", 0.30,   2.5, 0.03,    0.30,  M1),
@@ -148,10 +161,14 @@ const BUILTIN: &[PriceRow] = &[
     ("gemini-2.0-flash", 0.10,   0.4, 0.025,   0.10,  M1),
     ("gemini-1.5-pro",   1.25,   5.0, 0.3125,  1.25,  Some(2_097_152)),
     ("gemini-1.5-flash", 0.075,  0.3, 0.01875, 0.075, M1),
-    // DeepSeek (cache miss = input, cache hit = cache read)
-    ("deepseek-chat",     0.27, 1.10, 0.07, 0.27, K128),
+    // DeepSeek API as of 2026-04 (cache miss = input and cache write, cache
+    // hit = cache read): since V3.2 (2025-09) both API names serve the same
+    // model at one price.
+    ("deepseek-chat",     0.28, 0.42, 0.028, 0.28, K128),
+    ("deepseek-reasoner", 0.28, 0.42, 0.028, 0.28, K128),
+    // The open-weight V3 and R1 by name, at the API's earlier prices for them
+    // (hosts serving these weights price them near that).
     ("deepseek-v3",       0.27, 1.10, 0.07, 0.27, K128),
-    ("deepseek-reasoner", 0.55, 2.19, 0.14, 0.55, K128),
     ("deepseek-r1",       0.55, 2.19, 0.14, 0.55, K128),
     // Meta (typical hosted prices; no caching)
     ("llama-3.1-405b",   3.5,  3.5,  3.5,  3.5,  K128),
@@ -182,7 +199,7 @@ impl Default for PriceTable {
 }
 
 impl PriceTable {
-    /// The built-in table (prices as of 2025-11).
+    /// The built-in table (prices as of 2025-11; DeepSeek's API as of 2026-04).
     pub fn builtin() -> Self {
         let models = BUILTIN
             .iter()
@@ -287,6 +304,14 @@ impl PriceTable {
         if let Some(p) = self.models.get(&lower) {
             return Some(p);
         }
+        // A dated id listed on its own (`gpt-4o-2024-05-13`) under a provider
+        // prefix, before the date is stripped.
+        if let Some(p) = lower
+            .rsplit_once('/')
+            .and_then(|(_, bare)| self.models.get(bare))
+        {
+            return Some(p);
+        }
         if let Some(target) = self.aliases.get(&lower) {
             if target != &lower {
                 return self.lookup_normalised(&normalise_model(target));
@@ -343,14 +368,36 @@ impl PriceTable {
 
 /// Whether `rest`, what follows a known family id in a model name, makes it
 /// a different model with its own price: a tier (`o1-mini`, `o3-pro`,
-/// `gemini-2.5-flash-lite`), a context size (`gpt-4-32k`) or a minor
-/// version (`gpt-4.5-preview`, `claude-opus-4-6`). Such a name is unpriced
+/// `gemini-2.5-flash-lite`), a purpose-built variant (`o3-deep-research`,
+/// `gpt-4o-realtime-preview`, `gpt-4o-audio-preview`, `gpt-4o-search-preview`,
+/// `gpt-4o-transcribe`, `gpt-4o-mini-tts`), a context size (`gpt-4-32k`) or a
+/// minor version (`gpt-4.5-preview`, `claude-opus-4-6`). Such a name is unpriced
 /// (and listed as such) rather than priced as its family; dates, `preview`,
 /// `instruct` and sizes of open-weight models (`qwen3-235b-a22b`) are not.
 fn names_another_model(rest: &str) -> bool {
     const TIERS: &[&str] = &[
-        "mini", "nano", "pro", "lite", "turbo", "max", "plus", "ultra", "flash", "haiku", "sonnet",
-        "opus", "large", "medium", "small",
+        "mini",
+        "nano",
+        "pro",
+        "lite",
+        "turbo",
+        "max",
+        "plus",
+        "ultra",
+        "flash",
+        "haiku",
+        "sonnet",
+        "opus",
+        "large",
+        "medium",
+        "small",
+        // Variants priced apart from their base model.
+        "deep",
+        "realtime",
+        "audio",
+        "search",
+        "transcribe",
+        "tts",
     ];
     let first = rest.split(['-', ':', '.', '_']).next().unwrap_or("");
     let b = first.as_bytes();
@@ -420,7 +467,7 @@ mod tests {
         assert_eq!(t.lookup("gpt-4o-2024-08-06").unwrap().input, 2.5);
         assert_eq!(t.lookup("gpt-4.1-mini").unwrap().input, 0.4);
         assert_eq!(t.lookup("o3-mini").unwrap().input, 1.1);
-        assert_eq!(t.lookup("deepseek/deepseek-chat").unwrap().input, 0.27);
+        assert_eq!(t.lookup("deepseek/deepseek-chat").unwrap().input, 0.28);
         assert_eq!(
             t.lookup("meta-llama/llama-3.1-70b-instruct").unwrap().input,
             0.88
@@ -457,6 +504,84 @@ mod tests {
         // Dates, previews and suffixes of the same model still find it.
         assert_eq!(t.lookup("o3-mini-high").unwrap().input, 1.1);
         assert_eq!(t.lookup("deepseek-v3-0324").unwrap().input, 0.27);
+    }
+
+    #[test]
+    fn variants_priced_apart_from_their_family_get_their_own_price_or_none() {
+        let t = PriceTable::builtin();
+        let price = |m: &str| {
+            let p = t.lookup(m).unwrap_or_else(|| panic!("{m} unpriced"));
+            (p.input, p.output, p.cache_read, p.context_window)
+        };
+        // GPT-4 Turbo under its preview names, not the 8k gpt-4.
+        for turbo in [
+            "gpt-4-turbo-preview",
+            "gpt-4-1106-preview",
+            "gpt-4-0125-preview",
+            "gpt-4-vision-preview",
+            "openai/gpt-4-1106-preview",
+        ] {
+            assert_eq!(price(turbo), (10.0, 30.0, 10.0, Some(128_000)), "{turbo}");
+        }
+        assert_eq!(t.context_window("gpt-4-0125-preview"), Some(128_000));
+        // The first gpt-4o snapshot, exact and under a provider prefix.
+        assert_eq!(price("gpt-4o-2024-05-13"), (5.0, 15.0, 5.0, Some(128_000)));
+        assert_eq!(price("openai/gpt-4o-2024-05-13").0, 5.0);
+        assert_eq!(price("gpt-4o-2024-08-06").0, 2.5);
+        assert_eq!(price("o3-deep-research"), (10.0, 40.0, 2.5, Some(200_000)));
+        assert_eq!(price("o3-deep-research-2025-06-26").0, 10.0);
+        assert_eq!(
+            price("o4-mini-deep-research"),
+            (2.0, 8.0, 0.5, Some(200_000))
+        );
+        assert_eq!(
+            price("gpt-4o-realtime-preview"),
+            (5.0, 20.0, 2.5, Some(128_000))
+        );
+        assert_eq!(price("gpt-4o-realtime-preview-2024-12-17").1, 20.0);
+        assert_eq!(
+            price("gpt-3.5-turbo-instruct"),
+            (1.5, 2.0, 1.5, Some(4_096))
+        );
+        assert_eq!(price("gpt-3.5-turbo-instruct-0914").0, 1.5);
+        // Unlisted variants of these kinds are unpriced, never the family's price.
+        for other in [
+            "o3-deep-research-pro",
+            "gpt-4.1-deep-research",
+            "gpt-4o-mini-realtime-preview",
+            "gpt-4o-audio-preview",
+            "gpt-4o-mini-search-preview",
+            "gpt-4o-transcribe",
+            "gpt-4o-mini-tts",
+            "gpt-5-search-api",
+        ] {
+            assert!(t.lookup(other).is_none(), "{other} priced as its family");
+        }
+    }
+
+    #[test]
+    fn deepseek_api_names_cost_the_v3_2_price_and_open_weights_keep_theirs() {
+        let t = PriceTable::builtin();
+        for api in [
+            "deepseek-chat",
+            "deepseek-reasoner",
+            "deepseek/deepseek-reasoner",
+        ] {
+            let p = t.lookup(api).unwrap();
+            assert_eq!(
+                (
+                    p.input,
+                    p.cache_read,
+                    p.cache_write,
+                    p.output,
+                    p.context_window
+                ),
+                (0.28, 0.028, 0.28, 0.42, Some(128_000)),
+                "{api}"
+            );
+        }
+        assert_eq!(t.lookup("deepseek-v3").unwrap().output, 1.10);
+        assert_eq!(t.lookup("deepseek-r1").unwrap().output, 2.19);
     }
 
     #[test]

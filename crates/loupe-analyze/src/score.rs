@@ -127,7 +127,14 @@ pub fn attocode_py_score(session: &Session) -> f64 {
             EventKind::CompactionEnd => compactions += 1,
             EventKind::LlmResponse => {
                 let u = e.usage();
-                uncached = uncached.saturating_add(u.fresh_input());
+                // attocode-py takes `input_tokens` as written, which for a
+                // line read as inclusive is the whole input.
+                let as_written = if e.bool("input_includes_cache") == Some(true) {
+                    u.input()
+                } else {
+                    u.fresh_input()
+                };
+                uncached = uncached.saturating_add(as_written);
                 cache_read = cache_read.saturating_add(u.cache_read());
                 output = output.saturating_add(u.output());
             }

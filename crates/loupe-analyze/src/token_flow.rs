@@ -68,6 +68,7 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
     let reports_cache = f.llm.iter().any(|c| c.usage.reports_cache());
     let (cache_rating, recommendation) = rate_cache(&all, reports_cache);
     TokenFlow {
+        cache_boundary: cache_boundary(f),
         trend: trend(&rows),
         peak_iteration: rows
             .iter()
@@ -80,6 +81,20 @@ pub(crate) fn compute(f: &Facts<'_>) -> TokenFlow {
         cache_rating,
         recommendation,
     }
+}
+
+/// The cache boundary tracker over the main agent's calls that report
+/// tokens, in order; `None` when none of them reports cache counts.
+fn cache_boundary(f: &Facts<'_>) -> Option<crate::CacheBoundaryStats> {
+    let calls = || f.main_llm().filter(|c| !c.usage.is_empty());
+    if !calls().any(|c| c.usage.reports_cache()) {
+        return None;
+    }
+    let mut tracker = crate::CacheBoundaryTracker::default();
+    for c in calls() {
+        tracker.record(&c.usage);
+    }
+    Some(tracker.stats())
 }
 
 /// Cache verdict and what to do about it.

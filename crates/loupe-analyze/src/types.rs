@@ -292,6 +292,11 @@ pub struct TokenFlow {
     pub trend: Trend,
     /// Iteration with the most `input + output` tokens.
     pub peak_iteration: Option<u32>,
+    /// The cache boundary tracker over the main agent's calls (hit rate of
+    /// the last 50 vs all-time, estimated cached-prefix size); `None` when
+    /// no main-agent call reports cache counts (`null` in JSON).
+    #[serde(default)]
+    pub cache_boundary: Option<crate::CacheBoundaryStats>,
 }
 
 impl TokenFlow {

@@ -1728,3 +1728,87 @@ fn unreported_usage_is_null_in_json_csv_and_llm_not_zero() {
     let llm = stdout(&loupe(&["export", s(&input), "--llm"], None));
     assert!(llm.contains("\"input_tokens\":null"), "{llm}");
 }
+
+#[test]
+fn a_thresholds_override_changes_the_numbers_in_issue_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("loop.jsonl");
+    let mut lines = vec![r#"{"event_id": "s", "kind": "session_start", "timestamp": 1.0, "session_id": "loop", "data": {"goal": "g"}}"#.to_owned()];
+    for i in 1..=5 {
+        lines.push(format!(r#"{{"event_id": "i{i}", "kind": "iteration_start", "timestamp": {i}.0, "session_id": "loop", "iteration": {i}}}"#));
+        lines.push(format!(r#"{{"event_id": "t{i}", "kind": "tool_end", "timestamp": {i}.5, "session_id": "loop", "iteration": {i}, "data": {{"tool": "read_file", "args": {{"path": "a.py"}}}}}}"#));
+    }
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let doom_suggestion = |extra: &[&str]| -> String {
+        let mut args = vec!["analyze", s(&trace), "--output", "json"];
+        args.extend_from_slice(extra);
+        let o = loupe(&args, None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let issues = v["sessions"][0]["issues"].as_array().unwrap().clone();
+        issues
+            .iter()
+            .find(|i| i["category"] == "doom_loop")
+            .map(|i| i["suggestion"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no doom_loop in {issues:?}"))
+    };
+    assert!(doom_suggestion(&[]).contains("blocks a 3rd identical call"));
+    let thresholds = dir.path().join("thresholds.toml");
+    std::fs::write(&thresholds, "doom_loop_repeats = 5\n").unwrap();
+    let configured = doom_suggestion(&["--thresholds", s(&thresholds)]);
+    assert!(
+        configured.contains("blocks a 5th identical call"),
+        "{configured}"
+    );
+}
+
+#[test]
+fn the_token_view_shows_the_cache_boundary_tracker() {
+    // 60 calls: the first 10 fully fresh, the last 50 reading 8,000 of 10,000
+    // tokens from the cache, so the window's rate (80%) beats all-time (67%).
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("cache.jsonl");
+    let mut lines = vec![r#"{"event_id": "s", "kind": "session_start", "timestamp": 1.0, "session_id": "cache", "data": {"goal": "g"}}"#.to_owned()];
+    for i in 1..=60 {
+        let (fresh, read) = if i <= 10 { (10_000, 0) } else { (2_000, 8_000) };
+        lines.push(format!(r#"{{"event_id": "i{i}", "kind": "iteration_start", "timestamp": {i}.0, "session_id": "cache", "iteration": {i}}}"#));
+        lines.push(format!(r#"{{"event_id": "r{i}", "kind": "llm_response", "timestamp": {i}.5, "session_id": "cache", "iteration": {i}, "data": {{"input_tokens": {fresh}, "output_tokens": 100, "cache_read_tokens": {read}, "cache_write_tokens": 0, "cost": 0.01}}}}"#));
+    }
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+
+    let o = loupe(&["view", s(&trace), "--view", "tokens"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Cache boundary: 80.0% hit rate over the last 50 requests vs 66.7% all-time (60 requests); the cached prefix ends near 8,000 tokens."),
+        "{text}"
+    );
+
+    let o = loupe(
+        &["view", s(&trace), "--view", "tokens", "--output", "json"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let b = &v["sessions"][0]["token_flow"]["cache_boundary"];
+    assert_eq!(b["window_size"], 50, "{v}");
+    assert_eq!(b["window_requests"], 50);
+    assert_eq!(b["estimated_boundary"], 8000);
+    let rate = b["hit_rate"].as_f64().unwrap();
+    assert!(
+        rate <= 1.0 && (rate - 400_000.0 / 600_000.0).abs() < 1e-9,
+        "{rate}"
+    );
+
+    for (format, needle) in [
+        ("md", "Cache boundary: 80.0%"),
+        ("html", "class=\"cache-boundary\""),
+    ] {
+        let o = loupe(
+            &["view", s(&trace), "--view", "tokens", "--output", format],
+            None,
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stdout(&o).contains(needle), "{format}: {}", stdout(&o));
+    }
+}

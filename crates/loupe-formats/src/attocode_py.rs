@@ -7,7 +7,12 @@
 //!   and writes); `data.usage` gets OpenTelemetry semantics through
 //!   [`TokenUsage::from_additive`]. The source keys `input_tokens`,
 //!   `output_tokens`, `cache_read_tokens`, `cache_write_tokens` move into
-//!   `usage`; the total `tokens` stays in `data`. An LLM response that only
+//!   `usage`; the total `tokens` stays in `data`. When that total equals
+//!   input + output rather than input + output + cache, the line's input
+//!   already includes its cache tokens and is read as OTel as written
+//!   (otherwise the cache would count twice) and marked
+//!   `data.input_includes_cache = true`; a total that matches neither
+//!   (`tokens: 0`) leaves the additive reading. An LLM response that only
 //!   carries a total (`tokens`, the real CLI's `TraceWriter`) gets
 //!   `usage.total_tokens` alone: the split between input and output is
 //!   unknown, but the total counts (attocode's own `total_tokens` does too).
@@ -395,8 +400,54 @@ fn normalise_payload(kind: &EventKind, data: &mut Fields<'_>) -> Option<TokenUsa
         data.remove(k);
         n
     });
-    let usage = TokenUsage::from_additive(input, output, cache_read, cache_write);
+    let inclusive = reads_as_inclusive(
+        data.get_u64(keys::TOKENS),
+        input,
+        output,
+        cache_read,
+        cache_write,
+    );
+    let usage = if inclusive {
+        // attocode-py's own score reads `input_tokens` as written; the mark
+        // lets Loupe's `--score attocode-py` do the same.
+        data.insert(INPUT_INCLUDES_CACHE, Value::Bool(true));
+        TokenUsage {
+            input_tokens: input,
+            output_tokens: output,
+            cache_read_tokens: cache_read,
+            cache_write_tokens: cache_write,
+            ..TokenUsage::default()
+        }
+    } else {
+        TokenUsage::from_additive(input, output, cache_read, cache_write)
+    };
     (!usage.is_empty()).then_some(usage)
+}
+
+/// Set to `true` in `data` on a line whose split was read as inclusive.
+pub(crate) const INPUT_INCLUDES_CACHE: &str = "input_includes_cache";
+
+/// Whether a line's split already counts its cache tokens in `input_tokens`
+/// although attocode-py's split is additive: the reported total `tokens`
+/// equals input + output, not input + output + cache, and the cache parts fit
+/// in the input. Reading such a line additively would count the cache twice
+/// (`crashed.jsonl`: 3,900 input of which 3,900 cache write, total 4,100).
+/// Without a total, or with a total that agrees with neither (`tokens: 0`),
+/// the split is read as additive, attocode-py's convention.
+fn reads_as_inclusive(
+    total: Option<u64>,
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+) -> bool {
+    let (Some(total), Some(input)) = (total, input) else {
+        return false;
+    };
+    let cache = cache_read
+        .unwrap_or(0)
+        .saturating_add(cache_write.unwrap_or(0));
+    cache > 0 && cache <= input && total == input.saturating_add(output.unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -428,6 +479,35 @@ mod tests {
         assert_eq!(e.reported_cost(), Some(0.04));
         assert_eq!(e.u64("tokens"), Some(10710));
         assert!(!e.data.contains_key("input_tokens"));
+    }
+
+    #[test]
+    fn a_total_of_input_plus_output_means_the_input_includes_the_cache() {
+        let line = |tokens: u64| {
+            format!(
+                r#"{{"event_id": "a", "kind": "llm_response", "timestamp": 1.5, "session_id": "s", "data": {{"tokens": {tokens}, "input_tokens": 3900, "output_tokens": 200, "cache_read_tokens": 0, "cache_write_tokens": 3900}}}}"#
+            )
+        };
+        // The total is input + output: the 3,900 input already holds the write.
+        let inclusive = read(&line(4100)).events[0].1.usage();
+        assert_eq!(
+            (
+                inclusive.input(),
+                inclusive.cache_write(),
+                inclusive.total()
+            ),
+            (3900, 3900, 4100)
+        );
+        assert_eq!(
+            read(&line(4100)).events[0].1.bool(INPUT_INCLUDES_CACHE),
+            Some(true)
+        );
+        // The total counts the cache on top: additive, as attocode-py writes.
+        let additive = read(&line(8000)).events[0].1.usage();
+        assert_eq!((additive.input(), additive.total()), (7800, 8000));
+        // A total that matches neither reading keeps the additive one.
+        let neither = read(&line(0)).events[0].1.usage();
+        assert_eq!(neither.input(), 7800);
     }
 
     #[test]

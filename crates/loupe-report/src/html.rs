@@ -368,6 +368,15 @@ pub fn token_flow_chart(out: &mut String, a: &SessionAnalysis) {
             escape(&flow.recommendation)
         );
     }
+    if let Some(b) = &flow.cache_boundary {
+        let (numbers, meaning) = crate::text::cache_boundary_sentences(b);
+        let _ = writeln!(
+            out,
+            "<p class=\"cache-boundary\">{} <span class=\"muted\">{}</span></p>",
+            escape(&numbers),
+            escape(&meaning)
+        );
+    }
 }
 
 /// One bar of the token-flow chart: one iteration or a run of them.

@@ -50,7 +50,10 @@
 //!                  "total_duration_ms", "avg_duration_ms": number } ],  // workflow nodes
 //!     "timeline": [ { "offset_ms", "kind", "label", ... } ],   // only with `view --view timeline|all`
 //!     "tree": { "kind", "label", "status", "children": [...] }, // only with `--view tree|all`
-//!     "token_flow": { "rows": [...], ... }                     // only with `--view tokens|all`
+//!     "token_flow": { "rows": [...], ...,                      // only with `--view tokens|all`
+//!                     "cache_boundary": { "window_size", "window_requests": integer,  // null when no
+//!                       "window_hit_rate", "hit_rate": number,  // main-agent call
+//!                       "estimated_boundary": integer, ... } | null }  // reports cache counts
 //!   } ],
 //!   "skipped": [ { "path": string, "line": integer | null, "reason": string } ]
 //! }

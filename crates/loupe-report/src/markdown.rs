@@ -331,6 +331,10 @@ fn session(a: &SessionAnalysis) -> String {
                 usd(r.cost_usd)
             );
         }
+        if let Some(b) = &a.token_flow.cache_boundary {
+            let (numbers, meaning) = crate::text::cache_boundary_sentences(b);
+            let _ = writeln!(out, "\n{} {}", escape(&numbers), escape(&meaning));
+        }
     }
     out
 }

@@ -183,6 +183,7 @@ pub fn sample_analysis() -> SessionAnalysis {
                 "Keep the system prompt and tool list stable so the prefix stays cached".to_owned(),
             trend: Trend::Increasing,
             peak_iteration: Some(3),
+            cache_boundary: None,
         },
         tree: root,
         timeline: vec![

@@ -182,8 +182,98 @@ pub(crate) fn serde_name<T: serde::Serialize>(value: T) -> String {
         .unwrap_or_default()
 }
 
+/// The cache boundary tracker's findings, shared by the text, Markdown and
+/// HTML token sections: the numbers, then what they mean.
+pub(crate) fn cache_boundary_sentences(b: &loupe_analyze::CacheBoundaryStats) -> (String, String) {
+    let rates = if b.total_requests == 1 {
+        format!("{} hit rate on the only request", percent(b.hit_rate))
+    } else if b.window_requests >= b.total_requests {
+        // The window holds every request: one rate says it all.
+        format!(
+            "{} hit rate over all {} (the window holds the last {})",
+            percent(b.hit_rate),
+            count_of(b.total_requests, "request"),
+            b.window_size
+        )
+    } else {
+        format!(
+            "{} hit rate over the last {} vs {} all-time ({})",
+            percent(b.window_hit_rate),
+            count_of(b.window_requests, "request"),
+            percent(b.hit_rate),
+            count_of(b.total_requests, "request")
+        )
+    };
+    if b.estimated_boundary == 0 {
+        return (
+            format!("Cache boundary: {rates}; no cached prefix yet."),
+            "No recent call read from the cache: each one sent its whole prompt uncached."
+                .to_owned(),
+        );
+    }
+    let numbers = format!(
+        "Cache boundary: {rates}; the cached prefix ends near {} tokens.",
+        thousands(b.estimated_boundary)
+    );
+    // Five points either way is noise in a hit rate.
+    let lately = if b.window_requests >= b.total_requests {
+        ""
+    } else if b.window_hit_rate + 0.05 < b.hit_rate {
+        " Recent calls reuse less of the prompt than earlier ones: something above the boundary keeps changing."
+    } else if b.window_hit_rate > b.hit_rate + 0.05 {
+        " Recent calls reuse more of the prompt than earlier ones."
+    } else {
+        ""
+    };
+    let meaning = format!(
+        "Prompt content before the boundary is read from the cache on each call (recency-weighted mean cache read); changing anything above it sends the rest uncached.{lately}"
+    );
+    (numbers, meaning)
+}
+
+/// `n` and `noun`, with an `s` unless `n` is 1.
+fn count_of(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", thousands(n))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_boundary_compares_the_window_with_all_time_only_when_they_differ() {
+        let stats = |total: u64, window: u64, window_rate: f64, rate: f64| {
+            loupe_analyze::CacheBoundaryStats {
+                total_requests: total,
+                window_size: 50,
+                window_requests: window,
+                window_hit_rate: window_rate,
+                total_input_tokens: 0,
+                total_cache_read: 0,
+                total_cache_write: 0,
+                hit_rate: rate,
+                estimated_boundary: 7_600,
+            }
+        };
+        let (numbers, meaning) = super::cache_boundary_sentences(&stats(6, 6, 0.658, 0.658));
+        assert!(
+            numbers.contains("65.8% hit rate over all 6 requests (the window holds the last 50)"),
+            "{numbers}"
+        );
+        assert!(numbers.contains("ends near 7,600 tokens"), "{numbers}");
+        assert!(!meaning.contains("Recent"), "{meaning}");
+        let (numbers, meaning) = super::cache_boundary_sentences(&stats(120, 50, 0.2, 0.6));
+        assert!(
+            numbers.contains(
+                "20.0% hit rate over the last 50 requests vs 60.0% all-time (120 requests)"
+            ),
+            "{numbers}"
+        );
+        assert!(meaning.contains("reuse less"), "{meaning}");
+    }
+
     use super::*;
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         "cache_inefficiency",
         sev,
         format!("Low cache hit rate: {}", pct(rate)),
-        format!("Only {} of the main agent's {} prompt tokens were read from the cache over {its} iterations; multi-iteration sessions should reach 50% or more.", pct(rate), super::thousands(input)),
+        format!("Only {} of the main agent's {} prompt tokens were read from the cache over {its} iterations; multi-iteration sessions should reach {} or more.", pct(rate), super::thousands(input), pct(t.cache_medium_rate)),
         None,
         vec![format!("cache_read {read} / input {input}")],
         "Put the stable parts first (system prompt, tool definitions, task), mark a cache breakpoint after them (Anthropic cache_control) and never edit earlier messages; append tool results at the end instead of re-rendering the conversation.".to_owned(),
@@ -46,7 +46,8 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::test_support::run;
+    use crate::detectors::test_support::{run, run_with};
+    use crate::detectors::Thresholds;
     use crate::testing::Trace;
 
     #[test]
@@ -83,5 +84,23 @@ mod tests {
             e.set_usage(&loupe_model::TokenUsage::otel(5000, 10));
         }
         assert!(run(check, &unknown).is_empty());
+    }
+
+    #[test]
+    fn the_description_names_the_configured_rate() {
+        let mut t = Trace::new();
+        for i in 1..=5 {
+            t.iter(i).llm(10_000, 100, 6_000, 0); // 60% hit
+        }
+        let strict = Thresholds {
+            cache_medium_rate: 0.8,
+            ..Thresholds::default()
+        };
+        let issues = run_with(check, &t, &strict);
+        assert!(
+            issues[0].description.contains("should reach 80% or more"),
+            "{}",
+            issues[0].description
+        );
     }
 }

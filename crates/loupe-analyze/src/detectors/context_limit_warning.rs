@@ -59,6 +59,15 @@ mod tests {
     }
 
     #[test]
+    fn gpt_4_turbo_preview_ids_use_the_128k_window_not_gpt_4s_8k() {
+        let mut t = Trace::new();
+        for model in ["gpt-4-1106-preview", "gpt-4-0125-preview"] {
+            t.iter(1).llm_model(model, 20_000, 10, 0, 0); // 244% of 8k, 16% of 128k
+        }
+        assert!(run(check, &t).is_empty());
+    }
+
+    #[test]
     fn does_not_trip_on_many_small_prompts_summing_past_the_window() {
         let mut t = Trace::new();
         for i in 1..=12 {

@@ -7,7 +7,7 @@ use loupe_model::{keys, EventKind};
 
 use crate::{Issue, Severity};
 
-use super::{issue, thousands, Ctx};
+use super::{issue, pct, thousands, Ctx};
 
 /// Whether an LLM call's error says its prompt did not fit the window.
 fn overflow_error(e: &loupe_model::Event) -> bool {
@@ -47,7 +47,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
                 ),
                 e.iteration,
                 vec![format!("event {}", e.event_id)],
-                "Compact before the window fills: lower the compaction threshold (e.g. to 70% of the window), truncate large tool outputs before they enter the context, and count the prompt's tokens before each call.".to_owned(),
+                format!("Compact before the window fills: lower the compaction threshold (e.g. to {} of the window), truncate large tool outputs before they enter the context, and count the prompt's tokens before each call.", pct(cx.t.context_limit_medium)),
             ));
             continue;
         }
@@ -74,7 +74,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             format!("The context window was exceeded{detail}{action}."),
             e.iteration,
             vec![format!("event {}", e.event_id)],
-            "Compact earlier: lower the compaction threshold (e.g. to 70% of the window), truncate large tool outputs before they enter the context, and drop stale file contents once they have been edited.".to_owned(),
+            format!("Compact earlier: lower the compaction threshold (e.g. to {} of the window), truncate large tool outputs before they enter the context, and drop stale file contents once they have been edited.", pct(cx.t.context_limit_medium)),
         ));
     }
 }

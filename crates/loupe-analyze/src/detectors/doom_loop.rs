@@ -9,7 +9,7 @@ use crate::HashMap;
 use crate::facts::{brief_of_args, iteration_range, ToolCall};
 use crate::{Issue, Severity};
 
-use super::{issue, Ctx};
+use super::{count_of, issue, ordinal, Ctx};
 
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     // Per agent: the current run of identical calls.
@@ -28,6 +28,8 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     finished.extend(runs.into_values());
     finished.retain(|r| r.len() >= cx.t.doom_loop_repeats as usize);
     finished.sort_by_key(|r| r[0].index);
+    // The suggestions name the configured repeat count, at least 2.
+    let repeats = cx.t.doom_loop_repeats.max(2);
     for run in finished {
         let first = run[0];
         let n = run.len();
@@ -54,9 +56,9 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             first.iteration,
             run.iter().map(|c| format!("event {}", c.event.event_id)).collect(),
             if failed > 0 {
-                format!("Stop retrying {call} unchanged: feed the error back to the model with an instruction to change the command or arguments, and abort after 2 identical failing calls.")
+                format!("Stop retrying {call} unchanged: feed the error back to the model with an instruction to change the command or arguments, and abort after {}.", count_of(repeats - 1, "identical failing call"))
             } else {
-                format!("{call} returns the same result each time: keep its result in context instead of calling it again, and add a loop guard that blocks a 3rd identical call.")
+                format!("{call} returns the same result each time: keep its result in context instead of calling it again, and add a loop guard that blocks a {} identical call.", ordinal(repeats))
             },
         ));
     }
@@ -65,7 +67,8 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::test_support::run;
+    use crate::detectors::test_support::{run, run_with};
+    use crate::detectors::Thresholds;
     use crate::testing::Trace;
     use loupe_model::EventKind;
     use serde_json::json;
@@ -135,5 +138,43 @@ mod tests {
             "{}",
             issues[0].description
         );
+    }
+
+    #[test]
+    fn suggestions_name_the_configured_repeat_count() {
+        let trace = |failing: bool| {
+            let mut t = Trace::new();
+            for i in 1..=5 {
+                t.iter(i).llm(1000, 10, 0, 0);
+                if failing {
+                    t.tool_err("bash", json!({"command": "make"}), "exit 1");
+                } else {
+                    t.tool("read_file", json!({"path": "a"}), 1.0);
+                }
+            }
+            t
+        };
+        let t = Thresholds {
+            doom_loop_repeats: 5,
+            ..Thresholds::default()
+        };
+        let ok = run_with(check, &trace(false), &t);
+        assert!(
+            ok[0].suggestion.contains("blocks a 5th identical call"),
+            "{}",
+            ok[0].suggestion
+        );
+        let failed = run_with(check, &trace(true), &t);
+        assert!(
+            failed[0]
+                .suggestion
+                .contains("abort after 4 identical failing calls"),
+            "{}",
+            failed[0].suggestion
+        );
+        // Defaults keep the seed's numbers.
+        assert!(run(check, &trace(false))[0]
+            .suggestion
+            .contains("3rd identical call"));
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::{Issue, Severity};
 
-use super::{issue, Ctx};
+use super::{count_of, issue, Ctx};
 
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let failing: BTreeSet<u32> = cx
@@ -66,7 +66,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
             ),
             Some(from),
             vec![format!("error iterations: {}", list.join(", ")), format!("first error: {}", crate::facts::truncate_chars(&first_error, 120))],
-            format!("The agent retried {} without fixing the cause. Make the error text actionable (include the failing command's stderr), and after 2 failing iterations switch strategy: inspect the failure, or ask for help instead of retrying.", tools.join("/")),
+            format!("The agent retried {} without fixing the cause. Make the error text actionable (include the failing command's stderr), and after {} switch strategy: inspect the failure, or ask for help instead of retrying.", tools.join("/"), count_of(cx.t.error_loop_iterations.saturating_sub(1).max(1), "failing iteration")),
         ));
     }
 }
@@ -74,7 +74,8 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detectors::test_support::run;
+    use crate::detectors::test_support::{run, run_with};
+    use crate::detectors::Thresholds;
     use crate::testing::Trace;
     use serde_json::json;
 
@@ -117,5 +118,29 @@ mod tests {
             }
         }
         assert!(run(check, &t).is_empty());
+    }
+
+    #[test]
+    fn the_suggestion_names_the_configured_loop_length() {
+        let mut t = Trace::new();
+        for i in 1..=5 {
+            t.iter(i).tool_err("bash", json!({"i": i}), "exit 1");
+        }
+        let issues = run(check, &t);
+        assert!(
+            issues[0].suggestion.contains("after 2 failing iterations"),
+            "{}",
+            issues[0].suggestion
+        );
+        let long = Thresholds {
+            error_loop_iterations: 5,
+            ..Thresholds::default()
+        };
+        let issues = run_with(check, &t, &long);
+        assert!(
+            issues[0].suggestion.contains("after 4 failing iterations"),
+            "{}",
+            issues[0].suggestion
+        );
     }
 }

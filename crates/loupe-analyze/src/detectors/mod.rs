@@ -70,7 +70,7 @@ pub struct Thresholds {
     pub token_spike_min_calls: u32,
     /// token_spike: growth over the previous call above this fraction (2.0 = +200%) …
     pub token_spike_growth: f64,
-    /// … and at least this many tokens.
+    /// … and more than this many tokens.
     pub token_spike_min_tokens: u64,
     /// compaction_frequency: more than this many compactions …
     pub compaction_max_in_window: u32,
@@ -384,6 +384,27 @@ pub(crate) fn issue(
 /// Percent with no decimals.
 pub(crate) fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
+}
+
+/// English ordinal: 1 → "1st", 3 → "3rd", 12 → "12th", 22 → "22nd".
+pub(crate) fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// `n` and `noun`, with an `s` unless `n` is 1: "1 call", "2 calls".
+pub(crate) fn count_of(n: u32, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Thousands separators: 30900 → "30,900".

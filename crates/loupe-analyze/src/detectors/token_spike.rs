@@ -2,8 +2,8 @@
 //! whose `input + output` is more than `token_spike_mean_factor` (2) × the
 //! session mean when there are at least `token_spike_min_calls` (3) calls
 //! (attocode-py), or grew by more than `token_spike_growth` (+200%) over the
-//! previous call and has at least `token_spike_min_tokens` (10,000) tokens
-//! (attocode-ts). Calls without token counts are left out. One issue per
+//! previous call and has more than `token_spike_min_tokens` (10,000) tokens
+//! (attocode-ts: `tok > 10000`). Calls without token counts are left out. One issue per
 //! call, medium.
 
 use crate::{Issue, Severity};
@@ -29,7 +29,7 @@ pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
         let vs_prev = prev.is_some_and(|p| {
             p > 0
                 && (tok as f64 - p as f64) / p as f64 > t.token_spike_growth
-                && tok >= t.token_spike_min_tokens
+                && tok > t.token_spike_min_tokens
         });
         if vs_mean || vs_prev {
             let mut evidence = vec![format!("event {}", c.event.event_id)];
@@ -79,5 +79,18 @@ mod tests {
             t.iter(i).llm(1000 * u64::from(i), 100, 0, 0);
         }
         assert!(run(check, &t).is_empty());
+    }
+
+    #[test]
+    fn growth_needs_more_than_the_minimum_tokens_like_attocode_ts() {
+        // +233% over the previous call; two calls, so the mean rule is off.
+        let spikes = |total: u64| {
+            let mut t = Trace::new();
+            t.iter(1).llm(2_900, 100, 0, 0);
+            t.iter(2).llm(total - 100, 100, 0, 0);
+            run(check, &t).len()
+        };
+        assert_eq!(spikes(10_000), 0, "tok > 10000, not >=");
+        assert_eq!(spikes(10_001), 1);
     }
 }

@@ -10,7 +10,9 @@ use loupe_analyze::{CacheRating, SessionAnalysis, Trend};
 use loupe_model::TokenTotals;
 
 use super::{Align, Painter, Table};
-use crate::text::{human_tokens, one_line, percent, short_name, thousands, usd};
+use crate::text::{
+    cache_boundary_sentences, human_tokens, one_line, percent, short_name, thousands, usd,
+};
 
 /// Width of the longest bar, in characters.
 const BAR_WIDTH: usize = 30;
@@ -110,6 +112,10 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         );
     } else {
         let _ = writeln!(out, "  Legend: █ cache read  ▓ fresh input  ░ output");
+    }
+    if let Some(b) = &flow.cache_boundary {
+        let (numbers, meaning) = cache_boundary_sentences(b);
+        let _ = writeln!(out, "\n  {numbers}\n  {}", p.dim(&meaning));
     }
     out.push('\n');
     let rating = match flow.cache_rating {
