@@ -351,7 +351,7 @@ impl<'c> SpanMapper<'c> {
         source: &Source,
         sink: &mut dyn Sink,
     ) -> Result<(), String> {
-        if let Err(reason) = validate_ids(span) {
+        if let Err(reason) = validate_span(span) {
             self.stats.rejected_spans += 1;
             self.stats.rejection_reasons.push(reason.clone());
             return Err(reason);
@@ -411,7 +411,7 @@ impl SessionEnds {
     /// Notes a span (in the order the mapping will see it) of a resource
     /// naming `resource_session`.
     pub(crate) fn add(&mut self, span: &Span, resource_session: Option<&str>) {
-        if validate_ids(span).is_err() {
+        if validate_span(span).is_err() {
             return;
         }
         let ordinal = self.spans;
@@ -439,6 +439,31 @@ impl SessionEnds {
         ends.sort_unstable();
         ends
     }
+}
+
+/// Whether a span can be mapped: valid ids, and times that are times.
+fn validate_span(span: &Span) -> Result<(), String> {
+    validate_ids(span)?;
+    let name = if span.name.is_empty() {
+        "<unnamed>"
+    } else {
+        span.name.as_str()
+    };
+    let unreadable = super::json::UNREADABLE_TIME;
+    for (what, time) in [
+        ("start time", span.start_time_unix_nano),
+        ("end time", span.end_time_unix_nano),
+    ]
+    .into_iter()
+    .chain(span.events.iter().map(|e| ("an event's time", e.time_unix_nano)))
+    {
+        if time == unreadable {
+            return Err(format!(
+                "span '{name}': {what} is not a time (nanoseconds since 1970, as a number or a string of digits)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_ids(span: &Span) -> Result<(), String> {
