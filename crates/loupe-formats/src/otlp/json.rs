@@ -794,7 +794,9 @@ pub(crate) const UNREADABLE_TIME: u64 = u64::MAX;
 fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(match Option::<Scalar>::deserialize(d)? {
         None => 0,
-        Some(s) => s.as_u64().map_or(UNREADABLE_TIME, |t| t.min(UNREADABLE_TIME - 1)),
+        Some(s) => s
+            .as_u64()
+            .map_or(UNREADABLE_TIME, |t| t.min(UNREADABLE_TIME - 1)),
     })
 }
 
