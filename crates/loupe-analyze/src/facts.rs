@@ -534,8 +534,14 @@ fn lacks_start_info(e: &Event) -> bool {
 /// else it completed. A span without an end, or a parent not (yet) read
 /// (a live agent's root span is exported last), keeps it `running`; other
 /// formats without an end stay `running` (crashed or still going).
+///
+/// Such a session is known by its events, not by the format of the file:
+/// every event of a span carries its trace id, also once converted to
+/// canonical JSONL (`loupe convert --to canonical`), so the verdict
+/// survives conversion. Loupe's recorder writes no trace ids, so its
+/// sessions without an end (crashed) stay `running`.
 fn spans_outcome(session: &Session) -> Option<SessionStatus> {
-    if session.source.format != SourceFormat::Otlp {
+    if !session.events.iter().all(|e| e.trace_id.is_some()) {
         return None;
     }
     let mut spans: HashMap<&str, bool> = HashMap::default();
@@ -545,11 +551,20 @@ fn spans_outcome(session: &Session) -> Option<SessionStatus> {
             *ended |= e.kind.is_span_end();
         }
     }
+    // A parent in another service (the caller of an agent behind a web
+    // server) is not this trace's to export: it is not waited for.
     let parent_missing = || {
+        let remote: crate::HashSet<&str> = session
+            .events
+            .iter()
+            .filter(|e| e.data.get(keys::PARENT_REMOTE) == Some(&Value::Bool(true)))
+            .filter_map(|e| e.span_id.as_deref())
+            .collect();
         session.events.iter().any(|e| {
             e.parent_event_id
                 .as_deref()
                 .is_some_and(|p| !spans.contains_key(p))
+                && !e.span_id.as_deref().is_some_and(|s| remote.contains(s))
         })
     };
     if spans.is_empty() || spans.values().any(|ended| !ended) || parent_missing() {
@@ -819,6 +834,9 @@ mod tests {
             );
             start.span_id = Some((*span).into());
             start.parent_event_id = parent.map(Into::into);
+            if format == SourceFormat::Otlp {
+                start.trace_id = Some("t".into());
+            }
             events.push(start.clone());
             if let Some(failed) = end {
                 let mut e = start;
@@ -873,6 +891,28 @@ mod tests {
             status(SourceFormat::AttocodeTs, &done),
             SessionStatus::Running
         );
+    }
+
+    #[test]
+    fn spans_converted_to_canonical_keep_their_outcome() {
+        // `loupe convert --to canonical` of OTLP spans: every event keeps its
+        // trace id, and the session ends as it did when read as OTLP.
+        let mut session = otlp_session(
+            SourceFormat::Otlp,
+            &[
+                ("a", None, true, Some(false)),
+                ("b", Some("a"), false, Some(false)),
+            ],
+        );
+        session.source.format = SourceFormat::Loupe;
+        let status = |s: &Session| Facts::build(s, &PriceTable::default()).status;
+        assert_eq!(status(&session), SessionStatus::Completed);
+        // A recorder's session (no trace ids) that stopped without its end
+        // may have crashed: still running.
+        for e in &mut session.events {
+            e.trace_id = None;
+        }
+        assert_eq!(status(&session), SessionStatus::Running);
     }
 
     #[test]

@@ -203,12 +203,158 @@ pub fn finish_session(session: &mut Session) -> usize {
         session.events.sort_by_key(|e| e.timestamp);
     }
     let dropped = drop_repeated_events(&mut session.events);
+    promote_outermost_agents(&mut session.events);
     attribute_to_subagents(&mut session.events);
     if !has_explicit_iterations(&session.events) {
         infer_iterations(&mut session.events);
     }
     fill_paired_durations(&mut session.events);
     dropped
+}
+
+fn is_subagent_span(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::SubagentSpawn
+            | EventKind::SubagentComplete
+            | EventKind::SubagentError
+            | EventKind::SubagentTimeout
+    )
+}
+
+/// Makes the outermost agent span of a trace its main agent when the agent
+/// has a parent that is no agent: an agent behind an instrumented web
+/// server (`POST /chat` → `invoke_agent`) is no one's subagent. Readers map
+/// an agent span with a parent as a subagent, since a parent may be another
+/// agent whose span comes later (a receiver gets a trace in batches,
+/// children first); here, with the session's spans together, an agent span
+/// (with a trace id) whose parents up to the trace's root — a span without
+/// a parent, or one whose parent is in another service — are all read and
+/// none is an agent becomes the main agent: its spawn and completion become
+/// the session's start and end, and the events under it lose it as their
+/// agent. While a parent is missing (not yet received) it stays a subagent.
+/// Only adds what more spans cannot take back, so the result does not
+/// depend on the batching.
+fn promote_outermost_agents(events: &mut [Event]) {
+    let candidate = |e: &Event| {
+        is_subagent_span(&e.kind) && e.trace_id.is_some() && e.parent_event_id.is_some()
+    };
+    if !events.iter().any(candidate) {
+        return;
+    }
+    #[derive(Default)]
+    struct SpanFacts<'e> {
+        parent: Option<&'e str>,
+        agent: bool,
+        parent_remote: bool,
+    }
+    let mut spans: HashMap<&str, SpanFacts<'_>> = HashMap::default();
+    for e in events.iter() {
+        let Some(span) = e.span_id.as_deref() else {
+            continue;
+        };
+        let facts = spans.entry(span).or_default();
+        if facts.parent.is_none() {
+            facts.parent = e.parent_event_id.as_deref().filter(|p| *p != span);
+        }
+        facts.agent |= is_subagent_span(&e.kind)
+            || matches!(e.kind, EventKind::SessionStart | EventKind::SessionEnd);
+        facts.parent_remote |=
+            e.data.get(keys::PARENT_REMOTE) == Some(&serde_json::Value::Bool(true));
+    }
+    let outermost = |span: &str| -> bool {
+        let Some(own) = spans.get(span) else {
+            return false;
+        };
+        if own.parent_remote {
+            return true;
+        }
+        let mut above = own.parent;
+        // Bounded: corrupt input may hold parent cycles.
+        for _ in 0..256 {
+            let Some(parent) = above.and_then(|p| spans.get(p)) else {
+                return false;
+            };
+            if parent.agent {
+                return false;
+            }
+            if parent.parent.is_none() || parent.parent_remote {
+                return true;
+            }
+            above = parent.parent;
+        }
+        false
+    };
+    let promoted: crate::HashSet<String> = events
+        .iter()
+        .filter(|e| candidate(e))
+        .filter_map(|e| e.span_id.as_deref())
+        .filter(|span| outermost(span))
+        .map(str::to_owned)
+        .collect();
+    if promoted.is_empty() {
+        return;
+    }
+    // The nearest agent span above each span, to find the events the
+    // promoted agents were the agent of.
+    let agent_spans: crate::HashSet<String> = events
+        .iter()
+        .filter(|e| is_subagent_span(&e.kind))
+        .filter_map(|e| e.span_id.clone())
+        .collect();
+    let parents: HashMap<String, String> = events
+        .iter()
+        .filter_map(|e| Some((e.span_id.clone()?, e.parent_event_id.clone()?)))
+        .filter(|(span, parent)| span != parent)
+        .collect();
+    let nearest_agent_is_promoted = |e: &Event| {
+        let mut above = e.parent_event_id.as_deref();
+        for _ in 0..256 {
+            let Some(span) = above else { return false };
+            if agent_spans.contains(span) {
+                return promoted.contains(span);
+            }
+            above = parents.get(span).map(String::as_str);
+        }
+        false
+    };
+    let under: Vec<bool> = events
+        .iter()
+        .map(|e| !is_subagent_span(&e.kind) && nearest_agent_is_promoted(e))
+        .collect();
+    for (e, under) in events.iter_mut().zip(under) {
+        if under {
+            // The agent's own exception, kept as a log while the end of a
+            // failed subagent counted the failure, is the session's error.
+            if e.kind == EventKind::Log
+                && e.span_id.is_none()
+                && e.data.contains_key(keys::ERROR)
+                && e.parent_event_id
+                    .as_deref()
+                    .is_some_and(|p| promoted.contains(p))
+            {
+                e.kind = EventKind::Error;
+            }
+            e.agent = None;
+            continue;
+        }
+        if !e.span_id.as_deref().is_some_and(|s| promoted.contains(s)) {
+            continue;
+        }
+        let kind = match e.kind {
+            EventKind::SubagentSpawn => EventKind::SessionStart,
+            EventKind::SubagentComplete | EventKind::SubagentError | EventKind::SubagentTimeout => {
+                EventKind::SessionEnd
+            }
+            _ => continue,
+        };
+        if e.kind == EventKind::SubagentTimeout && !e.data.contains_key(keys::STATUS) {
+            e.data.insert(keys::STATUS.to_owned(), "timeout".into());
+        }
+        e.kind = kind;
+        e.agent = None;
+        e.data.remove(keys::AGENT_ID);
+    }
 }
 
 /// Gives events nested (by `parent_event_id`) under a subagent's span the
@@ -218,15 +364,6 @@ pub fn finish_session(session: &mut Session) -> usize {
 /// them (it ends last), so the stored events of one session are completed
 /// here, whatever the batching was.
 fn attribute_to_subagents(events: &mut [Event]) {
-    let is_subagent_span = |k: &EventKind| {
-        matches!(
-            k,
-            EventKind::SubagentSpawn
-                | EventKind::SubagentComplete
-                | EventKind::SubagentError
-                | EventKind::SubagentTimeout
-        )
-    };
     let mut agents: HashMap<String, Box<loupe_model::AgentRef>> = HashMap::default();
     for e in events.iter() {
         if let (true, Some(span), Some(agent)) = (is_subagent_span(&e.kind), &e.span_id, &e.agent) {
@@ -499,6 +636,137 @@ mod tests {
         let iterations: std::collections::BTreeSet<u32> =
             session.events.iter().filter_map(|e| e.iteration).collect();
         assert_eq!(iterations.len(), 2, "{iterations:?}");
+    }
+
+    #[test]
+    fn an_agent_below_a_plain_span_is_the_main_agent_once_its_parents_are_read() {
+        // POST /chat (a web server's span) → invoke_agent coder → a call, a
+        // tool, and a researcher subagent with its own call.
+        let span = |id: &str, kind, at, parent: Option<&str>, agent: Option<&str>| {
+            let mut e = Event::new(format!("{id}:{at}"), kind, Timestamp(at), "s");
+            e.trace_id = Some("t".into());
+            e.span_id = Some(id.into());
+            e.parent_event_id = parent.map(Into::into);
+            e.agent = agent.map(|a| {
+                Box::new(loupe_model::AgentRef {
+                    id: a.into(),
+                    ..Default::default()
+                })
+            });
+            e
+        };
+        let mut exception = Event::new("coder:event:0", EventKind::Log, Timestamp(38), "s")
+            .with(keys::ERROR, "boom");
+        exception.trace_id = Some("t".into());
+        exception.parent_event_id = Some("coder".into());
+        let below = vec![
+            span("l1", EventKind::LlmRequest, 2, Some("coder"), Some("coder")),
+            span(
+                "l1",
+                EventKind::LlmResponse,
+                5,
+                Some("coder"),
+                Some("coder"),
+            ),
+            // Tagged by no reader yet (it came in another batch).
+            span("t1", EventKind::ToolEnd, 6, Some("coder"), None),
+            span(
+                "sub",
+                EventKind::SubagentSpawn,
+                7,
+                Some("coder"),
+                Some("researcher"),
+            )
+            .with(keys::AGENT_ID, "researcher"),
+            span(
+                "l2",
+                EventKind::LlmResponse,
+                8,
+                Some("sub"),
+                Some("researcher"),
+            ),
+            span(
+                "sub",
+                EventKind::SubagentComplete,
+                9,
+                Some("coder"),
+                Some("researcher"),
+            ),
+            span(
+                "coder",
+                EventKind::SubagentSpawn,
+                1,
+                Some("web"),
+                Some("coder"),
+            )
+            .with(keys::AGENT_ID, "coder")
+            .with(keys::AGENT_NAME, "coder"),
+            exception,
+            span(
+                "coder",
+                EventKind::SubagentError,
+                40,
+                Some("web"),
+                Some("coder"),
+            )
+            .with(keys::AGENT_ID, "coder")
+            .with(keys::STATUS, "error"),
+        ];
+        let web = vec![
+            span("web", EventKind::SpanStart, 0, None, None),
+            span("web", EventKind::SpanEnd, 41, None, None),
+        ];
+        let kinds_and_agents = |events: Vec<Event>| {
+            let session = assemble(events, source()).remove(0);
+            let mut out: Vec<(String, String, Option<String>)> = session
+                .events
+                .iter()
+                .filter(|e| e.span_id.as_deref() != Some("web"))
+                .map(|e| {
+                    (
+                        e.event_id.clone(),
+                        e.kind.as_str().to_owned(),
+                        e.agent.as_ref().map(|a| a.id.clone()),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        // Its parent not read yet (a receiver's earlier batch): still a
+        // subagent, since that parent may be an agent.
+        let waiting = kinds_and_agents(below.clone());
+        assert!(
+            waiting.contains(&(
+                "coder:1".into(),
+                "subagent_spawn".into(),
+                Some("coder".into())
+            )),
+            "{waiting:?}"
+        );
+        // Every parent read, none an agent: the main agent, whatever the order.
+        let whole = kinds_and_agents(web.iter().cloned().chain(below.clone()).collect());
+        let reversed = kinds_and_agents(below.iter().rev().cloned().chain(web).collect());
+        assert_eq!(whole, reversed);
+        let expected: Vec<(String, String, Option<String>)> = [
+            ("coder:1".into(), "session_start", None),
+            ("coder:40".into(), "session_end", None),
+            ("coder:event:0".into(), "error", None),
+            ("l1:2".into(), "llm_request", None),
+            ("l1:5".into(), "llm_response", None),
+            ("l2:8".into(), "llm_response", Some("researcher".into())),
+            ("sub:7".into(), "subagent_spawn", Some("researcher".into())),
+            (
+                "sub:9".into(),
+                "subagent_complete",
+                Some("researcher".into()),
+            ),
+            ("t1:6".into(), "tool_end", None),
+        ]
+        .into_iter()
+        .map(|(id, kind, agent): (String, &str, Option<String>)| (id, kind.to_owned(), agent))
+        .collect();
+        assert_eq!(whole, expected);
     }
 
     #[test]

@@ -1812,3 +1812,158 @@ fn the_token_view_shows_the_cache_boundary_tracker() {
         assert!(stdout(&o).contains(needle), "{format}: {}", stdout(&o));
     }
 }
+
+#[test]
+fn an_agent_with_a_parent_that_is_no_agent_is_the_main_agent_and_verdicts_survive_conversion() {
+    let span = |trace: &str,
+                id: &str,
+                parent: Option<&str>,
+                name: &str,
+                kind: u32,
+                flags: u32,
+                ms: u64,
+                attributes: &[(&str, &str)]| {
+        let mut s = serde_json::json!({
+            "traceId": trace, "spanId": id, "name": name, "kind": kind, "flags": flags,
+            "startTimeUnixNano": (1_772_280_000_000u64 + ms) * 1_000_000,
+            "endTimeUnixNano": (1_772_280_000_000u64 + ms + 5) * 1_000_000,
+            "attributes": attributes.iter().map(|(k, v)| serde_json::json!({"key": k, "value": {"stringValue": v}})).collect::<Vec<_>>(),
+        });
+        if let Some(p) = parent {
+            s["parentSpanId"] = (*p).into();
+        }
+        s
+    };
+    let chat = [
+        ("gen_ai.operation.name", "chat"),
+        ("gen_ai.request.model", "gpt-4o"),
+    ];
+    let agent = |p: u8, trace: &str, session: &str, parent: &str, kind: u32, flags: u32| {
+        vec![
+            span(
+                trace,
+                &format!("{p}000000000000002"),
+                Some(format!("{p}000000000000001").as_str()),
+                "chat",
+                3,
+                0x100,
+                10,
+                &chat,
+            ),
+            span(
+                trace,
+                &format!("{p}000000000000003"),
+                Some(format!("{p}000000000000001").as_str()),
+                "chat",
+                3,
+                0x100,
+                20,
+                &chat,
+            ),
+            span(
+                trace,
+                &format!("{p}000000000000001"),
+                Some(parent),
+                "invoke_agent coder",
+                kind,
+                flags,
+                1,
+                &[
+                    ("gen_ai.operation.name", "invoke_agent"),
+                    ("gen_ai.agent.name", "coder"),
+                    ("gen_ai.conversation.id", session),
+                ],
+            ),
+        ]
+    };
+    let mut web = agent(1, &"a1".repeat(16), "web", "2000000000000001", 1, 0x100);
+    web.push(span(
+        &"a1".repeat(16),
+        "2000000000000001",
+        None,
+        "POST /chat",
+        2,
+        0x100,
+        0,
+        &[],
+    ));
+    // A W3C traceparent's parent, with the flags silent: a SERVER span's
+    // parent is the caller's.
+    let remote = agent(4, &"b1".repeat(16), "remote", "00f067aa0ba902b7", 2, 0);
+    // No agent span at all (Laminar, plain GenAI): over once its spans are.
+    let bare = vec![
+        span(
+            &"c1".repeat(16),
+            "3000000000000001",
+            None,
+            "chat",
+            3,
+            0,
+            0,
+            &[
+                ("gen_ai.operation.name", "chat"),
+                ("gen_ai.request.model", "gpt-4o"),
+                ("gen_ai.conversation.id", "bare"),
+            ],
+        ),
+        span(
+            &"c1".repeat(16),
+            "3000000000000002",
+            Some("3000000000000001"),
+            "execute_tool read_file",
+            1,
+            0,
+            1,
+            &[("gen_ai.operation.name", "execute_tool")],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("traces.json");
+    let spans: Vec<serde_json::Value> = web.into_iter().chain(remote).chain(bare).collect();
+    std::fs::write(
+        &file,
+        serde_json::json!({ "resourceSpans": [{ "scopeSpans": [{ "spans": spans }] }] })
+            .to_string(),
+    )
+    .unwrap();
+    let converted = dir.path().join("canonical");
+    let o = loupe(
+        &[
+            "convert",
+            s(&file),
+            "--to",
+            "canonical",
+            "--out",
+            s(&converted),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for input in [&file, &converted] {
+        let o = loupe(&["analyze", s(input), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let out: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let session = |id: &str| {
+            out["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["session_id"] == id)
+                .unwrap_or_else(|| panic!("{id} in {out}"))
+                .clone()
+        };
+        for id in ["web", "remote"] {
+            let x = session(id);
+            assert_eq!(x["status"], "completed", "{}: {x}", input.display());
+            assert_eq!(x["model"], "gpt-4o", "{id}");
+            assert_eq!(x["metrics"]["iterations"], 2, "{id}");
+            assert_eq!(x["metrics"]["subagents"], 0, "{id}");
+        }
+        assert_eq!(
+            session("bare")["status"],
+            "completed",
+            "{}",
+            input.display()
+        );
+    }
+}

@@ -115,6 +115,39 @@ fn jsonl_files_skip_malformed_lines_with_their_numbers() {
 }
 
 #[test]
+fn a_span_whose_time_is_not_a_time_is_skipped_with_a_reason_not_read_as_1970() {
+    let doc = format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[
+            {{"traceId":"{TRACE_HEX}","spanId":"{SPAN_HEX}","name":"bad","startTimeUnixNano":"abc","endTimeUnixNano":"1760000000000000000"}},
+            {{"traceId":"{TRACE_HEX}","spanId":"eee19b7ec3c1b175","name":"late","startTimeUnixNano":"1760000000000000000","endTimeUnixNano":"1760000001000000000",
+              "events":[{{"name":"e","timeUnixNano":-5}}]}},
+            {{"traceId":"{TRACE_HEX}","spanId":"eee19b7ec3c1b176","name":"good","startTimeUnixNano":"1760000000000000000","endTimeUnixNano":null}}
+        ]}}]}}]}}"#
+    );
+    let c = read(doc.as_bytes()).unwrap();
+    let reasons: Vec<&str> = c.skipped.iter().map(|s| s.reason.as_str()).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains("span 'bad': start time is not a time"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("span 'late': an event's time is not a time"),
+        "{reasons:?}"
+    );
+    let names: Vec<_> = c
+        .events
+        .iter()
+        .map(|(_, e)| (e.kind.as_str(), e.timestamp.to_string()))
+        .collect();
+    assert_eq!(
+        names,
+        [("span_start", "2025-10-09T08:53:20.000000Z".to_owned())],
+        "only the good span, unended"
+    );
+}
+
+#[test]
 fn foreign_truncated_and_binary_inputs_are_one_clear_error() {
     let err = read(br#"{"resourceLogs":[{"scopeLogs":[]}]}"#).unwrap_err();
     assert!(matches!(err, ReadError::Unrecognized { .. }), "{err}");

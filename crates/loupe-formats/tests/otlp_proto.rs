@@ -80,6 +80,68 @@ fn length_prefixed_collector_files_are_read_frame_by_frame() {
 }
 
 #[test]
+fn a_collector_file_with_a_torn_last_frame_or_a_broken_one_keeps_its_whole_frames() {
+    let events = sample_events();
+    let one = events_to_request(&events[..1]).encode_to_vec();
+    let two = events_to_request(&events[1..]).encode_to_vec();
+    let frame = |bytes: &[u8]| {
+        let mut f = u32::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+        f.extend_from_slice(bytes);
+        f
+    };
+    // An exporter killed while writing the second frame.
+    let mut torn = frame(&one);
+    let second = frame(&two);
+    torn.extend_from_slice(&second[..second.len() / 2]);
+    let c = read(&torn).unwrap();
+    let kinds: Vec<&str> = c.events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["llm_request"]);
+    let skipped: Vec<(&str, &str)> = c
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_str(), s.reason.as_str()))
+        .collect();
+    let offset = 4 + one.len();
+    assert_eq!(
+        skipped,
+        [(
+            "traces.pb",
+            format!(
+                "frame 2 at byte {offset} is cut short: {} of its {} bytes; skipped",
+                second.len() / 2 - 4,
+                two.len()
+            )
+            .as_str()
+        )]
+    );
+    // Cut inside the next frame's length.
+    let mut torn = frame(&one);
+    torn.extend_from_slice(&second[..2]);
+    let c = read(&torn).unwrap();
+    assert_eq!(c.events.len(), 1);
+    assert!(
+        c.skipped[0].reason.contains("frame 2 at byte") && c.skipped[0].reason.contains("too few"),
+        "{:?}",
+        c.skipped
+    );
+    // A whole frame that does not decode, between two that do.
+    let mut broken = frame(&one);
+    broken.extend_from_slice(&frame(&[0xff, 0xff, 0xff]));
+    broken.extend_from_slice(&second);
+    let c = read(&broken).unwrap();
+    let kinds: Vec<&str> = c.events.iter().map(|(_, e)| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["llm_request", "llm_response"]);
+    assert!(
+        c.skipped.len() == 1 && c.skipped[0].reason.starts_with("frame 2 at byte "),
+        "{:?}",
+        c.skipped
+    );
+    // Only a torn frame: nothing whole to read, the file is invalid.
+    let err = read(&second[..second.len() / 2]).unwrap_err();
+    assert!(matches!(err, ReadError::Invalid { .. }), "{err}");
+}
+
+#[test]
 fn corrupt_and_foreign_bytes_are_clean_errors() {
     let bytes = events_to_request(&sample_events()).encode_to_vec();
     // A truncated file is still recognised as OTLP, so the reader can say what

@@ -118,4 +118,8 @@ pub mod keys {
     pub const NAME: &str = "name";
     /// The original kind or type name of an event converted from another format.
     pub const SOURCE_KIND: &str = "source_kind";
+    /// A span's opening event: `true` when its parent span is in another
+    /// service (OpenTelemetry says so), so it is not part of this trace's
+    /// spans and its absence is no span still to come.
+    pub const PARENT_REMOTE: &str = "parent_remote";
 }

@@ -863,3 +863,175 @@ fn native_ingest_refuses_foreign_content_types_and_otlp_takes_an_empty_request()
     server.shutdown().unwrap();
     assert_eq!(store.event_count().unwrap(), 4);
 }
+
+/// An OTLP/JSON span of trace `trace` (ids in hex), `ms` after a fixed time.
+#[allow(clippy::too_many_arguments)]
+fn agent_trace_span(
+    trace: &str,
+    id: &str,
+    parent: Option<&str>,
+    name: &str,
+    kind: u32,
+    flags: u32,
+    start_ms: u64,
+    end_ms: u64,
+    attributes: &[(&str, &str)],
+) -> Value {
+    let ns = |ms: u64| format!("{}", 1_763_632_800_000_000_000u64 + ms * 1_000_000);
+    let mut span = json!({
+        "traceId": trace, "spanId": id, "name": name, "kind": kind, "flags": flags,
+        "startTimeUnixNano": ns(start_ms), "endTimeUnixNano": ns(end_ms),
+        "attributes": attributes.iter().map(|(k, v)| json!({"key": k, "value": {"stringValue": v}})).collect::<Vec<_>>(),
+    });
+    if let Some(p) = parent {
+        span["parentSpanId"] = p.into();
+    }
+    span
+}
+
+fn otlp_spans(spans: Vec<Value>) -> String {
+    json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).to_string()
+}
+
+#[test]
+fn an_agent_behind_a_web_server_or_a_remote_caller_is_the_main_agent_whatever_the_batching() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir);
+    let server = ServerHandle::start(config(), store.clone()).unwrap();
+    let traces = format!("{}/v1/traces", server.url());
+    // The agent's spans, under `parent`, as an SDK exports them: children
+    // first, the agent last.
+    let agent = |trace: &str, session: &str, parent: &str, kind: u32, flags: u32| {
+        let chat = [
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "claude-sonnet-4-5"),
+        ];
+        vec![
+            agent_trace_span(
+                trace,
+                "1000000000000002",
+                Some("1000000000000001"),
+                "chat",
+                3,
+                0x100,
+                10,
+                20,
+                &chat,
+            ),
+            agent_trace_span(
+                trace,
+                "1000000000000003",
+                Some("1000000000000001"),
+                "execute_tool read_file",
+                1,
+                0x100,
+                21,
+                22,
+                &[
+                    ("gen_ai.operation.name", "execute_tool"),
+                    ("gen_ai.tool.name", "read_file"),
+                ],
+            ),
+            agent_trace_span(
+                trace,
+                "1000000000000004",
+                Some("1000000000000001"),
+                "chat",
+                3,
+                0x100,
+                23,
+                30,
+                &chat,
+            ),
+            agent_trace_span(
+                trace,
+                "1000000000000001",
+                Some(parent),
+                "invoke_agent coder",
+                kind,
+                flags,
+                5,
+                35,
+                &[
+                    ("gen_ai.operation.name", "invoke_agent"),
+                    ("gen_ai.agent.name", "coder"),
+                    ("gen_ai.conversation.id", session),
+                ],
+            ),
+        ]
+    };
+    // Behind FastAPI: `POST /chat` (a root SERVER span) comes in a later batch.
+    let web = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let (status, answer, _) = post(
+        &traces,
+        "application/json",
+        otlp_spans(agent(web, "conv-web", "2000000000000001", 1, 0x100)).as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer, _) = post(
+        &traces,
+        "application/json",
+        otlp_spans(vec![agent_trace_span(
+            web,
+            "2000000000000001",
+            None,
+            "POST /chat",
+            2,
+            0x100,
+            0,
+            40,
+            &[("gen_ai.conversation.id", "conv-web")],
+        )])
+        .as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    // Called with a W3C traceparent: the parent is never exported here (the
+    // flags say it is remote).
+    let remote = "b1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let (status, answer, _) = post(
+        &traces,
+        "application/json",
+        otlp_spans(agent(remote, "conv-remote", "00f067aa0ba902b7", 2, 0x300)).as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    for session in ["conv-web", "conv-remote"] {
+        let row = eventually(session, || {
+            store
+                .session(session)
+                .unwrap()
+                .filter(|r| r.status == loupe_model::SessionStatus::Completed)
+        });
+        assert_eq!(row.metrics.llm_calls, 2, "{session}");
+        assert_eq!(
+            row.status,
+            loupe_model::SessionStatus::Completed,
+            "{session}: {row:?}"
+        );
+        assert_eq!(row.metrics.subagents, 0, "{session}");
+        assert_eq!(row.metrics.iterations, 2, "{session}");
+        assert_eq!(row.model.as_deref(), Some("claude-sonnet-4-5"), "{session}");
+        assert_eq!(row.agent_name.as_deref(), Some("coder"), "{session}");
+    }
+    let (_, running) = get(&format!("{}/api/v1/sessions?status=running", server.url()));
+    assert_eq!(
+        running["sessions"].as_array().map(Vec::len),
+        Some(0),
+        "{running}"
+    );
+
+    // A time that is not one: that span is rejected, with the reason.
+    let mut bad = agent_trace_span(remote, "3000000000000001", None, "chat", 3, 0, 0, 1, &[]);
+    bad["startTimeUnixNano"] = "abc".into();
+    let (status, answer, _) = post(
+        &traces,
+        "application/json",
+        otlp_spans(vec![bad]).as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], 1, "{answer}");
+    let message = answer["partialSuccess"]["errorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("start time is not a time"), "{answer}");
+    server.shutdown().unwrap();
+}

@@ -14,10 +14,13 @@ use crate::{Issue, Severity};
 
 use super::{issue, Ctx};
 
+/// The calls of one agent with one fingerprint, and their longest run in a row.
+type Group<'c, 'a> = (Vec<&'c ToolCall<'a>>, usize);
+
 pub(crate) fn check(cx: &Ctx<'_>, out: &mut Vec<Issue>) {
     let t = cx.t;
-    // fingerprint → (calls, longest run in a row, current run)
-    let mut groups: HashMap<(Option<&str>, u64), (Vec<&ToolCall<'_>>, usize)> = HashMap::default();
+    // (agent, fingerprint) → its calls; per agent, the current run of one fingerprint.
+    let mut groups: HashMap<(Option<&str>, u64), Group<'_, '_>> = HashMap::default();
     let mut last_fp: HashMap<Option<&str>, (u64, usize)> = HashMap::default();
     for call in &cx.facts.tools {
         let run = last_fp.entry(call.agent).or_insert((call.fingerprint, 0));

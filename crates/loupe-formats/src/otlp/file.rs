@@ -604,23 +604,42 @@ pub(super) fn read_request(
 /// Fails, before anything is mapped, when a frame does not decode or no
 /// frame holds resource spans.
 pub(super) fn read_frames(
-    frames: &[&[u8]],
+    frames: &super::Frames<'_>,
     source: &Source,
     sink: &mut dyn Sink,
 ) -> Result<(), ReadError> {
     let mut learner = Learner::default();
     let mut any_spans = false;
-    for frame in frames {
-        let request = super::decode_request_proto(frame).map_err(|r| super::invalid(source, r))?;
-        any_spans |= !request.resource_spans.is_empty();
-        learner.request(&request);
+    let mut broken = Vec::new();
+    for (index, (offset, frame)) in frames.frames.iter().enumerate() {
+        match super::decode_request_proto(frame) {
+            Ok(request) => {
+                any_spans |= !request.resource_spans.is_empty();
+                learner.request(&request);
+            }
+            Err(reason) => broken.push((index + 1, *offset, reason)),
+        }
     }
     if !any_spans {
-        return Err(super::no_resource_spans(source));
+        // Not one frame with spans: the file is broken, not a frame of it.
+        return Err(match broken.into_iter().next() {
+            Some((_, _, reason)) => super::invalid(source, reason),
+            None => super::no_resource_spans(source),
+        });
+    }
+    for (number, offset, reason) in broken {
+        sink.skip(Skipped::new(
+            &source.path,
+            None,
+            format!("frame {number} at byte {offset} does not decode ({reason}); skipped"),
+        ));
+    }
+    if let Some(reason) = &frames.torn_tail {
+        sink.skip(Skipped::new(&source.path, None, reason.clone()));
     }
     let mut emitter = Emitter::new(&mut learner, source);
-    for frame in frames {
-        // Decoded above already: this cannot fail.
+    for (_, frame) in &frames.frames {
+        // Frames that did not decode above were reported as skipped.
         if let Ok(request) = super::decode_request_proto(frame) {
             emitter.emit_request(&request, None, sink);
         }

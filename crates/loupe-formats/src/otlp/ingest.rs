@@ -27,7 +27,7 @@ use loupe_model::{keys, AgentRef, Event, EventKind, Timestamp, TokenUsage};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
 use serde_json::{Map, Value};
 
 use super::attrs::{self, Attributes};
@@ -351,7 +351,7 @@ impl<'c> SpanMapper<'c> {
         source: &Source,
         sink: &mut dyn Sink,
     ) -> Result<(), String> {
-        if let Err(reason) = validate_ids(span) {
+        if let Err(reason) = validate_span(span) {
             self.stats.rejected_spans += 1;
             self.stats.rejection_reasons.push(reason.clone());
             return Err(reason);
@@ -411,7 +411,7 @@ impl SessionEnds {
     /// Notes a span (in the order the mapping will see it) of a resource
     /// naming `resource_session`.
     pub(crate) fn add(&mut self, span: &Span, resource_session: Option<&str>) {
-        if validate_ids(span).is_err() {
+        if validate_span(span).is_err() {
             return;
         }
         let ordinal = self.spans;
@@ -439,6 +439,34 @@ impl SessionEnds {
         ends.sort_unstable();
         ends
     }
+}
+
+/// Whether a span can be mapped: valid ids, and times that are times.
+fn validate_span(span: &Span) -> Result<(), String> {
+    validate_ids(span)?;
+    let name = if span.name.is_empty() {
+        "<unnamed>"
+    } else {
+        span.name.as_str()
+    };
+    let unreadable = super::json::UNREADABLE_TIME;
+    for (what, time) in [
+        ("start time", span.start_time_unix_nano),
+        ("end time", span.end_time_unix_nano),
+    ]
+    .into_iter()
+    .chain(
+        span.events
+            .iter()
+            .map(|e| ("an event's time", e.time_unix_nano)),
+    ) {
+        if time == unreadable {
+            return Err(format!(
+                "span '{name}': {what} is not a time (nanoseconds since 1970, as a number or a string of digits)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_ids(span: &Span) -> Result<(), String> {
@@ -593,12 +621,34 @@ fn langfuse_level_error(a: &Attributes) -> Option<String> {
     })
 }
 
+/// `Span.flags`: whether the span says if its parent is remote, and if so.
+const FLAG_HAS_IS_REMOTE: u32 = 0x100;
+const FLAG_IS_REMOTE: u32 = 0x200;
+
+/// Whether a span's parent is in another service (a caller that sent a W3C
+/// `traceparent`): the flags say so, or, from an SDK whose flags are
+/// silent, the span is the server or consumer end of a call. Such a parent
+/// is not this service's to export.
+fn parent_is_remote(span: &Span) -> bool {
+    let has_parent = span.parent_span_id.iter().any(|b| *b != 0);
+    has_parent
+        && if span.flags & FLAG_HAS_IS_REMOTE != 0 {
+            span.flags & FLAG_IS_REMOTE != 0
+        } else {
+            span.kind == SpanKind::Server as i32 || span.kind == SpanKind::Consumer as i32
+        }
+}
+
 fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Vec<Event> {
     let span_hex = const_hex::encode(&span.span_id);
     // Some SDKs write an all-zero parent id for roots.
     let parent_hex = (span.parent_span_id.len() == 8
         && span.parent_span_id.iter().any(|b| *b != 0))
     .then(|| const_hex::encode(&span.parent_span_id));
+    let parent_remote = parent_hex.is_some() && parent_is_remote(span);
+    // An agent called from another service is that service's callee, but
+    // the first agent of this trace's spans: its main agent.
+    let root_agent = parent_hex.is_none() || parent_remote;
     let (start, end) = span_times(span);
     let class = classify(span, &a);
     // A bare ERROR status takes the message of the exception recorded on
@@ -614,7 +664,7 @@ fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Ve
     // again (OTel SDKs set the status and record the exception together).
     let failure_counted_by_end = error.is_some()
         && (matches!(class, SpanClass::Llm | SpanClass::Tool)
-            || (class == SpanClass::Agent && parent_hex.is_some()));
+            || (class == SpanClass::Agent && !root_agent));
 
     let envelope = |id_suffix: &str, kind: EventKind, ts: Timestamp| {
         let mut e = Event::new(format!("{span_hex}:{id_suffix}"), kind, ts, session_id);
@@ -641,9 +691,7 @@ fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Ve
                 EventKind::ToolEnd
             },
         ),
-        SpanClass::Agent if parent_hex.is_none() => {
-            (EventKind::SessionStart, EventKind::SessionEnd)
-        }
+        SpanClass::Agent if root_agent => (EventKind::SessionStart, EventKind::SessionEnd),
         SpanClass::Agent => (
             EventKind::SubagentSpawn,
             if error.is_some() {
@@ -672,11 +720,16 @@ fn map_span(span: &Span, a: Attributes, session_id: &str, trace_hex: &str) -> Ve
             .data
             .insert(keys::NAME.to_owned(), span.name.clone().into());
     }
+    if parent_remote {
+        first
+            .data
+            .insert(keys::PARENT_REMOTE.to_owned(), true.into());
+    }
 
     match class {
         SpanClass::Llm => fill_llm(&a, &mut first, last.as_mut()),
         SpanClass::Tool => fill_tool(span, &a, &mut first, last.as_mut()),
-        SpanClass::Agent => fill_agent(span, &a, &mut first, last.as_mut(), parent_hex.is_none()),
+        SpanClass::Agent => fill_agent(span, &a, &mut first, last.as_mut(), root_agent),
         SpanClass::Chain | SpanClass::Other => {
             if let Some(node) = attrs::first_text(&a, &["graph.node.id"]) {
                 first
@@ -1166,17 +1219,20 @@ fn fill_agent(
             &["gen_ai.agent.name", "agent.name", "traceloop.entity.name"],
         ),
     );
+    // A subagent's start says them too: what it was asked and with which
+    // model, and it is what an agent below a plain span (`POST /chat`)
+    // becomes the main agent with (`loupe_analyze`'s session assembly).
+    if let Some(t) = attrs::structured(a, &["input.value", "langfuse.trace.input"]) {
+        first.data.insert(keys::TASK.to_owned(), t);
+    }
+    if let Some(m) = attrs::first_str(a, &["gen_ai.request.model"]) {
+        first.data.insert(keys::MODEL.to_owned(), m.into());
+    }
     if is_root {
         if let Some(n) = &name {
             first
                 .data
                 .insert(keys::AGENT_NAME.to_owned(), n.clone().into());
-        }
-        if let Some(t) = attrs::structured(a, &["input.value", "langfuse.trace.input"]) {
-            first.data.insert(keys::TASK.to_owned(), t);
-        }
-        if let Some(m) = attrs::first_str(a, &["gen_ai.request.model"]) {
-            first.data.insert(keys::MODEL.to_owned(), m.into());
         }
         return;
     }
@@ -1246,6 +1302,8 @@ impl Ancestry {
         if is_root {
             return;
         }
+        // An agent span under a remote parent is a main agent (`map_span`).
+        let may_be_subagent = !parent_is_remote(span);
         let (Ok(id), Ok(parent)) = (
             <[u8; 8]>::try_from(span.span_id.as_slice()),
             <[u8; 8]>::try_from(span.parent_span_id.as_slice()),
@@ -1265,7 +1323,8 @@ impl Ancestry {
             })
         };
         let has = |key: &str| span.attributes.iter().any(|kv| kv.key == key);
-        if classify_by(&span.name, &text, &has) == SpanClass::Agent
+        if may_be_subagent
+            && classify_by(&span.name, &text, &has) == SpanClass::Agent
             && !span.attributes.iter().any(|kv| kv.key == names::KIND)
         {
             let (agent_id, name) = agent_identity(

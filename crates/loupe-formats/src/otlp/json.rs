@@ -436,13 +436,13 @@ pub(super) struct JsonSpan {
     #[serde(
         alias = "start_time_unix_nano",
         rename = "startTimeUnixNano",
-        deserialize_with = "lenient_u64"
+        deserialize_with = "lenient_time"
     )]
     start_time_unix_nano: u64,
     #[serde(
         alias = "end_time_unix_nano",
         rename = "endTimeUnixNano",
-        deserialize_with = "lenient_u64"
+        deserialize_with = "lenient_time"
     )]
     end_time_unix_nano: u64,
     attributes: Option<Vec<JsonKeyValue>>,
@@ -462,7 +462,7 @@ struct JsonSpanEvent {
     #[serde(
         alias = "time_unix_nano",
         rename = "timeUnixNano",
-        deserialize_with = "lenient_u64"
+        deserialize_with = "lenient_time"
     )]
     time_unix_nano: u64,
     name: Option<String>,
@@ -789,10 +789,21 @@ impl Scalar {
     }
 }
 
-fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<Scalar>::deserialize(d)?
-        .and_then(|s| s.as_u64())
-        .unwrap_or(0))
+/// What a time that is there but is not a time (`"abc"`, a structure, a
+/// negative number) reads as: the span is rejected with a reason
+/// (`ingest::validate_span`) rather than read as 1970. No real time is this
+/// far off (the year 2554).
+pub(crate) const UNREADABLE_TIME: u64 = u64::MAX;
+
+/// A time in nanoseconds: absent or `null` is 0 (unset, as in protobuf);
+/// anything else that is not a count is [`UNREADABLE_TIME`].
+fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(match Option::<Scalar>::deserialize(d)? {
+        None => 0,
+        Some(s) => s
+            .as_u64()
+            .map_or(UNREADABLE_TIME, |t| t.min(UNREADABLE_TIME - 1)),
+    })
 }
 
 fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
@@ -892,16 +903,22 @@ mod tests {
     }
 
     #[test]
-    fn structures_where_numbers_belong_read_as_zero() {
+    fn structures_where_numbers_belong_read_as_zero_but_times_as_unreadable() {
         let doc = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
-            {"name":"a","startTimeUnixNano":{"a":[1]},"flags":[1,2],"kind":null,
+            {"name":"a","startTimeUnixNano":{"a":[1]},"endTimeUnixNano":null,"flags":[1,2],"kind":null,
              "attributes":[{"key":"n","value":{"intValue":{"x":1},"doubleValue":"NaN"}}]}
         ]}]}]}"#;
         let req = decode_request_json(doc).unwrap();
         let span = &req.resource_spans[0].scope_spans[0].spans[0];
+        // A time that is not one is not 1970: the span is rejected.
         assert_eq!(
-            (span.start_time_unix_nano, span.flags, span.kind),
-            (0, 0, 0)
+            (
+                span.start_time_unix_nano,
+                span.end_time_unix_nano,
+                span.flags,
+                span.kind
+            ),
+            (UNREADABLE_TIME, 0, 0, 0)
         );
         let value = span.attributes[0]
             .value

@@ -175,30 +175,53 @@ mod wire {
     }
 }
 
-/// Splits a sequence of 4-byte big-endian length-prefixed frames; `None` unless
-/// the lengths tile the input exactly.
-fn framed(bytes: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut frames = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let (len_bytes, tail) = rest.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len_bytes)).ok()?;
-        if len > tail.len() {
-            return None;
-        }
-        let (frame, after) = tail.split_at(len);
-        frames.push(frame);
-        rest = after;
-    }
-    (!frames.is_empty()).then_some(frames)
+/// The frames of a length-framed file (the Collector's `proto` format):
+/// each with its byte offset, and why the file's end is no whole frame
+/// when it is not (an exporter killed mid-write tears the last one).
+pub(super) struct Frames<'a> {
+    pub(super) frames: Vec<(usize, &'a [u8])>,
+    pub(super) torn_tail: Option<String>,
 }
 
-/// Reads a binary OTLP file. Rejected spans become [`Skipped`](crate::Skipped) entries.
+/// Splits a sequence of 4-byte big-endian length-prefixed frames; `None`
+/// unless the lengths tile the input exactly, or tile it up to a last
+/// frame cut short after at least one whole frame.
+fn framed(bytes: &[u8]) -> Option<Frames<'_>> {
+    let mut frames = Vec::new();
+    let mut offset = 0;
+    let mut torn_tail = None;
+    while offset < bytes.len() {
+        let rest = &bytes[offset..];
+        let number = frames.len() + 1;
+        let Some((len_bytes, tail)) = rest.split_first_chunk::<4>() else {
+            torn_tail = Some(format!(
+                "frame {number} at byte {offset} is cut short: {} bytes, too few for its length; skipped",
+                rest.len()
+            ));
+            break;
+        };
+        let len = usize::try_from(u32::from_be_bytes(*len_bytes)).ok()?;
+        if len > tail.len() {
+            torn_tail = Some(format!(
+                "frame {number} at byte {offset} is cut short: {} of its {len} bytes; skipped",
+                tail.len()
+            ));
+            break;
+        }
+        frames.push((offset, &tail[..len]));
+        offset += 4 + len;
+    }
+    (!frames.is_empty()).then_some(Frames { frames, torn_tail })
+}
+
+/// Reads a binary OTLP file. Rejected spans become [`Skipped`](crate::Skipped)
+/// entries, as do a framed file's frames that do not decode and its torn
+/// last frame.
 pub fn read_proto(bytes: &[u8], source: &Source, sink: &mut dyn Sink) -> Result<(), ReadError> {
     let whole = decode_request_proto(bytes);
     match framed(bytes) {
-        // Prefer the framed reading when every frame decodes and the whole does
-        // not, or decodes to nothing (a frame prefix can parse as junk fields).
+        // Prefer the framed reading when the whole does not decode, or
+        // decodes to nothing (a frame prefix can parse as junk fields).
         Some(frames) if whole.as_ref().map_or(true, |r| r.resource_spans.is_empty()) => {
             drop(whole);
             file::read_frames(&frames, source, sink)
