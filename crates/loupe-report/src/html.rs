@@ -461,7 +461,8 @@ pub fn issues(out: &mut String, i: usize, a: &SessionAnalysis) {
         return;
     }
     out.push_str("<ul class=\"issues\">\n");
-    for issue in &a.issues {
+    let (listed, omitted) = crate::text::listed_issues(&a.issues);
+    for issue in listed {
         let sev = severity_name(issue.severity).to_ascii_lowercase();
         let at = issue
             .iteration
@@ -475,6 +476,9 @@ pub fn issues(out: &mut String, i: usize, a: &SessionAnalysis) {
             escape(&issue.description),
             escape(&issue.suggestion)
         );
+    }
+    for line in crate::text::omitted_issue_lines(&omitted) {
+        let _ = writeln!(out, "<li class=\"muted\">{}</li>", escape(&line));
     }
     out.push_str("</ul>\n");
 }

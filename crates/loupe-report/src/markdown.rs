@@ -181,7 +181,8 @@ fn issue_list(out: &mut String, a: &SessionAnalysis) {
     if a.issues.is_empty() {
         let _ = writeln!(out, "No issues found.");
     }
-    for issue in &a.issues {
+    let (listed, omitted) = crate::text::listed_issues(&a.issues);
+    for issue in listed {
         let at = issue
             .iteration
             .map(|i| format!(" (iteration {i})"))
@@ -195,6 +196,9 @@ fn issue_list(out: &mut String, a: &SessionAnalysis) {
             escape(&issue.description),
             escape(&issue.suggestion)
         );
+    }
+    for line in crate::text::omitted_issue_lines(&omitted) {
+        let _ = writeln!(out, "- {}", escape(&line));
     }
 }
 

@@ -165,7 +165,8 @@ pub(crate) fn render_issues(a: &SessionAnalysis, p: Painter, with_fixes: bool) -
         return out;
     }
     let _ = writeln!(out, "\n{} ({})", p.bold("Issues"), a.issues.len());
-    for issue in &a.issues {
+    let (listed, omitted) = crate::text::listed_issues(&a.issues);
+    for issue in listed {
         let tag = format!("[{}]", severity_name(issue.severity));
         let at = issue
             .iteration
@@ -184,6 +185,9 @@ pub(crate) fn render_issues(a: &SessionAnalysis, p: Painter, with_fixes: bool) -
             let _ = writeln!(out, "      → {}", one_line(&issue.suggestion, 200));
         }
     }
+    for line in crate::text::omitted_issue_lines(&omitted) {
+        let _ = writeln!(out, "  {}", p.dim(&line));
+    }
     out
 }
 
@@ -201,7 +205,8 @@ pub fn render_fixes(a: &SessionAnalysis, color: bool) -> String {
         let _ = writeln!(out, "  Nothing to fix: no issues found.");
         return out;
     }
-    for (n, issue) in a.issues.iter().enumerate() {
+    let (listed, omitted) = crate::text::listed_issues(&a.issues);
+    for (n, issue) in listed.into_iter().enumerate() {
         let tag = format!("[{}]", severity_name(issue.severity));
         let _ = writeln!(
             out,
@@ -216,6 +221,9 @@ pub fn render_fixes(a: &SessionAnalysis, color: bool) -> String {
             "     {}",
             p.dim(&format!("because: {}", one_line(&issue.title, 160)))
         );
+    }
+    for line in crate::text::omitted_issue_lines(&omitted) {
+        let _ = writeln!(out, "  {}", p.dim(&line));
     }
     out
 }
@@ -257,6 +265,42 @@ mod tests {
         a.issues[0].suggestion = fix.clone();
         let text = super::render_fixes(&a, false);
         assert!(text.contains(&fix), "{text}");
+    }
+
+    /// Thousands of issues of one category (a fan-out repeating one read)
+    /// do not bury the others: each category lists a few and says how many
+    /// more there are, in the text, Markdown and HTML reports alike.
+    #[test]
+    fn a_flood_of_one_category_is_cut_short_and_the_others_stay() {
+        let mut a = crate::testing::sample_analysis();
+        let template = a.issues[0].clone();
+        a.issues.clear();
+        for n in 0..2_000 {
+            let mut issue = template.clone();
+            issue.category = "redundant_tool_calls".to_owned();
+            issue.title = format!("Redundant tool calls: read_file {n}");
+            a.issues.push(issue);
+        }
+        let mut other = template.clone();
+        other.category = "cache_drop".to_owned();
+        other.title = "Cache hit rate dropped".to_owned();
+        a.issues.push(other);
+        let text = super::render(&a, false);
+        assert!(text.contains("Issues (2001)"), "{text}");
+        assert!(text.contains("Cache hit rate dropped"), "{text}");
+        assert_eq!(text.matches("Redundant tool calls: read_file").count(), 5);
+        assert!(
+            text.contains("and 1,995 more redundant_tool_calls issues"),
+            "{text}"
+        );
+        let fixes = super::render_fixes(&a, false);
+        assert!(fixes.contains("and 1,995 more"), "{fixes}");
+        let md = crate::markdown::render(std::slice::from_ref(&a));
+        assert!(md.contains("and 1,995 more"), "{md}");
+        assert_eq!(md.matches("Redundant tool calls: read").count(), 5);
+        let html = crate::html::render(std::slice::from_ref(&a), None);
+        assert!(html.contains("and 1,995 more"));
+        assert!(html.matches("Redundant tool calls: read_file").count() <= 6);
     }
 
     /// MCP tools share long prefixes: cut at the end, two tools read as one.
