@@ -240,6 +240,57 @@ fn count_of(n: u64, noun: &str) -> String {
     }
 }
 
+/// Issues a human-readable report lists of one category at most: a trace with
+/// thousands of issues of one kind (a fan-out repeating the same read) would
+/// otherwise bury the others in megabytes of text. JSON lists them all.
+pub(crate) const ISSUES_PER_CATEGORY: usize = 5;
+
+/// The issues a text, Markdown or HTML report lists (at most
+/// [`ISSUES_PER_CATEGORY`] of each category, in the analysis's order: most
+/// severe first), and how many of each category it leaves out, in order of
+/// first appearance.
+pub(crate) fn listed_issues(
+    issues: &[loupe_analyze::Issue],
+) -> (Vec<&loupe_analyze::Issue>, Vec<(&str, usize)>) {
+    let mut shown: Vec<&loupe_analyze::Issue> = Vec::new();
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for issue in issues {
+        let category = issue.category.as_str();
+        let at = match counts.iter().position(|(c, _)| *c == category) {
+            Some(at) => at,
+            None => {
+                counts.push((category, 0));
+                counts.len() - 1
+            }
+        };
+        counts[at].1 += 1;
+        if counts[at].1 <= ISSUES_PER_CATEGORY {
+            shown.push(issue);
+        }
+    }
+    let omitted = counts
+        .into_iter()
+        .filter(|(_, n)| *n > ISSUES_PER_CATEGORY)
+        .map(|(c, n)| (c, n - ISSUES_PER_CATEGORY))
+        .collect();
+    (shown, omitted)
+}
+
+/// "… and 7,995 more redundant_tool_calls issues" for each category
+/// [`listed_issues`] cut short.
+pub(crate) fn omitted_issue_lines(omitted: &[(&str, usize)]) -> Vec<String> {
+    omitted
+        .iter()
+        .map(|(category, n)| {
+            format!(
+                "… and {} more {category} issue{} (all are in --output json)",
+                thousands(*n as u64),
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -317,55 +368,4 @@ mod tests {
         assert_eq!(truncate_chars("héllo", 2), "hé…");
         assert_eq!(truncate_chars("hé", 2), "hé");
     }
-}
-
-/// Issues a human-readable report lists of one category at most: a trace with
-/// thousands of issues of one kind (a fan-out repeating the same read) would
-/// otherwise bury the others in megabytes of text. JSON lists them all.
-pub(crate) const ISSUES_PER_CATEGORY: usize = 5;
-
-/// The issues a text, Markdown or HTML report lists (at most
-/// [`ISSUES_PER_CATEGORY`] of each category, in the analysis's order: most
-/// severe first), and how many of each category it leaves out, in order of
-/// first appearance.
-pub(crate) fn listed_issues(
-    issues: &[loupe_analyze::Issue],
-) -> (Vec<&loupe_analyze::Issue>, Vec<(&str, usize)>) {
-    let mut shown: Vec<&loupe_analyze::Issue> = Vec::new();
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for issue in issues {
-        let category = issue.category.as_str();
-        let at = match counts.iter().position(|(c, _)| *c == category) {
-            Some(at) => at,
-            None => {
-                counts.push((category, 0));
-                counts.len() - 1
-            }
-        };
-        counts[at].1 += 1;
-        if counts[at].1 <= ISSUES_PER_CATEGORY {
-            shown.push(issue);
-        }
-    }
-    let omitted = counts
-        .into_iter()
-        .filter(|(_, n)| *n > ISSUES_PER_CATEGORY)
-        .map(|(c, n)| (c, n - ISSUES_PER_CATEGORY))
-        .collect();
-    (shown, omitted)
-}
-
-/// "… and 7,995 more redundant_tool_calls issues" for each category
-/// [`listed_issues`] cut short.
-pub(crate) fn omitted_issue_lines(omitted: &[(&str, usize)]) -> Vec<String> {
-    omitted
-        .iter()
-        .map(|(category, n)| {
-            format!(
-                "… and {} more {category} issue{} (all are in --output json)",
-                thousands(*n as u64),
-                if *n == 1 { "" } else { "s" }
-            )
-        })
-        .collect()
 }
