@@ -63,12 +63,17 @@ fn line(e: &TimelineEntry, width: usize, p: Painter) -> String {
 }
 
 /// `MM:SS.mmm`, or `H:MM:SS.mmm` past an hour.
+/// The time since the session started; signed, as an event recorded before
+/// the session's start (a clock that jumped, lines merged out of order) is
+/// shown where it happened rather than at 00:00.
 fn offset(ms: f64) -> String {
-    let total = if ms.is_finite() {
-        ms.max(0.0).round() as u64
-    } else {
-        0
-    };
+    let ms = if ms.is_finite() { ms } else { 0.0 };
+    let sign = if ms.round() < 0.0 { "-" } else { "" };
+    let total = ms.abs().round() as u64; // `as` saturates
+    format!("{sign}{}", clock(total))
+}
+
+fn clock(total: u64) -> String {
     let (h, rest) = (total / 3_600_000, total % 3_600_000);
     let (m, rest) = (rest / 60_000, rest % 60_000);
     let (s, milli) = (rest / 1_000, rest % 1_000);
@@ -118,7 +123,10 @@ mod tests {
         assert_eq!(offset(2_400.0), "00:02.400");
         assert_eq!(offset(61_005.0), "01:01.005");
         assert_eq!(offset(3_723_004.0), "1:02:03.004");
-        assert_eq!(offset(-5.0), "00:00.000");
+        assert_eq!(offset(-5.0), "-00:00.005");
+        assert_eq!(offset(-17_987_000.0), "-4:59:47.000");
+        assert_eq!(offset(-0.2), "00:00.000");
+        assert_eq!(offset(f64::NAN), "00:00.000");
     }
 
     #[test]
