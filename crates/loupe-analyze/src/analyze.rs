@@ -6,7 +6,7 @@ use crate::facts::Facts;
 use crate::pricing::PriceTable;
 use crate::score::{attocode_py_score, attocode_ts_score, loupe_score, ScoreModel};
 use crate::{metrics, token_flow, tools, NodeStatus, Session, SessionAnalysis, SpanKind, SpanNode};
-use loupe_model::{keys, SessionStatus, UnreadMember};
+use loupe_model::{keys, EventKind, SessionStatus, UnreadMember};
 
 /// Payload members [`analyze()`] never reads: tool results. (Tool arguments
 /// are read, from a call's end event or else its start: the recorder and
@@ -44,7 +44,23 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
         ScoreModel::AttocodePy => attocode_py_score(session),
         ScoreModel::AttocodeTs => attocode_ts_score(session),
     };
-    let (tree, timeline) = if cfg.summary_only {
+    // Why a failed or cancelled session ended so, when its end says (an
+    // agent stopped at its turn limit): the tree's root carries it, and the
+    // summaries show it with the status.
+    let end_error = matches!(
+        facts.status,
+        SessionStatus::Failed | SessionStatus::Cancelled
+    )
+    .then(|| {
+        session
+            .events
+            .iter()
+            .rev()
+            .find(|e| matches!(e.kind, EventKind::SessionEnd | EventKind::WorkflowEnd))
+            .and_then(loupe_model::Event::error_message)
+    })
+    .flatten();
+    let (mut tree, timeline) = if cfg.summary_only {
         (
             SpanNode {
                 kind: SpanKind::Session,
@@ -74,6 +90,9 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
         };
         (tree, crate::timeline::timeline(session))
     };
+    if tree.error.is_none() {
+        tree.error = end_error;
+    }
     SessionAnalysis {
         session_id: session.session_id.clone(),
         source: session.source.clone(),
@@ -172,6 +191,37 @@ mod tests {
         let _ = crate::tools::error_patterns(&s);
         let _ = crate::tools::slowest_nodes(&s);
         let _ = serde_json::to_string(&a).unwrap();
+    }
+
+    #[test]
+    fn a_failed_sessions_end_says_why_on_the_trees_root() {
+        use loupe_model::{keys, EventKind};
+        for summary_only in [false, true] {
+            let mut t = Trace::new();
+            t.iter(1).llm(10, 1, 0, 0);
+            t.push(
+                EventKind::SessionEnd,
+                &[
+                    (keys::STATUS, "error".into()),
+                    (keys::ERROR, "max turns (25) exceeded".into()),
+                ],
+            );
+            let cfg = AnalysisConfig {
+                summary_only,
+                ..AnalysisConfig::default()
+            };
+            let a = analyze(&t.session(), &cfg);
+            assert_eq!(a.status, SessionStatus::Failed);
+            assert_eq!(a.tree.error.as_deref(), Some("max turns (25) exceeded"));
+        }
+        // A completed session's end says nothing of the kind.
+        let mut t = Trace::new();
+        t.iter(1).llm(10, 1, 0, 0);
+        t.end("completed");
+        assert_eq!(
+            analyze(&t.session(), &AnalysisConfig::default()).tree.error,
+            None
+        );
     }
 
     #[test]

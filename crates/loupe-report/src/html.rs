@@ -147,7 +147,15 @@ fn session(out: &mut String, i: usize, a: &SessionAnalysis, view: View) {
     if let Some(model) = &a.model {
         meta("Model", model);
     }
-    meta("Status", a.status.as_str());
+    match a
+        .tree
+        .error
+        .as_deref()
+        .filter(|_| a.status != loupe_model::SessionStatus::Completed)
+    {
+        Some(why) => meta("Status", &format!("{}: {why}", a.status.as_str())),
+        None => meta("Status", a.status.as_str()),
+    }
     meta(
         "Source",
         &format!("{} ({})", a.source.path, a.source.format),

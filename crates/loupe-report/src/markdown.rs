@@ -232,7 +232,19 @@ fn session(a: &SessionAnalysis) -> String {
     if let Some(model) = &a.model {
         let _ = writeln!(out, "- **Model:** {}", escape(model));
     }
-    let _ = writeln!(out, "- **Status:** {}", a.status);
+    match a
+        .tree
+        .error
+        .as_deref()
+        .filter(|_| a.status != loupe_model::SessionStatus::Completed)
+    {
+        Some(why) => {
+            let _ = writeln!(out, "- **Status:** {}: {}", a.status, escape(why));
+        }
+        None => {
+            let _ = writeln!(out, "- **Status:** {}", a.status);
+        }
+    }
     if let Some(d) = a.duration_ms {
         let _ = writeln!(out, "- **Duration:** {}", human_duration_ms(d));
     }

@@ -35,7 +35,19 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         SessionStatus::Failed => p.bad(a.status.as_str()),
         _ => p.fg(anstyle::AnsiColor::Yellow, a.status.as_str()),
     };
-    let _ = writeln!(out, "  Status    {status}");
+    match a
+        .tree
+        .error
+        .as_deref()
+        .filter(|_| a.status != SessionStatus::Completed)
+    {
+        Some(why) => {
+            let _ = writeln!(out, "  Status    {status}: {}", one_line(why, 160));
+        }
+        None => {
+            let _ = writeln!(out, "  Status    {status}");
+        }
+    }
     if let Some(start) = a.started_at {
         let _ = writeln!(out, "  Started   {}", start.to_rfc3339());
     }
