@@ -60,8 +60,8 @@
 //! ```
 //!
 //! Costs in USD are written rounded to 1e-9 USD and durations and offsets
-//! in milliseconds (keys ending in `_ms`) to 3 decimals ([`crate::text::round_usd`],
-//! [`crate::text::round_ms`]); the analysis keeps the exact values.
+//! in milliseconds (keys ending in `_ms`) to 3 decimals (`text::round_usd`,
+//! `text::round_ms`); the analysis keeps the exact values.
 //!
 //! Every key above is always present (absent values are `null`, never a
 //! missing key), so scripts can index without guards. Keys may be added in
