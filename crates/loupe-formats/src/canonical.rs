@@ -171,13 +171,7 @@ mod tests {
             text.push_str(&serde_json::to_string(&e).unwrap());
             text.push('\n');
         }
-        let source = crate::Source {
-            path: "t.jsonl".into(),
-            format: loupe_model::SourceFormat::Loupe,
-        };
-        let mut out = crate::Collected::default();
-        let mut reader = CanonicalReader::default();
-        crate::common::drive_lines(text.as_bytes(), 1, &source, &mut reader, &mut out).unwrap();
+        let out = read(&text);
         assert_eq!(out.done, [(2, "a".to_owned())]);
     }
 
@@ -189,6 +183,14 @@ mod tests {
             r#"{"event_id":"e1","kind":"llm_response","timestamp":"2026-02-28T12:00:00Z","session_id":"s","duration_ms":NaN,"data":{"model":"m","usage":{"input_tokens":1000,"output_tokens":10}}}"#,
             "\n"
         );
+        let out = read(text);
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        let e = &out.events[0].1;
+        assert_eq!((e.duration_ms, e.usage().input_tokens), (None, Some(1000)));
+    }
+
+    /// `text` read by the canonical reader, as a file would be.
+    fn read(text: &str) -> crate::Collected {
         let source = crate::Source {
             path: "t.jsonl".into(),
             format: loupe_model::SourceFormat::Loupe,
@@ -196,9 +198,7 @@ mod tests {
         let mut out = crate::Collected::default();
         let mut reader = CanonicalReader::default();
         crate::common::drive_lines(text.as_bytes(), 1, &source, &mut reader, &mut out).unwrap();
-        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
-        let e = &out.events[0].1;
-        assert_eq!((e.duration_ms, e.usage().input_tokens), (None, Some(1000)));
+        out
     }
 
     fn derived(line: &str) -> Option<Event> {
