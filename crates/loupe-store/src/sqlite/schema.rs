@@ -244,15 +244,18 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// switching to WAL), so a refused file is left byte-for-byte untouched.
 /// Returns whether the file is a fresh, empty database.
 pub(crate) fn check_identity(conn: &Connection, path: &str) -> StoreResult<bool> {
-    let app_id: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(|e| map_err(e, path, "reading the database header"))?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| map_err(e, path, "reading the schema version"))?;
-    let objects: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(|e| map_err(e, path, "reading the schema"))?;
+    // One statement, so one snapshot: read apart, another process creating
+    // the store between the reads showed its tables without its
+    // application id yet, and the store was refused as foreign.
+    let (app_id, version, objects): (i32, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id()), \
+                    (SELECT user_version FROM pragma_user_version()), \
+                    (SELECT count(*) FROM sqlite_master)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| map_err(e, path, "reading the database header and schema"))?;
     if app_id != APPLICATION_ID {
         if objects == 0 && app_id == 0 {
             return Ok(true);
