@@ -214,15 +214,7 @@ fn issue_counts(analyses: &[SessionAnalysis]) -> Value {
             *counts.entry(c).or_default() += 1;
         }
     }
-    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
-    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
-    Value::Object(
-        counts
-            .into_iter()
-            .take(10)
-            .map(|(c, n)| (c.to_owned(), json!(n)))
-            .collect(),
-    )
+    most_first(counts, 10, str::to_owned)
 }
 
 fn text(s: &str, d: Detail) -> String {
@@ -396,15 +388,25 @@ fn issues_by_category(issues: &[loupe_analyze::Issue], d: Detail) -> Value {
     for i in issues {
         *counts.entry(i.category.as_str()).or_default() += 1;
     }
-    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
-    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
     // Rule names are a few dozen; the cap only guards against a trace
     // that invents categories by the thousand.
+    most_first(counts, 32, |c| text(c, d))
+}
+
+/// Category counts as a JSON object, most common first (ties by name), at
+/// most `cap` of them, each name written by `name`.
+fn most_first(
+    counts: std::collections::BTreeMap<&str, usize>,
+    cap: usize,
+    name: impl Fn(&str) -> String,
+) -> Value {
+    let mut counts: Vec<(&str, usize)> = counts.into_iter().collect();
+    counts.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
     Value::Object(
         counts
             .into_iter()
-            .take(32)
-            .map(|(c, n)| (text(c, d), json!(n)))
+            .take(cap)
+            .map(|(c, n)| (name(c), json!(n)))
             .collect(),
     )
 }
