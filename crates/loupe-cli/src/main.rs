@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("loupe: {}", error_chain(&err));
+            eprintln!("loupe: {}", cmd::terminal_safe(&error_chain(&err)));
             ExitCode::from(2)
         }
     }

@@ -312,6 +312,22 @@ fn malformed_lines_are_skipped_reported_and_listed_in_json() {
     assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
 }
 
+/// A file name is input too: an escape sequence in one is shown escaped in
+/// the warnings, never sent to the terminal as is.
+#[test]
+fn warnings_escape_control_characters_in_file_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a\u{1b}]0;pwned\u{7}b.jsonl");
+    let mut text = std::fs::read_to_string(sample("attocode-py/healthy.jsonl")).unwrap();
+    text.push_str("{this is not json\n");
+    std::fs::write(&file, text).unwrap();
+    let o = loupe(&["view", s(dir.path())], None);
+    let err = stderr(&o);
+    assert!(err.contains("1 malformed line skipped"), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(err.contains("a\\u{1b}]0;pwned\\u{7}b.jsonl"), "{err}");
+}
+
 #[test]
 fn view_json_follows_the_contract_on_a_directory() {
     let o = loupe(

@@ -343,3 +343,84 @@ fn tail_counts_errors_as_view_does_and_names_each_malformed_line() {
         "the line is named: {stderr}"
     );
 }
+
+/// The lines of `events`, one JSON line each.
+fn jsonl(events: &[loupe_model::Event]) -> String {
+    events
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect()
+}
+
+/// Log rotation: a file renamed away goes on from where it was (never
+/// printed twice), and a new file put at a followed path is read from its
+/// start, whether tail follows the directory or the file itself.
+#[test]
+fn tail_tells_files_by_identity_through_renames_and_replacements() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Synthetic::new("first", 3).events();
+    let second = Synthetic::new("second", 2).events();
+    let third = Synthetic::new("third", 2).events();
+    let live = dir.path().join("trace.jsonl");
+    std::fs::write(&live, jsonl(&first)).unwrap();
+
+    // Following the directory: rotate `trace.jsonl` to `trace.jsonl.1`.
+    let tail = Tail::spawn(dir.path());
+    let mut seen = tail.wait_for(first.len());
+    std::fs::rename(&live, dir.path().join("trace.jsonl.1")).unwrap();
+    std::fs::write(&live, jsonl(&second)).unwrap();
+    seen.extend(tail.wait_for(second.len()));
+    let output = tail.interrupt(&mut seen);
+    let expected: Vec<&str> = first
+        .iter()
+        .chain(&second)
+        .map(|e| e.event_id.as_str())
+        .collect();
+    assert_eq!(ids(&seen), expected, "{}", seen.join("\n"));
+    assert!(output.status.success());
+
+    // Following the file: a new one renamed over it (an atomic rewrite).
+    let tail = Tail::spawn(&live);
+    let mut seen = tail.wait_for(second.len());
+    let staged = dir.path().join("staged.tmp");
+    std::fs::write(&staged, jsonl(&third)).unwrap();
+    std::fs::rename(&staged, &live).unwrap();
+    seen.extend(tail.wait_for(third.len()));
+    let output = tail.interrupt(&mut seen);
+    let expected: Vec<&str> = second
+        .iter()
+        .chain(&third)
+        .map(|e| e.event_id.as_str())
+        .collect();
+    assert_eq!(ids(&seen), expected, "{}", seen.join("\n"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("was replaced"), "{stderr}");
+    assert!(
+        !stderr.contains("skipped"),
+        "no line read mid-way: {stderr}"
+    );
+}
+
+/// Event ids come from the trace: an escape sequence in one is shown, not
+/// obeyed; and a model without a price makes the cost unknown, not $0.
+#[test]
+fn tail_cleans_ids_and_says_when_the_cost_is_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    let mut events = Synthetic::new("odd", 1).events();
+    events[0].event_id = "x\u{1b}]0;pwned\u{7}".to_owned();
+    let text = jsonl(&events).replace("claude-sonnet-4-5", "acme-llm-9");
+    std::fs::write(&path, text).unwrap();
+    let tail = Tail::spawn(&path);
+    let mut seen = tail.wait_for(events.len());
+    let output = tail.interrupt(&mut seen);
+    assert_eq!(seen.len(), events.len(), "{}", seen.join("\n"));
+    assert!(seen
+        .iter()
+        .all(|l| !l.contains('\u{1b}') && !l.contains('\u{7}')));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cost unknown (unpriced: acme-llm-9)") && !stderr.contains("$0.0000"),
+        "{stderr}"
+    );
+}

@@ -15,6 +15,7 @@ use loupe_analyze::{CompareConfig, SessionAnalysis};
 use loupe_model::SourceFormat;
 use loupe_report::compare::Side;
 
+use super::diag;
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
 
 /// Output formats of `compare`.
@@ -159,7 +160,7 @@ fn warn_of_shared_files(a: &[SessionAnalysis], b: &[SessionAnalysis]) {
     let in_a: BTreeSet<PathBuf> = a.iter().map(file).collect();
     let shared: BTreeSet<PathBuf> = b.iter().map(file).filter(|f| in_a.contains(f)).collect();
     if let Some(first) = shared.iter().next() {
-        eprintln!(
+        diag!(
             "loupe: warning: {} trace file{} on both sides (first: {}): A and B overlap",
             shared.len(),
             if shared.len() == 1 { " is" } else { "s are" },
@@ -285,7 +286,7 @@ fn resolve(
             .map(|f| f.display().to_string())
             .collect();
         let more = if files.len() > 3 { ", ..." } else { "" };
-        eprintln!(
+        diag!(
             "loupe: warning: {spec}: session {id} is in {} files ({}{more}), read as one run; if they are separate runs that reuse the id, add --run-per-file",
             files.len(),
             shown.join(", ")

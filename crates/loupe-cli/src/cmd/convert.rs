@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use loupe_formats::{ConvertTarget, ReadOptions};
 
+use super::diag;
+
 /// Output format of `loupe convert`.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum To {
@@ -44,7 +46,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = loupe_formats::convert_paths(&args.paths, &opts, to, &args.out)?;
     if report.read.files == 0 && report.sessions.is_empty() {
         for problem in super::input::read_problems(&report.read) {
-            eprintln!("loupe: {problem}");
+            diag!("loupe: {problem}");
         }
         let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
         anyhow::bail!("{}: no trace files found", shown.join(", "));
@@ -61,19 +63,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         super::outln!("  {}  {} events", s.path.display(), s.events);
     }
     for problem in super::input::read_problems(&report.read) {
-        eprintln!("loupe: {problem}");
+        diag!("loupe: {problem}");
     }
     if report.duplicates > 0 {
-        eprintln!(
+        diag!(
             "loupe: {} event{} read twice written once (same session, event id and time)",
             report.duplicates,
             if report.duplicates == 1 { "" } else { "s" }
         );
     }
     if !report.skipped.is_empty() {
-        eprintln!("{} malformed records skipped:", report.skipped.len());
+        diag!("{} malformed records skipped:", report.skipped.len());
         for s in &report.skipped {
-            eprintln!("  {s}");
+            diag!("  {s}");
         }
     }
     Ok(ExitCode::SUCCESS)

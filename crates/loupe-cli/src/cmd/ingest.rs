@@ -11,6 +11,8 @@ use loupe_store::DEFAULT_DB_PATH;
 
 use loupe_ingest::{expand_paths, ingest};
 
+use super::diag;
+
 /// Arguments of `loupe ingest`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -54,23 +56,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     for s in summary.skipped.iter().take(20) {
-        eprintln!("loupe: skipped {s}");
+        diag!("loupe: skipped {s}");
     }
     if summary.skipped.len() > 20 {
-        eprintln!(
+        diag!(
             "loupe: ... and {} more skipped records",
             summary.skipped.len() - 20
         );
     }
     for e in &summary.errors {
-        eprintln!("loupe: {e}");
+        diag!("loupe: {e}");
     }
     for name in &summary.ignored_traces {
-        eprintln!("loupe: warning: {name}; skipped");
+        diag!("loupe: warning: {name}; skipped");
     }
     if summary.files_read + summary.files_unchanged == 0 {
         let shown: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
-        eprintln!("loupe: warning: {}: no trace files found", shown.join(", "));
+        diag!("loupe: warning: {}: no trace files found", shown.join(", "));
     }
     if !args.quiet {
         let secs = summary.elapsed.as_secs_f64();

@@ -8,6 +8,8 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+
+use super::diag;
 use loupe_analyze::{Session, SessionAnalysis, SessionAssembler, SessionSource};
 use loupe_formats::{HandOn, ReadOptions, Sink, Skipped, Source};
 use loupe_model::{SourceFormat, Timestamp};
@@ -262,7 +264,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     sink.progress.finish();
     let stats = stats?;
     for problem in read_problems(&stats) {
-        eprintln!("loupe: {problem}");
+        diag!("loupe: {problem}");
     }
     let (sessions, duplicates) = sink.assembler.finish_ranked();
     let mut sessions: Vec<Session> = sessions.into_iter().map(|(_, s)| s).collect();
@@ -539,7 +541,7 @@ impl Streamed {
     /// on stderr, as [`load`] does.
     pub(crate) fn warn(&self) {
         for problem in &self.read_errors {
-            eprintln!("loupe: {problem}");
+            diag!("loupe: {problem}");
         }
         report_duplicates(self.duplicates);
     }
@@ -548,7 +550,7 @@ impl Streamed {
 /// Says on stderr how many events were dropped as read twice.
 fn report_duplicates(n: usize) {
     if n > 0 {
-        eprintln!(
+        diag!(
             "loupe: {n} event{} read twice dropped (same session, event id and time: \
              a file read twice, or the same traces in two files)",
             if n == 1 { "" } else { "s" }
@@ -790,7 +792,7 @@ pub(crate) fn report_skipped(skipped: &[SkippedRecord]) {
         } else {
             "record"
         };
-        eprintln!(
+        diag!(
             "loupe: {n} malformed {noun}{} skipped (first: {first})",
             if n == 1 { "" } else { "s" }
         );
@@ -896,7 +898,7 @@ pub(crate) fn write_output_bytes(out: Option<&Path>, bytes: &[u8]) -> anyhow::Re
             create_parent_dir(path)?;
             std::fs::write(path, bytes)
                 .with_context(|| format!("{}: cannot write", path.display()))?;
-            eprintln!("loupe: wrote {}", path.display());
+            diag!("loupe: wrote {}", path.display());
             Ok(())
         }
         None => {

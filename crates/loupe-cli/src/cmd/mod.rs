@@ -33,6 +33,39 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// `eprintln!` for diagnostics: their text names files and quotes input
+/// (paths, reasons), so control characters in it are escaped by
+/// [`terminal_safe`] before it reaches the terminal.
+macro_rules! diag {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::cmd::terminal_safe(&format!($($arg)*)))
+    };
+}
+pub(crate) use diag;
+
+/// `text` with the characters that would act on a terminal instead of being
+/// shown (control characters but newline and tab, and the bidirectional
+/// overrides that reorder what follows) written as `\u{..}` escapes, as
+/// `loupe view` shows them in trace text.
+pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if acts(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 use loupe_store::{ClickHouseStore, SqliteStore, Store, SCHEMA_VERSION};
 
 /// Help text of every `--db`: a SQLite file, or a ClickHouse server.
@@ -90,7 +123,7 @@ pub(crate) fn existing_store(db: &Path) -> anyhow::Result<()> {
 pub(crate) fn open_store(path: &Path) -> loupe_store::StoreResult<SqliteStore> {
     if let Some(version) = SqliteStore::stored_schema_version(path) {
         if version > 0 && version < SCHEMA_VERSION {
-            eprintln!(
+            diag!(
                 "loupe: upgrading the store {} from schema {version} to {SCHEMA_VERSION} (once; a big store takes a while)",
                 path.display()
             );
@@ -102,6 +135,19 @@ pub(crate) fn open_store(path: &Path) -> loupe_store::StoreResult<SqliteStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diagnostics_show_escape_sequences_and_bidi_overrides_instead_of_obeying_them() {
+        assert_eq!(
+            terminal_safe("a\u{1b}]0;pwned\u{7}b.jsonl:2: bad\nnext\tline"),
+            "a\\u{1b}]0;pwned\\u{7}b.jsonl:2: bad\nnext\tline"
+        );
+        assert_eq!(terminal_safe("x\u{202e}txt.exe"), "x\\u{202e}txt.exe");
+        assert!(matches!(
+            terminal_safe("plain: fine"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn a_clickhouse_db_is_a_url_and_anything_else_a_file() {

@@ -16,6 +16,8 @@ use loupe_server::config::{Retention, DEFAULT_BIND};
 use loupe_server::{ServerConfig, ServerHandle};
 use loupe_store::DEFAULT_DB_PATH;
 
+use super::diag;
+
 /// Arguments of `loupe serve`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -127,13 +129,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })?;
-    eprintln!(
+    diag!(
         "loupe: serving {} on {} (OTLP/HTTP at /v1/traces, web viewer at /); Ctrl-C to stop",
         args.db.display(),
         server.url()
     );
     let _ = stop_rx.recv();
-    eprintln!("loupe: stopping: storing what was acknowledged...");
+    diag!("loupe: stopping: storing what was acknowledged...");
     server.shutdown()?;
     Ok(ExitCode::SUCCESS)
 }

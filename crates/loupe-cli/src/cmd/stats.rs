@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use loupe_analyze::{SessionStats, StatsAccumulator, STATS_UNREAD_PAYLOAD};
 
+use super::diag;
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
 
 /// Output formats of `stats`.
@@ -62,7 +63,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // does, so their parts are merged and events read twice dropped.
         // Said, since runs that reuse a session id are merged this way too
         // (`compare --run-per-file` keeps them apart).
-        eprintln!(
+        diag!(
             "loupe: {} session part{} in more than one file, each session counted once (a trace exported in parts, or runs that reuse a session id)",
             streamed.split_sessions.max(1),
             if streamed.split_sessions == 1 { " was" } else { "s were" }

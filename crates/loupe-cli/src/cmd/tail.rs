@@ -12,14 +12,18 @@
 //!   complete lines are read: a partial last line waits for its newline.
 //!   Each new chunk is parsed by the file's format reader with its starting
 //!   line number (`read_bytes_from`), so event ids match a full read.
-//!   A file that shrinks is read again from the start.
+//!   A file that shrinks is read again from the start. Files are told
+//!   apart by identity (device, inode, creation time), not by name: a file
+//!   renamed away (log rotation) goes on from where it was, never printed
+//!   twice, and a new file put in its place (`mv new trace.jsonl`) is read
+//!   from its start. A followed file that disappears is waited for.
 //! - PATH `-` follows standard input (`agent | loupe tail -`) line by line
 //!   until it closes; lines before the first trace line are passed over.
 //! - Colour only when stdout is a terminal and `NO_COLOR` is unset. The
 //!   totals line is kept up to date on a terminal stderr and always printed
 //!   once more at exit. Ctrl-C stops cleanly with exit code 0.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,17 +35,19 @@ use anstyle::{AnsiColor, Style};
 use anyhow::{bail, Context as _};
 use loupe_analyze::PriceTable;
 use loupe_formats::{Sink, Skipped, Source};
-use loupe_model::{Category, Event, EventKind, SourceFormat};
+use loupe_model::{Category, CostSource, Event, EventKind, SourceFormat};
 use loupe_report::{human_duration_ms, human_tokens};
 
-use super::input;
+use super::{diag, input};
 
 /// Arguments of `loupe tail`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// Trace file to follow, or a directory: every line-oriented trace file
     /// in it (recursively, new files included); `-` follows standard input
-    /// until it closes (`agent | loupe tail -`).
+    /// until it closes (`agent | loupe tail -`). Rotation is followed: a
+    /// file renamed away is not printed again, and a new file at a
+    /// followed path is read from its start.
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// Start at the current end: print only events appended from now on
@@ -56,6 +62,27 @@ pub(crate) struct Args {
     interval_ms: u64,
     #[command(flatten)]
     format: input::FormatArg,
+}
+
+/// Which file a path names: the same identity under another name is the
+/// same file renamed; another identity under the same name is a new file.
+/// The creation time guards against an inode number reused at once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    created: Option<SystemTime>,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt as _;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            created: meta.created().ok(),
+        }
+    }
 }
 
 /// How far one followed file has been read.
@@ -97,6 +124,10 @@ struct Totals {
     output: u64,
     cache_read: u64,
     cost_usd: f64,
+    /// Whether any response had a reported cost or a priced model.
+    cost_known: bool,
+    /// Models of responses with neither (their cost is unknown, not $0).
+    unpriced: std::collections::BTreeSet<String>,
     tool_calls: u64,
     errors: u64,
 }
@@ -104,15 +135,32 @@ struct Totals {
 impl Totals {
     fn line(&self) -> String {
         format!(
-            "{} events · tokens in {} out {} cache {} · ${:.4} · {} tool calls · {} errors",
+            "{} events · tokens in {} out {} cache {} · {} · {} tool calls · {} errors",
             self.events,
             human_tokens(self.input),
             human_tokens(self.output),
             human_tokens(self.cache_read),
-            self.cost_usd,
+            self.cost(),
             self.tool_calls,
             self.errors
         )
+    }
+
+    /// `$0.1234`; an unknown cost is said to be unknown, as `view` does,
+    /// not shown as $0.
+    fn cost(&self) -> String {
+        let unpriced = self
+            .unpriced
+            .iter()
+            .map(|m| clean(m, 40))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match (self.cost_known, unpriced.is_empty()) {
+            (true, true) => format!("${:.4}", self.cost_usd),
+            (true, false) => format!("${:.4} + unpriced ({unpriced})", self.cost_usd),
+            (false, false) => format!("cost unknown (unpriced: {unpriced})"),
+            (false, true) => "cost unknown".to_owned(),
+        }
     }
 }
 
@@ -130,6 +178,9 @@ struct Printer {
     /// The last model each session named, for responses that name none.
     models: HashMap<String, String>,
 }
+
+/// Unpriced models named on the totals line at most.
+const MAX_UNPRICED_SHOWN: usize = 4;
 
 /// Malformed lines reported one by one; the rest are counted.
 const SKIPS_SHOWN: u64 = 10;
@@ -180,7 +231,21 @@ impl Printer {
             let model = e
                 .model()
                 .or_else(|| self.models.get(&e.session_id).map(String::as_str));
-            self.totals.cost_usd += self.prices.cost(model, &usage, e.reported_cost()).usd;
+            let cost = self.prices.cost(model, &usage, e.reported_cost());
+            match cost.source {
+                // Nothing to price: no cost, known or not.
+                CostSource::Unpriced if usage.is_empty() => {}
+                CostSource::Unpriced => {
+                    if self.totals.unpriced.len() < MAX_UNPRICED_SHOWN {
+                        let model = model.unwrap_or("no model named");
+                        self.totals.unpriced.insert(model.to_owned());
+                    }
+                }
+                _ => {
+                    self.totals.cost_known = true;
+                    self.totals.cost_usd += cost.usd;
+                }
+            }
         }
         if matches!(e.kind, EventKind::ToolEnd | EventKind::ToolError) {
             self.totals.tool_calls += 1;
@@ -257,7 +322,7 @@ impl Printer {
             line.push_str(&self.paint(Style::new().fg_color(Some(AnsiColor::Green.into())), "✓"));
         }
         if self.ids {
-            line.push_str(&format!(" #{}", e.event_id));
+            line.push_str(&format!(" #{}", clean(&e.event_id, 200)));
         }
         line
     }
@@ -285,10 +350,8 @@ impl Sink for Printer {
             } else {
                 ""
             };
-            eprintln!(
-                "{clear}loupe tail: skipped {}",
-                clean(&skipped.to_string(), 300)
-            );
+            eprint!("{clear}");
+            diag!("loupe tail: skipped {}", clean(&skipped.to_string(), 300));
             if self.skipped == SKIPS_SHOWN {
                 eprintln!("loupe tail: further malformed lines are only counted");
             }
@@ -321,9 +384,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("cannot install the Ctrl-C handler")?;
     }
-    let status_on_tty = std::io::stderr().is_terminal();
+    let status = StatusLine {
+        on_tty: std::io::stderr().is_terminal(),
+    };
     let interval = Duration::from_millis(args.interval_ms.max(10));
-    let mut files: BTreeMap<PathBuf, Followed> = BTreeMap::new();
+    let mut files: HashMap<FileId, Followed> = HashMap::new();
+    // The file last read at each path, to tell a file replaced in place.
+    let mut at_path: BTreeMap<PathBuf, FileId> = BTreeMap::new();
+    let mut missing_said = false;
     let mut first_pass = true;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
@@ -334,42 +402,101 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             paths.push((args.path.clone(), None));
         }
         paths.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let mut seen = HashSet::new();
         for (path, _) in paths {
+            let opened = std::fs::File::open(&path).and_then(|f| {
+                let meta = f.metadata()?;
+                Ok((f, meta))
+            });
+            let (file, meta) = match opened {
+                Ok(opened) => opened,
+                // Rotation renames, then creates: wait for the new file.
+                Err(e) if !is_dir && e.kind() == std::io::ErrorKind::NotFound => {
+                    if !missing_said {
+                        missing_said = true;
+                        status.note(&format!(
+                            "loupe tail: {} is gone; waiting for it to come back",
+                            path.display()
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) if !is_dir => {
+                    return Err(e).with_context(|| format!("{}: cannot open", path.display()))
+                }
+                // A file of a directory that went away or cannot be read.
+                Err(_) => continue,
+            };
+            missing_said = false;
+            let id = FileId::of(&meta);
+            seen.insert(id);
+            if let Some(before) = at_path.insert(path.clone(), id) {
+                if before != id && !files.contains_key(&id) {
+                    status.note(&format!(
+                        "loupe tail: {} was replaced; reading the new file from its start",
+                        path.display()
+                    ));
+                }
+            }
             let state = files
-                .entry(path.clone())
+                .entry(id)
                 .or_insert_with(|| Followed::new(args.format.format));
             // Files present at start are skipped with --new-only; files created
             // later are new content and printed whole.
             printer.live = !(args.new_only && first_pass);
-            if let Err(err) = read_new(&path, state, &mut printer) {
+            if let Err(err) = read_new(&path, file, meta.len(), state, &mut printer, &status) {
                 if !is_dir {
                     return Err(err);
                 }
                 state.ignored = true;
             }
         }
+        // Files gone for good (deleted, or moved out of the directory).
+        files.retain(|id, _| seen.contains(id));
+        at_path.retain(|_, id| seen.contains(id));
         first_pass = false;
         printer.live = true;
         if !printer.out.is_empty() {
-            if status_on_tty {
-                eprint!("\r\x1b[K");
-            }
+            status.clear();
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(printer.out.as_bytes())?;
             stdout.flush()?;
             printer.out.clear();
-            if status_on_tty {
-                eprint!("{}", printer.totals.line());
-            }
+            status.show(&printer.totals);
         }
         let rest = interval.saturating_sub(started.elapsed());
         sleep_unless_stopped(rest, &stop);
     }
-    if status_on_tty {
-        eprint!("\r\x1b[K");
-    }
+    status.clear();
     print_final_totals(&printer);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The running totals kept on the last line of a terminal's stderr.
+struct StatusLine {
+    on_tty: bool,
+}
+
+impl StatusLine {
+    /// Erases the totals line so that other output starts on a clean line.
+    fn clear(&self) {
+        if self.on_tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+
+    fn show(&self, totals: &Totals) {
+        if self.on_tty {
+            eprint!("{}", totals.line());
+        }
+    }
+
+    /// A message on a line of its own (the totals come back with the next
+    /// events).
+    fn note(&self, message: &str) {
+        self.clear();
+        diag!("{message}");
+    }
 }
 
 fn print_final_totals(printer: &Printer) {
@@ -447,22 +574,24 @@ fn list_files(dir: &Path, out: &mut Vec<(PathBuf, Option<SystemTime>)>) {
     }
 }
 
-/// Reads the complete lines appended to `path` since the last call.
-fn read_new(path: &Path, state: &mut Followed, printer: &mut Printer) -> anyhow::Result<()> {
+/// Reads the complete lines appended to `file` (of length `len`, opened at
+/// `path`) since the last call.
+fn read_new(
+    path: &Path,
+    mut file: std::fs::File,
+    len: u64,
+    state: &mut Followed,
+    printer: &mut Printer,
+    status: &StatusLine,
+) -> anyhow::Result<()> {
     if state.ignored {
         return Ok(());
     }
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let len = file
-        .metadata()
-        .with_context(|| format!("{}: cannot stat", path.display()))?
-        .len();
     if len < state.offset {
-        eprintln!(
+        status.note(&format!(
             "loupe tail: {}: file shrank, reading it again from the start",
             path.display()
-        );
+        ));
         state.offset = 0;
         state.next_line = 1;
         state.utf16 = None;

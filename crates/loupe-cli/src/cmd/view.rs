@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use loupe_report::terminal::View;
 
+use super::diag;
 use super::input::{self, AnalysisArgs, FormatArg, InputArgs};
 
 /// Output formats of `view` and `analyze`.
@@ -93,7 +94,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ViewName::Summary => loupe_report::csv::sessions(&analyses),
             ViewName::All => {
                 // A CSV file holds one table.
-                eprintln!(
+                diag!(
                     "loupe: CSV holds one table: --view all writes the sessions table (--view tree, timeline or tokens write the others)"
                 );
                 loupe_report::csv::sessions(&analyses)
