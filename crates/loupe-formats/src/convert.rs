@@ -258,8 +258,8 @@ fn event_key(e: &Event) -> u64 {
 }
 
 /// Drops from one session's events each one whose id and time an earlier
-/// one has, keeping the copy with more payload members in the first one's
-/// place (as `loupe_analyze::finish_session` does).
+/// one has, keeping the fuller copy ([`Event::is_fuller_than`]) in the
+/// first one's place (as `loupe_analyze::finish_session` does).
 fn drop_repeated(events: &mut Vec<Event>) {
     let mut first: HashMap<(&str, i64), usize> = HashMap::new();
     let mut richer: Vec<(usize, usize)> = Vec::new();
@@ -268,7 +268,7 @@ fn drop_repeated(events: &mut Vec<Event>) {
         match first.get(&(e.event_id.as_str(), e.timestamp.0)) {
             Some(&f) => {
                 repeated[i] = true;
-                if e.data.len() > events[f].data.len() {
+                if e.is_fuller_than(&events[f]) {
                     richer.push((f, i));
                 }
             }
@@ -279,7 +279,7 @@ fn drop_repeated(events: &mut Vec<Event>) {
     }
     for (f, i) in richer {
         // The richest copy wins: `i` is richer than `f` as it stands.
-        if events[i].data.len() > events[f].data.len() {
+        if events[i].is_fuller_than(&events[f]) {
             events.swap(f, i);
         }
     }
@@ -442,7 +442,7 @@ pub fn session_file_stem(session_id: &str) -> String {
 struct SessionFiles {
     out: Outputs,
     open: HashMap<String, CanonicalWriter<BufWriter<File>>>,
-    /// Per session, the [`event_key`]s written and how many `data` members
+    /// Per session, the [`event_key`]s written and the [`Event::fullness`]
     /// the copy written had: an event read twice is written once, unless
     /// the later copy holds more (MyAgent's traces export after its runs
     /// export: the session's task and metadata). Canonical output streams,
@@ -550,7 +550,7 @@ impl Sink for SessionFiles {
             Some(set) => set,
             None => self.written.entry(event.session_id.clone()).or_default(),
         };
-        let members = u32::try_from(event.data.len()).unwrap_or(u32::MAX);
+        let members = u32::try_from(event.fullness()).unwrap_or(u32::MAX);
         match written.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut first) => {
                 self.out.duplicates += 1;
