@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use loupe_formats::{
     convert_paths, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
-    Collected, ConvertTarget, ReadError, ReadOptions,
+    Collected, ConvertTarget, ExistingOutput, ReadError, ReadOptions,
 };
 use loupe_model::{Event, SourceFormat};
 use support::{samples_dir, Summaries};
@@ -688,6 +688,7 @@ fn every_sample_converted_to_canonical_matches_the_json_schema() {
         &ReadOptions::default(),
         ConvertTarget::Canonical,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert!(report.sessions.len() > 20, "{}", report.sessions.len());
@@ -713,6 +714,7 @@ fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_even
         &ReadOptions::default(),
         ConvertTarget::Canonical,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert!(report.skipped.is_empty());
@@ -788,6 +790,7 @@ fn converting_to_otlp_writes_one_request_per_session() {
         &ReadOptions::default(),
         ConvertTarget::Otlp,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert_eq!(report.sessions.len(), 1);
@@ -825,6 +828,7 @@ fn converting_to_otlp_joins_a_session_continued_in_a_later_file() {
         &ReadOptions::default(),
         ConvertTarget::Otlp,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert_eq!(report.sessions.len(), 1, "{:?}", report.sessions);
