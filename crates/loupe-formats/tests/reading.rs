@@ -917,3 +917,54 @@ fn a_broken_agent_trace_metadata_file_is_reported_not_silently_dropped() {
         c.skipped[0].reason
     );
 }
+
+/// A number out of `f64`'s range (`1e999`, which some writers print for an
+/// infinite float) or a string where a number belongs (`"NaN"`, `"12"`)
+/// costs only that value, never its line, in every line reader: the
+/// fuzz seeds `odd-numbers.jsonl` of each reader are read whole.
+#[test]
+fn odd_numbers_cost_only_themselves_in_every_line_reader() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus-seed");
+    for (target, format, events, output_tokens) in [
+        (
+            "read_canonical",
+            SourceFormat::Loupe,
+            4,
+            vec![Some(2), Some(2)],
+        ),
+        (
+            "read_attocode_ts",
+            SourceFormat::AttocodeTs,
+            3,
+            vec![Some(2), Some(2)],
+        ),
+        (
+            "read_attocode_py",
+            SourceFormat::AttocodePy,
+            3,
+            vec![Some(5), Some(5)],
+        ),
+    ] {
+        let path = seeds.join(target).join("odd-numbers.jsonl");
+        let bytes = std::fs::read(&path).unwrap();
+        let mut c = Collected::default();
+        read_bytes(&bytes, &path, Some(format), &mut c).unwrap();
+        assert!(c.skipped.is_empty(), "{target}: {:?}", c.skipped);
+        assert_eq!(c.events.len(), events, "{target}");
+        let responses: Vec<&Event> = c
+            .events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.kind == loupe_model::EventKind::LlmResponse)
+            .collect();
+        let tokens: Vec<Option<u64>> = responses.iter().map(|e| e.usage().output_tokens).collect();
+        assert_eq!(tokens, output_tokens, "{target}");
+        for e in responses {
+            assert_eq!(
+                e.duration_ms, None,
+                "{target}: {} has no duration",
+                e.event_id
+            );
+        }
+    }
+}
