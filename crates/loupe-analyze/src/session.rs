@@ -195,7 +195,8 @@ fn join_traces_named_elsewhere(sessions: &mut Vec<(usize, Session)>) {
 /// that event read twice (a file given twice, or within a directory and as
 /// a compressed copy; the same MyAgent traces exported in two shapes; a
 /// writer that repeated a line): it would count its tokens, cost and calls
-/// twice. (The store keeps one event per id too, the first ingested.)
+/// twice. (The store keeps one event per id too, the fuller copy by the
+/// same rule.)
 pub fn finish_session(session: &mut Session) -> usize {
     // Traces are nearly always in order already; the check spares the sort's
     // scratch buffer (half the events' size), allocated before it looks.
@@ -477,8 +478,8 @@ fn fill_paired_durations(events: &mut [Event]) {
 }
 
 /// Drops, from events sorted by time, each one whose id an earlier event of
-/// the same time has; returns how many. Of the two, the one with more
-/// payload members is kept, in the first one's place: the same event in
+/// the same time has; returns how many. Of the two, the fuller one
+/// ([`Event::is_fuller_than`]) is kept, in the first one's place: the same event in
 /// two shapes (a MyAgent runs export and its traces export) keeps what
 /// the richer one says. Only events of one time are compared, so the usual
 /// run of distinct times costs one comparison each.
@@ -499,7 +500,7 @@ fn drop_repeated_events(events: &mut Vec<Event>) -> usize {
     for e in events.drain(..) {
         let start = kept.partition_point(|k| k.timestamp < e.timestamp);
         match kept[start..].iter_mut().find(|k| k.event_id == e.event_id) {
-            Some(first) if e.data.len() > first.data.len() => *first = e,
+            Some(first) if e.is_fuller_than(first) => *first = e,
             Some(_) => {}
             None => kept.push(e),
         }

@@ -1983,3 +1983,145 @@ fn an_agent_with_a_parent_that_is_no_agent_is_the_main_agent_and_verdicts_surviv
         );
     }
 }
+
+/// The lines of every `.jsonl` file of `dir`, as `(file name, timestamps)`.
+fn canonical_times(dir: &Path) -> Vec<(String, Vec<String>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let times = std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let e: serde_json::Value = serde_json::from_str(l).unwrap();
+                    e["timestamp"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            (f.file_name().unwrap().to_string_lossy().into_owned(), times)
+        })
+        .collect()
+}
+
+/// OTLP read as canonical comes a span at a time (its start and end
+/// together, a parent's end before its children); the canonical JSONL
+/// `convert` writes of it is in time order, as line-by-line readers expect,
+/// and says the same as the OTLP did.
+#[test]
+fn otlp_converted_to_canonical_is_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let o = loupe(
+        &["demo", "--out", s(&traces), "--sessions", "2"],
+        Some(dir.path()),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let otlp = dir.path().join("otlp");
+    let interleaved = dir.path().join("interleaved.json");
+    std::fs::write(&interleaved, interleaved_otlp_export()).unwrap();
+    let o = loupe(
+        &["convert", s(&traces), "--to", "otlp", "--out", s(&otlp)],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::copy(&interleaved, otlp.join("interleaved.json")).unwrap();
+    let canonical = dir.path().join("canonical");
+    let o = loupe(
+        &[
+            "convert",
+            s(&otlp),
+            "--to",
+            "canonical",
+            "--out",
+            s(&canonical),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let files = canonical_times(&canonical);
+    assert_eq!(files.len(), 5, "{files:?}");
+    for (name, times) in &files {
+        // RFC 3339 in UTC with six fraction digits: text order is time order.
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{name} is not in time order: {times:?}"
+        );
+    }
+    let analysed = |path: &Path| {
+        let o = loupe(&["analyze", s(path), "--output", "json"], None);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let mut sessions: Vec<String> = doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {}", s["session_id"], s["metrics"]))
+            .collect();
+        sessions.sort();
+        sessions
+    };
+    assert_eq!(analysed(&canonical), analysed(&otlp));
+}
+
+/// `convert` does not write over a file that is there already: it fails
+/// (exit 2) naming the file, leaves it as it was and removes what it wrote
+/// before it met it; `--force` overwrites.
+#[test]
+fn convert_refuses_to_overwrite_an_output_file_unless_forced() {
+    let healthy = sample("attocode-py/healthy.jsonl");
+    let crashed = sample("attocode-py/crashed.jsonl");
+    for (target, ext) in [("canonical", "jsonl"), ("otlp", "otlp.json")] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        // The second session's file is in the way; the first's is not.
+        let in_the_way = out.join(format!("healthy.{ext}"));
+        std::fs::write(&in_the_way, "mine\n").unwrap();
+        std::fs::write(out.join("notes.txt"), "mine too\n").unwrap();
+        let args = [
+            "convert",
+            s(&crashed),
+            s(&healthy),
+            "--to",
+            target,
+            "--out",
+            s(&out),
+        ];
+        let o = loupe(&args, None);
+        assert_eq!(o.status.code(), Some(2), "{target}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(s(&in_the_way)) && stderr(&o).contains("--force"),
+            "{target}: {}",
+            stderr(&o)
+        );
+        assert_eq!(std::fs::read_to_string(&in_the_way).unwrap(), "mine\n");
+        let mut left: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [format!("healthy.{ext}"), "notes.txt".to_owned()],
+            "{target}: nothing written is left behind"
+        );
+
+        let mut forced = args.to_vec();
+        forced.push("--force");
+        let o = loupe(&forced, None);
+        assert_eq!(o.status.code(), Some(0), "{target}: {}", stderr(&o));
+        assert_ne!(std::fs::read_to_string(&in_the_way).unwrap(), "mine\n");
+        assert!(out.join(format!("crashed.{ext}")).exists());
+        // Rerun into the same directory: refused again, the output kept.
+        let before = std::fs::read(&in_the_way).unwrap();
+        let o = loupe(&args, None);
+        assert_eq!(o.status.code(), Some(2), "{target}: {}", stderr(&o));
+        assert_eq!(std::fs::read(&in_the_way).unwrap(), before);
+        assert!(out.join(format!("crashed.{ext}")).exists());
+    }
+}

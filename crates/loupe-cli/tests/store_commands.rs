@@ -407,6 +407,47 @@ fn an_otlp_trace_split_over_files_is_one_stored_session() {
     }
 }
 
+/// MyAgent exports one run twice: a runs export (whose `session_start`
+/// has no task or metadata) and a traces export. Ingested in either order,
+/// in one run or two, the stored session has the task and metadata, as
+/// `loupe view` of both exports shows, and no event is stored twice.
+#[test]
+fn ingesting_both_myagent_exports_keeps_the_fuller_copy_in_either_order() {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/myagent");
+    let runs = samples.join("runs_export.json");
+    let traces = samples.join("traces_export.json");
+    let (runs, traces) = (runs.to_str().unwrap(), traces.to_str().unwrap());
+    let stored = |dir: &Path| -> Value {
+        let rows: Vec<Value> =
+            serde_json::from_str(&ok(&loupe(&["query", "-o", "json"], dir))).unwrap();
+        rows.into_iter()
+            .find(|r| r["session_id"] == "9adfcf92-e65b-4af2-98b4-4f595101bbbc")
+            .unwrap()
+    };
+    let alone = tempfile::tempdir().unwrap();
+    ok(&loupe(&["ingest", traces], alone.path()));
+    let expected = stored(alone.path());
+    assert_eq!(expected["task"], "Weather in Paris?");
+    assert_eq!(expected["metadata"]["user_id"], "u-42");
+    for (first, second) in [(runs, traces), (traces, runs)] {
+        for together in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let summary = if together {
+                ok(&loupe(&["ingest", first, second], dir.path()))
+            } else {
+                ok(&loupe(&["ingest", first], dir.path()));
+                ok(&loupe(&["ingest", second], dir.path()))
+            };
+            let case = format!("{first} then {second}, together: {together}");
+            assert!(summary.contains("46 duplicates"), "{case}: {summary}");
+            let row = stored(dir.path());
+            for key in ["task", "agent_name", "tags", "metadata", "metrics"] {
+                assert_eq!(row[key], expected[key], "{case}: {key}");
+            }
+        }
+    }
+}
+
 /// `ingest`, `query` and `prune` on a real ClickHouse server given as
 /// `--db clickhouse://HOST:PORT/DATABASE`. Runs when `LOUPE_TEST_CLICKHOUSE_URL`
 /// is set (scripts/test-clickhouse.sh starts a throwaway server and sets it).

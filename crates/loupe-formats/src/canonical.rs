@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 
 use loupe_model::{Event, EventKind, Timestamp};
+use serde_json::{Map, Value};
 
 use crate::common::{from_line, EndedSessions, LineCtx, LineParser};
 use crate::layout::LayoutCursor;
@@ -32,11 +33,82 @@ impl LineParser for CanonicalReader {
                 );
                 event
             }
-            None => from_line(line).map_err(|e| format!("invalid canonical event: {e}"))?,
+            None => match from_line::<Event>(line) {
+                Ok(event) => event,
+                Err(e) => with_numbers_mended(line)
+                    .ok_or_else(|| format!("invalid canonical event: {e}"))?,
+            },
         };
         self.ended.note(&event, ctx.source, sink);
         sink.event(ctx.source, event);
         Ok(())
+    }
+}
+
+/// Reads again a line the typed parse refused, with each envelope number
+/// written as something else mended: a numeric string (`"3"`) is read as
+/// its number, anything else (`"NaN"`, `"Infinity"`, `true`) as unknown,
+/// so `"duration_ms": "NaN"` costs the event its duration, not the event.
+/// `None` when no such number was the trouble. Only after a failed parse:
+/// well-formed lines pay nothing.
+fn with_numbers_mended(line: &[u8]) -> Option<Event> {
+    let mut value: Value = serde_json::from_slice(line).ok()?;
+    let event = value.as_object_mut()?;
+    let mut mended = false;
+    for key in ["iteration", "turn"] {
+        mended |= mend_number(event, key, whole_number);
+    }
+    mended |= mend_number(event, "duration_ms", finite_number);
+    if let Some(agent) = event.get_mut("agent").and_then(Value::as_object_mut) {
+        mended |= mend_number(agent, "spawned_at_iteration", whole_number);
+    }
+    if !mended {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Replaces `object[key]` with what `read` makes of it, or removes it when
+/// that is nothing; returns whether it changed.
+fn mend_number(
+    object: &mut Map<String, Value>,
+    key: &str,
+    read: fn(&Value) -> Option<Value>,
+) -> bool {
+    let Some(value) = object.get(key) else {
+        return false;
+    };
+    if value.is_null() {
+        return false;
+    }
+    let mended = read(value);
+    if mended.as_ref() == Some(value) {
+        return false;
+    }
+    match mended {
+        Some(number) => object.insert(key.to_owned(), number),
+        None => object.remove(key),
+    };
+    true
+}
+
+/// A `u32` (an iteration or turn number), from a number or numeric string.
+fn whole_number(value: &Value) -> Option<Value> {
+    let n = loupe_model::value_u64(value)?;
+    u32::try_from(n).ok().map(Value::from)
+}
+
+/// A finite number, from a number or numeric string.
+fn finite_number(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(_) => Some(value.clone()),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Value::from),
+        _ => None,
     }
 }
 
@@ -173,6 +245,64 @@ mod tests {
         }
         let out = read(&text);
         assert_eq!(out.done, [(2, "a".to_owned())]);
+    }
+
+    /// Numbers written as strings, or out of range: each costs only
+    /// itself. A numeric string is read as its number; `"NaN"`,
+    /// `"Infinity"`, `1e999` and other non-numbers are unknown.
+    #[test]
+    fn an_envelope_number_that_is_not_one_costs_only_itself() {
+        let line = |envelope: &str| {
+            format!(
+                r#"{{"event_id":"e1","kind":"llm_response","timestamp":"2026-02-28T12:00:00Z","session_id":"s",{envelope}"data":{{"model":"m","usage":{{"input_tokens":"NaN","output_tokens":10}}}}}}"#
+            )
+        };
+        for (envelope, iteration, turn, duration) in [
+            (r#""duration_ms":"NaN","#, None, None, None),
+            (r#""duration_ms":"Infinity","#, None, None, None),
+            (r#""duration_ms":1e999,"#, None, None, None),
+            (
+                r#""duration_ms":"-Infinity","iteration":2,"#,
+                Some(2),
+                None,
+                None,
+            ),
+            (r#""duration_ms":" 12.5 ","#, None, None, Some(12.5)),
+            (
+                r#""iteration":"NaN","duration_ms":3.0,"#,
+                None,
+                None,
+                Some(3.0),
+            ),
+            (r#""iteration":"4","turn":"x","#, Some(4), None, None),
+            (r#""iteration":1e999,"turn":2,"#, None, Some(2), None),
+            (r#""iteration":-1,"#, None, None, None),
+        ] {
+            let out = read(&format!("{}\n", line(envelope)));
+            assert!(out.skipped.is_empty(), "{envelope}: {:?}", out.skipped);
+            let e = &out.events[0].1;
+            assert_eq!(
+                (e.iteration, e.turn, e.duration_ms),
+                (iteration, turn, duration),
+                "{envelope}"
+            );
+            assert_eq!(e.usage().output_tokens, Some(10), "{envelope}");
+        }
+        let subagent = line(r#""agent":{"id":"sub","spawned_at_iteration":"NaN"},"#);
+        let out = read(&format!("{subagent}\n"));
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        let agent = out.events[0].1.agent.as_deref().unwrap();
+        assert_eq!(
+            (agent.id.as_str(), agent.spawned_at_iteration),
+            ("sub", None)
+        );
+        // Other trouble is still reported as it was.
+        let out = read("{\"event_id\":\"e1\",\"kind\":\"log\"}\n");
+        assert!(
+            out.skipped[0].reason.contains("missing field"),
+            "{:?}",
+            out.skipped
+        );
     }
 
     /// Python's `json.dumps` writes `NaN` for a duration it could not

@@ -3,7 +3,15 @@
 //! Canonical output is streamed: each event is appended to
 //! `{out_dir}/{session_id}.jsonl` as it is read, so memory stays flat. Several
 //! input files may feed one session (an attoswarm directory); their events
-//! land in the same output file, in read order.
+//! land in the same output file. A session file written out of time order
+//! (OTLP: a span's start and end are read together, so a parent's end comes
+//! before its children) is sorted by time, stably, once its reader says the
+//! session is done or its input file ends: one session's lines are held at a
+//! time.
+//!
+//! An output file that exists already is not overwritten unless the caller
+//! says so ([`ExistingOutput`]); a conversion refused for one removes the
+//! files it wrote before it met it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -29,6 +37,16 @@ pub enum ConvertTarget {
     Canonical,
     /// OTLP JSON, `{session_id}.otlp.json` (one `ExportTraceServiceRequest`).
     Otlp,
+}
+
+/// What `convert` does with an output file that exists before it starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExistingOutput {
+    /// Fail with [`ConvertError::OutputExists`], leaving no output behind.
+    #[default]
+    Refuse,
+    /// Write over it.
+    Overwrite,
 }
 
 /// One output file.
@@ -74,6 +92,13 @@ pub enum ConvertError {
         /// Whether `out` is inside the input directory (else it holds the input file).
         inside: bool,
     },
+    /// An output file exists already and [`ExistingOutput::Refuse`] was
+    /// asked: nothing is left written.
+    #[error("{}: the output file exists already; converting would overwrite it (pass --force to overwrite, or choose another --out)", path.display())]
+    OutputExists {
+        /// The existing file.
+        path: PathBuf,
+    },
     /// An output file could not be written.
     // The I/O error is in the message, so it is not also a `source`.
     #[error("{path}: cannot write: {error}")]
@@ -86,16 +111,18 @@ pub enum ConvertError {
 }
 
 /// Reads `paths` and writes one output file per session into `out_dir`
-/// (created if missing).
+/// (created if missing); `existing` says what to do with an output file
+/// that is there already.
 pub fn convert_paths(
     paths: &[PathBuf],
     opts: &ReadOptions,
     to: ConvertTarget,
     out_dir: &Path,
+    existing: ExistingOutput,
 ) -> Result<ConvertReport, ConvertError> {
     check_out_dir(paths, out_dir)?;
     let created = !out_dir.exists();
-    let result = convert_into(paths, opts, to, out_dir);
+    let result = convert_into(paths, opts, to, out_dir, existing);
     // A failed or empty conversion leaves no empty directory behind.
     if created && result.as_ref().map_or(true, |r| r.sessions.is_empty()) {
         let _ = std::fs::remove_dir(out_dir);
@@ -108,6 +135,7 @@ fn convert_into(
     opts: &ReadOptions,
     to: ConvertTarget,
     out_dir: &Path,
+    existing: ExistingOutput,
 ) -> Result<ConvertReport, ConvertError> {
     std::fs::create_dir_all(out_dir).map_err(|e| ConvertError::Write {
         path: out_dir.to_path_buf(),
@@ -118,7 +146,7 @@ fn convert_into(
             e
         },
     })?;
-    let outputs = Outputs::new(out_dir);
+    let outputs = Outputs::new(out_dir, existing);
     let (read, outputs) = match to {
         ConvertTarget::Canonical => {
             let mut sink = SessionFiles::new(outputs);
@@ -145,10 +173,11 @@ struct Outputs {
     duplicates: usize,
     /// The first write that failed: the conversion fails with it.
     error: Option<ConvertError>,
+    existing: ExistingOutput,
 }
 
 impl Outputs {
-    fn new(out_dir: &Path) -> Self {
+    fn new(out_dir: &Path, existing: ExistingOutput) -> Self {
         Outputs {
             out_dir: out_dir.to_path_buf(),
             sessions: Vec::new(),
@@ -156,6 +185,7 @@ impl Outputs {
             skipped: Vec::new(),
             duplicates: 0,
             error: None,
+            existing,
         }
     }
 
@@ -165,18 +195,23 @@ impl Outputs {
     }
 
     /// Names the output file of a session seen for the first time
-    /// (`{stem}.{extension}` in the output directory) and lists it.
-    fn add(&mut self, sid: &str, extension: &str) -> PathBuf {
+    /// (`{stem}.{extension}` in the output directory) and lists it; refuses
+    /// a file that exists when told to.
+    fn add(&mut self, sid: &str, extension: &str) -> Result<PathBuf, ConvertError> {
         let path = self
             .out_dir
             .join(format!("{}.{extension}", session_file_stem(sid)));
+        // `symlink_metadata`: a dangling link is something in the way too.
+        if self.existing == ExistingOutput::Refuse && path.symlink_metadata().is_ok() {
+            return Err(ConvertError::OutputExists { path });
+        }
         self.index.insert(sid.to_owned(), self.sessions.len());
         self.sessions.push(ConvertedSession {
             session_id: sid.to_owned(),
             path: path.clone(),
             events: 0,
         });
-        path
+        Ok(path)
     }
 
     /// The listed session `sid`, to count its events.
@@ -186,6 +221,15 @@ impl Outputs {
 
     fn into_report(self, read: ReadStats) -> Result<ConvertReport, ConvertError> {
         if let Some(e) = self.error {
+            if matches!(e, ConvertError::OutputExists { .. }) {
+                // Refused: what was written before the existing file came
+                // up goes, so the directory holds what it held before. (Every
+                // listed file was created by this conversion: an existing
+                // one is refused before it is listed.)
+                for session in &self.sessions {
+                    let _ = std::fs::remove_file(&session.path);
+                }
+            }
             return Err(e);
         }
         Ok(ConvertReport {
@@ -258,8 +302,8 @@ fn event_key(e: &Event) -> u64 {
 }
 
 /// Drops from one session's events each one whose id and time an earlier
-/// one has, keeping the copy with more payload members in the first one's
-/// place (as `loupe_analyze::finish_session` does).
+/// one has, keeping the fuller copy ([`Event::is_fuller_than`]) in the
+/// first one's place (as `loupe_analyze::finish_session` does).
 fn drop_repeated(events: &mut Vec<Event>) {
     let mut first: HashMap<(&str, i64), usize> = HashMap::new();
     let mut richer: Vec<(usize, usize)> = Vec::new();
@@ -268,7 +312,7 @@ fn drop_repeated(events: &mut Vec<Event>) {
         match first.get(&(e.event_id.as_str(), e.timestamp.0)) {
             Some(&f) => {
                 repeated[i] = true;
-                if e.data.len() > events[f].data.len() {
+                if e.is_fuller_than(&events[f]) {
                     richer.push((f, i));
                 }
             }
@@ -279,7 +323,7 @@ fn drop_repeated(events: &mut Vec<Event>) {
     }
     for (f, i) in richer {
         // The richest copy wins: `i` is richer than `f` as it stands.
-        if events[i].data.len() > events[f].data.len() {
+        if events[i].is_fuller_than(&events[f]) {
             events.swap(f, i);
         }
     }
@@ -348,7 +392,13 @@ impl OtlpFiles {
                     return;
                 }
             },
-            None => self.out.add(sid, "otlp.json"),
+            None => match self.out.add(sid, "otlp.json") {
+                Ok(path) => path,
+                Err(e) => {
+                    self.out.error = Some(e);
+                    return;
+                }
+            },
         };
         let before = events.len();
         drop_repeated(&mut events);
@@ -442,7 +492,7 @@ pub fn session_file_stem(session_id: &str) -> String {
 struct SessionFiles {
     out: Outputs,
     open: HashMap<String, CanonicalWriter<BufWriter<File>>>,
-    /// Per session, the [`event_key`]s written and how many `data` members
+    /// Per session, the [`event_key`]s written and the [`Event::fullness`]
     /// the copy written had: an event read twice is written once, unless
     /// the later copy holds more (MyAgent's traces export after its runs
     /// export: the session's task and metadata). Canonical output streams,
@@ -450,6 +500,12 @@ struct SessionFiles {
     /// fuller of two copies of an event, as `view` does with the input.
     /// 12 bytes an event.
     written: HashMap<String, HashMap<u64, u32>>,
+    /// Per session, the latest time written, in µs.
+    latest: HashMap<String, i64>,
+    /// Sessions with an event written before an earlier-written later one:
+    /// their files are sorted by time when the session is done or its
+    /// input file ends.
+    unordered: Vec<String>,
 }
 
 impl SessionFiles {
@@ -458,12 +514,45 @@ impl SessionFiles {
             out,
             open: HashMap::new(),
             written: HashMap::new(),
+            latest: HashMap::new(),
+            unordered: Vec::new(),
         }
     }
 
     fn finish(mut self) -> Outputs {
         self.close_all();
+        self.sort_unordered(None);
         self.out
+    }
+
+    /// Sorts the files of the sessions written out of time order (only
+    /// `only`, when given).
+    fn sort_unordered(&mut self, only: Option<&str>) {
+        let sids: Vec<String> = match only {
+            Some(sid) => match self.unordered.iter().position(|s| s == sid) {
+                Some(at) => vec![self.unordered.swap_remove(at)],
+                None => return,
+            },
+            None => std::mem::take(&mut self.unordered),
+        };
+        for sid in sids {
+            if self.out.error.is_some() {
+                return;
+            }
+            // Its writer's buffer must reach the file first.
+            if let Some(w) = self.open.remove(&sid) {
+                if let Err(e) = w.into_inner() {
+                    let path = self.out.path_of(&sid).unwrap_or_default();
+                    self.out.error = Some(ConvertError::Write { path, error: e });
+                    return;
+                }
+            }
+            if let Some(path) = self.out.path_of(&sid) {
+                if let Err(error) = sort_lines_by_time(&path) {
+                    self.out.error = Some(ConvertError::Write { path, error });
+                }
+            }
+        }
     }
 
     fn close_all(&mut self) {
@@ -485,7 +574,7 @@ impl SessionFiles {
             }
             let (path, append) = match self.out.path_of(sid) {
                 Some(path) => (path, true),
-                None => (self.out.add(sid, "jsonl"), false),
+                None => (self.out.add(sid, "jsonl")?, false),
             };
             let file = OpenOptions::new()
                 .create(true)
@@ -508,9 +597,48 @@ impl SessionFiles {
             if let Some(session) = self.out.session_mut(sid) {
                 session.events += 1;
             }
+            let ts = event.timestamp.as_micros();
+            match self.latest.get_mut(sid) {
+                Some(latest) if ts < *latest => {
+                    if !self.unordered.contains(sid) {
+                        self.unordered.push(sid.clone());
+                    }
+                }
+                Some(latest) => *latest = ts,
+                None => {
+                    self.latest.insert(sid.clone(), ts);
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Sorts a canonical JSONL file's lines by their events' time, stably (a
+/// line without a readable time keeps its place among those before it).
+fn sort_lines_by_time(path: &Path) -> io::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct At {
+        timestamp: loupe_model::Timestamp,
+    }
+    let text = std::fs::read_to_string(path)?;
+    let mut lines: Vec<(i64, &str)> = Vec::new();
+    let mut previous = i64::MIN;
+    for line in text.lines() {
+        let ts = serde_json::from_str::<At>(line).map_or(previous, |at| at.timestamp.as_micros());
+        lines.push((ts, line));
+        previous = ts;
+    }
+    if lines.is_sorted_by_key(|(ts, _)| *ts) {
+        return Ok(());
+    }
+    lines.sort_by_key(|(ts, _)| *ts);
+    let mut out = BufWriter::new(File::create(path)?);
+    for (_, line) in lines {
+        io::Write::write_all(&mut out, line.as_bytes())?;
+        io::Write::write_all(&mut out, b"\n")?;
+    }
+    io::Write::flush(&mut out)
 }
 
 /// Makes a `session_start` say it is canonical Loupe (`format`,
@@ -550,7 +678,7 @@ impl Sink for SessionFiles {
             Some(set) => set,
             None => self.written.entry(event.session_id.clone()).or_default(),
         };
-        let members = u32::try_from(event.data.len()).unwrap_or(u32::MAX);
+        let members = u32::try_from(event.fullness()).unwrap_or(u32::MAX);
         match written.entry(key) {
             std::collections::hash_map::Entry::Occupied(mut first) => {
                 self.out.duplicates += 1;
@@ -569,6 +697,14 @@ impl Sink for SessionFiles {
     }
     fn skip(&mut self, skipped: Skipped) {
         self.out.skipped.push(skipped);
+    }
+
+    fn session_done(&mut self, _source: &Source, session_id: &str) {
+        self.sort_unordered(Some(session_id));
+    }
+
+    fn end(&mut self, _source: &Source) {
+        self.sort_unordered(None);
     }
 }
 

@@ -10,9 +10,12 @@
 //!   writes them by default (`allow_nan=True`), e.g. for a duration computed
 //!   from a missing clock. Each becomes `null`: a value that is not a number
 //!   is unknown, and the rest of the event (its tokens, its cost) still counts.
+//! - **Numbers out of `f64`'s range** (`1e999`, a 400-digit integer): some
+//!   writers print an infinite float that way, and serde_json refuses it
+//!   ("number out of range"). Each becomes `null`, as `Infinity` does.
 //!
-//! serde_json refuses both, so a reader that fails retries once with the
-//! repaired text; well-formed input never pays for this.
+//! serde_json refuses all three, so a reader that fails retries once with
+//! the repaired text; well-formed input never pays for this.
 
 /// `bytes` with the repairs above made, or `None` when there was nothing to
 /// repair (the failure was something else).
@@ -53,7 +56,7 @@ pub(crate) fn repair(bytes: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         if matches!(last_structural, b':' | b',' | b'[') {
-            if let Some(len) = non_finite_at(bytes, i) {
+            if let Some(len) = non_finite_at(bytes, i).or_else(|| out_of_range_at(bytes, i)) {
                 out.extend_from_slice(b"null");
                 repaired = true;
                 last_structural = b'l';
@@ -124,6 +127,29 @@ fn non_finite_at(bytes: &[u8], at: usize) -> Option<usize> {
     }
 }
 
+/// The length of a number at `at` too large for an `f64` (it parses as
+/// infinite), when one ends there as a whole value.
+fn out_of_range_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = &bytes[at..];
+    if !rest
+        .first()
+        .is_some_and(|b| *b == b'-' || b.is_ascii_digit())
+    {
+        return None;
+    }
+    let len = rest
+        .iter()
+        .position(|b| !(b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')))
+        .unwrap_or(rest.len());
+    match rest.get(len) {
+        None => {}
+        Some(b) if b.is_ascii_whitespace() || matches!(b, b',' | b'}' | b']') => {}
+        Some(_) => return None,
+    }
+    let number: f64 = std::str::from_utf8(&rest[..len]).ok()?.parse().ok()?;
+    number.is_infinite().then_some(len)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -156,6 +182,24 @@ mod tests {
         // Inside strings, or as part of a longer word, they stay.
         assert_eq!(fixed(r#"{"a":"NaN","b":"x\"NaN"}"#), None);
         assert_eq!(fixed(r#"{"a":NaNx}"#), None);
+    }
+
+    #[test]
+    fn numbers_out_of_range_become_null() {
+        assert_eq!(
+            fixed(r#"{"duration_ms": 1e999, "b": [-1E+400, 2.5], "c": 1e308}"#).unwrap(),
+            r#"{"duration_ms": null, "b": [null, 2.5], "c": 1e308}"#
+        );
+        let huge = format!(r#"{{"tokens":{}}}"#, "9".repeat(400));
+        assert_eq!(fixed(&huge).unwrap(), r#"{"tokens":null}"#);
+        let v: serde_json::Value =
+            serde_json::from_str(&fixed(r#"{"a":1e999,"b":3}"#).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"a": null, "b": 3}));
+        // In range, tiny (serde_json reads it as 0), inside strings or
+        // followed by more: left alone.
+        assert_eq!(fixed(r#"{"a":1e308,"b":1e-999}"#), None);
+        assert_eq!(fixed(r#"{"a":"1e999"}"#), None);
+        assert_eq!(fixed(r#"{"a":1e999x}"#), None);
     }
 
     #[test]

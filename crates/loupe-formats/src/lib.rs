@@ -36,6 +36,7 @@ mod walk;
 pub use canonical::{write_canonical, CanonicalWriter};
 pub use convert::{
     convert_paths, session_file_stem, ConvertError, ConvertReport, ConvertTarget, ConvertedSession,
+    ExistingOutput,
 };
 pub use detect::detect;
 pub use loupe_model::UnreadMember;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use loupe_formats::{
     convert_paths, read_bytes, read_bytes_from, read_file, read_paths, read_paths_per_file,
-    Collected, ConvertTarget, ReadError, ReadOptions,
+    Collected, ConvertTarget, ExistingOutput, ReadError, ReadOptions,
 };
 use loupe_model::{Event, SourceFormat};
 use support::{samples_dir, Summaries};
@@ -688,6 +688,7 @@ fn every_sample_converted_to_canonical_matches_the_json_schema() {
         &ReadOptions::default(),
         ConvertTarget::Canonical,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert!(report.sessions.len() > 20, "{}", report.sessions.len());
@@ -713,6 +714,7 @@ fn converting_an_attocode_py_directory_gives_one_canonical_event_per_source_even
         &ReadOptions::default(),
         ConvertTarget::Canonical,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert!(report.skipped.is_empty());
@@ -788,6 +790,7 @@ fn converting_to_otlp_writes_one_request_per_session() {
         &ReadOptions::default(),
         ConvertTarget::Otlp,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert_eq!(report.sessions.len(), 1);
@@ -825,6 +828,7 @@ fn converting_to_otlp_joins_a_session_continued_in_a_later_file() {
         &ReadOptions::default(),
         ConvertTarget::Otlp,
         out.path(),
+        ExistingOutput::Refuse,
     )
     .unwrap();
     assert_eq!(report.sessions.len(), 1, "{:?}", report.sessions);
@@ -912,4 +916,55 @@ fn a_broken_agent_trace_metadata_file_is_reported_not_silently_dropped() {
         "{}",
         c.skipped[0].reason
     );
+}
+
+/// A number out of `f64`'s range (`1e999`, which some writers print for an
+/// infinite float) or a string where a number belongs (`"NaN"`, `"12"`)
+/// costs only that value, never its line, in every line reader: the
+/// fuzz seeds `odd-numbers.jsonl` of each reader are read whole.
+#[test]
+fn odd_numbers_cost_only_themselves_in_every_line_reader() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus-seed");
+    for (target, format, events, output_tokens) in [
+        (
+            "read_canonical",
+            SourceFormat::Loupe,
+            4,
+            vec![Some(2), Some(2)],
+        ),
+        (
+            "read_attocode_ts",
+            SourceFormat::AttocodeTs,
+            3,
+            vec![Some(2), Some(2)],
+        ),
+        (
+            "read_attocode_py",
+            SourceFormat::AttocodePy,
+            3,
+            vec![Some(5), Some(5)],
+        ),
+    ] {
+        let path = seeds.join(target).join("odd-numbers.jsonl");
+        let bytes = std::fs::read(&path).unwrap();
+        let mut c = Collected::default();
+        read_bytes(&bytes, &path, Some(format), &mut c).unwrap();
+        assert!(c.skipped.is_empty(), "{target}: {:?}", c.skipped);
+        assert_eq!(c.events.len(), events, "{target}");
+        let responses: Vec<&Event> = c
+            .events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e.kind == loupe_model::EventKind::LlmResponse)
+            .collect();
+        let tokens: Vec<Option<u64>> = responses.iter().map(|e| e.usage().output_tokens).collect();
+        assert_eq!(tokens, output_tokens, "{target}");
+        for e in responses {
+            assert_eq!(
+                e.duration_ms, None,
+                "{target}: {} has no duration",
+                e.event_id
+            );
+        }
+    }
 }

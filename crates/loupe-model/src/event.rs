@@ -194,6 +194,22 @@ impl Event {
     pub fn is_subagent(&self) -> bool {
         self.agent.is_some()
     }
+
+    /// How much a copy of this event says, by which of two copies of one
+    /// event read twice (same session, id and time) is kept: the one with
+    /// more payload members. The same event can come in two shapes (a
+    /// MyAgent runs export and its traces export, where only the latter's
+    /// `session_start` holds the task and metadata); `loupe view`,
+    /// `convert` and the stores all keep the fuller one by this measure.
+    pub fn fullness(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether this copy of an event says more than `other`, a copy read
+    /// earlier ([`Event::fullness`]); on a tie the earlier copy stays.
+    pub fn is_fuller_than(&self, other: &Event) -> bool {
+        self.fullness() > other.fullness()
+    }
 }
 
 /// Reads an unsigned integer from JSON, accepting integral floats and numeric strings.

@@ -52,7 +52,11 @@ use loupe_model::Event;
 pub trait Store: Send + Sync {
     /// Appends events in one batch (one transaction where the backend has
     /// them). Events whose (session id, event id) is already stored are
-    /// skipped and counted as duplicates, so re-ingesting adds nothing.
+    /// counted as duplicates and not added, so re-ingesting adds nothing;
+    /// a duplicate of the same time that is fuller than the stored copy
+    /// ([`Event::is_fuller_than`]) replaces it in its place, so the store
+    /// keeps what `loupe view` keeps of an event read twice in two shapes,
+    /// whichever came first.
     fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome>;
 
     /// Inserts or replaces session summaries (keyed by session id).

@@ -1,7 +1,7 @@
 //! The in-memory backend: `BTreeMap`s behind one lock. It is the reference
 //! implementation of the query semantics in [`crate::query`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use loupe_model::{Event, Timestamp};
@@ -16,7 +16,8 @@ use crate::{
 
 #[derive(Default)]
 struct SessionEvents {
-    ids: HashSet<String>,
+    /// Each stored event id and where its event is in `events`.
+    ids: HashMap<String, usize>,
     events: Vec<Event>,
     last_ts: Option<Timestamp>,
 }
@@ -92,12 +93,22 @@ impl Store for MemoryStore {
         let mut outcome = AppendOutcome::default();
         for event in events {
             let session = inner.events.entry(event.session_id.clone()).or_default();
-            if session.ids.insert(event.event_id.clone()) {
-                session.events.push(event.clone());
-                session.last_ts = session.last_ts.max(Some(event.timestamp));
-                outcome.inserted += 1;
-            } else {
-                outcome.duplicates += 1;
+            match session.ids.get(&event.event_id) {
+                None => {
+                    session
+                        .ids
+                        .insert(event.event_id.clone(), session.events.len());
+                    session.events.push(event.clone());
+                    session.last_ts = session.last_ts.max(Some(event.timestamp));
+                    outcome.inserted += 1;
+                }
+                Some(&at) => {
+                    outcome.duplicates += 1;
+                    let stored = &mut session.events[at];
+                    if stored.timestamp == event.timestamp && event.is_fuller_than(stored) {
+                        *stored = event.clone();
+                    }
+                }
             }
         }
         Ok(outcome)

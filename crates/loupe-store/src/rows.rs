@@ -228,7 +228,8 @@ pub struct SearchHit {
 pub struct AppendOutcome {
     /// Events stored for the first time.
     pub inserted: u64,
-    /// Events already present (same session id and event id), left untouched.
+    /// Events already present (same session id and event id): not added,
+    /// though a fuller copy of the same time replaces the stored one.
     pub duplicates: u64,
 }
 

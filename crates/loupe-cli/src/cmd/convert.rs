@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use loupe_formats::{ConvertTarget, ReadOptions};
+use loupe_formats::{ConvertTarget, ExistingOutput, ReadOptions};
 
 use super::diag;
 
@@ -27,9 +27,14 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long)]
     to: To,
-    /// Output directory (created if missing).
+    /// Output directory (created if missing). An output file that exists
+    /// already is not overwritten: the conversion fails, naming it, and
+    /// leaves no output behind (see --force).
     #[arg(long)]
     out: PathBuf,
+    /// Overwrite output files that exist already.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     format: super::input::FormatArg,
 }
@@ -43,7 +48,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         To::Canonical => ConvertTarget::Canonical,
         To::Otlp => ConvertTarget::Otlp,
     };
-    let report = loupe_formats::convert_paths(&args.paths, &opts, to, &args.out)?;
+    let existing = if args.force {
+        ExistingOutput::Overwrite
+    } else {
+        ExistingOutput::Refuse
+    };
+    let report = loupe_formats::convert_paths(&args.paths, &opts, to, &args.out, existing)?;
     if report.read.files == 0 && report.sessions.is_empty() {
         for problem in super::input::read_problems(&report.read) {
             diag!("loupe: {problem}");

@@ -104,6 +104,14 @@ fn num_i64(v: &Value) -> Option<i64> {
     }
 }
 
+fn num_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
 fn num_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -286,7 +294,7 @@ pub fn sample_queries(db: &str) -> Vec<String> {
         format!("SELECT count() AS n FROM {db}.events FINAL WHERE session_id IN (SELECT session_id FROM {db}.sessions FINAL WHERE {})", session_where(db, &filter)),
         tool_stats_sql(db, &session_where(db, &filter)),
         activity_sql(db),
-        format!("SELECT event_id FROM {db}.events FINAL WHERE session_id = 's1' AND event_id IN ('a', 'b')"),
+        known_events_sql(db, "s1", &["a".to_owned(), "b".to_owned()]),
         format!("SELECT state FROM {db}.ingested_files FINAL WHERE path = 'x'"),
         format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", lit(db)),
         format!("ALTER TABLE {db}.events DELETE WHERE session_id IN ('zz')"),
@@ -589,6 +597,40 @@ fn session_row(r: &SessionRow, version: u64) -> Value {
     })
 }
 
+/// Bits of an event row's `version` below its fullness: the append time in
+/// µs (2^52 µs is 142 years after 1970).
+const VERSION_TIME_BITS: u32 = 52;
+
+/// An event row's `version`: the copy's [`Event::fullness`] + 1 above the
+/// append time, so that of two rows of one event (same session, time and
+/// id: one sort key) `ReplacingMergeTree` keeps the fuller, and of two
+/// equally full ones the later. 0 above the time (rows written before this
+/// encoding) means the fullness is unknown.
+fn event_version(e: &Event, now: u64) -> u64 {
+    let full = u64::try_from(e.fullness()).unwrap_or(u64::MAX).min(4_094) + 1;
+    (full << VERSION_TIME_BITS) | (now & ((1 << VERSION_TIME_BITS) - 1))
+}
+
+/// The stored copies of a session's events `ids`, for deduplication.
+fn known_events_sql(db: &str, session: &str, ids: &[String]) -> String {
+    format!(
+        "SELECT event_id, ts_us, seq, version FROM {db}.events FINAL \
+         WHERE session_id = {} AND event_id IN ({})",
+        lit(session),
+        list(ids)
+    )
+}
+
+/// A stored or appended copy of an event, for deduplication.
+struct KnownCopy {
+    ts_us: i64,
+    seq: u64,
+    /// `version >> VERSION_TIME_BITS`: fullness + 1, 0 when unknown.
+    full: u64,
+    /// Its row in this append, when it is one.
+    row: Option<usize>,
+}
+
 impl Store for ClickHouseStore {
     fn append_events(&self, events: &[Event]) -> StoreResult<AppendOutcome> {
         // Which (session, event) ids exist already?
@@ -599,37 +641,66 @@ impl Store for ClickHouseStore {
                 .or_default()
                 .push(e.event_id.clone());
         }
-        let mut known: HashMap<(String, String), ()> = HashMap::new();
+        let mut known: HashMap<(String, String), KnownCopy> = HashMap::new();
         for (session, ids) in &by_session {
             for chunk in ids.chunks(5_000) {
-                let rows = self.select(&format!(
-                    "SELECT event_id FROM {}.events FINAL WHERE session_id = {} AND event_id IN ({})",
-                    self.db,
-                    lit(session),
-                    list(chunk)
-                ))?;
+                let rows = self.select(&known_events_sql(&self.db, session, chunk))?;
                 for r in rows {
-                    if let Some(id) = r.get("event_id").and_then(Value::as_str) {
-                        known.insert(((*session).to_owned(), id.to_owned()), ());
-                    }
+                    let Some(id) = r.get("event_id").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let number = |key: &str| r.get(key).and_then(num_i64).unwrap_or(0);
+                    let version = r.get("version").and_then(num_u64).unwrap_or(0);
+                    known.insert(
+                        ((*session).to_owned(), id.to_owned()),
+                        KnownCopy {
+                            ts_us: number("ts_us"),
+                            seq: u64::try_from(number("seq")).unwrap_or(0),
+                            full: version >> VERSION_TIME_BITS,
+                            row: None,
+                        },
+                    );
                 }
             }
         }
-        let version = now_version();
+        let now = now_version();
         let mut outcome = AppendOutcome::default();
         let mut rows = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             let key = (e.session_id.clone(), e.event_id.clone());
-            if known.insert(key, ()).is_some() {
+            let version = event_version(e, now);
+            let full = version >> VERSION_TIME_BITS;
+            if let Some(copy) = known.get_mut(&key) {
                 outcome.duplicates += 1;
+                // A fuller copy of the same time replaces the first in its
+                // place (same sort key and seq, higher version), as
+                // `loupe view` keeps the fuller copy of an event read twice.
+                let same_time = copy.ts_us == e.timestamp.as_micros();
+                if same_time && copy.full != 0 && full > copy.full {
+                    let row = event_row(e, copy.seq, version);
+                    match copy.row {
+                        Some(at) => rows[at] = row,
+                        None => {
+                            copy.row = Some(rows.len());
+                            rows.push(row);
+                        }
+                    }
+                    copy.full = full;
+                }
                 continue;
             }
             outcome.inserted += 1;
-            rows.push(event_row(
-                e,
-                version.saturating_mul(1024).saturating_add(i as u64),
-                version,
-            ));
+            let seq = now.saturating_mul(1024).saturating_add(i as u64);
+            known.insert(
+                key,
+                KnownCopy {
+                    ts_us: e.timestamp.as_micros(),
+                    seq,
+                    full,
+                    row: Some(rows.len()),
+                },
+            );
+            rows.push(event_row(e, seq, version));
         }
         self.insert("events", &rows)?;
         Ok(outcome)

@@ -22,13 +22,43 @@ use super::codec::write_varint;
 /// little they do not need, big enough that rows are few.
 pub(crate) const BLOCK_EVENTS: usize = 512;
 
-/// The dedup key of an event id within its session: 128 bits of BLAKE3, the
-/// same strength as the content keys (a collision is not a practical risk).
-pub(crate) fn id_key(event_id: &str) -> u128 {
+/// The dedup key of an event id within its session: 96 bits of BLAKE3 (a
+/// collision among even 2 M ids of one session has odds under 2^-55). Three
+/// words rather than a `u128`, so that a key and the stored copy's
+/// [`loupe_model::Event::fullness`] (a `u32`) take 16 bytes together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IdKey([u32; 3]);
+
+impl std::hash::Hash for IdKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // BLAKE3 output: any 64 bits of it are already uniform.
+        state.write_u64(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32));
+    }
+}
+
+pub(crate) fn id_key(event_id: &str) -> IdKey {
     let hash = blake3::hash(event_id.as_bytes());
-    let mut head = [0u8; 16];
-    head.copy_from_slice(&hash.as_bytes()[..16]);
-    u128::from_le_bytes(head)
+    let mut words = [0u32; 3];
+    for (word, bytes) in words.iter_mut().zip(hash.as_bytes().chunks_exact(4)) {
+        let mut le = [0u8; 4];
+        le.copy_from_slice(bytes);
+        *word = u32::from_le_bytes(le);
+    }
+    IdKey(words)
+}
+
+/// `block` with the entry at `range` (as [`Entries::position`] bounds it)
+/// replaced by `entry`.
+pub(crate) fn replace_entry(
+    block: &[u8],
+    range: std::ops::Range<usize>,
+    entry: &RawEntry<'_>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.len() + entry.body.len());
+    out.extend_from_slice(&block[..range.start]);
+    push_raw_entry(&mut out, entry);
+    out.extend_from_slice(&block[range.end..]);
+    out
 }
 
 fn write_bytes(bytes: &[u8], out: &mut Vec<u8>) {
@@ -263,6 +293,38 @@ mod tests {
         assert_eq!(
             (got[1].event_id, got[1].ts_us, got[1].duration_ms),
             ("é-2", i64::MAX, None)
+        );
+    }
+
+    #[test]
+    fn an_entry_is_replaced_in_its_place() {
+        let events: Vec<Event> = ["a", "b", "c"]
+            .iter()
+            .map(|id| Event::new(*id, EventKind::Custom, Timestamp(1), "s"))
+            .collect();
+        let mut block = Vec::new();
+        for e in &events {
+            push_raw_entry(&mut block, &RawEntry::of(e, b"old"));
+        }
+        let mut walk = entries(&block);
+        walk.next();
+        let start = walk.position();
+        walk.next();
+        let replaced = replace_entry(
+            &block,
+            start..walk.position(),
+            &RawEntry::of(&events[1], b"fuller body"),
+        );
+        let got: Vec<(&str, &[u8])> = entries(&replaced)
+            .map(|e| e.map(|e| (e.event_id, e.body)).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", &b"old"[..]),
+                ("b", &b"fuller body"[..]),
+                ("c", &b"old"[..])
+            ]
         );
     }
 

@@ -387,6 +387,12 @@ impl<E> Reader<'_, '_, E> {
     }
 
     fn skip_envelope(&mut self, ids: &mut Vec<i64>) -> Result<(), DecodeError<E>> {
+        self.skip_to_data(ids)?;
+        self.skip_value(0, ids)
+    }
+
+    /// Skips the envelope fields before `data`.
+    fn skip_to_data(&mut self, ids: &mut Vec<i64>) -> Result<(), DecodeError<E>> {
         let flags = self.byte()?;
         for flag in [HAS_TRACE, HAS_SPAN, HAS_PARENT] {
             if flags & flag != 0 {
@@ -399,7 +405,37 @@ impl<E> Reader<'_, '_, E> {
         if flags & HAS_AGENT != 0 {
             self.skip_value(0, ids)?;
         }
-        self.skip_value(0, ids)
+        Ok(())
+    }
+}
+
+/// The [`Event::fullness`] of the event a stored body holds (its count of
+/// `data` members, which the body records), without decoding the event;
+/// `None` for a malformed body.
+pub(crate) fn body_fullness(body: &[u8]) -> Option<usize> {
+    match body.first() {
+        Some(&BINARY_BODY) => {
+            let mut reader = Reader::<()> {
+                buf: body,
+                pos: 1,
+                resolve: &mut |_| Ok(String::new()),
+            };
+            reader.skip_to_data(&mut Vec::new()).ok()?;
+            if reader.byte().ok()? != TAG_OBJECT {
+                return None;
+            }
+            usize::try_from(reader.varint().ok()?).ok()
+        }
+        Some(b'{') => {
+            let parsed: Map<String, Value> = serde_json::from_slice(body).ok()?;
+            Some(
+                parsed
+                    .get("d")
+                    .and_then(Value::as_object)
+                    .map_or(0, Map::len),
+            )
+        }
+        _ => None,
     }
 }
 
@@ -576,6 +612,7 @@ mod tests {
             referenced_contents(&body),
             (0..texts.len() as i64).collect::<Vec<_>>()
         );
+        assert_eq!(body_fullness(&body), Some(event.fullness()));
         let decoded = decode_event(columns, &body, &mut |id| {
             Ok::<_, ()>(texts[id as usize].clone())
         });
@@ -650,6 +687,7 @@ mod tests {
             let decoded = decode_event(columns, &body[..cut], &mut |_| Ok::<_, ()>(String::new()));
             assert!(decoded.is_err(), "a body cut at {cut} bytes is refused");
             let _ = referenced_contents(&body[..cut]);
+            let _ = body_fullness(&body[..cut]);
         }
         let mut deep = vec![BINARY_BODY, 0];
         for _ in 0..10_000 {
@@ -669,6 +707,7 @@ mod tests {
             texts.len() as i64 - 1
         });
         assert_eq!(referenced_contents(&body), [0]);
+        assert_eq!(body_fullness(&body), Some(2));
         let columns = Columns {
             event_id: "e".into(),
             session_id: "s".into(),

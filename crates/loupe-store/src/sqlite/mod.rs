@@ -12,6 +12,7 @@ mod codec;
 mod filter;
 mod schema;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,10 @@ use crate::{
     SessionFilter, SessionQuery, SessionRow, Store, StoreError, StoreErrorKind, StoreResult,
     StoreStats, ToolAggregate, ToolRun, ToolRunQuery,
 };
-use codec::{content_hash, decode_event, encode_body, Columns, DecodeError};
+use codec::{
+    body_fullness, content_hash, decode_event, encode_body, referenced_contents, Columns,
+    DecodeError,
+};
 
 /// Where `loupe ingest`, `query` and `serve` keep their store by default.
 pub const DEFAULT_DB_PATH: &str = ".loupe/loupe.db";
@@ -90,13 +94,23 @@ struct Writer {
 /// The writer's dedup keys per session (by `sid`).
 type IdCache = HashMap<i64, SessionIds, IdBuildHasher>;
 
-/// One session's stored event-id keys ([`blocks::id_key`]). `events` is the
+/// One session's stored event-id keys ([`blocks::id_key`]), each with the
+/// [`Event::fullness`] of the copy stored, so that a duplicate is checked
+/// against the stored copy only when it may be fuller. `events` is the
 /// session's stored event count the set matches: when another process has
 /// appended to the session since, the counts differ and the set is reloaded
 /// from the session's blocks.
 struct SessionIds {
     events: i64,
-    keys: HashSet<u128, IdBuildHasher>,
+    keys: StoredIds,
+}
+
+/// Event-id keys → the stored copy's fullness (saturated to `u32`).
+type StoredIds = HashMap<blocks::IdKey, u32, IdBuildHasher>;
+
+/// An event's [`Event::fullness`] as the writer's caches keep it.
+fn fullness_u32(fullness: usize) -> u32 {
+    u32::try_from(fullness).unwrap_or(u32::MAX)
 }
 
 /// Bound on the keys the writer keeps (about 40 MB).
@@ -485,19 +499,19 @@ fn intern(
     Ok(id)
 }
 
-/// Loads the event-id keys of a session's stored events. A malformed block
-/// contributes the entries before the damage (reads report it as corrupt).
-fn load_ids(
-    tx: &rusqlite::Transaction<'_>,
-    sid: i64,
-) -> rusqlite::Result<HashSet<u128, IdBuildHasher>> {
-    let mut keys = HashSet::default();
+/// Loads the event-id keys of a session's stored events and their copies'
+/// fullness. A malformed block contributes the entries before the damage
+/// (reads report it as corrupt); a malformed body counts as full, so that
+/// nothing replaces it.
+fn load_ids(tx: &rusqlite::Transaction<'_>, sid: i64) -> rusqlite::Result<StoredIds> {
+    let mut keys = StoredIds::default();
     let mut stmt = tx.prepare_cached("SELECT body FROM event_blocks WHERE sid = ?1")?;
     let mut rows = stmt.query([sid])?;
     while let Some(r) = rows.next()? {
         if let rusqlite::types::ValueRef::Blob(bytes) = r.get_ref(0)? {
             for entry in blocks::entries(bytes).map_while(Result::ok) {
-                keys.insert(blocks::id_key(entry.event_id));
+                let fullness = body_fullness(entry.body).unwrap_or(usize::MAX);
+                keys.insert(blocks::id_key(entry.event_id), fullness_u32(fullness));
             }
         }
     }
@@ -538,7 +552,7 @@ fn append_in(
         let fresh = ids.get(&sid).is_some_and(|s| s.events == stored);
         if !fresh {
             let keys = if stored == 0 {
-                HashSet::default()
+                StoredIds::default()
             } else {
                 load_ids(tx, sid)?
             };
@@ -562,6 +576,9 @@ fn append_in(
     let mut added: HashMap<i64, i64, IdBuildHasher> = HashMap::default();
     // Batches come grouped by session: look the sid up only when it changes.
     let mut last: Option<(&str, i64)> = None;
+    // Duplicates that may be fuller than their stored copy, replaced once
+    // the batch's blocks are written (the copy may be in one of them).
+    let mut fuller: Vec<(i64, &Event)> = Vec::new();
     for e in events {
         let sid = match last {
             Some((session_id, sid)) if session_id == e.session_id => sid,
@@ -576,9 +593,17 @@ fn append_in(
         let Some(seen) = ids.get_mut(&sid) else {
             continue; // every session got a key set above
         };
-        if !seen.keys.insert(blocks::id_key(&e.event_id)) {
-            outcome.duplicates += 1;
-            continue;
+        match seen.keys.entry(blocks::id_key(&e.event_id)) {
+            Entry::Vacant(new) => {
+                new.insert(fullness_u32(e.fullness()));
+            }
+            Entry::Occupied(stored) => {
+                outcome.duplicates += 1;
+                if fullness_u32(e.fullness()) > *stored.get() {
+                    fuller.push((sid, e));
+                }
+                continue;
+            }
         }
         content_ids.clear();
         encode_body(e, body, &mut |text| {
@@ -608,7 +633,17 @@ fn append_in(
     for (sid, block) in &mut open {
         block.flush(*sid, &mut stmts.insert_block, &mut links)?;
     }
+    for (sid, e) in fuller {
+        if replace_stored(tx, &mut stmts, cache, sid, e, body, &mut links)? {
+            if let Some(seen) = ids.get_mut(&sid) {
+                seen.keys
+                    .insert(blocks::id_key(&e.event_id), fullness_u32(e.fullness()));
+            }
+        }
+    }
     links.sort_unstable();
+    // A replaced entry may link a text another replacement in its block did.
+    links.dedup();
     for &(cid, block_id) in &links {
         stmts.insert_link.execute(params![cid, block_id])?;
     }
@@ -623,6 +658,85 @@ fn append_in(
         }
     }
     Ok(outcome)
+}
+
+/// Replaces the stored copy of `event` (same session, event id and time)
+/// with `event` in its place when `event` is fuller
+/// ([`Event::is_fuller_than`], the stored copy's fullness read from its
+/// body), as `loupe view` keeps the fuller copy of an event read twice;
+/// returns whether it did. A copy of another time stays as it is. Queues
+/// links for the texts only the new copy uses and rewrites its tool run.
+fn replace_stored(
+    tx: &rusqlite::Transaction<'_>,
+    stmts: &mut AppendStatements<'_>,
+    cache: &mut ContentCache,
+    sid: i64,
+    event: &Event,
+    body: &mut Vec<u8>,
+    links: &mut Vec<(i64, i64)>,
+) -> rusqlite::Result<bool> {
+    let ts = event.timestamp.as_micros();
+    let mut found = None;
+    {
+        let mut blocks_at = tx.prepare_cached(
+            "SELECT body, id FROM event_blocks WHERE sid = ?1 AND first_ts <= ?2 AND last_ts >= ?2",
+        )?;
+        let mut rows = blocks_at.query(params![sid, ts])?;
+        'blocks: while let Some(r) = rows.next()? {
+            let bytes = block_bytes(r)?;
+            let mut walk = blocks::entries(bytes);
+            loop {
+                let start = walk.position();
+                let Some(Ok(entry)) = walk.next() else {
+                    break;
+                };
+                if entry.ts_us == ts && entry.event_id == event.event_id {
+                    let stored = body_fullness(entry.body).unwrap_or(usize::MAX);
+                    if event.fullness() > stored {
+                        let block_id: i64 = r.get(1)?;
+                        found = Some((block_id, bytes.to_vec(), start..walk.position()));
+                    }
+                    break 'blocks;
+                }
+            }
+        }
+    }
+    let Some((block_id, old, range)) = found else {
+        return Ok(false);
+    };
+    let linked: HashSet<i64> = blocks::entries(&old)
+        .map_while(Result::ok)
+        .flat_map(|entry| referenced_contents(entry.body))
+        .collect();
+    let mut content_ids = Vec::new();
+    encode_body(event, body, &mut |text| {
+        let id = intern(tx, stmts, cache, text)?;
+        content_ids.push(id);
+        Ok::<i64, rusqlite::Error>(id)
+    })?;
+    let block = blocks::replace_entry(&old, range, &blocks::RawEntry::of(event, body));
+    tx.prepare_cached("UPDATE event_blocks SET body = ?2 WHERE id = ?1")?
+        .execute(params![block_id, block])?;
+    links.extend(
+        content_ids
+            .into_iter()
+            .filter(|id| !linked.contains(id))
+            .map(|id| (id, block_id)),
+    );
+    tx.prepare_cached("DELETE FROM tool_runs WHERE sid = ?1 AND event_id = ?2")?
+        .execute(params![sid, event.event_id])?;
+    if let Some(run) = tool_run(event) {
+        stmts.insert_tool_run.execute(params![
+            sid,
+            event.event_id,
+            run.tool,
+            run.timestamp.as_micros(),
+            run.duration_ms,
+            run.success,
+            run.iteration
+        ])?;
+    }
+    Ok(true)
 }
 
 /// Below this many pending text links a merge is never worth it.

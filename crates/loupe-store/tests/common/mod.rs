@@ -1049,6 +1049,74 @@ pub fn long_interleaved_sessions(store: &dyn Store) {
     assert_eq!(store.append_events(&batch(0, 1)).unwrap().inserted, 2);
 }
 
+/// The same event read twice in two shapes (a MyAgent runs export and its
+/// traces export): the store keeps the fuller copy, in either order and
+/// within one batch, in the first copy's place, and its texts and tool run
+/// are what the fuller copy says; a fuller copy of another time is only a
+/// duplicate; counts never double.
+pub fn a_fuller_copy_replaces_the_stored_one(store: &dyn Store) {
+    let s = "s-copies";
+    let poor = vec![
+        Event::new("c1", EventKind::SessionStart, ts(0), s),
+        Event::new("c2", EventKind::ToolEnd, ts(1), s),
+        Event::new("c3", EventKind::Log, ts(1), s).with(keys::MESSAGE, "tied"),
+        Event::new("c4", EventKind::SessionEnd, ts(2), s)
+            .with(keys::STATUS, "completed")
+            .with("extra", 1),
+    ];
+    let full = vec![
+        Event::new("c1", EventKind::SessionStart, ts(0), s)
+            .with(keys::TASK, "Summarise the zeppelin manifest")
+            .with(keys::AGENT_NAME, "summariser"),
+        Event::new("c2", EventKind::ToolEnd, ts(1), s).with(keys::TOOL, "grep"),
+        // Fewer members than the stored copy: it stays.
+        Event::new("c4", EventKind::SessionEnd, ts(2), s).with(keys::STATUS, "completed"),
+    ];
+    let first = store.append_events(&poor).unwrap();
+    assert_eq!((first.inserted, first.duplicates), (4, 0));
+    assert!(store
+        .tool_runs(&ToolRunQuery::default())
+        .unwrap()
+        .is_empty());
+    let second = store.append_events(&full).unwrap();
+    assert_eq!((second.inserted, second.duplicates), (0, 3));
+    let stored = store.events(s, &EventQuery::default()).unwrap();
+    let ids: Vec<&str> = stored.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2", "c3", "c4"], "each copy kept its place");
+    assert_eq!(stored[0], full[0]);
+    assert_eq!(stored[1], full[1]);
+    assert_eq!(stored[3], poor[3], "the fuller copy stored first stays");
+    let runs = store.tool_runs(&ToolRunQuery::default()).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].event_id.as_str(), runs[0].tool.as_str()),
+        ("c2", "grep")
+    );
+    let hits = store.search("zeppelin", 10).unwrap();
+    assert_eq!(hits.len(), 1, "the fuller copy's texts are searchable");
+    // Poorer copies again, and a fuller one of another time: nothing changes.
+    let later = Event::new("c3", EventKind::Log, ts(5), s)
+        .with(keys::MESSAGE, "moved")
+        .with("extra", 2);
+    let third = store
+        .append_events(&[poor.clone(), vec![later]].concat())
+        .unwrap();
+    assert_eq!((third.inserted, third.duplicates), (0, 5));
+    assert_eq!(store.events(s, &EventQuery::default()).unwrap(), stored);
+    // Both copies in one batch, the fuller second.
+    let t = "s-copies-batch";
+    let pair = vec![
+        Event::new("d1", EventKind::SessionStart, ts(0), t),
+        Event::new("d1", EventKind::SessionStart, ts(0), t).with(keys::TASK, "both at once"),
+    ];
+    let out = store.append_events(&pair).unwrap();
+    assert_eq!((out.inserted, out.duplicates), (1, 1));
+    assert_eq!(
+        store.events(t, &EventQuery::default()).unwrap(),
+        [pair[1].clone()]
+    );
+}
+
 /// Instantiates every behaviour test for a backend: `$make` builds a fresh store.
 #[macro_export]
 macro_rules! behaviour_tests {
@@ -1057,6 +1125,11 @@ macro_rules! behaviour_tests {
         fn long_interleaved_sessions() {
             let store = $make;
             common::long_interleaved_sessions(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn a_fuller_copy_replaces_the_stored_one() {
+            let store = $make;
+            common::a_fuller_copy_replaces_the_stored_one(common::AsStore::as_store(&store));
         }
         #[test]
         fn append_is_idempotent() {
