@@ -614,14 +614,13 @@ pub fn tools(out: &mut String, a: &SessionAnalysis) {
     }
     out.push_str("<table class=\"tools\">\n<thead><tr><th>Tool</th><th class=\"num\">Calls</th><th class=\"num\">Errors</th><th class=\"num\">Avg</th><th class=\"num\">p95</th></tr></thead>\n<tbody>\n");
     for t in &a.tools {
+        let (avg, p95) = crate::text::tool_durations(t);
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{avg}</td><td class=\"num\">{p95}</td></tr>",
             escape(&t.name),
             t.calls,
             t.errors,
-            human_duration_ms(t.avg_duration_ms),
-            human_duration_ms(t.p95_duration_ms)
         );
     }
     out.push_str("</tbody>\n</table>\n");

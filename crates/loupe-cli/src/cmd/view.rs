@@ -80,6 +80,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // On stderr whatever the output: JSON also lists them in the document.
     input::report_skipped(&loaded.skipped);
     let view = args.view.unwrap_or(ViewName::Summary);
+    // The text and Markdown summaries say why some durations are unknown;
+    // the other views and outputs say it here.
+    let summary_shown = matches!(args.output, Output::Text | Output::Md)
+        && matches!(view, ViewName::Summary | ViewName::All);
+    if !summary_shown {
+        let invalid = analyses.iter().map(|a| a.invalid_durations).sum();
+        if let Some(note) = loupe_report::invalid_durations_note(invalid) {
+            eprintln!("loupe: {note}");
+        }
+    }
     let text = match args.output {
         Output::Text => {
             loupe_report::terminal::render(&analyses, view.view(), input::use_color(out))
