@@ -1,5 +1,7 @@
 //! What `loupe view` shows of a session's rows: negative durations (clock
-//! skew) read as unknown the same way in every view and output.
+//! skew) read as unknown the same way in every view and output, and the
+//! text timeline and tree of a huge session are cut at a limit that says
+//! how to see everything.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -146,4 +148,88 @@ fn a_negative_duration_is_unknown_in_every_view_and_output() {
         "{csv}"
     );
     assert!(!csv.contains(",-"), "{csv}");
+}
+
+/// One session of `tools` timed tool calls (one `tool_end` each) in one
+/// iteration: `tools + 3` events, `tools + 2` spans.
+fn long_session(dir: &Path, tools: usize) -> String {
+    let mut text = String::from(
+        r#"{"event_id":"s","kind":"session_start","timestamp":"2026-02-28T12:00:00.000000Z","session_id":"long","iteration":1}
+{"event_id":"i","kind":"iteration_start","timestamp":"2026-02-28T12:00:00.000000Z","session_id":"long","iteration":1}
+"#,
+    );
+    for i in 0..tools {
+        text.push_str(&format!(
+            r#"{{"event_id":"t{i}","kind":"tool_end","timestamp":"2026-02-28T12:{:02}:{:02}.{:03}000Z","session_id":"long","iteration":1,"duration_ms":5,"data":{{"tool":"grep","status":"success"}}}}"#,
+            i / 60_000,
+            (i / 1_000) % 60,
+            i % 1_000
+        ));
+        text.push('\n');
+    }
+    text.push_str(
+        r#"{"event_id":"e","kind":"session_end","timestamp":"2026-02-28T13:00:00.000000Z","session_id":"long","data":{"status":"completed"}}
+"#,
+    );
+    let path = dir.join("long.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_text_timeline_and_tree_of_a_huge_session_stop_at_the_limit_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // Twice the default limit (3,000 rows, the HTML report's).
+    let trace = long_session(dir.path(), 6_000);
+
+    let timeline = stdout(&loupe(&["view", &trace, "--view", "timeline"]));
+    // A heading, 3,000 events, the line that says what is left out.
+    assert_eq!(timeline.lines().count(), 3_002, "{}", &timeline[..500]);
+    assert_eq!(
+        timeline.lines().last().unwrap(),
+        "… 3,003 more events not shown (the first 3,000 of 6,003): --limit N shows more, --all shows every one, -o json or csv lists them all"
+    );
+    let tree = stdout(&loupe(&["view", &trace, "--view", "tree"]));
+    assert_eq!(tree.lines().count(), 3_002);
+    assert!(
+        tree.lines()
+            .last()
+            .unwrap()
+            .starts_with("… 3,002 more spans not shown (the first 3,000 of 6,002)"),
+        "{}",
+        tree.lines().last().unwrap()
+    );
+
+    // --limit N: N rows; --all: every row and no such line.
+    let few = stdout(&loupe(&["view", &trace, "--view", "all", "--limit", "10"]));
+    assert!(
+        few.contains("… 5,993 more events not shown (the first 10 of 6,003)"),
+        "{few}"
+    );
+    assert!(
+        few.contains("… 5,992 more spans not shown (the first 10 of 6,002)"),
+        "{few}"
+    );
+    let all = stdout(&loupe(&["view", &trace, "--view", "timeline", "--all"]));
+    assert_eq!(all.lines().count(), 6_004);
+    assert!(!all.contains("not shown"));
+    let all = stdout(&loupe(&["view", &trace, "--view", "tree", "--all"]));
+    assert_eq!(all.lines().count(), 6_003);
+
+    // JSON and CSV stay complete.
+    let csv = stdout(&loupe(&["view", &trace, "--view", "timeline", "-o", "csv"]));
+    assert_eq!(csv.lines().count(), 6_004);
+    let json = stdout(&loupe(&[
+        "view", &trace, "--view", "timeline", "-o", "json",
+    ]));
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["sessions"][0]["timeline"].as_array().unwrap().len(),
+        6_003
+    );
+
+    // A small session is not cut.
+    let small = skewed_trace(dir.path());
+    let text = stdout(&loupe(&["view", &small, "--view", "all"]));
+    assert!(!text.contains("not shown"));
 }

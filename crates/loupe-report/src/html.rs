@@ -32,8 +32,9 @@ const SCRIPT_HASH: &str = "sha256-WjbxGhXn7i4E5TOVDCtkUr8wp0UFRpg418p0ksRLAwU=";
 const MAX_WATERFALL_ROWS: usize = 400;
 /// Bars in the token-flow chart; longer sessions group iterations per bar.
 const MAX_FLOW_BARS: usize = 120;
-/// Span-tree nodes listed under the iterations per session.
-const MAX_TREE_NODES: usize = 3_000;
+/// Span-tree nodes listed under the iterations per session (the text
+/// tree's default limit too).
+const MAX_TREE_NODES: usize = crate::terminal::ROW_LIMIT;
 
 /// Escapes text for HTML text nodes and double- or single-quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -504,7 +505,7 @@ pub fn iterations(out: &mut String, i: usize, a: &SessionAnalysis) {
             let rest = a.tree.children.len() - shown;
             let _ = writeln!(
                 out,
-                "<p class=\"muted\">{rest} more top-level span{} (iterations, turns...) not shown: the report lists {MAX_TREE_NODES} spans at most; <code>loupe view --view tree</code> shows them all.</p>",
+                "<p class=\"muted\">{rest} more top-level span{} (iterations, turns...) not shown: the report lists {MAX_TREE_NODES} spans at most; <code>loupe view --view tree --all</code> shows them all.</p>",
                 if rest == 1 { "" } else { "s" }
             );
             break;

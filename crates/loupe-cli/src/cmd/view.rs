@@ -68,6 +68,13 @@ pub(crate) struct Args {
     /// Write to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Rows the text timeline and tree show per session (JSON and CSV list
+    /// every row).
+    #[arg(long, value_name = "N", default_value_t = loupe_report::terminal::ROW_LIMIT)]
+    limit: usize,
+    /// Show every row of the text timeline and tree (no --limit).
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
@@ -91,9 +98,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let text = match args.output {
-        Output::Text => {
-            loupe_report::terminal::render(&analyses, view.view(), input::use_color(out))
-        }
+        Output::Text => loupe_report::terminal::render_limited(
+            &analyses,
+            view.view(),
+            input::use_color(out),
+            (!args.all).then_some(args.limit),
+        ),
         Output::Json => loupe_report::json::render_view(
             &analyses,
             &input::json_skipped(&loaded.skipped, &loaded.unread_files),
