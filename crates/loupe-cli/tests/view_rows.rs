@@ -233,3 +233,29 @@ fn the_text_timeline_and_tree_of_a_huge_session_stop_at_the_limit_and_say_so() {
     let text = stdout(&loupe(&["view", &small, "--view", "all"]));
     assert!(!text.contains("not shown"));
 }
+
+/// The summary view reads less (no tool results, no tree or timeline built):
+/// what it shows is what the full analysis shows, on every sample.
+#[test]
+fn the_lean_summary_shows_what_the_full_analysis_shows() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/samples");
+    assert!(Path::new(samples).is_dir(), "{samples} is missing");
+    let lean: serde_json::Value =
+        serde_json::from_str(&stdout(&loupe(&["view", samples, "-o", "json"]))).unwrap();
+    let mut full: serde_json::Value = serde_json::from_str(&stdout(&loupe(&[
+        "view", samples, "--view", "all", "-o", "json",
+    ])))
+    .unwrap();
+    for s in full["sessions"].as_array_mut().unwrap() {
+        let s = s.as_object_mut().unwrap();
+        s.remove("timeline");
+        s.remove("tree");
+        s.remove("token_flow");
+    }
+    let mut lean = lean;
+    for s in lean["sessions"].as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("token_flow");
+    }
+    assert!(lean["sessions"].as_array().unwrap().len() > 10);
+    assert_eq!(lean, full);
+}

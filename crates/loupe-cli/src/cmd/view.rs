@@ -80,13 +80,28 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = input::analysis_config(&args.analysis)?;
-    let loaded = input::load(&args.input, args.format.format)?;
+    let mut config = input::analysis_config(&args.analysis)?;
+    let view = args.view.unwrap_or(ViewName::Summary);
+    // The summary and token views, but for the HTML report (always the
+    // whole report's parts), show neither the span tree nor the timeline
+    // nor tool results: the analysis skips the first two and the readers
+    // the third, as `loupe analyze` does, which spares a large session's
+    // memory (docs/benchmarks.md).
+    let lean = matches!(view, ViewName::Summary | ViewName::Tokens) && args.output != Output::Html;
+    config.summary_only = lean;
+    let unread: &'static [loupe_model::UnreadMember] = if lean {
+        loupe_analyze::ANALYSIS_UNREAD_PAYLOAD
+    } else {
+        &[]
+    };
+    let mut loaded = input::load_reading(&args.input, args.format.format, unread)?;
     let analyses = input::analyze_all(&loaded.sessions, &config);
+    // The events are not needed past the analysis: freed before the
+    // output, which can be as large, is written.
+    loaded.sessions = Vec::new();
     let out = args.out.as_deref();
     // On stderr whatever the output: JSON also lists them in the document.
     input::report_skipped(&loaded.skipped);
-    let view = args.view.unwrap_or(ViewName::Summary);
     // The text and Markdown summaries say why some durations are unknown;
     // the other views and outputs say it here.
     let summary_shown = matches!(args.output, Output::Text | Output::Md)
