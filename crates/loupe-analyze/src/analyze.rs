@@ -111,6 +111,7 @@ pub fn analyze(session: &Session, cfg: &AnalysisConfig) -> SessionAnalysis {
         metrics,
         tree,
         timeline,
+        invalid_durations: crate::session::invalid_durations(session),
     }
 }
 

@@ -322,10 +322,7 @@ impl<'a> Facts<'a> {
                         .or_else(|| start.and_then(|s| s.data.get(keys::ARGS)));
                     let failed =
                         e.kind == EventKind::ToolError || e.status().is_some_and(is_fail_status);
-                    let duration_ms = e
-                        .duration_ms
-                        .or_else(|| e.f64("duration_ms"))
-                        .filter(|d| d.is_finite() && *d >= 0.0);
+                    let duration_ms = crate::session::known_duration(e);
                     f.tools.push(ToolCall {
                         index,
                         event: e,
@@ -417,7 +414,8 @@ impl<'a> Facts<'a> {
     /// Wall-clock duration.
     pub(crate) fn duration_ms(&self) -> Option<f64> {
         match (self.started_at, self.ended_at) {
-            (Some(a), Some(b)) => Some(b.millis_since(a).max(0.0)),
+            // An end before the start (clock skew) is unknown, not 0.
+            (Some(a), Some(b)) => Some(b.millis_since(a)).filter(|d| *d >= 0.0),
             _ => None,
         }
     }

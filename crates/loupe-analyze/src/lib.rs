@@ -52,7 +52,8 @@ pub use metrics::metrics;
 pub use pricing::{normalise_model, ModelPrice, PriceError, PriceTable};
 pub use score::{attocode_py_score, attocode_ts_score, loupe_score, severity_weight, ScoreModel};
 pub use session::{
-    assemble, finish_session, has_explicit_iterations, is_named_by_its_trace, SessionAssembler,
+    assemble, finish_session, has_explicit_iterations, is_named_by_its_trace, valid_duration,
+    SessionAssembler,
 };
 pub use stats::{
     AgentStats, CrossStats, NodeSlowness, SessionStats, SlowLlmCall, StatsAccumulator,

@@ -396,12 +396,48 @@ fn attribute_to_subagents(events: &mut [Event]) {
     }
 }
 
+/// Whether a recorded duration can be used: finite and not negative. A
+/// negative one (an end recorded before its start: clock skew between
+/// processes, a writer's bug) is unknown, never 0, so it cannot pull a mean,
+/// a p95 or a sum down (docs/analysis.md, Durations).
+pub fn valid_duration(ms: f64) -> bool {
+    ms.is_finite() && ms >= 0.0
+}
+
+/// The duration an event records (`duration_ms`, else a payload
+/// `duration_ms`), when it is valid ([`valid_duration`]).
+pub(crate) fn known_duration(e: &Event) -> Option<f64> {
+    e.duration_ms
+        .or_else(|| e.f64("duration_ms"))
+        .filter(|d| valid_duration(*d))
+}
+
+/// Events of a session that record a duration that is not valid
+/// ([`valid_duration`]), after the paired start and end of a call gave it
+/// one where they could: what the views show as unknown.
+pub(crate) fn invalid_durations(session: &Session) -> u64 {
+    session
+        .events
+        .iter()
+        .filter(|e| invalid_duration(e))
+        .count() as u64
+}
+
+/// Whether `e` records a duration that is not valid.
+pub(crate) fn invalid_duration(e: &Event) -> bool {
+    e.duration_ms
+        .or_else(|| e.f64("duration_ms"))
+        .is_some_and(|d| !valid_duration(d))
+}
+
 /// Gives an LLM or tool call's closing event the duration its opening event
 /// implies, when the trace gives the call only as a start and an end (a
 /// `tool_start`/`tool_end` pair sharing a `span_id`, docs/format.md), so the
 /// tools table, the detectors and `stats` see what the tree shows. Pairing
 /// is the tree's (`tree.rs`): by `span_id`, else `call_id`, else the oldest
-/// open start of the same agent (and, for tools, tool and iteration).
+/// open start of the same agent (and, for tools, tool and iteration). An end
+/// whose recorded duration is negative is treated as one without: the time
+/// between its start and itself replaces it when that is not negative too.
 fn fill_paired_durations(events: &mut [Event]) {
     let is_end = |k: &EventKind| {
         matches!(
@@ -413,10 +449,8 @@ fn fill_paired_durations(events: &mut [Event]) {
                 | EventKind::ToolError
         )
     };
-    if !events
-        .iter()
-        .any(|e| is_end(&e.kind) && e.duration_ms.is_none())
-    {
+    let unknown = |e: &Event| !e.duration_ms.is_some_and(valid_duration);
+    if !events.iter().any(|e| is_end(&e.kind) && unknown(e)) {
         return;
     }
     type ToolKey = (Option<String>, String, Option<u32>);
@@ -471,8 +505,11 @@ fn fill_paired_durations(events: &mut [Event]) {
             },
             _ => continue,
         };
-        if let (None, Some(start)) = (e.duration_ms, start) {
-            e.duration_ms = Some(e.timestamp.millis_since(start).max(0.0));
+        if let Some(start) = start.filter(|_| unknown(e)) {
+            let between = e.timestamp.millis_since(start);
+            if valid_duration(between) {
+                e.duration_ms = Some(between);
+            }
         }
     }
 }

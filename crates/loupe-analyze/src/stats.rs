@@ -278,7 +278,10 @@ impl SessionStats {
                 usage: c.usage,
                 cost_usd: c.cost_usd,
                 unpriced: c.cost_source == loupe_model::CostSource::Unpriced,
-                duration_ms: c.event.duration_ms.filter(|d| d.is_finite() && *d >= 0.0),
+                duration_ms: c
+                    .event
+                    .duration_ms
+                    .filter(|d| crate::session::valid_duration(*d)),
                 model: c.model.map(str::to_owned),
                 agent: c.agent.map(str::to_owned),
                 timestamp: c.event.timestamp,

@@ -7,6 +7,7 @@ use loupe_model::{keys, Event, EventKind};
 
 use crate::detectors::{secs, thousands};
 use crate::facts::{is_fail_status, reports_failure, truncate_owned};
+use crate::session::known_duration;
 use crate::{Session, TimelineEntry};
 
 /// One entry per event.
@@ -25,7 +26,7 @@ pub fn timeline(session: &Session) -> Vec<TimelineEntry> {
             offset_ms: start.map_or(0.0, |s| e.timestamp.millis_since(s)),
             kind: e.kind.clone(),
             label: label(e),
-            duration_ms: e.duration_ms.or_else(|| e.f64("duration_ms")),
+            duration_ms: known_duration(e),
             iteration: e.iteration,
             agent: e
                 .agent
@@ -43,8 +44,7 @@ fn is_important(e: &Event) -> bool {
 }
 
 fn dur(e: &Event) -> String {
-    e.duration_ms
-        .or_else(|| e.f64("duration_ms"))
+    known_duration(e)
         .map(|d| format!(" ({})", secs(d)))
         .unwrap_or_default()
 }

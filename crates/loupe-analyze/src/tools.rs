@@ -52,18 +52,19 @@ pub(crate) fn p95_sorted(sorted: &[f64]) -> f64 {
 }
 
 pub(crate) fn tool_stats(f: &Facts<'_>) -> Vec<ToolStats> {
-    let mut by_name: HashMap<&str, (u64, u64, Vec<f64>)> = HashMap::default();
+    let mut by_name: HashMap<&str, (u64, u64, Vec<f64>, u64)> = HashMap::default();
     for t in &f.tools {
         let e = by_name.entry(t.name).or_default();
         e.0 += 1;
         e.1 += u64::from(t.failed);
-        if let Some(d) = t.duration_ms {
-            e.2.push(d);
+        match t.duration_ms {
+            Some(d) => e.2.push(d),
+            None => e.3 += u64::from(crate::session::invalid_duration(t.event)),
         }
     }
     let mut out: Vec<ToolStats> = by_name
         .into_iter()
-        .map(|(name, (calls, errors, mut durs))| {
+        .map(|(name, (calls, errors, mut durs, invalid_durations))| {
             durs.sort_unstable_by(f64::total_cmp);
             let avg = if durs.is_empty() {
                 0.0
@@ -76,6 +77,8 @@ pub(crate) fn tool_stats(f: &Facts<'_>) -> Vec<ToolStats> {
                 errors,
                 avg_duration_ms: avg,
                 p95_duration_ms: p95_sorted(&durs),
+                timed_calls: durs.len() as u64,
+                invalid_durations,
             }
         })
         .collect();
@@ -91,6 +94,9 @@ pub fn tools(session: &Session) -> Vec<ToolStats> {
 /// Workflow nodes by summed duration, slowest first.
 pub fn slowest_nodes(session: &Session) -> Vec<NodeStats> {
     let mut by_id: HashMap<&str, NodeStats> = HashMap::default();
+    // Runs whose recorded duration is negative, per node: left out of the
+    // mean rather than counted as 0 s (docs/analysis.md, Durations).
+    let mut invalid: HashMap<&str, u64> = HashMap::default();
     for e in &session.events {
         if e.kind != EventKind::NodeEnd {
             continue;
@@ -107,15 +113,17 @@ pub fn slowest_nodes(session: &Session) -> Vec<NodeStats> {
         }
         n.runs += 1;
         n.failures += u64::from(e.status().is_some_and(crate::facts::is_fail_status));
-        n.total_duration_ms += e
-            .duration_ms
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .unwrap_or(0.0);
+        match e.duration_ms {
+            Some(d) if crate::session::valid_duration(d) => n.total_duration_ms += d,
+            Some(_) => *invalid.entry(id).or_default() += 1,
+            None => {}
+        }
     }
     let mut out: Vec<NodeStats> = by_id
         .into_values()
         .map(|mut n| {
-            n.avg_duration_ms = n.total_duration_ms / n.runs.max(1) as f64;
+            let timed = n.runs - invalid.get(n.node_id.as_str()).copied().unwrap_or(0);
+            n.avg_duration_ms = n.total_duration_ms / timed.max(1) as f64;
             n
         })
         .collect();
@@ -378,5 +386,53 @@ mod tests {
         assert_eq!(p[0].count, 2);
         assert_eq!(p[0].example, "exit code 1: 3 failing");
         assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn negative_durations_are_unknown_not_zero() {
+        let mut t = Trace::new();
+        t.iter(1);
+        t.tool("read_file", json!({}), 300.0);
+        t.tool("read_file", json!({}), -250.0);
+        t.tool("bash", json!({}), -3_000.0);
+        for (ms, status) in [(2_000.0, "completed"), (-1_000.0, "completed")] {
+            let e = t.push(
+                EventKind::NodeEnd,
+                &[
+                    (keys::NODE_ID, "plan".into()),
+                    (keys::STATUS, status.into()),
+                ],
+            );
+            e.duration_ms = Some(ms);
+        }
+        let session = t.session();
+        let a = crate::analyze(&session, &crate::AnalysisConfig::default());
+        let read = a.tools.iter().find(|t| t.name == "read_file").unwrap();
+        // The mean of the one known duration, not (300 - 250) / 2 nor 150.
+        assert_eq!(read.known_durations(), Some((300.0, 300.0)));
+        let bash = a.tools.iter().find(|t| t.name == "bash").unwrap();
+        assert_eq!((bash.invalid_durations, bash.known_durations()), (1, None));
+        // A node run of -1 s is left out of the mean, not counted as 0 s.
+        assert_eq!(
+            (a.nodes[0].total_duration_ms, a.nodes[0].avg_duration_ms),
+            (2_000.0, 2_000.0)
+        );
+        assert_eq!(a.invalid_durations, 3);
+        // The tree and the timeline: unknown, never 0 or negative.
+        let tools: Vec<Option<f64>> = a.tree.children[0]
+            .children
+            .iter()
+            .filter(|n| n.kind == crate::SpanKind::Tool)
+            .map(|n| n.duration_ms)
+            .collect();
+        assert_eq!(tools, [Some(300.0), None, None]);
+        assert!(a
+            .timeline
+            .iter()
+            .all(|e| e.duration_ms.is_none_or(|d| d >= 0.0)));
+        assert!(a
+            .timeline
+            .iter()
+            .all(|e| !e.label.contains("-2") && !e.label.contains("-3")));
     }
 }

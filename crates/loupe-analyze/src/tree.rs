@@ -183,10 +183,13 @@ impl<'a> Builder<'a> {
 
     fn close(&mut self, i: usize, e: &Event, index: usize, failed: bool) {
         let n = &mut self.nodes[i];
-        n.duration_ms = e
-            .duration_ms
-            .filter(|d| d.is_finite() && *d >= 0.0)
-            .or_else(|| Some(e.timestamp.millis_since(n.start).max(0.0)));
+        n.duration_ms = match e.duration_ms {
+            Some(d) if crate::session::valid_duration(d) => Some(d),
+            // Recorded but negative: unknown, as everywhere (assembly
+            // already tried the time since its start).
+            Some(_) => None,
+            None => Some(e.timestamp.millis_since(n.start)).filter(|d| *d >= 0.0),
+        };
         n.error = if failed { e.error_message() } else { None };
         n.recorded_success = !failed
             && e.status().is_some_and(|s| {

@@ -101,6 +101,22 @@ pub struct ToolStats {
     pub avg_duration_ms: f64,
     /// 95th percentile duration (nearest rank).
     pub p95_duration_ms: f64,
+    /// Calls with a valid duration (the mean and p95 are over those).
+    #[serde(default)]
+    pub timed_calls: u64,
+    /// Calls whose recorded duration is negative ([`crate::valid_duration`]).
+    #[serde(default)]
+    pub invalid_durations: u64,
+}
+
+impl ToolStats {
+    /// The mean and p95 durations, `None` when they are unknown: no call
+    /// has a valid duration and some recorded a negative one (`-` in text,
+    /// null in JSON), rather than a mean of 0 the calls never had.
+    pub fn known_durations(&self) -> Option<(f64, f64)> {
+        (self.timed_calls > 0 || self.invalid_durations == 0)
+            .then_some((self.avg_duration_ms, self.p95_duration_ms))
+    }
 }
 
 /// One model's share of a session's LLM calls.
@@ -351,6 +367,17 @@ pub struct SessionAnalysis {
     pub tree: SpanNode,
     /// Timeline rows.
     pub timeline: Vec<TimelineEntry>,
+    /// Events whose recorded duration is negative (an end before its
+    /// start: clock skew), shown as unknown and left out of means and sums
+    /// ([`crate::valid_duration`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_durations: u64,
+}
+
+// serde's `skip_serializing_if` takes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What is known of a session's usage. A count a trace does not report is

@@ -32,8 +32,9 @@ const SCRIPT_HASH: &str = "sha256-WjbxGhXn7i4E5TOVDCtkUr8wp0UFRpg418p0ksRLAwU=";
 const MAX_WATERFALL_ROWS: usize = 400;
 /// Bars in the token-flow chart; longer sessions group iterations per bar.
 const MAX_FLOW_BARS: usize = 120;
-/// Span-tree nodes listed under the iterations per session.
-const MAX_TREE_NODES: usize = 3_000;
+/// Span-tree nodes listed under the iterations per session (the text
+/// tree's default limit too).
+const MAX_TREE_NODES: usize = crate::terminal::ROW_LIMIT;
 
 /// Escapes text for HTML text nodes and double- or single-quoted attribute values.
 pub fn escape(s: &str) -> String {
@@ -504,7 +505,7 @@ pub fn iterations(out: &mut String, i: usize, a: &SessionAnalysis) {
             let rest = a.tree.children.len() - shown;
             let _ = writeln!(
                 out,
-                "<p class=\"muted\">{rest} more top-level span{} (iterations, turns...) not shown: the report lists {MAX_TREE_NODES} spans at most; <code>loupe view --view tree</code> shows them all.</p>",
+                "<p class=\"muted\">{rest} more top-level span{} (iterations, turns...) not shown: the report lists {MAX_TREE_NODES} spans at most; <code>loupe view --view tree --all</code> shows them all.</p>",
                 if rest == 1 { "" } else { "s" }
             );
             break;
@@ -614,14 +615,13 @@ pub fn tools(out: &mut String, a: &SessionAnalysis) {
     }
     out.push_str("<table class=\"tools\">\n<thead><tr><th>Tool</th><th class=\"num\">Calls</th><th class=\"num\">Errors</th><th class=\"num\">Avg</th><th class=\"num\">p95</th></tr></thead>\n<tbody>\n");
     for t in &a.tools {
+        let (avg, p95) = crate::text::tool_durations(t);
         let _ = writeln!(
             out,
-            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{avg}</td><td class=\"num\">{p95}</td></tr>",
             escape(&t.name),
             t.calls,
             t.errors,
-            human_duration_ms(t.avg_duration_ms),
-            human_duration_ms(t.p95_duration_ms)
         );
     }
     out.push_str("</tbody>\n</table>\n");

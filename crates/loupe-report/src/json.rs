@@ -44,7 +44,7 @@
 //!       "evidence": [string]                                // addition
 //!     } ],
 //!     "tools": [ { "name": string, "calls": integer, "errors": integer,
-//!                  "avg_duration_ms": number, "p95_duration_ms": number } ],
+//!                  "avg_duration_ms": number | null, "p95_duration_ms": number | null } ],
 //!     "nodes": [ { "node_id": string, "node_type": string | null,  // addition: workflow nodes,
 //!                  "runs", "failures": integer,                    // slowest first; [] without
 //!                  "total_duration_ms", "avg_duration_ms": number } ],  // workflow nodes
@@ -195,8 +195,8 @@ pub struct ToolJson<'a> {
     pub name: &'a str,
     pub calls: u64,
     pub errors: u64,
-    pub avg_duration_ms: f64,
-    pub p95_duration_ms: f64,
+    pub avg_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
 }
 
 impl<'a> SessionJson<'a> {
@@ -280,8 +280,8 @@ impl<'a> ToolJson<'a> {
             name: &t.name,
             calls: t.calls,
             errors: t.errors,
-            avg_duration_ms: finite(t.avg_duration_ms),
-            p95_duration_ms: finite(t.p95_duration_ms),
+            avg_duration_ms: t.known_durations().map(|(avg, _)| finite(avg)),
+            p95_duration_ms: t.known_durations().map(|(_, p95)| finite(p95)),
         }
     }
 }

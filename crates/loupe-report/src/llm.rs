@@ -313,7 +313,7 @@ fn session(a: &SessionAnalysis, d: Detail) -> Value {
                 text(&t.name, d),
                 t.calls,
                 t.errors,
-                round(t.avg_duration_ms, 0)
+                t.known_durations().map(|(avg, _)| round(avg, 0))
             ])
         })
         .collect();

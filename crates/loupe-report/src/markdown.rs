@@ -248,6 +248,9 @@ fn session(a: &SessionAnalysis) -> String {
     if let Some(d) = a.duration_ms {
         let _ = writeln!(out, "- **Duration:** {}", human_duration_ms(d));
     }
+    if let Some(note) = crate::text::invalid_durations_note(a.invalid_durations) {
+        let _ = writeln!(out, "- **Note:** {note}");
+    }
     let _ = writeln!(
         out,
         "- **Efficiency score:** {}",
@@ -295,14 +298,13 @@ fn session(a: &SessionAnalysis) -> String {
             "| Tool | Calls | Errors | Avg | p95 |\n|---|---:|---:|---:|---:|"
         );
         for tool in &a.tools {
+            let (avg, p95) = crate::text::tool_durations(tool);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {avg} | {p95} |",
                 escape(&tool.name),
                 tool.calls,
                 tool.errors,
-                human_duration_ms(tool.avg_duration_ms),
-                human_duration_ms(tool.p95_duration_ms)
             );
         }
     }

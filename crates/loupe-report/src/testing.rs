@@ -273,6 +273,7 @@ pub fn sample_analysis() -> SessionAnalysis {
                 e
             },
         ],
+        invalid_durations: 0,
     }
 }
 
@@ -301,6 +302,8 @@ fn tool(name: &str, calls: u64, errors: u64, avg: f64, p95: f64) -> ToolStats {
         errors,
         avg_duration_ms: avg,
         p95_duration_ms: p95,
+        timed_calls: calls,
+        invalid_durations: 0,
     }
 }
 

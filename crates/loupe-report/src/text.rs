@@ -30,6 +30,26 @@ pub fn human_duration_ms(ms: f64) -> String {
     }
 }
 
+/// A tool's mean and p95 durations as the tools tables show them: `-` each
+/// when they are unknown ([`loupe_analyze::ToolStats::known_durations`]).
+pub(crate) fn tool_durations(t: &loupe_analyze::ToolStats) -> (String, String) {
+    match t.known_durations() {
+        Some((avg, p95)) => (human_duration_ms(avg), human_duration_ms(p95)),
+        None => ("-".to_owned(), "-".to_owned()),
+    }
+}
+
+/// Why some durations show as unknown, once per session that has any
+/// (docs/analysis.md, Durations).
+pub fn invalid_durations_note(n: u64) -> Option<String> {
+    (n > 0).then(|| {
+        format!(
+            "{n} recorded duration{} negative (an end before its start: clock skew?), shown as unknown and left out of means and sums",
+            if n == 1 { " is" } else { "s are" }
+        )
+    })
+}
+
 /// An efficiency score out of 100, as every output shows it: one decimal
 /// when it has one (`69.5/100`, `100/100`), so the text, Markdown and HTML
 /// agree with the JSON and CSV figure.

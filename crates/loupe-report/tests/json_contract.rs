@@ -69,8 +69,9 @@ struct Tool {
     name: String,
     calls: u64,
     errors: u64,
-    avg_duration_ms: f64,
-    p95_duration_ms: f64,
+    /// `null` when unknown (every recorded duration negative).
+    avg_duration_ms: Option<f64>,
+    p95_duration_ms: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,7 +250,7 @@ fn the_document_has_every_contract_key_with_the_contract_types() {
     assert_eq!((s.tools[0].calls, s.tools[0].errors), (1, 1));
     assert_eq!(
         (s.tools[0].avg_duration_ms, s.tools[0].p95_duration_ms),
-        (8_450.0, 8_450.0)
+        (Some(8_450.0), Some(8_450.0))
     );
     assert_eq!(doc.skipped.len(), 1);
     assert_eq!(doc.skipped[0].path, "traces/bad.jsonl");

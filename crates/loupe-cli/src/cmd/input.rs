@@ -243,6 +243,16 @@ impl Drop for ReadProgress {
 
 /// Reads `args.paths` (or the default trace directory) into filtered sessions.
 pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Result<Loaded> {
+    load_reading(args, format, &[])
+}
+
+/// [`load`], the readers leaving out the payload members `unread_payload`
+/// names (the caller never reads them: less memory for large sessions).
+pub(crate) fn load_reading(
+    args: &InputArgs,
+    format: Option<SourceFormat>,
+    unread_payload: &'static [loupe_model::UnreadMember],
+) -> anyhow::Result<Loaded> {
     check_window(args.since, args.until)?;
     let paths = input_paths(args)?;
     // With `--session`, only the sessions it can select are kept in memory.
@@ -258,6 +268,7 @@ pub(crate) fn load(args: &InputArgs, format: Option<SourceFormat>) -> anyhow::Re
     };
     let opts = ReadOptions {
         format,
+        unread_payload,
         ..ReadOptions::default()
     };
     let stats = loupe_formats::read_paths(&paths, &opts, &mut sink);

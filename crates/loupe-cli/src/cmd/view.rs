@@ -69,22 +69,57 @@ pub(crate) struct Args {
     /// Write to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Rows the text timeline and tree show per session (JSON and CSV list
+    /// every row).
+    #[arg(long, value_name = "N", default_value_t = loupe_report::terminal::ROW_LIMIT)]
+    limit: usize,
+    /// Show every row of the text timeline and tree (no --limit).
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
     #[command(flatten)]
     analysis: AnalysisArgs,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = input::analysis_config(&args.analysis)?;
-    let loaded = input::load(&args.input, args.format.format)?;
+    let mut config = input::analysis_config(&args.analysis)?;
+    let view = args.view.unwrap_or(ViewName::Summary);
+    // The summary and token views, but for the HTML report (always the
+    // whole report's parts), show neither the span tree nor the timeline
+    // nor tool results: the analysis skips the first two and the readers
+    // the third, as `loupe analyze` does, which spares a large session's
+    // memory (docs/benchmarks.md).
+    let lean = matches!(view, ViewName::Summary | ViewName::Tokens) && args.output != Output::Html;
+    config.summary_only = lean;
+    let unread: &'static [loupe_model::UnreadMember] = if lean {
+        loupe_analyze::ANALYSIS_UNREAD_PAYLOAD
+    } else {
+        &[]
+    };
+    let mut loaded = input::load_reading(&args.input, args.format.format, unread)?;
     let analyses = input::analyze_all(&loaded.sessions, &config);
+    // The events are not needed past the analysis: freed before the
+    // output, which can be as large, is written.
+    loaded.sessions = Vec::new();
     let out = args.out.as_deref();
     // On stderr whatever the output: JSON also lists them in the document.
     input::report_skipped(&loaded.skipped);
-    let view = args.view.unwrap_or(ViewName::Summary);
-    let text = match args.output {
-        Output::Text => {
-            loupe_report::terminal::render(&analyses, view.view(), input::use_color(out))
+    // The text and Markdown summaries say why some durations are unknown;
+    // the other views and outputs say it here.
+    let summary_shown = matches!(args.output, Output::Text | Output::Md)
+        && matches!(view, ViewName::Summary | ViewName::All);
+    if !summary_shown {
+        let invalid = analyses.iter().map(|a| a.invalid_durations).sum();
+        if let Some(note) = loupe_report::invalid_durations_note(invalid) {
+            eprintln!("loupe: {note}");
         }
+    }
+    let text = match args.output {
+        Output::Text => loupe_report::terminal::render_limited(
+            &analyses,
+            view.view(),
+            input::use_color(out),
+            (!args.all).then_some(args.limit),
+        ),
         Output::Json => loupe_report::json::render_view(
             &analyses,
             &input::json_skipped(&loaded.skipped, &loaded.unread_files),

@@ -44,8 +44,26 @@ impl View {
     }
 }
 
-/// Renders `view` of every session, separated by blank lines.
+/// Rows the text timeline and span tree show of one session by default, as
+/// the HTML report lists at most this many spans: a session of a million
+/// events stays readable, and `loupe view --limit N` or `--all` shows more.
+pub const ROW_LIMIT: usize = 3_000;
+
+/// Renders `view` of every session, separated by blank lines, the timeline
+/// and tree cut at [`ROW_LIMIT`] rows each.
 pub fn render(analyses: &[SessionAnalysis], view: View, color: bool) -> String {
+    render_limited(analyses, view, color, Some(ROW_LIMIT))
+}
+
+/// [`render`] with the timeline and tree cut at `limit` rows per session
+/// (`None`: every row). A cut view ends with a line saying how many rows
+/// it left out and how to see them.
+pub fn render_limited(
+    analyses: &[SessionAnalysis],
+    view: View,
+    color: bool,
+    limit: Option<usize>,
+) -> String {
     let mut out = String::new();
     for (i, a) in analyses.iter().enumerate() {
         if i > 0 {
@@ -53,15 +71,15 @@ pub fn render(analyses: &[SessionAnalysis], view: View, color: bool) -> String {
         }
         match view {
             View::Summary => out.push_str(&summary::render(a, color)),
-            View::Timeline => out.push_str(&timeline::render(a, color)),
-            View::Tree => out.push_str(&tree::render(a, color)),
+            View::Timeline => out.push_str(&timeline::render_limited(a, color, limit)),
+            View::Tree => out.push_str(&tree::render_limited(a, color, limit)),
             View::Tokens => out.push_str(&tokens::render(a, color)),
             View::All => {
                 out.push_str(&summary::render(a, color));
                 out.push('\n');
-                out.push_str(&timeline::render(a, color));
+                out.push_str(&timeline::render_limited(a, color, limit));
                 out.push('\n');
-                out.push_str(&tree::render(a, color));
+                out.push_str(&tree::render_limited(a, color, limit));
                 out.push('\n');
                 out.push_str(&tokens::render(a, color));
             }
@@ -71,6 +89,18 @@ pub fn render(analyses: &[SessionAnalysis], view: View, color: bool) -> String {
         out.push_str("No sessions found.\n");
     }
     out
+}
+
+/// The line that ends a view cut at `limit` rows of `total`: how many rows
+/// it left out and how to see them.
+pub(crate) fn rows_left_out(total: usize, limit: usize, what: &str, p: Painter) -> String {
+    let note = format!(
+        "… {} more {what} not shown (the first {} of {}): --limit N shows more, --all shows every one, -o json or csv lists them all",
+        crate::text::thousands((total - limit) as u64),
+        crate::text::thousands(limit as u64),
+        crate::text::thousands(total as u64),
+    );
+    p.dim(&note)
 }
 
 /// Applies styles only when colour is on.

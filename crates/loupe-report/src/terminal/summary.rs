@@ -54,6 +54,9 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     if let Some(d) = a.duration_ms {
         let _ = writeln!(out, "  Duration  {}", human_duration_ms(d));
     }
+    if let Some(note) = crate::text::invalid_durations_note(a.invalid_durations) {
+        let _ = writeln!(out, "  Note      {note}");
+    }
     let score = crate::text::score(a.efficiency_score);
     let score = if a.efficiency_score >= 80.0 {
         p.ok(&score)
@@ -134,12 +137,13 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
             ("p95", Align::Right),
         ]);
         for tool in &a.tools {
+            let (avg, p95) = crate::text::tool_durations(tool);
             table.row(vec![
                 short_name(&tool.name, 40),
                 tool.calls.to_string(),
                 tool.errors.to_string(),
-                human_duration_ms(tool.avg_duration_ms),
-                human_duration_ms(tool.p95_duration_ms),
+                avg,
+                p95,
             ]);
         }
         out.push_str(&table.render(2, p));

@@ -9,8 +9,14 @@ use loupe_model::Category;
 use super::Painter;
 use crate::text::{human_duration_ms, one_line, short_name};
 
-/// Renders the timeline of one session.
+/// Renders the timeline of one session, cut at [`super::ROW_LIMIT`] rows.
 pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    render_limited(a, color, Some(super::ROW_LIMIT))
+}
+
+/// Renders the timeline of one session, its first `limit` events (`None`:
+/// all), then a line saying how many were left out.
+pub fn render_limited(a: &SessionAnalysis, color: bool, limit: Option<usize>) -> String {
     let p = Painter::new(color);
     let mut out = String::new();
     let _ = writeln!(
@@ -22,15 +28,24 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
     if a.timeline.is_empty() {
         let _ = writeln!(out, "  (no events)");
     }
+    let shown = limit.map_or(&a.timeline[..], |n| &a.timeline[..n.min(a.timeline.len())]);
     // Offsets past an hour are longer: all are aligned to the longest.
-    let width = a
-        .timeline
+    let width = shown
         .iter()
         .map(|e| offset(e.offset_ms).len())
         .max()
         .unwrap_or(0);
-    for e in &a.timeline {
+    for e in shown {
         out.push_str(&line(e, width, p));
+        out.push('\n');
+    }
+    if shown.len() < a.timeline.len() {
+        out.push_str(&super::rows_left_out(
+            a.timeline.len(),
+            shown.len(),
+            "events",
+            p,
+        ));
         out.push('\n');
     }
     out

@@ -8,8 +8,15 @@ use loupe_analyze::{NodeStatus, SessionAnalysis, SpanKind, SpanNode};
 use super::Painter;
 use crate::text::{human_duration_ms, human_tokens, one_line, percent, short_name};
 
-/// Renders the span tree of one session.
+/// Renders the span tree of one session, cut at [`super::ROW_LIMIT`] rows.
 pub fn render(a: &SessionAnalysis, color: bool) -> String {
+    render_limited(a, color, Some(super::ROW_LIMIT))
+}
+
+/// Renders the span tree of one session, its first `limit` spans depth
+/// first (`None`: all, the session's own line included), then a line saying
+/// how many were left out.
+pub fn render_limited(a: &SessionAnalysis, color: bool, limit: Option<usize>) -> String {
     let p = Painter::new(color);
     let mut out = String::new();
     let _ = writeln!(
@@ -18,22 +25,65 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         p.bold("Tree"),
         p.bold(&one_line(&a.session_id, 120))
     );
-    let _ = writeln!(out, "{}", node_line(&a.tree, p));
-    let count = a.tree.children.len();
-    for (i, child) in a.tree.children.iter().enumerate() {
-        walk(child, "", i + 1 == count, p, &mut out);
+    let mut budget = limit.unwrap_or(usize::MAX);
+    if budget == 0 {
+        // Nothing shown: only the count below.
+    } else {
+        budget -= 1;
+        let _ = writeln!(out, "{}", node_line(&a.tree, p));
+        let count = a.tree.children.len();
+        for (i, child) in a.tree.children.iter().enumerate() {
+            if !walk(child, "", i + 1 == count, p, &mut out, &mut budget) {
+                break;
+            }
+        }
+    }
+    if let Some(limit) = limit {
+        let total = span_count(&a.tree);
+        if total > limit {
+            out.push_str(&super::rows_left_out(total, limit, "spans", p));
+            out.push('\n');
+        }
     }
     out
 }
 
-fn walk(node: &SpanNode, prefix: &str, last: bool, p: Painter, out: &mut String) {
+/// Writes `node` and its children while `budget` lasts; false once it ran
+/// out before the end.
+fn walk(
+    node: &SpanNode,
+    prefix: &str,
+    last: bool,
+    p: Painter,
+    out: &mut String,
+    budget: &mut usize,
+) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
     let branch = if last { "└── " } else { "├── " };
     let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), node_line(node, p));
     let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
     let count = node.children.len();
     for (i, child) in node.children.iter().enumerate() {
-        walk(child, &child_prefix, i + 1 == count, p, out);
+        if !walk(child, &child_prefix, i + 1 == count, p, out, budget) {
+            return false;
+        }
     }
+    true
+}
+
+/// Spans of the tree, its root included: the rows of an uncut view.
+fn span_count(node: &SpanNode) -> usize {
+    // Iterative: a corrupt trace may nest deeply.
+    let mut stack = vec![node];
+    let mut count = 0;
+    while let Some(n) = stack.pop() {
+        count += 1;
+        stack.extend(n.children.iter());
+    }
+    count
 }
 
 fn node_line(node: &SpanNode, p: Painter) -> String {
