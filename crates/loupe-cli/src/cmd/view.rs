@@ -110,7 +110,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !summary_shown {
         let invalid = analyses.iter().map(|a| a.invalid_durations).sum();
         if let Some(note) = loupe_report::invalid_durations_note(invalid) {
-            eprintln!("loupe: {note}");
+            diag!("loupe: {note}");
         }
     }
     let text = match args.output {
