@@ -24,4 +24,4 @@ pub mod testing;
 mod text;
 
 pub use json::SkippedRecord;
-pub use text::{human_duration_ms, human_tokens, score, thousands};
+pub use text::{human_duration_ms, human_tokens, one_line, score, thousands};
