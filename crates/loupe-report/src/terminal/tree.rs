@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use loupe_analyze::{NodeStatus, SessionAnalysis, SpanKind, SpanNode};
+use loupe_analyze::{CacheRating, NodeStatus, SessionAnalysis, SpanKind, SpanNode};
 
 use super::Painter;
 use crate::text::{human_duration_ms, human_tokens, one_line, percent, short_name};
@@ -18,25 +18,36 @@ pub fn render(a: &SessionAnalysis, color: bool) -> String {
         p.bold("Tree"),
         p.bold(&one_line(&a.session_id, 120))
     );
-    let _ = writeln!(out, "{}", node_line(&a.tree, p));
+    // A session whose calls report no cache counts has an unknown hit
+    // rate, not 0% (as the summary's "unreported").
+    let cache_reported = a.token_flow.cache_rating != CacheRating::Unreported;
+    let line = |node: &SpanNode| node_line(node, cache_reported, p);
+    let _ = writeln!(out, "{}", line(&a.tree));
     let count = a.tree.children.len();
     for (i, child) in a.tree.children.iter().enumerate() {
-        walk(child, "", i + 1 == count, p, &mut out);
+        walk(child, "", i + 1 == count, &line, p, &mut out);
     }
     out
 }
 
-fn walk(node: &SpanNode, prefix: &str, last: bool, p: Painter, out: &mut String) {
+fn walk(
+    node: &SpanNode,
+    prefix: &str,
+    last: bool,
+    line: &dyn Fn(&SpanNode) -> String,
+    p: Painter,
+    out: &mut String,
+) {
     let branch = if last { "└── " } else { "├── " };
-    let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), node_line(node, p));
+    let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), line(node));
     let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
     let count = node.children.len();
     for (i, child) in node.children.iter().enumerate() {
-        walk(child, &child_prefix, i + 1 == count, p, out);
+        walk(child, &child_prefix, i + 1 == count, line, p, out);
     }
 }
 
-fn node_line(node: &SpanNode, p: Painter) -> String {
+fn node_line(node: &SpanNode, cache_reported: bool, p: Painter) -> String {
     let mut s = String::new();
     let tag = kind_tag(node.kind);
     if !tag.is_empty() {
@@ -79,14 +90,18 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
         );
         let _ = write!(s, "  {}", p.dim(&brief));
     } else if let Some(t) = &node.tokens {
+        let hit = if cache_reported {
+            format!(" hit {}", percent(t.cache_hit_rate()))
+        } else {
+            String::new()
+        };
         let _ = write!(
             s,
             "  {}",
             p.dim(&format!(
-                "[in {} out {} hit {}]",
+                "[in {} out {}{hit}]",
                 human_tokens(t.input_tokens),
                 human_tokens(t.output_tokens),
-                percent(t.cache_hit_rate())
             ))
         );
     }
