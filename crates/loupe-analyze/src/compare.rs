@@ -272,6 +272,21 @@ const METRICS: &[MetricDef] = &[
     },
 ];
 
+/// The names of the metrics a comparison judges, in its order.
+pub fn compared_metrics() -> impl ExactSizeIterator<Item = &'static str> {
+    METRICS.iter().map(|m| m.name)
+}
+
+/// One session's value of the compared metric `name`, as a comparison
+/// reads it: `None` when it is unknown (no usage or cache counts reported,
+/// an unpriced model) or `name` is no compared metric. A comparison leaves
+/// out a metric unknown on either side, so a view showing the sides' own
+/// values asks here rather than judging them again.
+pub fn compared_value(s: &SessionAnalysis, name: &str) -> Option<f64> {
+    let def = METRICS.iter().find(|m| m.name == name)?;
+    (def.get)(s).filter(|v| v.is_finite())
+}
+
 fn fmt_value(name: &str, v: f64) -> String {
     match name {
         "cache_hit_rate" => format!("{:.1}%", v * 100.0),
@@ -865,6 +880,41 @@ mod tests {
         let same = compare_sessions(&a, &a, &CompareConfig::default());
         assert_eq!(same.assessment, Assessment::Similar);
         assert!(same.metrics.iter().all(|m| m.direction == Direction::Same));
+    }
+
+    #[test]
+    fn compared_values_are_what_a_comparison_reads_per_side() {
+        let mut t = Trace::new();
+        t.iter(1);
+        let e = t.push(
+            loupe_model::EventKind::LlmResponse,
+            &[("model", "claude-sonnet-4-5".into())],
+        );
+        e.set_usage(&loupe_model::TokenUsage::otel(10_000, 100));
+        let without_cache = analyze(&t.session(), &AnalysisConfig::default());
+        let with_cache = run(2, 6000, 100.0);
+        assert_eq!(compared_metrics().len(), METRICS.len());
+        assert_eq!(compared_value(&without_cache, "cache_hit_rate"), None);
+        assert_eq!(compared_value(&without_cache, "success_rate"), Some(0.0));
+        assert_eq!(compared_value(&with_cache, "success_rate"), Some(1.0));
+        assert_eq!(compared_value(&with_cache, "cache_hit_rate"), Some(0.6));
+        assert_eq!(compared_value(&with_cache, "no_such_metric"), None);
+        let c = compare_sessions(&with_cache, &without_cache, &CompareConfig::default());
+        for m in &c.metrics {
+            assert_eq!(
+                compared_value(&with_cache, &m.name),
+                Some(m.a),
+                "{}",
+                m.name
+            );
+            assert_eq!(
+                compared_value(&without_cache, &m.name),
+                Some(m.b),
+                "{}",
+                m.name
+            );
+        }
+        assert!(!c.metrics.iter().any(|m| m.name == "cache_hit_rate"));
     }
 
     #[test]

@@ -43,8 +43,8 @@ pub use cache_boundary::{
     cache_boundary, CacheBoundaryStats, CacheBoundaryTracker, DEFAULT_WINDOW,
 };
 pub use compare::{
-    compare_groups, compare_sessions, prune_for_comparison, Assessment, CompareConfig, Comparison,
-    Direction, MetricDelta, Slowdown,
+    compare_groups, compare_sessions, compared_metrics, compared_value, prune_for_comparison,
+    Assessment, CompareConfig, Comparison, Direction, MetricDelta, Slowdown,
 };
 pub use detectors::{detect, rule_categories, Thresholds, ThresholdsError};
 pub use facts::counts_as_error;

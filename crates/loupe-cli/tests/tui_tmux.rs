@@ -277,3 +277,74 @@ fn browse_a_live_server_with_server_in_tmux() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The pid of the `loupe` process whose parent is `parent` (the pane's shell).
+#[cfg(target_os = "linux")]
+fn child_named_loupe(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split after `)`.
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (name == "loupe" && ppid == parent).then_some(pid)
+        })
+}
+
+/// SIGTERM and SIGHUP end the dashboard like `q`: the terminal is back in
+/// its normal mode (line editing and echo, main screen) and the exit status
+/// is 128 + the signal. Before, the terminal was left raw on the alternate
+/// screen. Also: a warning of the first load (a malformed line) is in the
+/// footer from the start.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_and_sighup_restore_the_terminal_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    write_session(dir.path(), &session("sig-one", 2, 0));
+    let file = dir.path().join("sig-one.jsonl");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("{\"event_id\": \n");
+    std::fs::write(&file, text).unwrap();
+    for (signal, status) in [("TERM", 143), ("HUP", 129)] {
+        let command = format!(
+            "'{LOUPE}' tui '{}'; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30",
+            dir.path().display()
+        );
+        let tmux = Tmux::start(&format!("sig{signal}"), &command);
+        tmux.wait_for(&["Loupe sessions", "sig-one", "malformed record(s) skipped"]);
+        let display = |format: &str| {
+            String::from_utf8_lossy(&tmux.run(&["display", "-p", "-t", "main", format]).stdout)
+                .trim()
+                .to_owned()
+        };
+        assert_eq!(display("#{alternate_on}"), "1");
+        let shell: u32 = display("#{pane_pid}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            if let Some(pid) = child_named_loupe(shell) {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "no loupe process under {shell}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let screen = tmux.wait_for(&[&format!("EXIT={status}"), "icanon"]);
+        assert!(
+            !screen.contains("-icanon"),
+            "still raw after {signal}:\n{screen}"
+        );
+        assert_eq!(display("#{alternate_on}"), "0", "after {signal}");
+        assert_eq!(
+            display("#{cursor_flag}"),
+            "1",
+            "cursor shown after {signal}"
+        );
+    }
+}

@@ -45,7 +45,9 @@ pub fn json(a: &Side, b: &Side, c: &Comparison) -> String {
     s
 }
 
-fn value(name: &str, v: f64) -> String {
+/// A compared metric's value as `loupe compare` shows it (`64.8`, `$0.1801`,
+/// `27.6s`, `100%`); the TUI's compare pane shows the same.
+pub fn value(name: &str, v: f64) -> String {
     if !v.is_finite() {
         return "-".to_owned();
     }
@@ -70,7 +72,9 @@ fn value(name: &str, v: f64) -> String {
     }
 }
 
-fn signed(name: &str, delta: f64) -> String {
+/// A compared metric's change `B − A` with its sign, as `loupe compare`
+/// shows it (`+7.7`, `-$0.1756`, `+12.5 pp`).
+pub fn signed(name: &str, delta: f64) -> String {
     // A change of a rate is in percentage points, not a percentage of it.
     if name == "cache_hit_rate" && delta.is_finite() {
         return format!("{:+.1} pp", delta * 100.0);

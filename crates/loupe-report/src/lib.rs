@@ -24,4 +24,6 @@ pub mod testing;
 mod text;
 
 pub use json::SkippedRecord;
-pub use text::{human_duration_ms, human_tokens, invalid_durations_note, score, thousands};
+pub use text::{
+    human_duration_ms, human_tokens, invalid_durations_note, one_line, score, thousands,
+};

@@ -126,10 +126,11 @@ pub(crate) fn percent(fraction: f64) -> String {
 }
 
 /// Trace text made safe for a terminal: control characters (including ESC, so
-/// a trace cannot inject terminal escape sequences) become `\u{..}` escapes,
-/// newlines and tabs become spaces, and the result is cut to `max_chars`
-/// characters with an ellipsis.
-pub(crate) fn one_line(s: &str, max_chars: usize) -> String {
+/// a trace cannot inject terminal escape sequences) and bidirectional
+/// overrides (which would reorder what follows them on screen) become
+/// `\u{..}` escapes, newlines and tabs become spaces, and the result is cut
+/// to `max_chars` characters with an ellipsis.
+pub fn one_line(s: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max_chars * 4));
     for (count, c) in s.chars().enumerate() {
         if count >= max_chars {
@@ -138,11 +139,23 @@ pub(crate) fn one_line(s: &str, max_chars: usize) -> String {
         }
         match c {
             '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c if c.is_control() || is_bidi_control(c) => {
+                out.push_str(&c.escape_unicode().to_string());
+            }
             c => out.push(c),
         }
     }
     out
+}
+
+/// Unicode's explicit bidirectional formatting characters (embeddings,
+/// overrides, isolates and marks; the "Trojan Source" characters): text
+/// after one can be shown in another order than it is stored.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// A name (tool, node, model, agent) made safe like [`one_line`] and, when
@@ -385,6 +398,9 @@ mod tests {
         assert_eq!(comment.chars().count(), 40);
         assert!(comment.ends_with("review_comment"), "{comment}");
         assert_eq!(short_name("a\x1bb", 10), "a\\u{1b}b");
+        // Bidi overrides are escaped: "txt.exe" must not show as "exe.txt".
+        assert_eq!(one_line("a\u{202E}txt.exe", 20), "a\\u{202e}txt.exe");
+        assert_eq!(one_line("\u{2066}x\u{2069}", 20), "\\u{2066}x\\u{2069}");
         assert_eq!(truncate_chars("héllo", 2), "hé…");
         assert_eq!(truncate_chars("hé", 2), "hé");
     }

@@ -15,7 +15,7 @@ use ratatui::Terminal;
 
 fn draw(terminal: &mut Terminal<TestBackend>, app: &mut App) {
     let height = terminal.size().unwrap().height;
-    app.set_page_height(loupe_tui::ui::page_height(height));
+    app.set_screen_height(height);
     terminal.draw(|f| loupe_tui::ui::draw(f, app)).unwrap();
 }
 

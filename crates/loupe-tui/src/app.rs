@@ -203,9 +203,12 @@ pub struct App {
     /// Session ids marked for comparison (at most two, in marking order).
     marked: Vec<String>,
     help: bool,
-    /// Rows a page scroll moves (the content height of the last draw).
-    page: usize,
+    /// Height of the terminal at the last draw: how many rows each list
+    /// shows, so scrolling stops where the last row is in view.
+    screen_height: u16,
     status: Option<String>,
+    /// A reload is under way (the data shown is the last loaded).
+    loading: bool,
 }
 
 impl App {
@@ -224,8 +227,9 @@ impl App {
             scroll: [0; 5],
             marked: Vec::new(),
             help: false,
-            page: 10,
+            screen_height: 24,
             status: None,
+            loading: false,
         };
         app.refilter(None);
         app
@@ -234,11 +238,17 @@ impl App {
     /// Replaces the sessions (live refresh), keeping the cursor, the open
     /// session, the tab, scroll offsets and marks where those sessions still exist.
     pub fn set_sessions(&mut self, analyses: Vec<SessionAnalysis>) {
+        self.set_views(analyses.into_iter().map(SessionView::new).collect());
+    }
+
+    /// [`App::set_sessions`] with the views already built (a loader thread
+    /// builds them, so the UI thread only swaps them in).
+    pub fn set_views(&mut self, views: Vec<SessionView>) {
         let keep_selected = self
             .selected_session()
             .map(|s| s.analysis.session_id.clone());
         let keep_open = self.open_session().map(|s| s.analysis.session_id.clone());
-        self.sessions = analyses.into_iter().map(SessionView::new).collect();
+        self.sessions = views;
         self.open = keep_open.and_then(|id| self.index_of(&id));
         if self.open.is_none() && self.screen == Screen::Detail {
             self.screen = Screen::Browser;
@@ -270,7 +280,11 @@ impl App {
             let (a, b) = (&sessions[x].analysis, &sessions[y].analysis);
             let key = match sort {
                 SortMode::Newest => b.started_at.cmp(&a.started_at),
-                SortMode::Cost => b.metrics.cost_usd.total_cmp(&a.metrics.cost_usd),
+                // An unknown cost is no cost of $0: such sessions go last.
+                SortMode::Cost => match (a.known_cost_usd(), b.known_cost_usd()) {
+                    (Some(x), Some(y)) => y.total_cmp(&x),
+                    (x, y) => y.is_some().cmp(&x.is_some()),
+                },
                 SortMode::Efficiency => b.efficiency_score.total_cmp(&a.efficiency_score),
                 SortMode::Iterations => b.metrics.iterations.cmp(&a.metrics.iterations),
             };
@@ -354,7 +368,9 @@ impl App {
         self.help
     }
 
-    /// Top row of `tab`'s scrolled content (may exceed the content; drawing clamps).
+    /// Top row of `tab`'s scrolled content (at most [`App::max_scroll`]
+    /// after a key; a resize or refresh may leave it beyond until the next
+    /// key, and drawing clamps).
     pub fn scroll(&self, tab: Tab) -> usize {
         self.scroll[tab.index()]
     }
@@ -369,9 +385,36 @@ impl App {
         self.status = status;
     }
 
-    /// Tells the app how many rows a page holds (the drawn content height).
-    pub fn set_page_height(&mut self, rows: usize) {
-        self.page = rows.max(1);
+    /// Whether a reload is under way (the footer says `loading…`).
+    pub fn loading(&self) -> bool {
+        self.loading
+    }
+
+    /// Sets whether a reload is under way.
+    pub fn set_loading(&mut self, loading: bool) {
+        self.loading = loading;
+    }
+
+    /// Tells the app the terminal's height (at each draw): a page scroll
+    /// moves by the rows a list shows, and a list scrolls no further than
+    /// its last row at the bottom.
+    pub fn set_screen_height(&mut self, height: u16) {
+        self.screen_height = height;
+    }
+
+    /// Rows the browser's list or `tab`'s list shows at the current height.
+    fn page(&self, tab: Option<Tab>) -> usize {
+        crate::ui::rows_shown(tab, self.screen_height)
+    }
+
+    /// The furthest `tab` scrolls: its last row at the bottom of the view
+    /// (issues, of varying height, scroll one by one up to the last).
+    pub fn max_scroll(&self, tab: Tab) -> usize {
+        let len = self.content_len(tab);
+        match tab {
+            Tab::Issues => len.saturating_sub(1),
+            _ => len.saturating_sub(self.page(Some(tab))),
+        }
     }
 
     /// Rows of scrollable content in `tab` for the open session.
@@ -455,8 +498,8 @@ impl App {
             KeyCode::Esc => return Action::Quit,
             KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
-            KeyCode::PageUp => self.selected = self.selected.saturating_sub(self.page),
-            KeyCode::PageDown => self.selected = (self.selected + self.page).min(last),
+            KeyCode::PageUp => self.selected = self.selected.saturating_sub(self.page(None)),
+            KeyCode::PageDown => self.selected = (self.selected + self.page(None)).min(last),
             KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
             KeyCode::End | KeyCode::Char('G') => self.selected = last,
             KeyCode::Enter => {
@@ -508,8 +551,11 @@ impl App {
 
     fn detail_key(&mut self, code: KeyCode) -> Action {
         let tab = self.tab;
-        let len = self.content_len(tab);
-        let last = len.saturating_sub(1);
+        // Past the end nothing moves on screen: a key that only changed the
+        // state there would seem dead, so the state stops where the view does
+        // (also after a resize or a refresh shortened the list).
+        let last = self.max_scroll(tab);
+        let page = self.page(Some(tab));
         let scroll = &mut self.scroll[tab.index()];
         *scroll = (*scroll).min(last);
         match code {
@@ -521,8 +567,8 @@ impl App {
             }
             KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
             KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(last),
-            KeyCode::PageUp => *scroll = scroll.saturating_sub(self.page),
-            KeyCode::PageDown => *scroll = (*scroll + self.page).min(last),
+            KeyCode::PageUp => *scroll = scroll.saturating_sub(page),
+            KeyCode::PageDown => *scroll = (*scroll + page).min(last),
             KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
             KeyCode::End | KeyCode::Char('G') => *scroll = last,
             KeyCode::Char('c') => {

@@ -4,8 +4,9 @@
 //!
 //! Architecture: [`App`] is pure state driven by [`App::handle_key`] (no
 //! terminal, no I/O), [`ui::draw`] renders an `&App` into a ratatui frame,
-//! and [`run()`] owns the terminal and the event loop, pulling fresh
-//! analyses from a [`Feed`] (files, a store...) for live refresh. Long lists
+//! and [`run()`] owns the terminal and the event loop, taking fresh
+//! analyses from a [`Feed`] (files, a store...) polled on a thread of its
+//! own for live refresh. Long lists
 //! (timeline, span tree) are flattened once per session and only the rows
 //! in view are rendered, so 200,000-event sessions redraw in constant time.
 //!
@@ -22,5 +23,5 @@ pub mod testing;
 pub mod ui;
 
 pub use app::{Action, App, Screen, SessionView, SortMode, Tab, TreeRow};
-pub use compare::{compare_rows, CompareRow, Verdict};
-pub use run::{run, Feed};
+pub use compare::{compare_pane, ComparePane, CompareRow, Verdict};
+pub use run::{first_load, run, Exit, Feed};

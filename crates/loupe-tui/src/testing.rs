@@ -20,6 +20,10 @@ pub struct Synthetic {
     pub task: String,
     /// Input tokens of each LLM call.
     pub input_tokens: u64,
+    /// Whether the calls report cache counts (half the input read from cache).
+    pub reports_cache: bool,
+    /// The model of every call.
+    pub model: String,
 }
 
 impl Synthetic {
@@ -33,6 +37,8 @@ impl Synthetic {
             fail_every: 0,
             task: format!("task of {session_id}"),
             input_tokens: 2_000,
+            reports_cache: true,
+            model: "claude-sonnet-4-5".to_owned(),
         }
     }
 
@@ -59,7 +65,7 @@ impl Synthetic {
         events.push(
             next(EventKind::SessionStart, &mut clock)
                 .with(keys::TASK, self.task.clone())
-                .with(keys::MODEL, "claude-sonnet-4-5"),
+                .with(keys::MODEL, self.model.clone()),
         );
         let mut call = 0u32;
         for it in 1..=self.iterations {
@@ -68,15 +74,18 @@ impl Synthetic {
             events.push(start);
             let mut request = next(EventKind::LlmRequest, &mut clock);
             request.iteration = Some(it);
-            events.push(request.with(keys::MODEL, "claude-sonnet-4-5"));
+            events.push(request.with(keys::MODEL, self.model.clone()));
             let mut response = next(EventKind::LlmResponse, &mut clock)
-                .with(keys::MODEL, "claude-sonnet-4-5")
+                .with(keys::MODEL, self.model.clone())
                 .with(keys::STOP_REASON, "tool_use");
             response.iteration = Some(it);
             response.duration_ms = Some(90.0);
-            response.set_usage(
-                &TokenUsage::otel(self.input_tokens, 150).with_cache(self.input_tokens / 2, 0),
-            );
+            let usage = TokenUsage::otel(self.input_tokens, 150);
+            response.set_usage(&if self.reports_cache {
+                usage.with_cache(self.input_tokens / 2, 0)
+            } else {
+                usage
+            });
             events.push(response);
             for t in 0..self.tools_per_iteration {
                 call += 1;

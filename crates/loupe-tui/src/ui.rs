@@ -2,7 +2,7 @@
 //! renders only the rows that fit, so a frame costs the same for 10 or
 //! 200,000 events.
 
-use loupe_analyze::{NodeStatus, SessionAnalysis, Severity, SpanKind};
+use loupe_analyze::{CacheRating, NodeStatus, SessionAnalysis, Severity, SpanKind};
 use loupe_model::{SessionStatus, Timestamp};
 use loupe_report::{human_duration_ms, human_tokens};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Tabs, Wrap}
 use ratatui::Frame;
 
 use crate::app::{App, Screen, SessionView, Tab};
-use crate::compare::{compare_rows, Verdict};
+use crate::compare::{compare_pane, Verdict};
 
 const HEADER: Style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
 const DIM: Style = Style::new().fg(Color::DarkGray);
@@ -38,10 +38,29 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
     }
 }
 
-/// Rows of content the body shows on a terminal of `height` rows (the
-/// browser's table and the detail tabs lose a few rows to headers).
-pub fn page_height(height: u16) -> usize {
-    usize::from(height.saturating_sub(5)).max(1)
+/// Rows the browser's list (`None`) or a detail tab's list shows on a
+/// terminal of `height` rows: what is left after the title and the footer,
+/// the table header or the tab bar and position line, and the Tokens tab's
+/// two lines of verdict above its table header. At least 1.
+pub fn rows_shown(tab: Option<Tab>, height: u16) -> usize {
+    let chrome = match tab {
+        None => 3,
+        Some(Tab::Tokens) => 6,
+        Some(_) => 4,
+    };
+    usize::from(height.saturating_sub(chrome)).max(1)
+}
+
+/// Longest trace text drawn in one piece (a row shows less; wrapped
+/// paragraphs show this much at most).
+const MAX_TEXT: usize = 2_000;
+
+/// Trace text as the terminal views show it (`loupe view`): control
+/// characters escaped as `\u{1b}`, so they are seen rather than silently
+/// dropped, a newline or tab shown as a space so lines do not run together,
+/// and bidirectional overrides escaped so text shows in its stored order.
+fn safe(s: &str) -> String {
+    loupe_report::one_line(s, MAX_TEXT)
 }
 
 /// Efficiency colour: ≥70 green, ≥40 yellow, else red (attocode's bands).
@@ -198,20 +217,50 @@ fn browser_cells<'a>(app: &App, view: &'a SessionView) -> Vec<Line<'a>> {
     } else {
         " "
     };
+    let cost = match a.known_cost_usd() {
+        // A lower bound when some model has no price, as `$x + unpriced` says in `view`.
+        Some(usd) if !a.metrics.unpriced_models.is_empty() => format!("${usd:.3}+"),
+        Some(usd) => format!("${usd:.3}"),
+        None if !a.metrics.unpriced_models.is_empty() => "unpriced".to_owned(),
+        None => "—".to_owned(),
+    };
     vec![
         Line::raw(mark),
-        Line::raw(a.session_id.as_str()),
+        Line::raw(safe(&a.session_id)),
         Line::raw(short_time(a.started_at)),
         Line::styled(a.status.as_str(), status_style(a.status)),
         Line::raw(a.metrics.iterations.to_string()),
         Line::raw(human_tokens(a.metrics.tokens.total())),
-        Line::raw(format!("${:.3}", a.metrics.cost_usd)),
+        Line::raw(cost),
         Line::styled(
             format!("{:.0}", a.efficiency_score),
             efficiency_style(a.efficiency_score),
         ),
-        Line::raw(a.task.as_deref().unwrap_or("")),
+        Line::raw(safe(a.task.as_deref().unwrap_or(""))),
     ]
+}
+
+/// The session's cache hit rate as the text summary gives it: `unreported`
+/// when no call reports cache counts (not 0%), `-` without LLM input.
+fn cache_hit_text(a: &SessionAnalysis) -> String {
+    match (a.known_cache_hit_rate(), a.token_flow.cache_rating) {
+        (None, _) => "unreported".to_owned(),
+        (Some(_), CacheRating::None) => "-".to_owned(),
+        (Some(rate), _) => format!("{:.1}%", rate * 100.0),
+    }
+}
+
+/// The session's cost: `unreported` when no call reports usage or a cost,
+/// `unpriced` when its only models have no price, and a lower bound
+/// (`+ unpriced`) when some of them have none.
+fn cost_text(a: &SessionAnalysis) -> String {
+    let unpriced = !a.metrics.unpriced_models.is_empty();
+    match a.known_cost_usd() {
+        Some(usd) if unpriced => format!("${usd:.4} + unpriced"),
+        Some(usd) => format!("${usd:.4}"),
+        None if unpriced => "unpriced".to_owned(),
+        None => "unreported".to_owned(),
+    }
 }
 
 fn draw_detail(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
@@ -226,7 +275,7 @@ fn draw_detail(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
     };
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled(format!("Session {}", a.session_id), HEADER),
+            Span::styled(format!("Session {}", safe(&a.session_id)), HEADER),
             Span::raw(marked),
         ])),
         title,
@@ -274,11 +323,17 @@ fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
                 efficiency_style(a.efficiency_score),
             ),
         ]),
-        kv("Task", a.task.clone().unwrap_or_else(|| "-".to_owned())),
-        kv("Model", a.model.clone().unwrap_or_else(|| "-".to_owned())),
+        kv(
+            "Task",
+            a.task.as_deref().map_or_else(|| "-".to_owned(), safe),
+        ),
+        kv(
+            "Model",
+            a.model.as_deref().map_or_else(|| "-".to_owned(), safe),
+        ),
         kv(
             "Source",
-            format!("{} ({})", a.source.path, a.source.format.as_str()),
+            format!("{} ({})", safe(&a.source.path), a.source.format.as_str()),
         ),
         kv(
             "Started",
@@ -322,8 +377,8 @@ fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
                 )
             },
         ),
-        kv("Cache hit", format!("{:.1}%", m.cache_hit_rate * 100.0)),
-        kv("Cost", format!("${:.4}", m.cost_usd)),
+        kv("Cache hit", cache_hit_text(a)),
+        kv("Cost", cost_text(a)),
         kv(
             "Compactions",
             format!("{}   Subagents {}", m.compactions, m.subagents),
@@ -331,13 +386,13 @@ fn draw_summary(frame: &mut Frame<'_>, a: &SessionAnalysis, area: Rect) {
         kv("Issues", a.issues.len().to_string()),
     ];
     if !m.unpriced_models.is_empty() {
-        lines.push(kv("Unpriced", m.unpriced_models.join(", ")));
+        lines.push(kv("Unpriced", safe(&m.unpriced_models.join(", "))));
     }
     let tools: Vec<String> = a
         .tools
         .iter()
         .take(5)
-        .map(|t| format!("{} ×{}", t.name, t.calls))
+        .map(|t| format!("{} ×{}", safe(&t.name), t.calls))
         .collect();
     if !tools.is_empty() {
         lines.push(kv("Top tools", tools.join("  ")));
@@ -373,12 +428,12 @@ fn draw_timeline(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area
             let agent = e
                 .agent
                 .as_deref()
-                .map_or_else(String::new, |a| format!("[{a}] "));
+                .map_or_else(String::new, |a| format!("[{}] ", safe(a)));
             Line::from(vec![
                 Span::styled(format!("{:>9} ", offset_text(e.offset_ms)), DIM),
                 Span::raw(format!("{iteration:<6}")),
                 Span::styled(format!("{:<16} ", e.kind.as_str()), style),
-                Span::raw(format!("{agent}{} ", e.label)),
+                Span::raw(format!("{agent}{} ", safe(&e.label))),
                 Span::styled(duration, DIM),
             ])
         })
@@ -426,7 +481,7 @@ fn draw_tree(frame: &mut Frame<'_>, view: &SessionView, scroll: usize, area: Rec
                 Span::raw(indent),
                 Span::styled(format!("{mark} "), style),
                 Span::styled(kind, DIM),
-                Span::raw(format!("{} ", row.label)),
+                Span::raw(format!("{} ", safe(&row.label))),
                 Span::styled(extra, DIM),
             ])
         })
@@ -448,7 +503,7 @@ fn draw_tokens(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: 
                 "Cache: {:?}  Trend: {:?}  Peak iteration: {peak}",
                 flow.cache_rating, flow.trend
             )),
-            Line::styled(flow.recommendation.clone(), DIM),
+            Line::styled(safe(&flow.recommendation), DIM),
         ]),
         head,
     );
@@ -458,6 +513,8 @@ fn draw_tokens(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: 
     const WIDTHS: [u16; 7] = [5, 8, 8, 8, 6, 10, 10];
     const DROP_ORDER: [usize; 5] = [6, 4, 3, 2, 1];
     let keep = fit_columns(&WIDTHS, &DROP_ORDER, table_area.width, 1);
+    // No call reports cache counts: each iteration's hit rate is unknown, not 0%.
+    let cache_reported = flow.cache_rating != CacheRating::Unreported;
     let rows = flow.rows[start..(start + height).min(len)].iter().map(|r| {
         Row::new(kept(
             vec![
@@ -465,7 +522,11 @@ fn draw_tokens(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: 
                 human_tokens(r.tokens.input_tokens),
                 human_tokens(r.tokens.output_tokens),
                 human_tokens(r.tokens.cache_read_tokens),
-                format!("{:.0}%", r.cache_hit_rate * 100.0),
+                if cache_reported {
+                    format!("{:.0}%", r.cache_hit_rate * 100.0)
+                } else {
+                    "—".to_owned()
+                },
                 format!("${:.4}", r.cost_usd),
                 format!("${:.4}", r.cumulative_cost_usd),
             ],
@@ -511,14 +572,14 @@ fn draw_issues(frame: &mut Frame<'_>, a: &SessionAnalysis, scroll: usize, area: 
         lines.push(Line::from(vec![
             Span::styled(format!("[{severity}] "), severity_style(issue.severity)),
             Span::styled(
-                issue.title.clone(),
+                safe(&issue.title),
                 Style::new().add_modifier(Modifier::BOLD),
             ),
             Span::raw(at),
         ]));
-        lines.push(Line::raw(format!("  {}", issue.description)));
+        lines.push(Line::raw(format!("  {}", safe(&issue.description))));
         lines.push(Line::styled(
-            format!("  Fix: {}", issue.suggestion),
+            format!("  Fix: {}", safe(&issue.suggestion)),
             Style::new().fg(Color::Green),
         ));
     }
@@ -536,31 +597,25 @@ fn draw_compare(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
     let [names, table_area, verdict] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(2),
     ])
     .areas(body);
     frame.render_widget(
         Paragraph::new(vec![
-            Line::raw(format!("A: {}", a.analysis.session_id)),
-            Line::raw(format!("B: {}", b.analysis.session_id)),
+            Line::raw(format!("A: {}", safe(&a.analysis.session_id))),
+            Line::raw(format!("B: {}", safe(&b.analysis.session_id))),
         ]),
         names,
     );
-    let compare = compare_rows(&a.analysis, &b.analysis);
-    let (mut a_wins, mut b_wins) = (0, 0);
-    let rows: Vec<Row<'_>> = compare
+    let pane = compare_pane(&a.analysis, &b.analysis);
+    let rows: Vec<Row<'_>> = pane
+        .rows
         .iter()
         .map(|r| {
             let style = match r.verdict {
-                Verdict::ABetter => {
-                    a_wins += 1;
-                    Style::new().fg(Color::Red)
-                }
-                Verdict::BBetter => {
-                    b_wins += 1;
-                    Style::new().fg(Color::Green)
-                }
-                Verdict::Same => DIM,
+                Verdict::ABetter => Style::new().fg(Color::Red),
+                Verdict::BBetter => Style::new().fg(Color::Green),
+                Verdict::Same | Verdict::Unknown => DIM,
             };
             Row::new(vec![
                 Line::raw(r.label),
@@ -573,31 +628,41 @@ fn draw_compare(frame: &mut Frame<'_>, app: &App, title: Rect, body: Rect) {
         .collect();
     let widths = [
         Constraint::Length(14),
-        Constraint::Length(11),
-        Constraint::Length(11),
-        Constraint::Length(18),
+        Constraint::Length(12),
+        Constraint::Length(12),
+        Constraint::Length(20),
         Constraint::Length(9),
     ];
     let header = Row::new(vec!["Metric", "A", "B", "Delta (B-A)", "Verdict"]).style(HEADER);
     frame.render_widget(Table::new(rows, widths).header(header), table_area);
+    let (a_wins, b_wins, unknown) = pane.tally();
+    let judged = pane.rows.len() - unknown;
+    let mut tally = format!("A better on {a_wins}, B better on {b_wins} of {judged} metrics");
+    if unknown > 0 {
+        tally.push_str(&format!(" ({unknown} unknown on a side, not judged)"));
+    }
     frame.render_widget(
-        Paragraph::new(format!(
-            "A better on {a_wins}, B better on {b_wins} of {} metrics",
-            compare.len()
-        )),
+        Paragraph::new(vec![
+            Line::raw(tally),
+            Line::from(vec![
+                Span::styled("loupe compare A B: ", DIM),
+                Span::raw(pane.assessment_text()),
+            ]),
+        ]),
         verdict,
     );
 }
 
 fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let line = if app.editing_filter() {
+    let mut line = if app.editing_filter() {
         Line::from(vec![
             Span::styled("Filter: ", HEADER),
-            Span::raw(format!("{}▏", app.filter())),
+            Span::raw(format!("{}▏", safe(app.filter()))),
             Span::styled("  Enter keep · Esc clear", DIM),
         ])
     } else if let Some(status) = app.status() {
-        Line::styled(status.to_owned(), Style::new().fg(Color::Yellow))
+        // File names and skip reasons come from the input too.
+        Line::styled(safe(status), Style::new().fg(Color::Yellow))
     } else {
         let hints = match app.screen() {
             Screen::Browser => "↑↓ move  Enter open  / filter  s sort  c mark  ? help  q quit",
@@ -606,10 +671,15 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
         };
         let mut spans = vec![Span::styled(hints, DIM)];
         if !app.filter().is_empty() && app.screen() == Screen::Browser {
-            spans.push(Span::raw(format!("  filter: {}", app.filter())));
+            spans.push(Span::raw(format!("  filter: {}", safe(app.filter()))));
         }
         Line::from(spans)
     };
+    if app.loading() {
+        // First, so a narrow terminal still shows it.
+        line.spans
+            .insert(0, Span::styled("loading… ", Style::new().fg(Color::Cyan)));
+    }
     frame.render_widget(Paragraph::new(line), area);
 }
 

@@ -21,7 +21,7 @@ fn press(app: &mut App, codes: &[KeyCode]) {
 /// The screen as lines of text.
 fn render(app: &mut App, width: u16, height: u16) -> Vec<String> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    app.set_page_height(loupe_tui::ui::page_height(height));
+    app.set_screen_height(height);
     terminal.draw(|f| loupe_tui::ui::draw(f, app)).unwrap();
     let buffer = terminal.backend().buffer();
     (0..height)
@@ -400,8 +400,184 @@ fn browser_scrolls_to_keep_the_cursor_visible() {
     assert!(text.contains("run-00"), "the oldest is on screen: {text}");
     assert!(!text.contains("run-59"), "the newest scrolled away: {text}");
     press(&mut app, &[KeyCode::Home, KeyCode::PageDown]);
-    // A page is the content height of the last draw (24 rows - 5).
-    assert_eq!(app.selected_index(), 19);
+    // A page is the rows the list shows (24 rows - title, header, footer).
+    assert_eq!(app.selected_index(), 21);
     let selected = app.selected_session().unwrap().analysis.session_id.clone();
     assert!(screen_text(&mut app).contains(&selected));
+}
+
+/// `nocache`: calls that report no cache counts, to a model with no price.
+fn unknown_cache_and_cost() -> loupe_analyze::SessionAnalysis {
+    let mut s = Synthetic::new("nocache", 2);
+    s.start = loupe_model::Timestamp(1_790_000_950_000_000);
+    s.reports_cache = false;
+    s.model = "acme-unpriced-1".to_owned();
+    s.analysis()
+}
+
+#[test]
+fn an_unknown_cache_rate_or_cost_shows_as_such_not_as_zero() {
+    let mut sessions = vec![unknown_cache_and_cost()];
+    sessions.extend(
+        three_sessions()
+            .sessions()
+            .iter()
+            .map(|v| v.analysis.clone()),
+    );
+    let mut app = App::new(sessions);
+    let lines = render(&mut app, 100, 24);
+    let row = lines.iter().find(|l| l.contains("nocache")).unwrap();
+    assert!(row.contains("unpriced"), "{row}");
+    assert!(!row.contains("$0.000"), "{row}");
+    // Sorted by cost, an unknown cost comes last, not as the cheapest.
+    press(&mut app, &[KeyCode::Char('s')]);
+    assert_eq!(order(&app).last().unwrap(), "nocache");
+    press(
+        &mut app,
+        &[KeyCode::Char('s'), KeyCode::Char('s'), KeyCode::Char('s')],
+    );
+    assert_eq!(order(&app)[0], "nocache", "newest first again");
+    press(&mut app, &[KeyCode::Enter]);
+    let summary = screen_text(&mut app);
+    assert!(summary.contains("Cache hit    unreported"), "{summary}");
+    assert!(summary.contains("Cost         unpriced"), "{summary}");
+    assert!(!summary.contains("0.0%"), "{summary}");
+    press(&mut app, &[KeyCode::Char('4')]);
+    let tokens = render(&mut app, 80, 24);
+    let first = tokens.iter().position(|l| l.contains("Hit")).unwrap();
+    for row in &tokens[first + 1..first + 3] {
+        assert!(row.contains('—') && !row.contains('%'), "{row}");
+    }
+    // A session that reports its cache counts keeps its rate.
+    press(
+        &mut app,
+        &[
+            KeyCode::Char('q'),
+            KeyCode::Down,
+            KeyCode::Enter,
+            KeyCode::Char('1'),
+        ],
+    );
+    assert!(screen_text(&mut app).contains("Cache hit    50.0%"));
+}
+
+#[test]
+fn the_compare_pane_agrees_with_loupe_compare_and_leaves_unknowns_unjudged() {
+    let mut sessions = vec![unknown_cache_and_cost()];
+    sessions.extend(
+        three_sessions()
+            .sessions()
+            .iter()
+            .map(|v| v.analysis.clone()),
+    );
+    let mut app = App::new(sessions);
+    // nocache (newest) is A, beta B.
+    press(
+        &mut app,
+        &[KeyCode::Char('c'), KeyCode::Down, KeyCode::Char('c')],
+    );
+    assert_eq!(app.screen(), Screen::Compare);
+    let lines = render(&mut app, 90, 24);
+    let text = lines.join("\n");
+    let line = |label: &str| lines.iter().find(|l| l.contains(label)).unwrap().clone();
+    let cache = line("Cache Rate");
+    assert!(
+        cache.contains("unreported") && cache.contains("50.0%"),
+        "{cache}"
+    );
+    assert!(cache.trim_end().ends_with('—'), "not judged: {cache}");
+    let cost = line("Total Cost");
+    assert!(
+        cost.contains("unpriced") && cost.trim_end().ends_with('—'),
+        "{cost}"
+    );
+    let outcome = line("Outcome");
+    assert!(
+        outcome.contains("completed") && outcome.contains("same"),
+        "{outcome}"
+    );
+    // Scores to one decimal, as `loupe compare` writes them.
+    let (a, b) = app.compared().unwrap();
+    let efficiency = line("Efficiency");
+    let score = |s: &loupe_tui::SessionView| format!("{:.1}", s.analysis.efficiency_score);
+    assert!(efficiency.contains(&score(a)), "{efficiency}");
+    assert!(efficiency.contains(&score(b)), "{efficiency}");
+    // The verdict is `loupe compare`'s, and the tally leaves the unknowns out.
+    let comparison = loupe_analyze::compare_sessions(
+        &a.analysis,
+        &b.analysis,
+        &loupe_analyze::CompareConfig::default(),
+    );
+    assert!(
+        !comparison
+            .metrics
+            .iter()
+            .any(|m| m.name == "cache_hit_rate"),
+        "{comparison:?}"
+    );
+    let pane = loupe_tui::compare_pane(&a.analysis, &b.analysis);
+    assert_eq!(pane.comparison, comparison);
+    let (a_wins, b_wins, unknown) = pane.tally();
+    assert_eq!(unknown, 3, "cache rate, cost and cost per iteration");
+    assert!(
+        text.contains(&format!(
+            "A better on {a_wins}, B better on {b_wins} of {} metrics",
+            pane.rows.len() - 3
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("loupe compare A B: {}", pane.assessment_text())),
+        "{text}"
+    );
+}
+
+#[test]
+fn scrolling_stops_where_the_last_row_is_in_view() {
+    let mut app = three_sessions();
+    press(
+        &mut app,
+        &[KeyCode::Down, KeyCode::Enter, KeyCode::Char('2')],
+    );
+    let len = app.content_len(Tab::Timeline);
+    let shown = loupe_tui::ui::rows_shown(Some(Tab::Timeline), 24);
+    render(&mut app, 80, 24);
+    press(&mut app, &[KeyCode::End]);
+    assert_eq!(app.scroll(Tab::Timeline), len - shown);
+    for _ in 0..5 {
+        press(&mut app, &[KeyCode::Down, KeyCode::PageDown]);
+    }
+    assert_eq!(app.scroll(Tab::Timeline), len - shown, "no overscroll");
+    // The first key back up moves the view at once.
+    let bottom = screen_text(&mut app);
+    press(&mut app, &[KeyCode::Up]);
+    assert_ne!(screen_text(&mut app), bottom);
+    assert!(screen_text(&mut app).contains(&format!("rows {}-", len - shown)));
+    // PageUp from the bottom moves a whole view.
+    press(&mut app, &[KeyCode::End, KeyCode::PageUp]);
+    assert_eq!(app.scroll(Tab::Timeline), len - 2 * shown);
+    // A taller terminal shows more rows: the furthest scroll shrinks with it.
+    render(&mut app, 80, 40);
+    press(&mut app, &[KeyCode::End]);
+    assert_eq!(
+        app.scroll(Tab::Timeline),
+        len - loupe_tui::ui::rows_shown(Some(Tab::Timeline), 40)
+    );
+    // The Tokens tab: its table fits, so it does not scroll at all.
+    press(&mut app, &[KeyCode::Char('4'), KeyCode::End, KeyCode::Down]);
+    assert_eq!(app.scroll(Tab::Tokens), 0);
+}
+
+#[test]
+fn control_characters_in_trace_text_are_shown_escaped() {
+    let mut evil = Synthetic::new("evil", 1);
+    evil.task = "TASK\u{1b}]0;pwned\u{7}\u{1b}[2J line1\nline2 \u{202e}txt.exe".to_owned();
+    let mut app = App::new(vec![evil.analysis()]);
+    let browser = render(&mut app, 160, 10).join("\n");
+    let shown = "TASK\\u{1b}]0;pwned\\u{7}\\u{1b}[2J line1 line2 \\u{202e}txt.exe";
+    assert!(browser.contains(shown), "{browser}");
+    press(&mut app, &[KeyCode::Enter]);
+    let summary = render(&mut app, 160, 24).join("\n");
+    assert!(summary.contains(shown), "{summary}");
+    assert!(!summary.contains("line1line2"), "{summary}");
 }

@@ -4,6 +4,8 @@
 //! PATH mode polls the files' sizes and modification times once a second
 //! and re-reads everything when one changed (a whole re-read keeps session
 //! assembly exact across files; incremental reading is left for later).
+//! Polls run on the dashboard's loader thread, so a long re-read of a large
+//! growing file does not hold up keys; the footer says `loading…`.
 //! `--db` opens the SQLite store and re-reads it when the database or its
 //! WAL changes. `--server` follows a Loupe server's REST API (see
 //! [`super::tui_server`]).
@@ -49,7 +51,7 @@ pub(crate) struct Args {
 /// Runs the dashboard until the user quits.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = input::analysis_config(&args.analysis)?;
-    let mut feed: Box<dyn loupe_tui::Feed> = match (&args.server, &args.db) {
+    let mut feed: Box<dyn loupe_tui::Feed + Send> = match (&args.server, &args.db) {
         (Some(url), _) => {
             let key = args
                 .api_key
@@ -80,10 +82,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // The first load happens before the screen switches, so a bad input is a
     // plain error message rather than a flash of the dashboard.
-    let initial = feed.poll().map_err(anyhow::Error::msg)?.unwrap_or_default();
-    let mut app = loupe_tui::App::new(initial);
-    loupe_tui::run(&mut app, feed.as_mut(), REFRESH).context("terminal error")?;
-    Ok(ExitCode::SUCCESS)
+    let mut app = loupe_tui::first_load(feed.as_mut()).map_err(anyhow::Error::msg)?;
+    let exit = loupe_tui::run(&mut app, feed, REFRESH).context("terminal error")?;
+    // Ended by SIGTERM/SIGHUP/SIGINT: 128 + its number, as a shell reports it.
+    Ok(ExitCode::from(exit.status()))
 }
 
 /// Size and modification time of each file under the followed paths.

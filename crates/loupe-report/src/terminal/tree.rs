@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use loupe_analyze::{NodeStatus, SessionAnalysis, SpanKind, SpanNode};
+use loupe_analyze::{CacheRating, NodeStatus, SessionAnalysis, SpanKind, SpanNode};
 
 use super::Painter;
 use crate::text::{human_duration_ms, human_tokens, one_line, percent, short_name};
@@ -25,15 +25,19 @@ pub fn render_limited(a: &SessionAnalysis, color: bool, limit: Option<usize>) ->
         p.bold("Tree"),
         p.bold(&one_line(&a.session_id, 120))
     );
+    // A session whose calls report no cache counts has an unknown hit
+    // rate, not 0% (as the summary's "unreported").
+    let cache_reported = a.token_flow.cache_rating != CacheRating::Unreported;
+    let line = |node: &SpanNode| node_line(node, cache_reported, p);
     let mut budget = limit.unwrap_or(usize::MAX);
     if budget == 0 {
         // Nothing shown: only the count below.
     } else {
         budget -= 1;
-        let _ = writeln!(out, "{}", node_line(&a.tree, p));
+        let _ = writeln!(out, "{}", line(&a.tree));
         let count = a.tree.children.len();
         for (i, child) in a.tree.children.iter().enumerate() {
-            if !walk(child, "", i + 1 == count, p, &mut out, &mut budget) {
+            if !walk(child, "", i + 1 == count, &line, p, &mut out, &mut budget) {
                 break;
             }
         }
@@ -54,6 +58,7 @@ fn walk(
     node: &SpanNode,
     prefix: &str,
     last: bool,
+    line: &dyn Fn(&SpanNode) -> String,
     p: Painter,
     out: &mut String,
     budget: &mut usize,
@@ -63,11 +68,11 @@ fn walk(
     }
     *budget -= 1;
     let branch = if last { "└── " } else { "├── " };
-    let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), node_line(node, p));
+    let _ = writeln!(out, "{prefix}{}{}", p.dim(branch), line(node));
     let child_prefix = format!("{prefix}{}", if last { "    " } else { "│   " });
     let count = node.children.len();
     for (i, child) in node.children.iter().enumerate() {
-        if !walk(child, &child_prefix, i + 1 == count, p, out, budget) {
+        if !walk(child, &child_prefix, i + 1 == count, line, p, out, budget) {
             return false;
         }
     }
@@ -86,7 +91,7 @@ fn span_count(node: &SpanNode) -> usize {
     count
 }
 
-fn node_line(node: &SpanNode, p: Painter) -> String {
+fn node_line(node: &SpanNode, cache_reported: bool, p: Painter) -> String {
     let mut s = String::new();
     let tag = kind_tag(node.kind);
     if !tag.is_empty() {
@@ -129,14 +134,18 @@ fn node_line(node: &SpanNode, p: Painter) -> String {
         );
         let _ = write!(s, "  {}", p.dim(&brief));
     } else if let Some(t) = &node.tokens {
+        let hit = if cache_reported {
+            format!(" hit {}", percent(t.cache_hit_rate()))
+        } else {
+            String::new()
+        };
         let _ = write!(
             s,
             "  {}",
             p.dim(&format!(
-                "[in {} out {} hit {}]",
+                "[in {} out {}{hit}]",
                 human_tokens(t.input_tokens),
                 human_tokens(t.output_tokens),
-                percent(t.cache_hit_rate())
             ))
         );
     }
