@@ -70,6 +70,14 @@
 //! [`Summary::unwritten`], and once the file takes lines again a
 //! `loupe_dropped` line says how many are missing there.
 //!
+//! A write that never returns (a FIFO nobody reads, a hung network file
+//! system) never hangs the agent either: [`Recorder::flush`],
+//! [`Session::end`] (or dropping the session) and [`shutdown`] wait for the
+//! writer at most 5 s in all, and dropping the last handle afterwards does
+//! not wait again. A writer that did not stop in time is left behind (it
+//! cannot keep the process from exiting); what it did not write is counted
+//! in [`Summary::unwritten`] and said once on stderr.
+//!
 //! # Configuration
 //!
 //! [`Builder`] methods, a TOML file ([`Builder::from_toml_file`], keys as in
