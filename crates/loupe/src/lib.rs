@@ -78,6 +78,14 @@
 //! cannot keep the process from exiting); what it did not write is counted
 //! in [`Summary::unwritten`] and said once on stderr.
 //!
+//! A trace file deleted or replaced while recording is noticed (the writer
+//! compares the path's device and inode with its open file at most once a
+//! second and on every flush) and opened again at its path, so later events
+//! are found there. The new file starts with a `loupe_dropped` event
+//! counting the events the old file took with it; they are counted in
+//! [`Summary::unwritten`] (so `flush()` returns false from then on) and the
+//! reopening in [`Summary::reopened`].
+//!
 //! # Configuration
 //!
 //! [`Builder`] methods, a TOML file ([`Builder::from_toml_file`], keys as in
