@@ -57,8 +57,20 @@
 //! each send log and send again, forever.
 //!
 //! `gen_ai.conversation.id` is kept as `data.conversation_id`. Parent links
-//! follow the span tree. Values may be recorded after the span opened
-//! (`Span::record`); they are read when it closes.
+//! follow the span tree.
+//!
+//! Values may be recorded after the span opened (`Span::record`). The start
+//! event is written when the span opens, with the values known then; the end
+//! event is written when it closes and carries what was recorded since:
+//! * usage, response model, finish reasons, result, error and status are
+//!   read at close in any case;
+//! * tool arguments (`gen_ai.tool.call.arguments`) recorded late are put on
+//!   `tool_end` / `tool_error` (`data.args`), as `tool_start` was already
+//!   written;
+//! * `gen_ai.conversation.id` recorded late is put on the end event
+//!   (`data.conversation_id`);
+//! * a plain span's fields recorded late (an `outcome`) are put on its
+//!   `span_end`, in `data` like those of `span_start`.
 
 use std::sync::Arc;
 
@@ -97,7 +109,11 @@ struct LoupeSpan {
     kind: SpanKind,
     span_id: Option<String>,
     started: Timestamp,
+    /// Every field's latest value.
     fields: Map<String, Value>,
+    /// The fields recorded after the span opened (`Span::record`): the start
+    /// event was written without them, so the end event carries them.
+    late: Map<String, Value>,
     /// Handle for events inside this span (parent and agent set).
     inner: Recorder,
     /// Handle the span's own start/end events are recorded with.
@@ -195,6 +211,9 @@ fn usage_of(f: &Map<String, Value>) -> TokenUsage {
     ))
 }
 
+const TOOL_ARGS: &str = "gen_ai.tool.call.arguments";
+const CONVERSATION_ID: &str = "gen_ai.conversation.id";
+
 const ERROR_FIELDS: &[&str] = &["error", "error.message", "exception.message"];
 
 fn error_of(f: &Map<String, Value>) -> Option<String> {
@@ -212,7 +231,7 @@ fn error_of(f: &Map<String, Value>) -> Option<String> {
 /// Fields not consumed by the typed mapping, copied into plain spans and logs.
 fn copy_fields(ev: &mut loupe_model::Event, fields: &Map<String, Value>) {
     for (k, v) in fields {
-        if k == "gen_ai.conversation.id" {
+        if k == CONVERSATION_ID {
             ev.data.insert("conversation_id".into(), v.clone());
         } else if k != "message" {
             ev.data.entry(k.clone()).or_insert_with(|| v.clone());
@@ -276,10 +295,7 @@ where
                     keys::CALL_ID,
                     field_str(&fields, &["gen_ai.tool.call.id"]),
                 );
-                outer.fill_tool_args(
-                    &mut ev,
-                    field_json(&fields, "gen_ai.tool.call.arguments").as_ref(),
-                );
+                outer.fill_tool_args(&mut ev, field_json(&fields, TOOL_ARGS).as_ref());
             }
             SpanKind::Agent => {
                 put_opt(&mut ev, keys::AGENT_ID, agent_id(&fields));
@@ -294,7 +310,7 @@ where
                 copy_fields(&mut ev, &fields);
             }
         }
-        if let Some(conv) = field_str(&fields, &["gen_ai.conversation.id"]) {
+        if let Some(conv) = field_str(&fields, &[CONVERSATION_ID]) {
             put(&mut ev, "conversation_id", conv);
         }
         let span_id = ev.event_id.clone();
@@ -314,6 +330,7 @@ where
             span_id: Some(span_id),
             started,
             fields,
+            late: Map::new(),
             inner,
             outer,
         });
@@ -322,7 +339,12 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(state) = span.extensions_mut().get_mut::<LoupeSpan>() {
-                values.record(&mut FieldVisitor(&mut state.fields));
+                let mut recorded = Map::new();
+                values.record(&mut FieldVisitor(&mut recorded));
+                for (name, value) in recorded {
+                    state.fields.insert(name.clone(), value.clone());
+                    state.late.insert(name, value);
+                }
             }
         }
     }
@@ -397,13 +419,22 @@ where
                     field_str(f, &["gen_ai.tool.call.id"]),
                 );
                 outer.fill_tool_result(&mut ev, field_json(f, "gen_ai.tool.call.result").as_ref());
+                // Arguments belong on `tool_start`, which was written before
+                // they were recorded.
+                if state.late.contains_key(TOOL_ARGS) {
+                    outer.fill_tool_args(&mut ev, field_json(f, TOOL_ARGS).as_ref());
+                }
             }
             SpanKind::Agent => {
                 put_opt(&mut ev, keys::AGENT_ID, agent_id(f));
             }
             SpanKind::Plain => {
                 put(&mut ev, keys::NAME, span.name());
+                copy_fields(&mut ev, &state.late);
             }
+        }
+        if let Some(conv) = field_str(&state.late, &[CONVERSATION_ID]) {
+            put(&mut ev, "conversation_id", conv);
         }
         match error {
             Some(e) => {
