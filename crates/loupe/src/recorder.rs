@@ -838,9 +838,40 @@ impl Builder {
         self
     }
 
+    /// Like [`Builder::start`], but a recorder that cannot start (a trace
+    /// directory that cannot be created, a bad `LOUPE_*` variable or
+    /// pattern) gives a disabled session instead of an error: the agent
+    /// runs on untraced. The error is said on stderr, once per process
+    /// (`loupe: recording is off: ...`).
+    ///
+    /// Use it when tracing must never stop the agent (production, the
+    /// README's example); use [`Builder::start`] when a missing trace is a
+    /// failure (tests, evaluation runs) or to handle the error yourself.
+    pub fn start_or_disabled(self) -> Session {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        match self.start() {
+            Ok(session) => session,
+            Err(e) => {
+                if !SAID.swap(true, Relaxed) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "loupe: recording is off: {e} (later failures to start a recorder are not said)"
+                    );
+                }
+                Session {
+                    recorder: Recorder::disabled(),
+                    span_id: None,
+                    ended: false,
+                }
+            }
+        }
+    }
+
     /// Opens the trace file, starts the writer and records `session_start`.
     /// Disabled or unsampled sessions start nothing and return a session whose
-    /// calls are no-ops.
+    /// calls are no-ops. Fails when the configuration is bad or the trace
+    /// file cannot be opened; [`Builder::start_or_disabled`] records nothing
+    /// instead.
     pub fn start(self) -> Result<Session, RecorderError> {
         if let Some(e) = self.error {
             return Err(e.into());
@@ -1252,6 +1283,29 @@ mod tests {
             "{:?}",
             ended.elapsed()
         );
+    }
+
+    #[test]
+    fn a_recorder_that_cannot_start_gives_a_disabled_session_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory under a regular file cannot be created.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"").unwrap();
+        let unwritable = Recorder::builder().dir(blocker.join("traces"));
+        let bad_pattern = Recorder::builder().dir(dir.path()).redact_pattern("(");
+        for builder in [unwritable, bad_pattern] {
+            let session = builder.start_or_disabled();
+            assert!(!session.is_recording());
+            session.record_custom("ignored", serde_json::Map::new());
+            assert!(!session.flush());
+            session.end(SessionStatus::Completed);
+        }
+        assert!(Recorder::builder()
+            .dir(blocker.join("traces"))
+            .start()
+            .is_err());
+        let fine = Recorder::builder().dir(dir.path()).start_or_disabled();
+        assert!(fine.is_recording());
     }
 
     #[test]
