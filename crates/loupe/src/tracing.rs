@@ -51,6 +51,15 @@
 //! * other spans → `span_start` / `span_end` with their fields in `data`;
 //! * events → `log` with `level`, `target`, `message` and their fields.
 //!
+//! The layer comes with its own per-layer filter ([`Recording`]): when the
+//! recorder records nothing (disabled, or the session sampled out), every
+//! span and event call site is disabled for it (`Interest::never`), so they
+//! cost what they cost without the layer (about a nanosecond instead of a
+//! span in the registry), while the subscriber's other layers still get
+//! them. Filter by level or target with [`layer_with_filter`] rather than
+//! `.with_filter(...)` on top, which keeps the call sites its filter enables
+//! costing a registry span even then.
+//!
 //! Spans and events on the recorder's own threads (its writer and HTTP
 //! sender, whose HTTP client logs every request through `log`, which
 //! `tracing-log` bridges here) are not recorded: recording them would make
@@ -78,22 +87,80 @@ use loupe_model::{keys, AgentRef, EventKind, Timestamp, TokenUsage};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::Subscriber;
-use tracing_subscriber::layer::{Context, Layer};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::filter::combinator::And;
+use tracing_subscriber::filter::{FilterExt, Filtered, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::helpers::{put, put_opt};
 use crate::recorder::{own_thread, Recorder};
 
-/// The layer; build it with [`layer`].
+/// The layer; build it with [`layer`] (which adds its [`Recording`]
+/// filter).
 #[derive(Debug, Clone)]
 pub struct LoupeLayer {
     recorder: Recorder,
 }
 
-/// A layer recording into `recorder`'s session.
-pub fn layer(recorder: Recorder) -> LoupeLayer {
-    LoupeLayer { recorder }
+/// A layer recording into `recorder`'s session, with its own per-layer
+/// filter ([`Recording`]): when the recorder records nothing (disabled,
+/// sampled out), spans and events cost what they cost without the layer
+/// (about a nanosecond at a span's call site, not a span in the registry),
+/// and other layers still see them.
+///
+/// To filter what is recorded by level or target as well, pass the filter
+/// to [`layer_with_filter`]: a filter added with `.with_filter(...)` on
+/// top of this one keeps the call sites it enables costing a registry span
+/// even when nothing is recorded.
+pub fn layer<S>(recorder: Recorder) -> Filtered<LoupeLayer, Recording, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let recording = Recording(recorder.is_recording());
+    LoupeLayer { recorder }.with_filter(recording)
+}
+
+/// [`layer`] recording only what `filter` also enables (a
+/// `LevelFilter`, an `EnvFilter`, a `Targets`...).
+pub fn layer_with_filter<S, F>(
+    recorder: Recorder,
+    filter: F,
+) -> Filtered<LoupeLayer, And<Recording, F, S>, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    F: Filter<S>,
+{
+    let recording = Recording(recorder.is_recording());
+    LoupeLayer { recorder }.with_filter(recording.and(filter))
+}
+
+/// The layer's per-layer filter: everything while its recorder records,
+/// nothing (`Interest::never`, a maximum level of `OFF`) when it records
+/// nothing. Whether a recorder records is fixed when it starts (sampling is
+/// decided per session, from its id), so the interest can be cached for
+/// every call site. Being a per-layer filter, its "never" disables nothing
+/// for the subscriber's other layers.
+#[derive(Debug, Clone, Copy)]
+pub struct Recording(bool);
+
+impl<S> Filter<S> for Recording {
+    fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.0
+    }
+
+    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
+        if self.0 {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        (!self.0).then_some(LevelFilter::OFF)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -211,3 +211,54 @@ fn values_recorded_after_a_span_opened_are_written_when_it_closes() {
     assert_eq!(span_end["data"]["name"], "plan_step");
     assert_eq!(span_end["data"]["status"], "success");
 }
+
+/// A layer whose recorder records nothing disables spans at their call
+/// site (they cost what they cost without the layer), with a level filter
+/// too, but takes nothing from the subscriber's other layers.
+#[test]
+fn a_layer_recording_nothing_disables_spans_but_not_for_other_layers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::filter::LevelFilter;
+
+    let off = Recorder::builder().sample_rate(0.0).start().unwrap();
+    assert!(!off.is_recording());
+    let alone = tracing_subscriber::registry().with(loupe::tracing::layer(off.recorder()));
+    tracing::subscriber::with_default(alone, || {
+        assert!(tracing::info_span!("alone").is_disabled());
+    });
+    let filtered = tracing_subscriber::registry().with(loupe::tracing::layer_with_filter(
+        off.recorder(),
+        LevelFilter::INFO,
+    ));
+    tracing::subscriber::with_default(filtered, || {
+        assert!(tracing::info_span!("filtered").is_disabled());
+    });
+
+    /// Another layer of the agent's, counting the spans it sees.
+    struct Counting(Arc<AtomicUsize>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
+        fn on_new_span(
+            &self,
+            _: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let shared = tracing_subscriber::registry()
+        .with(loupe::tracing::layer(off.recorder()))
+        .with(Counting(seen.clone()));
+    tracing::subscriber::with_default(shared, || {
+        assert!(!tracing::info_span!("shared").is_disabled());
+    });
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let on = Recorder::builder().dir(dir.path()).start().unwrap();
+    let recording = tracing_subscriber::registry().with(loupe::tracing::layer(on.recorder()));
+    tracing::subscriber::with_default(recording, || {
+        assert!(!tracing::info_span!("recorded").is_disabled());
+    });
+}
