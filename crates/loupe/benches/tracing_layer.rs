@@ -32,9 +32,8 @@ fn per_span(c: &mut Criterion) {
         g.bench_function("layer_not_recording", |b| b.iter(|| one_span!()));
     });
 
-    let subscriber = tracing_subscriber::registry().with(
-        loupe::tracing::layer(off.recorder()).with_filter(LevelFilter::INFO),
-    );
+    let subscriber = tracing_subscriber::registry()
+        .with(loupe::tracing::layer(off.recorder()).with_filter(LevelFilter::INFO));
     tracing::subscriber::with_default(subscriber, || {
         g.bench_function("layer_not_recording_with_filter", |b| {
             b.iter(|| one_span!())

@@ -57,7 +57,10 @@ fn flush_all_live(select: impl Fn(&Core) -> bool) -> usize {
         .collect();
     asked
         .into_iter()
-        .filter(|(c, ack)| ack.as_ref().is_some_and(|ack| c.confirm_flush(ack, deadline)))
+        .filter(|(c, ack)| {
+            ack.as_ref()
+                .is_some_and(|ack| c.confirm_flush(ack, deadline))
+        })
         .count()
 }
 

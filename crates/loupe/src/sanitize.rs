@@ -92,8 +92,26 @@ const PROSE_STARTS: &[&str] = &[
 /// Values that are a type or a placeholder, not a secret: `token: string`
 /// (a type annotation), `password: none`.
 const PLACEHOLDER_VALUES: &[&str] = &[
-    "string", "str", "number", "int", "bool", "boolean", "any", "unknown", "none", "null", "nil",
-    "undefined", "true", "false", "required", "optional", "empty", "unset", "redacted", "hidden",
+    "string",
+    "str",
+    "number",
+    "int",
+    "bool",
+    "boolean",
+    "any",
+    "unknown",
+    "none",
+    "null",
+    "nil",
+    "undefined",
+    "true",
+    "false",
+    "required",
+    "optional",
+    "empty",
+    "unset",
+    "redacted",
+    "hidden",
 ];
 
 /// Whether an unquoted value after `password=` / `token:` is code or prose
@@ -131,7 +149,11 @@ fn is_code_or_prose(value: &str) -> bool {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '"' || c == '\'');
         }
     }
-    if rest.is_empty() && PLACEHOLDER_VALUES.iter().any(|w| w.eq_ignore_ascii_case(ident)) {
+    if rest.is_empty()
+        && PLACEHOLDER_VALUES
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(ident))
+    {
         return true;
     }
     let mut words = value.split_whitespace();
@@ -742,10 +764,7 @@ mod tests {
                 "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x here",
                 "jwt [REDACTED] here",
             ),
-            (
-                "hf_abcdefghijklmnopqrstuvwxyzABCD",
-                "[REDACTED]",
-            ),
+            ("hf_abcdefghijklmnopqrstuvwxyzABCD", "[REDACTED]"),
             ("passphrase: correct horse", "passphrase: [REDACTED]"),
             ("ssh_key=AAAAB3NzaC1yc2E", "ssh_key=[REDACTED]"),
             ("private-key: MIIEow0123", "private-key: [REDACTED]"),

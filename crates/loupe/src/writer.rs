@@ -935,7 +935,11 @@ impl Writer {
         }
         self.publish_in_flight();
         self.identity_checked = Instant::now();
-        if self.file.as_ref().is_some_and(|f| path_names_file(&self.core.path, f)) {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| path_names_file(&self.core.path, f))
+        {
             return;
         }
         let reopened = match crate::recorder::reopen_trace_file(&self.core.path) {
