@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex, Once, Weak};
 use std::time::Instant;
 
-use crate::recorder::Core;
+use crate::recorder::{Core, FLUSH_TIMEOUT};
 
 static LIVE: Mutex<Vec<Weak<Core>>> = Mutex::new(Vec::new());
 static PANIC_HOOK: Once = Once::new();
@@ -33,9 +33,10 @@ pub(crate) fn register(core: &Arc<Core>) {
     }
 }
 
-/// Flushes every live recorder and waits for each (at most 5 s apiece).
-/// Call it before `std::process::exit` on platforms without `atexit`, or to
-/// be explicit; sessions stay open. Returns how many recorders confirmed.
+/// Flushes every live recorder and waits for them, at most 5 s in all (a
+/// recorder whose trace write hangs is not waited for longer). Call it
+/// before `std::process::exit` on platforms without `atexit`, or to be
+/// explicit; sessions stay open. Returns how many recorders confirmed.
 pub fn shutdown() -> usize {
     flush_all_live(|_| true)
 }
@@ -46,9 +47,20 @@ fn flush_all_live(select: impl Fn(&Core) -> bool) -> usize {
         Ok(live) => live.iter().filter_map(Weak::upgrade).collect(),
         Err(_) => return 0,
     };
-    live.iter()
+    // Every writer is asked first, then all are awaited until one deadline:
+    // one hung writer costs the wait once, not once per recorder.
+    let deadline = Instant::now() + FLUSH_TIMEOUT;
+    let asked: Vec<_> = live
+        .iter()
         .filter(|c| select(c))
-        .filter(|c| c.flush())
+        .map(|c| (c, c.request_flush(deadline)))
+        .collect();
+    asked
+        .into_iter()
+        .filter(|(c, ack)| {
+            ack.as_ref()
+                .is_some_and(|ack| c.confirm_flush(ack, deadline))
+        })
         .count()
 }
 

@@ -70,6 +70,22 @@
 //! [`Summary::unwritten`], and once the file takes lines again a
 //! `loupe_dropped` line says how many are missing there.
 //!
+//! A write that never returns (a FIFO nobody reads, a hung network file
+//! system) never hangs the agent either: [`Recorder::flush`],
+//! [`Session::end`] (or dropping the session) and [`shutdown`] wait for the
+//! writer at most 5 s in all, and dropping the last handle afterwards does
+//! not wait again. A writer that did not stop in time is left behind (it
+//! cannot keep the process from exiting); what it did not write is counted
+//! in [`Summary::unwritten`] and said once on stderr.
+//!
+//! A trace file deleted or replaced while recording is noticed (the writer
+//! compares the path's device and inode with its open file at most once a
+//! second and on every flush) and opened again at its path, so later events
+//! are found there. The new file starts with a `loupe_dropped` event
+//! counting the events the old file took with it; they are counted in
+//! [`Summary::unwritten`] (so `flush()` returns false from then on) and the
+//! reopening in [`Summary::reopened`].
+//!
 //! # Configuration
 //!
 //! [`Builder`] methods, a TOML file ([`Builder::from_toml_file`], keys as in
@@ -126,13 +142,25 @@
 //! given; keep secrets out of them.
 //!
 //! Strings are checked against built-in patterns (Anthropic, OpenAI, AWS,
-//! GitHub, Google and Slack keys, `Bearer` tokens, `password=`/`api_key:`-style
-//! pairs, passwords in URLs such as `postgres://user:pw@host`, PEM private
-//! keys) and the user's regexes; matches become `[REDACTED]`. The values of
-//! keys whose last words name a secret (`password`, `secret`, `token`,
-//! `api_key`, `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `authorization`,
-//! `cookie`...; not `input_tokens` or `cache_key`) are replaced whole,
-//! numbers and objects too.
+//! GitHub, Google, Slack, Stripe (`sk_live_`, `sk_test_`, `rk_live_`) and
+//! Hugging Face (`hf_`) keys, JSON Web Tokens, `Bearer` tokens,
+//! `password=`/`api_key:`/`passphrase:`-style pairs, passwords in URLs such
+//! as `postgres://user:pw@host`, PEM private keys) and the user's regexes;
+//! matches become `[REDACTED]`. The values of keys whose last words name a
+//! secret (`password`, `passphrase`, `secret`, `token`, `api_key`,
+//! `x-api-key`, `apiKey`, `OPENAI_API_KEY`, `private_key`, `ssh_key`,
+//! `authorization`, `cookie`...; not `input_tokens` or `cache_key`) are
+//! replaced whole, numbers and objects too.
+//!
+//! The built-in patterns leave ordinary code and prose alone: a comparison
+//! is not a pair (`password == user.password_hash`), nor is a value that is
+//! a call or a member access (`token = make_token(user)`, `api_key =
+//! os.environ["KEY"]`), a type or placeholder (`token: string`), or a
+//! sentence (`secret: we cache results`); quoted values are always
+//! redacted. A `Bearer` token needs a digit or mixed case ("the bearer
+//! instrument" stays). E-mail addresses are not redacted by default; add a
+//! pattern for them if they must go ([`Builder::redact_pattern`],
+//! `LOUPE_REDACT_PATTERNS`), e.g. `[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`.
 //!
 //! Truncation cuts free-text values only: string values in `data` longer
 //! than [`Config::max_content_chars`] characters (messages, content,

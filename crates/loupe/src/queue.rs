@@ -109,7 +109,9 @@ impl<T> Queue<T> {
     /// otherwise regrow from nothing each time, copying and faulting in
     /// fresh pages under the lock) and given back once they shrink, so a
     /// burst does not pin its peak memory for the rest of the session.
-    pub(crate) fn take_all(&self, batch: &mut Vec<T>, last_taken: usize) {
+    ///
+    /// Returns whether the queue is closed.
+    pub(crate) fn take_all(&self, batch: &mut Vec<T>, last_taken: usize) -> bool {
         debug_assert!(batch.is_empty());
         let keep = last_taken.saturating_mul(2).max(KEEP_CAPACITY);
         if batch.capacity() > keep {
@@ -120,6 +122,7 @@ impl<T> Queue<T> {
         if state.blocked > 0 {
             self.room.notify_all();
         }
+        state.closed
     }
 
     /// Refuses every later message and hands over those still queued.

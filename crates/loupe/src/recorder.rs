@@ -26,9 +26,12 @@ use crate::queue::{Queue, Refused};
 use crate::sanitize::Sanitizer;
 use crate::summary::{Counters, Summary};
 use crate::writer::{Header, LineCache, Msg, Pending, Writer, ON_WRITER_THREAD};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-/// How long `flush()` and exit-time flushes wait for the writer at most.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `flush()`, ending a session, dropping the last handle and
+/// exit-time flushes wait for the writer at most: a write that hangs (a FIFO
+/// nobody reads, a hung network file system) must not hang the agent.
+pub(crate) const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a caller blocked on a full queue (`QueueFullPolicy::Block`) waits
 /// before waking the writer again. Only a safety net: the writer is woken
@@ -178,6 +181,14 @@ pub(crate) struct Core {
     pub(crate) iteration_seq: AtomicU32,
     pub(crate) turn_seq: AtomicU32,
     pub(crate) ended: AtomicBool,
+    /// Set when a wait for the writer timed out (it hangs in a write), so
+    /// that ending the session does not wait for it a second time; cleared
+    /// when the writer answers a flush again.
+    pub(crate) stalled: AtomicBool,
+    /// Lines the writer holds but has not written yet (its buffer and the
+    /// rest of its batch), published before each write that may block: what
+    /// is lost if the writer is left behind in that write.
+    pub(crate) in_flight: InFlight,
     pub(crate) started_at: Timestamp,
     /// The HTTP sink, when an endpoint is configured.
     pub(crate) http: Option<Arc<Sink>>,
@@ -208,20 +219,34 @@ impl Core {
         self.submit_with(pending, self.config.queue_full);
     }
 
-    /// Session boundaries always wait for room: a trace without its
-    /// `session_start` or `session_end` would misreport the whole session.
-    fn submit_lifecycle(&self, ev: Event) {
-        self.submit_with(Pending::built(ev), QueueFullPolicy::Block);
+    /// Session boundaries wait for room (a trace without its
+    /// `session_start` or `session_end` would misreport the whole session),
+    /// but only until `deadline`: a writer hung in a write must not hang the
+    /// agent. An event that found no room by then is counted as a write
+    /// error.
+    fn submit_lifecycle(&self, ev: Event, deadline: Instant) {
+        self.submit_until(Pending::built(ev), QueueFullPolicy::Block, Some(deadline));
     }
 
     fn submit_with(&self, ev: Pending, policy: QueueFullPolicy) {
+        self.submit_until(ev, policy, None);
+    }
+
+    /// Queues `ev`; with [`QueueFullPolicy::Block`] waits for room until
+    /// `deadline` (without one, as long as it takes).
+    fn submit_until(&self, ev: Pending, policy: QueueFullPolicy, deadline: Option<Instant>) {
+        let left = |default: Duration| {
+            deadline.map_or(default, |d| d.saturating_duration_since(Instant::now()))
+        };
         if self.config.durability == Durability::EveryEvent && !ON_WRITER_THREAD.with(|w| w.get()) {
             let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
             let msg = Msg::Durable(Box::new((ev, ack_tx)));
-            if self.send_blocking(msg, FLUSH_TIMEOUT) {
+            if self.send_blocking(msg, left(FLUSH_TIMEOUT)) {
                 Counters::bump(&self.counters.events);
                 self.wake_writer();
-                let _ = ack_rx.recv_timeout(FLUSH_TIMEOUT);
+                let _ = ack_rx.recv_timeout(left(FLUSH_TIMEOUT));
+            } else {
+                Counters::bump(&self.counters.write_errors);
             }
             return;
         }
@@ -235,7 +260,7 @@ impl Core {
             Err(Refused::Full(msg)) => {
                 self.wake_writer();
                 match policy {
-                    QueueFullPolicy::Block => self.send_blocking(msg, Duration::MAX),
+                    QueueFullPolicy::Block => self.send_blocking(msg, left(Duration::MAX)),
                     QueueFullPolicy::Drop => {
                         self.pending_drops.fetch_add(1, Relaxed);
                         Counters::bump(&self.counters.dropped);
@@ -281,21 +306,59 @@ impl Core {
     }
 
     /// Asks the writer to write and flush everything queued so far, and waits
-    /// (at most [`FLUSH_TIMEOUT`]). Returns whether the writer confirmed and
-    /// no accepted event was ever lost to a write error: a trace missing
-    /// events is not safe, whenever they went missing.
+    /// (at most [`FLUSH_TIMEOUT`] in all). Returns whether the writer
+    /// confirmed and no accepted event was ever lost to a write error: a
+    /// trace missing events is not safe, whenever they went missing.
     pub(crate) fn flush(&self) -> bool {
+        let deadline = Instant::now() + FLUSH_TIMEOUT;
+        self.request_flush(deadline)
+            .is_some_and(|ack| self.confirm_flush(&ack, deadline))
+    }
+
+    /// Queues a flush request (waiting for room until `deadline` at most);
+    /// the receiver answers once the writer did it.
+    pub(crate) fn request_flush(&self, deadline: Instant) -> Option<Receiver<()>> {
         if ON_WRITER_THREAD.with(|w| w.get()) {
-            return false;
+            return None;
         }
         let (ack_tx, ack_rx) = crossbeam_channel::bounded(1);
         self.wake_writer();
-        if !self.send_blocking(Msg::Flush(ack_tx), FLUSH_TIMEOUT) {
-            return false;
+        let left = deadline.saturating_duration_since(Instant::now());
+        // A full queue with no time left still takes the request if it can.
+        let queued = match self.queue.try_push(Msg::Flush(ack_tx)) {
+            Ok(_) => true,
+            Err(Refused::Full(msg)) => self.send_blocking(msg, left),
+            Err(Refused::Closed(_)) => false,
+        };
+        if !queued {
+            self.stalled.store(true, Relaxed);
+            return None;
         }
         self.wake_writer();
+        Some(ack_rx)
+    }
+
+    /// Waits until `deadline` for the writer to answer a
+    /// [`Core::request_flush`]; see [`Core::flush`].
+    pub(crate) fn confirm_flush(&self, ack: &Receiver<()>, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
         // The writer counts its errors before it answers.
-        ack_rx.recv_timeout(FLUSH_TIMEOUT).is_ok() && self.nothing_lost()
+        let answered = ack.recv_timeout(left).is_ok();
+        if !answered {
+            self.stalled.store(true, Relaxed);
+        }
+        answered && self.nothing_lost()
+    }
+
+    /// How long ending the session may still wait for the writer: nothing
+    /// when a wait already timed out (the writer hangs in a write).
+    fn end_deadline(&self) -> Instant {
+        let now = Instant::now();
+        if self.stalled.load(Relaxed) {
+            now
+        } else {
+            now + FLUSH_TIMEOUT
+        }
     }
 
     /// Whether every event accepted so far was written (or is still
@@ -313,19 +376,55 @@ impl Core {
             .is_none_or(|sink| sink.wait_idle(deadline))
     }
 
-    /// Asks the writer to write everything and stop.
-    fn shut_down_writer(&self) {
+    /// Asks the writer to write everything and stop (waiting for room in
+    /// the queue until `deadline` at most).
+    fn shut_down_writer(&self, deadline: Instant) {
         self.wake_writer();
-        let _ = self.send_blocking(Msg::Shutdown, FLUSH_TIMEOUT);
+        if let Err(Refused::Full(msg)) = self.queue.try_push(Msg::Shutdown) {
+            let _ = self.send_blocking(msg, deadline.saturating_duration_since(Instant::now()));
+        }
         self.wake_writer();
     }
+
+    /// Gives up on a writer that did not stop in time (it hangs in a
+    /// write): refuses later messages and counts what it was never going to
+    /// write (still queued, or held by the writer) as unwritten, so the
+    /// summary and [`Recorder::flush`] say the trace misses events. The
+    /// thread is left behind; it cannot keep the process from exiting.
+    fn abandon_writer(&self) {
+        let queued = self
+            .queue
+            .close()
+            .iter()
+            .filter(|m| matches!(m, Msg::Event(_) | Msg::Durable(_)))
+            .count() as u64;
+        let lost = queued + self.in_flight.0.load(Relaxed);
+        self.counters.unwritten.fetch_add(lost, Relaxed);
+        Counters::bump(&self.counters.write_errors);
+        // `writeln!` rather than `eprintln!`: a closed stderr must not panic.
+        let _ = writeln!(
+            std::io::stderr(),
+            "loupe: the trace writer did not finish within {} s (a write to {} hangs); it was left behind and about {lost} events were not written",
+            FLUSH_TIMEOUT.as_secs(),
+            self.path.display()
+        );
+    }
 }
+
+/// A counter the writer thread updates and agent threads read only when
+/// they give up on it: on a cache line of its own, so the writer's updates
+/// do not slow down record calls touching the fields next to it.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct InFlight(pub(crate) AtomicU64);
 
 /// Owns the writer thread (and the HTTP sender): the last handle to go
 /// stops and joins them.
 struct Shared {
     core: Arc<Core>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Disconnected when the writer thread's body has returned.
+    writer_done: Receiver<()>,
     sender: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -335,7 +434,8 @@ impl Drop for Shared {
             // A writer waiting for room in the sink must not hold up the stop.
             sink.close();
         }
-        self.core.shut_down_writer();
+        let deadline = self.core.end_deadline();
+        self.core.shut_down_writer(deadline);
         let take = |m: &Mutex<Option<JoinHandle<()>>>| match m.lock() {
             Ok(mut g) => g.take(),
             Err(poisoned) => poisoned.into_inner().take(),
@@ -343,7 +443,16 @@ impl Drop for Shared {
         let on_writer = ON_WRITER_THREAD.with(|w| w.get());
         if let Some(h) = take(&self.writer) {
             if !on_writer {
-                let _ = h.join();
+                // The writer's end is awaited with a deadline (a join has
+                // none); past it the thread is detached and what it did not
+                // write is counted.
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.writer_done.recv_timeout(left) {
+                    Err(RecvTimeoutError::Timeout) => self.core.abandon_writer(),
+                    _ => {
+                        let _ = h.join();
+                    }
+                }
             }
         }
         if let Some(sink) = &self.core.http {
@@ -729,9 +838,40 @@ impl Builder {
         self
     }
 
+    /// Like [`Builder::start`], but a recorder that cannot start (a trace
+    /// directory that cannot be created, a bad `LOUPE_*` variable or
+    /// pattern) gives a disabled session instead of an error: the agent
+    /// runs on untraced. The error is said on stderr, once per process
+    /// (`loupe: recording is off: ...`).
+    ///
+    /// Use it when tracing must never stop the agent (production, the
+    /// README's example); use [`Builder::start`] when a missing trace is a
+    /// failure (tests, evaluation runs) or to handle the error yourself.
+    pub fn start_or_disabled(self) -> Session {
+        static SAID: AtomicBool = AtomicBool::new(false);
+        match self.start() {
+            Ok(session) => session,
+            Err(e) => {
+                if !SAID.swap(true, Relaxed) {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "loupe: recording is off: {e} (later failures to start a recorder are not said)"
+                    );
+                }
+                Session {
+                    recorder: Recorder::disabled(),
+                    span_id: None,
+                    ended: false,
+                }
+            }
+        }
+    }
+
     /// Opens the trace file, starts the writer and records `session_start`.
     /// Disabled or unsampled sessions start nothing and return a session whose
-    /// calls are no-ops.
+    /// calls are no-ops. Fails when the configuration is bad or the trace
+    /// file cannot be opened; [`Builder::start_or_disabled`] records nothing
+    /// instead.
     pub fn start(self) -> Result<Session, RecorderError> {
         if let Some(e) = self.error {
             return Err(e.into());
@@ -784,6 +924,8 @@ impl Builder {
             iteration_seq: AtomicU32::new(0),
             turn_seq: AtomicU32::new(0),
             ended: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
+            in_flight: InFlight::default(),
             started_at,
             http,
             config: self.config,
@@ -799,6 +941,10 @@ impl Builder {
             cache: LineCache::default(),
             unwritten: 0,
             reported_write_error: false,
+            buffered_lines: 0,
+            batch_left: 0,
+            lines_in_file: 0,
+            identity_checked: Instant::now(),
         };
         // The sender first: if the writer cannot start, the sender is
         // stopped again and nothing is left running.
@@ -820,9 +966,12 @@ impl Builder {
             }
             None => None,
         };
+        let (done_tx, writer_done) = crossbeam_channel::bounded::<()>(0);
         let handle = std::thread::Builder::new()
             .name("loupe-writer".into())
             .spawn(move || {
+                // Dropped when the body returns, however it returns.
+                let _done = done_tx;
                 own_thread::mark();
                 writer.run()
             })
@@ -841,6 +990,7 @@ impl Builder {
             shared: Some(Arc::new(Shared {
                 core: Arc::clone(&core),
                 writer: Mutex::new(Some(handle)),
+                writer_done,
                 sender: Mutex::new(sender),
             })),
             scope: Scope::default(),
@@ -863,7 +1013,7 @@ impl Builder {
         );
         start.span_id = Some(span_id.clone());
         start.data = data;
-        core.submit_lifecycle(start);
+        core.submit_lifecycle(start, Instant::now() + FLUSH_TIMEOUT);
         let recorder = recorder.child(&span_id);
         Ok(Session {
             recorder,
@@ -906,6 +1056,20 @@ fn open_trace_file(path: &Path) -> Result<File, RecorderError> {
     // lines stay whole.
     if ends_mid_line(path) {
         file.write_all(b"\n").map_err(io_error)?;
+    }
+    Ok(file)
+}
+
+/// Opens the trace path again after the file was deleted or replaced while
+/// recording (see the writer's identity check): created if missing, appended
+/// to if something else put a file there, a torn last line ended first.
+pub(crate) fn reopen_trace_file(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    if ends_mid_line(path) {
+        file.write_all(b"\n")?;
     }
     Ok(file)
 }
@@ -1028,8 +1192,14 @@ impl Session {
         if let Ok(v) = serde_json::to_value(summary) {
             ev.data.insert("summary".into(), v);
         }
-        core.submit_lifecycle(ev);
-        core.flush();
+        // One deadline for the whole end: the agent waits at most
+        // FLUSH_TIMEOUT for a writer that hangs, and not again when the last
+        // handle goes.
+        let deadline = core.end_deadline();
+        core.submit_lifecycle(ev, deadline);
+        if let Some(ack) = core.request_flush(deadline) {
+            core.confirm_flush(&ack, deadline);
+        }
     }
 }
 
@@ -1113,6 +1283,29 @@ mod tests {
             "{:?}",
             ended.elapsed()
         );
+    }
+
+    #[test]
+    fn a_recorder_that_cannot_start_gives_a_disabled_session_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory under a regular file cannot be created.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"").unwrap();
+        let unwritable = Recorder::builder().dir(blocker.join("traces"));
+        let bad_pattern = Recorder::builder().dir(dir.path()).redact_pattern("(");
+        for builder in [unwritable, bad_pattern] {
+            let session = builder.start_or_disabled();
+            assert!(!session.is_recording());
+            session.record_custom("ignored", serde_json::Map::new());
+            assert!(!session.flush());
+            session.end(SessionStatus::Completed);
+        }
+        assert!(Recorder::builder()
+            .dir(blocker.join("traces"))
+            .start()
+            .is_err());
+        let fine = Recorder::builder().dir(dir.path()).start_or_disabled();
+        assert!(fine.is_recording());
     }
 
     #[test]

@@ -34,21 +34,151 @@ const BUILTIN_PATTERNS: &[&str] = &[
     r"\bAIza[0-9A-Za-z_\-]{35}",
     // Slack tokens.
     r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
-    // `Authorization: Bearer <token>`.
-    r"(?i)(?P<keep>\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}",
+    // Stripe secret and restricted keys (`pk_` keys are public).
+    r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}",
+    // JSON Web Tokens: base64url header and payload (both JSON objects, so
+    // `eyJ`), then the signature (empty for unsigned tokens).
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
+    // Hugging Face tokens.
+    r"\bhf_[A-Za-z0-9]{30,}",
+    // `Authorization: Bearer <token>`; the token must look like one
+    // ([`looks_like_a_token`]), so "the bearer instrument" stays.
+    r"(?i)(?P<keep>\bbearer\s+)(?P<value>[A-Za-z0-9._~+/=\-]{8,})",
     // `password=...`, `"api_key": "..."`, `secret: ...` in free text or JSON text.
     // A value an earlier pattern already redacted is taken whole (first
-    // alternative), else the `]` of `[REDACTED]` would be left behind.
-    r#"(?i)(?P<keep>["']?\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|token)\b["']?\s*[:=]\s*)(?:\[REDACTED\]|"[^"]*"|'[^']*'|[^\r\n,;&}\]"']+)"#,
+    // alternative), else the `]` of `[REDACTED]` would be left behind. The
+    // separator is `:`, `=` or `:=`, never a comparison (`==`, `!=`, `<=`,
+    // `>=`: a value cannot start with `=`), and code or prose after it is
+    // left alone ([`is_code_or_prose`]).
+    r#"(?i)(?P<keep>["']?\b(?:password|passwd|pwd|passphrase|secret|client_secret|api[_-]?key|private[_-]?key|ssh[_-]?key|access[_-]?token|refresh[_-]?token|auth[_-]?token|token)\b["']?\s*(?::=|[:=])\s*)(?P<value>\[REDACTED\]|"[^"]*"|'[^']*'|[^\r\n,;&}\]"'=][^\r\n,;&}\]"']*)"#,
     // The password in a URL's user info: `postgres://user:pw@host`.
     r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s:]*:)[^/?#@\s]+(?P<after>@)",
 ];
+
+/// The index in [`BUILTIN_PATTERNS`] of the `Bearer` pattern and of the
+/// `key=value` pattern, whose matches are checked again in code (the regex
+/// crate has no look-around).
+const BEARER_PATTERN: usize = 9;
+const KEY_VALUE_PATTERN: usize = 10;
+
+/// Whether a built-in pattern's match is not a secret after all.
+fn builtin_false_positive(pattern: usize, caps: &regex::Captures<'_>) -> bool {
+    let Some(value) = caps.name("value").map(|m| m.as_str()) else {
+        return false;
+    };
+    match pattern {
+        BEARER_PATTERN => !looks_like_a_token(value),
+        KEY_VALUE_PATTERN => is_code_or_prose(value),
+        _ => false,
+    }
+}
+
+/// A bearer token has a digit or both upper and lower case letters (base64,
+/// hex, JWTs, API keys all do); a word after "bearer" in prose has neither.
+fn looks_like_a_token(value: &str) -> bool {
+    let has = |f: fn(&char) -> bool| value.chars().any(|c| f(&c));
+    has(char::is_ascii_digit) || (has(char::is_ascii_uppercase) && has(char::is_ascii_lowercase))
+}
+
+/// Words that start a sentence, not a secret: `secret: we cache results`.
+const PROSE_STARTS: &[&str] = &[
+    "a", "an", "the", "we", "i", "you", "he", "she", "it", "they", "is", "are", "was", "were",
+    "be", "to", "of", "in", "on", "for", "with", "and", "or", "not", "this", "that", "these",
+    "those", "our", "your", "its", "their", "there", "here", "if", "when", "then", "as", "at",
+    "by", "from", "so", "but", "how", "what", "which", "who", "why", "should", "must", "can",
+    "will", "do", "does",
+];
+
+/// Values that are a type or a placeholder, not a secret: `token: string`
+/// (a type annotation), `password: none`.
+const PLACEHOLDER_VALUES: &[&str] = &[
+    "string",
+    "str",
+    "number",
+    "int",
+    "bool",
+    "boolean",
+    "any",
+    "unknown",
+    "none",
+    "null",
+    "nil",
+    "undefined",
+    "true",
+    "false",
+    "required",
+    "optional",
+    "empty",
+    "unset",
+    "redacted",
+    "hidden",
+];
+
+/// Whether an unquoted value after `password=` / `token:` is code or prose
+/// rather than a secret: a call or a member access (`make_token(user)`,
+/// `user.password_hash`, `config["key"]`), a type or placeholder word, or a
+/// sentence starting with a function word. Quoted values are literals and
+/// stay redacted.
+fn is_code_or_prose(value: &str) -> bool {
+    if value.starts_with(['"', '\'', '[']) {
+        return false;
+    }
+    let value = value.trim_end();
+    let ident_len = value
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(value.len(), |(i, _)| i);
+    let (ident, rest) = value.split_at(ident_len);
+    let starts_ident = ident
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if starts_ident {
+        // A call of any function; a member or index of a lower-case name
+        // (`eyJhbGci….eyJ…`, a JWT, is caught by its own pattern anyway).
+        if rest.starts_with('(') {
+            return true;
+        }
+        let snake = ident
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if snake && (rest.starts_with('.') || rest.starts_with('[')) {
+            return rest
+                .chars()
+                .nth(1)
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '"' || c == '\'');
+        }
+    }
+    if rest.is_empty()
+        && PLACEHOLDER_VALUES
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(ident))
+    {
+        return true;
+    }
+    let mut words = value.split_whitespace();
+    let first = words.next().unwrap_or("");
+    words.next().is_some() && PROSE_STARTS.contains(&first)
+}
 
 /// Every built-in pattern contains one of these (ASCII case-insensitively):
 /// a string without any of them cannot hold a built-in secret, and one SIMD
 /// scan (`aho-corasick`) rules out the regexes for nearly every string.
 const BUILTIN_TRIGGERS: &[&str] = &[
     "private key",
+    "private_key",
+    "private-key",
+    "privatekey",
+    "ssh_key",
+    "ssh-key",
+    "sshkey",
+    "passphrase",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "eyj",
+    "hf_",
     "sk-",
     "akia",
     "asia",
@@ -86,6 +216,9 @@ const SECRET_KEY_ENDINGS: &[&[&str]] = &[
     &["apikey"],
     &["api", "key"],
     &["private", "key"],
+    &["privatekey"],
+    &["ssh", "key"],
+    &["passphrase"],
     &["secret", "key"],
     &["access", "key"],
     &["authorization"],
@@ -105,6 +238,7 @@ fn is_secret_key(key: &str) -> bool {
         "secret",
         "token",
         "key",
+        "passphrase",
         "authorization",
         "cookie",
     ];
@@ -206,6 +340,9 @@ const REDACTION_MARGIN_CHARS: usize = 1024;
 struct PatternSet {
     /// Literal prefilter; `None` for user patterns (their literals are unknown).
     triggers: Option<aho_corasick::AhoCorasick>,
+    /// Second look at a match of pattern `i`: true when it is not a secret
+    /// (only the built-in patterns have one).
+    false_positive: Option<fn(usize, &regex::Captures<'_>) -> bool>,
     any: RegexSet,
     each: Vec<Regex>,
 }
@@ -225,6 +362,7 @@ impl PatternSet {
         })?;
         Ok(PatternSet {
             triggers: None,
+            false_positive: None,
             any,
             each,
         })
@@ -240,6 +378,9 @@ impl PatternSet {
         for i in hits.iter() {
             if let Some(re) = self.each.get(i) {
                 let replaced = re.replace_all(s, |caps: &regex::Captures<'_>| {
+                    if self.false_positive.is_some_and(|check| check(i, caps)) {
+                        return caps.get(0).map_or("", |m| m.as_str()).to_owned();
+                    }
                     let kept = |name| caps.name(name).map_or("", |m| m.as_str());
                     format!("{}{REDACTED}{}", kept("keep"), kept("after"))
                 });
@@ -261,6 +402,7 @@ fn builtin() -> Option<&'static PatternSet> {
             let mut set =
                 PatternSet::compile(&sources, |i| format!("built-in redaction pattern {i}"))
                     .ok()?;
+            set.false_positive = Some(builtin_false_positive);
             set.triggers = aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .build(BUILTIN_TRIGGERS)
@@ -560,6 +702,94 @@ mod tests {
         assert_eq!(out, json!("Authorization: Bearer [REDACTED]"));
         let out = clean(json!("login password=hunter 22, user=bob"));
         assert_eq!(out, json!("login password=[REDACTED], user=bob"));
+    }
+
+    /// `clean` without the user pattern and the short limit.
+    fn redact(v: Value) -> Value {
+        let s = Sanitizer::new(true, &[], 10_000).unwrap();
+        let mut m = Map::new();
+        m.insert("x".into(), v);
+        s.sanitize_map(&mut m);
+        m.remove("x").unwrap()
+    }
+
+    #[test]
+    fn code_and_prose_around_secret_words_are_left_alone() {
+        let src = "def login(user, password):\n    if password == user.password_hash:\n        token = make_token(user)\n        return token\n";
+        assert_eq!(redact(json!(src)), json!(src));
+        for text in [
+            "the bearer instrument was mentioned; secret: we cache results, then reuse",
+            "if token != expected_token or password >= limit or pwd <= 3",
+            "api_key = os.environ[\"OPENAI_API_KEY\"]",
+            "token = self.token",
+            "let password = read_password()?;",
+            "token: string; password: str",
+            "secret: the cache is warm",
+            "contact bob@example.com for access",
+        ] {
+            assert_eq!(redact(json!(text)), json!(text), "{text}");
+        }
+        // Still secrets: literals, words, tokens.
+        for (text, expected) in [
+            ("token = \"abc123secret\"", "token = [REDACTED]"),
+            ("password: hunter2", "password: [REDACTED]"),
+            ("password := letmein", "password := [REDACTED]"),
+            (
+                "my password: correct horse battery staple",
+                "my password: [REDACTED]",
+            ),
+            (
+                "Authorization: Bearer abcdefghijklmnop1234",
+                "Authorization: Bearer [REDACTED]",
+            ),
+            ("bearer AbCdEfGhIjKl", "bearer [REDACTED]"),
+        ] {
+            assert_eq!(redact(json!(text)), json!(expected), "{text}");
+        }
+        // The indices the second look relies on.
+        assert!(BUILTIN_PATTERNS[BEARER_PATTERN].contains("bearer"));
+        assert!(BUILTIN_PATTERNS[KEY_VALUE_PATTERN].contains("password"));
+    }
+
+    #[test]
+    fn stripe_jwt_and_hugging_face_tokens_and_ssh_and_private_keys_are_redacted() {
+        for (text, expected) in [
+            (
+                "stripe sk_live_51HxAbCdEfGhIjKlMnOpQrSt end",
+                "stripe [REDACTED] end",
+            ),
+            ("sk_test_4eC39HqLyjWDarjtT1zdp7dc", "[REDACTED]"),
+            ("rk_live_51HxAbCdEfGhIjKlMnOpQrSt", "[REDACTED]"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x here",
+                "jwt [REDACTED] here",
+            ),
+            ("hf_abcdefghijklmnopqrstuvwxyzABCD", "[REDACTED]"),
+            ("passphrase: correct horse", "passphrase: [REDACTED]"),
+            ("ssh_key=AAAAB3NzaC1yc2E", "ssh_key=[REDACTED]"),
+            ("private-key: MIIEow0123", "private-key: [REDACTED]"),
+        ] {
+            assert_eq!(redact(json!(text)), json!(expected), "{text}");
+        }
+        // Publishable Stripe keys and short `hf_` words are not secrets.
+        for text in ["pk_live_51HxAbCdEfGhIjKlMnOpQrSt", "hf_hub_download"] {
+            assert_eq!(redact(json!(text)), json!(text), "{text}");
+        }
+        let out = redact(json!({
+            "ssh_key": "ssh-rsa AAAAB3Nza",
+            "passphrase": "correct horse",
+            "private_key": {"pem": "x"},
+            "email": "bob@example.com",
+        }));
+        assert_eq!(
+            out,
+            json!({
+                "ssh_key": REDACTED,
+                "passphrase": REDACTED,
+                "private_key": REDACTED,
+                "email": "bob@example.com",
+            })
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub(crate) struct Counters {
     pub(crate) dropped: AtomicU64,
     pub(crate) write_errors: AtomicU64,
     pub(crate) unwritten: AtomicU64,
+    pub(crate) reopened: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) undelivered: AtomicU64,
 }
@@ -91,6 +92,7 @@ impl Counters {
             dropped: self.dropped.load(Relaxed),
             write_errors: self.write_errors.load(Relaxed),
             unwritten: self.unwritten.load(Relaxed),
+            reopened: self.reopened.load(Relaxed),
             sent: self.sent.load(Relaxed),
             undelivered: self.undelivered.load(Relaxed),
         }
@@ -145,8 +147,16 @@ pub struct Summary {
     pub write_errors: u64,
     /// Events the trace file could not take (disk full): the file keeps
     /// whole lines only and says how many are missing in a `loupe_dropped`
-    /// event once it can be written again.
+    /// event once it can be written again. Also counts the events a writer
+    /// left behind in a hung write did not write (ending the session waits
+    /// at most 5 s), and those written to a trace file that was then deleted
+    /// or replaced ([`Summary::reopened`]).
     pub unwritten: u64,
+    /// Times the trace file was found deleted or replaced while recording
+    /// and opened again at its path (checked at most once a second and on
+    /// every flush). The new file starts with a `loupe_dropped` event
+    /// counting the events the old one took with it.
+    pub reopened: u64,
     /// Events the HTTP sink delivered to the server so far
     /// ([`crate::Config::endpoint`]).
     pub sent: u64,

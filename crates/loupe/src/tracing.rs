@@ -51,14 +51,35 @@
 //! * other spans → `span_start` / `span_end` with their fields in `data`;
 //! * events → `log` with `level`, `target`, `message` and their fields.
 //!
+//! The layer comes with its own per-layer filter ([`Recording`]): when the
+//! recorder records nothing (disabled, or the session sampled out), every
+//! span and event call site is disabled for it (`Interest::never`), so they
+//! cost what they cost without the layer (about a nanosecond instead of a
+//! span in the registry), while the subscriber's other layers still get
+//! them. Filter by level or target with [`layer_with_filter`] rather than
+//! `.with_filter(...)` on top, which keeps the call sites its filter enables
+//! costing a registry span even then.
+//!
 //! Spans and events on the recorder's own threads (its writer and HTTP
 //! sender, whose HTTP client logs every request through `log`, which
 //! `tracing-log` bridges here) are not recorded: recording them would make
 //! each send log and send again, forever.
 //!
 //! `gen_ai.conversation.id` is kept as `data.conversation_id`. Parent links
-//! follow the span tree. Values may be recorded after the span opened
-//! (`Span::record`); they are read when it closes.
+//! follow the span tree.
+//!
+//! Values may be recorded after the span opened (`Span::record`). The start
+//! event is written when the span opens, with the values known then; the end
+//! event is written when it closes and carries what was recorded since:
+//! * usage, response model, finish reasons, result, error and status are
+//!   read at close in any case;
+//! * tool arguments (`gen_ai.tool.call.arguments`) recorded late are put on
+//!   `tool_end` / `tool_error` (`data.args`), as `tool_start` was already
+//!   written;
+//! * `gen_ai.conversation.id` recorded late is put on the end event
+//!   (`data.conversation_id`);
+//! * a plain span's fields recorded late (an `outcome`) are put on its
+//!   `span_end`, in `data` like those of `span_start`.
 
 use std::sync::Arc;
 
@@ -66,22 +87,80 @@ use loupe_model::{keys, AgentRef, EventKind, Timestamp, TokenUsage};
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::Subscriber;
-use tracing_subscriber::layer::{Context, Layer};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::filter::combinator::And;
+use tracing_subscriber::filter::{FilterExt, Filtered, LevelFilter};
+use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::helpers::{put, put_opt};
 use crate::recorder::{own_thread, Recorder};
 
-/// The layer; build it with [`layer`].
+/// The layer; build it with [`layer`] (which adds its [`Recording`]
+/// filter).
 #[derive(Debug, Clone)]
 pub struct LoupeLayer {
     recorder: Recorder,
 }
 
-/// A layer recording into `recorder`'s session.
-pub fn layer(recorder: Recorder) -> LoupeLayer {
-    LoupeLayer { recorder }
+/// A layer recording into `recorder`'s session, with its own per-layer
+/// filter ([`Recording`]): when the recorder records nothing (disabled,
+/// sampled out), spans and events cost what they cost without the layer
+/// (about a nanosecond at a span's call site, not a span in the registry),
+/// and other layers still see them.
+///
+/// To filter what is recorded by level or target as well, pass the filter
+/// to [`layer_with_filter`]: a filter added with `.with_filter(...)` on
+/// top of this one keeps the call sites it enables costing a registry span
+/// even when nothing is recorded.
+pub fn layer<S>(recorder: Recorder) -> Filtered<LoupeLayer, Recording, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let recording = Recording(recorder.is_recording());
+    LoupeLayer { recorder }.with_filter(recording)
+}
+
+/// [`layer`] recording only what `filter` also enables (a
+/// `LevelFilter`, an `EnvFilter`, a `Targets`...).
+pub fn layer_with_filter<S, F>(
+    recorder: Recorder,
+    filter: F,
+) -> Filtered<LoupeLayer, And<Recording, F, S>, S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    F: Filter<S>,
+{
+    let recording = Recording(recorder.is_recording());
+    LoupeLayer { recorder }.with_filter(recording.and(filter))
+}
+
+/// The layer's per-layer filter: everything while its recorder records,
+/// nothing (`Interest::never`, a maximum level of `OFF`) when it records
+/// nothing. Whether a recorder records is fixed when it starts (sampling is
+/// decided per session, from its id), so the interest can be cached for
+/// every call site. Being a per-layer filter, its "never" disables nothing
+/// for the subscriber's other layers.
+#[derive(Debug, Clone, Copy)]
+pub struct Recording(bool);
+
+impl<S> Filter<S> for Recording {
+    fn enabled(&self, _: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.0
+    }
+
+    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
+        if self.0 {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        (!self.0).then_some(LevelFilter::OFF)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +176,11 @@ struct LoupeSpan {
     kind: SpanKind,
     span_id: Option<String>,
     started: Timestamp,
+    /// Every field's latest value.
     fields: Map<String, Value>,
+    /// The fields recorded after the span opened (`Span::record`): the start
+    /// event was written without them, so the end event carries them.
+    late: Map<String, Value>,
     /// Handle for events inside this span (parent and agent set).
     inner: Recorder,
     /// Handle the span's own start/end events are recorded with.
@@ -195,6 +278,9 @@ fn usage_of(f: &Map<String, Value>) -> TokenUsage {
     ))
 }
 
+const TOOL_ARGS: &str = "gen_ai.tool.call.arguments";
+const CONVERSATION_ID: &str = "gen_ai.conversation.id";
+
 const ERROR_FIELDS: &[&str] = &["error", "error.message", "exception.message"];
 
 fn error_of(f: &Map<String, Value>) -> Option<String> {
@@ -212,7 +298,7 @@ fn error_of(f: &Map<String, Value>) -> Option<String> {
 /// Fields not consumed by the typed mapping, copied into plain spans and logs.
 fn copy_fields(ev: &mut loupe_model::Event, fields: &Map<String, Value>) {
     for (k, v) in fields {
-        if k == "gen_ai.conversation.id" {
+        if k == CONVERSATION_ID {
             ev.data.insert("conversation_id".into(), v.clone());
         } else if k != "message" {
             ev.data.entry(k.clone()).or_insert_with(|| v.clone());
@@ -276,10 +362,7 @@ where
                     keys::CALL_ID,
                     field_str(&fields, &["gen_ai.tool.call.id"]),
                 );
-                outer.fill_tool_args(
-                    &mut ev,
-                    field_json(&fields, "gen_ai.tool.call.arguments").as_ref(),
-                );
+                outer.fill_tool_args(&mut ev, field_json(&fields, TOOL_ARGS).as_ref());
             }
             SpanKind::Agent => {
                 put_opt(&mut ev, keys::AGENT_ID, agent_id(&fields));
@@ -294,7 +377,7 @@ where
                 copy_fields(&mut ev, &fields);
             }
         }
-        if let Some(conv) = field_str(&fields, &["gen_ai.conversation.id"]) {
+        if let Some(conv) = field_str(&fields, &[CONVERSATION_ID]) {
             put(&mut ev, "conversation_id", conv);
         }
         let span_id = ev.event_id.clone();
@@ -314,6 +397,7 @@ where
             span_id: Some(span_id),
             started,
             fields,
+            late: Map::new(),
             inner,
             outer,
         });
@@ -322,7 +406,12 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             if let Some(state) = span.extensions_mut().get_mut::<LoupeSpan>() {
-                values.record(&mut FieldVisitor(&mut state.fields));
+                let mut recorded = Map::new();
+                values.record(&mut FieldVisitor(&mut recorded));
+                for (name, value) in recorded {
+                    state.fields.insert(name.clone(), value.clone());
+                    state.late.insert(name, value);
+                }
             }
         }
     }
@@ -397,13 +486,22 @@ where
                     field_str(f, &["gen_ai.tool.call.id"]),
                 );
                 outer.fill_tool_result(&mut ev, field_json(f, "gen_ai.tool.call.result").as_ref());
+                // Arguments belong on `tool_start`, which was written before
+                // they were recorded.
+                if state.late.contains_key(TOOL_ARGS) {
+                    outer.fill_tool_args(&mut ev, field_json(f, TOOL_ARGS).as_ref());
+                }
             }
             SpanKind::Agent => {
                 put_opt(&mut ev, keys::AGENT_ID, agent_id(f));
             }
             SpanKind::Plain => {
                 put(&mut ev, keys::NAME, span.name());
+                copy_fields(&mut ev, &state.late);
             }
+        }
+        if let Some(conv) = field_str(&state.late, &[CONVERSATION_ID]) {
+            put(&mut ev, "conversation_id", conv);
         }
         match error {
             Some(e) => {

@@ -20,6 +20,7 @@ use crate::helpers::{llm_response_payload, LlmResponse};
 use crate::http::Sink;
 use crate::recorder::{Core, Scope};
 use crate::sanitize::Sanitizer;
+use crate::summary::Counters;
 
 /// An event on its way to the writer: built by the caller, or a compact
 /// record the writer turns into the event. The record sits inline in the
@@ -710,7 +711,20 @@ pub(crate) struct Writer {
     pub(crate) unwritten: u64,
     /// Whether a write error was said on stderr (once per session).
     pub(crate) reported_write_error: bool,
+    /// Lines in the buffer, not yet written.
+    pub(crate) buffered_lines: u64,
+    /// Messages of the batch being handled that come after the current one.
+    pub(crate) batch_left: u64,
+    /// Lines written through the open handle: what a trace file deleted or
+    /// replaced under the writer took with it.
+    pub(crate) lines_in_file: u64,
+    /// When the path was last checked to still name the open file.
+    pub(crate) identity_checked: Instant,
 }
+
+/// How often, at most, the writer checks that the trace path still names
+/// the file it writes to (a `stat` and an `fstat`; also on every flush).
+const IDENTITY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Writer {
     /// The thread's body: runs until `Shutdown`.
@@ -731,14 +745,18 @@ impl Writer {
         let mut last_write = Instant::now();
         let mut stop = false;
         while !stop {
-            self.core.queue.take_all(&mut batch, taken);
+            let closed = self.core.queue.take_all(&mut batch, taken);
             taken = batch.len();
             let idle = batch.is_empty();
+            // Closed by an agent that gave up waiting for this thread (its
+            // write hung): nothing more will come.
+            stop = closed && idle;
             // Messages queued after a `Shutdown` (a flush from another
             // thread) are handled too, as they were taken. Each message is
             // moved out and dropped as it is handled: one pass over a batch
             // that may be larger than the CPU caches.
-            for mut msg in batch.drain(..) {
+            for (left, mut msg) in (0..taken as u64).rev().zip(batch.drain(..)) {
+                self.batch_left = left;
                 #[cfg(test)]
                 if matches!(msg, Msg::PanicForTest) {
                     panic!("writer thread panic injected by a test");
@@ -767,12 +785,15 @@ impl Writer {
         }
         // Refuse later messages (their callers count a write error) and
         // write what is still queued.
-        for mut msg in self.core.queue.close() {
+        let rest = self.core.queue.close();
+        for (left, mut msg) in (0..rest.len() as u64).rev().zip(rest) {
+            self.batch_left = left;
             if !matches!(msg, Msg::Shutdown) {
                 self.handle(&mut msg, &mut buf);
             }
         }
         self.report_drops(&mut buf);
+        self.check_file_identity(true);
         self.write_out(&mut buf);
         if self.durable {
             self.sync();
@@ -787,7 +808,9 @@ impl Writer {
     fn handle(&mut self, msg: &mut Msg, buf: &mut Vec<u8>) -> bool {
         match msg {
             Msg::Event(Pending::LlmResponse(rec)) => {
+                let mark = buf.len();
                 self.encode_llm_response(rec, buf);
+                self.count_line(buf, mark);
                 if buf.len() >= self.buffer_size {
                     self.write_out(buf);
                     return true;
@@ -795,7 +818,9 @@ impl Writer {
                 false
             }
             Msg::Event(ev) => {
+                let mark = buf.len();
                 self.encode_pending(ev, buf);
+                self.count_line(buf, mark);
                 if buf.len() >= self.buffer_size {
                     self.write_out(buf);
                     return true;
@@ -804,7 +829,9 @@ impl Writer {
             }
             Msg::Durable(durable) => {
                 let (ev, ack) = &mut **durable;
+                let mark = buf.len();
                 self.encode_pending(ev, buf);
+                self.count_line(buf, mark);
                 self.write_out(buf);
                 self.sync();
                 self.nudge_sink();
@@ -813,9 +840,11 @@ impl Writer {
             }
             Msg::Flush(ack) => {
                 self.report_drops(buf);
+                self.check_file_identity(true);
                 self.write_out(buf);
                 self.flush_file();
                 self.nudge_sink();
+                self.core.stalled.store(false, Relaxed);
                 let _ = ack.send(());
                 true
             }
@@ -863,8 +892,15 @@ impl Writer {
         }
     }
 
+    /// Counts the line appended to `buf` after `mark`, if one was.
+    fn count_line(&mut self, buf: &[u8], mark: usize) {
+        if buf.len() > mark {
+            self.buffered_lines += 1;
+        }
+    }
+
     /// Writes a `loupe_dropped` event when record calls dropped events.
-    fn report_drops(&self, buf: &mut Vec<u8>) {
+    fn report_drops(&mut self, buf: &mut Vec<u8>) {
         let dropped = self.core.pending_drops.swap(0, Relaxed);
         if dropped == 0 {
             return;
@@ -873,7 +909,67 @@ impl Writer {
             dropped,
             "the recorder's queue was full; events were dropped",
         );
+        let mark = buf.len();
         self.encode(&mut ev, buf);
+        self.count_line(buf, mark);
+    }
+
+    /// Publishes how many lines are lost if the next write hangs forever
+    /// (see [`crate::recorder::Core::in_flight`]).
+    fn publish_in_flight(&self) {
+        self.core
+            .in_flight
+            .0
+            .store(self.buffered_lines + self.batch_left, Relaxed);
+    }
+
+    /// Reopens the trace path when it no longer names the open file (deleted
+    /// or replaced while recording): otherwise every later event would go
+    /// to a file nobody can find. Checked at most every
+    /// [`IDENTITY_CHECK_INTERVAL`], or now when `force`d (flush, stop).
+    fn check_file_identity(&mut self, force: bool) {
+        if self.file.is_none()
+            || (!force && self.identity_checked.elapsed() < IDENTITY_CHECK_INTERVAL)
+        {
+            return;
+        }
+        self.publish_in_flight();
+        self.identity_checked = Instant::now();
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| path_names_file(&self.core.path, f))
+        {
+            return;
+        }
+        let reopened = match crate::recorder::reopen_trace_file(&self.core.path) {
+            Ok(file) => file,
+            Err(error) => {
+                // Kept writing to the old file; tried again at the next check.
+                self.write_failed(&error);
+                return;
+            }
+        };
+        self.file = Some(reopened);
+        let gone = std::mem::take(&mut self.lines_in_file);
+        self.core.counters.unwritten.fetch_add(gone, Relaxed);
+        Counters::bump(&self.core.counters.reopened);
+        let _ = writeln!(
+            std::io::stderr(),
+            "loupe: the trace file {} was deleted or replaced while recording; it was opened again, and the {gone} events written before are not in it",
+            self.core.path.display()
+        );
+        let mut ev = self.core.dropped_event(
+            gone,
+            "the trace file was deleted or replaced while recording; the events written to it before are missing here",
+        );
+        let mut line = Vec::new();
+        self.encode(&mut ev, &mut line);
+        if let Some(file) = &mut self.file {
+            if append_whole_lines(file, &line).is_ok() {
+                self.lines_in_file += 1;
+            }
+        }
     }
 
     /// Writes `buf` (whole lines) to the file and hands it to the HTTP sink.
@@ -885,6 +981,8 @@ impl Writer {
         if buf.is_empty() {
             return;
         }
+        self.check_file_identity(false);
+        self.publish_in_flight();
         let report = (self.file.is_some() && self.unwritten > 0).then(|| {
             let mut ev = self.core.dropped_event(
                 self.unwritten,
@@ -897,14 +995,21 @@ impl Writer {
         if let Some(file) = &mut self.file {
             if report.is_some_and(|line| append_whole_lines(file, &line).is_ok()) {
                 self.unwritten = 0;
+                self.lines_in_file += 1;
             }
-            if let Err((written, error)) = append_whole_lines(file, buf) {
-                let lost = count_lines(buf.get(written..).unwrap_or_default());
-                self.unwritten += lost;
-                self.core.counters.unwritten.fetch_add(lost, Relaxed);
-                self.write_failed(&error);
+            match append_whole_lines(file, buf) {
+                Ok(()) => self.lines_in_file += self.buffered_lines,
+                Err((written, error)) => {
+                    let lost = count_lines(buf.get(written..).unwrap_or_default());
+                    self.lines_in_file += count_lines(buf.get(..written).unwrap_or_default());
+                    self.unwritten += lost;
+                    self.core.counters.unwritten.fetch_add(lost, Relaxed);
+                    self.write_failed(&error);
+                }
             }
         }
+        self.buffered_lines = 0;
+        self.publish_in_flight();
         if let Some(sink) = &self.sink {
             sink.push(&self.core, buf);
         }
@@ -924,6 +1029,7 @@ impl Writer {
     }
 
     fn sync(&mut self) {
+        self.publish_in_flight();
         self.flush_file();
         if let Some(Err(e)) = self.file.as_ref().map(File::sync_data) {
             self.write_failed(&e);
@@ -948,6 +1054,24 @@ impl Writer {
             );
         }
     }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+/// Anything that cannot be checked counts as the same file: the check must
+/// never move a recording that works.
+#[cfg(unix)]
+fn path_names_file(path: &std::path::Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+        (Err(e), _) => e.kind() != std::io::ErrorKind::NotFound,
+        (_, Err(_)) => true,
+    }
+}
+
+#[cfg(not(unix))]
+fn path_names_file(_path: &std::path::Path, _file: &File) -> bool {
+    true
 }
 
 /// Appends `lines` (whole lines) to `file`. On failure, returns how many

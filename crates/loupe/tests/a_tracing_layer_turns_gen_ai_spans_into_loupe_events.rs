@@ -164,3 +164,101 @@ fn an_unrecorded_session_makes_the_layer_inert() {
     assert_eq!(session.summary(), loupe::Summary::default());
     assert!(session.path().is_none());
 }
+
+/// Values recorded with `Span::record` after a span opened reach its end
+/// event: tool arguments and the conversation id (which belong on the start
+/// event, already written) and a plain span's fields.
+#[test]
+fn values_recorded_after_a_span_opened_are_written_when_it_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Recorder::builder()
+        .dir(dir.path())
+        .session_id("late")
+        .start()
+        .unwrap();
+    let path = session.path().unwrap().to_owned();
+    let subscriber = tracing_subscriber::registry().with(loupe::tracing::layer(session.recorder()));
+    tracing::subscriber::with_default(subscriber, || {
+        let tool = tracing::info_span!(
+            "execute_tool",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = "read_file",
+            gen_ai.tool.call.arguments = tracing::field::Empty,
+            gen_ai.conversation.id = tracing::field::Empty,
+        );
+        tool.record("gen_ai.tool.call.arguments", r#"{"path":"src/main.rs"}"#);
+        tool.record("gen_ai.conversation.id", "conv-42");
+        drop(tool);
+        let step = tracing::info_span!("plan_step", step = 3, outcome = tracing::field::Empty);
+        step.record("outcome", "patched");
+        drop(step);
+    });
+    session.end(loupe::SessionStatus::Completed);
+
+    let events = common::read_events(&path);
+    let start = common::of_kind(&events, "tool_start")[0];
+    assert!(start["data"].get("args").is_none(), "{start}");
+    let end = common::of_kind(&events, "tool_end")[0];
+    assert_eq!(end["data"]["args"]["path"], "src/main.rs", "{end}");
+    assert_eq!(end["data"]["conversation_id"], "conv-42", "{end}");
+    assert_eq!(end["data"]["tool"], "read_file", "{end}");
+
+    let span_start = common::of_kind(&events, "span_start")[0];
+    assert_eq!(span_start["data"]["step"], 3);
+    assert!(span_start["data"].get("outcome").is_none());
+    let span_end = common::of_kind(&events, "span_end")[0];
+    assert_eq!(span_end["data"]["outcome"], "patched", "{span_end}");
+    assert_eq!(span_end["data"]["name"], "plan_step");
+    assert_eq!(span_end["data"]["status"], "success");
+}
+
+/// A layer whose recorder records nothing disables spans at their call
+/// site (they cost what they cost without the layer), with a level filter
+/// too, but takes nothing from the subscriber's other layers.
+#[test]
+fn a_layer_recording_nothing_disables_spans_but_not_for_other_layers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tracing_subscriber::filter::LevelFilter;
+
+    let off = Recorder::builder().sample_rate(0.0).start().unwrap();
+    assert!(!off.is_recording());
+    let alone = tracing_subscriber::registry().with(loupe::tracing::layer(off.recorder()));
+    tracing::subscriber::with_default(alone, || {
+        assert!(tracing::info_span!("alone").is_disabled());
+    });
+    let filtered = tracing_subscriber::registry().with(loupe::tracing::layer_with_filter(
+        off.recorder(),
+        LevelFilter::INFO,
+    ));
+    tracing::subscriber::with_default(filtered, || {
+        assert!(tracing::info_span!("filtered").is_disabled());
+    });
+
+    /// Another layer of the agent's, counting the spans it sees.
+    struct Counting(Arc<AtomicUsize>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
+        fn on_new_span(
+            &self,
+            _: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let shared = tracing_subscriber::registry()
+        .with(loupe::tracing::layer(off.recorder()))
+        .with(Counting(seen.clone()));
+    tracing::subscriber::with_default(shared, || {
+        assert!(!tracing::info_span!("shared").is_disabled());
+    });
+    assert_eq!(seen.load(Ordering::Relaxed), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let on = Recorder::builder().dir(dir.path()).start().unwrap();
+    let recording = tracing_subscriber::registry().with(loupe::tracing::layer(on.recorder()));
+    tracing::subscriber::with_default(recording, || {
+        assert!(!tracing::info_span!("recorded").is_disabled());
+    });
+}
