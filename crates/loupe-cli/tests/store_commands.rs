@@ -451,6 +451,26 @@ fn the_store_commands_work_on_clickhouse() {
         ids(&ok(&loupe(&["query", "--db", &db, "-o", "json"], root))),
         ["ch-new"]
     );
+    // Read commands refuse a mistyped database instead of creating it.
+    let typo = format!("clickhouse://{host}/{database}_typo");
+    for args in [
+        vec!["query", "--db", &typo],
+        vec!["prune", "--db", &typo, "--max-count", "1"],
+    ] {
+        let out = loupe(&args, root);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no such database"), "{err}");
+    }
+    let databases = ureq::post(&format!("{url}/"))
+        .send_string("SELECT name FROM system.databases")
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        !databases.contains(&format!("{database}_typo")),
+        "{databases}"
+    );
     // Clean up the database this test made.
     let _ =
         ureq::post(&format!("{url}/")).send_string(&format!("DROP DATABASE IF EXISTS {database}"));
