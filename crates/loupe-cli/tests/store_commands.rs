@@ -492,7 +492,157 @@ fn the_store_commands_work_on_clickhouse() {
         ids(&ok(&loupe(&["query", "--db", &db, "-o", "json"], root))),
         ["ch-new"]
     );
+    // Read commands refuse a mistyped database instead of creating it.
+    let typo = format!("clickhouse://{host}/{database}_typo");
+    for args in [
+        vec!["query", "--db", &typo],
+        vec!["prune", "--db", &typo, "--max-count", "1"],
+    ] {
+        let out = loupe(&args, root);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no such database"), "{err}");
+    }
+    let databases = ureq::post(&format!("{url}/"))
+        .send_string("SELECT name FROM system.databases")
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        !databases.contains(&format!("{database}_typo")),
+        "{databases}"
+    );
     // Clean up the database this test made.
     let _ =
         ureq::post(&format!("{url}/")).send_string(&format!("DROP DATABASE IF EXISTS {database}"));
+}
+
+#[test]
+fn a_named_file_that_is_no_trace_is_reported_and_the_others_are_still_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("a.jsonl"), session("a", "coder", "bash", "x", 0)).unwrap();
+    std::fs::write(root.join("readme.txt"), "just text\n").unwrap();
+    std::fs::write(root.join("b.jsonl"), session("b", "coder", "bash", "y", 5)).unwrap();
+    let out = loupe(&["ingest", "a.jsonl", "readme.txt", "b.jsonl"], root);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("loupe: error: ") && l.contains("readme.txt")),
+        "{err}"
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 sessions updated"), "{said}");
+    // Both traces are stored and summarised, not only their events.
+    let rows = ok(&loupe(&["query", "-o", "json"], root));
+    assert_eq!(ids(&rows), ["b", "a"]);
+}
+
+#[test]
+fn query_answers_while_a_writer_holds_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("a.jsonl"), session("a", "coder", "bash", "x", 0)).unwrap();
+    ok(&loupe(&["ingest", "a.jsonl", "--db", "s.db", "-q"], root));
+    let writer = rusqlite::Connection::open(root.join("s.db")).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let rows = ok(&loupe(&["query", "--db", "s.db", "-o", "json"], root));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "query waited {:?} for the writer",
+        started.elapsed()
+    );
+    assert_eq!(ids(&rows), ["a"]);
+    writer.execute_batch("COMMIT").unwrap();
+}
+
+#[test]
+fn json_and_csv_say_on_stderr_that_more_sessions_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(
+        root.join("run.jsonl"),
+        session("a", "coder", "bash", "x", 0) + &session("b", "coder", "bash", "y", 5),
+    )
+    .unwrap();
+    ok(&loupe(&["ingest", "run.jsonl", "-q"], root));
+    for format in ["json", "csv"] {
+        let out = loupe(&["query", "--limit", "1", "-o", format], root);
+        ok(&out);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("more sessions match: see the next page with --offset 1"),
+            "{format}: {err}"
+        );
+    }
+    let json = loupe(&["query", "--limit", "1", "-o", "json"], root);
+    assert_eq!(ids(&ok(&json)), ["b"]);
+    let none = loupe(&["query", "--limit", "0"], root);
+    let said = ok(&none);
+    assert!(!said.contains("--offset 0"), "{said}");
+    assert!(said.contains("raise --limit"), "{said}");
+    let all = loupe(&["query", "-o", "json"], root);
+    ok(&all);
+    assert!(all.stderr.is_empty());
+}
+
+#[test]
+fn unusable_query_and_prune_arguments_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("a.jsonl"), session("a", "coder", "bash", "x", 0)).unwrap();
+    ok(&loupe(&["ingest", "a.jsonl", "-q"], root));
+    let refused = |args: &[&str], says: &str| {
+        let out = loupe(args, root);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(&["prune", "--max-age", "30"], "give a unit, e.g. 30d");
+    for text in ["", "*", "🎉"] {
+        refused(&["query", "--text", text], "no searchable word in --text");
+    }
+    refused(&["query", "--max-cost", "NaN"], "expected a cost in USD");
+    refused(&["query", "--meta", "=a"], "the key is empty");
+    refused(&["query", "--success-only"], "--tool-runs");
+    // Nothing was deleted by the refused prune; an explicit unit still works.
+    assert_eq!(ids(&ok(&loupe(&["query", "-o", "json"], root))), ["a"]);
+    let pruned = ok(&loupe(&["prune", "--max-age", "3650d"], root));
+    assert!(pruned.contains("pruned 0 sessions"), "{pruned}");
+}
+
+#[test]
+fn query_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut trace = String::new();
+    for i in 0..400 {
+        trace += &session(&format!("s{i:03}"), "coder", "bash", "x", i);
+    }
+    std::fs::write(root.join("run.jsonl"), trace).unwrap();
+    ok(&loupe(&["ingest", "run.jsonl", "-q"], root));
+    for format in ["text", "json", "csv"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args(["query", "--limit", "400", "-o", format])
+            .current_dir(root)
+            .env_remove("LOUPE_DB")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read one byte, then close the pipe as `head -c1` does.
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 1];
+        std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert!(
+            out.stderr.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

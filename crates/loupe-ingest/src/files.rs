@@ -54,7 +54,8 @@ pub struct IngestSummary {
     pub elapsed: Duration,
 }
 
-/// One input file and whether the user named it (its errors are fatal).
+/// One input file and whether the user named it (its errors make the ingest
+/// exit 2; a walked file that is no trace is passed over).
 pub struct InputFile {
     pub path: PathBuf,
     pub explicit: bool,
@@ -279,7 +280,10 @@ pub fn ingest(
                 summary.bytes += bytes;
             }
             Err(IngestError::Store(e)) => return Err(e.into()),
-            Err(IngestError::Read(e)) if file.explicit => return Err(e.into()),
+            // A file named on the command line that cannot be read or is no
+            // trace is an error, but the other inputs are still stored and
+            // summarised: stopping here left events stored without summaries.
+            Err(IngestError::Read(e)) if file.explicit => summary.errors.push(e.to_string()),
             Err(IngestError::Read(e @ ReadError::Unrecognized { .. })) => {
                 summary.files_ignored += 1;
                 if loupe_formats::named_as_json_lines(&file.path) {
@@ -287,7 +291,6 @@ pub fn ingest(
                 }
             }
             Err(IngestError::Read(e)) => summary.errors.push(e.to_string()),
-            Err(IngestError::Other(e)) if file.explicit => return Err(e),
             Err(IngestError::Other(e)) => summary.errors.push(format!("{e:#}")),
         }
     }

@@ -137,6 +137,7 @@ pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> 
         .cloned()
         .unwrap_or_default();
     let m = &a.metrics;
+    let tokens = |n: u64| a.tokens_reported().then_some(n);
     SessionRow {
         session_id: a.session_id.clone(),
         agent_name,
@@ -156,13 +157,14 @@ pub fn session_row(a: &SessionAnalysis, events: &[Event], source: SourceRef) -> 
             tool_calls: m.tool_calls,
             tool_errors: m.tool_errors,
             errors: m.errors,
-            input_tokens: m.tokens.input_tokens,
-            output_tokens: m.tokens.output_tokens,
-            cache_read_tokens: m.tokens.cache_read_tokens,
-            cache_write_tokens: m.tokens.cache_write_tokens,
-            reasoning_tokens: m.tokens.reasoning_tokens,
-            cache_hit_rate: m.cache_hit_rate,
-            cost_usd: m.cost_usd,
+            // Unknown stays unknown, as `loupe view -o json` says it.
+            input_tokens: tokens(m.tokens.input_tokens),
+            output_tokens: tokens(m.tokens.output_tokens),
+            cache_read_tokens: tokens(m.tokens.cache_read_tokens),
+            cache_write_tokens: tokens(m.tokens.cache_write_tokens),
+            reasoning_tokens: tokens(m.tokens.reasoning_tokens),
+            cache_hit_rate: a.known_cache_hit_rate(),
+            cost_usd: a.known_cost_usd(),
             compactions: m.compactions,
             subagents: m.subagents,
             total_only_tokens: m.tokens.total_only_tokens,

@@ -55,10 +55,13 @@
       case "status": return row.status || "";
       case "started": return row.started_at ? String(row.started_at).slice(0, 19).replace("T", " ") : "";
       case "duration": case "duration_ms": return duration(row.duration_ms);
-      case "input_tokens": case "output_tokens": return tokens(m[name]);
-      case "cache_hit_rate": return percent(m.cache_hit_rate);
+      // null: the session does not report it (unknown, never 0), as the page says.
+      case "input_tokens": case "output_tokens": return m[name] == null ? "\u2014" : tokens(m[name]);
+      case "cache_hit_rate": return m.cache_hit_rate == null ? "\u2014" : percent(m.cache_hit_rate);
       // At least: calls to unpriced models are not in it (as the page says).
-      case "cost_usd": return (m.unpriced_models && m.unpriced_models.length ? "\u2265 " : "") + usd(m.cost_usd);
+      case "cost_usd":
+        if (m.cost_usd == null) { return m.unpriced_models && m.unpriced_models.length ? "unpriced" : "\u2014"; }
+        return (m.unpriced_models && m.unpriced_models.length ? "\u2265 " : "") + usd(m.cost_usd);
       case "score": return row.efficiency_score === undefined ? "" : String(Math.round(row.efficiency_score));
       case "efficiency_score": return row.efficiency_score === undefined ? "" : Math.round(row.efficiency_score) + "/100";
       default: return m[name] === undefined ? "" : String(m[name]);

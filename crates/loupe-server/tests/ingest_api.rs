@@ -707,7 +707,7 @@ fn earlier_batches_of_a_trace_join_the_session_a_later_batch_names() {
             .unwrap()
             .filter(|r| r.metrics.llm_calls == 4)
     });
-    assert_eq!(row.metrics.total_tokens(), 4 * 220);
+    assert_eq!(row.metrics.total_tokens(), Some(4 * 220));
     eventually("the trace-id session gone", || {
         (store.session(trace).unwrap().is_none()
             && store

@@ -156,9 +156,9 @@ fn row(index: u64, events: u64) -> SessionRow {
         llm_calls: events / 6,
         tool_calls: events / 6,
         tool_errors: index % 3,
-        input_tokens: events * 2_000,
-        output_tokens: events * 50,
-        cost_usd: events as f64 * 0.001,
+        input_tokens: Some(events * 2_000),
+        output_tokens: Some(events * 50),
+        cost_usd: Some(events as f64 * 0.001),
         ..Default::default()
     };
     r

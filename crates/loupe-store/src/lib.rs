@@ -38,7 +38,7 @@ pub use rows::{
     metadata_value_text, AppendOutcome, IngestedFile, ModelStats, ModelUsage, PruneOutcome,
     SearchHit, SessionMetrics, SessionRow, SourceRef, StoreStats, ToolAggregate, ToolRun,
 };
-pub use sqlite::{SqliteStore, DEFAULT_DB_PATH, SCHEMA_VERSION};
+pub use sqlite::{SqliteStore, DEFAULT_DB_PATH, READABLE_SCHEMA_VERSION, SCHEMA_VERSION};
 
 #[cfg(feature = "clickhouse")]
 pub use clickhouse::{

@@ -129,14 +129,7 @@ impl Store for MemoryStore {
             .into_iter()
             .cloned()
             .collect();
-        rows.sort_by(|a, b| {
-            let ord = query.sort.compare(a, b);
-            if query.descending {
-                ord.reverse()
-            } else {
-                ord
-            }
-        });
+        rows.sort_by(|a, b| query.sort.compare_in(a, b, query.descending));
         Ok(page(rows, query.offset, query.limit))
     }
 
@@ -303,12 +296,18 @@ pub(crate) fn add_metrics(t: &mut crate::SessionMetrics, m: &crate::SessionMetri
     t.tool_calls += m.tool_calls;
     t.tool_errors += m.tool_errors;
     t.errors += m.errors;
-    t.input_tokens += m.input_tokens;
-    t.output_tokens += m.output_tokens;
-    t.cache_read_tokens += m.cache_read_tokens;
-    t.cache_write_tokens += m.cache_write_tokens;
-    t.reasoning_tokens += m.reasoning_tokens;
-    t.cost_usd += m.cost_usd;
+    // Totals sum what is known; they stay unknown only when no session knows.
+    fn add<T: std::ops::Add<Output = T> + Default + Copy>(total: &mut Option<T>, n: Option<T>) {
+        if let Some(n) = n {
+            *total = Some(total.unwrap_or_default() + n);
+        }
+    }
+    add(&mut t.input_tokens, m.input_tokens);
+    add(&mut t.output_tokens, m.output_tokens);
+    add(&mut t.cache_read_tokens, m.cache_read_tokens);
+    add(&mut t.cache_write_tokens, m.cache_write_tokens);
+    add(&mut t.reasoning_tokens, m.reasoning_tokens);
+    add(&mut t.cost_usd, m.cost_usd);
     t.compactions += m.compactions;
     t.subagents += m.subagents;
     t.total_only_tokens += m.total_only_tokens;
@@ -321,9 +320,11 @@ pub(crate) fn add_metrics(t: &mut crate::SessionMetrics, m: &crate::SessionMetri
 
 /// Recomputes the rate in summed totals.
 pub(crate) fn finish_totals(t: &mut crate::SessionMetrics) {
-    t.cache_hit_rate = if t.input_tokens == 0 {
-        0.0
-    } else {
-        (t.cache_read_tokens as f64 / t.input_tokens as f64).min(1.0)
-    };
+    t.cache_hit_rate = t.input_tokens.map(|input| {
+        if input == 0 {
+            0.0
+        } else {
+            (t.cache_read_tokens.unwrap_or(0) as f64 / input as f64).min(1.0)
+        }
+    });
 }

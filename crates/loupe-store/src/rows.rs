@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The metrics of one session, with the key names of design §4 (`metrics`).
+/// A figure the trace does not report is `None` (JSON `null`), not 0, as in
+/// `loupe view -o json`: token counts when LLM calls report no usage, the
+/// cost when no call has a reported cost or a price, the cache hit rate
+/// when no call reports cache use. Rows stored before these were optional
+/// hold numbers, read as known.
 #[allow(missing_docs)] // each field is the design §4 metric of the same name
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionMetrics {
@@ -15,13 +20,20 @@ pub struct SessionMetrics {
     pub tool_calls: u64,
     pub tool_errors: u64,
     pub errors: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub cache_hit_rate: f64,
-    pub cost_usd: f64,
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_read_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_write_tokens: Option<u64>,
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(default)]
+    pub cache_hit_rate: Option<f64>,
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
     pub compactions: u64,
     pub subagents: u64,
     /// Tokens of calls that reported only a total, no input/output split
@@ -40,11 +52,21 @@ fn is_zero(n: &u64) -> bool {
 
 impl SessionMetrics {
     /// `input_tokens + output_tokens`, plus the tokens reported only as a
-    /// total: the figure `--min-tokens` and `--sort tokens` use.
-    pub fn total_tokens(&self) -> u64 {
-        self.input_tokens
-            .saturating_add(self.output_tokens)
-            .saturating_add(self.total_only_tokens)
+    /// total: the figure `--min-tokens` and `--sort tokens` use. `None`
+    /// when the session reports no token counts.
+    pub fn total_tokens(&self) -> Option<u64> {
+        if self.input_tokens.is_none()
+            && self.output_tokens.is_none()
+            && self.total_only_tokens == 0
+        {
+            return None;
+        }
+        Some(
+            self.input_tokens
+                .unwrap_or(0)
+                .saturating_add(self.output_tokens.unwrap_or(0))
+                .saturating_add(self.total_only_tokens),
+        )
     }
 
     /// Whether the session recorded any error (agent errors or failed tool runs).
@@ -163,9 +185,10 @@ impl SessionRow {
             let m = &self.metrics;
             add(
                 self.model.as_deref().unwrap_or(""),
-                m.input_tokens,
-                m.output_tokens,
-                m.cost_usd,
+                // Per-model sums count what is known.
+                m.input_tokens.unwrap_or(0),
+                m.output_tokens.unwrap_or(0),
+                m.cost_usd.unwrap_or(0.0),
             );
         } else {
             for u in &self.models {

@@ -65,7 +65,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     for e in &summary.errors {
-        diag!("loupe: {e}");
+        diag!("loupe: error: {e}");
     }
     for name in &summary.ignored_traces {
         diag!("loupe: warning: {name}; skipped");

@@ -66,10 +66,10 @@ pub(crate) fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-use loupe_store::{ClickHouseStore, SqliteStore, Store, SCHEMA_VERSION};
+use loupe_store::{ClickHouseStore, SqliteStore, Store, READABLE_SCHEMA_VERSION, SCHEMA_VERSION};
 
 /// Help text of every `--db`: a SQLite file, or a ClickHouse server.
-pub(crate) const DB_HELP: &str = "The store: a SQLite file, or clickhouse://HOST:PORT/DATABASE (ClickHouse's HTTP interface; the database is created if missing)";
+pub(crate) const DB_HELP: &str = "The store: a SQLite file, or clickhouse://HOST:PORT/DATABASE (ClickHouse's HTTP interface; ingest and serve create the database if missing)";
 
 /// A ClickHouse `--db` (`clickhouse://HOST:PORT[/DATABASE]`) as the HTTP
 /// URL and database name; `None` for a SQLite path.
@@ -98,9 +98,54 @@ pub(crate) fn open_any_store(db: &Path) -> loupe_store::StoreResult<Box<dyn Stor
     }
 }
 
+/// Opens the existing store `--db` names for a command that reads or
+/// deletes but never adds: a missing SQLite file or ClickHouse database is
+/// refused ([`existing_store`]) rather than created.
+pub(crate) fn open_existing_store(db: &Path) -> anyhow::Result<Box<dyn Store>> {
+    existing_store(db)?;
+    Ok(match clickhouse_target(db) {
+        Some((url, database)) => Box::new(ClickHouseStore::connect_existing(&url, &database)?),
+        None => Box::new(open_store(db)?),
+    })
+}
+
+/// Opens the existing store `--db` names for a command that only reads
+/// (`query`, `tui --db`): a current SQLite store is opened read-only, so
+/// the command neither waits for a writer's transaction nor needs to write
+/// the store's directory; one too old to be read as it is is upgraded first.
+pub(crate) fn open_store_for_reading(db: &Path) -> anyhow::Result<Box<dyn Store>> {
+    if clickhouse_target(db).is_some() {
+        return open_existing_store(db);
+    }
+    existing_store(db)?;
+    match SqliteStore::stored_schema_version(db) {
+        // Upgraded once where it can be (the upgrade also corrects what
+        // older versions stored), read as it is where it cannot be written.
+        Some(version) if version < SCHEMA_VERSION => match open_store(db) {
+            Ok(store) => Ok(Box::new(store)),
+            Err(e)
+                if version >= READABLE_SCHEMA_VERSION
+                    && e.kind() == loupe_store::StoreErrorKind::Io =>
+            {
+                diag!(
+                    "loupe: {}: cannot upgrade it here ({}); reading it as it is",
+                    db.display(),
+                    e.reason()
+                );
+                Ok(Box::new(SqliteStore::open_read_only(db)?))
+            }
+            Err(e) => Err(e.into()),
+        },
+        // Current, or unreadable here: the read-only open says why.
+        _ => Ok(Box::new(SqliteStore::open_read_only(db)?)),
+    }
+}
+
 /// Refuses a SQLite `--db` that does not exist or is an empty file, for
 /// commands that only read or delete (SQLite would create it, or take an
-/// empty file for an empty database and write a schema into it).
+/// empty file for an empty database and write a schema into it). A
+/// ClickHouse database is checked when connecting
+/// ([`open_existing_store`]).
 pub(crate) fn existing_store(db: &Path) -> anyhow::Result<()> {
     if clickhouse_target(db).is_some() {
         return Ok(());

@@ -17,8 +17,8 @@ pub(crate) struct Args {
     /// The store.
     #[arg(long, value_name = "FILE|URL", default_value = DEFAULT_DB_PATH, env = "LOUPE_DB", help = super::DB_HELP)]
     db: PathBuf,
-    /// Delete sessions whose last activity is older than this (`30d`, `12h`, `90m`, or milliseconds).
-    #[arg(long, value_parser = parse_duration_ms, value_name = "AGE")]
+    /// Delete sessions whose last activity is older than this (`30d`, `12h`, `90m`, `500ms`).
+    #[arg(long, value_parser = parse_age, value_name = "AGE")]
     max_age: Option<f64>,
     /// Keep only the newest N sessions (by last activity).
     #[arg(long, value_name = "N")]
@@ -28,9 +28,17 @@ pub(crate) struct Args {
     dry_run: bool,
 }
 
+/// An age with its unit: a bare number is refused, since `--max-age 30`
+/// read as 30 ms would delete every session.
+fn parse_age(s: &str) -> Result<f64, String> {
+    if s.trim().parse::<f64>().is_ok() {
+        return Err(format!("give a unit, e.g. 30d (got {s:?})"));
+    }
+    parse_duration_ms(s)
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    super::existing_store(&args.db)?;
-    let store = super::open_any_store(&args.db)?;
+    let store = super::open_existing_store(&args.db)?;
     let policy = RetentionPolicy {
         max_age_ms: args.max_age,
         max_count: args.max_count,

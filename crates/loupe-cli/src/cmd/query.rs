@@ -67,11 +67,11 @@ pub(crate) struct Args {
     /// Maximum duration (ms, or 2s, 5m, 1h).
     #[arg(long, value_parser = parse_duration_ms, value_name = "DURATION")]
     max_duration: Option<f64>,
-    /// Minimum cost in USD.
-    #[arg(long, value_name = "USD")]
+    /// Minimum cost in USD (sessions of unknown cost never match).
+    #[arg(long, value_name = "USD", value_parser = parse_cost)]
     min_cost: Option<f64>,
-    /// Maximum cost in USD.
-    #[arg(long, value_name = "USD")]
+    /// Maximum cost in USD (sessions of unknown cost never match).
+    #[arg(long, value_name = "USD", value_parser = parse_cost)]
     max_cost: Option<f64>,
     /// Minimum input + output tokens.
     #[arg(long, value_name = "N")]
@@ -93,7 +93,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "QUERY")]
     text: Option<String>,
     /// Tool runs: only successful ones.
-    #[arg(long)]
+    #[arg(long, requires = "tool_runs")]
     success_only: bool,
     /// Sort key: started_at, duration, cost, tokens or name.
     #[arg(long, default_value = "started_at", value_parser = parse_sort)]
@@ -131,15 +131,34 @@ fn parse_sort(s: &str) -> Result<SessionSort, String> {
 }
 
 fn parse_meta(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+    match s.split_once('=') {
+        Some(("", _)) => Err(format!("the key is empty in {s:?}: expected KEY=VALUE")),
+        Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+        None => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// A cost bound: a finite, non-negative number of dollars (`NaN` would
+/// match nothing, or everything, depending on the backend).
+fn parse_cost(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!(
+            "expected a cost in USD (a number, 0 or more), got {s:?}"
+        )),
+    }
 }
 
 pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     crate::cmd::input::check_window(args.since, args.until)?;
-    super::existing_store(&args.db)?;
-    let store = super::open_any_store(&args.db)?;
+    if let Some(text) = &args.text {
+        // Punctuation, emoji or `*` alone tokenise to nothing, which would
+        // list no session as if none matched.
+        if loupe_store::query::text_terms(text).is_empty() {
+            anyhow::bail!("no searchable word in --text {text:?} (words are letters and digits)");
+        }
+    }
+    let store = super::open_store_for_reading(&args.db)?;
     args.sessions = args
         .sessions
         .iter()
@@ -220,12 +239,23 @@ pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         let more = rows.len() > args.limit;
         rows.truncate(args.limit);
         write_sessions(&mut out, &rows, args.output)?;
-        if more && args.output == Output::Text {
-            writeln!(
-                out,
-                "more sessions match: see the next page with --offset {} (or raise --limit)",
-                args.offset + rows.len()
-            )?;
+        if more {
+            let hint = if args.limit == 0 {
+                "more sessions match: raise --limit to list them".to_owned()
+            } else {
+                format!(
+                    "more sessions match: see the next page with --offset {} (or raise --limit)",
+                    args.offset + rows.len()
+                )
+            };
+            // The table says it under its rows; JSON and CSV say it on
+            // stderr, where it does not corrupt the document.
+            if args.output == Output::Text {
+                writeln!(out, "{hint}")?;
+            } else {
+                out.flush()?;
+                super::diag!("loupe: {hint}");
+            }
         }
     }
     out.flush()?;
@@ -329,13 +359,14 @@ fn session_record(r: &SessionRow) -> Vec<String> {
         m.tool_calls.to_string(),
         m.tool_errors.to_string(),
         m.errors.to_string(),
-        m.input_tokens.to_string(),
-        m.output_tokens.to_string(),
-        m.cache_read_tokens.to_string(),
-        m.cache_write_tokens.to_string(),
-        m.reasoning_tokens.to_string(),
-        m.cache_hit_rate.to_string(),
-        m.cost_usd.to_string(),
+        // Unknown figures are empty cells, not 0.
+        opt(m.input_tokens.map(|n| n.to_string())),
+        opt(m.output_tokens.map(|n| n.to_string())),
+        opt(m.cache_read_tokens.map(|n| n.to_string())),
+        opt(m.cache_write_tokens.map(|n| n.to_string())),
+        opt(m.reasoning_tokens.map(|n| n.to_string())),
+        opt(m.cache_hit_rate.map(|r| r.to_string())),
+        opt(m.cost_usd.map(|c| c.to_string())),
         m.compactions.to_string(),
         m.subagents.to_string(),
         opt(r.efficiency_score.map(|s| s.to_string())),
@@ -390,8 +421,11 @@ fn write_sessions(out: &mut dyn Write, rows: &[SessionRow], output: Output) -> a
                     clip(r.model.as_deref().unwrap_or("-"), 22),
                     r.status.as_str(),
                     r.duration_ms.map(format_ms).unwrap_or_else(|| "-".into()),
-                    loupe_report::thousands(r.metrics.total_tokens()),
-                    format!("${:.4}", r.metrics.cost_usd),
+                    r.metrics
+                        .total_tokens()
+                        .map(loupe_report::thousands)
+                        .unwrap_or_else(|| "—".into()),
+                    cost_cell(&r.metrics),
                     r.metrics.errors,
                 )?;
             }
@@ -458,6 +492,16 @@ fn write_runs(out: &mut dyn Write, runs: &[ToolRun], output: Output) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// The table's cost: unknown is "unpriced" when a model has no price, "—"
+/// when the calls report no usage, never $0.
+fn cost_cell(m: &loupe_store::SessionMetrics) -> String {
+    match m.cost_usd {
+        Some(usd) => format!("${usd:.4}"),
+        None if !m.unpriced_models.is_empty() => "unpriced".to_owned(),
+        None => "—".to_owned(),
+    }
 }
 
 fn clip(s: &str, width: usize) -> String {

@@ -226,7 +226,7 @@ impl DbFeed {
                 path.display()
             );
         }
-        let store = super::open_any_store(path)?;
+        let store = super::open_store_for_reading(path)?;
         Ok(DbFeed {
             path: path.to_path_buf(),
             store,

@@ -60,9 +60,9 @@ pub(super) async fn page(
          </div>",
         stats.sessions,
         stats.events,
-        human_tokens(t.total_tokens()),
-        usd(t.cost_usd),
-        percent(t.cache_hit_rate),
+        super::page::known(t.total_tokens(), human_tokens),
+        super::page::known(t.cost_usd, usd),
+        super::page::known(t.cache_hit_rate, percent),
         if t.has_errors() { " bad" } else { "" },
         t.errors
     );

@@ -23,7 +23,7 @@ use loupe_report::{human_duration_ms, human_tokens};
 use loupe_store::{SessionFilter, SessionRow};
 
 use super::list::short_time;
-use super::page::{blocking, cost_text, percent, url_encode, Ctx, PageError};
+use super::page::{blocking, percent, url_encode, Ctx, PageError};
 use crate::state::AppState;
 
 /// Rows of the waterfall; longer sessions show the first ones and say so.
@@ -128,25 +128,25 @@ fn cards(row: &SessionRow) -> Vec<(&'static str, &'static str, String, bool)> {
         (
             "input_tokens",
             "Tokens in",
-            human_tokens(m.input_tokens),
+            super::page::known(m.input_tokens, human_tokens),
             false,
         ),
         (
             "output_tokens",
             "Tokens out",
-            human_tokens(m.output_tokens),
+            super::page::known(m.output_tokens, human_tokens),
             false,
         ),
         (
             "cache_hit_rate",
             "Cache hit rate",
-            percent(m.cache_hit_rate),
+            super::page::known(m.cache_hit_rate, percent),
             false,
         ),
         (
             "cost_usd",
             "Cost",
-            cost_text(m.cost_usd, &m.unpriced_models),
+            super::page::known_cost_text(m.cost_usd, &m.unpriced_models),
             false,
         ),
         (

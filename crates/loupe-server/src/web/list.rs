@@ -214,16 +214,26 @@ fn session_row(out: &mut String, ctx: &Ctx, row: &SessionRow) {
         ("llm_calls", m.llm_calls.to_string()),
         ("tool_calls", m.tool_calls.to_string()),
         ("errors", (m.errors).to_string()),
-        ("input_tokens", human_tokens(m.input_tokens)),
-        ("output_tokens", human_tokens(m.output_tokens)),
-        ("cache_hit_rate", percent(m.cache_hit_rate)),
+        (
+            "input_tokens",
+            super::page::known(m.input_tokens, human_tokens),
+        ),
+        (
+            "output_tokens",
+            super::page::known(m.output_tokens, human_tokens),
+        ),
+        (
+            "cache_hit_rate",
+            super::page::known(m.cache_hit_rate, percent),
+        ),
         // A lower bound when some calls had no price: short, for the table.
         (
             "cost_usd",
-            if m.unpriced_models.is_empty() {
-                usd(m.cost_usd)
-            } else {
-                format!("≥ {}", usd(m.cost_usd))
+            match m.cost_usd {
+                Some(cost) if m.unpriced_models.is_empty() => usd(cost),
+                Some(cost) => format!("≥ {}", usd(cost)),
+                None if m.unpriced_models.is_empty() => super::page::UNKNOWN.to_owned(),
+                None => "unpriced".to_owned(),
             },
         ),
         (

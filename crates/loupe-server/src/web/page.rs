@@ -171,6 +171,23 @@ pub(super) fn cost_text(v: f64, unpriced_models: &[String]) -> String {
     }
 }
 
+/// A figure the session does not report: unknown, never 0.
+pub(super) const UNKNOWN: &str = "—";
+
+/// `f(value)`, or [`UNKNOWN`] when there is none.
+pub(super) fn known<T>(value: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    value.map_or_else(|| UNKNOWN.to_owned(), f)
+}
+
+/// A session's cost: unknown is "unpriced" when a model has no price.
+pub(super) fn known_cost_text(v: Option<f64>, unpriced_models: &[String]) -> String {
+    match v {
+        Some(v) => cost_text(v, unpriced_models),
+        None if !unpriced_models.is_empty() => "unpriced".to_owned(),
+        None => UNKNOWN.to_owned(),
+    }
+}
+
 pub(super) fn usd(v: f64) -> String {
     if v == 0.0 {
         "$0".to_owned()

@@ -162,17 +162,18 @@ pub(crate) fn session_where(db: &str, filter: &SessionFilter) -> String {
     if let Some(m) = filter.max_duration_ms {
         c.push(format!("has_duration = 1 AND duration_ms <= {}", float(m)));
     }
+    // An unknown cost or token count is within no bound.
     if let Some(m) = filter.min_cost_usd {
-        c.push(format!("cost_usd >= {}", float(m)));
+        c.push(format!("has_cost = 1 AND cost_usd >= {}", float(m)));
     }
     if let Some(m) = filter.max_cost_usd {
-        c.push(format!("cost_usd <= {}", float(m)));
+        c.push(format!("has_cost = 1 AND cost_usd <= {}", float(m)));
     }
     if let Some(m) = filter.min_tokens {
-        c.push(format!("total_tokens >= {m}"));
+        c.push(format!("has_tokens = 1 AND total_tokens >= {m}"));
     }
     if let Some(m) = filter.max_tokens {
-        c.push(format!("total_tokens <= {m}"));
+        c.push(format!("has_tokens = 1 AND total_tokens <= {m}"));
     }
     for t in &filter.tools {
         c.push(format!("has(tools, {})", lit(t)));
@@ -232,6 +233,12 @@ fn order_by(sort: SessionSort, descending: bool) -> String {
         SessionSort::Name => &["agent_name", "task"],
     };
     let mut parts: Vec<String> = keys.iter().map(|k| format!("{k} {dir}")).collect();
+    // Unknown costs and token counts last in either direction.
+    match sort {
+        SessionSort::Cost => parts.insert(0, "has_cost DESC".to_owned()),
+        SessionSort::Tokens => parts.insert(0, "has_tokens DESC".to_owned()),
+        SessionSort::StartedAt | SessionSort::Duration | SessionSort::Name => {}
+    }
     parts.push(format!("session_id {dir}"));
     parts.join(", ")
 }
@@ -376,6 +383,33 @@ impl ClickHouseStore {
     /// Connects to `url` (e.g. `http://127.0.0.1:8123`), creating the
     /// database and tables when missing.
     pub fn connect(url: &str, database: &str) -> StoreResult<ClickHouseStore> {
+        let store = ClickHouseStore::client(url, database)?;
+        store.create_schema()?;
+        Ok(store)
+    }
+
+    /// Connects to an existing database of `url`, refusing one that does not
+    /// exist rather than create it (commands that only read or delete: a
+    /// mistyped name must not leave a new, empty database behind).
+    pub fn connect_existing(url: &str, database: &str) -> StoreResult<ClickHouseStore> {
+        let store = ClickHouseStore::client(url, database)?;
+        let found = store.select(&format!(
+            "SELECT name FROM system.databases WHERE name = {}",
+            lit(database)
+        ))?;
+        if found.is_empty() {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidInput,
+                url,
+                format!("no such database {database:?} (run `loupe ingest` first)"),
+            ));
+        }
+        store.create_schema()?;
+        Ok(store)
+    }
+
+    /// The HTTP client of `url` and `database`, checked but not yet used.
+    fn client(url: &str, database: &str) -> StoreResult<ClickHouseStore> {
         if database.is_empty()
             || !database
                 .chars()
@@ -391,19 +425,50 @@ impl ClickHouseStore {
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(300))
             .build();
-        let store = ClickHouseStore {
+        Ok(ClickHouseStore {
             url: url.trim_end_matches('/').to_owned(),
             db: database.to_owned(),
             agent,
-        };
+        })
+    }
+
+    /// Creates the database and tables where missing, and adds the columns
+    /// later versions added to tables an older Loupe created.
+    fn create_schema(&self) -> StoreResult<()> {
         for (name, sql) in CLICKHOUSE_SQL {
-            store
-                .execute(&sql.replace("{db}", &store.db))
-                .map_err(|e| {
-                    StoreError::new(e.kind(), url, format!("applying {name}: {}", e.reason()))
-                })?;
+            self.execute(&sql.replace("{db}", &self.db)).map_err(|e| {
+                StoreError::new(
+                    e.kind(),
+                    &self.url,
+                    format!("applying {name}: {}", e.reason()),
+                )
+            })?;
         }
-        Ok(store)
+        // Whether a session's cost and token count are known (they may not
+        // be); rows stored before these columns count as known, as before.
+        // 18.16 has no `ADD COLUMN IF NOT EXISTS`: look first.
+        let present = self.select(&format!(
+            "SELECT name FROM system.columns WHERE database = {} AND table = 'sessions'",
+            lit(&self.db)
+        ))?;
+        for column in ["has_cost", "has_tokens"] {
+            if !present
+                .iter()
+                .any(|r| r.get("name").and_then(Value::as_str) == Some(column))
+            {
+                let added = self.execute(&format!(
+                    "ALTER TABLE {}.sessions ADD COLUMN {column} UInt8 DEFAULT 1",
+                    self.db
+                ));
+                // Another process opening the store may have added it first.
+                if let Err(e) = added {
+                    if !e.reason().contains("already exists") {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Drops the database (tests).
@@ -585,8 +650,10 @@ fn session_row(r: &SessionRow, version: u64) -> Value {
         "last_activity": activity.map_or(0, Timestamp::as_micros),
         "has_duration": u8::from(r.duration_ms.is_some()),
         "duration_ms": r.duration_ms.unwrap_or(0.0),
-        "cost_usd": r.metrics.cost_usd,
-        "total_tokens": r.metrics.total_tokens(),
+        "has_cost": u8::from(r.metrics.cost_usd.is_some()),
+        "cost_usd": r.metrics.cost_usd.unwrap_or(0.0),
+        "has_tokens": u8::from(r.metrics.total_tokens().is_some()),
+        "total_tokens": r.metrics.total_tokens().unwrap_or(0),
         "has_errors": u8::from(r.metrics.has_errors()),
         "tags": r.tags,
         "tools": r.tools,

@@ -178,6 +178,12 @@ pub(crate) fn order_by(sort: SessionSort, descending: bool) -> String {
         SessionSort::Name => &["coalesce(s.agent_name, '')", "coalesce(s.task, '')"],
     };
     let mut parts: Vec<String> = keys.iter().map(|k| format!("{k} {dir}")).collect();
+    // Unknown (NULL) costs and token counts last in either direction.
+    match sort {
+        SessionSort::Cost => parts.insert(0, "s.cost_usd IS NULL".to_owned()),
+        SessionSort::Tokens => parts.insert(0, "s.total_tokens IS NULL".to_owned()),
+        SessionSort::StartedAt | SessionSort::Duration | SessionSort::Name => {}
+    }
     parts.push(format!("k.session_id {dir}"));
     parts.join(", ")
 }

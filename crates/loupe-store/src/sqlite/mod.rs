@@ -25,7 +25,7 @@ use rusqlite::{
     params, params_from_iter, CachedStatement, Connection, ErrorCode, OpenFlags, OptionalExtension,
 };
 
-pub use schema::SCHEMA_VERSION;
+pub use schema::{READABLE_SCHEMA_VERSION, SCHEMA_VERSION};
 
 use crate::derive::tool_run;
 use crate::memory::{add_metrics, finish_totals};
@@ -127,6 +127,7 @@ const MAX_CACHED_CONTENTS: usize = 1 << 20;
 pub struct SqliteStore {
     path: PathBuf,
     label: String,
+    access: Access,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
     checkpointer: Option<Checkpointer>,
@@ -149,7 +150,7 @@ struct Checkpointer {
 
 impl Checkpointer {
     fn start(path: &Path, label: &str) -> Option<Checkpointer> {
-        let conn = open_connection(path, label).ok()?;
+        let conn = open_connection(path, label, Access::ReadWrite).ok()?;
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("loupe-checkpoint".to_owned())
@@ -231,6 +232,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             label,
+            access: Access::ReadWrite,
             writer: Mutex::new(Writer {
                 conn,
                 body: Vec::with_capacity(4096),
@@ -240,6 +242,68 @@ impl SqliteStore {
             }),
             readers: Mutex::new(Vec::new()),
             checkpointer,
+        })
+    }
+
+    /// Opens an existing, current store for reading only: no lock is taken,
+    /// nothing is written (not even the WAL switch), so it works beside a
+    /// writer holding its transaction and on a store in a directory this
+    /// process cannot write. Writes through it fail. A missing file, an
+    /// empty database or one older than [`READABLE_SCHEMA_VERSION`] (it
+    /// needs [`SqliteStore::open`] to upgrade it) is refused.
+    pub fn open_read_only(path: impl AsRef<Path>) -> StoreResult<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let label = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::new(
+                StoreErrorKind::Io,
+                &label,
+                "no such store (run `loupe ingest` first)",
+            ));
+        }
+        let open = |access| {
+            let conn = open_connection(&path, &label, access)?;
+            let fresh = schema::check_identity(&conn, &label)?;
+            Ok::<_, StoreError>((conn, fresh))
+        };
+        let (conn, access) = match open(Access::ReadOnly) {
+            Ok((conn, fresh)) => ((conn, fresh), Access::ReadOnly),
+            // A WAL reader needs the -shm file, which a directory this
+            // process cannot write does not let it create. With no WAL
+            // content no writer is at work (it would have had to create
+            // the WAL there), so the file can be read as immutable.
+            Err(e) if wal_is_empty(&path) => match open(Access::Immutable) {
+                Ok(opened) => (opened, Access::Immutable),
+                Err(_) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let (conn, fresh) = conn;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| map_err(e, &label, "reading the schema version"))?;
+        if fresh || version < READABLE_SCHEMA_VERSION {
+            return Err(StoreError::new(
+                StoreErrorKind::InvalidInput,
+                &label,
+                format!(
+                    "schema version {version} is older than this Loupe reads ({READABLE_SCHEMA_VERSION}): it must be opened for writing to be upgraded"
+                ),
+            ));
+        }
+        Ok(SqliteStore {
+            path,
+            label,
+            access,
+            writer: Mutex::new(Writer {
+                conn,
+                body: Vec::new(),
+                contents: ContentCache::default(),
+                ids: IdCache::default(),
+                generation: -1,
+            }),
+            readers: Mutex::new(Vec::new()),
+            checkpointer: None,
         })
     }
 
@@ -327,7 +391,7 @@ impl SqliteStore {
             .pop();
         let conn = match pooled {
             Some(c) => c,
-            None => open_connection(&self.path, &self.label)?,
+            None => open_connection(&self.path, &self.label, self.access)?,
         };
         let result = f(&conn).map_err(|e| map_err(e, &self.label, doing));
         if let Ok(mut pool) = self.readers.lock() {
@@ -347,7 +411,7 @@ impl SqliteStore {
 fn open_in_wal_mode(path: &Path, label: &str) -> StoreResult<Connection> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     loop {
-        let attempt = open_connection(path, label).and_then(|conn| {
+        let attempt = open_connection(path, label, Access::ReadWrite).and_then(|conn| {
             schema::check_identity(&conn, label)?;
             // Only now, with the file known to be ours (or new), change anything.
             conn.pragma_update(None, "journal_mode", "WAL")
@@ -371,13 +435,62 @@ fn poisoned(label: &str) -> StoreError {
     )
 }
 
-fn open_connection(path: &Path, label: &str) -> StoreResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
+/// How a store's connections open its file.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Access {
+    /// Reads and writes, creating the file if missing.
+    ReadWrite,
+    /// `SQLITE_OPEN_READ_ONLY`: a WAL reader like any other, never a writer.
+    ReadOnly,
+    /// Read-only with `immutable=1`: no locks and no -shm, for a store in a
+    /// directory this process cannot write and whose WAL is empty.
+    Immutable,
+}
+
+/// Whether the store's WAL file is missing or empty (all of it is in the
+/// main file).
+fn wal_is_empty(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(Path::new(&wal)).map_or(true, |m| m.len() == 0)
+}
+
+/// `path` as a `file:` URI with `immutable=1` (characters a URI gives a
+/// meaning to are percent-encoded).
+fn immutable_uri(path: &Path) -> Option<String> {
+    let absolute = std::path::absolute(path).ok()?;
+    let text = absolute.to_str()?;
+    let mut uri = String::from("file:");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
+}
+
+fn open_connection(path: &Path, label: &str, access: Access) -> StoreResult<Connection> {
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| map_err(e, label, "opening"))?;
+    let opened = match access {
+        Access::ReadWrite => Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        ),
+        Access::ReadOnly => Connection::open_with_flags(path, read_only),
+        Access::Immutable => match immutable_uri(path) {
+            Some(uri) => Connection::open_with_flags(uri, read_only),
+            None => Connection::open_with_flags(path, read_only),
+        },
+    };
+    let conn = opened.map_err(|e| map_err(e, label, "opening"))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| map_err(e, label, "setting the busy timeout"))?;
     conn.execute_batch(
@@ -826,7 +939,9 @@ fn upsert_row(tx: &rusqlite::Transaction<'_>, row: &SessionRow) -> rusqlite::Res
         row.ended_at.map(Timestamp::as_micros),
         row.duration_ms,
         row.metrics.cost_usd,
-        i64::try_from(row.metrics.total_tokens()).unwrap_or(i64::MAX),
+        row.metrics
+            .total_tokens()
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
         row.metrics.has_errors(),
         json
     ])?;
@@ -1773,6 +1888,90 @@ mod tests {
     }
 
     #[test]
+    fn a_version_5_store_says_unknown_where_it_stored_zero_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        // Rows as schema 5 stored them: numbers, 0 for what was unknown.
+        let old_row = |id: &str,
+                       sid: i64,
+                       llm_calls: u64,
+                       tokens: u64,
+                       cost: f64,
+                       unpriced: &[&str]| {
+            let json = serde_json::json!({
+                "session_id": id, "status": "completed", "tags": [], "metadata": {}, "tools": [],
+                "metrics": {
+                    "iterations": 1, "llm_calls": llm_calls, "tool_calls": 0, "tool_errors": 0,
+                    "errors": 0, "input_tokens": tokens, "output_tokens": 0,
+                    "cache_read_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
+                    "cache_hit_rate": 0.0, "cost_usd": cost, "compactions": 0, "subagents": 0,
+                    "unpriced_models": unpriced,
+                }
+            });
+            (id.to_owned(), sid, tokens, cost, json.to_string())
+        };
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            schema::create_version(&mut conn, 5).unwrap();
+            for (id, sid, tokens, cost, json) in [
+                old_row("priced", 1, 2, 900, 0.25, &[]),
+                old_row("no-usage", 2, 3, 0, 0.0, &[]),
+                old_row("unpriced", 3, 1, 400, 0.0, &["acme-1"]),
+                old_row("no-llm", 4, 0, 0, 0.0, &[]),
+            ] {
+                conn.execute(
+                    "INSERT INTO session_keys(sid, session_id) VALUES (?1, ?2)",
+                    params![sid, id],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO sessions(sid, status, cost_usd, total_tokens, has_errors, row_json) \
+                     VALUES (?1, 'completed', ?2, ?3, 0, ?4)",
+                    params![sid, cost, tokens as i64, json],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let known = |id: &str| {
+            let m = store.session(id).unwrap().unwrap().metrics;
+            (m.total_tokens(), m.cost_usd)
+        };
+        assert_eq!(known("priced"), (Some(900), Some(0.25)));
+        assert_eq!(known("no-usage"), (None, None));
+        assert_eq!(known("unpriced"), (Some(400), None));
+        assert_eq!(known("no-llm"), (Some(0), Some(0.0)));
+        let cheap = store
+            .sessions(&SessionQuery {
+                filter: SessionFilter {
+                    max_cost_usd: Some(0.001),
+                    ..SessionFilter::default()
+                },
+                ..SessionQuery::default()
+            })
+            .unwrap();
+        assert_eq!(
+            cheap
+                .iter()
+                .map(|r| r.session_id.as_str())
+                .collect::<Vec<_>>(),
+            ["no-llm"]
+        );
+        for descending in [true, false] {
+            let by_cost = store
+                .sessions(&SessionQuery {
+                    sort: crate::SessionSort::Cost,
+                    descending,
+                    ..SessionQuery::default()
+                })
+                .unwrap();
+            let mut last: Vec<&str> = by_cost[2..].iter().map(|r| r.session_id.as_str()).collect();
+            last.sort_unstable();
+            assert_eq!(last, ["no-usage", "unpriced"], "descending {descending}");
+        }
+    }
+
+    #[test]
     fn a_version_1_store_is_migrated_and_stays_readable() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
@@ -1799,7 +1998,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
         // Its events had no summary row: the next ingest writes one.
         assert_eq!(store.sessions_needing_summary(10).unwrap(), ["old"]);
         assert_eq!(store.events("old", &EventQuery::default()).unwrap(), old);

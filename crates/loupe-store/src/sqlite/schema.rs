@@ -178,6 +178,55 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE session_keys ADD COLUMN summarised_events INTEGER NOT NULL DEFAULT 0;
     UPDATE session_keys SET summarised_events = events WHERE sid IN (SELECT sid FROM sessions);
     "#,
+    // 6: a session's cost and token count may be unknown (NULL): an
+    // unpriced session is not free, and one whose calls report no usage
+    // used no known number of tokens. SQLite cannot drop NOT NULL, so the
+    // table is rebuilt. Rows summarised before stored 0 for unknown; the
+    // cases that can only mean unknown are made so: LLM calls with no
+    // tokens (tokens and cost unknown), and LLM calls with no cost while a
+    // model was unpriced (cost unknown).
+    r#"
+    CREATE TABLE sessions_v6 (
+        sid INTEGER PRIMARY KEY REFERENCES session_keys(sid) ON DELETE CASCADE,
+        agent_name TEXT,
+        task TEXT,
+        model TEXT,
+        status TEXT NOT NULL,
+        started_at INTEGER,
+        ended_at INTEGER,
+        duration_ms REAL,
+        cost_usd REAL,
+        total_tokens INTEGER,
+        has_errors INTEGER NOT NULL,
+        row_json TEXT NOT NULL
+    );
+    INSERT INTO sessions_v6 SELECT sid, agent_name, task, model, status, started_at, ended_at,
+        duration_ms, cost_usd, total_tokens, has_errors, row_json FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v6 RENAME TO sessions;
+    CREATE INDEX sessions_started ON sessions(started_at);
+    CREATE INDEX sessions_agent ON sessions(agent_name, started_at);
+    CREATE INDEX sessions_model ON sessions(model, started_at);
+    CREATE INDEX sessions_status ON sessions(status, started_at);
+    CREATE INDEX sessions_errors ON sessions(has_errors, started_at);
+    CREATE INDEX sessions_duration ON sessions(duration_ms);
+    CREATE INDEX sessions_cost ON sessions(cost_usd);
+    CREATE INDEX sessions_tokens ON sessions(total_tokens);
+    UPDATE sessions SET
+        total_tokens = NULL,
+        cost_usd = NULL,
+        row_json = json_set(row_json,
+            '$.metrics.input_tokens', NULL, '$.metrics.output_tokens', NULL,
+            '$.metrics.cache_read_tokens', NULL, '$.metrics.cache_write_tokens', NULL,
+            '$.metrics.reasoning_tokens', NULL, '$.metrics.cache_hit_rate', NULL,
+            '$.metrics.cost_usd', NULL)
+    WHERE json_extract(row_json, '$.metrics.llm_calls') > 0 AND total_tokens = 0;
+    UPDATE sessions SET
+        cost_usd = NULL,
+        row_json = json_set(row_json, '$.metrics.cost_usd', NULL)
+    WHERE json_extract(row_json, '$.metrics.llm_calls') > 0 AND cost_usd = 0
+        AND json_array_length(row_json, '$.metrics.unpriced_models') > 0;
+    "#,
 ];
 
 /// Steps in Rust that follow a migration's SQL (by migration number).
@@ -240,6 +289,11 @@ fn move_events_into_blocks(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<(
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The oldest schema this build reads as it is, without migrating: schema 6
+/// only let cost and tokens be NULL, which a reader of schema 5 never sees.
+/// A read-only open accepts it, so reading never waits to upgrade.
+pub const READABLE_SCHEMA_VERSION: i64 = 5;
+
 /// Refuses foreign and newer databases. Runs before any write (and before
 /// switching to WAL), so a refused file is left byte-for-byte untouched.
 /// Returns whether the file is a fresh, empty database.
@@ -279,8 +333,18 @@ pub(crate) fn check_identity(conn: &Connection, path: &str) -> StoreResult<bool>
 }
 
 /// Applies pending migrations in one immediate transaction, so two processes
-/// opening a new store at once migrate it once.
+/// opening a new store at once migrate it once; takes no lock when the
+/// schema is current.
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> StoreResult<()> {
+    // A current store (the common case) is checked with a plain read: the
+    // immediate transaction below would wait behind any writer (a long
+    // prune, another ingest) just to learn there is nothing to do.
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| map_err(e, path, "reading the schema version"))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| map_err(e, path, "starting the migration"))?;
@@ -310,4 +374,18 @@ pub(crate) fn create_version_1(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
         "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = 1;"
     ))
+}
+
+/// Creates a store at schema version `version` (tests of later migrations).
+#[cfg(test)]
+pub(crate) fn create_version(conn: &mut Connection, version: usize) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(version) {
+        tx.execute_batch(sql)?;
+        after_migration(index + 1, &tx)?;
+    }
+    tx.execute_batch(&format!(
+        "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {version};"
+    ))?;
+    tx.commit()
 }

@@ -134,13 +134,13 @@ pub fn fixture_rows() -> Vec<SessionRow> {
         tool_calls: 2,
         tool_errors: 1,
         errors: 0,
-        input_tokens: 10_000,
-        output_tokens: 500,
-        cache_read_tokens: 8_000,
-        cache_write_tokens: 1_000,
-        reasoning_tokens: 100,
-        cache_hit_rate: 0.8,
-        cost_usd: 0.25,
+        input_tokens: Some(10_000),
+        output_tokens: Some(500),
+        cache_read_tokens: Some(8_000),
+        cache_write_tokens: Some(1_000),
+        reasoning_tokens: Some(100),
+        cache_hit_rate: Some(0.8),
+        cost_usd: Some(0.25),
         compactions: 0,
         subagents: 1,
         total_only_tokens: 0,
@@ -163,9 +163,9 @@ pub fn fixture_rows() -> Vec<SessionRow> {
         tool_calls: 2,
         tool_errors: 1,
         errors: 1,
-        input_tokens: 2_000,
-        output_tokens: 100,
-        cost_usd: 1.5,
+        input_tokens: Some(2_000),
+        output_tokens: Some(100),
+        cost_usd: Some(1.5),
         ..Default::default()
     };
 
@@ -177,9 +177,9 @@ pub fn fixture_rows() -> Vec<SessionRow> {
     g.duration_ms = Some(60_000.0);
     g.metrics = SessionMetrics {
         llm_calls: 1,
-        input_tokens: 50_000,
-        output_tokens: 0,
-        cost_usd: 0.05,
+        input_tokens: Some(50_000),
+        output_tokens: Some(0),
+        cost_usd: Some(0.05),
         ..Default::default()
     };
     vec![a, b, g]
@@ -651,6 +651,129 @@ pub fn tool_run_filters(store: &dyn Store) {
     assert_eq!(a4.timestamp, ts(3));
 }
 
+/// Words with diacritics are found without them (and the other way
+/// round), as SQLite FTS5's `unicode61` tokenizer finds them.
+pub fn search_folds_diacritics(store: &dyn Store) {
+    let texts = [
+        ("d1", "Résumé attached"),
+        ("d2", "ÉCOLE normale"),
+        ("d3", "a naïve approach"),
+        ("d4", "İstanbul office"),
+        ("d5", "plain resume"),
+    ];
+    let events: Vec<Event> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, text))| {
+            Event::new(*id, EventKind::LlmResponse, ts(i as i64), "s-accents")
+                .with(keys::CONTENT, *text)
+        })
+        .collect();
+    store.append_events(&events).unwrap();
+    let hits = |q: &str| {
+        let mut ids: Vec<String> = store
+            .search(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.event_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(hits("resume"), ["d1", "d5"]);
+    assert_eq!(hits("résumé"), ["d1", "d5"]);
+    assert_eq!(hits("ecole"), ["d2"]);
+    assert_eq!(hits("naive"), ["d3"]);
+    assert_eq!(hits("istanbul"), ["d4"]);
+    assert_eq!(hits("ISTAN*"), ["d4"]);
+}
+
+/// A cost or token count the trace does not report is unknown: it reads
+/// back as unknown, is within no min/max bound, and sorts last both ways.
+pub fn unknown_cost_and_tokens_stay_unknown(store: &dyn Store) {
+    let row = |id: &str, tokens: Option<u64>, cost: Option<f64>| {
+        let mut r = SessionRow::new(id);
+        r.status = SessionStatus::Completed;
+        r.metrics = SessionMetrics {
+            llm_calls: 2,
+            input_tokens: tokens,
+            output_tokens: tokens.map(|_| 0),
+            cost_usd: cost,
+            ..SessionMetrics::default()
+        };
+        r
+    };
+    store
+        .upsert_sessions(&[
+            row("u-cheap", Some(50), Some(0.0005)),
+            row("u-dear", Some(5_000), Some(2.0)),
+            row("u-unpriced", Some(80), None),
+            row("u-silent", None, None),
+        ])
+        .unwrap();
+    let back = store.session("u-silent").unwrap().unwrap();
+    assert_eq!(back.metrics.cost_usd, None);
+    assert_eq!(back.metrics.input_tokens, None);
+    assert_eq!(back.metrics.total_tokens(), None);
+    let json = serde_json::to_value(&back).unwrap();
+    assert!(json["metrics"]["cost_usd"].is_null(), "{json}");
+    let ids = |filter: SessionFilter, sort: SessionSort, descending: bool| {
+        store
+            .sessions(&SessionQuery {
+                filter,
+                sort,
+                descending,
+                limit: None,
+                offset: 0,
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.session_id)
+            .collect::<Vec<_>>()
+    };
+    let only = |f: SessionFilter| ids(f, SessionSort::StartedAt, true);
+    assert_eq!(
+        only(SessionFilter {
+            max_cost_usd: Some(0.001),
+            ..SessionFilter::default()
+        }),
+        ["u-cheap"]
+    );
+    assert_eq!(
+        only(SessionFilter {
+            min_cost_usd: Some(0.0),
+            ..SessionFilter::default()
+        })
+        .len(),
+        2
+    );
+    let mut small = only(SessionFilter {
+        max_tokens: Some(100),
+        ..SessionFilter::default()
+    });
+    small.sort();
+    assert_eq!(small, ["u-cheap", "u-unpriced"]);
+    let all = SessionFilter::default;
+    assert_eq!(
+        ids(all(), SessionSort::Cost, false)[..2],
+        ["u-cheap", "u-dear"]
+    );
+    assert_eq!(
+        ids(all(), SessionSort::Cost, true)[..2],
+        ["u-dear", "u-cheap"]
+    );
+    assert_eq!(
+        ids(all(), SessionSort::Tokens, false)[3],
+        "u-silent",
+        "unknown last ascending"
+    );
+    assert_eq!(
+        ids(all(), SessionSort::Tokens, true)[3],
+        "u-silent",
+        "unknown last descending"
+    );
+}
+
 pub fn full_text_search(store: &dyn Store) {
     load(store);
     let hits = |q: &str| {
@@ -698,10 +821,10 @@ pub fn statistics(store: &dyn Store) {
     let all = store.stats(&f()).unwrap();
     assert_eq!(all.sessions, 3);
     assert_eq!(all.events, 13);
-    assert_eq!(all.totals.input_tokens, 62_000);
+    assert_eq!(all.totals.input_tokens, Some(62_000));
     assert_eq!(all.totals.tool_errors, 2);
-    assert!((all.totals.cost_usd - 1.8).abs() < 1e-9);
-    assert!((all.totals.cache_hit_rate - 8_000.0 / 62_000.0).abs() < 1e-12);
+    assert!((all.totals.cost_usd.unwrap() - 1.8).abs() < 1e-9);
+    assert!((all.totals.cache_hit_rate.unwrap() - 8_000.0 / 62_000.0).abs() < 1e-12);
     let models: Vec<(String, u64)> = all
         .by_model
         .iter()
@@ -746,9 +869,9 @@ pub fn statistics_split_a_session_by_model(store: &dyn Store) {
         .find(|r| r.model.as_deref() == Some("gpt-5"))
         .unwrap();
     let (input, output, cost) = (
-        beta.metrics.input_tokens,
-        beta.metrics.output_tokens,
-        beta.metrics.cost_usd,
+        beta.metrics.input_tokens.unwrap(),
+        beta.metrics.output_tokens.unwrap(),
+        beta.metrics.cost_usd.unwrap(),
     );
     beta.models = vec![
         loupe_store::ModelUsage {
@@ -1121,6 +1244,16 @@ pub fn a_fuller_copy_replaces_the_stored_one(store: &dyn Store) {
 #[macro_export]
 macro_rules! behaviour_tests {
     ($make:expr) => {
+        #[test]
+        fn search_folds_diacritics() {
+            let store = $make;
+            common::search_folds_diacritics(common::AsStore::as_store(&store));
+        }
+        #[test]
+        fn unknown_cost_and_tokens_stay_unknown() {
+            let store = $make;
+            common::unknown_cost_and_tokens_stay_unknown(common::AsStore::as_store(&store));
+        }
         #[test]
         fn long_interleaved_sessions() {
             let store = $make;

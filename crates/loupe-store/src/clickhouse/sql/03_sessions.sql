@@ -11,6 +11,8 @@ CREATE TABLE IF NOT EXISTS {db}.sessions (
     duration_ms Float64,
     cost_usd Float64,
     total_tokens UInt64,
+    has_cost UInt8 DEFAULT 1,
+    has_tokens UInt8 DEFAULT 1,
     has_errors UInt8,
     tags Array(String),
     tools Array(String),
