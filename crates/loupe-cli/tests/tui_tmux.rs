@@ -348,3 +348,36 @@ fn sigterm_and_sighup_restore_the_terminal_in_tmux() {
         );
     }
 }
+
+/// A dashboard whose terminal goes away (its tmux session or ssh
+/// connection closed) ends: before, it kept reading end-of-file from the
+/// dead terminal at full speed, forever.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_dashboard_ends_when_its_terminal_hangs_up() {
+    let dir = tempfile::tempdir().unwrap();
+    write_session(dir.path(), &session("hup-one", 2, 0));
+    let command = format!("'{LOUPE}' tui '{}'", dir.path().display());
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for(&["Loupe sessions", "hup-one"]);
+    let out = tmux.run(&["display", "-p", "-t", "main", "#{pane_pid}"]);
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let stat = format!("/proc/{pid}/stat");
+    assert!(std::fs::read_to_string(&stat).unwrap().contains("(loupe)"));
+    let _ = tmux.run(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Gone, or a zombie waiting for its reaper.
+        let state = std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.chars().next()));
+        if matches!(state, None | Some(Some('Z'))) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "loupe tui still running 10 s after its terminal hung up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -69,6 +69,7 @@ const TICK: Duration = Duration::from_millis(50);
 /// `init` installs a restoring panic hook).
 pub fn run(app: &mut App, feed: Box<dyn Feed + Send>, refresh: Duration) -> std::io::Result<Exit> {
     let signals = SignalWatch::new()?;
+    signals.backstop()?;
     let loader = Loader::spawn(feed, refresh);
     let mut terminal = ratatui::try_init()?;
     let result = event_loop(&mut terminal, app, &loader, &signals);
@@ -211,6 +212,10 @@ fn set_busy(busy: &Mutex<Option<Instant>>, value: Option<Instant>) {
     *busy.lock().unwrap_or_else(PoisonError::into_inner) = value;
 }
 
+/// How long the event loop has, after a terminating signal, to end the
+/// dashboard itself before the process is ended for it.
+const SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
 /// Signals that end the dashboard. SIGINT too: in raw mode Ctrl-C is a key,
 /// but `kill -INT` still arrives as a signal.
 #[cfg(unix)]
@@ -244,6 +249,28 @@ impl SignalWatch {
             signal_hook::flag::register_usize(signal, Arc::clone(&received), number)?;
         }
         Ok(SignalWatch { received })
+    }
+
+    /// Ends the process within [`SIGNAL_GRACE`] of a terminating signal,
+    /// whatever the event loop is doing. The loop looks at the flag every
+    /// tick, but a terminal that hung up (its tmux or ssh session closed:
+    /// SIGHUP) can keep it inside crossterm's read of that terminal for
+    /// good, reading end-of-file at full speed.
+    fn backstop(&self) -> std::io::Result<()> {
+        let watched = Arc::clone(&self.received);
+        std::thread::Builder::new()
+            .name("loupe-tui-signals".into())
+            .spawn(move || loop {
+                std::thread::sleep(TICK);
+                let signal = watched.load(Ordering::Relaxed);
+                if signal != 0 {
+                    std::thread::sleep(SIGNAL_GRACE);
+                    ratatui::restore();
+                    let status = i32::try_from(signal).map_or(1, |s| 128 + s);
+                    std::process::exit(status);
+                }
+            })?;
+        Ok(())
     }
 
     /// The terminating signal received, if any.
