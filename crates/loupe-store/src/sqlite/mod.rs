@@ -577,6 +577,22 @@ impl<'c> AppendStatements<'c> {
                 .prepare_cached("INSERT INTO contents_fts(rowid, text) VALUES (?1, ?2)")?,
         })
     }
+
+    /// Indexes `event` of session `sid` as a tool run, when it ends one.
+    fn add_tool_run(&mut self, sid: i64, event: &Event) -> rusqlite::Result<()> {
+        if let Some(run) = tool_run(event) {
+            self.insert_tool_run.execute(params![
+                sid,
+                event.event_id,
+                run.tool,
+                run.timestamp.as_micros(),
+                run.duration_ms,
+                run.success,
+                run.iteration
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// Interns a searchable text in `contents` and the FTS index and returns its
@@ -731,17 +747,7 @@ fn append_in(
         }
         outcome.inserted += 1;
         *added.entry(sid).or_default() += 1;
-        if let Some(run) = tool_run(e) {
-            stmts.insert_tool_run.execute(params![
-                sid,
-                e.event_id,
-                run.tool,
-                run.timestamp.as_micros(),
-                run.duration_ms,
-                run.success,
-                run.iteration
-            ])?;
-        }
+        stmts.add_tool_run(sid, e)?;
     }
     for (sid, block) in &mut open {
         block.flush(*sid, &mut stmts.insert_block, &mut links)?;
@@ -838,17 +844,7 @@ fn replace_stored(
     );
     tx.prepare_cached("DELETE FROM tool_runs WHERE sid = ?1 AND event_id = ?2")?
         .execute(params![sid, event.event_id])?;
-    if let Some(run) = tool_run(event) {
-        stmts.insert_tool_run.execute(params![
-            sid,
-            event.event_id,
-            run.tool,
-            run.timestamp.as_micros(),
-            run.duration_ms,
-            run.success,
-            run.iteration
-        ])?;
-    }
+    stmts.add_tool_run(sid, event)?;
     Ok(true)
 }
 
