@@ -415,8 +415,8 @@ fn unknown_cache_and_cost() -> loupe_analyze::SessionAnalysis {
     s.analysis()
 }
 
-#[test]
-fn an_unknown_cache_rate_or_cost_shows_as_such_not_as_zero() {
+/// The session with unknown cache rate and cost, then the three sessions.
+fn unknown_cache_and_cost_beside_three() -> Vec<loupe_analyze::SessionAnalysis> {
     let mut sessions = vec![unknown_cache_and_cost()];
     sessions.extend(
         three_sessions()
@@ -424,7 +424,12 @@ fn an_unknown_cache_rate_or_cost_shows_as_such_not_as_zero() {
             .iter()
             .map(|v| v.analysis.clone()),
     );
-    let mut app = App::new(sessions);
+    sessions
+}
+
+#[test]
+fn an_unknown_cache_rate_or_cost_shows_as_such_not_as_zero() {
+    let mut app = App::new(unknown_cache_and_cost_beside_three());
     let lines = render(&mut app, 100, 24);
     let row = lines.iter().find(|l| l.contains("nocache")).unwrap();
     assert!(row.contains("unpriced"), "{row}");
@@ -463,14 +468,7 @@ fn an_unknown_cache_rate_or_cost_shows_as_such_not_as_zero() {
 
 #[test]
 fn the_compare_pane_agrees_with_loupe_compare_and_leaves_unknowns_unjudged() {
-    let mut sessions = vec![unknown_cache_and_cost()];
-    sessions.extend(
-        three_sessions()
-            .sessions()
-            .iter()
-            .map(|v| v.analysis.clone()),
-    );
-    let mut app = App::new(sessions);
+    let mut app = App::new(unknown_cache_and_cost_beside_three());
     // nocache (newest) is A, beta B.
     press(
         &mut app,
